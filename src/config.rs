@@ -1,0 +1,933 @@
+//! Gateway configuration: one TOML file parsed, validated with every problem reported at once, then typed.
+//!
+//! serde's `deny_unknown_fields` stops at the first problem, so the file is read as a `toml::Table` and
+//! walked by [`Reader`], which records each error with its key path and keeps going. Only a config with
+//! no errors at all becomes a [`Config`].
+
+use std::collections::{BTreeSet, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A value that must never be printed: its `Debug` and `Display` show `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself; call sites are easy to grep for.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthMode {
+    None,
+    Optional,
+    Required,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub client_ca_file: Option<PathBuf>,
+    pub client_auth: ClientAuthMode,
+}
+
+/// One client-facing listener: a bootstrap port plus one port per upstream broker.
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub name: String,
+    pub bind: SocketAddr,
+    /// Host name clients are told to connect to in rewritten broker addresses.
+    pub advertised_host: String,
+    /// Port advertised for the bootstrap address (defaults to the bound port).
+    pub advertised_bootstrap_port: u16,
+    /// Broker `node_id` is reachable at `broker_port_base + (node_id - node_id_base)` while that offset
+    /// is below `broker_port_count`.
+    pub broker_port_base: u16,
+    pub broker_port_count: u16,
+    pub node_id_base: i32,
+    pub tls: Option<ListenerTls>,
+}
+
+impl ListenerConfig {
+    /// The gateway port that stands for upstream broker `node_id` on this listener, if the range has room.
+    pub fn broker_port(&self, node_id: i32) -> Option<u16> {
+        let offset = i64::from(node_id) - i64::from(self.node_id_base);
+        if offset < 0 || offset >= i64::from(self.broker_port_count) {
+            return None;
+        }
+        u16::try_from(i64::from(self.broker_port_base) + offset).ok()
+    }
+
+    /// The node id a broker port stands for (inverse of [`Self::broker_port`]).
+    pub fn node_for_port(&self, port: u16) -> Option<i32> {
+        let offset = i32::from(port) - i32::from(self.broker_port_base);
+        (offset >= 0 && offset < i32::from(self.broker_port_count))
+            .then(|| self.node_id_base + offset)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamTls {
+    pub ca_file: PathBuf,
+    /// Name to verify in the brokers' certificates instead of the host they are reached at.
+    pub server_name: Option<String>,
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub bootstrap_servers: Vec<String>,
+    pub tls: Option<UpstreamTls>,
+    pub metadata_refresh: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_frame_bytes: usize,
+    pub max_frame_bytes_unauthenticated: usize,
+    pub max_response_bytes: usize,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub max_inflight_bytes: usize,
+    pub max_inflight_requests: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Timeouts {
+    pub idle: Duration,
+    pub tls_handshake: Duration,
+    pub upstream_connect: Duration,
+    /// Added to the wait a request itself asks for (Fetch max wait, JoinGroup rebalance timeout).
+    pub upstream_request: Duration,
+    pub client_write: Duration,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub bind: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listeners: Vec<ListenerConfig>,
+    pub upstream: UpstreamConfig,
+    pub limits: Limits,
+    pub timeouts: Timeouts,
+    pub admin: AdminConfig,
+    /// Directory relative paths in the file are resolved against.
+    pub base_dir: PathBuf,
+}
+
+/// One problem in the configuration, with the key path it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config file {path} has {} problem(s):\n{}", issues.len(), issues.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        path: PathBuf,
+        issues: Vec<ConfigIssue>,
+    },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self::parse(&text, &base_dir).map_err(|e| match e {
+            ParseError::Syntax(message) => ConfigError::Syntax {
+                path: path.to_path_buf(),
+                message,
+            },
+            ParseError::Invalid(issues) => ConfigError::Invalid {
+                path: path.to_path_buf(),
+                issues,
+            },
+        })
+    }
+
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Config, ParseError> {
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ParseError::Syntax(e.to_string()))?;
+        let mut issues = Vec::new();
+        let cfg = {
+            let mut root = Reader::new(&table, String::new(), &mut issues);
+            let cfg = read_config(&mut root, base_dir);
+            root.finish();
+            cfg
+        };
+        validate(&cfg, &mut issues);
+        if issues.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ParseError::Invalid(issues))
+        }
+    }
+
+    /// A human-readable rendering with every secret redacted (for `check-config` and start-up logs).
+    pub fn redacted_summary(&self) -> String {
+        // Debug of the typed config is safe: secrets are `Secret`, which redacts itself.
+        format!("{self:#?}")
+    }
+}
+
+#[derive(Debug)]
+pub enum ParseError {
+    Syntax(String),
+    Invalid(Vec<ConfigIssue>),
+}
+
+fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
+    let mut listeners = Vec::new();
+    root.array_of_tables("listeners", |r| listeners.push(read_listener(r, base_dir)));
+    if listeners.is_empty() && !root.has("listeners") {
+        root.issue("listeners", "at least one [[listeners]] entry is required");
+    }
+
+    let upstream = root
+        .table("upstream", |r| {
+            let bootstrap_servers = r.string_list("bootstrap_servers", None).unwrap_or_default();
+            let tls = r.optional_table("tls", |t| UpstreamTls {
+                ca_file: t.path("ca_file", base_dir, None).unwrap_or_default(),
+                server_name: t.opt_string("server_name"),
+                client_cert_file: t.opt_path("client_cert_file", base_dir),
+                client_key_file: t.opt_path("client_key_file", base_dir),
+            });
+            let metadata_refresh = r.duration("metadata_refresh", Duration::from_secs(30));
+            UpstreamConfig {
+                bootstrap_servers,
+                tls,
+                metadata_refresh,
+            }
+        })
+        .unwrap_or(UpstreamConfig {
+            bootstrap_servers: Vec::new(),
+            tls: None,
+            metadata_refresh: Duration::from_secs(30),
+        });
+    if !root.has("upstream") {
+        root.issue(
+            "upstream",
+            "an [upstream] table with bootstrap_servers is required",
+        );
+    }
+
+    let limits = root.table_or_default("limits", |r| Limits {
+        max_frame_bytes: r.size("max_frame_bytes", 100 * 1024 * 1024),
+        max_frame_bytes_unauthenticated: r.size("max_frame_bytes_unauthenticated", 512 * 1024),
+        max_response_bytes: r.size("max_response_bytes", 100 * 1024 * 1024),
+        max_connections: r.size("max_connections", 10_000),
+        max_connections_per_ip: r.size("max_connections_per_ip", 1_000),
+        max_inflight_bytes: r.size("max_inflight_bytes", 64 * 1024 * 1024),
+        max_inflight_requests: r.size("max_inflight_requests", 1_000),
+    });
+    let timeouts = root.table_or_default("timeouts", |r| Timeouts {
+        idle: r.duration("idle", Duration::from_secs(600)),
+        tls_handshake: r.duration("tls_handshake", Duration::from_secs(10)),
+        upstream_connect: r.duration("upstream_connect", Duration::from_secs(10)),
+        upstream_request: r.duration("upstream_request", Duration::from_secs(30)),
+        client_write: r.duration("client_write", Duration::from_secs(60)),
+        shutdown_grace: r.duration("shutdown_grace", Duration::from_secs(30)),
+    });
+    let admin = root.table_or_default("admin", |r| AdminConfig {
+        bind: r.opt_socket_addr("bind"),
+    });
+    Config {
+        listeners,
+        upstream,
+        limits,
+        timeouts,
+        admin,
+        base_dir: base_dir.to_path_buf(),
+    }
+}
+
+fn read_listener(r: &mut Reader<'_>, base_dir: &Path) -> ListenerConfig {
+    let name = r.string("name", None).unwrap_or_default();
+    let bind = r
+        .socket_addr("bind")
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let advertised_host = r
+        .string("advertised_host", Some("localhost"))
+        .unwrap_or_default();
+    let advertised_bootstrap_port = r.port("advertised_bootstrap_port", bind.port());
+    let broker_port_base = r.port("broker_port_base", 0);
+    let broker_port_count = r.port("broker_port_count", 16);
+    let node_id_base = r.int("node_id_base", 0, i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    if !r.has("broker_port_base") {
+        r.issue(
+            "broker_port_base",
+            "required: the first gateway port of the per-broker port range",
+        );
+    }
+    let tls = r.optional_table("tls", |t| {
+        let client_auth = match t.string("client_auth", Some("none")).as_deref() {
+            Some("none") | None => ClientAuthMode::None,
+            Some("optional") => ClientAuthMode::Optional,
+            Some("required") => ClientAuthMode::Required,
+            Some(other) => {
+                t.issue(
+                    "client_auth",
+                    &format!("must be one of none, optional, required (got {other:?})"),
+                );
+                ClientAuthMode::None
+            }
+        };
+        ListenerTls {
+            cert_file: t.path("cert_file", base_dir, None).unwrap_or_default(),
+            key_file: t.path("key_file", base_dir, None).unwrap_or_default(),
+            client_ca_file: t.opt_path("client_ca_file", base_dir),
+            client_auth,
+        }
+    });
+    ListenerConfig {
+        name,
+        bind,
+        advertised_host,
+        advertised_bootstrap_port,
+        broker_port_base,
+        broker_port_count,
+        node_id_base,
+        tls,
+    }
+}
+
+/// Cross-field checks that need the whole typed config.
+fn validate(cfg: &Config, issues: &mut Vec<ConfigIssue>) {
+    let mut push = |path: String, message: String| issues.push(ConfigIssue { path, message });
+    let mut names = HashSet::new();
+    // Every port the gateway may bind, to catch overlaps between listeners and ranges.
+    let mut claimed: Vec<(String, u16, u16)> = Vec::new();
+    for (i, l) in cfg.listeners.iter().enumerate() {
+        let p = format!("listeners[{i}]");
+        if l.name.is_empty() {
+            push(format!("{p}.name"), "must not be empty".into());
+        } else if !names.insert(l.name.clone()) {
+            push(
+                format!("{p}.name"),
+                format!("duplicate listener name {:?}", l.name),
+            );
+        }
+        if l.advertised_host.is_empty() {
+            push(format!("{p}.advertised_host"), "must not be empty".into());
+        }
+        if l.broker_port_count == 0 {
+            push(
+                format!("{p}.broker_port_count"),
+                "must be at least 1".into(),
+            );
+        }
+        if l.broker_port_base != 0 {
+            let end = u32::from(l.broker_port_base) + u32::from(l.broker_port_count);
+            if end > 65_536 {
+                push(
+                    format!("{p}.broker_port_count"),
+                    format!(
+                        "range {}+{} goes past port 65535",
+                        l.broker_port_base, l.broker_port_count
+                    ),
+                );
+            }
+            let last = end.min(65_536) as u16 - 1;
+            claimed.push((
+                format!("{p} broker ports"),
+                l.broker_port_base,
+                last.max(l.broker_port_base),
+            ));
+        }
+        if l.bind.port() != 0 {
+            claimed.push((format!("{p}.bind"), l.bind.port(), l.bind.port()));
+        }
+        if let Some(tls) = &l.tls {
+            check_file(&mut push, &format!("{p}.tls.cert_file"), &tls.cert_file);
+            check_file(&mut push, &format!("{p}.tls.key_file"), &tls.key_file);
+            match (&tls.client_ca_file, tls.client_auth) {
+                (Some(ca), _) => check_file(&mut push, &format!("{p}.tls.client_ca_file"), ca),
+                (None, ClientAuthMode::None) => {}
+                (None, _) => push(
+                    format!("{p}.tls.client_ca_file"),
+                    "required when client_auth is optional or required".into(),
+                ),
+            }
+        }
+    }
+    for (i, a) in claimed.iter().enumerate() {
+        for b in &claimed[i + 1..] {
+            if a.1 <= b.2 && b.1 <= a.2 {
+                push(
+                    a.0.clone(),
+                    format!("ports {}-{} overlap {} ({}-{})", a.1, a.2, b.0, b.1, b.2),
+                );
+            }
+        }
+    }
+    if cfg.upstream.bootstrap_servers.is_empty() {
+        push(
+            "upstream.bootstrap_servers".into(),
+            "at least one host:port is required".into(),
+        );
+    }
+    for (i, s) in cfg.upstream.bootstrap_servers.iter().enumerate() {
+        if split_host_port(s).is_none() {
+            push(
+                format!("upstream.bootstrap_servers[{i}]"),
+                format!("{s:?} is not host:port"),
+            );
+        }
+    }
+    if let Some(tls) = &cfg.upstream.tls {
+        check_file(&mut push, "upstream.tls.ca_file", &tls.ca_file);
+        match (&tls.client_cert_file, &tls.client_key_file) {
+            (Some(c), Some(k)) => {
+                check_file(&mut push, "upstream.tls.client_cert_file", c);
+                check_file(&mut push, "upstream.tls.client_key_file", k);
+            }
+            (None, None) => {}
+            _ => push(
+                "upstream.tls".into(),
+                "client_cert_file and client_key_file go together".into(),
+            ),
+        }
+    }
+    let l = &cfg.limits;
+    if l.max_frame_bytes_unauthenticated > l.max_frame_bytes {
+        push(
+            "limits.max_frame_bytes_unauthenticated".into(),
+            "must not exceed limits.max_frame_bytes".into(),
+        );
+    }
+    for (key, v, min) in [
+        ("limits.max_frame_bytes", l.max_frame_bytes, 1024),
+        (
+            "limits.max_frame_bytes_unauthenticated",
+            l.max_frame_bytes_unauthenticated,
+            1024,
+        ),
+        ("limits.max_response_bytes", l.max_response_bytes, 1024),
+        ("limits.max_connections", l.max_connections, 1),
+        ("limits.max_connections_per_ip", l.max_connections_per_ip, 1),
+        ("limits.max_inflight_bytes", l.max_inflight_bytes, 1024),
+        ("limits.max_inflight_requests", l.max_inflight_requests, 1),
+    ] {
+        if v < min {
+            push(key.into(), format!("must be at least {min}"));
+        }
+    }
+    // Frames are held as i32-length Kafka frames; larger limits are meaningless.
+    for (key, v) in [
+        ("limits.max_frame_bytes", l.max_frame_bytes),
+        ("limits.max_response_bytes", l.max_response_bytes),
+    ] {
+        if v > i32::MAX as usize {
+            push(key.into(), format!("must be at most {}", i32::MAX));
+        }
+    }
+    for (key, d) in [
+        ("timeouts.idle", cfg.timeouts.idle),
+        ("timeouts.tls_handshake", cfg.timeouts.tls_handshake),
+        ("timeouts.upstream_connect", cfg.timeouts.upstream_connect),
+        ("timeouts.upstream_request", cfg.timeouts.upstream_request),
+        ("timeouts.client_write", cfg.timeouts.client_write),
+        ("upstream.metadata_refresh", cfg.upstream.metadata_refresh),
+    ] {
+        if d.is_zero() {
+            push(key.into(), "must be greater than zero".into());
+        }
+    }
+}
+
+fn check_file(push: &mut impl FnMut(String, String), key: &str, path: &Path) {
+    if path.as_os_str().is_empty() {
+        return; // already reported as missing
+    }
+    if let Err(e) = std::fs::metadata(path) {
+        push(key.into(), format!("cannot read {}: {e}", path.display()));
+    }
+}
+
+/// Splits `host:port` (with `[v6]:port`), returning None when it is not of that form.
+pub fn split_host_port(s: &str) -> Option<(String, u16)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() || port == 0 {
+        return None;
+    }
+    Some((host.to_string(), port))
+}
+
+/// Parses `500ms`, `10s`, `5m`, `1h` (a number and a unit, nothing else).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n.checked_mul(1_000)?,
+        "m" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    Some(Duration::from_millis(ms))
+}
+
+/// Walks one TOML table, recording every problem with its path and every key it read, so that
+/// [`Reader::finish`] can report the keys nobody asked for.
+pub struct Reader<'a> {
+    table: &'a toml::Table,
+    path: String,
+    sink: &'a mut Vec<ConfigIssue>,
+    used: BTreeSet<String>,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(table: &'a toml::Table, path: String, sink: &'a mut Vec<ConfigIssue>) -> Self {
+        Reader {
+            table,
+            path,
+            sink,
+            used: BTreeSet::new(),
+        }
+    }
+
+    fn key_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    pub fn issue(&mut self, key: &str, message: &str) {
+        let path = self.key_path(key);
+        self.sink.push(ConfigIssue {
+            path,
+            message: message.to_string(),
+        });
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.table.contains_key(key)
+    }
+
+    fn get(&mut self, key: &str) -> Option<&'a toml::Value> {
+        self.used.insert(key.to_string());
+        self.table.get(key)
+    }
+
+    fn type_issue(&mut self, key: &str, want: &str, got: &toml::Value) {
+        self.issue(key, &format!("expected {want}, found {}", got.type_str()));
+    }
+
+    pub fn string(&mut self, key: &str, default: Option<&str>) -> Option<String> {
+        match self.get(key) {
+            Some(toml::Value::String(s)) => Some(s.clone()),
+            Some(v) => {
+                self.type_issue(key, "a string", v);
+                None
+            }
+            None => match default {
+                Some(d) => Some(d.to_string()),
+                None => {
+                    self.issue(key, "required");
+                    None
+                }
+            },
+        }
+    }
+
+    pub fn opt_string(&mut self, key: &str) -> Option<String> {
+        match self.get(key) {
+            Some(toml::Value::String(s)) => Some(s.clone()),
+            Some(v) => {
+                self.type_issue(key, "a string", v);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub fn secret(&mut self, key: &str) -> Option<Secret> {
+        self.opt_string(key).map(Secret)
+    }
+
+    pub fn string_list(&mut self, key: &str, default: Option<Vec<String>>) -> Option<Vec<String>> {
+        match self.get(key) {
+            Some(toml::Value::Array(items)) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        toml::Value::String(s) => out.push(s.clone()),
+                        other => self.issue(
+                            &format!("{key}[{i}]"),
+                            &format!("expected a string, found {}", other.type_str()),
+                        ),
+                    }
+                }
+                Some(out)
+            }
+            Some(v) => {
+                self.type_issue(key, "an array of strings", v);
+                None
+            }
+            None => {
+                if default.is_none() {
+                    self.issue(key, "required");
+                }
+                default
+            }
+        }
+    }
+
+    pub fn int(&mut self, key: &str, default: i64, min: i64, max: i64) -> i64 {
+        match self.get(key) {
+            Some(toml::Value::Integer(n)) if (min..=max).contains(n) => *n,
+            Some(toml::Value::Integer(n)) => {
+                self.issue(key, &format!("{n} is out of range {min}..={max}"));
+                default
+            }
+            Some(v) => {
+                self.type_issue(key, "an integer", v);
+                default
+            }
+            None => default,
+        }
+    }
+
+    pub fn size(&mut self, key: &str, default: usize) -> usize {
+        self.int(key, default as i64, 0, i64::MAX) as usize
+    }
+
+    pub fn port(&mut self, key: &str, default: u16) -> u16 {
+        self.int(key, i64::from(default), 0, 65_535) as u16
+    }
+
+    pub fn boolean(&mut self, key: &str, default: bool) -> bool {
+        match self.get(key) {
+            Some(toml::Value::Boolean(b)) => *b,
+            Some(v) => {
+                self.type_issue(key, "true or false", v);
+                default
+            }
+            None => default,
+        }
+    }
+
+    pub fn duration(&mut self, key: &str, default: Duration) -> Duration {
+        match self.get(key) {
+            Some(toml::Value::String(s)) => parse_duration(s).unwrap_or_else(|| {
+                self.issue(
+                    key,
+                    &format!("{s:?} is not a duration like \"500ms\", \"10s\", \"5m\", \"1h\""),
+                );
+                default
+            }),
+            Some(v) => {
+                self.type_issue(key, "a duration string such as \"10s\"", v);
+                default
+            }
+            None => default,
+        }
+    }
+
+    pub fn socket_addr(&mut self, key: &str) -> Option<SocketAddr> {
+        let s = self.string(key, None)?;
+        match s.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.issue(key, &format!("{s:?} is not an IP:port address"));
+                None
+            }
+        }
+    }
+
+    pub fn opt_socket_addr(&mut self, key: &str) -> Option<SocketAddr> {
+        let s = self.opt_string(key)?;
+        match s.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.issue(key, &format!("{s:?} is not an IP:port address"));
+                None
+            }
+        }
+    }
+
+    pub fn path(&mut self, key: &str, base: &Path, default: Option<&str>) -> Option<PathBuf> {
+        self.string(key, default).map(|s| base.join(s))
+    }
+
+    pub fn opt_path(&mut self, key: &str, base: &Path) -> Option<PathBuf> {
+        self.opt_string(key).map(|s| base.join(s))
+    }
+
+    /// Reads a required sub-table.
+    pub fn table<T>(&mut self, key: &str, f: impl FnOnce(&mut Reader<'_>) -> T) -> Option<T> {
+        match self.get(key) {
+            Some(toml::Value::Table(t)) => {
+                let path = self.key_path(key);
+                let mut sub = Reader::new(t, path, self.sink);
+                let out = f(&mut sub);
+                sub.finish();
+                Some(out)
+            }
+            Some(v) => {
+                self.type_issue(key, "a table", v);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Reads an optional sub-table, using an empty table (and so every default) when it is absent.
+    pub fn table_or_default<T>(&mut self, key: &str, f: impl FnOnce(&mut Reader<'_>) -> T) -> T {
+        static EMPTY: std::sync::OnceLock<toml::Table> = std::sync::OnceLock::new();
+        match self.get(key) {
+            Some(toml::Value::Table(t)) => {
+                let path = self.key_path(key);
+                let mut sub = Reader::new(t, path, self.sink);
+                let out = f(&mut sub);
+                sub.finish();
+                out
+            }
+            other => {
+                if let Some(v) = other {
+                    self.type_issue(key, "a table", v);
+                }
+                let empty = EMPTY.get_or_init(toml::Table::new);
+                let path = self.key_path(key);
+                let mut sub = Reader::new(empty, path, self.sink);
+                f(&mut sub)
+            }
+        }
+    }
+
+    pub fn optional_table<T>(
+        &mut self,
+        key: &str,
+        f: impl FnOnce(&mut Reader<'_>) -> T,
+    ) -> Option<T> {
+        if self.has(key) {
+            self.table(key, f)
+        } else {
+            self.used.insert(key.to_string());
+            None
+        }
+    }
+
+    pub fn array_of_tables(&mut self, key: &str, mut f: impl FnMut(&mut Reader<'_>)) {
+        match self.get(key) {
+            Some(toml::Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let path = format!("{}[{i}]", self.key_path(key));
+                    match item {
+                        toml::Value::Table(t) => {
+                            let mut sub = Reader::new(t, path, self.sink);
+                            f(&mut sub);
+                            sub.finish();
+                        }
+                        other => self.sink.push(ConfigIssue {
+                            path,
+                            message: format!("expected a table, found {}", other.type_str()),
+                        }),
+                    }
+                }
+            }
+            Some(v) => self.type_issue(key, "an array of tables ([[...]])", v),
+            None => {}
+        }
+    }
+
+    /// Reports every key of this table that no reader asked for.
+    pub fn finish(self) {
+        for key in self.table.keys() {
+            if !self.used.contains(key) {
+                let path = if self.path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{}.{key}", self.path)
+                };
+                self.sink.push(ConfigIssue {
+                    path,
+                    message: "unknown key".into(),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [[listeners]]
+        name = "plain"
+        bind = "127.0.0.1:9092"
+        broker_port_base = 9100
+
+        [upstream]
+        bootstrap_servers = ["127.0.0.1:19092"]
+    "#;
+
+    fn issues(text: &str) -> Vec<ConfigIssue> {
+        match Config::parse(text, Path::new(".")) {
+            Err(ParseError::Invalid(i)) => i,
+            Err(ParseError::Syntax(s)) => panic!("syntax error: {s}"),
+            Ok(_) => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let cfg = Config::parse(MINIMAL, Path::new(".")).expect("valid");
+        assert_eq!(cfg.listeners[0].advertised_host, "localhost");
+        assert_eq!(cfg.listeners[0].broker_port(0), Some(9100));
+        assert_eq!(cfg.listeners[0].broker_port(15), Some(9115));
+        assert_eq!(cfg.listeners[0].broker_port(16), None);
+        assert_eq!(cfg.listeners[0].broker_port(-1), None);
+        assert_eq!(cfg.listeners[0].node_for_port(9103), Some(3));
+        assert_eq!(cfg.limits.max_frame_bytes, 100 * 1024 * 1024);
+        assert_eq!(cfg.limits.max_frame_bytes_unauthenticated, 512 * 1024);
+        assert_eq!(cfg.timeouts.idle, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            colour = "blue"
+            [[listeners]]
+            name = "a"
+            bind = "not an address"
+            broker_port_base = 9100
+            typo_key = 1
+            [listeners.tls]
+            cert_file = "/nonexistent/cert.pem"
+            key_file = "/nonexistent/key.pem"
+            client_auth = "sometimes"
+            [upstream]
+            bootstrap_servers = ["nohostport"]
+            [limits]
+            max_frame_bytes = "big"
+            [timeouts]
+            idle = "10 parsecs"
+        "#;
+        let found: Vec<String> = issues(text).iter().map(|i| i.path.clone()).collect();
+        for want in [
+            "colour",
+            "listeners[0].bind",
+            "listeners[0].typo_key",
+            "listeners[0].tls.cert_file",
+            "listeners[0].tls.key_file",
+            "listeners[0].tls.client_auth",
+            "upstream.bootstrap_servers[0]",
+            "limits.max_frame_bytes",
+            "timeouts.idle",
+        ] {
+            assert!(
+                found.iter().any(|f| f == want),
+                "missing {want} in {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn overlapping_ports_are_rejected() {
+        let text = r#"
+            [[listeners]]
+            name = "a"
+            bind = "127.0.0.1:9105"
+            broker_port_base = 9100
+            [upstream]
+            bootstrap_servers = ["b:1"]
+        "#;
+        let found = issues(text);
+        assert!(
+            found.iter().any(|i| i.message.contains("overlap")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn missing_sections_are_reported() {
+        let found: Vec<String> = issues("").iter().map(|i| i.path.clone()).collect();
+        assert!(found.contains(&"listeners".to_string()), "{found:?}");
+        assert!(found.contains(&"upstream".to_string()), "{found:?}");
+    }
+
+    #[test]
+    fn durations_parse_strictly() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("s"), None);
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("99999999999999999999h"), None);
+    }
+
+    #[test]
+    fn host_port_split() {
+        assert_eq!(split_host_port("a:1"), Some(("a".into(), 1)));
+        assert_eq!(split_host_port("[::1]:9092"), Some(("::1".into(), 9092)));
+        assert_eq!(split_host_port("a"), None);
+        assert_eq!(split_host_port(":1"), None);
+        assert_eq!(split_host_port("a:0"), None);
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s} {s:?}"), "<redacted> <redacted>");
+    }
+}

@@ -1,0 +1,12 @@
+//! kafka-gateway: a security gateway that terminates client connections and forwards Kafka traffic upstream.
+#![forbid(unsafe_code)]
+
+pub mod certs;
+pub mod config;
+pub mod metrics;
+pub mod net;
+pub mod protocol;
+pub mod server;
+pub mod session;
+pub mod tls;
+pub mod upstream;

@@ -1,0 +1,137 @@
+//! Reads whole Kafka frames from a byte stream, growing its buffer only as bytes actually arrive.
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::protocol::frame::{split_frame, FrameError, Split};
+
+/// Largest single buffer reservation: a peer that announces a 100 MiB frame and sends a few bytes costs
+/// this much, not the announced size.
+const MAX_RESERVE: usize = 1 << 20;
+const MIN_RESERVE: usize = 16 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("read failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("connection closed in the middle of a frame ({buffered} bytes buffered)")]
+    TruncatedFrame { buffered: usize },
+}
+
+pub struct FrameReader<R> {
+    inner: R,
+    buf: BytesMut,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    pub fn new(inner: R) -> Self {
+        FrameReader {
+            inner,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Next whole frame (length prefix included), or `None` on a clean end of stream between frames.
+    /// `max` bounds the payload; a frame announcing more fails before anything is reserved for it.
+    pub async fn next(&mut self, max: usize) -> Result<Option<Bytes>, ReadError> {
+        loop {
+            let needed = match split_frame(&mut self.buf, max)? {
+                Split::Frame(frame) => return Ok(Some(frame)),
+                Split::Incomplete { needed } => needed,
+            };
+            let want = needed
+                .map(|n| n - self.buf.len())
+                .unwrap_or(MIN_RESERVE)
+                .clamp(MIN_RESERVE, MAX_RESERVE);
+            self.buf.reserve(want);
+            if self.inner.read_buf(&mut self.buf).await? == 0 {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ReadError::TruncatedFrame {
+                        buffered: self.buf.len(),
+                    })
+                };
+            }
+        }
+    }
+
+    /// Whether another whole frame is already buffered (so a writer can delay its flush).
+    pub fn has_buffered_frame(&self, max: usize) -> bool {
+        if self.buf.len() < 4 {
+            return false;
+        }
+        let len = i32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
+        len > 0 && (len as usize) <= max && self.buf.len() >= 4 + len as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::frame::with_prefix;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn frames_arrive_whole_across_partial_reads() {
+        let (mut tx, rx) = tokio::io::duplex(7);
+        let frames = vec![
+            with_prefix(b"first"),
+            with_prefix(&[9u8; 100]),
+            with_prefix(b"x"),
+        ];
+        let send = frames.clone();
+        tokio::spawn(async move {
+            for f in send {
+                tx.write_all(&f).await.expect("write");
+            }
+        });
+        let mut r = FrameReader::new(rx);
+        for f in frames {
+            assert_eq!(r.next(1000).await.expect("frame"), Some(f));
+        }
+        assert_eq!(r.next(1000).await.expect("eof"), None);
+    }
+
+    #[tokio::test]
+    async fn oversized_announcement_fails_without_reserving() {
+        let (mut tx, rx) = tokio::io::duplex(64);
+        tx.write_all(&0x7FFF_FFFFi32.to_be_bytes())
+            .await
+            .expect("write");
+        let mut r = FrameReader::new(rx);
+        let err = r.next(1024).await.expect_err("too large");
+        assert!(matches!(err, ReadError::Frame(FrameError::TooLarge { .. })));
+        assert!(r.buf.capacity() <= MAX_RESERVE);
+    }
+
+    #[tokio::test]
+    async fn announced_but_unsent_bytes_cost_at_most_one_reservation() {
+        let (mut tx, rx) = tokio::io::duplex(64);
+        tx.write_all(&(90_000_000i32).to_be_bytes())
+            .await
+            .expect("write");
+        tx.write_all(b"abc").await.expect("write");
+        drop(tx);
+        let mut r = FrameReader::new(rx);
+        let err = r.next(100 * 1024 * 1024).await.expect_err("truncated");
+        assert!(matches!(err, ReadError::TruncatedFrame { buffered: 7 }));
+        assert!(
+            r.buf.capacity() <= 2 * MAX_RESERVE,
+            "capacity {}",
+            r.buf.capacity()
+        );
+    }
+
+    #[tokio::test]
+    async fn negative_and_zero_lengths_close() {
+        for prefix in [(-5i32).to_be_bytes(), 0i32.to_be_bytes()] {
+            let (mut tx, rx) = tokio::io::duplex(64);
+            tx.write_all(&prefix).await.expect("write");
+            let mut r = FrameReader::new(rx);
+            assert!(matches!(r.next(1024).await, Err(ReadError::Frame(_))));
+        }
+    }
+}

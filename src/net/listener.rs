@@ -1,0 +1,194 @@
+//! Accept loop: caps total and per-IP connections, survives accept errors, and runs the TLS handshake
+//! inside each connection's own task under a deadline.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use crate::session::{self, SessionCtx};
+
+/// Connection caps shared by every listener of the gateway.
+pub struct ConnLimits {
+    total: Arc<Semaphore>,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    max_per_ip: usize,
+}
+
+/// Holds one connection's place under both caps; dropping it frees them.
+pub struct ConnSlot {
+    _total: OwnedSemaphorePermit,
+    ip: IpAddr,
+    limits: Arc<ConnLimits>,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut map = self.limits.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl ConnLimits {
+    pub fn new(max_total: usize, max_per_ip: usize) -> Arc<Self> {
+        Arc::new(ConnLimits {
+            total: Arc::new(Semaphore::new(max_total)),
+            per_ip: Mutex::new(HashMap::new()),
+            max_per_ip,
+        })
+    }
+
+    /// Takes a place for a connection from `ip`, or says which cap is full.
+    pub fn try_admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnSlot, &'static str> {
+        let total = self
+            .total
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| "total_cap")?;
+        let mut map = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= self.max_per_ip {
+            return Err("per_ip_cap");
+        }
+        *n += 1;
+        Ok(ConnSlot {
+            _total: total,
+            ip,
+            limits: self.clone(),
+        })
+    }
+}
+
+/// What one bound port needs to serve connections.
+#[derive(Clone)]
+pub struct PortCtx {
+    pub session: SessionCtx,
+    pub tls: Option<TlsAcceptor>,
+    pub limits: Arc<ConnLimits>,
+    /// Every connection task holds a clone; the server knows all have ended when the channel closes.
+    pub alive: mpsc::Sender<()>,
+}
+
+/// Accepts until shutdown. Errors from accept (e.g. out of file descriptors) pause the loop with a
+/// growing back-off instead of ending it.
+pub async fn accept_loop(listener: TcpListener, ctx: PortCtx, mut shutdown: watch::Receiver<bool>) {
+    let local = listener.local_addr().ok();
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.wait_for(|s| *s) => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => {
+                backoff = Duration::from_millis(5);
+                a
+            }
+            Err(e) => {
+                tracing::warn!(listener = ?local, error = %e, ?backoff, "accept failed; backing off");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let slot = match ctx.limits.try_admit(peer.ip()) {
+            Ok(s) => s,
+            Err(reason) => {
+                ctx.session.metrics.connection_rejected(reason);
+                tracing::warn!(%peer, reason, "connection refused: cap reached");
+                drop(stream);
+                continue;
+            }
+        };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let _alive = ctx.alive.clone();
+            serve_connection(stream, peer, ctx).await;
+        });
+    }
+    tracing::info!(listener = ?local, "stopped accepting");
+}
+
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
+    let _ = stream.set_nodelay(true);
+    let mut session = ctx.session;
+    session.peer = peer;
+    let metrics = session.metrics.clone();
+    let listener = session.listener.name.clone();
+    let started = Instant::now();
+    let (result, tls_version) = match ctx.tls {
+        None => {
+            let (r, w) = stream.into_split();
+            metrics.connection_opened(&listener);
+            (session::run(r, w, session).await, "none")
+        }
+        Some(acceptor) => {
+            let timeout = session.config.timeouts.tls_handshake;
+            let tls = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    metrics.connection_rejected("tls_handshake");
+                    tracing::info!(%peer, %listener, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    metrics.connection_rejected("tls_handshake");
+                    tracing::info!(%peer, %listener, ?timeout, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let version = crate::tls::negotiated_version_name(tls.get_ref().1);
+            let (r, w) = tokio::io::split(tls);
+            metrics.connection_opened(&listener);
+            (session::run(r, w, session).await, version)
+        }
+    };
+    metrics.connection_closed(&listener);
+    match result {
+        Ok(()) => {
+            tracing::debug!(%peer, %listener, tls = tls_version, duration = ?started.elapsed(), "connection closed")
+        }
+        Err(e) => {
+            tracing::info!(%peer, %listener, tls = tls_version, side = e.side(), error = %e, duration = ?started.elapsed(), "connection closed")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_cap_leaves_other_addresses_alone() {
+        let limits = ConnLimits::new(10, 2);
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let b: IpAddr = [10, 0, 0, 2].into();
+        let s1 = limits.try_admit(a).expect("first");
+        let _s2 = limits.try_admit(a).expect("second");
+        assert_eq!(limits.try_admit(a).err(), Some("per_ip_cap"));
+        let _s3 = limits.try_admit(b).expect("other address still admitted");
+        drop(s1);
+        let _s4 = limits.try_admit(a).expect("a place was freed");
+    }
+
+    #[test]
+    fn total_cap_applies_across_addresses() {
+        let limits = ConnLimits::new(2, 10);
+        let _a = limits.try_admit([10, 0, 0, 1].into()).expect("a");
+        let _b = limits.try_admit([10, 0, 0, 2].into()).expect("b");
+        assert_eq!(
+            limits.try_admit([10, 0, 0, 3].into()).err(),
+            Some("total_cap")
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! Which Kafka APIs the gateway forwards, at which versions, and how their responses are treated.
+//!
+//! The advertised range of an API is the intersection of what the upstream cluster supports, what
+//! kafka-protocol can decode and what the gateway can enforce. Anything outside it is refused (the
+//! connection is closed, as a Kafka broker does for an unknown API), so the table is an allow-list.
+
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
+
+/// What the gateway must do with the upstream's response to an API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseHandling {
+    /// Bytes go back to the client unchanged.
+    Passthrough,
+    /// The response names brokers: decode and rewrite their addresses.
+    RewriteBrokers,
+}
+
+/// An API the gateway handles, with the highest version it accepts and why that cap exists.
+pub struct ApiSpec {
+    pub key: ApiKey,
+    pub max: i16,
+    pub response: ResponseHandling,
+}
+
+const fn spec(key: ApiKey, max: i16, response: ResponseHandling) -> ApiSpec {
+    ApiSpec { key, max, response }
+}
+
+use ResponseHandling::{Passthrough as P, RewriteBrokers as R};
+
+/// The allow-list. Version caps below kafka-protocol's own maximum say why:
+/// - Produce v10+ and Fetch v16+ responses may carry `node_endpoints` (KIP-951) naming brokers; capping
+///   them keeps large Fetch responses out of the decode-and-re-encode path.
+/// - DescribeCluster v1+ can describe controllers (endpoint_type 2), whose ids are not broker node ids.
+///
+/// Deliberately absent (refused and left out of ApiVersions): broker-to-broker and controller APIs;
+/// ACL, SCRAM-credential, delegation-token and quota APIs (the gateway owns identity and policy, so the
+/// brokers' would be misleading); DescribeQuorum and the share-group APIs, whose responses name nodes
+/// the gateway does not rewrite; telemetry push.
+pub const SUPPORTED: &[ApiSpec] = &[
+    spec(ApiKey::Produce, 9, P),
+    spec(ApiKey::Fetch, 15, P),
+    spec(ApiKey::ListOffsets, i16::MAX, P),
+    spec(ApiKey::Metadata, i16::MAX, R),
+    spec(ApiKey::OffsetCommit, i16::MAX, P),
+    spec(ApiKey::OffsetFetch, i16::MAX, P),
+    spec(ApiKey::FindCoordinator, i16::MAX, R),
+    spec(ApiKey::JoinGroup, i16::MAX, P),
+    spec(ApiKey::Heartbeat, i16::MAX, P),
+    spec(ApiKey::LeaveGroup, i16::MAX, P),
+    spec(ApiKey::SyncGroup, i16::MAX, P),
+    spec(ApiKey::DescribeGroups, i16::MAX, P),
+    spec(ApiKey::ListGroups, i16::MAX, P),
+    spec(ApiKey::ApiVersions, i16::MAX, P),
+    spec(ApiKey::CreateTopics, i16::MAX, P),
+    spec(ApiKey::DeleteTopics, i16::MAX, P),
+    spec(ApiKey::DeleteRecords, i16::MAX, P),
+    spec(ApiKey::InitProducerId, i16::MAX, P),
+    spec(ApiKey::OffsetForLeaderEpoch, i16::MAX, P),
+    spec(ApiKey::AddPartitionsToTxn, i16::MAX, P),
+    spec(ApiKey::AddOffsetsToTxn, i16::MAX, P),
+    spec(ApiKey::EndTxn, i16::MAX, P),
+    spec(ApiKey::TxnOffsetCommit, i16::MAX, P),
+    spec(ApiKey::DescribeConfigs, i16::MAX, P),
+    spec(ApiKey::AlterConfigs, i16::MAX, P),
+    spec(ApiKey::DescribeLogDirs, i16::MAX, P),
+    spec(ApiKey::CreatePartitions, i16::MAX, P),
+    spec(ApiKey::DeleteGroups, i16::MAX, P),
+    spec(ApiKey::IncrementalAlterConfigs, i16::MAX, P),
+    spec(ApiKey::OffsetDelete, i16::MAX, P),
+    spec(ApiKey::DescribeCluster, 0, R),
+    spec(ApiKey::DescribeProducers, i16::MAX, P),
+    spec(ApiKey::DescribeTransactions, i16::MAX, P),
+    spec(ApiKey::ListTransactions, i16::MAX, P),
+    spec(ApiKey::ConsumerGroupHeartbeat, i16::MAX, P),
+    spec(ApiKey::ConsumerGroupDescribe, i16::MAX, P),
+];
+
+pub fn spec_for(key: ApiKey) -> Option<&'static ApiSpec> {
+    SUPPORTED.iter().find(|s| s.key == key)
+}
+
+/// The range the gateway itself can handle for `key`: what kafka-protocol can decode in both directions,
+/// capped by [`SUPPORTED`]. `ApiKey::valid_versions()` is not used: for OffsetCommit, OffsetFetch and
+/// InitProducerId it claims one version more than the request decoders accept.
+pub fn gateway_range(key: ApiKey) -> Option<(i16, i16)> {
+    let spec = spec_for(key)?;
+    let (req_min, req_max) = super::bounds::supported_body_versions(key as i16, true)?;
+    let (resp_min, resp_max) = super::bounds::supported_body_versions(key as i16, false)?;
+    let min = req_min.max(resp_min);
+    let max = req_max.min(resp_max).min(spec.max);
+    (min <= max).then_some((min, max))
+}
+
+/// Highest ApiVersions request version the gateway parses. Kafka answers a higher one with a v0
+/// response carrying UNSUPPORTED_VERSION (35) and the range it does support.
+pub fn api_versions_max() -> i16 {
+    gateway_range(ApiKey::ApiVersions).map_or(0, |r| r.1)
+}
+
+/// Negotiated version ranges: gateway ∩ upstream, per API key. Also keeps the upstream's feature
+/// fields so clients see the cluster's finalized features unchanged.
+#[derive(Debug, Clone)]
+pub struct VersionTable {
+    ranges: Vec<(i16, i16, i16)>,
+    upstream: ApiVersionsResponse,
+}
+
+impl VersionTable {
+    /// Builds the table from the upstream's ApiVersions response.
+    pub fn from_upstream(upstream: &ApiVersionsResponse) -> Self {
+        let mut ranges = Vec::new();
+        for av in &upstream.api_keys {
+            let Ok(key) = ApiKey::try_from(av.api_key) else {
+                continue;
+            };
+            let Some((gmin, gmax)) = gateway_range(key) else {
+                continue;
+            };
+            let min = gmin.max(av.min_version);
+            let max = gmax.min(av.max_version);
+            if min <= max {
+                ranges.push((av.api_key, min, max));
+            }
+        }
+        // ApiVersions itself is always answered by the gateway, whatever the upstream says.
+        if !ranges.iter().any(|r| r.0 == ApiKey::ApiVersions as i16) {
+            ranges.push((ApiKey::ApiVersions as i16, 0, api_versions_max()));
+        }
+        ranges.sort_unstable();
+        VersionTable {
+            ranges,
+            upstream: upstream.clone(),
+        }
+    }
+
+    pub fn range(&self, api_key: i16) -> Option<(i16, i16)> {
+        self.ranges
+            .iter()
+            .find(|r| r.0 == api_key)
+            .map(|r| (r.1, r.2))
+    }
+
+    pub fn allows(&self, api_key: i16, version: i16) -> bool {
+        self.range(api_key)
+            .is_some_and(|(min, max)| (min..=max).contains(&version))
+    }
+
+    /// The gateway's answer to an ApiVersions request.
+    pub fn response(&self) -> ApiVersionsResponse {
+        let mut resp = ApiVersionsResponse::default();
+        resp.error_code = 0;
+        resp.api_keys = self
+            .ranges
+            .iter()
+            .map(|&(api_key, min_version, max_version)| {
+                let mut av = ApiVersion::default();
+                av.api_key = api_key;
+                av.min_version = min_version;
+                av.max_version = max_version;
+                av
+            })
+            .collect();
+        resp.supported_features = self.upstream.supported_features.clone();
+        resp.finalized_features_epoch = self.upstream.finalized_features_epoch;
+        resp.finalized_features = self.upstream.finalized_features.clone();
+        resp.zk_migration_ready = false;
+        resp
+    }
+}
+
+/// The v0 response Kafka sends to an ApiVersions request of a version it does not support.
+pub fn unsupported_api_versions_response() -> ApiVersionsResponse {
+    let mut resp = ApiVersionsResponse::default();
+    resp.error_code = 35; // UNSUPPORTED_VERSION
+    let mut av = ApiVersion::default();
+    av.api_key = ApiKey::ApiVersions as i16;
+    av.min_version = 0;
+    av.max_version = api_versions_max();
+    resp.api_keys = vec![av];
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(entries: &[(i16, i16, i16)]) -> ApiVersionsResponse {
+        let mut r = ApiVersionsResponse::default();
+        r.api_keys = entries
+            .iter()
+            .map(|&(k, min, max)| {
+                let mut av = ApiVersion::default();
+                av.api_key = k;
+                av.min_version = min;
+                av.max_version = max;
+                av
+            })
+            .collect();
+        r
+    }
+
+    #[test]
+    fn intersection_caps_produce_and_fetch_and_drops_unknown_apis() {
+        let t = VersionTable::from_upstream(&upstream(&[
+            (0, 0, 12),  // Produce
+            (1, 4, 17),  // Fetch
+            (3, 0, 12),  // Metadata
+            (30, 0, 3),  // CreateAcls: not forwarded
+            (999, 0, 1), // unknown key
+        ]));
+        assert_eq!(
+            t.range(0),
+            Some((3, 9)),
+            "Produce: kafka-protocol min 3, gateway cap 9"
+        );
+        assert_eq!(t.range(1), Some((4, 15)));
+        assert!(t.range(3).is_some());
+        assert_eq!(t.range(30), None);
+        assert_eq!(t.range(999), None);
+        assert!(t.range(18).is_some(), "ApiVersions is always answered");
+        assert!(!t.allows(0, 10));
+        assert!(t.allows(0, 9));
+        let keys: Vec<i16> = t.response().api_keys.iter().map(|a| a.api_key).collect();
+        assert!(!keys.contains(&30));
+    }
+
+    #[test]
+    fn upstream_range_that_misses_gateway_range_is_dropped() {
+        let t = VersionTable::from_upstream(&upstream(&[(60, 1, 2)]));
+        assert_eq!(
+            t.range(60),
+            None,
+            "DescribeCluster is capped at v0 by the gateway"
+        );
+    }
+
+    #[test]
+    fn gateway_never_advertises_a_version_it_cannot_decode() {
+        for spec in SUPPORTED {
+            let (min, max) = gateway_range(spec.key).expect("every supported API has a range");
+            for v in min..=max {
+                let req = kafka_protocol::messages::RequestKind::decode(
+                    spec.key,
+                    &mut bytes::Bytes::new(),
+                    v,
+                );
+                // An empty body may fail to decode, but never because the version is unsupported.
+                if let Err(e) = req {
+                    assert!(
+                        !e.to_string().contains("version not supported"),
+                        "{:?} v{v}: {e}",
+                        spec.key
+                    );
+                }
+            }
+        }
+        assert_eq!(gateway_range(ApiKey::OffsetCommit).map(|r| r.1), Some(9));
+    }
+
+    #[test]
+    fn unsupported_version_answer_has_error_35_and_range() {
+        let r = unsupported_api_versions_response();
+        assert_eq!(r.error_code, 35);
+        assert_eq!(r.api_keys.len(), 1);
+        assert_eq!(r.api_keys[0].api_key, 18);
+    }
+}

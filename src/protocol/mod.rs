@@ -1,0 +1,8 @@
+//! Kafka wire protocol, free of I/O: framing, bounded decoding, version clamping and response rewriting.
+
+pub mod api;
+pub mod bounds;
+pub mod codec;
+pub mod frame;
+pub mod rewrite;
+mod wire_schema;

@@ -1,0 +1,277 @@
+//! Wiring: binds listeners and per-broker ports, keeps the cluster view fresh, and runs the shutdown.
+//!
+//! Shutdown follows three phases: stop accepting (listeners are dropped, so new connections are
+//! refused), let sessions finish the requests already in flight within the grace period, then exit.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::{split_host_port, ClientAuthMode, Config, ListenerConfig};
+use crate::metrics::Metrics;
+use crate::net::listener::{accept_loop, ConnLimits, PortCtx};
+use crate::session::SessionCtx;
+use crate::tls;
+use crate::upstream::{Cluster, Connector, Target};
+
+/// A running gateway, as seen by whoever started it.
+pub struct Running {
+    /// Bound bootstrap address of each listener, by name (useful when the config asked for port 0).
+    pub bootstrap: Vec<(String, SocketAddr)>,
+    pub admin: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Starts the shutdown and waits until it is complete.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.done.await;
+    }
+
+    /// Waits for SIGTERM or Ctrl-C, then shuts down.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        wait_for_signal().await?;
+        tracing::info!("shutdown requested: no longer accepting connections");
+        self.shutdown().await;
+        Ok(())
+    }
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = term.recv() => {},
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+    }
+    Ok(())
+}
+
+/// Binds everything and starts serving. Fails (before serving anyone) if a listener cannot be bound
+/// or a TLS file cannot be loaded.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let config = Arc::new(config);
+    let metrics = Metrics::new();
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let upstream_tls = match &config.upstream.tls {
+        None => None,
+        Some(t) => {
+            let client_cert = t
+                .client_cert_file
+                .as_deref()
+                .zip(t.client_key_file.as_deref());
+            let cfg = tls::client_config(Some(&t.ca_file), client_cert).context("upstream TLS")?;
+            Some((cfg, t.server_name.clone()))
+        }
+    };
+    let connector = Connector::new(upstream_tls, config.timeouts.upstream_connect);
+    let bootstrap: Vec<(String, u16)> = config
+        .upstream
+        .bootstrap_servers
+        .iter()
+        .filter_map(|s| split_host_port(s))
+        .collect();
+    let cluster = Cluster::new(
+        bootstrap,
+        connector,
+        config.timeouts.upstream_request,
+        config.limits.max_response_bytes,
+    );
+    let limits = ConnLimits::new(
+        config.limits.max_connections,
+        config.limits.max_connections_per_ip,
+    );
+    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    let ready = Arc::new(AtomicBool::new(false));
+
+    let mut bound = Vec::new();
+    for l in &config.listeners {
+        let listener = Arc::new(l.clone());
+        let acceptor = match &l.tls {
+            None => None,
+            Some(t) => {
+                let mode = match t.client_auth {
+                    ClientAuthMode::None => tls::ClientAuth::None,
+                    ClientAuthMode::Optional => tls::ClientAuth::Optional,
+                    ClientAuthMode::Required => tls::ClientAuth::Required,
+                };
+                let cfg = tls::server_config(
+                    &t.cert_file,
+                    &t.key_file,
+                    t.client_ca_file.as_deref(),
+                    mode,
+                )
+                .with_context(|| format!("listener {:?} TLS", l.name))?;
+                Some(TlsAcceptor::from(cfg))
+            }
+        };
+        let tcp = TcpListener::bind(l.bind)
+            .await
+            .with_context(|| format!("listener {:?}: cannot bind {}", l.name, l.bind))?;
+        let addr = tcp.local_addr()?;
+        tracing::info!(listener = %l.name, %addr, tls = l.tls.is_some(), "bootstrap port listening");
+        bound.push((l.name.clone(), addr));
+        let port_ctx = PortCtx {
+            session: SessionCtx {
+                config: config.clone(),
+                listener: listener.clone(),
+                cluster: cluster.clone(),
+                metrics: metrics.clone(),
+                target: Target::Bootstrap,
+                peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+                shutdown: shutdown_rx.clone(),
+            },
+            tls: acceptor,
+            limits: limits.clone(),
+            alive: alive_tx.clone(),
+        };
+        tokio::spawn(accept_loop(tcp, port_ctx.clone(), shutdown_rx.clone()));
+        tokio::spawn(bind_broker_ports(
+            listener,
+            port_ctx,
+            cluster.subscribe_nodes(),
+            shutdown_rx.clone(),
+        ));
+    }
+    drop(alive_tx);
+
+    let admin = match config.admin.bind {
+        None => None,
+        Some(a) => {
+            let tcp = TcpListener::bind(a)
+                .await
+                .with_context(|| format!("admin: cannot bind {a}"))?;
+            let addr = tcp.local_addr()?;
+            tracing::info!(%addr, "admin endpoint (/metrics, /healthz, /readyz) listening");
+            tokio::spawn(crate::metrics::serve_admin(
+                tcp,
+                metrics.clone(),
+                ready.clone(),
+                shutdown_rx.clone(),
+            ));
+            Some(addr)
+        }
+    };
+
+    tokio::spawn(refresh_cluster(
+        cluster.clone(),
+        config.upstream.metadata_refresh,
+        ready,
+        shutdown_rx.clone(),
+    ));
+
+    let grace = config.timeouts.shutdown_grace;
+    let mut shutdown_wait = shutdown_rx.clone();
+    let done = tokio::spawn(async move {
+        let _ = shutdown_wait.wait_for(|s| *s).await;
+        // Accept loops end on the same signal; sessions stop reading and drain what is in flight.
+        match tokio::time::timeout(grace, alive_rx.recv()).await {
+            Ok(_) => tracing::info!("all connections finished"),
+            Err(_) => tracing::warn!(?grace, "grace period over: closing remaining connections"),
+        }
+    });
+
+    Ok(Running {
+        bootstrap: bound,
+        admin,
+        shutdown: shutdown_tx,
+        done,
+    })
+}
+
+/// Queries the cluster at start (retrying until it answers) and then every `every`.
+async fn refresh_cluster(
+    cluster: Arc<Cluster>,
+    every: Duration,
+    ready: Arc<AtomicBool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let wait = match cluster.refresh().await {
+            Ok(()) => {
+                if !ready.swap(true, Ordering::Relaxed) {
+                    tracing::info!("upstream cluster reachable: ready");
+                }
+                backoff = Duration::from_millis(200);
+                every
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "upstream metadata refresh failed");
+                let w = backoff;
+                backoff = (backoff * 2).min(every);
+                w
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Binds the per-broker port of every node as soon as the node becomes known. A node whose id falls
+/// outside the listener's range gets no port: it is left out of rewritten responses and logged.
+async fn bind_broker_ports(
+    listener: Arc<ListenerConfig>,
+    ctx: PortCtx,
+    mut nodes: watch::Receiver<BTreeSet<i32>>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut done: BTreeSet<i32> = BTreeSet::new();
+    loop {
+        let current: Vec<i32> = nodes.borrow_and_update().iter().copied().collect();
+        for node in current {
+            if done.contains(&node) {
+                continue;
+            }
+            let Some(port) = listener.broker_port(node) else {
+                done.insert(node);
+                tracing::error!(
+                    listener = %listener.name, node,
+                    base = listener.broker_port_base, count = listener.broker_port_count,
+                    "broker node id outside this listener's port range: it is unreachable through the gateway"
+                );
+                continue;
+            };
+            let addr = SocketAddr::new(listener.bind.ip(), port);
+            match TcpListener::bind(addr).await {
+                Ok(tcp) => {
+                    done.insert(node);
+                    tracing::info!(listener = %listener.name, node, %addr, "broker port listening");
+                    let mut port_ctx = ctx.clone();
+                    port_ctx.session.target = Target::Node(node);
+                    tokio::spawn(accept_loop(tcp, port_ctx, shutdown.clone()));
+                }
+                Err(e) => {
+                    // Left out of `done`, so the next change or the retry below tries again.
+                    tracing::error!(listener = %listener.name, node, %addr, error = %e, "cannot bind broker port");
+                }
+            }
+        }
+        let retry = tokio::time::sleep(Duration::from_secs(5));
+        let pending = has_unbound(&listener, &nodes.borrow(), &done);
+        let mut shutdown = shutdown.clone();
+        tokio::select! {
+            r = nodes.changed() => if r.is_err() { return },
+            _ = retry, if pending => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+fn has_unbound(listener: &ListenerConfig, nodes: &BTreeSet<i32>, done: &BTreeSet<i32>) -> bool {
+    nodes
+        .iter()
+        .any(|n| !done.contains(n) && listener.broker_port(*n).is_some())
+}

@@ -1,0 +1,434 @@
+//! One client connection: frame -> decode -> (authenticate -> authorize -> audit) -> forward, and back.
+//!
+//! Two halves run side by side. The request half reads client frames, answers what the gateway owns
+//! (ApiVersions) and forwards the rest to the upstream broker. The response half writes answers back in
+//! request order: every request that expects an answer leaves a [`Pending`] entry in a bounded queue,
+//! and the response half takes them in order, reading the upstream's response for forwarded requests.
+//! In-flight request bytes are bounded by a semaphore, so a client that never reads its responses
+//! stops its own requests from being read instead of growing the gateway's memory.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, RequestKind};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+
+use crate::config::{Config, ListenerConfig};
+use crate::metrics::Metrics;
+use crate::net::framed::{FrameReader, ReadError};
+use crate::protocol::api::{self, ResponseHandling};
+use crate::protocol::codec::{self, peek_request, peek_response_correlation, ProtocolError};
+use crate::protocol::frame::LEN_PREFIX;
+use crate::protocol::rewrite::rewrite_brokers;
+use crate::upstream::conn::{BoxRead, BoxWrite};
+use crate::upstream::{Cluster, Target, UpstreamError};
+
+/// Everything a session needs from the gateway around it.
+#[derive(Clone)]
+pub struct SessionCtx {
+    pub config: Arc<Config>,
+    pub listener: Arc<ListenerConfig>,
+    pub cluster: Arc<Cluster>,
+    pub metrics: Arc<Metrics>,
+    pub target: Target,
+    pub peer: SocketAddr,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Why a session ended, and which side caused it.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("client: {0}")]
+    ClientRead(#[from] ReadError),
+    #[error("client: idle for {0:?}")]
+    Idle(Duration),
+    #[error("client: {0}")]
+    ClientProtocol(#[from] ProtocolError),
+    #[error("client: API key {api_key} v{version} is not supported by the gateway")]
+    Unsupported { api_key: i16, version: i16 },
+    #[error("client: write failed: {0}")]
+    ClientWrite(std::io::Error),
+    #[error("client: not reading responses for {0:?}")]
+    ClientWriteTimeout(Duration),
+    #[error("{0}")]
+    Upstream(#[from] UpstreamError),
+    #[error("upstream: malformed response to {api:?} v{version}: {message}")]
+    UpstreamProtocol {
+        api: ApiKey,
+        version: i16,
+        message: String,
+    },
+    #[error("upstream: no response to {api:?} (correlation {correlation_id}) within {after:?}")]
+    UpstreamTimeout {
+        api: ApiKey,
+        correlation_id: i32,
+        after: Duration,
+    },
+    #[error("upstream: closed the connection with {0} response(s) outstanding")]
+    UpstreamClosed(usize),
+}
+
+impl SessionError {
+    /// Label for logs and metrics: which side ended the session.
+    pub fn side(&self) -> &'static str {
+        match self {
+            SessionError::ClientRead(_)
+            | SessionError::Idle(_)
+            | SessionError::ClientProtocol(_)
+            | SessionError::Unsupported { .. }
+            | SessionError::ClientWrite(_)
+            | SessionError::ClientWriteTimeout(_) => "client",
+            _ => "upstream",
+        }
+    }
+}
+
+/// One entry of the in-order response queue.
+enum Pending {
+    /// A response the gateway made itself.
+    Local { frame: Bytes },
+    /// The upstream connection's read half, handed over when the first request is forwarded.
+    Attach(FrameReader<BoxRead>),
+    /// A forwarded request whose response comes from the upstream.
+    Upstream {
+        api: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        handling: ResponseHandling,
+        sent: Instant,
+        deadline: tokio::time::Instant,
+        _permit: OwnedSemaphorePermit,
+    },
+}
+
+/// Drives one client connection until it ends. Returns the reason it ended (Ok for a clean close).
+pub async fn run<R, W>(reader: R, writer: W, ctx: SessionCtx) -> Result<(), SessionError>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = &ctx.config.limits;
+    let (tx, rx) = mpsc::channel::<Pending>(limits.max_inflight_requests);
+    let inflight = Arc::new(Semaphore::new(limits.max_inflight_bytes));
+    let responder = tokio::spawn(respond(writer, rx, ctx.clone()));
+    let requests = handle_requests(FrameReader::new(reader), tx, inflight, &ctx).await;
+    // The response half finishes what is in flight, then ends once the queue is closed.
+    let responses = match responder.await {
+        Ok(r) => r,
+        Err(join) => {
+            tracing::error!(error = %join, "response task failed");
+            Ok(())
+        }
+    };
+    requests.and(responses)
+}
+
+async fn handle_requests<R: AsyncRead + Unpin>(
+    mut client: FrameReader<R>,
+    tx: mpsc::Sender<Pending>,
+    inflight: Arc<Semaphore>,
+    ctx: &SessionCtx,
+) -> Result<(), SessionError> {
+    let cfg = &ctx.config;
+    let max_frame = cfg.limits.max_frame_bytes;
+    let mut shutdown = ctx.shutdown.clone();
+    let mut upstream: Option<BufWriter<BoxWrite>> = None;
+    let mut upstream_addr = String::new();
+    loop {
+        let frame = tokio::select! {
+            r = tokio::time::timeout(cfg.timeouts.idle, client.next(max_frame)) => match r {
+                Err(_) => return Err(SessionError::Idle(cfg.timeouts.idle)),
+                Ok(Err(ReadError::Frame(e))) => {
+                    ctx.metrics.frame_rejected(e.reason());
+                    return Err(ReadError::Frame(e).into());
+                }
+                Ok(r) => r?,
+            },
+            // Shutdown: stop taking requests; the response half still answers those in flight.
+            _ = shutdown.wait_for(|s| *s) => return Ok(()),
+            // The response half ended (client gone or upstream failed): nothing more can be answered.
+            _ = tx.closed() => return Ok(()),
+        };
+        let Some(frame) = frame else {
+            return Ok(()); // client closed between requests
+        };
+        let payload = frame.slice(LEN_PREFIX..);
+        let meta =
+            peek_request(&payload).inspect_err(|_| ctx.metrics.frame_rejected("malformed"))?;
+        ctx.metrics.request(meta.api_key, frame.len());
+
+        if meta.api_key == ApiKey::ApiVersions as i16 {
+            let response = api_versions(meta, payload, ctx).await?;
+            if tx.send(Pending::Local { frame: response }).await.is_err() {
+                return Ok(());
+            }
+            continue;
+        }
+
+        let Ok(api) = ApiKey::try_from(meta.api_key) else {
+            ctx.metrics.frame_rejected("unsupported_api");
+            return Err(SessionError::Unsupported {
+                api_key: meta.api_key,
+                version: meta.api_version,
+            });
+        };
+        let table = ctx.cluster.versions().await?;
+        if !table.allows(meta.api_key, meta.api_version) {
+            ctx.metrics.frame_rejected("unsupported_version");
+            return Err(SessionError::Unsupported {
+                api_key: meta.api_key,
+                version: meta.api_version,
+            });
+        }
+        let request = codec::decode_request(api, meta.api_version, payload)
+            .inspect_err(|_| ctx.metrics.frame_rejected("malformed"))?;
+
+        // Authentication, authorization and audit stages plug in here, before anything is forwarded.
+
+        let expects_response = !matches!(&request.body, RequestKind::Produce(p) if p.acks == 0);
+        let wait = requested_wait(&request.body);
+        let handling = api::spec_for(api).map_or(ResponseHandling::Passthrough, |s| s.response);
+
+        if upstream.is_none() {
+            let conn = ctx.cluster.connect(ctx.target).await.inspect_err(|e| {
+                tracing::warn!(peer = %ctx.peer, error = %e, "cannot reach upstream for client");
+            })?;
+            if tx
+                .send(Pending::Attach(FrameReader::new(conn.reader)))
+                .await
+                .is_err()
+            {
+                return Ok(());
+            }
+            upstream = Some(BufWriter::with_capacity(64 * 1024, conn.writer));
+            upstream_addr = conn.addr;
+        }
+        let Some(up) = upstream.as_mut() else {
+            unreachable!("connected just above")
+        };
+
+        // Backpressure: wait until enough earlier responses have been delivered to the client.
+        let cost = frame.len().min(cfg.limits.max_inflight_bytes) as u32;
+        let Ok(permit) = inflight.clone().acquire_many_owned(cost).await else {
+            return Ok(()); // semaphore closed: the session is ending
+        };
+        if expects_response {
+            let pending = Pending::Upstream {
+                api,
+                version: meta.api_version,
+                correlation_id: meta.correlation_id,
+                handling,
+                sent: Instant::now(),
+                deadline: tokio::time::Instant::now() + cfg.timeouts.upstream_request + wait,
+                _permit: permit,
+            };
+            if tx.send(pending).await.is_err() {
+                return Ok(());
+            }
+        }
+        // Forwarded as the original bytes: no re-encoding, and batches are never copied.
+        let more_buffered = client.has_buffered_frame(max_frame);
+        let write = async {
+            up.write_all(&frame).await?;
+            if !more_buffered {
+                up.flush().await?;
+            }
+            Ok::<_, std::io::Error>(())
+        };
+        match tokio::time::timeout(cfg.timeouts.upstream_request, write).await {
+            Err(_) => {
+                return Err(UpstreamError::Timeout {
+                    addr: upstream_addr,
+                    phase: "request write",
+                    after: cfg.timeouts.upstream_request,
+                }
+                .into())
+            }
+            Ok(Err(source)) => {
+                return Err(UpstreamError::Io {
+                    addr: upstream_addr,
+                    phase: "request write",
+                    source,
+                }
+                .into())
+            }
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
+/// How long the broker may legitimately hold this request before answering, beyond the base timeout.
+fn requested_wait(body: &RequestKind) -> Duration {
+    let ms = match body {
+        RequestKind::Fetch(f) => i64::from(f.max_wait_ms),
+        RequestKind::Produce(p) => i64::from(p.timeout_ms),
+        RequestKind::JoinGroup(j) => i64::from(j.rebalance_timeout_ms.max(j.session_timeout_ms)),
+        RequestKind::CreateTopics(c) => i64::from(c.timeout_ms),
+        RequestKind::DeleteTopics(d) => i64::from(d.timeout_ms),
+        RequestKind::CreatePartitions(c) => i64::from(c.timeout_ms),
+        RequestKind::DeleteRecords(d) => i64::from(d.timeout_ms),
+        _ => 0,
+    };
+    // A client cannot make the gateway wait forever by asking for it.
+    Duration::from_millis(ms.clamp(0, 15 * 60 * 1000) as u64)
+}
+
+/// Answers ApiVersions locally: the intersection of upstream and gateway, or Kafka's v0 error answer
+/// for a version above what the gateway parses.
+async fn api_versions(
+    meta: codec::RequestMeta,
+    payload: Bytes,
+    ctx: &SessionCtx,
+) -> Result<Bytes, SessionError> {
+    let header = codec::response_header(meta.correlation_id);
+    if meta.api_version > api::api_versions_max() || meta.api_version < 0 {
+        let body = api::unsupported_api_versions_response();
+        return Ok(codec::encode_response(
+            ApiKey::ApiVersions,
+            0,
+            &header,
+            &body,
+        )?);
+    }
+    // Decoding validates the request even though its content does not change the answer.
+    codec::decode_request(ApiKey::ApiVersions, meta.api_version, payload)
+        .inspect_err(|_| ctx.metrics.frame_rejected("malformed"))?;
+    let table = ctx.cluster.versions().await?;
+    Ok(codec::encode_response(
+        ApiKey::ApiVersions,
+        meta.api_version,
+        &header,
+        &table.response(),
+    )?)
+}
+
+async fn respond<W: AsyncWrite + Unpin>(
+    writer: W,
+    mut rx: mpsc::Receiver<Pending>,
+    ctx: SessionCtx,
+) -> Result<(), SessionError> {
+    let mut out = BufWriter::with_capacity(64 * 1024, writer);
+    let result = respond_loop(&mut out, &mut rx, &ctx).await;
+    // Close the queue so the request half notices at once, then say goodbye properly (TLS close_notify).
+    rx.close();
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = out.flush().await;
+        let _ = out.shutdown().await;
+    })
+    .await;
+    result
+}
+
+async fn respond_loop<W: AsyncWrite + Unpin>(
+    out: &mut BufWriter<W>,
+    rx: &mut mpsc::Receiver<Pending>,
+    ctx: &SessionCtx,
+) -> Result<(), SessionError> {
+    let write_timeout = ctx.config.timeouts.client_write;
+    let max_response = ctx.config.limits.max_response_bytes;
+    let mut upstream: Option<FrameReader<BoxRead>> = None;
+    loop {
+        let entry = match rx.try_recv() {
+            Ok(e) => e,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                // Nothing else queued: push what is buffered to the client before waiting.
+                match tokio::time::timeout(write_timeout, out.flush()).await {
+                    Err(_) => return Err(SessionError::ClientWriteTimeout(write_timeout)),
+                    Ok(Err(e)) => return Err(SessionError::ClientWrite(e)),
+                    Ok(Ok(())) => {}
+                }
+                match rx.recv().await {
+                    Some(e) => e,
+                    None => return Ok(()),
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => return Ok(()),
+        };
+        let frame = match entry {
+            Pending::Attach(r) => {
+                upstream = Some(r);
+                continue;
+            }
+            Pending::Local { frame } => frame,
+            Pending::Upstream {
+                api,
+                version,
+                correlation_id,
+                handling,
+                sent,
+                deadline,
+                _permit,
+            } => {
+                let Some(up) = upstream.as_mut() else {
+                    unreachable!("Attach is always queued before the first forwarded request")
+                };
+                let frame = match tokio::time::timeout_at(deadline, up.next(max_response)).await {
+                    Err(_) => {
+                        return Err(SessionError::UpstreamTimeout {
+                            api,
+                            correlation_id,
+                            after: deadline
+                                .saturating_duration_since(tokio::time::Instant::from_std(sent)),
+                        })
+                    }
+                    Ok(Err(e)) => {
+                        return Err(SessionError::UpstreamProtocol {
+                            api,
+                            version,
+                            message: e.to_string(),
+                        })
+                    }
+                    Ok(Ok(None)) => return Err(SessionError::UpstreamClosed(1 + rx.len())),
+                    Ok(Ok(Some(f))) => f,
+                };
+                let payload = frame.slice(LEN_PREFIX..);
+                let got = peek_response_correlation(&payload);
+                if got != Some(correlation_id) {
+                    return Err(SessionError::UpstreamProtocol {
+                        api,
+                        version,
+                        message: format!("correlation id {got:?}, expected {correlation_id}"),
+                    });
+                }
+                let frame = match handling {
+                    ResponseHandling::Passthrough => frame,
+                    ResponseHandling::RewriteBrokers => {
+                        let l = &ctx.listener;
+                        let advertise =
+                            |node: i32| l.broker_port(node).map(|p| (l.advertised_host.clone(), p));
+                        let out =
+                            rewrite_brokers(api, version, payload, &advertise).map_err(|e| {
+                                SessionError::UpstreamProtocol {
+                                    api,
+                                    version,
+                                    message: e.to_string(),
+                                }
+                            })?;
+                        ctx.cluster.learn(&out.seen);
+                        if !out.unmapped.is_empty() {
+                            ctx.metrics
+                                .inc("unmapped_brokers_total", &[("listener", &l.name)]);
+                            tracing::error!(
+                                listener = %l.name,
+                                nodes = ?out.unmapped,
+                                "brokers outside this listener's port range are hidden from clients; widen broker_port_count"
+                            );
+                        }
+                        out.frame
+                    }
+                };
+                ctx.metrics
+                    .response(api as i16, frame.len(), sent.elapsed());
+                frame
+            }
+        };
+        match tokio::time::timeout(write_timeout, out.write_all(&frame)).await {
+            Err(_) => return Err(SessionError::ClientWriteTimeout(write_timeout)),
+            Ok(Err(e)) => return Err(SessionError::ClientWrite(e)),
+            Ok(Ok(())) => {}
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! The gateway's own view of the upstream cluster: broker addresses by node id and negotiated versions.
+//!
+//! It is learned from the gateway's own ApiVersions + Metadata queries (at start and every
+//! `metadata_refresh`) and from every broker-naming response a client receives, so a broker that joins
+//! later becomes known as soon as any client or the refresh sees it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
+
+use super::conn::{Connector, UpstreamConn, UpstreamError};
+use crate::net::framed::FrameReader;
+use crate::protocol::api::VersionTable;
+use crate::protocol::codec::{
+    decode_body, encode_request, peek_response_correlation, split_response,
+};
+use crate::protocol::frame::LEN_PREFIX;
+use crate::protocol::rewrite::UpstreamBroker;
+
+/// Which upstream broker a client connection is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The bootstrap port: any broker will do.
+    Bootstrap,
+    /// A per-broker port: exactly this node.
+    Node(i32),
+}
+
+pub struct Cluster {
+    bootstrap: Vec<(String, u16)>,
+    connector: Connector,
+    request_timeout: Duration,
+    max_response_bytes: usize,
+    brokers: RwLock<HashMap<i32, (String, u16)>>,
+    versions: RwLock<Option<Arc<VersionTable>>>,
+    nodes: watch::Sender<BTreeSet<i32>>,
+    next_bootstrap: AtomicUsize,
+    /// One refresh at a time; callers that arrive during one wait for it instead of starting another.
+    refresh_lock: tokio::sync::Mutex<()>,
+}
+
+const CLIENT_ID: &str = "kafka-gateway";
+
+impl Cluster {
+    pub fn new(
+        bootstrap: Vec<(String, u16)>,
+        connector: Connector,
+        request_timeout: Duration,
+        max_response_bytes: usize,
+    ) -> Arc<Self> {
+        Arc::new(Cluster {
+            bootstrap,
+            connector,
+            request_timeout,
+            max_response_bytes,
+            brokers: RwLock::new(HashMap::new()),
+            versions: RwLock::new(None),
+            nodes: watch::channel(BTreeSet::new()).0,
+            next_bootstrap: AtomicUsize::new(0),
+            refresh_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Node ids known so far; changes whenever a broker is first seen.
+    pub fn subscribe_nodes(&self) -> watch::Receiver<BTreeSet<i32>> {
+        self.nodes.subscribe()
+    }
+
+    pub fn node_addr(&self, node_id: i32) -> Option<(String, u16)> {
+        read(&self.brokers).get(&node_id).cloned()
+    }
+
+    /// Records brokers named by an upstream response. A changed address replaces the old one: new
+    /// connections go to where the broker is now.
+    pub fn learn(&self, seen: &[UpstreamBroker]) {
+        let mut added = false;
+        {
+            let mut map = write(&self.brokers);
+            for b in seen {
+                let Ok(port) = u16::try_from(b.port) else {
+                    tracing::warn!(
+                        node = b.node_id,
+                        port = b.port,
+                        "upstream named a broker with an invalid port"
+                    );
+                    continue;
+                };
+                if b.host.is_empty() || b.node_id < 0 {
+                    continue;
+                }
+                let addr = (b.host.clone(), port);
+                match map.insert(b.node_id, addr.clone()) {
+                    None => {
+                        tracing::info!(node = b.node_id, addr = %format!("{}:{}", addr.0, addr.1), "learned upstream broker");
+                        added = true;
+                    }
+                    Some(old) if old != addr => {
+                        tracing::info!(node = b.node_id, old = %format!("{}:{}", old.0, old.1), new = %format!("{}:{}", addr.0, addr.1), "upstream broker moved");
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if added {
+            let ids: BTreeSet<i32> = read(&self.brokers).keys().copied().collect();
+            self.nodes.send_replace(ids);
+        }
+    }
+
+    /// Negotiated versions; fetched from the upstream if the gateway has none yet.
+    pub async fn versions(&self) -> Result<Arc<VersionTable>, UpstreamError> {
+        if let Some(t) = read(&self.versions).clone() {
+            return Ok(t);
+        }
+        self.refresh().await?;
+        read(&self.versions)
+            .clone()
+            .ok_or_else(|| UpstreamError::NoBroker {
+                tried: 0,
+                last: "no version information".into(),
+            })
+    }
+
+    pub fn cached_versions(&self) -> Option<Arc<VersionTable>> {
+        read(&self.versions).clone()
+    }
+
+    /// Opens a connection for a client session.
+    pub async fn connect(&self, target: Target) -> Result<UpstreamConn, UpstreamError> {
+        match target {
+            Target::Node(node) => {
+                let addr = match self.node_addr(node) {
+                    Some(a) => a,
+                    None => {
+                        // A client may know a node from another gateway instance before this one does.
+                        self.refresh().await?;
+                        self.node_addr(node)
+                            .ok_or(UpstreamError::UnknownNode(node))?
+                    }
+                };
+                self.connector.connect(&addr.0, addr.1).await
+            }
+            Target::Bootstrap => self.connect_any().await,
+        }
+    }
+
+    /// Tries the bootstrap servers, then the known brokers, starting at a rotating offset.
+    async fn connect_any(&self) -> Result<UpstreamConn, UpstreamError> {
+        let mut candidates = self.bootstrap.clone();
+        for addr in read(&self.brokers).values() {
+            if !candidates.contains(addr) {
+                candidates.push(addr.clone());
+            }
+        }
+        let start = self.next_bootstrap.fetch_add(1, Ordering::Relaxed);
+        let mut last = String::from("no candidates");
+        for i in 0..candidates.len() {
+            let (host, port) = &candidates[(start + i) % candidates.len()];
+            match self.connector.connect(host, *port).await {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "upstream candidate unreachable");
+                    last = e.to_string();
+                }
+            }
+        }
+        Err(UpstreamError::NoBroker {
+            tried: candidates.len(),
+            last,
+        })
+    }
+
+    /// Queries the cluster for its versions and brokers. Concurrent callers share one query.
+    pub async fn refresh(&self) -> Result<(), UpstreamError> {
+        let _guard = self.refresh_lock.lock().await;
+        let mut conn = self.connect_any().await?;
+        let versions = self.query_versions(&mut conn).await?;
+        let table = Arc::new(VersionTable::from_upstream(&versions));
+        let (_, meta_max) =
+            table
+                .range(ApiKey::Metadata as i16)
+                .ok_or_else(|| UpstreamError::Protocol {
+                    addr: conn.addr.clone(),
+                    phase: "ApiVersions",
+                    message: "upstream supports no Metadata version the gateway can use".into(),
+                })?;
+        // v1+ can ask for no topics at all (an empty list); v0 would list every topic.
+        let version = meta_max.clamp(1, 12);
+        let mut req = MetadataRequest::default();
+        req.topics = Some(Vec::new());
+        req.allow_auto_topic_creation = false;
+        let payload = self
+            .roundtrip(&mut conn, ApiKey::Metadata, version, &req, "Metadata")
+            .await?;
+        let (_, body) = split_response(ApiKey::Metadata, version, payload)
+            .map_err(|e| proto(&conn, "Metadata", e))?;
+        let meta: MetadataResponse = decode_body(ApiKey::Metadata, version, body)
+            .map_err(|e| proto(&conn, "Metadata", e))?;
+        let seen: Vec<UpstreamBroker> = meta
+            .brokers
+            .iter()
+            .map(|b| UpstreamBroker {
+                node_id: b.node_id.0,
+                host: b.host.to_string(),
+                port: b.port,
+            })
+            .collect();
+        self.learn(&seen);
+        *write(&self.versions) = Some(table);
+        Ok(())
+    }
+
+    async fn query_versions(
+        &self,
+        conn: &mut UpstreamConn,
+    ) -> Result<ApiVersionsResponse, UpstreamError> {
+        // v3 first; a broker that does not know it answers v0 with UNSUPPORTED_VERSION (35).
+        for version in [3i16, 0] {
+            let mut req = ApiVersionsRequest::default();
+            if version >= 3 {
+                req.client_software_name = StrBytes::from_static_str(CLIENT_ID);
+                req.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
+            }
+            let payload = self
+                .roundtrip(conn, ApiKey::ApiVersions, version, &req, "ApiVersions")
+                .await?;
+            // ApiVersions responses always use header v0 (the correlation id alone), so the error code
+            // sits at bytes 4..6 whichever body version the broker chose to answer with.
+            if payload.len() >= 6
+                && i16::from_be_bytes([payload[4], payload[5]]) == 35
+                && version > 0
+            {
+                continue;
+            }
+            let (_, body) = split_response(ApiKey::ApiVersions, version, payload)
+                .map_err(|e| proto(conn, "ApiVersions", e))?;
+            let resp: ApiVersionsResponse = decode_body(ApiKey::ApiVersions, version, body)
+                .map_err(|e| proto(conn, "ApiVersions", e))?;
+            if resp.error_code != 0 {
+                return Err(UpstreamError::Protocol {
+                    addr: conn.addr.clone(),
+                    phase: "ApiVersions",
+                    message: format!("error code {}", resp.error_code),
+                });
+            }
+            return Ok(resp);
+        }
+        Err(UpstreamError::Protocol {
+            addr: conn.addr.clone(),
+            phase: "ApiVersions",
+            message: "no common ApiVersions version".into(),
+        })
+    }
+
+    async fn roundtrip<T: kafka_protocol::protocol::Encodable>(
+        &self,
+        conn: &mut UpstreamConn,
+        api: ApiKey,
+        version: i16,
+        body: &T,
+        phase: &'static str,
+    ) -> Result<Bytes, UpstreamError> {
+        let correlation = 1;
+        let frame = encode_request(api, version, correlation, CLIENT_ID, body)
+            .map_err(|e| proto(conn, phase, e))?;
+        let io = |source| UpstreamError::Io {
+            addr: conn.addr.clone(),
+            phase,
+            source,
+        };
+        let write = async {
+            conn.writer.write_all(&frame).await?;
+            conn.writer.flush().await
+        };
+        match tokio::time::timeout(self.request_timeout, write).await {
+            Err(_) => return Err(timeout(conn, phase, self.request_timeout)),
+            Ok(Err(e)) => return Err(io(e)),
+            Ok(Ok(())) => {}
+        }
+        let mut reader = FrameReader::new(&mut conn.reader);
+        let frame =
+            match tokio::time::timeout(self.request_timeout, reader.next(self.max_response_bytes))
+                .await
+            {
+                Err(_) => return Err(timeout(conn, phase, self.request_timeout)),
+                Ok(Err(e)) => {
+                    return Err(UpstreamError::Protocol {
+                        addr: conn.addr.clone(),
+                        phase,
+                        message: e.to_string(),
+                    })
+                }
+                Ok(Ok(None)) => {
+                    return Err(UpstreamError::Closed {
+                        addr: conn.addr.clone(),
+                        phase,
+                    })
+                }
+                Ok(Ok(Some(f))) => f,
+            };
+        let payload = frame.slice(LEN_PREFIX..);
+        match peek_response_correlation(&payload) {
+            Some(c) if c == correlation => Ok(payload),
+            other => Err(UpstreamError::Protocol {
+                addr: conn.addr.clone(),
+                phase,
+                message: format!("unexpected correlation id {other:?}"),
+            }),
+        }
+    }
+}
+
+fn proto(conn: &UpstreamConn, phase: &'static str, e: impl std::fmt::Display) -> UpstreamError {
+    UpstreamError::Protocol {
+        addr: conn.addr.clone(),
+        phase,
+        message: e.to_string(),
+    }
+}
+
+fn timeout(conn: &UpstreamConn, phase: &'static str, after: Duration) -> UpstreamError {
+    UpstreamError::Timeout {
+        addr: conn.addr.clone(),
+        phase,
+        after,
+    }
+}
+
+// A poisoned lock only means another thread panicked mid-update of plain data; the data is still usable.
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}

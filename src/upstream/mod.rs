@@ -1,0 +1,7 @@
+//! The upstream cluster: connections to its brokers and the gateway's own view of it (brokers, versions).
+
+pub mod cluster;
+pub mod conn;
+
+pub use cluster::{Cluster, Target};
+pub use conn::{Connector, UpstreamConn, UpstreamError};

@@ -1,0 +1,495 @@
+//! Test harness: a real tansu broker, the real gateway binary, real clients, and a raw Kafka client.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+/// Tools installed by scripts/install-deps.sh. A missing tool fails the test: it is never skipped.
+pub struct Tools {
+    pub tansu: PathBuf,
+    pub python: PathBuf,
+    pub java_cp: String,
+}
+
+pub fn tools() -> Tools {
+    let cache = std::env::var("KGW_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/kafka-gateway"));
+    let mut vars = std::collections::HashMap::new();
+    if let Ok(text) = std::fs::read_to_string(cache.join("env.sh")) {
+        for line in text.lines() {
+            if let Some(rest) = line.trim().strip_prefix("export ") {
+                if let Some((k, v)) = rest.split_once('=') {
+                    vars.insert(k.to_string(), v.trim_matches(|c| c == '"' || c == '\'').to_string());
+                }
+            }
+        }
+    }
+    let get = |k: &str| {
+        std::env::var(k).ok().or_else(|| vars.get(k).cloned()).unwrap_or_else(|| {
+            panic!("{k} is not set and {} has no value for it: run scripts/install-deps.sh", cache.join("env.sh").display())
+        })
+    };
+    Tools {
+        tansu: PathBuf::from(get("KGW_TANSU")),
+        python: PathBuf::from(get("KGW_PYTHON")),
+        java_cp: get("KGW_JAVA_CP"),
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh directory under the target dir, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "kgw-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A TCP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind ephemeral")
+        .port()
+}
+
+/// `n` consecutive free ports (checked by binding them all at once).
+pub fn free_port_range(n: u16) -> u16 {
+    for _ in 0..200 {
+        let base = 20_000 + (rand_u32() % 30_000) as u16;
+        let held: Vec<_> = (0..n).map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok()).collect();
+        if held.len() == n as usize {
+            return base;
+        }
+    }
+    panic!("no free port range of {n}");
+}
+
+fn rand_u32() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    static N: AtomicU32 = AtomicU32::new(0);
+    (t.subsec_nanos() ^ std::process::id().wrapping_mul(2_654_435_761)).wrapping_add(N.fetch_add(7919, Ordering::Relaxed))
+}
+
+pub fn wait_for_port(addr: SocketAddr, within: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{addr} did not accept connections within {within:?}");
+}
+
+/// The node id tansu 0.6 gives itself.
+pub const TANSU_NODE_ID: i32 = 111;
+
+/// A tansu broker with in-memory storage on a free port; killed when dropped.
+pub struct Broker {
+    pub port: u16,
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Broker {
+    pub fn start(tools: &Tools, dir: &Path) -> Broker {
+        let port = free_port();
+        let log = dir.join(format!("tansu-{port}.log"));
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(&tools.tansu)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/", "--cluster-id", "kgw-test"])
+            .stdout(Stdio::from(std::fs::File::create(&log).expect("log file")))
+            .stderr(Stdio::from(std::fs::File::create(log.with_extension("err")).expect("log file")))
+            .spawn()
+            .expect("start tansu");
+        wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(20));
+        Broker { port, child, log }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Paths of the development certificates, generated once per test binary by the gateway itself.
+pub struct Certs {
+    pub dir: PathBuf,
+}
+
+impl Certs {
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+    pub fn server(&self) -> PathBuf {
+        self.dir.join("server.pem")
+    }
+    pub fn server_key(&self) -> PathBuf {
+        self.dir.join("server-key.pem")
+    }
+    pub fn client(&self) -> PathBuf {
+        self.dir.join("client.pem")
+    }
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.join("client-key.pem")
+    }
+}
+
+pub fn dev_certs(dir: &Path) -> Certs {
+    let out = Command::new(gateway_bin())
+        .args(["certs", "dev", "--force", "--dir"])
+        .arg(dir)
+        .output()
+        .expect("run certs dev");
+    assert!(out.status.success(), "certs dev failed: {}", String::from_utf8_lossy(&out.stderr));
+    Certs { dir: dir.to_path_buf() }
+}
+
+pub fn gateway_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kafka-gateway"))
+}
+
+/// What one listener of a test gateway looks like.
+pub struct ListenerSpec {
+    pub name: &'static str,
+    pub tls: bool,
+    pub client_auth: &'static str,
+}
+
+/// A running gateway process; SIGKILLed when dropped unless stopped first.
+pub struct Gateway {
+    pub child: Child,
+    pub bootstrap: Vec<(String, SocketAddr)>,
+    pub broker_ports: Vec<u16>,
+    pub admin: SocketAddr,
+    pub log: PathBuf,
+    pub config: PathBuf,
+}
+
+/// Renders a gateway config for the given upstream and listeners; `extra` is appended verbatim.
+pub fn gateway_config(upstream: &str, listeners: &[ListenerSpec], certs: Option<&Certs>, extra: &str) -> (String, Vec<u16>, u16) {
+    let mut text = String::new();
+    let mut broker_ports = Vec::new();
+    for l in listeners {
+        let bind = free_port();
+        let base = free_port_range(1);
+        broker_ports.push(base);
+        text.push_str(&format!(
+            "[[listeners]]\nname = \"{}\"\nbind = \"127.0.0.1:{bind}\"\nadvertised_host = \"127.0.0.1\"\n\
+             broker_port_base = {base}\nbroker_port_count = 1\nnode_id_base = {TANSU_NODE_ID}\n",
+            l.name
+        ));
+        if l.tls {
+            let c = certs.expect("certs for a TLS listener");
+            text.push_str(&format!(
+                "[listeners.tls]\ncert_file = {:?}\nkey_file = {:?}\nclient_ca_file = {:?}\nclient_auth = \"{}\"\n",
+                c.server(),
+                c.server_key(),
+                c.ca(),
+                l.client_auth
+            ));
+        }
+        text.push('\n');
+    }
+    let admin = free_port();
+    text.push_str(&format!(
+        "[upstream]\nbootstrap_servers = [\"{upstream}\"]\n\n[admin]\nbind = \"127.0.0.1:{admin}\"\n\n{extra}\n"
+    ));
+    (text, broker_ports, admin)
+}
+
+impl Gateway {
+    pub fn start(dir: &Path, config_text: &str, broker_ports: Vec<u16>, admin: u16) -> Gateway {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let config = dir.join(format!("gateway-{n}.toml"));
+        std::fs::write(&config, config_text).expect("write config");
+        let log = dir.join(format!("gateway-{n}.log"));
+        let mut child = Command::new(gateway_bin())
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info,kafka_gateway=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(&log).expect("log file")))
+            .spawn()
+            .expect("start gateway");
+        let stdout = child.stdout.take().expect("stdout");
+        let n_listeners = config_text.matches("[[listeners]]").count();
+        let mut bootstrap = Vec::new();
+        let mut lines = BufReader::new(stdout).lines();
+        while bootstrap.len() < n_listeners {
+            let line = match lines.next() {
+                Some(Ok(l)) => l,
+                _ => panic!(
+                    "gateway exited before listening; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                ),
+            };
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            if parts.len() == 3 && parts[0] == "listening" {
+                bootstrap.push((parts[1].to_string(), parts[2].parse().expect("addr")));
+            }
+        }
+        // Keep draining stdout so the gateway never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let gw = Gateway {
+            child,
+            bootstrap,
+            broker_ports,
+            admin: SocketAddr::from(([127, 0, 0, 1], admin)),
+            log,
+            config,
+        };
+        gw.wait_ready(Duration::from_secs(30));
+        gw
+    }
+
+    pub fn addr(&self, listener: &str) -> SocketAddr {
+        self.bootstrap
+            .iter()
+            .find(|(n, _)| n == listener)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no listener {listener}"))
+    }
+
+    pub fn wait_ready(&self, within: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Some((200, _)) = http_get(self.admin, "/readyz") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("gateway not ready; log:\n{}", self.log_text());
+    }
+
+    pub fn metrics(&self) -> String {
+        http_get(self.admin, "/metrics").expect("metrics").1
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the gateway process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS")
+    }
+
+    pub fn sigterm(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -TERM failed");
+    }
+
+    /// Waits for the process to exit and returns whether it exited successfully.
+    pub fn wait_exit(&mut self, within: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("gateway did not exit within {within:?}");
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Minimal HTTP GET for the admin endpoint: (status, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let status = resp.split_whitespace().nth(1)?.parse().ok()?;
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// Runs tests/clients/workload.py and returns its JSON result line.
+pub fn python_workload(tools: &Tools, args: &[&str]) -> serde_json::Value {
+    let script = repo_root().join("tests/clients/workload.py");
+    let out = Command::new(&tools.python)
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run workload.py");
+    parse_json_result("workload.py", &out)
+}
+
+/// Runs the Java workload client and returns its JSON result line.
+pub fn java_workload(tools: &Tools, args: &[&str]) -> serde_json::Value {
+    let out = Command::new("java")
+        .args(["-cp", &tools.java_cp, "WorkloadClient"])
+        .args(args)
+        .output()
+        .expect("run java WorkloadClient");
+    parse_json_result("WorkloadClient", &out)
+}
+
+fn parse_json_result(what: &str, out: &std::process::Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stdout.lines().rev().find(|l| l.trim_start().starts_with('{'));
+    match (out.status.success(), last) {
+        (true, Some(l)) => serde_json::from_str(l).unwrap_or_else(|e| panic!("{what}: bad JSON {l:?}: {e}")),
+        _ => panic!(
+            "{what} failed ({}):\nstdout:\n{stdout}\nstderr (tail):\n{}",
+            out.status,
+            tail(&stderr, 4000)
+        ),
+    }
+}
+
+pub fn tail(s: &str, n: usize) -> &str {
+    let start = s.len().saturating_sub(n);
+    let mut i = start;
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    &s[i..]
+}
+
+/// A raw Kafka connection speaking kafka-protocol, for requests no client library would send.
+pub struct RawClient {
+    pub stream: TcpStream,
+    next_correlation: i32,
+}
+
+impl RawClient {
+    pub fn connect(addr: SocketAddr) -> RawClient {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        RawClient {
+            stream,
+            next_correlation: 1,
+        }
+    }
+
+    pub fn encode<T: Encodable>(&mut self, api: ApiKey, version: i16, body: &T) -> (i32, Bytes) {
+        let correlation = self.next_correlation;
+        self.next_correlation += 1;
+        let mut header = RequestHeader::default();
+        header.request_api_key = api as i16;
+        header.request_api_version = version;
+        header.correlation_id = correlation;
+        header.client_id = Some(StrBytes::from_static_str("raw-test-client"));
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&[0; 4]);
+        header.encode(&mut buf, api.request_header_version(version)).expect("header");
+        body.encode(&mut buf, version).expect("body");
+        let len = (buf.len() - 4) as i32;
+        buf[..4].copy_from_slice(&len.to_be_bytes());
+        (correlation, buf.freeze())
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Reads one response frame payload (length prefix removed).
+    pub fn read_frame(&mut self) -> std::io::Result<Bytes> {
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len)?;
+        let len = i32::from_be_bytes(len);
+        assert!((0..64 << 20).contains(&len), "absurd response length {len}");
+        let mut buf = vec![0u8; len as usize];
+        self.stream.read_exact(&mut buf)?;
+        Ok(Bytes::from(buf))
+    }
+
+    pub fn request<Req: Encodable, Resp: Decodable>(&mut self, api: ApiKey, version: i16, body: &Req) -> Resp {
+        let (correlation, frame) = self.encode(api, version, body);
+        self.send_raw(&frame).expect("send");
+        let mut payload = self.read_frame().expect("response");
+        let header = ResponseHeader::decode(&mut payload, api.response_header_version(version)).expect("header");
+        assert_eq!(header.correlation_id, correlation, "correlation id");
+        Resp::decode(&mut payload, version).expect("decode response")
+    }
+
+    /// True once the peer has closed the connection (EOF or reset) within `within`.
+    pub fn is_closed_within(&mut self, within: Duration) -> bool {
+        self.stream.set_read_timeout(Some(within)).expect("timeout");
+        let mut buf = [0u8; 1024];
+        let start = Instant::now();
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {} // drain anything sent before the close
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                    return false
+                }
+                Err(_) => return true,
+            }
+            if start.elapsed() > within {
+                return false;
+            }
+        }
+    }
+}

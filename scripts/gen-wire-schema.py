@@ -924,6 +924,14 @@ def main() -> int:
     except SchemaError as e:
         print(f"gen-wire-schema: FAILED: {e}", file=sys.stderr)
         return 1
+    if "--check" in sys.argv[1:]:
+        # CI: the committed file must be exactly what the generator makes from the pinned crate.
+        if not OUT.exists() or OUT.read_text() != text:
+            print(f"gen-wire-schema: {OUT.relative_to(REPO)} is stale or hand-edited; "
+                  f"run python3 scripts/gen-wire-schema.py", file=sys.stderr)
+            return 1
+        print(f"gen-wire-schema: {OUT.relative_to(REPO)} is current")
+        return 0
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(text)
     def n_versions(sid: int) -> int:

@@ -7,6 +7,7 @@
 //! In-flight request bytes are bounded by a semaphore, so a client that never reads its responses
 //! stops its own requests from being read instead of growing the gateway's memory.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +26,9 @@ use crate::protocol::frame::LEN_PREFIX;
 use crate::protocol::rewrite::rewrite_brokers;
 use crate::upstream::conn::{BoxRead, BoxWrite};
 use crate::upstream::{Cluster, Target, UpstreamError};
+
+/// Bound on remembered acks=0 correlation ids between two answered requests.
+const MAX_UNANSWERED: usize = 1024;
 
 /// Everything a session needs from the gateway around it.
 #[derive(Clone)]
@@ -92,6 +96,9 @@ enum Pending {
     Local { frame: Bytes },
     /// The upstream connection's read half, handed over when the first request is forwarded.
     Attach(FrameReader<BoxRead>),
+    /// A forwarded acks=0 Produce: Kafka sends no response, but some brokers (tansu 0.6) do. Its
+    /// correlation id lets the response half recognise and drop such an answer instead of failing.
+    NoResponse { correlation_id: i32 },
     /// A forwarded request whose response comes from the upstream.
     Upstream {
         api: ApiKey,
@@ -215,7 +222,14 @@ async fn handle_requests<R: AsyncRead + Unpin>(
         let Ok(permit) = inflight.clone().acquire_many_owned(cost).await else {
             return Ok(()); // semaphore closed: the session is ending
         };
-        if expects_response {
+        if !expects_response {
+            let pending = Pending::NoResponse {
+                correlation_id: meta.correlation_id,
+            };
+            if tx.send(pending).await.is_err() {
+                return Ok(());
+            }
+        } else {
             let pending = Pending::Upstream {
                 api,
                 version: meta.api_version,
@@ -328,8 +342,9 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
     ctx: &SessionCtx,
 ) -> Result<(), SessionError> {
     let write_timeout = ctx.config.timeouts.client_write;
-    let max_response = ctx.config.limits.max_response_bytes;
     let mut upstream: Option<FrameReader<BoxRead>> = None;
+    // acks=0 requests sent since the last answered one: the only responses that may be skipped.
+    let mut unanswered: VecDeque<i32> = VecDeque::new();
     loop {
         let entry = match rx.try_recv() {
             Ok(e) => e,
@@ -352,6 +367,13 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                 upstream = Some(r);
                 continue;
             }
+            Pending::NoResponse { correlation_id } => {
+                if unanswered.len() == MAX_UNANSWERED {
+                    unanswered.pop_front();
+                }
+                unanswered.push_back(correlation_id);
+                continue;
+            }
             Pending::Local { frame } => frame,
             Pending::Upstream {
                 api,
@@ -365,60 +387,17 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                 let Some(up) = upstream.as_mut() else {
                     unreachable!("Attach is always queued before the first forwarded request")
                 };
-                let frame = match tokio::time::timeout_at(deadline, up.next(max_response)).await {
-                    Err(_) => {
-                        return Err(SessionError::UpstreamTimeout {
-                            api,
-                            correlation_id,
-                            after: deadline
-                                .saturating_duration_since(tokio::time::Instant::from_std(sent)),
-                        })
-                    }
-                    Ok(Err(e)) => {
-                        return Err(SessionError::UpstreamProtocol {
-                            api,
-                            version,
-                            message: e.to_string(),
-                        })
-                    }
-                    Ok(Ok(None)) => return Err(SessionError::UpstreamClosed(1 + rx.len())),
-                    Ok(Ok(Some(f))) => f,
+                let expected = Expected {
+                    api,
+                    version,
+                    correlation_id,
+                    sent,
+                    deadline,
                 };
-                let payload = frame.slice(LEN_PREFIX..);
-                let got = peek_response_correlation(&payload);
-                if got != Some(correlation_id) {
-                    return Err(SessionError::UpstreamProtocol {
-                        api,
-                        version,
-                        message: format!("correlation id {got:?}, expected {correlation_id}"),
-                    });
-                }
+                let frame = read_response(up, &expected, &mut unanswered, ctx, rx.len()).await?;
                 let frame = match handling {
                     ResponseHandling::Passthrough => frame,
-                    ResponseHandling::RewriteBrokers => {
-                        let l = &ctx.listener;
-                        let advertise =
-                            |node: i32| l.broker_port(node).map(|p| (l.advertised_host.clone(), p));
-                        let out =
-                            rewrite_brokers(api, version, payload, &advertise).map_err(|e| {
-                                SessionError::UpstreamProtocol {
-                                    api,
-                                    version,
-                                    message: e.to_string(),
-                                }
-                            })?;
-                        ctx.cluster.learn(&out.seen);
-                        if !out.unmapped.is_empty() {
-                            ctx.metrics
-                                .inc("unmapped_brokers_total", &[("listener", &l.name)]);
-                            tracing::error!(
-                                listener = %l.name,
-                                nodes = ?out.unmapped,
-                                "brokers outside this listener's port range are hidden from clients; widen broker_port_count"
-                            );
-                        }
-                        out.frame
-                    }
+                    ResponseHandling::RewriteBrokers => rewrite(frame, &expected, ctx)?,
                 };
                 ctx.metrics
                     .response(api as i16, frame.len(), sent.elapsed());
@@ -431,4 +410,89 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
             Ok(Ok(())) => {}
         }
     }
+}
+
+/// The request a response is awaited for.
+struct Expected {
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    sent: Instant,
+    deadline: tokio::time::Instant,
+}
+
+/// Reads the upstream's response to `expected`, dropping answers to earlier acks=0 requests.
+async fn read_response(
+    up: &mut FrameReader<BoxRead>,
+    expected: &Expected,
+    unanswered: &mut VecDeque<i32>,
+    ctx: &SessionCtx,
+    queued: usize,
+) -> Result<Bytes, SessionError> {
+    let protocol = |message: String| SessionError::UpstreamProtocol {
+        api: expected.api,
+        version: expected.version,
+        message,
+    };
+    loop {
+        let next = up.next(ctx.config.limits.max_response_bytes);
+        let frame = match tokio::time::timeout_at(expected.deadline, next).await {
+            Err(_) => {
+                return Err(SessionError::UpstreamTimeout {
+                    api: expected.api,
+                    correlation_id: expected.correlation_id,
+                    after: expected.sent.elapsed(),
+                })
+            }
+            Ok(Err(e)) => return Err(protocol(e.to_string())),
+            Ok(Ok(None)) => return Err(SessionError::UpstreamClosed(1 + queued)),
+            Ok(Ok(Some(f))) => f,
+        };
+        match peek_response_correlation(&frame[LEN_PREFIX..]) {
+            Some(got) if got == expected.correlation_id => {
+                // Responses come in request order: earlier acks=0 requests will never be answered now.
+                unanswered.clear();
+                return Ok(frame);
+            }
+            Some(got) if unanswered.contains(&got) => {
+                // An answer to an acks=0 Produce: the client expects none, so it is dropped.
+                unanswered.retain(|c| *c != got);
+                ctx.metrics.inc("acks0_responses_dropped_total", &[]);
+            }
+            got => {
+                return Err(protocol(format!(
+                    "correlation id {got:?}, expected {}",
+                    expected.correlation_id
+                )))
+            }
+        }
+    }
+}
+
+/// Rewrites the broker addresses of a response for this session's listener, learning the upstream's.
+fn rewrite(frame: Bytes, expected: &Expected, ctx: &SessionCtx) -> Result<Bytes, SessionError> {
+    let l = &ctx.listener;
+    let advertise = |node: i32| l.broker_port(node).map(|p| (l.advertised_host.clone(), p));
+    let out = rewrite_brokers(
+        expected.api,
+        expected.version,
+        frame.slice(LEN_PREFIX..),
+        &advertise,
+    )
+    .map_err(|e| SessionError::UpstreamProtocol {
+        api: expected.api,
+        version: expected.version,
+        message: e.to_string(),
+    })?;
+    ctx.cluster.learn(&out.seen);
+    if !out.unmapped.is_empty() {
+        ctx.metrics
+            .inc("unmapped_brokers_total", &[("listener", &l.name)]);
+        tracing::error!(
+            listener = %l.name,
+            nodes = ?out.unmapped,
+            "brokers outside this listener's port range are hidden from clients; widen broker_port_count"
+        );
+    }
+    Ok(out.frame)
 }

@@ -22,21 +22,32 @@ pub struct Tools {
 pub fn tools() -> Tools {
     let cache = std::env::var("KGW_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/kafka-gateway"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/kafka-gateway")
+        });
     let mut vars = std::collections::HashMap::new();
     if let Ok(text) = std::fs::read_to_string(cache.join("env.sh")) {
         for line in text.lines() {
             if let Some(rest) = line.trim().strip_prefix("export ") {
                 if let Some((k, v)) = rest.split_once('=') {
-                    vars.insert(k.to_string(), v.trim_matches(|c| c == '"' || c == '\'').to_string());
+                    vars.insert(
+                        k.to_string(),
+                        v.trim_matches(|c| c == '"' || c == '\'').to_string(),
+                    );
                 }
             }
         }
     }
     let get = |k: &str| {
-        std::env::var(k).ok().or_else(|| vars.get(k).cloned()).unwrap_or_else(|| {
-            panic!("{k} is not set and {} has no value for it: run scripts/install-deps.sh", cache.join("env.sh").display())
-        })
+        std::env::var(k)
+            .ok()
+            .or_else(|| vars.get(k).cloned())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{k} is not set and {} has no value for it: run scripts/install-deps.sh",
+                    cache.join("env.sh").display()
+                )
+            })
     };
     Tools {
         tansu: PathBuf::from(get("KGW_TANSU")),
@@ -71,7 +82,12 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        // A failed test keeps its broker and gateway logs for whoever investigates.
+        if std::thread::panicking() {
+            eprintln!("test files kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -87,7 +103,9 @@ pub fn free_port() -> u16 {
 pub fn free_port_range(n: u16) -> u16 {
     for _ in 0..200 {
         let base = 20_000 + (rand_u32() % 30_000) as u16;
-        let held: Vec<_> = (0..n).map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok()).collect();
+        let held: Vec<_> = (0..n)
+            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
         if held.len() == n as usize {
             return base;
         }
@@ -100,7 +118,8 @@ fn rand_u32() -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     static N: AtomicU32 = AtomicU32::new(0);
-    (t.subsec_nanos() ^ std::process::id().wrapping_mul(2_654_435_761)).wrapping_add(N.fetch_add(7919, Ordering::Relaxed))
+    (t.subsec_nanos() ^ std::process::id().wrapping_mul(2_654_435_761))
+        .wrapping_add(N.fetch_add(7919, Ordering::Relaxed))
 }
 
 pub fn wait_for_port(addr: SocketAddr, within: Duration) {
@@ -130,13 +149,29 @@ impl Broker {
         let log = dir.join(format!("tansu-{port}.log"));
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(&tools.tansu)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/", "--cluster-id", "kgw-test"])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args([
+                "--storage-engine",
+                "memory://tansu/",
+                "--cluster-id",
+                "kgw-test",
+            ])
             .stdout(Stdio::from(std::fs::File::create(&log).expect("log file")))
-            .stderr(Stdio::from(std::fs::File::create(log.with_extension("err")).expect("log file")))
+            .stderr(Stdio::from(
+                std::fs::File::create(log.with_extension("err")).expect("log file"),
+            ))
             .spawn()
             .expect("start tansu");
-        wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(20));
+        wait_for_port(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_secs(20),
+        );
         Broker { port, child, log }
     }
 
@@ -185,8 +220,14 @@ pub fn dev_certs(dir: &Path) -> Certs {
         .arg(dir)
         .output()
         .expect("run certs dev");
-    assert!(out.status.success(), "certs dev failed: {}", String::from_utf8_lossy(&out.stderr));
-    Certs { dir: dir.to_path_buf() }
+    assert!(
+        out.status.success(),
+        "certs dev failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Certs {
+        dir: dir.to_path_buf(),
+    }
 }
 
 pub fn gateway_bin() -> PathBuf {
@@ -211,7 +252,12 @@ pub struct Gateway {
 }
 
 /// Renders a gateway config for the given upstream and listeners; `extra` is appended verbatim.
-pub fn gateway_config(upstream: &str, listeners: &[ListenerSpec], certs: Option<&Certs>, extra: &str) -> (String, Vec<u16>, u16) {
+pub fn gateway_config(
+    upstream: &str,
+    listeners: &[ListenerSpec],
+    certs: Option<&Certs>,
+    extra: &str,
+) -> (String, Vec<u16>, u16) {
     let mut text = String::new();
     let mut broker_ports = Vec::new();
     for l in listeners {
@@ -321,7 +367,8 @@ impl Gateway {
 
     /// Resident memory of the gateway process, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -363,11 +410,18 @@ impl Drop for Gateway {
 pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok()?;
     let status = resp.split_whitespace().nth(1)?.parse().ok()?;
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Some((status, body))
 }
 
@@ -395,9 +449,14 @@ pub fn java_workload(tools: &Tools, args: &[&str]) -> serde_json::Value {
 fn parse_json_result(what: &str, out: &std::process::Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stdout.lines().rev().find(|l| l.trim_start().starts_with('{'));
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'));
     match (out.status.success(), last) {
-        (true, Some(l)) => serde_json::from_str(l).unwrap_or_else(|e| panic!("{what}: bad JSON {l:?}: {e}")),
+        (true, Some(l)) => {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("{what}: bad JSON {l:?}: {e}"))
+        }
         _ => panic!(
             "{what} failed ({}):\nstdout:\n{stdout}\nstderr (tail):\n{}",
             out.status,
@@ -424,7 +483,9 @@ pub struct RawClient {
 impl RawClient {
     pub fn connect(addr: SocketAddr) -> RawClient {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
         stream.set_nodelay(true).expect("nodelay");
         RawClient {
             stream,
@@ -442,7 +503,9 @@ impl RawClient {
         header.client_id = Some(StrBytes::from_static_str("raw-test-client"));
         let mut buf = BytesMut::new();
         buf.extend_from_slice(&[0; 4]);
-        header.encode(&mut buf, api.request_header_version(version)).expect("header");
+        header
+            .encode(&mut buf, api.request_header_version(version))
+            .expect("header");
         body.encode(&mut buf, version).expect("body");
         let len = (buf.len() - 4) as i32;
         buf[..4].copy_from_slice(&len.to_be_bytes());
@@ -464,11 +527,17 @@ impl RawClient {
         Ok(Bytes::from(buf))
     }
 
-    pub fn request<Req: Encodable, Resp: Decodable>(&mut self, api: ApiKey, version: i16, body: &Req) -> Resp {
+    pub fn request<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        body: &Req,
+    ) -> Resp {
         let (correlation, frame) = self.encode(api, version, body);
         self.send_raw(&frame).expect("send");
         let mut payload = self.read_frame().expect("response");
-        let header = ResponseHeader::decode(&mut payload, api.response_header_version(version)).expect("header");
+        let header = ResponseHeader::decode(&mut payload, api.response_header_version(version))
+            .expect("header");
         assert_eq!(header.correlation_id, correlation, "correlation id");
         Resp::decode(&mut payload, version).expect("decode response")
     }
@@ -482,7 +551,10 @@ impl RawClient {
             match self.stream.read(&mut buf) {
                 Ok(0) => return true,
                 Ok(_) => {} // drain anything sent before the close
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
                     return false
                 }
                 Err(_) => return true,

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this script):
+# installs the real broker and clients the tests drive, then formatting, lints, unit, protocol and
+# end-to-end tests against a real tansu broker with librdkafka and the Apache Java client.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test dependencies (tansu, confluent-kafka, kafka-clients)"
+scripts/install-deps.sh
+# shellcheck disable=SC1091
+source "${KGW_CACHE:-$HOME/.cache/kafka-gateway}/env.sh"
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "cargo clippy -D warnings"
+cargo clippy --locked --all-targets -- -D warnings
+
+step "generated wire schema is current (needs the crate sources cargo fetched above)"
+python3 scripts/gen-wire-schema.py --check
+
+step "cargo test (unit, protocol, end-to-end)"
+cargo test --locked --all-targets -- --test-threads="${KGW_TEST_THREADS:-4}"

@@ -1,0 +1,303 @@
+//! Cluster topology through the gateway: upstream TLS (chained gateways in front of real tansu), and
+//! brokers that join later, move, or fall outside the port range (scripted upstreams: one tansu
+//! instance cannot grow into a multi-broker cluster).
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use common::*;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::metadata_response::MetadataResponseBroker;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+#[test]
+fn upstream_tls_through_a_second_gateway_in_front_of_tansu() {
+    let tools = tools();
+    let dir = TempDir::new("chain");
+    let certs = dev_certs(&dir.path().join("certs"));
+    let broker = Broker::start(&tools, dir.path());
+    let tls = ListenerSpec {
+        name: "tls",
+        tls: true,
+        client_auth: "none",
+    };
+    let (text, ports, admin) = gateway_config(&broker.addr(), &[tls], Some(&certs), "");
+    let inner = Gateway::start(dir.path(), &text, ports, admin);
+    // The outer gateway reaches the inner one over TLS, verifying it against the dev CA.
+    let extra = format!("[upstream.tls]\nca_file = {:?}\n", certs.ca());
+    let plain = ListenerSpec {
+        name: "plain",
+        tls: false,
+        client_auth: "none",
+    };
+    let (text, ports, admin) =
+        gateway_config(&inner.addr("tls").to_string(), &[plain], None, &extra);
+    let outer = Gateway::start(dir.path(), &text, ports, admin);
+    let r = python_workload(
+        &tools,
+        &[
+            "roundtrip",
+            "--bootstrap",
+            &outer.addr("plain").to_string(),
+            "--topic",
+            "chained",
+            "--count",
+            "2000",
+            "--group",
+            "chained-g",
+        ],
+    );
+    assert_eq!(
+        (
+            r["produced"].as_u64(),
+            r["consumed"].as_u64(),
+            r["mismatches"].as_u64()
+        ),
+        (Some(2000), Some(2000), Some(0)),
+        "{r}"
+    );
+    let m = inner.metrics();
+    assert!(
+        m.contains("kafka_gateway_requests_total{api=\"Produce\"}"),
+        "traffic did not pass the inner gateway:\n{m}"
+    );
+    assert!(
+        m.contains("kafka_gateway_connections_total{listener=\"tls\"}"),
+        "{m}"
+    );
+}
+
+#[test]
+fn upstream_tls_with_the_wrong_ca_never_reaches_the_broker() {
+    let tools = tools();
+    let dir = TempDir::new("badca");
+    let certs = dev_certs(&dir.path().join("certs"));
+    let other = dev_certs(&dir.path().join("other-ca"));
+    let broker = Broker::start(&tools, dir.path());
+    let tls = ListenerSpec {
+        name: "tls",
+        tls: true,
+        client_auth: "none",
+    };
+    let (text, ports, admin) = gateway_config(&broker.addr(), &[tls], Some(&certs), "");
+    let inner = Gateway::start(dir.path(), &text, ports, admin);
+    let extra = format!("[upstream.tls]\nca_file = {:?}\n", other.ca());
+    let plain = ListenerSpec {
+        name: "plain",
+        tls: false,
+        client_auth: "none",
+    };
+    let (text, _ports, admin) =
+        gateway_config(&inner.addr("tls").to_string(), &[plain], None, &extra);
+    let config = dir.path().join("outer.toml");
+    std::fs::write(&config, &text).expect("write");
+    let mut child = std::process::Command::new(gateway_bin())
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start");
+    // Never ready: the upstream's certificate does not verify, and the log says why.
+    std::thread::sleep(Duration::from_secs(2));
+    let ready = http_get(SocketAddr::from(([127, 0, 0, 1], admin)), "/readyz");
+    assert_eq!(
+        ready.map(|r| r.0),
+        Some(503),
+        "outer gateway claims readiness with an untrusted upstream"
+    );
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("output");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("TLS handshake failed"), "{log}");
+    assert!(
+        !inner.metrics().contains("requests_total{api="),
+        "no request may reach the broker"
+    );
+}
+
+/// A scripted upstream broker: answers ApiVersions and Metadata with whatever brokers it is told.
+struct FakeBroker {
+    port: u16,
+    brokers: Arc<Mutex<Vec<(i32, u16)>>>,
+}
+
+impl FakeBroker {
+    fn start(name: &'static str, brokers: Arc<Mutex<Vec<(i32, u16)>>>) -> FakeBroker {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let shared = brokers.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let brokers = shared.clone();
+                std::thread::spawn(move || serve_fake(stream, name, brokers));
+            }
+        });
+        FakeBroker { port, brokers }
+    }
+}
+
+fn serve_fake(mut s: TcpStream, name: &'static str, brokers: Arc<Mutex<Vec<(i32, u16)>>>) {
+    use std::io::{Read, Write};
+    loop {
+        let mut len = [0u8; 4];
+        if s.read_exact(&mut len).is_err() {
+            return;
+        }
+        let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
+        if s.read_exact(&mut buf).is_err() {
+            return;
+        }
+        let mut payload = Bytes::from(buf);
+        let key = ApiKey::try_from(i16::from_be_bytes([payload[0], payload[1]])).expect("api key");
+        let version = i16::from_be_bytes([payload[2], payload[3]]);
+        let header = RequestHeader::decode(&mut payload, key.request_header_version(version))
+            .expect("header");
+        let mut out = BytesMut::new();
+        out.extend_from_slice(&[0; 4]);
+        let mut rh = ResponseHeader::default();
+        rh.correlation_id = header.correlation_id;
+        rh.encode(&mut out, key.response_header_version(version))
+            .expect("encode");
+        match key {
+            ApiKey::ApiVersions => {
+                let mut r = ApiVersionsResponse::default();
+                for (k, max) in [
+                    (ApiKey::ApiVersions, 3i16),
+                    (ApiKey::Metadata, 12),
+                    (ApiKey::FindCoordinator, 4),
+                ] {
+                    let mut av = ApiVersion::default();
+                    av.api_key = k as i16;
+                    av.max_version = max;
+                    r.api_keys.push(av);
+                }
+                r.encode(&mut out, version).expect("encode");
+            }
+            ApiKey::Metadata => {
+                let mut r = MetadataResponse::default();
+                r.cluster_id = Some(StrBytes::from_static_str(name));
+                for &(node, port) in brokers.lock().expect("lock").iter() {
+                    let mut b = MetadataResponseBroker::default();
+                    b.node_id = BrokerId(node);
+                    b.host = StrBytes::from_static_str("127.0.0.1");
+                    b.port = i32::from(port);
+                    r.brokers.push(b);
+                }
+                r.encode(&mut out, version).expect("encode");
+            }
+            other => panic!("fake broker got {other:?}"),
+        }
+        let n = (out.len() - 4) as i32;
+        out[..4].copy_from_slice(&n.to_be_bytes());
+        if s.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+fn metadata(addr: SocketAddr) -> MetadataResponse {
+    let mut c = RawClient::connect(addr);
+    c.request(ApiKey::Metadata, 12, &MetadataRequest::default())
+}
+
+fn brokers_seen(m: &MetadataResponse) -> Vec<(i32, i32)> {
+    m.brokers.iter().map(|b| (b.node_id.0, b.port)).collect()
+}
+
+/// Connects to a gateway broker port (retrying while it is being bound) and asks which upstream
+/// answers there.
+fn cluster_behind(port: u16) -> String {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let start = Instant::now();
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "broker port {port} never bound"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    metadata(addr)
+        .cluster_id
+        .map(|c| c.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn brokers_that_join_move_or_fall_outside_the_range_are_handled() {
+    let dir = TempDir::new("topology");
+    let list = Arc::new(Mutex::new(Vec::new()));
+    let a = FakeBroker::start("fake-a", list.clone());
+    let b = FakeBroker::start("fake-b", list.clone());
+    let c = FakeBroker::start("fake-c", list.clone());
+    list.lock().expect("lock").push((111, a.port));
+    let base = free_port_range(4);
+    let plain = ListenerSpec {
+        name: "plain",
+        tls: false,
+        client_auth: "none",
+    };
+    let (text, _, admin) = gateway_config(&format!("127.0.0.1:{}", a.port), &[plain], None, "");
+    let text = text.replace("broker_port_count = 1", "broker_port_count = 4");
+    let text = regex_replace_base(&text, base);
+    let gw = Gateway::start(dir.path(), &text, vec![base], admin);
+    let bootstrap = gw.addr("plain");
+    let p = |node: i32| i32::from(base) + node - 111;
+
+    assert_eq!(brokers_seen(&metadata(bootstrap)), vec![(111, p(111))]);
+    assert_eq!(cluster_behind(base), "fake-a");
+
+    // Node 112 joins (reachable at fake-b), and node 120 joins outside the 4-port range.
+    list.lock()
+        .expect("lock")
+        .extend([(112, b.port), (120, c.port)]);
+    assert_eq!(
+        brokers_seen(&metadata(bootstrap)),
+        vec![(111, p(111)), (112, p(112))],
+        "joined broker rewritten; out-of-range broker hidden, never advertised with its real address"
+    );
+    assert_eq!(
+        cluster_behind(base + 1),
+        "fake-b",
+        "joined broker reachable without a restart"
+    );
+    let m = gw.metrics();
+    assert!(
+        m.contains("unmapped_brokers_total{listener=\"plain\"}"),
+        "{m}"
+    );
+    assert!(gw.log_text().contains("outside this listener's port range"));
+
+    // Node 112 moves to fake-c: once the gateway sees the new address, new connections go there.
+    {
+        let mut l = list.lock().expect("lock");
+        l.retain(|(n, _)| *n != 112 && *n != 120);
+        l.push((112, c.port));
+    }
+    assert_eq!(
+        brokers_seen(&metadata(bootstrap)),
+        vec![(111, p(111)), (112, p(112))],
+        "same gateway address after the move"
+    );
+    assert_eq!(cluster_behind(base + 1), "fake-c", "moved broker followed");
+    let _ = (&a.brokers, &b.brokers);
+}
+
+/// Rewrites the one `broker_port_base = N` line of a generated config.
+fn regex_replace_base(text: &str, base: u16) -> String {
+    text.lines()
+        .map(|l| {
+            if l.starts_with("broker_port_base") {
+                format!("broker_port_base = {base}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -563,3 +563,72 @@ fn check_config_reports_every_problem_at_once() {
     }
     assert!(!err.contains("hunter2"), "a value was echoed back:\n{err}");
 }
+
+#[test]
+fn a_client_that_never_reads_meets_backpressure_and_memory_stays_flat() {
+    let s = setup(&[PLAIN], "[limits]\nmax_inflight_requests = 100\n");
+    let addr = s.gateway.addr("plain").to_string();
+    // 40 MB of records, so that every Fetch below has a full 1 MiB to return.
+    let r = python_workload(
+        &s.tools,
+        &[
+            "throughput",
+            "--bootstrap",
+            &addr,
+            "--topic",
+            "hog",
+            "--bytes",
+            "40000000",
+            "--record-size",
+            "10000",
+        ],
+    );
+    assert!(r.get("error").is_none(), "{r}");
+    let rss_before = s.gateway.rss_kib();
+
+    let mut part = FetchPartition::default();
+    part.partition = 0;
+    part.partition_max_bytes = 1 << 20;
+    let mut t = FetchTopic::default();
+    t.topic = topic("hog");
+    t.partitions = vec![part];
+    let mut fetch = FetchRequest::default();
+    fetch.replica_id = BrokerId(-1);
+    fetch.max_wait_ms = 100;
+    fetch.max_bytes = 1 << 20;
+    fetch.topics = vec![t];
+    let mut hog = RawClient::connect(s.gateway.broker_addr());
+    hog.stream
+        .set_write_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    // 1,000 pipelined Fetches would be ~1 GB of responses; the client reads none of them.
+    let mut sent = 0;
+    for _ in 0..1000 {
+        let (_, frame) = hog.encode(ApiKey::Fetch, 12, &fetch);
+        if hog.send_raw(&frame).is_err() {
+            break; // the gateway stopped reading this client: backpressure reached the sender
+        }
+        sent += 1;
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let rss_during = s.gateway.rss_kib();
+    assert!(
+        rss_during < rss_before + 64 * 1024,
+        "gateway buffered responses nobody reads: RSS {rss_before} KiB -> {rss_during} KiB ({sent} fetches sent)"
+    );
+    // Everyone else is served meanwhile.
+    let mut other = RawClient::connect(s.gateway.addr("plain"));
+    let resp: MetadataResponse = other.request(ApiKey::Metadata, 12, &MetadataRequest::default());
+    assert!(resp.topics.iter().any(|t| t.name == Some(topic("hog"))));
+    // The hog's own responses are intact and in order once it reads.
+    hog.stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    for want in 1..=5 {
+        let payload = hog.read_frame().expect("response");
+        assert_eq!(&payload[..4], &(want as i32).to_be_bytes());
+        // Each answer is large, so buffering them would have shown in the RSS check above.
+        assert!(payload.len() > 500_000, "fetch response of only {} bytes", payload.len());
+    }
+    eprintln!("hog: {sent} fetches sent, RSS {rss_before} -> {rss_during} KiB");
+}

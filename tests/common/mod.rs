@@ -342,6 +342,11 @@ impl Gateway {
             .unwrap_or_else(|| panic!("no listener {listener}"))
     }
 
+    /// The broker port of tansu's node on the first listener.
+    pub fn broker_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.broker_ports[0]))
+    }
+
     pub fn wait_ready(&self, within: Duration) {
         let start = Instant::now();
         while start.elapsed() < within {

@@ -1,0 +1,863 @@
+// Kafka Java-client workloads for the gateway's end-to-end tests.
+//
+// Same subcommands, flags and JSON output as tests/clients/workload.py:
+//   roundtrip, admin, produce-latency, throughput, metadata
+// Exactly ONE JSON object is printed as the LAST line of stdout; diagnostics go
+// to stderr. Exit code 0 = success, 1 = verification failed, 2 = usage error,
+// 3 = unexpected exception.
+//
+// Compiled by scripts/install-deps.sh (javac, no build tool) against the
+// kafka-clients 3.9.1 jar; run as
+//   java -cp "$KGW_JAVA_CP" WorkloadClient roundtrip --bootstrap 127.0.0.1:9092 --topic t --count 10000 --group g
+//
+// Security flags:
+//   --tls-ca PEM                  -> SSL, ssl.truststore.type=PEM + ssl.truststore.location
+//   --tls                         -> SSL with the JVM's default trust store
+//   --client-cert PEM --client-key PEM -> ssl.keystore.type=PEM with the chain and key
+//                                    (key must be PKCS#8: "BEGIN PRIVATE KEY")
+//   --no-hostname-verify          -> ssl.endpoint.identification.algorithm=""
+//   --sasl-mechanism M --username U --password P -> SASL_PLAINTEXT / SASL_SSL (PLAIN, SCRAM-SHA-256/512)
+//   --oauth-token T               -> OAUTHBEARER via StaticTokenCallbackHandler below
+//   --extra K=V / --producer-extra / --consumer-extra / --admin-extra -> raw client properties
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+
+import javax.security.auth.callback.Callback;
+import javax.security.auth.callback.UnsupportedCallbackException;
+import javax.security.auth.login.AppConfigurationEntry;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.Node;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.security.auth.AuthenticateCallbackHandler;
+import org.apache.kafka.common.security.auth.SaslExtensions;
+import org.apache.kafka.common.security.auth.SaslExtensionsCallback;
+import org.apache.kafka.common.security.oauthbearer.OAuthBearerToken;
+import org.apache.kafka.common.security.oauthbearer.OAuthBearerTokenCallback;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+public class WorkloadClient {
+
+    // ------------------------------------------------------------------
+    // errors
+    // ------------------------------------------------------------------
+
+    /** Verification failure: JSON with "error", exit code 1. */
+    static class Failed extends RuntimeException {
+        final Map<String, Object> fields;
+
+        Failed(String msg, Map<String, Object> fields) {
+            super(msg);
+            this.fields = fields == null ? new LinkedHashMap<>() : fields;
+        }
+
+        Failed(String msg) {
+            this(msg, null);
+        }
+    }
+
+    /** Bad command line: JSON with "error", exit code 2. */
+    static class Usage extends RuntimeException {
+        Usage(String msg) {
+            super(msg);
+        }
+    }
+
+    static void log(String msg) {
+        System.err.println("[WorkloadClient] " + msg);
+        System.err.flush();
+    }
+
+    // ------------------------------------------------------------------
+    // argument parsing
+    // ------------------------------------------------------------------
+
+    static final Set<String> BOOL_FLAGS = new HashSet<>(Arrays.asList("tls", "no-hostname-verify"));
+    static final Set<String> MULTI_FLAGS = new HashSet<>(Arrays.asList("extra", "producer-extra", "consumer-extra", "admin-extra"));
+
+    static class Args {
+        final String cmd;
+        final Map<String, String> single = new HashMap<>();
+        final Map<String, List<String>> multi = new HashMap<>();
+
+        Args(String[] argv) {
+            if (argv.length == 0) throw new Usage("missing subcommand (roundtrip|admin|produce-latency|throughput|metadata)");
+            cmd = argv[0];
+            for (int i = 1; i < argv.length; i++) {
+                String a = argv[i];
+                if (!a.startsWith("--")) throw new Usage("unexpected argument: " + a);
+                String name = a.substring(2);
+                String value = null;
+                int eq = name.indexOf('=');
+                if (eq >= 0) {
+                    value = name.substring(eq + 1);
+                    name = name.substring(0, eq);
+                }
+                if (BOOL_FLAGS.contains(name)) {
+                    single.put(name, value == null ? "true" : value);
+                    continue;
+                }
+                if (value == null) {
+                    if (i + 1 >= argv.length) throw new Usage("flag --" + name + " needs a value");
+                    value = argv[++i];
+                }
+                if (MULTI_FLAGS.contains(name)) multi.computeIfAbsent(name, k -> new ArrayList<>()).add(value);
+                else single.put(name, value);
+            }
+        }
+
+        String get(String name) {
+            return single.get(name);
+        }
+
+        String get(String name, String dflt) {
+            return single.getOrDefault(name, dflt);
+        }
+
+        String req(String name) {
+            String v = single.get(name);
+            if (v == null) throw new Usage("--" + name + " is required for " + cmd);
+            return v;
+        }
+
+        boolean flag(String name) {
+            return "true".equalsIgnoreCase(single.getOrDefault(name, "false"));
+        }
+
+        int getInt(String name, int dflt) {
+            try {
+                return single.containsKey(name) ? Integer.parseInt(single.get(name)) : dflt;
+            } catch (NumberFormatException e) {
+                throw new Usage("--" + name + " expects an integer");
+            }
+        }
+
+        long getLong(String name, long dflt) {
+            try {
+                return single.containsKey(name) ? Long.parseLong(single.get(name)) : dflt;
+            } catch (NumberFormatException e) {
+                throw new Usage("--" + name + " expects an integer");
+            }
+        }
+
+        double getDouble(String name, double dflt) {
+            try {
+                return single.containsKey(name) ? Double.parseDouble(single.get(name)) : dflt;
+            } catch (NumberFormatException e) {
+                throw new Usage("--" + name + " expects a number");
+            }
+        }
+
+        List<String> list(String name) {
+            return multi.getOrDefault(name, Collections.emptyList());
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // client configuration
+    // ------------------------------------------------------------------
+
+    static String jaasQuote(String s) {
+        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
+    }
+
+    static Properties baseConfig(Args a, String kind) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", a.req("bootstrap"));
+        p.put("client.id", "kgw-workload-java-" + kind);
+        boolean tls = a.flag("tls") || a.get("tls-ca") != null || a.get("client-cert") != null;
+        String mech = a.get("sasl-mechanism");
+        String oauthToken = a.get("oauth-token");
+        if (oauthToken != null && mech == null) mech = "OAUTHBEARER";
+        if (mech != null) p.put("security.protocol", tls ? "SASL_SSL" : "SASL_PLAINTEXT");
+        else if (tls) p.put("security.protocol", "SSL");
+
+        if (a.get("tls-ca") != null) {
+            // Kafka >= 2.7 reads PEM trust stores directly (KIP-651).
+            p.put("ssl.truststore.type", "PEM");
+            p.put("ssl.truststore.location", a.get("tls-ca"));
+        }
+        String cert = a.get("client-cert"), key = a.get("client-key");
+        if (cert != null || key != null) {
+            if (cert == null || key == null) throw new Usage("--client-cert and --client-key go together");
+            String keyPem, certPem;
+            try {
+                certPem = new String(Files.readAllBytes(Paths.get(cert)), StandardCharsets.US_ASCII);
+                keyPem = new String(Files.readAllBytes(Paths.get(key)), StandardCharsets.US_ASCII);
+            } catch (java.io.IOException e) {
+                throw new Usage("cannot read client cert/key: " + e);
+            }
+            if (!keyPem.contains("-----BEGIN PRIVATE KEY-----") && !keyPem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----"))
+                throw new Usage("--client-key must be PKCS#8 PEM (BEGIN PRIVATE KEY) for the Java client; convert with "
+                        + "'openssl pkcs8 -topk8 -nocrypt -in key.pem -out key.pk8.pem'");
+            // PEM key store given inline (cert chain + key come from two files).
+            p.put("ssl.keystore.type", "PEM");
+            p.put("ssl.keystore.certificate.chain", certPem.trim());
+            p.put("ssl.keystore.key", keyPem.trim());
+        }
+        if (a.flag("no-hostname-verify")) p.put("ssl.endpoint.identification.algorithm", "");
+
+        if (mech != null) {
+            String m = mech.toUpperCase();
+            p.put("sasl.mechanism", m);
+            if (m.equals("OAUTHBEARER")) {
+                if (oauthToken == null) throw new Usage("--sasl-mechanism OAUTHBEARER needs --oauth-token");
+                String principal = a.get("username", "kgw-client");
+                long lifetimeMs = (long) (a.getDouble("oauth-lifetime", 3600.0) * 1000);
+                p.put("sasl.jaas.config", "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required"
+                        + " kgwToken=" + jaasQuote(oauthToken)
+                        + " kgwPrincipal=" + jaasQuote(principal)
+                        + " kgwLifetimeMs=" + jaasQuote(Long.toString(lifetimeMs)) + ";");
+                p.put("sasl.login.callback.handler.class", StaticTokenCallbackHandler.class.getName());
+            } else {
+                String user = a.get("username"), pass = a.get("password");
+                if (user == null || pass == null) throw new Usage("--sasl-mechanism " + m + " needs --username and --password");
+                String module = m.startsWith("SCRAM-") ? "org.apache.kafka.common.security.scram.ScramLoginModule"
+                        : "org.apache.kafka.common.security.plain.PlainLoginModule";
+                p.put("sasl.jaas.config", module + " required username=" + jaasQuote(user) + " password=" + jaasQuote(pass) + ";");
+            }
+        }
+        return p;
+    }
+
+    static Properties applyExtra(Args a, Properties p, String kind) {
+        List<String> extras = new ArrayList<>(a.list("extra"));
+        extras.addAll(a.list(kind + "-extra"));
+        for (String kv : extras) {
+            int eq = kv.indexOf('=');
+            if (eq <= 0) throw new Usage("--extra expects KEY=VALUE, got " + kv);
+            p.put(kv.substring(0, eq), kv.substring(eq + 1));
+        }
+        return p;
+    }
+
+    static int opTimeoutMs(Args a) {
+        return (int) (a.getDouble("op-timeout", 30.0) * 1000);
+    }
+
+    static Admin admin(Args a) {
+        Properties p = baseConfig(a, "admin");
+        p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, opTimeoutMs(a));
+        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, Math.max(opTimeoutMs(a), 1000));
+        return Admin.create(applyExtra(a, p, "admin"));
+    }
+
+    static <K, V> KafkaProducer<K, V> producer(Args a, Properties overrides, Class<?> keySer, Class<?> valSer) {
+        Properties p = baseConfig(a, "producer");
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, keySer.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, valSer.getName());
+        p.putAll(overrides);
+        return new KafkaProducer<>(applyExtra(a, p, "producer"));
+    }
+
+    static <K, V> KafkaConsumer<K, V> consumer(Args a, String group, Properties overrides, Class<?> keyDe, Class<?> valDe) {
+        Properties p = baseConfig(a, "consumer");
+        int session = a.getInt("session-timeout-ms", 6000);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        // tansu 0.6.0 answers a new group's first JoinGroup only after about
+        // session.timeout.ms/2 (45 s default -> ~23 s); 6000 is the smallest
+        // value real Kafka accepts (group.min.session.timeout.ms).
+        p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, Integer.toString(session));
+        p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, Integer.toString(Math.max(100, session / 3)));
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, keyDe.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, valDe.getName());
+        p.putAll(overrides);
+        return new KafkaConsumer<>(applyExtra(a, p, "consumer"));
+    }
+
+    static Properties props(Object... kv) {
+        Properties p = new Properties();
+        for (int i = 0; i < kv.length; i += 2) p.put(kv[i], String.valueOf(kv[i + 1]));
+        return p;
+    }
+
+    // ------------------------------------------------------------------
+    // OAUTHBEARER with a static token
+    // ------------------------------------------------------------------
+
+    /** Static OAuth bearer token (the broker/gateway does the validation). */
+    public static final class StaticToken implements OAuthBearerToken {
+        private final String value, principal;
+        private final long startMs, lifetimeMs;
+
+        StaticToken(String value, String principal, long startMs, long lifetimeMs) {
+            this.value = value;
+            this.principal = principal;
+            this.startMs = startMs;
+            this.lifetimeMs = lifetimeMs;
+        }
+
+        @Override public String value() { return value; }
+        @Override public Set<String> scope() { return Collections.emptySet(); }
+        @Override public long lifetimeMs() { return lifetimeMs; }
+        @Override public String principalName() { return principal; }
+        @Override public Long startTimeMs() { return startMs; }
+    }
+
+    /**
+     * sasl.login.callback.handler.class for OAUTHBEARER: hands the token given
+     * as JAAS option kgwToken to the OAuthBearerLoginModule.
+     */
+    public static final class StaticTokenCallbackHandler implements AuthenticateCallbackHandler {
+        private String token, principal;
+        private long lifetimeMs = 3600_000L;
+
+        public StaticTokenCallbackHandler() {}
+
+        @Override
+        public void configure(Map<String, ?> configs, String saslMechanism, List<AppConfigurationEntry> jaasConfigEntries) {
+            for (AppConfigurationEntry e : jaasConfigEntries) {
+                Map<String, ?> o = e.getOptions();
+                if (o.get("kgwToken") != null) token = (String) o.get("kgwToken");
+                if (o.get("kgwPrincipal") != null) principal = (String) o.get("kgwPrincipal");
+                if (o.get("kgwLifetimeMs") != null) lifetimeMs = Long.parseLong((String) o.get("kgwLifetimeMs"));
+            }
+            if (token == null) throw new IllegalArgumentException("JAAS option kgwToken missing");
+            if (principal == null) principal = "kgw-client";
+        }
+
+        @Override
+        public void handle(Callback[] callbacks) throws UnsupportedCallbackException {
+            for (Callback cb : callbacks) {
+                if (cb instanceof OAuthBearerTokenCallback) {
+                    long now = System.currentTimeMillis();
+                    ((OAuthBearerTokenCallback) cb).token(new StaticToken(token, principal, now, now + lifetimeMs));
+                } else if (cb instanceof SaslExtensionsCallback) {
+                    ((SaslExtensionsCallback) cb).extensions(SaslExtensions.empty());
+                } else {
+                    throw new UnsupportedCallbackException(cb);
+                }
+            }
+        }
+
+        @Override
+        public void close() {}
+    }
+
+    // ------------------------------------------------------------------
+    // helpers
+    // ------------------------------------------------------------------
+
+    static Throwable root(Throwable t) {
+        while ((t instanceof ExecutionException || t instanceof java.util.concurrent.CompletionException) && t.getCause() != null)
+            t = t.getCause();
+        return t;
+    }
+
+    /** Creates the topic; returns false if it already existed. */
+    static boolean ensureTopic(Admin admin, String topic, int partitions, short replication, Map<String, String> configs, int timeoutMs)
+            throws Exception {
+        NewTopic nt = new NewTopic(topic, partitions, replication);
+        if (configs != null && !configs.isEmpty()) nt.configs(configs);
+        boolean created;
+        try {
+            admin.createTopics(Collections.singleton(nt)).all().get(timeoutMs, TimeUnit.MILLISECONDS);
+            created = true;
+        } catch (ExecutionException e) {
+            if (!(root(e) instanceof TopicExistsException)) throw e;
+            log("topic " + topic + " already exists");
+            created = false;
+        }
+        waitTopic(admin, topic, true, timeoutMs);
+        return created;
+    }
+
+    static Set<String> listTopics(Admin admin, int timeoutMs) throws Exception {
+        return admin.listTopics().names().get(timeoutMs, TimeUnit.MILLISECONDS);
+    }
+
+    static void waitTopic(Admin admin, String topic, boolean present, int timeoutMs) throws Exception {
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+        long delay = 50;
+        while (true) {
+            boolean has = listTopics(admin, timeoutMs).contains(topic);
+            if (has == present) return;
+            if (System.nanoTime() > deadline)
+                throw new Failed("topic " + topic + " still " + (present ? "absent" : "present") + " after " + timeoutMs + "ms");
+            Thread.sleep(delay);
+            delay = Math.min(delay * 2, 1000);
+        }
+    }
+
+    static String expectedValue(int i, String run, int size) {
+        StringBuilder sb = new StringBuilder("v-").append(i).append('-').append(run).append('-');
+        while (sb.length() < size) sb.append('x');
+        return sb.toString();
+    }
+
+    static double round(double v, int digits) {
+        double f = Math.pow(10, digits);
+        return Math.round(v * f) / f;
+    }
+
+    static double percentile(double[] sorted, double p) {
+        if (sorted.length == 0) return Double.NaN;
+        double k = (sorted.length - 1) * p / 100.0;
+        int lo = (int) k;
+        int hi = Math.min(lo + 1, sorted.length - 1);
+        return sorted[lo] + (sorted[hi] - sorted[lo]) * (k - lo);
+    }
+
+    // ------------------------------------------------------------------
+    // subcommands
+    // ------------------------------------------------------------------
+
+    static boolean roundtrip(Args a, Map<String, Object> out) throws Exception {
+        String topic = a.req("topic");
+        int count = a.getInt("count", 10000);
+        String run = UUID.randomUUID().toString().replace("-", "").substring(0, 12);
+        String group = a.get("group", "kgw-rt-" + run);
+        int valueSize = a.getInt("value-size", 100);
+        long timeoutMs = (long) (a.getDouble("timeout", 120.0) * 1000);
+        long settleMs = (long) (a.getDouble("settle", 0.5) * 1000);
+        int opTimeout = opTimeoutMs(a);
+        out.put("topic", topic);
+        out.put("group", group);
+
+        boolean created;
+        try (Admin admin = admin(a)) {
+            created = ensureTopic(admin, topic, a.getInt("partitions", 3), (short) a.getInt("replication", 1), null, opTimeout);
+        }
+        log("roundtrip: topic=" + topic + " created=" + created + " count=" + count + " group=" + group + " run=" + run);
+
+        AtomicLong delivered = new AtomicLong();
+        AtomicLong failedSends = new AtomicLong();
+        AtomicReference<String> firstErr = new AtomicReference<>();
+        long t0 = System.nanoTime();
+        try (KafkaProducer<String, String> producer = producer(a, props("acks", "all", "linger.ms", 5),
+                StringSerializer.class, StringSerializer.class)) {
+            for (int i = 0; i < count; i++) {
+                ProducerRecord<String, String> rec = new ProducerRecord<>(topic, "k-" + i, expectedValue(i, run, valueSize));
+                rec.headers().add("idx", Integer.toString(i).getBytes(StandardCharsets.UTF_8));
+                producer.send(rec, (md, ex) -> {
+                    if (ex == null) delivered.incrementAndGet();
+                    else {
+                        failedSends.incrementAndGet();
+                        firstErr.compareAndSet(null, ex.toString());
+                    }
+                });
+            }
+            producer.flush();
+        }
+        double produceS = (System.nanoTime() - t0) / 1e9;
+        log(String.format("produced %d (errors %d) in %.2fs", delivered.get(), failedSends.get(), produceS));
+        out.put("produced", delivered.get());
+        if (failedSends.get() > 0 || delivered.get() != count) {
+            out.put("produce_errors", failedSends.get());
+            throw new Failed("produce failed: " + firstErr.get(), out);
+        }
+
+        int[] seen = new int[count];
+        long consumed = 0, mismatches = 0, stale = 0;
+        List<Map<String, Object>> mismatchExamples = new ArrayList<>();
+        Set<Integer> partitionsSeen = new java.util.TreeSet<>();
+        int distinct = 0;
+        long t1 = System.nanoTime();
+        long deadline = t1 + timeoutMs * 1_000_000L;
+        long completeAt = -1, firstAt = -1;
+        boolean commitOk = false;
+        Map<String, Object> committedOffsets = new TreeMap<>();
+        try (KafkaConsumer<String, String> consumer = consumer(a, group, new Properties(),
+                StringDeserializer.class, StringDeserializer.class)) {
+            consumer.subscribe(Collections.singletonList(topic));
+            while (true) {
+                long now = System.nanoTime();
+                if (completeAt >= 0 && now - completeAt >= settleMs * 1_000_000L) break;
+                if (now > deadline) {
+                    log("consume timeout after " + timeoutMs + "ms");
+                    break;
+                }
+                ConsumerRecords<String, String> recs = consumer.poll(Duration.ofMillis(500));
+                for (ConsumerRecord<String, String> r : recs) {
+                    if (firstAt < 0) firstAt = System.nanoTime();
+                    partitionsSeen.add(r.partition());
+                    String k = r.key() == null ? "" : r.key();
+                    String v = r.value() == null ? "" : r.value();
+                    int i = -1;
+                    if (k.startsWith("k-")) {
+                        try {
+                            i = Integer.parseInt(k.substring(2));
+                        } catch (NumberFormatException ignored) {
+                        }
+                    }
+                    String[] vp = v.split("-", 4);
+                    if (vp.length >= 3 && vp[0].equals("v") && !vp[2].equals(run) && vp[1].equals(Integer.toString(i))) {
+                        stale++; // left by an earlier run on a reused topic
+                        continue;
+                    }
+                    consumed++;
+                    Header h = r.headers().lastHeader("idx");
+                    String hv = h == null || h.value() == null ? null : new String(h.value(), StandardCharsets.UTF_8);
+                    boolean ok = i >= 0 && i < count && v.equals(expectedValue(i, run, valueSize)) && Integer.toString(i).equals(hv);
+                    if (!ok) {
+                        mismatches++;
+                        if (mismatchExamples.size() < 5) {
+                            Map<String, Object> ex = new LinkedHashMap<>();
+                            ex.put("key", k);
+                            ex.put("value", v.length() > 60 ? v.substring(0, 60) : v);
+                            ex.put("idx_header", hv);
+                            mismatchExamples.add(ex);
+                        }
+                        continue;
+                    }
+                    if (seen[i]++ == 0) distinct++;
+                }
+                if (completeAt < 0 && distinct >= count) completeAt = System.nanoTime();
+            }
+            try {
+                consumer.commitSync(Duration.ofMillis(opTimeout));
+                commitOk = true;
+                Map<TopicPartition, OffsetAndMetadata> c = consumer.committed(consumer.assignment(), Duration.ofMillis(opTimeout));
+                for (Map.Entry<TopicPartition, OffsetAndMetadata> e : c.entrySet())
+                    committedOffsets.put(Integer.toString(e.getKey().partition()), e.getValue() == null ? null : e.getValue().offset());
+            } catch (Exception e) {
+                log("commit failed: " + e);
+            }
+        }
+        double consumeS = ((completeAt >= 0 ? completeAt : System.nanoTime()) - t1) / 1e9;
+        List<String> missing = new ArrayList<>();
+        long missingCount = 0, duplicates = 0;
+        for (int i = 0; i < count; i++) {
+            if (seen[i] == 0) {
+                missingCount++;
+                if (missing.size() < 10) missing.add("k-" + i);
+            } else if (seen[i] > 1) duplicates += seen[i] - 1;
+        }
+        out.put("consumed", consumed);
+        out.put("distinct", distinct);
+        out.put("mismatches", mismatches);
+        out.put("missing", missing);
+        out.put("missing_count", missingCount);
+        out.put("duplicates", duplicates);
+        out.put("stale_ignored", stale);
+        out.put("partitions", new ArrayList<>(partitionsSeen));
+        out.put("committed", commitOk);
+        out.put("committed_offsets", committedOffsets);
+        out.put("produce_seconds", round(produceS, 3));
+        out.put("consume_seconds", round(consumeS, 3));
+        out.put("first_record_seconds", firstAt < 0 ? null : round((firstAt - t1) / 1e9, 3));
+        if (!mismatchExamples.isEmpty()) out.put("mismatch_examples", mismatchExamples);
+        return delivered.get() == count && distinct == count && missingCount == 0 && mismatches == 0 && duplicates == 0 && commitOk;
+    }
+
+    static boolean admin(Args a, Map<String, Object> out) throws Exception {
+        String topic = a.req("topic");
+        String cfgKey = "retention.ms", cfgVal = Long.toString(a.getLong("retention-ms", 3600000L));
+        int opTimeout = opTimeoutMs(a);
+        out.put("topic", topic);
+        for (String k : new String[] {"created", "listed", "described", "deleted", "absent_after_delete"}) out.put(k, false);
+        long t0 = System.nanoTime();
+        try (Admin admin = admin(a)) {
+            boolean created = ensureTopic(admin, topic, a.getInt("partitions", 3), (short) a.getInt("replication", 1),
+                    Collections.singletonMap(cfgKey, cfgVal), opTimeout);
+            out.put("created", true);
+            out.put("already_existed", !created);
+            if (!listTopics(admin, opTimeout).contains(topic)) throw new Failed("created topic missing from list", out);
+            out.put("listed", true);
+
+            ConfigResource res = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+            Map<ConfigResource, Config> cfgs = admin.describeConfigs(Collections.singleton(res)).all().get(opTimeout, TimeUnit.MILLISECONDS);
+            Config cfg = cfgs.get(res);
+            Collection<ConfigEntry> entries = cfg == null ? Collections.emptyList() : cfg.entries();
+            out.put("config_count", entries.size());
+            ConfigEntry e = cfg == null ? null : cfg.get(cfgKey);
+            Map<String, Object> shown = new LinkedHashMap<>();
+            shown.put(cfgKey, e == null ? null : e.value());
+            out.put("config", shown);
+            boolean described = e != null && cfgVal.equals(e.value());
+            out.put("described", described);
+            if (!described) log("DescribeConfigs returned " + entries.size() + " entries, " + cfgKey + "=" + (e == null ? null : e.value()));
+
+            admin.deleteTopics(Collections.singleton(topic)).all().get(opTimeout, TimeUnit.MILLISECONDS);
+            out.put("deleted", true);
+            waitTopic(admin, topic, false, opTimeout);
+            out.put("absent_after_delete", true);
+        }
+        out.put("seconds", round((System.nanoTime() - t0) / 1e9, 3));
+        for (String k : new String[] {"created", "listed", "described", "deleted", "absent_after_delete"})
+            if (!Boolean.TRUE.equals(out.get(k))) return false;
+        return true;
+    }
+
+    static boolean produceLatency(Args a, Map<String, Object> out) throws Exception {
+        String topic = a.req("topic");
+        int count = a.getInt("count", 1000), warmup = a.getInt("warmup", 20), size = a.getInt("record-size", 100);
+        String acks = a.get("acks", "1");
+        int opTimeout = opTimeoutMs(a);
+        try (Admin admin = admin(a)) {
+            ensureTopic(admin, topic, a.getInt("partitions", 3), (short) a.getInt("replication", 1), null, opTimeout);
+        }
+        byte[] payload = new byte[size];
+        Arrays.fill(payload, (byte) 'l');
+        double[] lat = new double[count];
+        try (KafkaProducer<byte[], byte[]> producer = producer(a, props("acks", acks, "linger.ms", 0),
+                ByteArraySerializer.class, ByteArraySerializer.class)) {
+            for (int i = 0; i < warmup + count; i++) {
+                long t = System.nanoTime();
+                // send().get() == produce + flush of a single record
+                producer.send(new ProducerRecord<>(topic, ("lat-" + i).getBytes(StandardCharsets.UTF_8), payload))
+                        .get(opTimeout, TimeUnit.MILLISECONDS);
+                double us = (System.nanoTime() - t) / 1000.0;
+                if (i >= warmup) lat[i - warmup] = us;
+            }
+        }
+        double[] s = lat.clone();
+        Arrays.sort(s);
+        double sum = 0;
+        for (double v : s) sum += v;
+        out.put("topic", topic);
+        out.put("count", count);
+        out.put("acks", acks);
+        out.put("p50_us", round(percentile(s, 50), 1));
+        out.put("p90_us", round(percentile(s, 90), 1));
+        out.put("p99_us", round(percentile(s, 99), 1));
+        out.put("mean_us", round(sum / s.length, 1));
+        out.put("min_us", round(s[0], 1));
+        out.put("max_us", round(s[s.length - 1], 1));
+        return true;
+    }
+
+    static boolean throughput(Args a, Map<String, Object> out) throws Exception {
+        String topic = a.req("topic");
+        long total = a.getLong("bytes", -1);
+        if (total <= 0) throw new Usage("--bytes is required for throughput");
+        int size = a.getInt("record-size", 1024);
+        String acks = a.get("acks", "1");
+        long timeoutMs = (long) (a.getDouble("timeout", 300.0) * 1000);
+        String run = UUID.randomUUID().toString().replace("-", "").substring(0, 12);
+        String group = a.get("group", "kgw-tp-" + run);
+        int opTimeout = opTimeoutMs(a);
+        try (Admin admin = admin(a)) {
+            ensureTopic(admin, topic, a.getInt("partitions", 3), (short) a.getInt("replication", 1), null, opTimeout);
+        }
+        long n = Math.max(1, total / size);
+        byte[] prefix = ("tp-" + run + "-").getBytes(StandardCharsets.UTF_8);
+        byte[] payload = new byte[Math.max(size, prefix.length)];
+        Arrays.fill(payload, (byte) 't');
+        System.arraycopy(prefix, 0, payload, 0, prefix.length);
+        long totalBytes = n * payload.length;
+        AtomicLong errors = new AtomicLong();
+        AtomicReference<String> firstErr = new AtomicReference<>();
+        log(String.format("throughput: producing %d records x %d bytes = %.1f MB", n, payload.length, totalBytes / 1e6));
+        long t0 = System.nanoTime();
+        try (KafkaProducer<byte[], byte[]> producer = producer(a, props("acks", acks,
+                "linger.ms", a.getInt("linger-ms", 10), "batch.size", 1048576, "buffer.memory", 268435456L,
+                "compression.type", a.get("compression", "none")), ByteArraySerializer.class, ByteArraySerializer.class)) {
+            for (long i = 0; i < n; i++) {
+                producer.send(new ProducerRecord<>(topic, payload), (md, ex) -> {
+                    if (ex != null) {
+                        errors.incrementAndGet();
+                        firstErr.compareAndSet(null, ex.toString());
+                    }
+                });
+            }
+            producer.flush();
+        }
+        double produceS = (System.nanoTime() - t0) / 1e9;
+        if (errors.get() > 0) throw new Failed("produce failed: " + errors.get() + " errors, first: " + firstErr.get());
+
+        long got = 0, gotBytes = 0;
+        long t1 = System.nanoTime(), first = -1, end;
+        long deadline = t1 + timeoutMs * 1_000_000L;
+        try (KafkaConsumer<byte[], byte[]> consumer = consumer(a, group, props("enable.auto.commit", "true",
+                "fetch.max.bytes", 52428800, "max.partition.fetch.bytes", 10485760, "max.poll.records", 10000),
+                ByteArrayDeserializer.class, ByteArrayDeserializer.class)) {
+            consumer.subscribe(Collections.singletonList(topic));
+            outer:
+            while (got < n && System.nanoTime() < deadline) {
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(500))) {
+                    byte[] v = r.value();
+                    if (v != null && v.length >= prefix.length
+                            && Arrays.equals(v, 0, prefix.length, prefix, 0, prefix.length)) {
+                        if (first < 0) first = System.nanoTime();
+                        got++;
+                        gotBytes += v.length;
+                        if (got >= n) break outer;
+                    }
+                }
+            }
+            end = System.nanoTime();
+        }
+        double consumeS = (end - (first < 0 ? t1 : first)) / 1e9;
+        out.put("topic", topic);
+        out.put("records", n);
+        out.put("record_size", payload.length);
+        out.put("bytes", totalBytes);
+        out.put("acks", acks);
+        out.put("produce_seconds", round(produceS, 3));
+        out.put("produce_mb_s", produceS > 0 ? round(totalBytes / 1e6 / produceS, 2) : null);
+        out.put("consumed", got);
+        out.put("consume_seconds", round(consumeS, 3));
+        out.put("consume_mb_s", consumeS > 0 ? round(gotBytes / 1e6 / consumeS, 2) : null);
+        out.put("consume_join_seconds", round(((first < 0 ? end : first) - t1) / 1e9, 3));
+        return got == n;
+    }
+
+    static boolean metadata(Args a, Map<String, Object> out) throws Exception {
+        int opTimeout = opTimeoutMs(a);
+        try (Admin admin = admin(a)) {
+            DescribeClusterResult dc = admin.describeCluster();
+            out.put("cluster_id", dc.clusterId().get(opTimeout, TimeUnit.MILLISECONDS));
+            Node ctrl = dc.controller().get(opTimeout, TimeUnit.MILLISECONDS);
+            out.put("controller_id", ctrl == null ? null : ctrl.id());
+            List<Map<String, Object>> brokers = new ArrayList<>();
+            for (Node n : dc.nodes().get(opTimeout, TimeUnit.MILLISECONDS)) {
+                Map<String, Object> b = new LinkedHashMap<>();
+                b.put("node_id", n.id());
+                b.put("host", n.host());
+                b.put("port", n.port());
+                brokers.add(b);
+            }
+            out.put("brokers", brokers);
+            out.put("topics", new ArrayList<>(new java.util.TreeSet<>(listTopics(admin, opTimeout))));
+        }
+        return true;
+    }
+
+    // ------------------------------------------------------------------
+    // JSON (minimal writer for maps/lists/strings/numbers/booleans/null)
+    // ------------------------------------------------------------------
+
+    static void json(StringBuilder sb, Object o) {
+        if (o == null) sb.append("null");
+        else if (o instanceof String) {
+            sb.append('"');
+            for (char c : ((String) o).toCharArray()) {
+                switch (c) {
+                    case '"': sb.append("\\\""); break;
+                    case '\\': sb.append("\\\\"); break;
+                    case '\n': sb.append("\\n"); break;
+                    case '\r': sb.append("\\r"); break;
+                    case '\t': sb.append("\\t"); break;
+                    default:
+                        if (c < 0x20) sb.append(String.format("\\u%04x", (int) c));
+                        else sb.append(c);
+                }
+            }
+            sb.append('"');
+        } else if (o instanceof Double || o instanceof Float) {
+            double d = ((Number) o).doubleValue();
+            if (Double.isNaN(d) || Double.isInfinite(d)) sb.append("null");
+            else sb.append(o);
+        } else if (o instanceof Number || o instanceof Boolean) sb.append(o);
+        else if (o instanceof Map) {
+            sb.append('{');
+            boolean first = true;
+            for (Map.Entry<?, ?> e : ((Map<?, ?>) o).entrySet()) {
+                if (!first) sb.append(", ");
+                first = false;
+                json(sb, String.valueOf(e.getKey()));
+                sb.append(": ");
+                json(sb, e.getValue());
+            }
+            sb.append('}');
+        } else if (o instanceof Collection) {
+            sb.append('[');
+            boolean first = true;
+            for (Object x : (Collection<?>) o) {
+                if (!first) sb.append(", ");
+                first = false;
+                json(sb, x);
+            }
+            sb.append(']');
+        } else json(sb, o.toString());
+    }
+
+    // ------------------------------------------------------------------
+    // main
+    // ------------------------------------------------------------------
+
+    public static void main(String[] argv) {
+        long t0 = System.nanoTime();
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("client", "java");
+        String cmd = argv.length > 0 ? argv[0] : null;
+        int code;
+        boolean ok;
+        try {
+            Args a = new Args(argv);
+            log("kafka-clients " + org.apache.kafka.common.utils.AppInfoParser.getVersion() + ", cmd=" + a.cmd + " bootstrap=" + a.get("bootstrap"));
+            switch (a.cmd) {
+                case "roundtrip": ok = roundtrip(a, out); break;
+                case "admin": ok = admin(a, out); break;
+                case "produce-latency": ok = produceLatency(a, out); break;
+                case "throughput": ok = throughput(a, out); break;
+                case "metadata": ok = metadata(a, out); break;
+                default: throw new Usage("unknown subcommand " + a.cmd);
+            }
+            code = ok ? 0 : 1;
+        } catch (Usage e) {
+            ok = false;
+            code = 2;
+            out.put("error", "usage: " + e.getMessage());
+        } catch (Failed e) {
+            ok = false;
+            code = 1;
+            out.putAll(e.fields);
+            out.put("error", e.getMessage());
+        } catch (Throwable e) {
+            Throwable r = root(e);
+            ok = false;
+            // Kafka errors (timeouts, auth, broker errors) are failures, not crashes.
+            code = (r instanceof org.apache.kafka.common.KafkaException || r instanceof java.util.concurrent.TimeoutException) ? 1 : 3;
+            String msg = r.getMessage();
+            if (msg == null && r instanceof java.util.concurrent.TimeoutException)
+                msg = "operation did not complete within --op-timeout (broker unreachable, TLS/SASL failure, or not responding)";
+            out.put("error", r.getClass().getSimpleName() + ": " + msg);
+            r.printStackTrace(System.err);
+        }
+        out.put("client", "java");
+        out.put("command", cmd);
+        out.put("ok", ok);
+        out.put("elapsed_seconds", round((System.nanoTime() - t0) / 1e9, 3));
+        StringBuilder sb = new StringBuilder();
+        json(sb, out);
+        System.out.println(sb);
+        System.out.flush();
+        System.err.flush();
+        // don't wait for lingering client threads
+        Runtime.getRuntime().halt(code);
+    }
+}

@@ -1,0 +1,647 @@
+#!/usr/bin/env python3
+"""Kafka client workloads for the gateway's end-to-end tests and benchmarks.
+
+Runs under the venv made by scripts/install-deps.sh ($KGW_PYTHON), which has
+confluent-kafka (with its own bundled librdkafka). Works against any bootstrap
+address: a broker directly, or the gateway in front of it.
+
+Subcommands (each prints exactly ONE JSON object as the LAST line of stdout,
+diagnostics go to stderr; exit code 0 = success, 1 = verification failed,
+2 = usage error, 3 = unexpected exception):
+
+  roundtrip        create topic, produce COUNT keyed records (acks=all), consume
+                   them back in a consumer group, verify each exactly once
+  admin            create topic / list / DescribeConfigs / delete / list
+  produce-latency  sequential single-record produce+flush latency (acks=1)
+  throughput       produce TOTAL bytes as fast as possible, consume them back
+  metadata         print brokers/controller/cluster id (readiness probe)
+
+Security options (all subcommands):
+  --tls-ca PEM                   -> security.protocol SSL, ssl.ca.location
+  --tls                          -> SSL using the system CA store
+  --client-cert PEM --client-key PEM -> ssl.certificate.location / ssl.key.location
+  --no-hostname-verify           -> ssl.endpoint.identification.algorithm=none
+  --sasl-mechanism M --username U --password P -> SASL_PLAINTEXT / SASL_SSL
+  --oauth-token T                -> sasl.mechanisms=OAUTHBEARER with oauth_cb
+  --extra KEY=VALUE (repeatable) -> any raw librdkafka property (all clients)
+  --producer-extra / --consumer-extra / --admin-extra KEY=VALUE -> one client only
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+
+try:
+    from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+    from confluent_kafka import libversion, version
+    from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+except ImportError as e:  # pragma: no cover
+    print(json.dumps({"ok": False, "error": "confluent-kafka not importable (use $KGW_PYTHON): %s" % e}))
+    sys.exit(3)
+
+
+def log(*a):
+    print("[workload.py]", *a, file=sys.stderr, flush=True)
+
+
+LAST_CLIENT_ERROR = []  # most recent librdkafka error_cb message, added to failure JSON
+
+
+def on_client_error(kind, err):
+    log("client error (%s): %s" % (kind, err))
+    LAST_CLIENT_ERROR[:] = ["%s: %s" % (kind, err)]
+
+
+class Failed(Exception):
+    """Verification failure: reported as JSON with exit code 1."""
+
+    def __init__(self, msg, **fields):
+        super().__init__(msg)
+        self.fields = fields
+
+
+# --------------------------------------------------------------------------
+# configuration
+# --------------------------------------------------------------------------
+
+def base_config(args, client_kind):
+    conf = {
+        "bootstrap.servers": args.bootstrap,
+        "client.id": "kgw-workload-py-%s" % client_kind,
+        "error_cb": lambda err: on_client_error(client_kind, err),
+    }
+    tls = bool(args.tls or args.tls_ca or args.client_cert)
+    mech = args.sasl_mechanism
+    if args.oauth_token and not mech:
+        mech = "OAUTHBEARER"
+    if mech:
+        conf["security.protocol"] = "SASL_SSL" if tls else "SASL_PLAINTEXT"
+    elif tls:
+        conf["security.protocol"] = "SSL"
+    if args.tls_ca:
+        conf["ssl.ca.location"] = args.tls_ca
+    if args.client_cert or args.client_key:
+        if not (args.client_cert and args.client_key):
+            raise SystemExit("--client-cert and --client-key go together")
+        conf["ssl.certificate.location"] = args.client_cert
+        conf["ssl.key.location"] = args.client_key
+    if args.no_hostname_verify:
+        conf["ssl.endpoint.identification.algorithm"] = "none"
+    if mech:
+        conf["sasl.mechanisms"] = mech
+        if mech.upper() == "OAUTHBEARER":
+            if not args.oauth_token:
+                raise SystemExit("--sasl-mechanism OAUTHBEARER needs --oauth-token")
+            token = args.oauth_token
+            principal = args.username or "kgw-client"
+            lifetime = args.oauth_lifetime
+
+            def oauth_cb(_oauthbearer_config):
+                # (token, expiry as seconds since epoch, principal, extensions)
+                return token, time.time() + lifetime, principal, {}
+
+            conf["oauth_cb"] = oauth_cb
+        else:
+            if args.username is None or args.password is None:
+                raise SystemExit("--sasl-mechanism %s needs --username and --password" % mech)
+            conf["sasl.username"] = args.username
+            conf["sasl.password"] = args.password
+    if args.debug:
+        conf["debug"] = args.debug
+    return conf
+
+
+def apply_extra(args, conf, kind=None):
+    """--extra (all clients) and --producer-extra/--consumer-extra/--admin-extra
+    KEY=VALUE override everything else (applied last)."""
+    extras = list(args.extra or []) + list(getattr(args, "%s_extra" % kind, None) or [] if kind else [])
+    for kv in extras:
+        if "=" not in kv:
+            raise SystemExit("--extra expects KEY=VALUE, got %r" % kv)
+        k, v = kv.split("=", 1)
+        conf[k] = v
+    return conf
+
+
+def uses_oauth(conf):
+    return "oauth_cb" in conf
+
+
+def make_admin(args):
+    conf = apply_extra(args, base_config(args, "admin"), "admin")
+    a = AdminClient(conf)
+    if uses_oauth(conf):
+        a.poll(0)  # triggers oauth_cb so the first SASL handshake has a token
+    return a
+
+
+def make_producer(args, **overrides):
+    conf = base_config(args, "producer")
+    conf.update(overrides)
+    apply_extra(args, conf, "producer")
+    p = Producer(conf)
+    if uses_oauth(conf):
+        p.poll(0)
+    return p
+
+
+def make_consumer(args, group, **overrides):
+    conf = base_config(args, "consumer")
+    conf.update({
+        "group.id": group,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        # tansu 0.6.0 answers the first JoinGroup of a new group only after
+        # ~session.timeout.ms/2 (45 s default -> ~23 s join). 6000 is the
+        # smallest value real Kafka accepts (group.min.session.timeout.ms).
+        "session.timeout.ms": args.session_timeout_ms,
+        "heartbeat.interval.ms": max(100, args.session_timeout_ms // 3),
+    })
+    conf.update(overrides)
+    return Consumer(apply_extra(args, conf, "consumer"))
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+
+def ensure_topic(admin, topic, partitions, replication, config=None, timeout=30.0):
+    """Create topic; returns True if created, False if it already existed."""
+    fs = admin.create_topics([NewTopic(topic, partitions, replication, config=config or {})],
+                             request_timeout=timeout, operation_timeout=timeout)
+    try:
+        fs[topic].result(timeout=timeout)
+        created = True
+    except KafkaException as e:
+        if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise
+        log("topic %s already exists" % topic)
+        created = False
+    wait_topic(admin, topic, present=True, timeout=timeout)
+    return created
+
+
+def list_topic_names(admin, timeout=10.0):
+    return set(admin.list_topics(timeout=timeout).topics.keys())
+
+
+def wait_topic(admin, topic, present, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        md = admin.list_topics(timeout=10)
+        tm = md.topics.get(topic)
+        ok = (tm is not None and tm.error is None and len(tm.partitions) > 0) if present else (tm is None)
+        if ok:
+            return
+        if time.monotonic() > deadline:
+            raise Failed("topic %s still %s after %.1fs" % (topic, "absent" if present else "present", timeout))
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+def percentile(sorted_vals, p):
+    if not sorted_vals:
+        return None
+    k = (len(sorted_vals) - 1) * p / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_vals) - 1)
+    return sorted_vals[lo] + (sorted_vals[hi] - sorted_vals[lo]) * (k - lo)
+
+
+def produce_all(producer, records, timeout):
+    """Produce an iterable of (key, value, headers); returns (delivered, errors)."""
+    state = {"ok": 0, "err": 0, "first_err": None}
+
+    def on_delivery(err, msg):
+        if err is not None:
+            state["err"] += 1
+            if state["first_err"] is None:
+                state["first_err"] = str(err)
+        else:
+            state["ok"] += 1
+
+    for key, value, headers in records:
+        while True:
+            try:
+                producer.produce(topic=records.topic, key=key, value=value, headers=headers, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    remaining = producer.flush(timeout)
+    if remaining:
+        state["err"] += remaining
+        state["first_err"] = state["first_err"] or ("%d messages not delivered within %.0fs" % (remaining, timeout))
+    return state
+
+
+class Records:
+    """Iterable of (key, value, headers) for roundtrip: k-{i} / v-{i}-{run}-payload."""
+
+    def __init__(self, topic, count, run, value_size):
+        self.topic, self.count, self.run, self.value_size = topic, count, run, value_size
+
+    def value(self, i):
+        v = "v-%d-%s-" % (i, self.run)
+        if len(v) < self.value_size:
+            v += "x" * (self.value_size - len(v))
+        return v
+
+    def __iter__(self):
+        for i in range(self.count):
+            yield ("k-%d" % i).encode(), self.value(i).encode(), [("idx", str(i).encode())]
+
+
+def committed_total(consumer, topic, partitions, timeout=10):
+    tps = [TopicPartition(topic, p) for p in partitions]
+    res = consumer.committed(tps, timeout=timeout)
+    return {tp.partition: tp.offset for tp in res}
+
+
+# --------------------------------------------------------------------------
+# subcommands
+# --------------------------------------------------------------------------
+
+def cmd_roundtrip(args):
+    run = uuid.uuid4().hex[:12]
+    group = args.group or ("kgw-rt-" + run)
+    admin = make_admin(args)
+    created = ensure_topic(admin, args.topic, args.partitions, args.replication, timeout=args.op_timeout)
+    log("roundtrip: topic=%s created=%s count=%d group=%s run=%s" % (args.topic, created, args.count, group, run))
+
+    producer = make_producer(args, **{"acks": "all", "linger.ms": 5})
+    recs = Records(args.topic, args.count, run, args.value_size)
+    t0 = time.monotonic()
+    st = produce_all(producer, recs, args.timeout)
+    produce_s = time.monotonic() - t0
+    log("produced %d (errors %d) in %.2fs" % (st["ok"], st["err"], produce_s))
+    if st["err"]:
+        raise Failed("produce failed: %s" % st["first_err"], produced=st["ok"], produce_errors=st["err"])
+
+    consumer = make_consumer(args, group)
+    seen = {}
+    mismatches = 0
+    mismatch_examples = []
+    stale = 0
+    consumed = 0
+    t1 = time.monotonic()
+    first_msg_at = None
+    deadline = t1 + args.timeout
+    complete_at = None
+    partitions_seen = set()
+    try:
+        consumer.subscribe([args.topic])
+        while True:
+            now = time.monotonic()
+            if complete_at is not None and now - complete_at >= args.settle:
+                break
+            if now > deadline:
+                log("consume timeout after %.1fs" % args.timeout)
+                break
+            msgs = consumer.consume(num_messages=1000, timeout=0.5)
+            for m in msgs:
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise Failed("consumer error: %s" % m.error())
+                if first_msg_at is None:
+                    first_msg_at = time.monotonic()
+                partitions_seen.add(m.partition())
+                k = (m.key() or b"").decode(errors="replace")
+                v = (m.value() or b"").decode(errors="replace")
+                # expected: key k-{i}, value v-{i}-{run}-xxx, header idx={i}
+                try:
+                    i = int(k[2:]) if k.startswith("k-") else -1
+                except ValueError:
+                    i = -1
+                vparts = v.split("-", 3)
+                if len(vparts) >= 3 and vparts[0] == "v" and vparts[2] != run and vparts[1] == str(i):
+                    stale += 1  # record left by an earlier run on a reused topic
+                    continue
+                consumed += 1
+                hdrs = dict(m.headers() or [])
+                ok = 0 <= i < args.count and v == recs.value(i) and hdrs.get("idx") == str(i).encode()
+                if not ok:
+                    mismatches += 1
+                    if len(mismatch_examples) < 5:
+                        mismatch_examples.append({"key": k, "value": v[:60], "headers": {hk: (hv or b"").decode(errors="replace") for hk, hv in hdrs.items()}})
+                    continue
+                seen[i] = seen.get(i, 0) + 1
+            if complete_at is None and len(seen) >= args.count:
+                complete_at = time.monotonic()
+        consume_s = (complete_at or time.monotonic()) - t1
+        # commit what we consumed (synchronously) and read it back
+        commit_ok = False
+        committed = None
+        try:
+            consumer.commit(asynchronous=False)
+            commit_ok = True
+            assignment = [tp.partition for tp in consumer.assignment()]
+            committed = committed_total(consumer, args.topic, sorted(assignment))
+        except KafkaException as e:
+            log("commit failed: %s" % e)
+    finally:
+        consumer.close()
+
+    missing = [i for i in range(args.count) if i not in seen]
+    duplicates = sum(c - 1 for c in seen.values() if c > 1)
+    result = {
+        "client": "python",
+        "topic": args.topic,
+        "group": group,
+        "produced": st["ok"],
+        "consumed": consumed,
+        "distinct": len(seen),
+        "mismatches": mismatches,
+        "missing": ["k-%d" % i for i in missing[:10]],
+        "missing_count": len(missing),
+        "duplicates": duplicates,
+        "stale_ignored": stale,
+        "partitions": sorted(partitions_seen),
+        "committed": commit_ok,
+        "committed_offsets": {str(p): o for p, o in (committed or {}).items()},
+        "produce_seconds": round(produce_s, 3),
+        "consume_seconds": round(consume_s, 3),
+        "first_record_seconds": round(first_msg_at - t1, 3) if first_msg_at else None,
+    }
+    if mismatch_examples:
+        result["mismatch_examples"] = mismatch_examples
+    ok = (st["ok"] == args.count and len(seen) == args.count and not missing and mismatches == 0
+          and duplicates == 0 and commit_ok)
+    return ok, result
+
+
+def cmd_admin(args):
+    admin = make_admin(args)
+    result = {"client": "python", "topic": args.topic, "created": False, "listed": False,
+              "described": False, "deleted": False, "absent_after_delete": False}
+    cfg_key, cfg_val = "retention.ms", str(args.retention_ms)
+    t0 = time.monotonic()
+    created = ensure_topic(admin, args.topic, args.partitions, args.replication,
+                           config={cfg_key: cfg_val}, timeout=args.op_timeout)
+    result["created"] = True
+    result["already_existed"] = not created
+    names = list_topic_names(admin)
+    if args.topic not in names:
+        raise Failed("created topic missing from list", **result)
+    result["listed"] = True
+
+    res = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, args.topic)],
+                                 request_timeout=args.op_timeout)
+    entries = list(res.values())[0].result(timeout=args.op_timeout)
+    result["config_count"] = len(entries)
+    entry = entries.get(cfg_key)
+    result["config"] = {cfg_key: entry.value if entry is not None else None}
+    result["described"] = entry is not None and entry.value == cfg_val
+    if not result["described"]:
+        log("DescribeConfigs returned %d entries, %s=%r (expected %r)" % (
+            len(entries), cfg_key, entry.value if entry else None, cfg_val))
+
+    fs = admin.delete_topics([args.topic], request_timeout=args.op_timeout, operation_timeout=args.op_timeout)
+    fs[args.topic].result(timeout=args.op_timeout)
+    result["deleted"] = True
+    wait_topic(admin, args.topic, present=False, timeout=args.op_timeout)
+    result["absent_after_delete"] = True
+    result["seconds"] = round(time.monotonic() - t0, 3)
+    ok = all(result[k] for k in ("created", "listed", "described", "deleted", "absent_after_delete"))
+    return ok, result
+
+
+def cmd_produce_latency(args):
+    admin = make_admin(args)
+    ensure_topic(admin, args.topic, args.partitions, args.replication, timeout=args.op_timeout)
+    producer = make_producer(args, **{"acks": str(args.acks), "linger.ms": 0})
+    payload = b"l" * args.record_size
+    errors = []
+
+    def on_delivery(err, _msg):
+        if err is not None:
+            errors.append(str(err))
+
+    lat = []
+    total = args.warmup + args.count
+    for i in range(total):
+        t = time.perf_counter_ns()
+        producer.produce(args.topic, key=("lat-%d" % i).encode(), value=payload, on_delivery=on_delivery)
+        left = producer.flush(args.op_timeout)
+        dt = (time.perf_counter_ns() - t) / 1000.0
+        if left:
+            raise Failed("record %d not delivered within %.0fs" % (i, args.op_timeout))
+        if errors:
+            raise Failed("produce failed: %s" % errors[0])
+        if i >= args.warmup:
+            lat.append(dt)
+    s = sorted(lat)
+    result = {
+        "client": "python", "topic": args.topic, "count": len(lat), "acks": str(args.acks),
+        "p50_us": round(percentile(s, 50), 1), "p90_us": round(percentile(s, 90), 1),
+        "p99_us": round(percentile(s, 99), 1), "mean_us": round(sum(s) / len(s), 1),
+        "min_us": round(s[0], 1), "max_us": round(s[-1], 1),
+    }
+    return True, result
+
+
+def cmd_throughput(args):
+    run = uuid.uuid4().hex[:12]
+    group = args.group or ("kgw-tp-" + run)
+    admin = make_admin(args)
+    ensure_topic(admin, args.topic, args.partitions, args.replication, timeout=args.op_timeout)
+    n = max(1, args.bytes // args.record_size)
+    prefix = ("tp-%s-" % run).encode()
+    payload = prefix + b"t" * max(0, args.record_size - len(prefix))
+    total_bytes = n * len(payload)
+    producer = make_producer(args, **{
+        "acks": str(args.acks),
+        "linger.ms": args.linger_ms,
+        "batch.size": 1048576,
+        "batch.num.messages": 100000,
+        "queue.buffering.max.messages": 1000000,
+        "queue.buffering.max.kbytes": 1048576,
+        "compression.type": args.compression,
+    })
+    errors = {"n": 0, "first": None}
+
+    def on_delivery(err, _msg):
+        if err is not None:
+            errors["n"] += 1
+            errors["first"] = errors["first"] or str(err)
+
+    log("throughput: producing %d records x %d bytes = %.1f MB" % (n, len(payload), total_bytes / 1e6))
+    t0 = time.monotonic()
+    for _ in range(n):
+        while True:
+            try:
+                producer.produce(args.topic, value=payload, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.01)
+        producer.poll(0)
+    left = producer.flush(args.timeout)
+    produce_s = time.monotonic() - t0
+    if left or errors["n"]:
+        raise Failed("produce failed: %d undelivered, %d errors, first: %s" % (left, errors["n"], errors["first"]))
+
+    consumer = make_consumer(args, group, **{"fetch.max.bytes": 52428800,
+                                             "max.partition.fetch.bytes": 10485760,
+                                             "enable.auto.commit": True})
+    got = 0
+    got_bytes = 0
+    t1 = time.monotonic()
+    first = None
+    deadline = t1 + args.timeout
+    try:
+        consumer.subscribe([args.topic])
+        while got < n and time.monotonic() < deadline:
+            for m in consumer.consume(num_messages=10000, timeout=0.5):
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise Failed("consumer error: %s" % m.error())
+                v = m.value()
+                if v is not None and v.startswith(prefix):
+                    if first is None:
+                        first = time.monotonic()
+                    got += 1
+                    got_bytes += len(v)
+    finally:
+        end = time.monotonic()
+        consumer.close()
+    consume_s = end - (first or t1)
+    result = {
+        "client": "python", "topic": args.topic, "records": n, "record_size": len(payload),
+        "bytes": total_bytes, "acks": str(args.acks),
+        "produce_seconds": round(produce_s, 3),
+        "produce_mb_s": round(total_bytes / 1e6 / produce_s, 2) if produce_s > 0 else None,
+        "consumed": got,
+        "consume_seconds": round(consume_s, 3),
+        "consume_mb_s": round(got_bytes / 1e6 / consume_s, 2) if consume_s > 0 else None,
+        "consume_join_seconds": round((first or end) - t1, 3),
+    }
+    return got == n, result
+
+
+def cmd_metadata(args):
+    admin = make_admin(args)
+    md = admin.list_topics(timeout=args.op_timeout)
+    return True, {
+        "client": "python", "cluster_id": md.cluster_id, "controller_id": md.controller_id,
+        "brokers": [{"node_id": b.id, "host": b.host, "port": b.port} for b in md.brokers.values()],
+        "topics": sorted(md.topics.keys()),
+    }
+
+
+# --------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------
+
+def build_parser():
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--bootstrap", required=True, help="HOST:PORT[,HOST:PORT]")
+    common.add_argument("--tls", action="store_true", help="use TLS (system CAs unless --tls-ca)")
+    common.add_argument("--tls-ca", help="CA bundle PEM to verify the server")
+    common.add_argument("--client-cert", help="client certificate PEM (mTLS)")
+    common.add_argument("--client-key", help="client private key PEM (mTLS)")
+    common.add_argument("--no-hostname-verify", action="store_true", help="disable TLS hostname verification")
+    common.add_argument("--sasl-mechanism", help="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER")
+    common.add_argument("--username")
+    common.add_argument("--password")
+    common.add_argument("--oauth-token", help="static OAUTHBEARER token (implies --sasl-mechanism OAUTHBEARER)")
+    common.add_argument("--oauth-lifetime", type=float, default=3600.0, help="token lifetime seconds reported to librdkafka")
+    common.add_argument("--extra", action="append", metavar="KEY=VALUE", help="raw librdkafka property (repeatable)")
+    for kind in ("producer", "consumer", "admin"):
+        common.add_argument("--%s-extra" % kind, action="append", metavar="KEY=VALUE",
+                            help="raw librdkafka property for the %s only (repeatable)" % kind)
+    common.add_argument("--debug", help="librdkafka debug contexts, e.g. broker,protocol,security")
+    common.add_argument("--op-timeout", type=float, default=30.0, help="timeout for single admin/produce operations (s)")
+    common.add_argument("--session-timeout-ms", type=int, default=6000,
+                        help="consumer session.timeout.ms (tansu's first join takes about half of it)")
+    common.add_argument("--partitions", type=int, default=3)
+    common.add_argument("--replication", type=int, default=1)
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("roundtrip", parents=[common])
+    r.add_argument("--topic", required=True)
+    r.add_argument("--count", type=int, default=10000)
+    r.add_argument("--group", help="consumer group (default: unique per run)")
+    r.add_argument("--value-size", type=int, default=100, help="bytes per value (min: the v-{i}-{run}- prefix)")
+    r.add_argument("--timeout", type=float, default=120.0, help="produce flush / consume timeout (s)")
+    r.add_argument("--settle", type=float, default=0.5, help="keep consuming this long after all seen, to catch duplicates (s)")
+    r.set_defaults(fn=cmd_roundtrip)
+
+    a = sub.add_parser("admin", parents=[common])
+    a.add_argument("--topic", required=True)
+    a.add_argument("--retention-ms", type=int, default=3600000, help="config set at creation and read back via DescribeConfigs")
+    a.set_defaults(fn=cmd_admin)
+
+    lt = sub.add_parser("produce-latency", parents=[common])
+    lt.add_argument("--topic", required=True)
+    lt.add_argument("--count", type=int, default=1000)
+    lt.add_argument("--warmup", type=int, default=20)
+    lt.add_argument("--record-size", type=int, default=100)
+    lt.add_argument("--acks", default="1")
+    lt.set_defaults(fn=cmd_produce_latency)
+
+    t = sub.add_parser("throughput", parents=[common])
+    t.add_argument("--topic", required=True)
+    t.add_argument("--bytes", type=int, required=True, help="total bytes to produce")
+    t.add_argument("--record-size", type=int, default=1024)
+    t.add_argument("--acks", default="1")
+    t.add_argument("--linger-ms", type=int, default=10)
+    t.add_argument("--compression", default="none")
+    t.add_argument("--group", help="consumer group (default: unique per run)")
+    t.add_argument("--timeout", type=float, default=300.0)
+    t.set_defaults(fn=cmd_throughput)
+
+    m = sub.add_parser("metadata", parents=[common])
+    m.set_defaults(fn=cmd_metadata)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    ver = version()
+    ver = ver[0] if isinstance(ver, tuple) else ver
+    log("confluent-kafka %s, librdkafka %s, cmd=%s bootstrap=%s" % (ver, libversion()[0], args.cmd, args.bootstrap))
+    t0 = time.monotonic()
+    try:
+        ok, result = args.fn(args)
+        code = 0 if ok else 1
+    except Failed as e:
+        ok, code = False, 1
+        result = dict(e.fields)
+        result["error"] = str(e)
+    except KafkaException as e:
+        ok, code = False, 1
+        result = {"error": "KafkaException: %s" % e}
+    except SystemExit as e:
+        if not isinstance(e.code, str):
+            raise
+        ok, code = False, 2
+        result = {"error": "usage: %s" % e.code}
+    except (TimeoutError, __import__("concurrent.futures").futures.TimeoutError) as e:
+        ok, code = False, 1
+        result = {"error": "timeout: %s %s" % (type(e).__name__, e)}
+    except Exception as e:  # noqa: BLE001
+        ok, code = False, 3
+        result = {"error": "%s: %s" % (type(e).__name__, e)}
+    if not ok and LAST_CLIENT_ERROR:
+        result["last_client_error"] = LAST_CLIENT_ERROR[0]
+    result.setdefault("client", "python")
+    result["command"] = args.cmd
+    result["ok"] = ok
+    result["elapsed_seconds"] = round(time.monotonic() - t0, 3)
+    sys.stdout.flush()
+    print(json.dumps(result, sort_keys=False), flush=True)
+    # confluent-kafka destructors can block on unreachable brokers; exit hard.
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

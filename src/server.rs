@@ -74,7 +74,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             Some((cfg, t.server_name.clone()))
         }
     };
-    let connector = Connector::new(upstream_tls, config.timeouts.upstream_connect);
+    let connector = Connector::new(
+        upstream_tls,
+        config.upstream.sasl.clone(),
+        config.timeouts.upstream_connect,
+        config.timeouts.upstream_request,
+        config.limits.max_response_bytes,
+    );
     let bootstrap: Vec<(String, u16)> = config
         .upstream
         .bootstrap_servers
@@ -87,6 +93,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.timeouts.upstream_request,
         config.limits.max_response_bytes,
     );
+    let authenticator = crate::auth::authenticator::Authenticator::new(&config.auth)
+        .await
+        .context("authentication")?;
     let limits = ConnLimits::new(
         config.limits.max_connections,
         config.limits.max_connections_per_ip,
@@ -127,6 +136,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 listener: listener.clone(),
                 cluster: cluster.clone(),
                 metrics: metrics.clone(),
+                authenticator: authenticator.clone(),
                 target: Target::Bootstrap,
                 peer: SocketAddr::from(([0, 0, 0, 0], 0)),
                 shutdown: shutdown_rx.clone(),
@@ -163,6 +173,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     };
 
+    tokio::spawn(crate::reload::run(
+        authenticator.clone(),
+        metrics.clone(),
+        shutdown_rx.clone(),
+    ));
     tokio::spawn(refresh_cluster(
         cluster.clone(),
         config.upstream.metadata_refresh,

@@ -39,11 +39,13 @@ const TLS: ListenerSpec = ListenerSpec {
     name: "tls",
     tls: true,
     client_auth: "optional",
+    sasl: "",
 };
 const PLAIN: ListenerSpec = ListenerSpec {
     name: "plain",
     tls: false,
     client_auth: "none",
+    sasl: "",
 };
 
 fn topic(name: &str) -> TopicName {
@@ -180,6 +182,7 @@ fn tls_listener_with_required_client_certs_refuses_anonymous_clients() {
             name: "mtls",
             tls: true,
             client_auth: "required",
+            sasl: "",
         }],
         "",
     );
@@ -624,11 +627,15 @@ fn a_client_that_never_reads_meets_backpressure_and_memory_stays_flat() {
     hog.stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
-    for want in 1..=5 {
+    for want in 1i32..=5 {
         let payload = hog.read_frame().expect("response");
-        assert_eq!(&payload[..4], &(want as i32).to_be_bytes());
+        assert_eq!(&payload[..4], &want.to_be_bytes());
         // Each answer is large, so buffering them would have shown in the RSS check above.
-        assert!(payload.len() > 500_000, "fetch response of only {} bytes", payload.len());
+        assert!(
+            payload.len() > 500_000,
+            "fetch response of only {} bytes",
+            payload.len()
+        );
     }
     eprintln!("hog: {sent} fetches sent, RSS {rss_before} -> {rss_during} KiB");
 }

@@ -25,6 +25,7 @@ fn upstream_tls_through_a_second_gateway_in_front_of_tansu() {
         name: "tls",
         tls: true,
         client_auth: "none",
+        sasl: "",
     };
     let (text, ports, admin) = gateway_config(&broker.addr(), &[tls], Some(&certs), "");
     let inner = Gateway::start(dir.path(), &text, ports, admin);
@@ -34,6 +35,7 @@ fn upstream_tls_through_a_second_gateway_in_front_of_tansu() {
         name: "plain",
         tls: false,
         client_auth: "none",
+        sasl: "",
     };
     let (text, ports, admin) =
         gateway_config(&inner.addr("tls").to_string(), &[plain], None, &extra);
@@ -83,6 +85,7 @@ fn upstream_tls_with_the_wrong_ca_never_reaches_the_broker() {
         name: "tls",
         tls: true,
         client_auth: "none",
+        sasl: "",
     };
     let (text, ports, admin) = gateway_config(&broker.addr(), &[tls], Some(&certs), "");
     let inner = Gateway::start(dir.path(), &text, ports, admin);
@@ -91,6 +94,7 @@ fn upstream_tls_with_the_wrong_ca_never_reaches_the_broker() {
         name: "plain",
         tls: false,
         client_auth: "none",
+        sasl: "",
     };
     let (text, _ports, admin) =
         gateway_config(&inner.addr("tls").to_string(), &[plain], None, &extra);
@@ -241,6 +245,7 @@ fn brokers_that_join_move_or_fall_outside_the_range_are_handled() {
         name: "plain",
         tls: false,
         client_auth: "none",
+        sasl: "",
     };
     let (text, _, admin) = gateway_config(&format!("127.0.0.1:{}", a.port), &[plain], None, "");
     let text = text.replace("broker_port_count = 1", "broker_port_count = 4");

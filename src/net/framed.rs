@@ -23,13 +23,27 @@ pub enum ReadError {
 pub struct FrameReader<R> {
     inner: R,
     buf: BytesMut,
+    reserve_whole: bool,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// For client connections: the buffer grows with the bytes that actually arrive.
     pub fn new(inner: R) -> Self {
         FrameReader {
             inner,
             buf: BytesMut::new(),
+            reserve_whole: false,
+        }
+    }
+
+    /// For broker connections: once a frame's length is known (and within the limit), its whole size
+    /// is reserved at once. Growing a large Fetch response step by step copied it several times; the
+    /// brokers are the operator's own, and `max` still bounds what one frame can claim.
+    pub fn reserving_whole_frames(inner: R) -> Self {
+        FrameReader {
+            inner,
+            buf: BytesMut::new(),
+            reserve_whole: true,
         }
     }
 
@@ -41,10 +55,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 Split::Frame(frame) => return Ok(Some(frame)),
                 Split::Incomplete { needed } => needed,
             };
-            let want = needed
-                .map(|n| n - self.buf.len())
-                .unwrap_or(MIN_RESERVE)
-                .clamp(MIN_RESERVE, MAX_RESERVE);
+            let want = match needed {
+                Some(n) if self.reserve_whole => (n - self.buf.len()).max(MIN_RESERVE),
+                Some(n) => (n - self.buf.len()).clamp(MIN_RESERVE, MAX_RESERVE),
+                None => MIN_RESERVE,
+            };
             self.buf.reserve(want);
             if self.inner.read_buf(&mut self.buf).await? == 0 {
                 return if self.buf.is_empty() {

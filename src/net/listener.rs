@@ -130,7 +130,7 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
         None => {
             let (r, w) = stream.into_split();
             metrics.connection_opened(&listener);
-            (session::run(r, w, session).await, "none")
+            (session::run(r, w, session, None).await, "none")
         }
         Some(acceptor) => {
             let timeout = session.config.timeouts.tls_handshake;
@@ -148,9 +148,18 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
                 }
             };
             let version = crate::tls::negotiated_version_name(tls.get_ref().1);
+            let client_cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.to_vec());
             let (r, w) = tokio::io::split(tls);
             metrics.connection_opened(&listener);
-            (session::run(r, w, session).await, version)
+            (
+                session::run(r, w, session, client_cert.as_deref()).await,
+                version,
+            )
         }
     };
     metrics.connection_closed(&listener);

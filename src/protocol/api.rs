@@ -93,6 +93,25 @@ pub fn gateway_range(key: ApiKey) -> Option<(i16, i16)> {
     (min <= max).then_some((min, max))
 }
 
+/// APIs the gateway answers itself and never forwards, with the versions it implements. SaslHandshake
+/// starts at v1: v0 is followed by raw SASL tokens outside Kafka framing.
+pub fn gateway_owned() -> [(ApiKey, i16, i16); 3] {
+    let range = |k: ApiKey| {
+        let (req_min, req_max) =
+            super::bounds::supported_body_versions(k as i16, true).unwrap_or((0, 0));
+        let (resp_min, resp_max) =
+            super::bounds::supported_body_versions(k as i16, false).unwrap_or((0, 0));
+        (req_min.max(resp_min), req_max.min(resp_max))
+    };
+    let (_, handshake_max) = range(ApiKey::SaslHandshake);
+    let (auth_min, auth_max) = range(ApiKey::SaslAuthenticate);
+    [
+        (ApiKey::ApiVersions, 0, api_versions_max()),
+        (ApiKey::SaslHandshake, 1, handshake_max),
+        (ApiKey::SaslAuthenticate, auth_min, auth_max),
+    ]
+}
+
 /// Highest ApiVersions request version the gateway parses. Kafka answers a higher one with a v0
 /// response carrying UNSUPPORTED_VERSION (35) and the range it does support.
 pub fn api_versions_max() -> i16 {
@@ -124,9 +143,11 @@ impl VersionTable {
                 ranges.push((av.api_key, min, max));
             }
         }
-        // ApiVersions itself is always answered by the gateway, whatever the upstream says.
-        if !ranges.iter().any(|r| r.0 == ApiKey::ApiVersions as i16) {
-            ranges.push((ApiKey::ApiVersions as i16, 0, api_versions_max()));
+        // The APIs the gateway answers itself are offered whatever the upstream says, at the
+        // versions the gateway implements: clients check for them before authenticating.
+        for (key, min, max) in gateway_owned() {
+            ranges.retain(|r| r.0 != key as i16);
+            ranges.push((key as i16, min, max));
         }
         ranges.sort_unstable();
         VersionTable {
@@ -220,6 +241,15 @@ mod tests {
         assert_eq!(t.range(30), None);
         assert_eq!(t.range(999), None);
         assert!(t.range(18).is_some(), "ApiVersions is always answered");
+        assert_eq!(
+            t.range(17),
+            Some((1, 1)),
+            "SaslHandshake v1 only, offered without upstream support"
+        );
+        assert!(
+            t.range(36).is_some(),
+            "SaslAuthenticate is answered by the gateway"
+        );
         assert!(!t.allows(0, 10));
         assert!(t.allows(0, 9));
         let keys: Vec<i16> = t.response().api_keys.iter().map(|a| a.api_key).collect();

@@ -14,16 +14,11 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
 use super::conn::{Connector, UpstreamConn, UpstreamError};
-use crate::net::framed::FrameReader;
 use crate::protocol::api::VersionTable;
-use crate::protocol::codec::{
-    decode_body, encode_request, peek_response_correlation, split_response,
-};
-use crate::protocol::frame::LEN_PREFIX;
+use crate::protocol::codec::{decode_body, split_response};
 use crate::protocol::rewrite::UpstreamBroker;
 
 /// Which upstream broker a client connection is bound to.
@@ -47,8 +42,6 @@ pub struct Cluster {
     /// One refresh at a time; callers that arrive during one wait for it instead of starting another.
     refresh_lock: tokio::sync::Mutex<()>,
 }
-
-const CLIENT_ID: &str = "kafka-gateway";
 
 impl Cluster {
     pub fn new(
@@ -227,7 +220,7 @@ impl Cluster {
         for version in [3i16, 0] {
             let mut req = ApiVersionsRequest::default();
             if version >= 3 {
-                req.client_software_name = StrBytes::from_static_str(CLIENT_ID);
+                req.client_software_name = StrBytes::from_static_str("kafka-gateway");
                 req.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
             }
             let payload = self
@@ -269,53 +262,16 @@ impl Cluster {
         body: &T,
         phase: &'static str,
     ) -> Result<Bytes, UpstreamError> {
-        let correlation = 1;
-        let frame = encode_request(api, version, correlation, CLIENT_ID, body)
-            .map_err(|e| proto(conn, phase, e))?;
-        let io = |source| UpstreamError::Io {
-            addr: conn.addr.clone(),
+        super::conn::roundtrip(
+            conn,
+            api,
+            version,
+            body,
             phase,
-            source,
-        };
-        let write = async {
-            conn.writer.write_all(&frame).await?;
-            conn.writer.flush().await
-        };
-        match tokio::time::timeout(self.request_timeout, write).await {
-            Err(_) => return Err(timeout(conn, phase, self.request_timeout)),
-            Ok(Err(e)) => return Err(io(e)),
-            Ok(Ok(())) => {}
-        }
-        let mut reader = FrameReader::new(&mut conn.reader);
-        let frame =
-            match tokio::time::timeout(self.request_timeout, reader.next(self.max_response_bytes))
-                .await
-            {
-                Err(_) => return Err(timeout(conn, phase, self.request_timeout)),
-                Ok(Err(e)) => {
-                    return Err(UpstreamError::Protocol {
-                        addr: conn.addr.clone(),
-                        phase,
-                        message: e.to_string(),
-                    })
-                }
-                Ok(Ok(None)) => {
-                    return Err(UpstreamError::Closed {
-                        addr: conn.addr.clone(),
-                        phase,
-                    })
-                }
-                Ok(Ok(Some(f))) => f,
-            };
-        let payload = frame.slice(LEN_PREFIX..);
-        match peek_response_correlation(&payload) {
-            Some(c) if c == correlation => Ok(payload),
-            other => Err(UpstreamError::Protocol {
-                addr: conn.addr.clone(),
-                phase,
-                message: format!("unexpected correlation id {other:?}"),
-            }),
-        }
+            self.request_timeout,
+            self.max_response_bytes,
+        )
+        .await
     }
 }
 
@@ -324,14 +280,6 @@ fn proto(conn: &UpstreamConn, phase: &'static str, e: impl std::fmt::Display) ->
         addr: conn.addr.clone(),
         phase,
         message: e.to_string(),
-    }
-}
-
-fn timeout(conn: &UpstreamConn, phase: &'static str, after: Duration) -> UpstreamError {
-    UpstreamError::Timeout {
-        addr: conn.addr.clone(),
-        phase,
-        after,
     }
 }
 

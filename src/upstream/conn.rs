@@ -3,10 +3,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Decodable, Encodable};
 use rustls_pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+
+use crate::config::UpstreamSasl;
+use crate::net::framed::FrameReader;
+use crate::protocol::codec::{
+    decode_body, encode_request, peek_response_correlation, split_response,
+};
+use crate::protocol::frame::LEN_PREFIX;
 
 pub type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
 pub type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
@@ -64,21 +74,43 @@ pub struct UpstreamConn {
 #[derive(Clone)]
 pub struct Connector {
     tls: Option<(TlsConnector, Option<String>)>,
+    sasl: Option<UpstreamSasl>,
     timeout: Duration,
+    request_timeout: Duration,
+    max_response: usize,
 }
 
 impl Connector {
     pub fn new(
         tls: Option<(Arc<rustls::ClientConfig>, Option<String>)>,
+        sasl: Option<UpstreamSasl>,
         timeout: Duration,
+        request_timeout: Duration,
+        max_response: usize,
     ) -> Self {
         Connector {
             tls: tls.map(|(cfg, name)| (TlsConnector::from(cfg), name)),
+            sasl,
             timeout,
+            request_timeout,
+            max_response,
         }
     }
 
+    /// Connects, then logs in with the gateway's own identity when one is configured.
     pub async fn connect(&self, host: &str, port: u16) -> Result<UpstreamConn, UpstreamError> {
+        let mut conn = self.connect_transport(host, port).await?;
+        if let Some(sasl) = &self.sasl {
+            super::sasl::login(&mut conn, sasl, self.request_timeout, self.max_response).await?;
+        }
+        Ok(conn)
+    }
+
+    async fn connect_transport(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<UpstreamConn, UpstreamError> {
         let addr = format!("{host}:{port}");
         let tcp = match tokio::time::timeout(self.timeout, TcpStream::connect((host, port))).await {
             Err(_) => {
@@ -128,5 +160,99 @@ impl Connector {
                 })
             }
         }
+    }
+}
+
+/// One request/response on a connection nobody else is using (the gateway's own queries and login).
+pub async fn exchange<Req: Encodable, Resp: Decodable>(
+    conn: &mut UpstreamConn,
+    api: ApiKey,
+    version: i16,
+    body: &Req,
+    phase: &'static str,
+    timeout: Duration,
+    max_response: usize,
+) -> Result<Resp, UpstreamError> {
+    let payload = roundtrip(conn, api, version, body, phase, timeout, max_response).await?;
+    let proto = |e: crate::protocol::codec::ProtocolError| UpstreamError::Protocol {
+        addr: conn.addr.clone(),
+        phase,
+        message: e.to_string(),
+    };
+    let (_, body) = split_response(api, version, payload).map_err(proto)?;
+    decode_body(api, version, body).map_err(proto)
+}
+
+/// Sends one request and returns the response payload (length prefix removed).
+pub async fn roundtrip<Req: Encodable>(
+    conn: &mut UpstreamConn,
+    api: ApiKey,
+    version: i16,
+    body: &Req,
+    phase: &'static str,
+    timeout: Duration,
+    max_response: usize,
+) -> Result<Bytes, UpstreamError> {
+    const CORRELATION: i32 = 1;
+    let frame = encode_request(api, version, CORRELATION, "kafka-gateway", body).map_err(|e| {
+        UpstreamError::Protocol {
+            addr: conn.addr.clone(),
+            phase,
+            message: e.to_string(),
+        }
+    })?;
+    let write = async {
+        conn.writer.write_all(&frame).await?;
+        conn.writer.flush().await
+    };
+    match tokio::time::timeout(timeout, write).await {
+        Err(_) => {
+            return Err(UpstreamError::Timeout {
+                addr: conn.addr.clone(),
+                phase,
+                after: timeout,
+            })
+        }
+        Ok(Err(source)) => {
+            return Err(UpstreamError::Io {
+                addr: conn.addr.clone(),
+                phase,
+                source,
+            })
+        }
+        Ok(Ok(())) => {}
+    }
+    let mut reader = FrameReader::new(&mut conn.reader);
+    let frame = match tokio::time::timeout(timeout, reader.next(max_response)).await {
+        Err(_) => {
+            return Err(UpstreamError::Timeout {
+                addr: conn.addr.clone(),
+                phase,
+                after: timeout,
+            })
+        }
+        Ok(Err(e)) => {
+            return Err(UpstreamError::Protocol {
+                addr: conn.addr.clone(),
+                phase,
+                message: e.to_string(),
+            })
+        }
+        Ok(Ok(None)) => {
+            return Err(UpstreamError::Closed {
+                addr: conn.addr.clone(),
+                phase,
+            })
+        }
+        Ok(Ok(Some(f))) => f,
+    };
+    let payload = frame.slice(LEN_PREFIX..);
+    match peek_response_correlation(&payload) {
+        Some(CORRELATION) => Ok(payload),
+        other => Err(UpstreamError::Protocol {
+            addr: conn.addr.clone(),
+            phase,
+            message: format!("unexpected correlation id {other:?}"),
+        }),
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod conn;
+pub mod sasl;
 
 pub use cluster::{Cluster, Target};
 pub use conn::{Connector, UpstreamConn, UpstreamError};

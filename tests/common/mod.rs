@@ -1,6 +1,8 @@
 //! Test harness: a real tansu broker, the real gateway binary, real clients, and a raw Kafka client.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod sasl;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -239,6 +241,8 @@ pub struct ListenerSpec {
     pub name: &'static str,
     pub tls: bool,
     pub client_auth: &'static str,
+    /// SASL mechanisms, as the inside of a TOML array (`"SCRAM-SHA-256", "PLAIN"`); empty for none.
+    pub sasl: &'static str,
 }
 
 /// A running gateway process; SIGKILLed when dropped unless stopped first.
@@ -266,8 +270,9 @@ pub fn gateway_config(
         broker_ports.push(base);
         text.push_str(&format!(
             "[[listeners]]\nname = \"{}\"\nbind = \"127.0.0.1:{bind}\"\nadvertised_host = \"127.0.0.1\"\n\
-             broker_port_base = {base}\nbroker_port_count = 1\nnode_id_base = {TANSU_NODE_ID}\n",
-            l.name
+             broker_port_base = {base}\nbroker_port_count = 1\nnode_id_base = {TANSU_NODE_ID}\n\
+             sasl_mechanisms = [{}]\n",
+            l.name, l.sasl
         ));
         if l.tls {
             let c = certs.expect("certs for a TLS listener");

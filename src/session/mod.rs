@@ -17,6 +17,9 @@ use kafka_protocol::messages::{ApiKey, RequestKind};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
+pub mod auth;
+
+use crate::auth::authenticator::Authenticator;
 use crate::config::{Config, ListenerConfig};
 use crate::metrics::Metrics;
 use crate::net::framed::{FrameReader, ReadError};
@@ -37,6 +40,7 @@ pub struct SessionCtx {
     pub listener: Arc<ListenerConfig>,
     pub cluster: Arc<Cluster>,
     pub metrics: Arc<Metrics>,
+    pub authenticator: Arc<Authenticator>,
     pub target: Target,
     pub peer: SocketAddr,
     pub shutdown: watch::Receiver<bool>,
@@ -49,6 +53,10 @@ pub enum SessionError {
     ClientRead(#[from] ReadError),
     #[error("client: idle for {0:?}")]
     Idle(Duration),
+    #[error("client: not authenticated within {0:?}")]
+    AuthTimeout(Duration),
+    #[error("client: {0}")]
+    Auth(String),
     #[error("client: {0}")]
     ClientProtocol(#[from] ProtocolError),
     #[error("client: API key {api_key} v{version} is not supported by the gateway")]
@@ -81,6 +89,8 @@ impl SessionError {
         match self {
             SessionError::ClientRead(_)
             | SessionError::Idle(_)
+            | SessionError::AuthTimeout(_)
+            | SessionError::Auth(_)
             | SessionError::ClientProtocol(_)
             | SessionError::Unsupported { .. }
             | SessionError::ClientWrite(_)
@@ -112,16 +122,29 @@ enum Pending {
 }
 
 /// Drives one client connection until it ends. Returns the reason it ended (Ok for a clean close).
-pub async fn run<R, W>(reader: R, writer: W, ctx: SessionCtx) -> Result<(), SessionError>
+pub async fn run<R, W>(
+    reader: R,
+    writer: W,
+    ctx: SessionCtx,
+    client_cert: Option<&[u8]>,
+) -> Result<(), SessionError>
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    let gate = auth::AuthGate::new(
+        ctx.authenticator.clone(),
+        ctx.listener.clone(),
+        ctx.metrics.clone(),
+        ctx.peer.ip(),
+        client_cert,
+    )
+    .map_err(SessionError::Auth)?;
     let limits = &ctx.config.limits;
     let (tx, rx) = mpsc::channel::<Pending>(limits.max_inflight_requests);
     let inflight = Arc::new(Semaphore::new(limits.max_inflight_bytes));
     let responder = tokio::spawn(respond(writer, rx, ctx.clone()));
-    let requests = handle_requests(FrameReader::new(reader), tx, inflight, &ctx).await;
+    let requests = handle_requests(FrameReader::new(reader), tx, inflight, gate, &ctx).await;
     // The response half finishes what is in flight, then ends once the queue is closed.
     let responses = match responder.await {
         Ok(r) => r,
@@ -137,16 +160,22 @@ async fn handle_requests<R: AsyncRead + Unpin>(
     mut client: FrameReader<R>,
     tx: mpsc::Sender<Pending>,
     inflight: Arc<Semaphore>,
+    mut gate: auth::AuthGate,
     ctx: &SessionCtx,
 ) -> Result<(), SessionError> {
     let cfg = &ctx.config;
-    let max_frame = cfg.limits.max_frame_bytes;
     let mut shutdown = ctx.shutdown.clone();
     let mut upstream: Option<BufWriter<BoxWrite>> = None;
     let mut upstream_addr = String::new();
     loop {
+        let max_frame = gate.frame_limit(
+            cfg.limits.max_frame_bytes,
+            cfg.limits.max_frame_bytes_unauthenticated,
+        );
+        let (read_timeout, auth_deadline) = gate.read_timeout(cfg.timeouts.idle);
         let frame = tokio::select! {
-            r = tokio::time::timeout(cfg.timeouts.idle, client.next(max_frame)) => match r {
+            r = tokio::time::timeout(read_timeout, client.next(max_frame)) => match r {
+                Err(_) if auth_deadline => return Err(SessionError::AuthTimeout(cfg.auth.timeout)),
                 Err(_) => return Err(SessionError::Idle(cfg.timeouts.idle)),
                 Ok(Err(ReadError::Frame(e))) => {
                     ctx.metrics.frame_rejected(e.reason());
@@ -167,6 +196,23 @@ async fn handle_requests<R: AsyncRead + Unpin>(
             peek_request(&payload).inspect_err(|_| ctx.metrics.frame_rejected("malformed"))?;
         ctx.metrics.request(meta.api_key, frame.len());
 
+        // Stage 1: authentication. Nothing passes this point before the client has authenticated.
+        match gate.check(meta, &payload).await? {
+            auth::Verdict::Pass => {}
+            auth::Verdict::Respond(response) => {
+                if tx.send(Pending::Local { frame: response }).await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
+            auth::Verdict::RespondAndClose(response, why) => {
+                // The response half delivers this before it sees the queue close.
+                let _ = tx.send(Pending::Local { frame: response }).await;
+                return Err(SessionError::Auth(why));
+            }
+            auth::Verdict::Close(why) => return Err(SessionError::Auth(why)),
+        }
+
         if meta.api_key == ApiKey::ApiVersions as i16 {
             let response = api_versions(meta, payload, ctx).await?;
             if tx.send(Pending::Local { frame: response }).await.is_err() {
@@ -182,6 +228,13 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                 version: meta.api_version,
             });
         };
+        // Client SASL frames are answered by the gate above and never travel upstream.
+        if matches!(api, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) {
+            return Err(SessionError::Unsupported {
+                api_key: meta.api_key,
+                version: meta.api_version,
+            });
+        }
         let table = ctx.cluster.versions().await?;
         if !table.allows(meta.api_key, meta.api_version) {
             ctx.metrics.frame_rejected("unsupported_version");
@@ -193,18 +246,26 @@ async fn handle_requests<R: AsyncRead + Unpin>(
         let request = codec::decode_request(api, meta.api_version, payload)
             .inspect_err(|_| ctx.metrics.frame_rejected("malformed"))?;
 
-        // Authentication, authorization and audit stages plug in here, before anything is forwarded.
+        // Authorization and audit stages plug in here, before anything is forwarded.
 
         let expects_response = !matches!(&request.body, RequestKind::Produce(p) if p.acks == 0);
         let wait = requested_wait(&request.body);
         let handling = api::spec_for(api).map_or(ResponseHandling::Passthrough, |s| s.response);
 
         if upstream.is_none() {
+            let node = match ctx.target {
+                Target::Node(n) => n,
+                Target::Bootstrap => -1,
+            };
             let conn = ctx.cluster.connect(ctx.target).await.inspect_err(|e| {
+                ctx.metrics.upstream_connect(node, false);
                 tracing::warn!(peer = %ctx.peer, error = %e, "cannot reach upstream for client");
             })?;
+            ctx.metrics.upstream_connect(node, true);
             if tx
-                .send(Pending::Attach(FrameReader::new(conn.reader)))
+                .send(Pending::Attach(FrameReader::reserving_whole_frames(
+                    conn.reader,
+                )))
                 .await
                 .is_err()
             {

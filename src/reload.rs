@@ -1,0 +1,99 @@
+//! Reloads files that may change under a running gateway (credentials, JWKS) on SIGHUP and when their
+//! modification time changes. A broken file never replaces a good one: the previous version stays in
+//! force and the error is logged.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+
+use crate::auth::authenticator::Authenticator;
+use crate::metrics::Metrics;
+
+/// How often file modification times are checked.
+const POLL: Duration = Duration::from_secs(2);
+
+/// A file and the modification time of the version in force.
+struct Watched {
+    what: &'static str,
+    path: PathBuf,
+    seen: Option<SystemTime>,
+}
+
+impl Watched {
+    fn new(what: &'static str, path: &Path) -> Watched {
+        Watched {
+            what,
+            path: path.to_path_buf(),
+            seen: mtime(path),
+        }
+    }
+
+    /// True when the file changed since the last look (and remembers the new time).
+    fn changed(&mut self) -> bool {
+        let now = mtime(&self.path);
+        let changed = now != self.seen;
+        self.seen = now;
+        changed
+    }
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Runs until shutdown.
+pub async fn run(
+    authenticator: Arc<Authenticator>,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut files = Vec::new();
+    if let Some(p) = authenticator.credentials_file() {
+        files.push(Watched::new("credentials", p));
+    }
+    if let Some(p) = authenticator.jwks_file() {
+        files.push(Watched::new("jwks", p));
+    }
+    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install the SIGHUP handler; reloading on file change only");
+            None
+        }
+    };
+    loop {
+        let forced = tokio::select! {
+            _ = tokio::time::sleep(POLL) => false,
+            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                tracing::info!("SIGHUP: reloading");
+                true
+            }
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        for w in &mut files {
+            if !(w.changed() || forced) {
+                continue;
+            }
+            let result = match w.what {
+                "credentials" => authenticator.reload_credentials(),
+                _ => authenticator.reload_jwks(),
+            };
+            match result {
+                Ok(Some(fingerprint)) => {
+                    metrics.inc("reloads_total", &[("file", w.what), ("result", "success")]);
+                    tracing::info!(file = %w.path.display(), what = w.what, %fingerprint, "reloaded");
+                }
+                Ok(None) => tracing::debug!(file = %w.path.display(), what = w.what, "unchanged"),
+                Err(e) => {
+                    metrics.inc("reloads_total", &[("file", w.what), ("result", "failure")]);
+                    tracing::error!(
+                        file = %w.path.display(), what = w.what, error = %e,
+                        "reload failed: the previous version stays in force"
+                    );
+                }
+            }
+        }
+    }
+}

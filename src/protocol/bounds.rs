@@ -63,6 +63,10 @@ pub enum BoundsError {
     UnexpectedNull { offset: usize },
     #[error("varint at offset {offset} is longer than 5 bytes")]
     VarIntTooLong { offset: usize },
+    /// kafka-protocol keeps unknown tags as `i32` and re-encodes only the non-negative ones, so a tag
+    /// of 2^31 or more would come out of a rewritten response with its count and content disagreeing.
+    #[error("tagged field number {tag} at offset {offset} is above 2^31-1")]
+    TagOutOfRange { offset: usize, tag: u32 },
     #[error("tagged field {tag} at offset {offset} is not valid at version {version}")]
     TagNotValidForVersion {
         offset: usize,
@@ -298,6 +302,9 @@ fn walk_tagged(
     for _ in 0..count {
         let at = cur.pos;
         let tag = cur.uvarint()?;
+        if tag > i32::MAX as u32 {
+            return Err(BoundsError::TagOutOfRange { offset: at, tag });
+        }
         let size_at = cur.pos;
         let size = u64::from(cur.uvarint()?);
         let remaining = cur.remaining();

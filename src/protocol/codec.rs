@@ -85,6 +85,7 @@ pub fn decode_request(
                 message: e.to_string(),
             }
         })?;
+    check_header_tags(api, version, &header.unknown_tagged_fields)?;
     bounds::check_request_body(api as i16, version, &buf).map_err(|source| {
         ProtocolError::Bounds {
             api,
@@ -117,6 +118,7 @@ pub fn split_response(
                 message: e.to_string(),
             }
         })?;
+    check_header_tags(api, version, &header.unknown_tagged_fields)?;
     bounds::check_response_body(api as i16, version, &buf).map_err(|source| {
         ProtocolError::Bounds {
             api,
@@ -125,6 +127,27 @@ pub fn split_response(
         }
     })?;
     Ok((header, buf))
+}
+
+/// Headers are decoded by kafka-protocol directly; it stores tag numbers of 2^31 and above as negative
+/// keys and would drop them when re-encoding, leaving a frame whose tag count lies. Refused here, as
+/// the bounds walker refuses them in bodies.
+fn check_header_tags(
+    api: ApiKey,
+    version: i16,
+    tags: &std::collections::BTreeMap<i32, Bytes>,
+) -> Result<(), ProtocolError> {
+    match tags.keys().next() {
+        Some(&tag) if tag < 0 => Err(ProtocolError::Bounds {
+            api,
+            version,
+            source: BoundsError::TagOutOfRange {
+                offset: 0,
+                tag: tag as u32,
+            },
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Decodes a response body of a known type (after [`split_response`]).
@@ -244,6 +267,45 @@ mod tests {
             }
             decode_request(ApiKey::Metadata, version, payload).expect("whole frame decodes");
         }
+    }
+
+    /// Found by the rewrite_response fuzz target: a header tag of 2^32-1 made a rewritten
+    /// FindCoordinator v4 response claim one tagged field and carry none.
+    #[test]
+    fn tags_above_i32_max_are_refused_in_headers_and_bodies() {
+        let header_tag = hex("00000001 01ffffffff0f00 000000000100");
+        let err = split_response(ApiKey::FindCoordinator, 4, header_tag).expect_err("header tag");
+        assert!(
+            matches!(
+                err,
+                ProtocolError::Bounds {
+                    source: BoundsError::TagOutOfRange { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let body_tag = hex("000000070000000000010000000001010000000001808080800800");
+        let err = split_response(ApiKey::Metadata, 9, body_tag).expect_err("body tag");
+        assert!(
+            matches!(
+                err,
+                ProtocolError::Bounds {
+                    source: BoundsError::TagOutOfRange { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    fn hex(s: &str) -> Bytes {
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        let bytes = (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+            .collect::<Vec<u8>>();
+        Bytes::from(bytes)
     }
 
     #[test]

@@ -1,0 +1,417 @@
+//! Writes the seed corpora for the fuzz targets (generated, never committed).
+//!
+//! Usage: `make_seeds [CORPUS_DIR]` (default: `corpus/` beside this crate's Cargo.toml).
+//! - `decode_request/`: for every API in `api::SUPPORTED` and every version in its gateway range
+//!   (and the SASL handshake APIs, which the session decodes itself, at every schema version),
+//!   a request payload (header + default body, plus bodies with one element in their main array
+//!   where that is easy), length prefix removed.
+//! - `rewrite_response/`: Metadata, FindCoordinator and DescribeCluster responses naming a few
+//!   brokers (mapped and unmapped ids), at every version in the gateway range, behind the two
+//!   selector bytes the `rewrite_response` target reads.
+//! - `frame_split/`: a chunk-size byte and streams of length-prefixed frames, some ending on a
+//!   refused prefix.
+//!
+//! A body that kafka-protocol refuses to encode at some version (a field set that the version
+//! lacks) is skipped: the candidates below are tried at every version and kept where they encode.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use kafka_gateway::protocol::codec::{self, response_header};
+use kafka_gateway::protocol::frame::{self, LEN_PREFIX};
+use kafka_gateway::protocol::{api, bounds, rewrite};
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{
+    create_topics_request, fetch_request, list_offsets_request, metadata_request,
+    offset_commit_request, offset_fetch_request, produce_request, ApiKey, BrokerId,
+    CreateTopicsRequest, DescribeClusterResponse, DescribeGroupsRequest, FetchRequest,
+    FindCoordinatorRequest, FindCoordinatorResponse, GroupId, ListOffsetsRequest, MetadataRequest,
+    MetadataResponse, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, RequestKind,
+    SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
+};
+use kafka_protocol::protocol::buf::ByteBufMut;
+use kafka_protocol::protocol::{Encodable, StrBytes};
+
+/// The same APIs, in the same order, as `fuzz_targets/rewrite_response.rs` selects from.
+const REWRITE_APIS: [ApiKey; 3] = [
+    ApiKey::Metadata,
+    ApiKey::FindCoordinator,
+    ApiKey::DescribeCluster,
+];
+
+fn s(v: &'static str) -> StrBytes {
+    StrBytes::from_static_str(v)
+}
+
+fn topic() -> TopicName {
+    TopicName(s("orders"))
+}
+
+const TOPIC_ID: [u8; 16] = *b"0123456789abcdef";
+
+/// `RequestKind` with a default body for each API the gateway supports.
+macro_rules! default_request {
+    ($key:expr; $($name:ident),* $(,)?) => {
+        match $key {
+            $(ApiKey::$name => Some(RequestKind::$name(Default::default())),)*
+            _ => None,
+        }
+    };
+}
+
+fn default_request(key: ApiKey) -> Option<RequestKind> {
+    default_request!(key;
+        Produce, Fetch, ListOffsets, Metadata, OffsetCommit, OffsetFetch, FindCoordinator,
+        JoinGroup, Heartbeat, LeaveGroup, SyncGroup, DescribeGroups, ListGroups, ApiVersions,
+        CreateTopics, DeleteTopics, DeleteRecords, InitProducerId, OffsetForLeaderEpoch,
+        AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit, DescribeConfigs,
+        AlterConfigs, DescribeLogDirs, CreatePartitions, DeleteGroups, IncrementalAlterConfigs,
+        OffsetDelete, DescribeCluster, DescribeProducers, DescribeTransactions, ListTransactions,
+        ConsumerGroupHeartbeat, ConsumerGroupDescribe, SaslHandshake, SaslAuthenticate,
+    )
+}
+
+/// Bodies with one element in the main array, for the APIs most traffic uses. Some candidates
+/// only encode at some versions (name vs. topic id); the others are skipped there.
+fn rich_requests(key: ApiKey) -> Vec<RequestKind> {
+    let uuid = uuid_of(TOPIC_ID);
+    match key {
+        ApiKey::Produce => [false, true]
+            .into_iter()
+            .map(|by_id| {
+                let mut t = produce_request::TopicProduceData::default().with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(Bytes::from_static(b"not-a-record-batch"))),
+                ]);
+                if by_id {
+                    t.topic_id = uuid;
+                } else {
+                    t.name = topic();
+                }
+                RequestKind::Produce(
+                    ProduceRequest::default()
+                        .with_acks(-1)
+                        .with_timeout_ms(30_000)
+                        .with_topic_data(vec![t]),
+                )
+            })
+            .collect(),
+        ApiKey::Fetch => [false, true]
+            .into_iter()
+            .map(|by_id| {
+                let mut t = fetch_request::FetchTopic::default().with_partitions(vec![
+                    fetch_request::FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(42)
+                        .with_partition_max_bytes(1 << 20),
+                ]);
+                if by_id {
+                    t.topic_id = uuid;
+                } else {
+                    t.topic = topic();
+                }
+                RequestKind::Fetch(
+                    FetchRequest::default()
+                        .with_max_wait_ms(500)
+                        .with_max_bytes(1 << 20)
+                        .with_topics(vec![t]),
+                )
+            })
+            .collect(),
+        ApiKey::Metadata => vec![RequestKind::Metadata(
+            MetadataRequest::default().with_topics(Some(vec![
+                metadata_request::MetadataRequestTopic::default().with_name(Some(topic())),
+            ])),
+        )],
+        ApiKey::ListOffsets => vec![RequestKind::ListOffsets(
+            ListOffsetsRequest::default().with_topics(vec![
+                list_offsets_request::ListOffsetsTopic::default()
+                    .with_name(topic())
+                    .with_partitions(vec![list_offsets_request::ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(-1)]),
+            ]),
+        )],
+        ApiKey::OffsetCommit => [false, true]
+            .into_iter()
+            .map(|by_id| {
+                let mut t = offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(7),
+                    ]);
+                if by_id {
+                    t.topic_id = uuid;
+                } else {
+                    t.name = topic();
+                }
+                RequestKind::OffsetCommit(
+                    OffsetCommitRequest::default()
+                        .with_group_id(GroupId(s("g1")))
+                        .with_topics(vec![t]),
+                )
+            })
+            .collect(),
+        ApiKey::OffsetFetch => vec![
+            RequestKind::OffsetFetch(
+                OffsetFetchRequest::default()
+                    .with_group_id(GroupId(s("g1")))
+                    .with_topics(Some(vec![
+                        offset_fetch_request::OffsetFetchRequestTopic::default()
+                            .with_name(topic())
+                            .with_partition_indexes(vec![0, 1]),
+                    ])),
+            ),
+            RequestKind::OffsetFetch(OffsetFetchRequest::default().with_groups(vec![
+                offset_fetch_request::OffsetFetchRequestGroup::default()
+                    .with_group_id(GroupId(s("g1")))
+                    .with_topics(Some(vec![offset_fetch_request::OffsetFetchRequestTopics::default()
+                        .with_name(topic())
+                        .with_partition_indexes(vec![0])])),
+            ])),
+        ],
+        ApiKey::FindCoordinator => vec![
+            RequestKind::FindCoordinator(FindCoordinatorRequest::default().with_key(s("g1"))),
+            RequestKind::FindCoordinator(
+                FindCoordinatorRequest::default().with_coordinator_keys(vec![s("g1"), s("g2")]),
+            ),
+        ],
+        ApiKey::SaslHandshake => vec![RequestKind::SaslHandshake(
+            SaslHandshakeRequest::default().with_mechanism(s("SCRAM-SHA-256")),
+        )],
+        ApiKey::SaslAuthenticate => vec![RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default()
+                .with_auth_bytes(Bytes::from_static(b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL")),
+        )],
+        ApiKey::DescribeGroups => vec![RequestKind::DescribeGroups(
+            DescribeGroupsRequest::default().with_groups(vec![GroupId(s("g1"))]),
+        )],
+        ApiKey::CreateTopics => vec![RequestKind::CreateTopics(
+            CreateTopicsRequest::default().with_topics(vec![
+                create_topics_request::CreatableTopic::default()
+                    .with_name(topic())
+                    .with_num_partitions(3)
+                    .with_replication_factor(1)
+                    .with_configs(vec![create_topics_request::CreatableTopicConfig::default()
+                        .with_name(s("cleanup.policy"))
+                        .with_value(Some(s("compact")))]),
+            ]),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+fn uuid_of(bytes: [u8; 16]) -> uuid::Uuid {
+    uuid::Uuid::from_bytes(bytes)
+}
+
+/// Encodes a request body behind a request header, as `codec::encode_request` frames it.
+fn request_payload(key: ApiKey, version: i16, body: &RequestKind) -> Option<Bytes> {
+    struct Body<'a>(&'a RequestKind);
+    impl Encodable for Body<'_> {
+        fn encode<B: ByteBufMut>(&self, buf: &mut B, version: i16) -> anyhow::Result<()> {
+            let mut tmp = bytes::BytesMut::new();
+            self.0.encode(&mut tmp, version)?;
+            buf.put_slice(&tmp);
+            Ok(())
+        }
+        fn compute_size(&self, version: i16) -> anyhow::Result<usize> {
+            let mut tmp = bytes::BytesMut::new();
+            self.0.encode(&mut tmp, version)?;
+            Ok(tmp.len())
+        }
+    }
+    let frame = codec::encode_request(key, version, 1, "fuzz-seed", &Body(body)).ok()?;
+    Some(frame.slice(LEN_PREFIX..))
+}
+
+fn metadata_response() -> MetadataResponse {
+    let broker = |id: i32, host: &'static str, rack: Option<&'static str>| {
+        MetadataResponseBroker::default()
+            .with_node_id(BrokerId(id))
+            .with_host(s(host))
+            .with_port(9092)
+            .with_rack(rack.map(s))
+    };
+    MetadataResponse::default()
+        .with_brokers(vec![
+            broker(0, "b0.internal", Some("r1")),
+            broker(1, "b1.internal", None),
+            broker(70, "far.internal", Some("r2")),
+        ])
+        .with_cluster_id(Some(s("cluster-1")))
+        .with_controller_id(BrokerId(1))
+        .with_topics(vec![MetadataResponseTopic::default()
+            .with_name(Some(topic()))
+            .with_partitions(vec![MetadataResponsePartition::default()
+                .with_partition_index(0)
+                .with_leader_id(BrokerId(1))
+                .with_replica_nodes(vec![BrokerId(0), BrokerId(1)])
+                .with_isr_nodes(vec![BrokerId(1)])])])
+}
+
+fn find_coordinator_responses() -> Vec<FindCoordinatorResponse> {
+    let coordinator = |key: &'static str, id: i32, error: i16| {
+        Coordinator::default()
+            .with_key(s(key))
+            .with_node_id(BrokerId(id))
+            .with_host(s("bx.internal"))
+            .with_port(9092)
+            .with_error_code(error)
+    };
+    vec![
+        // Old versions: one coordinator in the top-level fields.
+        FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(3))
+            .with_host(s("b3.internal"))
+            .with_port(9092),
+        // v4+: one entry per key, mapped, unmapped and failed.
+        FindCoordinatorResponse::default().with_coordinators(vec![
+            coordinator("g1", 3, 0),
+            coordinator("g2", 99, 0),
+            coordinator("g3", -1, 15),
+        ]),
+    ]
+}
+
+fn describe_cluster_response() -> DescribeClusterResponse {
+    DescribeClusterResponse::default()
+        .with_cluster_id(s("cluster-1"))
+        .with_controller_id(BrokerId(0))
+        .with_brokers(vec![
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(0))
+                .with_host(s("b0.internal"))
+                .with_port(9092),
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(12))
+                .with_host(s("b12.internal"))
+                .with_port(9092)
+                .with_rack(Some(s("r1"))),
+        ])
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(dir.join(name), bytes)
+}
+
+fn main() -> std::io::Result<()> {
+    let root = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"));
+
+    let req_dir = root.join("decode_request");
+    std::fs::create_dir_all(&req_dir)?;
+    let mut requests = 0usize;
+    let mut skipped = 0usize;
+    let mut undecodable = 0usize;
+    // The forwarded APIs at their gateway range, and the SASL APIs the session decodes itself.
+    let ranges = api::SUPPORTED
+        .iter()
+        .filter_map(|spec| Some((spec.key, api::gateway_range(spec.key)?)))
+        .chain(
+            [ApiKey::SaslHandshake, ApiKey::SaslAuthenticate]
+                .into_iter()
+                .filter_map(|key| Some((key, bounds::supported_body_versions(key as i16, true)?))),
+        );
+    for (key, (min, max)) in ranges {
+        for version in min..=max {
+            let mut bodies: Vec<RequestKind> = default_request(key).into_iter().collect();
+            bodies.extend(rich_requests(key));
+            for (i, body) in bodies.iter().enumerate() {
+                match request_payload(key, version, body) {
+                    Some(payload) => {
+                        // A seed the gateway itself refuses would only teach the fuzzer error paths.
+                        if let Err(e) = codec::decode_request(key, version, payload.clone()) {
+                            eprintln!("warning: seed {key:?} v{version} #{i} does not decode: {e}");
+                            undecodable += 1;
+                        }
+                        write(&req_dir, &format!("{key:?}-v{version}-{i}"), &payload)?;
+                        requests += 1;
+                    }
+                    None => skipped += 1,
+                }
+            }
+        }
+    }
+
+    let resp_dir = root.join("rewrite_response");
+    std::fs::create_dir_all(&resp_dir)?;
+    let mut responses = 0usize;
+    for (sel, key) in REWRITE_APIS.into_iter().enumerate() {
+        let (min, max) = api::gateway_range(key).expect("rewritten APIs are supported");
+        for version in min..=max {
+            let header = response_header(5);
+            let encoded: Vec<Bytes> = match key {
+                ApiKey::Metadata => {
+                    codec::encode_response(key, version, &header, &metadata_response())
+                        .into_iter()
+                        .collect()
+                }
+                ApiKey::FindCoordinator => find_coordinator_responses()
+                    .iter()
+                    .filter_map(|r| codec::encode_response(key, version, &header, r).ok())
+                    .collect(),
+                _ => codec::encode_response(key, version, &header, &describe_cluster_response())
+                    .into_iter()
+                    .collect(),
+            };
+            for (i, frame) in encoded.iter().enumerate() {
+                let payload = frame.slice(LEN_PREFIX..);
+                if let Err(e) = rewrite::rewrite_brokers(key, version, payload, &|n: i32| {
+                    (0..8)
+                        .contains(&n)
+                        .then(|| ("gw".to_string(), 9000 + n as u16))
+                }) {
+                    eprintln!("warning: seed {key:?} v{version} #{i} does not rewrite: {e}");
+                    undecodable += 1;
+                }
+                let mut input = vec![sel as u8, (version - min) as u8];
+                input.extend_from_slice(&frame[LEN_PREFIX..]);
+                write(&resp_dir, &format!("{key:?}-v{version}-{i}"), &input)?;
+                responses += 1;
+            }
+        }
+    }
+
+    // frame_split: chunk selector, then a stream of frames (two whole, one cut short), plus
+    // streams stopped by a refused prefix (negative, zero, over the 1 MiB limit).
+    let frame_dir = root.join("frame_split");
+    std::fs::create_dir_all(&frame_dir)?;
+    let one = frame::with_prefix(b"\x00\x03\x00\x0c\x00\x00\x00\x01\x00\x01c");
+    let mut stream = vec![3u8];
+    stream.extend_from_slice(&one);
+    stream.extend_from_slice(&frame::with_prefix(&[0u8; 40]));
+    stream.extend_from_slice(&one[..7]);
+    write(&frame_dir, "frames", &stream)?;
+    for (name, prefix) in [
+        ("negative", -1i32),
+        ("zero", 0),
+        ("too-large", (1 << 20) + 1),
+        ("at-limit", 1 << 20),
+    ] {
+        let mut s = vec![0u8];
+        s.extend_from_slice(&one);
+        s.extend_from_slice(&prefix.to_be_bytes());
+        s.extend_from_slice(b"rest");
+        write(&frame_dir, name, &s)?;
+    }
+
+    println!(
+        "seeds: {requests} requests ({skipped} version/body pairs that do not encode skipped), \
+         {responses} responses, 5 frame streams, in {}",
+        root.display()
+    );
+    if undecodable > 0 {
+        // Worth a look (a valid encoding the gateway refuses), but not a reason to stop fuzzing.
+        eprintln!("warning: {undecodable} seeds are refused by the gateway itself (see above)");
+    }
+    Ok(())
+}

@@ -172,6 +172,7 @@ pub struct AuthConfig {
     /// Kafka-style `ssl.principal.mapping.rules` for client certificates.
     pub principal_mapping_rules: String,
     pub lockout_max_failures: u32,
+    pub lockout_max_failures_per_ip: u32,
     pub lockout_window: Duration,
     pub lockout_duration: Duration,
     pub oauthbearer: Option<OAuthSettings>,
@@ -294,13 +295,8 @@ fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
                 client_key_file: t.opt_path("client_key_file", base_dir),
             });
             let metadata_refresh = r.duration("metadata_refresh", Duration::from_secs(30));
-            let sasl = r.optional_table("sasl", |t| read_upstream_sasl(t, base_dir));
-            if matches!(&sasl, Some(Some(s)) if s.mechanism == Mechanism::Plain) && tls.is_none() {
-                r.issue(
-                    "sasl.mechanism",
-                    "PLAIN towards the brokers needs [upstream.tls]",
-                );
-            }
+            let has_tls = tls.is_some();
+            let sasl = r.optional_table("sasl", |t| read_upstream_sasl(t, base_dir, has_tls));
             UpstreamConfig {
                 bootstrap_servers,
                 tls,
@@ -353,7 +349,7 @@ fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
     }
 }
 
-fn read_upstream_sasl(t: &mut Reader<'_>, base_dir: &Path) -> Option<UpstreamSasl> {
+fn read_upstream_sasl(t: &mut Reader<'_>, base_dir: &Path, has_tls: bool) -> Option<UpstreamSasl> {
     let mechanism = t
         .string("mechanism", None)
         .and_then(|m| match Mechanism::from_name(&m) {
@@ -368,6 +364,12 @@ fn read_upstream_sasl(t: &mut Reader<'_>, base_dir: &Path) -> Option<UpstreamSas
                 None
             }
         });
+    if mechanism == Some(Mechanism::Plain) && !has_tls {
+        t.issue(
+            "mechanism",
+            "PLAIN towards the brokers needs [upstream.tls]",
+        );
+    }
     let username = t.string("username", None);
     let inline = t.secret("password");
     let file = t.opt_path("password_file", base_dir);
@@ -425,6 +427,7 @@ fn read_auth(r: &mut Reader<'_>, base_dir: &Path) -> AuthConfig {
             .string("principal_mapping_rules", Some("DEFAULT"))
             .unwrap_or_default(),
         lockout_max_failures: r.int("lockout_max_failures", 10, 0, 1_000_000) as u32,
+        lockout_max_failures_per_ip: r.int("lockout_max_failures_per_ip", 100, 0, 1_000_000) as u32,
         lockout_window: r.duration("lockout_window", Duration::from_secs(300)),
         lockout_duration: r.duration("lockout_duration", Duration::from_secs(300)),
         oauthbearer,
@@ -1128,6 +1131,62 @@ mod tests {
         let found: Vec<String> = issues("").iter().map(|i| i.path.clone()).collect();
         assert!(found.contains(&"listeners".to_string()), "{found:?}");
         assert!(found.contains(&"upstream".to_string()), "{found:?}");
+    }
+
+    #[test]
+    fn authentication_settings_are_cross_checked() {
+        let text = r#"
+            [[listeners]]
+            name = "a"
+            bind = "127.0.0.1:9092"
+            broker_port_base = 9100
+            sasl_mechanisms = ["PLAIN", "OAUTHBEARER", "SCRAM-SHA-256", "GSSAPI"]
+            [upstream]
+            bootstrap_servers = ["b:1"]
+            [upstream.sasl]
+            mechanism = "PLAIN"
+            username = "gw"
+        "#;
+        let found: Vec<String> = issues(text).iter().map(|i| format!("{i}")).collect();
+        let has = |s: &str| found.iter().any(|f| f.contains(s));
+        assert!(
+            has("listeners[0].sasl_mechanisms: PLAIN sends passwords in the clear"),
+            "{found:?}"
+        );
+        assert!(
+            has("listeners[0].sasl_mechanisms[3]: unknown mechanism \"GSSAPI\""),
+            "{found:?}"
+        );
+        assert!(
+            has("authentication.credentials_file: required"),
+            "{found:?}"
+        );
+        assert!(has("authentication.oauthbearer: required"), "{found:?}");
+        assert!(has("upstream.sasl.password: required"), "{found:?}");
+        assert!(
+            has("upstream.sasl.mechanism: PLAIN towards the brokers needs [upstream.tls]"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn upstream_password_is_redacted_in_the_summary() {
+        let text = r#"
+            [[listeners]]
+            name = "a"
+            bind = "127.0.0.1:9092"
+            broker_port_base = 9100
+            [upstream]
+            bootstrap_servers = ["b:1"]
+            [upstream.sasl]
+            mechanism = "SCRAM-SHA-512"
+            username = "gw"
+            password = "hunter2"
+        "#;
+        let cfg = Config::parse(text, Path::new(".")).expect("valid");
+        let summary = cfg.redacted_summary();
+        assert!(!summary.contains("hunter2"), "{summary}");
+        assert!(summary.contains("<redacted>"));
     }
 
     #[test]

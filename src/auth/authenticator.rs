@@ -84,6 +84,7 @@ impl Authenticator {
         };
         let lockout = Lockout::new(LockoutConfig {
             max_failures: config.lockout_max_failures,
+            max_failures_per_ip: config.lockout_max_failures_per_ip,
             window: config.lockout_window,
             duration: config.lockout_duration,
             max_entries: 100_000,

@@ -28,6 +28,10 @@ use std::time::{Duration, Instant};
 pub struct LockoutConfig {
     /// Failures within `window` that trigger a lockout; 0 disables the feature.
     pub max_failures: u32,
+    /// The same for one client address (IPv6 per /64); 0 disables address lockout. Kept separate and
+    /// higher than the per-name limit: many clients can share an address (NAT), and one of them
+    /// guessing must not lock the others out for long.
+    pub max_failures_per_ip: u32,
     /// How long failures are counted together.
     pub window: Duration,
     /// How long a lockout lasts.
@@ -84,7 +88,7 @@ impl Lockout {
     }
 
     fn enabled(&self) -> bool {
-        self.config.max_failures > 0
+        self.config.max_failures > 0 || self.config.max_failures_per_ip > 0
     }
 
     fn tables(&self) -> MutexGuard<'_, Tables> {
@@ -111,21 +115,24 @@ impl Lockout {
             return;
         }
         let mut tables = self.tables();
-        if let Some(user) = user {
+        let (per_user, per_ip) = (self.config.max_failures, self.config.max_failures_per_ip);
+        if let (Some(user), true) = (user, per_user > 0) {
             match tables.users.entries.get_mut(user) {
-                Some(counter) => self.fail(counter, now),
+                Some(counter) => self.fail(counter, now, per_user),
                 None => {
-                    let counter = self.first_failure(now);
+                    let counter = self.first_failure(now, per_user);
                     self.insert(&mut tables.users, user.to_string(), counter, now);
                 }
             }
         }
-        let ip = ip_key(ip);
-        match tables.ips.entries.get_mut(&ip) {
-            Some(counter) => self.fail(counter, now),
-            None => {
-                let counter = self.first_failure(now);
-                self.insert(&mut tables.ips, ip, counter, now);
+        if per_ip > 0 {
+            let ip = ip_key(ip);
+            match tables.ips.entries.get_mut(&ip) {
+                Some(counter) => self.fail(counter, now, per_ip),
+                None => {
+                    let counter = self.first_failure(now, per_ip);
+                    self.insert(&mut tables.ips, ip, counter, now);
+                }
             }
         }
     }
@@ -159,18 +166,18 @@ impl Lockout {
             .is_some_and(|at| now.saturating_duration_since(at) < self.config.duration)
     }
 
-    fn first_failure(&self, now: Instant) -> Counter {
+    fn first_failure(&self, now: Instant, limit: u32) -> Counter {
         let mut counter = Counter {
             window_start: now,
             failures: 0,
             locked_at: None,
             last_seen: now,
         };
-        self.fail(&mut counter, now);
+        self.fail(&mut counter, now, limit);
         counter
     }
 
-    fn fail(&self, counter: &mut Counter, now: Instant) {
+    fn fail(&self, counter: &mut Counter, now: Instant, limit: u32) {
         counter.last_seen = counter.last_seen.max(now);
         if self.locked(counter, now) {
             return;
@@ -184,7 +191,7 @@ impl Lockout {
             counter.failures = 0;
         }
         counter.failures = counter.failures.saturating_add(1);
-        if counter.failures >= self.config.max_failures {
+        if counter.failures >= limit {
             counter.locked_at = Some(now);
             counter.failures = 0;
         }

@@ -10,6 +10,7 @@ const SEC: Duration = Duration::from_secs(1);
 fn config(max_failures: u32) -> LockoutConfig {
     LockoutConfig {
         max_failures,
+        max_failures_per_ip: max_failures,
         window: 60 * SEC,
         duration: 300 * SEC,
         max_entries: 1000,
@@ -187,6 +188,7 @@ fn stale_entries_are_dropped_before_live_ones() {
 fn huge_durations_do_not_overflow() {
     let lockout = Lockout::new(LockoutConfig {
         max_failures: 1,
+        max_failures_per_ip: 1,
         window: Duration::MAX,
         duration: Duration::MAX,
         max_entries: 0,
@@ -219,4 +221,43 @@ fn concurrent_use() {
     // 800 failures spread over 10 names: 80 each, under the limit; 8 addresses.
     assert_eq!(lockout.tracked(), (10, 8));
     assert!(!lockout.is_locked(Some("u1"), ip(100), t0));
+}
+
+#[test]
+fn address_limit_is_separate_from_the_name_limit() {
+    let l = Lockout::new(LockoutConfig {
+        max_failures: 2,
+        max_failures_per_ip: 5,
+        window: Duration::from_secs(60),
+        duration: Duration::from_secs(60),
+        max_entries: 100,
+    });
+    let ip: IpAddr = [10, 0, 0, 9].into();
+    let now = Instant::now();
+    l.record_failure(Some("mallory"), ip, now);
+    l.record_failure(Some("mallory"), ip, now);
+    assert!(l.is_locked(Some("mallory"), ip, now), "name locked after 2");
+    assert!(
+        !l.is_locked(Some("alice"), ip, now),
+        "a neighbour behind the same address is not"
+    );
+    for _ in 0..3 {
+        l.record_failure(Some("eve"), ip, now);
+    }
+    assert!(
+        l.is_locked(Some("alice"), ip, now),
+        "address locked after 5 failures in all"
+    );
+    let no_ip = Lockout::new(LockoutConfig {
+        max_failures: 1,
+        max_failures_per_ip: 0,
+        window: Duration::from_secs(60),
+        duration: Duration::from_secs(60),
+        max_entries: 100,
+    });
+    no_ip.record_failure(Some("x"), ip, now);
+    assert!(
+        !no_ip.is_locked(Some("y"), ip, now),
+        "address lockout disabled"
+    );
 }

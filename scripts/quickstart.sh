@@ -11,6 +11,7 @@ source "${KGW_CACHE:-$HOME/.cache/kafka-gateway}/env.sh"
 cargo build --release --locked
 GW=target/release/kafka-gateway
 [ -f certs/dev/server-key.pem ] || "$GW" certs dev --dir certs/dev
+[ -f certs/dev/oauth/dev-signing-key.pem ] || "$GW" oauth dev-keys --dir certs/dev/oauth
 
 RUN=target/quickstart
 mkdir -p "$RUN"
@@ -31,12 +32,15 @@ cat <<INFO
   gateway, TLS               localhost:9093     CA: certs/dev/ca.pem (broker ports 9200+)
   metrics                    http://127.0.0.1:9644/metrics
 
+  Users (policies/users.toml): alice, bob, carol with passwords alice-secret, bob-secret, carol-secret
+  OAUTHBEARER token:  $GW oauth token --subject alice
+
   Try, in another terminal:
     source ${KGW_CACHE:-$HOME/.cache/kafka-gateway}/env.sh
     \$KGW_PYTHON tests/clients/workload.py roundtrip --bootstrap localhost:9093 --tls-ca certs/dev/ca.pem \\
-        --topic demo --count 1000 --group demo
-    kcat/kafka-console-producer: bootstrap.servers=localhost:9093, security.protocol=SSL,
-        ssl.ca.location=certs/dev/ca.pem
+        --sasl-mechanism SCRAM-SHA-512 --username alice --password alice-secret --topic demo --count 1000
+    librdkafka / Java: bootstrap.servers=localhost:9093, security.protocol=SASL_SSL,
+        sasl.mechanism=SCRAM-SHA-512, ssl.ca.location=certs/dev/ca.pem (Java: ssl.truststore.type=PEM)
 
 INFO
 "$GW" run --config policies/gateway.toml

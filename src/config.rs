@@ -158,6 +158,18 @@ pub struct OAuthSettings {
     pub jwks_refresh_interval: Duration,
 }
 
+/// Authorization settings. There is no implicit default: either policy files, or an explicit
+/// `allow_all = true` that forwards every authenticated client's requests unchecked.
+#[derive(Debug, Clone)]
+pub struct AuthzConfig {
+    pub allow_all: bool,
+    /// The casbin model (policies/model.conf documents the semantics).
+    pub model: Option<PathBuf>,
+    pub policy_files: Vec<PathBuf>,
+    /// Principals allowed everything, e.g. `User:admin`.
+    pub super_users: Vec<String>,
+}
+
 /// Client authentication settings shared by every listener.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
@@ -191,6 +203,7 @@ pub struct Config {
     pub timeouts: Timeouts,
     pub admin: AdminConfig,
     pub auth: AuthConfig,
+    pub authz: AuthzConfig,
     /// Directory relative paths in the file are resolved against.
     pub base_dir: PathBuf,
 }
@@ -338,6 +351,48 @@ fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
         bind: r.opt_socket_addr("bind"),
     });
     let auth = root.table_or_default("authentication", |r| read_auth(r, base_dir));
+    if !root.has("authorization") {
+        root.issue(
+            "authorization",
+            "required: policy_files (with model), or allow_all = true to forward every authenticated client's requests unchecked",
+        );
+    }
+    let authz = root.table_or_default("authorization", |r| {
+        let allow_all = r.boolean("allow_all", false);
+        let model = r.opt_path("model", base_dir);
+        let policy_files: Vec<PathBuf> = r
+            .string_list("policy_files", Some(Vec::new()))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| base_dir.join(f))
+            .collect();
+        let super_users = r
+            .string_list("super_users", Some(Vec::new()))
+            .unwrap_or_default();
+        if allow_all && (!policy_files.is_empty() || model.is_some()) {
+            r.issue(
+                "allow_all",
+                "allow_all = true contradicts model / policy_files",
+            );
+        }
+        if !allow_all && r.has("policy_files") && (policy_files.is_empty() || model.is_none()) {
+            r.issue("policy_files", "needs at least one policy file and a model");
+        }
+        for (i, su) in super_users.iter().enumerate() {
+            if !su.contains(':') {
+                r.issue(
+                    &format!("super_users[{i}]"),
+                    &format!("{su:?} is not a principal like User:admin"),
+                );
+            }
+        }
+        AuthzConfig {
+            allow_all,
+            model,
+            policy_files,
+            super_users,
+        }
+    });
     Config {
         listeners,
         upstream,
@@ -345,6 +400,7 @@ fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
         timeouts,
         admin,
         auth,
+        authz,
         base_dir: base_dir.to_path_buf(),
     }
 }
@@ -1046,6 +1102,9 @@ mod tests {
 
         [upstream]
         bootstrap_servers = ["127.0.0.1:19092"]
+
+        [authorization]
+        allow_all = true
     "#;
 
     fn issues(text: &str) -> Vec<ConfigIssue> {
@@ -1130,6 +1189,10 @@ mod tests {
     fn missing_sections_are_reported() {
         let found: Vec<String> = issues("").iter().map(|i| i.path.clone()).collect();
         assert!(found.contains(&"listeners".to_string()), "{found:?}");
+        assert!(
+            found.contains(&"authorization".to_string()),
+            "no silent default: {found:?}"
+        );
         assert!(found.contains(&"upstream".to_string()), "{found:?}");
     }
 
@@ -1182,6 +1245,8 @@ mod tests {
             mechanism = "SCRAM-SHA-512"
             username = "gw"
             password = "hunter2"
+            [authorization]
+            allow_all = true
         "#;
         let cfg = Config::parse(text, Path::new(".")).expect("valid");
         let summary = cfg.redacted_summary();

@@ -45,6 +45,48 @@ enum Command {
         #[command(subcommand)]
         command: OauthCommand,
     },
+    /// Authorization policy: validate, explain a decision, list who can do something.
+    Policy {
+        #[command(flatten)]
+        source: PolicySourceArgs,
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+/// Where the policy comes from: the gateway config's [authorization] section, or explicit files.
+#[derive(clap::Args)]
+struct PolicySourceArgs {
+    /// Gateway config whose [authorization] section names the model, files and super users.
+    #[arg(long, short, global = true, default_value = "policies/gateway.toml")]
+    config: PathBuf,
+    /// Casbin model (overrides the config's).
+    #[arg(long, global = true)]
+    model: Option<PathBuf>,
+    /// Policy file (repeatable; overrides the config's).
+    #[arg(long = "file", global = true)]
+    files: Vec<PathBuf>,
+    /// Super user principal (repeatable; overrides the config's).
+    #[arg(long = "super-user", global = true)]
+    super_users: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate the files: errors with file and line, warnings for rules that never match or are shadowed.
+    Check,
+    /// The decision for one request and the rules that made it, e.g. `explain User:alice Read Topic:orders`.
+    Explain {
+        principal: String,
+        operation: String,
+        /// Type:name, e.g. Topic:orders, Group:billing, TransactionalId:tx-1, Cluster:kafka-cluster.
+        resource: String,
+        /// The client's address (rules with host restrictions depend on it).
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Who may do an operation on a resource, e.g. `who-can Read Topic:orders`.
+    WhoCan { operation: String, resource: String },
 }
 
 #[derive(Subcommand)]
@@ -189,8 +231,77 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Users { command } => users(command),
+        Command::Policy { source, command } => policy(source, command),
         Command::Oauth { command } => oauth(command),
     }
+}
+
+fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()> {
+    use kafka_gateway::policy::engine::{cmd_check, cmd_explain, cmd_who_can};
+    let (model, files, super_users) = if source.model.is_some() && !source.files.is_empty() {
+        (
+            source.model.unwrap_or_default(),
+            source.files,
+            source.super_users,
+        )
+    } else {
+        let config = Config::load(&source.config)?;
+        let authz = config.authz;
+        anyhow::ensure!(
+            !authz.allow_all,
+            "{}: authorization.allow_all = true, there is no policy to check",
+            source.config.display()
+        );
+        let model = source
+            .model
+            .or(authz.model)
+            .ok_or_else(|| anyhow::anyhow!("no model configured"))?;
+        let files = if source.files.is_empty() {
+            authz.policy_files
+        } else {
+            source.files
+        };
+        let supers = if source.super_users.is_empty() {
+            authz.super_users
+        } else {
+            source.super_users
+        };
+        (model, files, supers)
+    };
+    match command {
+        PolicyCommand::Check => {
+            let (report, ok) = cmd_check(&model, &files, &super_users);
+            print!("{report}");
+            anyhow::ensure!(ok, "the policy has errors");
+        }
+        PolicyCommand::Explain {
+            principal,
+            operation,
+            resource,
+            host,
+        } => {
+            let out = cmd_explain(
+                &model,
+                &files,
+                &super_users,
+                &principal,
+                &operation,
+                &resource,
+                host.as_deref(),
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
+            print!("{out}");
+        }
+        PolicyCommand::WhoCan {
+            operation,
+            resource,
+        } => {
+            let out = cmd_who_can(&model, &files, &super_users, &operation, &resource)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            print!("{out}");
+        }
+    }
+    Ok(())
 }
 
 fn users(command: UsersCommand) -> anyhow::Result<()> {

@@ -10,6 +10,10 @@ use tokio::sync::watch;
 
 use crate::auth::authenticator::Authenticator;
 use crate::metrics::Metrics;
+use crate::policy::cache::PolicyHandle;
+
+/// The policy to reload: handle, model, policy files, super users.
+pub type PolicySource = (Arc<PolicyHandle>, PathBuf, Vec<PathBuf>, Vec<String>);
 
 /// How often file modification times are checked.
 const POLL: Duration = Duration::from_secs(2);
@@ -46,10 +50,17 @@ fn mtime(path: &Path) -> Option<SystemTime> {
 /// Runs until shutdown.
 pub async fn run(
     authenticator: Arc<Authenticator>,
+    policy: Option<PolicySource>,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut files = Vec::new();
+    if let Some((_, model, policy_files, _)) = &policy {
+        files.push(Watched::new("policy", model));
+        for f in policy_files {
+            files.push(Watched::new("policy", f));
+        }
+    }
     if let Some(p) = authenticator.credentials_file() {
         files.push(Watched::new("credentials", p));
     }
@@ -72,13 +83,34 @@ pub async fn run(
             }
             _ = shutdown.wait_for(|s| *s) => return,
         };
+        // The policy is one unit (model + every file): reloaded once if any part changed.
+        let mut policy_done = false;
         for w in &mut files {
             if !(w.changed() || forced) {
                 continue;
             }
             let result = match w.what {
                 "credentials" => authenticator.reload_credentials(),
-                _ => authenticator.reload_jwks(),
+                "jwks" => authenticator.reload_jwks(),
+                _ if policy_done => continue,
+                _ => {
+                    policy_done = true;
+                    match &policy {
+                        Some((handle, model, policy_files, super_users)) => {
+                            let before = handle.current().version().to_string();
+                            handle
+                                .reload_async(
+                                    model.clone(),
+                                    policy_files.clone(),
+                                    super_users.clone(),
+                                )
+                                .await
+                                .map(|v| (v != before).then_some(v))
+                                .map_err(|e| e.to_string())
+                        }
+                        None => Ok(None),
+                    }
+                }
             };
             match result {
                 Ok(Some(fingerprint)) => {

@@ -96,6 +96,34 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let authenticator = crate::auth::authenticator::Authenticator::new(&config.auth)
         .await
         .context("authentication")?;
+    let policy = match (&config.authz.model, config.authz.allow_all) {
+        (_, true) => {
+            tracing::warn!(
+                "authorization.allow_all = true: every authenticated client may do anything"
+            );
+            None
+        }
+        (None, false) => {
+            // Validation requires a model with policy files; without either, deny everyone.
+            Some(Arc::new(crate::policy::cache::PolicyHandle::new(
+                crate::policy::engine::Engine::deny_all(&config.authz.super_users),
+            )))
+        }
+        (Some(model), false) => {
+            let (handle, error) = crate::policy::cache::PolicyHandle::load_or_deny_all(
+                model,
+                &config.authz.policy_files,
+                &config.authz.super_users,
+            );
+            match error {
+                None => tracing::info!(version = %handle.current().version(), "policy loaded"),
+                Some(e) => {
+                    tracing::error!(error = %e, "policy did not load: denying everyone but super users until it does")
+                }
+            }
+            Some(Arc::new(handle))
+        }
+    };
     let limits = ConnLimits::new(
         config.limits.max_connections,
         config.limits.max_connections_per_ip,
@@ -137,6 +165,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 cluster: cluster.clone(),
                 metrics: metrics.clone(),
                 authenticator: authenticator.clone(),
+                policy: policy.clone(),
                 target: Target::Bootstrap,
                 peer: SocketAddr::from(([0, 0, 0, 0], 0)),
                 shutdown: shutdown_rx.clone(),
@@ -175,6 +204,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     tokio::spawn(crate::reload::run(
         authenticator.clone(),
+        policy
+            .clone()
+            .zip(config.authz.model.clone())
+            .map(|(h, m)| {
+                (
+                    h,
+                    m,
+                    config.authz.policy_files.clone(),
+                    config.authz.super_users.clone(),
+                )
+            }),
         metrics.clone(),
         shutdown_rx.clone(),
     ));

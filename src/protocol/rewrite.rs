@@ -38,6 +38,8 @@ pub struct Rewritten {
     pub seen: Vec<UpstreamBroker>,
     /// Node ids that could not be given a gateway address (outside the port range).
     pub unmapped: Vec<i32>,
+    /// Topic names and ids a Metadata response carried (ids are nil before v10).
+    pub topics: Vec<(String, uuid::Uuid)>,
 }
 
 /// COORDINATOR_NOT_AVAILABLE: the client retries FindCoordinator later.
@@ -53,9 +55,16 @@ pub fn rewrite_brokers(
     let (header, body) = split_response(api, version, payload)?;
     let mut seen = Vec::new();
     let mut unmapped = Vec::new();
+    let mut topics = Vec::new();
     let frame = match api {
         ApiKey::Metadata => {
             let mut resp: MetadataResponse = decode_body(api, version, body)?;
+            topics = resp
+                .topics
+                .iter()
+                .filter(|t| t.error_code == 0)
+                .filter_map(|t| Some((t.name.as_ref()?.to_string(), t.topic_id)))
+                .collect();
             resp.brokers.retain_mut(|b| {
                 seen.push(UpstreamBroker {
                     node_id: b.node_id.0,
@@ -139,6 +148,7 @@ pub fn rewrite_brokers(
         frame,
         seen,
         unmapped,
+        topics,
     })
 }
 

@@ -23,6 +23,9 @@ use crate::auth::authenticator::Authenticator;
 use crate::config::{Config, ListenerConfig};
 use crate::metrics::Metrics;
 use crate::net::framed::{FrameReader, ReadError};
+use crate::policy::cache::PolicyHandle;
+use crate::policy::engine::SessionAuthz;
+use crate::policy::mapping::{self, Merge, Plan};
 use crate::protocol::api::{self, ResponseHandling};
 use crate::protocol::codec::{self, peek_request, peek_response_correlation, ProtocolError};
 use crate::protocol::frame::LEN_PREFIX;
@@ -41,6 +44,8 @@ pub struct SessionCtx {
     pub cluster: Arc<Cluster>,
     pub metrics: Arc<Metrics>,
     pub authenticator: Arc<Authenticator>,
+    /// `None` only with `authorization.allow_all = true`.
+    pub policy: Option<Arc<PolicyHandle>>,
     pub target: Target,
     pub peer: SocketAddr,
     pub shutdown: watch::Receiver<bool>,
@@ -57,6 +62,8 @@ pub enum SessionError {
     AuthTimeout(Duration),
     #[error("client: {0}")]
     Auth(String),
+    #[error("client: {0}")]
+    Denied(String),
     #[error("client: {0}")]
     ClientProtocol(#[from] ProtocolError),
     #[error("client: API key {api_key} v{version} is not supported by the gateway")]
@@ -91,6 +98,7 @@ impl SessionError {
             | SessionError::Idle(_)
             | SessionError::AuthTimeout(_)
             | SessionError::Auth(_)
+            | SessionError::Denied(_)
             | SessionError::ClientProtocol(_)
             | SessionError::Unsupported { .. }
             | SessionError::ClientWrite(_)
@@ -115,6 +123,8 @@ enum Pending {
         version: i16,
         correlation_id: i32,
         handling: ResponseHandling,
+        /// Completes or filters the response for the parts authorization held back.
+        merge: Option<(Merge, Arc<SessionAuthz>)>,
         sent: Instant,
         deadline: tokio::time::Instant,
         _permit: OwnedSemaphorePermit,
@@ -167,6 +177,8 @@ async fn handle_requests<R: AsyncRead + Unpin>(
     let mut shutdown = ctx.shutdown.clone();
     let mut upstream: Option<BufWriter<BoxWrite>> = None;
     let mut upstream_addr = String::new();
+    // The policy version in force when this connection's fetch session was last authorized in full.
+    let mut fetch_session_policy: Option<String> = None;
     loop {
         let max_frame = gate.frame_limit(
             cfg.limits.max_frame_bytes,
@@ -246,7 +258,66 @@ async fn handle_requests<R: AsyncRead + Unpin>(
         let request = codec::decode_request(api, meta.api_version, payload)
             .inspect_err(|_| ctx.metrics.frame_rejected("malformed"))?;
 
-        // Authorization and audit stages plug in here, before anything is forwarded.
+        // Stage 2: authorization. What the policy allows is forwarded; the rest is answered here.
+        let (forward, merge) = match &ctx.policy {
+            None => (frame, None),
+            Some(policy) => {
+                let Some(session) = gate.session() else {
+                    unreachable!("the gate passes requests only for an authenticated session")
+                };
+                let authz = Arc::new(policy.session(session.principal.clone(), ctx.peer.ip()));
+                if let RequestKind::Fetch(f) = &request.body {
+                    let version = authz.snapshot().version();
+                    // An incremental fetch lists only changed partitions: the rest were authorized
+                    // when the session was built. After a policy change that authorization is stale,
+                    // so the connection is closed and the client starts over with a full fetch.
+                    if f.session_epoch > 0
+                        && fetch_session_policy
+                            .as_deref()
+                            .is_some_and(|v| v != version)
+                    {
+                        return Err(SessionError::Denied(
+                            "policy changed under an incremental fetch session; the client reconnects with a full fetch".into(),
+                        ));
+                    }
+                    if f.session_epoch == 0 || fetch_session_policy.is_none() {
+                        fetch_session_policy = Some(version.to_string());
+                    }
+                }
+                let ids = &*ctx.cluster.topic_ids;
+                let plan = mapping::plan(
+                    api,
+                    meta.api_version,
+                    &request.header,
+                    &request.body,
+                    &*authz,
+                    ids,
+                )?;
+                log_denials(&authz, meta, ctx);
+                match plan {
+                    None => {
+                        // Fail closed: an API without a request-to-check mapping is never forwarded.
+                        ctx.metrics.frame_rejected("unmapped_api");
+                        return Err(SessionError::Unsupported {
+                            api_key: meta.api_key,
+                            version: meta.api_version,
+                        });
+                    }
+                    Some(Plan::Respond(response)) => {
+                        if tx.send(Pending::Local { frame: response }).await.is_err() {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    Some(Plan::Close(why)) => return Err(SessionError::Denied(why)),
+                    Some(Plan::Forward) => (frame, None),
+                    Some(Plan::ForwardThenMerge(m)) => (frame, Some((m, authz))),
+                    Some(Plan::ForwardPartial { request, merge }) => {
+                        (request, Some((merge, authz)))
+                    }
+                }
+            }
+        };
 
         let expects_response = !matches!(&request.body, RequestKind::Produce(p) if p.acks == 0);
         let wait = requested_wait(&request.body);
@@ -279,7 +350,7 @@ async fn handle_requests<R: AsyncRead + Unpin>(
         };
 
         // Backpressure: wait until enough earlier responses have been delivered to the client.
-        let cost = frame.len().min(cfg.limits.max_inflight_bytes) as u32;
+        let cost = forward.len().min(cfg.limits.max_inflight_bytes) as u32;
         let Ok(permit) = inflight.clone().acquire_many_owned(cost).await else {
             return Ok(()); // semaphore closed: the session is ending
         };
@@ -296,6 +367,7 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                 version: meta.api_version,
                 correlation_id: meta.correlation_id,
                 handling,
+                merge,
                 sent: Instant::now(),
                 deadline: tokio::time::Instant::now() + cfg.timeouts.upstream_request + wait,
                 _permit: permit,
@@ -304,10 +376,11 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                 return Ok(());
             }
         }
-        // Forwarded as the original bytes: no re-encoding, and batches are never copied.
+        // Allowed requests go as their original bytes: no re-encoding, batches never copied. Only a
+        // partially allowed request is re-encoded without its denied part.
         let more_buffered = client.has_buffered_frame(max_frame);
         let write = async {
-            up.write_all(&frame).await?;
+            up.write_all(&forward).await?;
             if !more_buffered {
                 up.flush().await?;
             }
@@ -332,6 +405,22 @@ async fn handle_requests<R: AsyncRead + Unpin>(
             }
             Ok(Ok(())) => {}
         }
+    }
+}
+
+/// Operational log of denied checks (the audit trail gets every decision separately).
+fn log_denials(authz: &SessionAuthz, meta: codec::RequestMeta, ctx: &SessionCtx) {
+    let (decisions, _) = authz.take_decisions();
+    for d in decisions.iter().filter(|d| !d.allowed) {
+        ctx.metrics.inc(
+            "authorization_denied_total",
+            &[("resource", d.rtype.name()), ("operation", d.op.name())],
+        );
+        tracing::info!(
+            principal = %authz.principal(), peer = %ctx.peer, api_key = meta.api_key, api_version = meta.api_version,
+            correlation_id = meta.correlation_id, operation = %d.op, resource = %d.rtype,
+            name = d.name.as_deref().unwrap_or("*"), reason = %d.reason, "denied"
+        );
     }
 }
 
@@ -441,6 +530,7 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                 version,
                 correlation_id,
                 handling,
+                merge,
                 sent,
                 deadline,
                 _permit,
@@ -456,6 +546,16 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                     deadline,
                 };
                 let frame = read_response(up, &expected, &mut unanswered, ctx, rx.len()).await?;
+                let frame = match merge {
+                    None => frame,
+                    Some((merge, authz)) => merge
+                        .apply(frame.slice(LEN_PREFIX..), &*authz, &*ctx.cluster.topic_ids)
+                        .map_err(|e| SessionError::UpstreamProtocol {
+                            api,
+                            version,
+                            message: format!("merging the authorization result: {e}"),
+                        })?,
+                };
                 let frame = match handling {
                     ResponseHandling::Passthrough => frame,
                     ResponseHandling::RewriteBrokers => rewrite(frame, &expected, ctx)?,
@@ -546,6 +646,9 @@ fn rewrite(frame: Bytes, expected: &Expected, ctx: &SessionCtx) -> Result<Bytes,
         message: e.to_string(),
     })?;
     ctx.cluster.learn(&out.seen);
+    ctx.cluster
+        .topic_ids
+        .learn(out.topics.iter().map(|(name, id)| (name.as_str(), *id)));
     if !out.unmapped.is_empty() {
         ctx.metrics
             .inc("unmapped_brokers_total", &[("listener", &l.name)]);

@@ -38,6 +38,8 @@ pub struct Cluster {
     brokers: RwLock<HashMap<i32, (String, u16)>>,
     versions: RwLock<Option<Arc<VersionTable>>>,
     nodes: watch::Sender<BTreeSet<i32>>,
+    /// Topic ids seen in any upstream Metadata response (the gateway's own and clients').
+    pub topic_ids: Arc<super::topic_ids::TopicIdMap>,
     next_bootstrap: AtomicUsize,
     /// One refresh at a time; callers that arrive during one wait for it instead of starting another.
     refresh_lock: tokio::sync::Mutex<()>,
@@ -58,6 +60,7 @@ impl Cluster {
             brokers: RwLock::new(HashMap::new()),
             versions: RwLock::new(None),
             nodes: watch::channel(BTreeSet::new()).0,
+            topic_ids: Arc::default(),
             next_bootstrap: AtomicUsize::new(0),
             refresh_lock: tokio::sync::Mutex::new(()),
         })
@@ -186,10 +189,11 @@ impl Cluster {
                     phase: "ApiVersions",
                     message: "upstream supports no Metadata version the gateway can use".into(),
                 })?;
-        // v1+ can ask for no topics at all (an empty list); v0 would list every topic.
+        // Every topic (null list, v1+): the answer also teaches the gateway the topic ids that
+        // requests naming topics by id are authorized through.
         let version = meta_max.clamp(1, 12);
         let mut req = MetadataRequest::default();
-        req.topics = Some(Vec::new());
+        req.topics = None;
         req.allow_auto_topic_creation = false;
         let payload = self
             .roundtrip(&mut conn, ApiKey::Metadata, version, &req, "Metadata")
@@ -208,6 +212,12 @@ impl Cluster {
             })
             .collect();
         self.learn(&seen);
+        self.topic_ids.learn(
+            meta.topics
+                .iter()
+                .filter(|t| t.error_code == 0)
+                .filter_map(|t| Some((t.name.as_ref()?.as_str(), t.topic_id))),
+        );
         *write(&self.versions) = Some(table);
         Ok(())
     }

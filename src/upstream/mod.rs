@@ -3,6 +3,7 @@
 pub mod cluster;
 pub mod conn;
 pub mod sasl;
+pub mod topic_ids;
 
 pub use cluster::{Cluster, Target};
 pub use conn::{Connector, UpstreamConn, UpstreamError};

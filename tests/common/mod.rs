@@ -1,6 +1,7 @@
 //! Test harness: a real tansu broker, the real gateway binary, real clients, and a raw Kafka client.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod kafka;
 pub mod sasl;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -290,6 +291,10 @@ pub fn gateway_config(
     text.push_str(&format!(
         "[upstream]\nbootstrap_servers = [\"{upstream}\"]\n\n[admin]\nbind = \"127.0.0.1:{admin}\"\n\n{extra}\n"
     ));
+    // Tests of other stages run without policies, and must say so: the gateway has no silent default.
+    if !extra.contains("[authorization]") {
+        text.push_str("\n[authorization]\nallow_all = true\n");
+    }
     (text, broker_ports, admin)
 }
 

@@ -1,0 +1,425 @@
+//! The audit event schema (version [`SCHEMA_VERSION`]): what happened, to whom, from where, with what outcome.
+//!
+//! Each event kind maps the questions of NIST SP 800-53 AU-3 and PCI DSS 10.2 onto named fields:
+//! *who* is `principal` (or `attempted` for a failed login), *what* is the `event` tag plus api/operation,
+//! *when* is the record's `ts`, *where from* is `conn.client` and `conn.listener`, *outcome* is
+//! `decision`/`outcome`/the success-or-failure kind, and the *affected resource* is `resource_type` +
+//! `resource_name`. Secrets never appear: authentication events carry a reason *category*, never a
+//! password, proof or token.
+
+use serde::{Deserialize, Serialize};
+
+/// The `schema` field of every record. Bump it when a field changes meaning or disappears; adding an
+/// optional field does not need a bump (readers ignore unknown fields).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Where a connection-scoped event happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnInfo {
+    /// Gateway-assigned connection number, unique per gateway run; ties open, auth, decisions and close.
+    pub id: u64,
+    /// Client address as `ip:port`.
+    pub client: String,
+    /// Name of the listener the client connected to.
+    pub listener: String,
+}
+
+/// What a reload event reloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReloadKind {
+    Config,
+    Policy,
+    Credentials,
+    Jwks,
+}
+
+/// Outcome of an operation that can fail (reloads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Error,
+}
+
+/// An authorization decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Allow,
+    Deny,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Deny => "deny",
+        }
+    }
+}
+
+/// The policy rule that decided, so a reviewer can jump to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleRef {
+    pub file: String,
+    pub line: u32,
+    /// The rule as written (one line, trimmed).
+    pub text: String,
+}
+
+/// One authorization decision on one resource of one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthzDecision {
+    pub conn: ConnInfo,
+    pub principal: String,
+    pub api_key: i16,
+    /// Kafka API name (`Produce`, `CreateTopics`, ...), so the trail reads without a key table.
+    pub api_name: String,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<String>,
+    /// `topic`, `group`, `cluster`, `transactional_id`, ...
+    pub resource_type: String,
+    pub resource_name: String,
+    /// `read`, `write`, `create`, `delete`, `alter_configs`, ...
+    pub operation: String,
+    pub decision: Decision,
+    /// The rule that decided; `None` means no rule matched and the default (deny) applied.
+    pub rule: Option<RuleRef>,
+    /// Hash of the policy version in force.
+    pub policy_hash: String,
+}
+
+/// The fail-closed / best-effort choice, as recorded in audit_failure events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureMode {
+    /// Requests that need an audit record get a retriable error while the trail cannot take records.
+    #[default]
+    FailClosed,
+    /// Records that cannot be queued are dropped, counted, and reported by an audit_gap event.
+    BestEffort,
+}
+
+/// Phase of a sink failure episode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureState {
+    /// The sink failed at `since` (written once the sink works again, first thing).
+    Engaged,
+    /// The sink works again; `refused` records were refused to callers since `since`.
+    Recovered,
+}
+
+/// What made the trail unable to take records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureCause {
+    /// Writing, syncing, creating or rotating a file failed.
+    WriteError,
+    /// The writer could not keep up and the bounded queue was full.
+    QueueFull,
+}
+
+/// Why a torn (incomplete or unreadable) tail was found in a trail file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TornCause {
+    /// Found at start-up: the previous run died mid-write (crash, kill -9, power loss).
+    Restart,
+    /// A write failed part-way (disk full, I/O error).
+    WriteError,
+}
+
+/// A file deleted by retention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedFile {
+    pub file: String,
+    pub first_seq: Option<u64>,
+}
+
+/// One audit event. Serialized internally tagged: `{"event":"auth_failure", ...fields}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    GatewayStart {
+        /// Gateway version.
+        version: String,
+        /// Unique id of this gateway run.
+        instance: String,
+        /// SHA-256 of the configuration file as loaded.
+        config_hash: Option<String>,
+        listeners: Vec<String>,
+    },
+    GatewayStop {
+        instance: String,
+        /// `signal`, `shutdown`, `error: ...`.
+        reason: String,
+        uptime_ms: u64,
+    },
+    Reload {
+        what: ReloadKind,
+        /// The file or URL reloaded.
+        source: String,
+        outcome: Outcome,
+        /// SHA-256 of what was loaded (on success).
+        hash: Option<String>,
+        /// Why the reload failed (the old version stays in force).
+        error: Option<String>,
+    },
+    ConnectionOpen {
+        conn: ConnInfo,
+        /// `TLSv1.3`, `TLSv1.2`, or `None` on a plaintext listener.
+        tls_version: Option<String>,
+        /// Known at open time for mTLS listeners.
+        principal: Option<String>,
+    },
+    ConnectionClose {
+        conn: ConnInfo,
+        principal: Option<String>,
+        bytes_in: u64,
+        bytes_out: u64,
+        duration_ms: u64,
+        /// `client_closed`, `idle`, `auth_timeout`, `error: ...`, `shutdown`, ...
+        reason: String,
+    },
+    AuthSuccess {
+        conn: ConnInfo,
+        mechanism: String,
+        principal: String,
+    },
+    AuthFailure {
+        conn: ConnInfo,
+        mechanism: String,
+        /// The name the client claimed, if it got that far. Never a secret.
+        attempted: Option<String>,
+        /// A category (`bad_credentials`, `unknown_user`, `invalid_token`, ...), never secret material.
+        reason: String,
+    },
+    /// Boxed: it is by far the largest variant and the most frequent one.
+    AuthzDecision(Box<AuthzDecision>),
+    /// Best-effort mode dropped `dropped` records between `from` and `to`.
+    AuditGap {
+        dropped: u64,
+        from: String,
+        to: String,
+    },
+    /// The trail could not take records. `refused` counts records refused to callers (fail-closed).
+    AuditFailure {
+        state: FailureState,
+        mode: FailureMode,
+        cause: FailureCause,
+        error: Option<String>,
+        since: String,
+        refused: u64,
+    },
+    /// Retention deleted the oldest files. The chain now starts at `first_retained_seq` in
+    /// `first_retained_file`, whose first record's `prev` is `anchor_prev`; verify accepts that start only
+    /// because this record (itself in the chain) vouches for it.
+    AuditRetention {
+        deleted: Vec<DeletedFile>,
+        first_retained_file: String,
+        first_retained_seq: u64,
+        anchor_prev: String,
+    },
+    /// Bytes that are not a complete record were found at the end of `file` from byte `offset` (line
+    /// `line`) to its end. They are left in place (the trail is append-only) and this record vouches for
+    /// exactly those bytes (`length`, `sha256`); the chain continues from `last_good_seq`.
+    AuditTornTail {
+        file: String,
+        line: u64,
+        offset: u64,
+        length: u64,
+        sha256: String,
+        last_good_seq: Option<u64>,
+        cause: TornCause,
+    },
+}
+
+impl Event {
+    /// The `event` tag.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::GatewayStart { .. } => "gateway_start",
+            Event::GatewayStop { .. } => "gateway_stop",
+            Event::Reload { .. } => "reload",
+            Event::ConnectionOpen { .. } => "connection_open",
+            Event::ConnectionClose { .. } => "connection_close",
+            Event::AuthSuccess { .. } => "auth_success",
+            Event::AuthFailure { .. } => "auth_failure",
+            Event::AuthzDecision(_) => "authz_decision",
+            Event::AuditGap { .. } => "audit_gap",
+            Event::AuditFailure { .. } => "audit_failure",
+            Event::AuditRetention { .. } => "audit_retention",
+            Event::AuditTornTail { .. } => "audit_torn_tail",
+        }
+    }
+
+    /// Who: the authenticated principal, or the name a failed login attempted.
+    pub fn principal(&self) -> Option<&str> {
+        match self {
+            Event::ConnectionOpen { principal, .. } | Event::ConnectionClose { principal, .. } => {
+                principal.as_deref()
+            }
+            Event::AuthSuccess { principal, .. } => Some(principal),
+            Event::AuthFailure { attempted, .. } => attempted.as_deref(),
+            Event::AuthzDecision(d) => Some(&d.principal),
+            _ => None,
+        }
+    }
+
+    /// Where from: the connection, for connection-scoped events.
+    pub fn conn(&self) -> Option<&ConnInfo> {
+        match self {
+            Event::ConnectionOpen { conn, .. }
+            | Event::ConnectionClose { conn, .. }
+            | Event::AuthSuccess { conn, .. }
+            | Event::AuthFailure { conn, .. } => Some(conn),
+            Event::AuthzDecision(d) => Some(&d.conn),
+            _ => None,
+        }
+    }
+
+    /// Affected resource as `type:name`.
+    pub fn resource(&self) -> Option<String> {
+        match self {
+            Event::AuthzDecision(d) => Some(format!("{}:{}", d.resource_type, d.resource_name)),
+            Event::Reload { what, source, .. } => Some(format!("{}:{source}", reload_kind(*what))),
+            _ => None,
+        }
+    }
+
+    /// The outcome in one word: `allow`/`deny`, `success`/`failure`, `ok`/`error`, or `-`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Event::AuthzDecision(d) => d.decision.as_str(),
+            Event::AuthSuccess { .. } => "success",
+            Event::AuthFailure { .. } => "failure",
+            Event::Reload {
+                outcome: Outcome::Ok,
+                ..
+            } => "ok",
+            Event::Reload { .. } | Event::AuditGap { .. } | Event::AuditFailure { .. } => "error",
+            _ => "-",
+        }
+    }
+
+    /// A short human description of the action (api + operation, mechanism, reason).
+    pub fn action(&self) -> String {
+        match self {
+            Event::AuthzDecision(d) => format!("{} v{} {}", d.api_name, d.api_version, d.operation),
+            Event::AuthSuccess { mechanism, .. } => mechanism.clone(),
+            Event::AuthFailure {
+                mechanism, reason, ..
+            } => format!("{mechanism} {reason}"),
+            Event::ConnectionOpen { tls_version, .. } => {
+                tls_version.clone().unwrap_or_else(|| "plaintext".into())
+            }
+            Event::ConnectionClose {
+                reason,
+                bytes_in,
+                bytes_out,
+                ..
+            } => format!("{reason} in={bytes_in} out={bytes_out}"),
+            Event::Reload { error, hash, .. } => error
+                .clone()
+                .or_else(|| hash.as_ref().map(|h| format!("sha256 {}", short(h))))
+                .unwrap_or_default(),
+            Event::GatewayStart { version, .. } => format!("version {version}"),
+            Event::GatewayStop { reason, .. } => reason.clone(),
+            Event::AuditGap { dropped, .. } => format!("{dropped} records dropped"),
+            Event::AuditFailure {
+                state,
+                cause,
+                refused,
+                ..
+            } => format!("{state:?} {cause:?} refused={refused}").to_lowercase(),
+            Event::AuditRetention { deleted, .. } => format!("{} files deleted", deleted.len()),
+            Event::AuditTornTail {
+                file,
+                offset,
+                length,
+                ..
+            } => {
+                format!("{length} torn bytes at {file}:{offset}")
+            }
+        }
+    }
+}
+
+fn reload_kind(k: ReloadKind) -> &'static str {
+    match k {
+        ReloadKind::Config => "config",
+        ReloadKind::Policy => "policy",
+        ReloadKind::Credentials => "credentials",
+        ReloadKind::Jwks => "jwks",
+    }
+}
+
+fn short(h: &str) -> &str {
+    h.get(..12).unwrap_or(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> ConnInfo {
+        ConnInfo {
+            id: 7,
+            client: "10.0.0.5:53422".into(),
+            listener: "external".into(),
+        }
+    }
+
+    #[test]
+    fn tagged_snake_case_json() {
+        let e = Event::AuthFailure {
+            conn: conn(),
+            mechanism: "SCRAM-SHA-256".into(),
+            attempted: Some("alice".into()),
+            reason: "bad_credentials".into(),
+        };
+        let json = serde_json::to_string(&e).expect("serializable");
+        assert_eq!(
+            json,
+            r#"{"event":"auth_failure","conn":{"id":7,"client":"10.0.0.5:53422","listener":"external"},"mechanism":"SCRAM-SHA-256","attempted":"alice","reason":"bad_credentials"}"#
+        );
+        let back: Event = serde_json::from_str(&json).expect("round trip");
+        assert_eq!(back, e);
+        assert_eq!(back.kind(), "auth_failure");
+        assert_eq!(back.principal(), Some("alice"));
+    }
+
+    #[test]
+    fn authz_decision_is_flat_under_the_tag() {
+        let e = Event::AuthzDecision(Box::new(AuthzDecision {
+            conn: conn(),
+            principal: "User:bob".into(),
+            api_key: 19,
+            api_name: "CreateTopics".into(),
+            api_version: 7,
+            correlation_id: 42,
+            client_id: Some("admin-cli".into()),
+            resource_type: "topic".into(),
+            resource_name: "payments".into(),
+            operation: "create".into(),
+            decision: Decision::Deny,
+            rule: Some(RuleRef {
+                file: "policy.toml".into(),
+                line: 12,
+                text: "deny User:bob create topic:payments*".into(),
+            }),
+            policy_hash: "ab".repeat(32),
+        }));
+        let v: serde_json::Value = serde_json::to_value(&e).expect("serializable");
+        assert_eq!(v["event"], "authz_decision");
+        assert_eq!(v["decision"], "deny");
+        assert_eq!(v["rule"]["line"], 12);
+        let back: Event = serde_json::from_value(v).expect("round trip");
+        assert_eq!(back, e);
+        assert_eq!(back.resource().as_deref(), Some("topic:payments"));
+        assert_eq!(back.outcome(), "deny");
+    }
+}

@@ -1,0 +1,442 @@
+//! The policy a running gateway uses: a reloadable handle to an immutable snapshot that pairs an
+//! [`Engine`] with its own decision cache.
+//!
+//! The cache lives inside the snapshot, so a reload replaces engine and cache in one pointer swap:
+//! no request can get a decision cached under an older policy, or mix two policies. (casbin's
+//! `CachedEnforcer` keeps its cache across policy changes; that is the trap this avoids.)
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use super::engine::{Decision, Engine, SessionAuthz};
+use super::files::{PolicyError, PolicySet};
+use super::model::{Operation, ResourceType};
+use crate::auth::Principal;
+
+/// Default number of cached decisions per snapshot.
+pub const DEFAULT_CAPACITY: usize = 100_000;
+
+/// Requests with longer names (or principal names) are decided without the cache: names are
+/// client-controlled, and caching 10 KiB names would let one client fill memory.
+pub const MAX_CACHED_NAME_BYTES: usize = 256;
+
+const SHARDS: usize = 16;
+
+/// The keys are already hashes: hash them no further.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+struct Entry {
+    /// Principal type, principal name and resource name, concatenated: one allocation per entry.
+    key: Box<str>,
+    kind_len: u32,
+    principal_len: u32,
+    host: IpAddr,
+    op: Operation,
+    rtype: ResourceType,
+    /// `false` for `decide_any` (no resource name).
+    named: bool,
+    decision: Decision,
+}
+
+impl Entry {
+    fn is(
+        &self,
+        p: &Principal,
+        host: IpAddr,
+        op: Operation,
+        rtype: ResourceType,
+        name: Option<&str>,
+    ) -> bool {
+        let (k, n) = (self.kind_len as usize, self.principal_len as usize);
+        self.host == host
+            && self.op == op
+            && self.rtype == rtype
+            && self.named == name.is_some()
+            && self.key.get(..k) == Some(p.kind.as_str())
+            && self.key.get(k..k + n) == Some(p.name.as_str())
+            && self.key.get(k + n..) == Some(name.unwrap_or(""))
+    }
+}
+
+type Shard = HashMap<u64, Entry, BuildHasherDefault<IdentityHasher>>;
+
+/// A bounded map (principal, host, operation, resource type, name) -> decision. Sharded; a shard
+/// that fills up is cleared (cheap, and the engine behind it is fast anyway). A 64-bit hash
+/// collision can only cause a miss: entries keep their full key and are compared on lookup.
+pub struct DecisionCache {
+    shards: Box<[RwLock<Shard>]>,
+    shard_capacity: usize,
+    hasher: RandomState,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// Cache counters since the snapshot was built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    pub entries: usize,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl DecisionCache {
+    /// `capacity` 0 disables caching.
+    pub fn new(capacity: usize) -> DecisionCache {
+        DecisionCache {
+            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
+            shard_capacity: capacity.div_ceil(SHARDS),
+            hasher: RandomState::new(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    fn key_hash(
+        &self,
+        p: &Principal,
+        host: IpAddr,
+        op: Operation,
+        rtype: ResourceType,
+        name: Option<&str>,
+    ) -> u64 {
+        self.hasher
+            .hash_one((p.kind.as_str(), p.name.as_str(), host, op, rtype, name))
+    }
+
+    fn cacheable(&self, p: &Principal, name: Option<&str>) -> bool {
+        self.shard_capacity > 0
+            && p.name.len() <= MAX_CACHED_NAME_BYTES
+            && p.kind.len() <= MAX_CACHED_NAME_BYTES
+            && name.is_none_or(|n| n.len() <= MAX_CACHED_NAME_BYTES)
+    }
+
+    fn shard(&self, hash: u64) -> &RwLock<Shard> {
+        &self.shards[(hash >> 60) as usize % SHARDS]
+    }
+
+    pub fn get(
+        &self,
+        p: &Principal,
+        host: IpAddr,
+        op: Operation,
+        rtype: ResourceType,
+        name: Option<&str>,
+    ) -> Option<Decision> {
+        if !self.cacheable(p, name) {
+            return None;
+        }
+        self.get_hashed(
+            self.key_hash(p, host, op, rtype, name),
+            p,
+            host,
+            op,
+            rtype,
+            name,
+        )
+    }
+
+    fn get_hashed(
+        &self,
+        h: u64,
+        p: &Principal,
+        host: IpAddr,
+        op: Operation,
+        rtype: ResourceType,
+        name: Option<&str>,
+    ) -> Option<Decision> {
+        // Poisoning cannot leave a shard half-updated in a harmful way: entries are inserted whole.
+        let shard = self.shard(h).read().unwrap_or_else(PoisonError::into_inner);
+        match shard.get(&h).filter(|e| e.is(p, host, op, rtype, name)) {
+            Some(e) => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Some(e.decision)
+            }
+            None => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    pub fn insert(
+        &self,
+        p: &Principal,
+        host: IpAddr,
+        op: Operation,
+        rtype: ResourceType,
+        name: Option<&str>,
+        decision: Decision,
+    ) {
+        if self.cacheable(p, name) {
+            self.insert_hashed(
+                self.key_hash(p, host, op, rtype, name),
+                p,
+                host,
+                op,
+                rtype,
+                name,
+                decision,
+            );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn insert_hashed(
+        &self,
+        h: u64,
+        p: &Principal,
+        host: IpAddr,
+        op: Operation,
+        rtype: ResourceType,
+        name: Option<&str>,
+        decision: Decision,
+    ) {
+        let mut key = String::with_capacity(p.kind.len() + p.name.len() + name.map_or(0, str::len));
+        key.push_str(&p.kind);
+        key.push_str(&p.name);
+        key.push_str(name.unwrap_or(""));
+        let entry = Entry {
+            key: key.into_boxed_str(),
+            // Both fit: cacheable() bounds them by MAX_CACHED_NAME_BYTES.
+            kind_len: p.kind.len() as u32,
+            principal_len: p.name.len() as u32,
+            host,
+            op,
+            rtype,
+            named: name.is_some(),
+            decision,
+        };
+        let mut shard = self
+            .shard(h)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if shard.len() >= self.shard_capacity {
+            shard.clear();
+        }
+        shard.insert(h, entry);
+    }
+
+    /// The cached decision, or `decide()`'s, cached. Hashes the key once.
+    #[allow(clippy::too_many_arguments)]
+    pub fn get_or_insert_with(
+        &self,
+        p: &Principal,
+        host: IpAddr,
+        op: Operation,
+        rtype: ResourceType,
+        name: Option<&str>,
+        decide: impl FnOnce() -> Decision,
+    ) -> Decision {
+        if !self.cacheable(p, name) {
+            return decide();
+        }
+        let h = self.key_hash(p, host, op, rtype, name);
+        if let Some(d) = self.get_hashed(h, p, host, op, rtype, name) {
+            return d;
+        }
+        let d = decide();
+        self.insert_hashed(h, p, host, op, rtype, name, d);
+        d
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            entries: self
+                .shards
+                .iter()
+                .map(|s| s.read().unwrap_or_else(PoisonError::into_inner).len())
+                .sum(),
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn clear(&self) {
+        for s in self.shards.iter() {
+            s.write().unwrap_or_else(PoisonError::into_inner).clear();
+        }
+    }
+}
+
+/// One policy version: the engine and the decisions cached for it. Immutable but for the cache.
+pub struct Snapshot {
+    engine: Engine,
+    cache: DecisionCache,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("engine", &self.engine)
+            .field("cache", &self.cache.stats())
+            .finish()
+    }
+}
+
+impl Snapshot {
+    pub fn new(engine: Engine, cache_capacity: usize) -> Snapshot {
+        Snapshot {
+            engine,
+            cache: DecisionCache::new(cache_capacity),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn cache(&self) -> &DecisionCache {
+        &self.cache
+    }
+
+    pub fn version(&self) -> &str {
+        self.engine.version()
+    }
+
+    /// [`Engine::decide`] through the cache.
+    pub fn decide(
+        &self,
+        p: &Principal,
+        host: IpAddr,
+        op: Operation,
+        rtype: ResourceType,
+        name: &str,
+    ) -> Decision {
+        self.cache
+            .get_or_insert_with(p, host, op, rtype, Some(name), || {
+                self.engine.decide(p, host, op, rtype, name)
+            })
+    }
+
+    /// [`Engine::decide_any`] through the cache.
+    pub fn decide_any(
+        &self,
+        p: &Principal,
+        host: IpAddr,
+        op: Operation,
+        rtype: ResourceType,
+    ) -> Decision {
+        self.cache.get_or_insert_with(p, host, op, rtype, None, || {
+            self.engine.decide_any(p, host, op, rtype)
+        })
+    }
+}
+
+/// The reloadable policy holder. `current()` is a read lock and an `Arc` clone; a reload builds
+/// the new snapshot outside the lock and swaps it in, or keeps the old one on any error.
+pub struct PolicyHandle {
+    current: RwLock<Arc<Snapshot>>,
+    cache_capacity: usize,
+}
+
+impl std::fmt::Debug for PolicyHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyHandle")
+            .field("current", &self.current())
+            .finish()
+    }
+}
+
+impl PolicyHandle {
+    pub fn new(engine: Engine) -> PolicyHandle {
+        PolicyHandle::with_capacity(engine, DEFAULT_CAPACITY)
+    }
+
+    pub fn with_capacity(engine: Engine, cache_capacity: usize) -> PolicyHandle {
+        PolicyHandle {
+            current: RwLock::new(Arc::new(Snapshot::new(engine, cache_capacity))),
+            cache_capacity,
+        }
+    }
+
+    /// Startup: the loaded policy, or, if it does not load, a deny-all engine (only super users
+    /// get through; item 32) together with the reason, for the caller to log.
+    pub fn load_or_deny_all(
+        model: &Path,
+        files: &[PathBuf],
+        super_users: &[String],
+    ) -> (PolicyHandle, Option<PolicyError>) {
+        match PolicySet::load(model, files, super_users) {
+            Ok(set) => (PolicyHandle::new(Engine::new(set)), None),
+            Err(e) => (PolicyHandle::new(Engine::deny_all(super_users)), Some(e)),
+        }
+    }
+
+    /// The snapshot to use for one whole request.
+    pub fn current(&self) -> Arc<Snapshot> {
+        // The lock only guards an Arc swap: a poisoned lock still holds a valid snapshot.
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Installs `engine` with an empty cache; returns the previous snapshot.
+    pub fn replace(&self, engine: Engine) -> Arc<Snapshot> {
+        let next = Arc::new(Snapshot::new(engine, self.cache_capacity));
+        std::mem::replace(
+            &mut *self.current.write().unwrap_or_else(PoisonError::into_inner),
+            next,
+        )
+    }
+
+    /// Loads the policy and swaps it in; returns the new version hash. On error the current
+    /// snapshot stays. Blocking (file I/O, casbin): from async code use [`PolicyHandle::reload_async`].
+    pub fn reload(
+        &self,
+        model: &Path,
+        files: &[PathBuf],
+        super_users: &[String],
+    ) -> Result<String, PolicyError> {
+        let set = PolicySet::load(model, files, super_users)?;
+        let version = set.version_hash().to_string();
+        self.replace(Engine::new(set));
+        Ok(version)
+    }
+
+    /// [`PolicyHandle::reload`] on tokio's blocking pool.
+    pub async fn reload_async(
+        self: &Arc<Self>,
+        model: PathBuf,
+        files: Vec<PathBuf>,
+        super_users: Vec<String>,
+    ) -> Result<String, PolicyError> {
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || me.reload(&model, &files, &super_users))
+            .await
+            .unwrap_or_else(|e| {
+                Err(PolicyError {
+                    problems: vec![super::files::Diagnostic {
+                        file: "policy reload".into(),
+                        line: None,
+                        message: format!("the reload task failed: {e}"),
+                    }],
+                })
+            })
+    }
+
+    /// A session's authorizer bound to the current snapshot.
+    pub fn session(&self, principal: Principal, host: IpAddr) -> SessionAuthz {
+        SessionAuthz::new(self.current(), principal, host)
+    }
+}
+
+#[cfg(test)]
+#[path = "cache_tests.rs"]
+mod tests;

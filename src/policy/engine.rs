@@ -1,0 +1,596 @@
+//! The decision engine (hot path): Kafka StandardAuthorizer semantics over an index of the rules.
+//!
+//! Rules are indexed by principal, then resource type, then name (literal names in a hash map, the
+//! `*` rules in a list, prefixes in a hash map probed once per distinct prefix length), so a
+//! decision costs about the number of rules that could match, not the number of rules.
+//!
+//! Semantics (StandardAuthorizer): super users are allowed everything; otherwise a matching DENY
+//! (same operation, or All) denies whatever the allows say; otherwise a matching ALLOW (same
+//! operation, All, or an operation that implies the requested one) allows; otherwise deny.
+//! A rule matches when its principal is the requester, one of the requester's groups, or `User:*`,
+//! its pattern matches the name, and its host is `*`, the client address, or a CIDR block holding
+//! it. Names are compared as plain strings: any Unicode, any length, never a panic.
+
+mod cli;
+mod explain;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::cache::Snapshot;
+use super::files::{
+    canonical_ip, op_applies, parse_principal, HostSpec, Pattern, PolicySet, Rule, RuleId, Subject,
+};
+use super::mapping::Authorize;
+use super::model::{Effect, Operation, ResourceType};
+use crate::auth::Principal;
+
+pub use cli::{cmd_check, cmd_explain, cmd_who_can};
+pub use explain::{ExplainedRule, Explanation, Outcome, Via, WhoCan, WhoVerdict};
+
+/// Why a decision came out as it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The principal is a super user: allowed, whatever the rules say.
+    SuperUser,
+    /// This DENY rule matched (the lowest-numbered one, if several did).
+    Deny(RuleId),
+    /// This ALLOW rule matched and no DENY did (the lowest-numbered one, if several did).
+    Allow(RuleId),
+    /// No ALLOW matched: Kafka's default deny.
+    NoMatchingAllow,
+}
+
+impl Reason {
+    /// The rule that decided, if a rule did.
+    pub fn rule(self) -> Option<RuleId> {
+        match self {
+            Reason::Deny(id) | Reason::Allow(id) => Some(id),
+            Reason::SuperUser | Reason::NoMatchingAllow => None,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::SuperUser => f.write_str("super user"),
+            Reason::Deny(id) => write!(f, "denied by rule {id}"),
+            Reason::Allow(id) => write!(f, "allowed by rule {id}"),
+            Reason::NoMatchingAllow => f.write_str("no matching allow (default deny)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: Reason,
+}
+
+impl Decision {
+    fn from_reason(reason: Reason) -> Decision {
+        Decision {
+            allowed: matches!(reason, Reason::SuperUser | Reason::Allow(_)),
+            reason,
+        }
+    }
+}
+
+fn rtype_index(rtype: ResourceType) -> usize {
+    match rtype {
+        ResourceType::Topic => 0,
+        ResourceType::Group => 1,
+        ResourceType::TransactionalId => 2,
+        ResourceType::Cluster => 3,
+    }
+}
+
+/// The rules of one principal (or group, or `User:*`) for one resource type, by name.
+#[derive(Default)]
+struct Bucket {
+    literal: HashMap<Box<str>, Vec<u32>>,
+    wildcard: Vec<u32>,
+    prefixes: HashMap<Box<str>, Vec<u32>>,
+    /// Distinct prefix lengths in bytes, ascending.
+    prefix_lens: Vec<usize>,
+    all: Vec<u32>,
+}
+
+impl Bucket {
+    fn add(&mut self, id: u32, pattern: &Pattern) {
+        match pattern {
+            Pattern::Any => self.wildcard.push(id),
+            Pattern::Literal(l) => self.literal.entry(l.as_str().into()).or_default().push(id),
+            Pattern::Prefix(p) => {
+                self.prefixes.entry(p.as_str().into()).or_default().push(id);
+                if let Err(pos) = self.prefix_lens.binary_search(&p.len()) {
+                    self.prefix_lens.insert(pos, p.len());
+                }
+            }
+        }
+        self.all.push(id);
+    }
+
+    /// Every rule whose pattern matches `name` (each once: a rule has one pattern).
+    #[inline]
+    fn for_each_match(&self, name: &str, mut f: impl FnMut(u32)) {
+        if !self.literal.is_empty() {
+            if let Some(ids) = self.literal.get(name) {
+                ids.iter().for_each(|&i| f(i));
+            }
+        }
+        self.wildcard.iter().for_each(|&i| f(i));
+        for &len in &self.prefix_lens {
+            if len > name.len() {
+                break;
+            }
+            // A prefix is whole characters, so a match can only end on a character boundary.
+            if name.is_char_boundary(len) {
+                if let Some(ids) = self.prefixes.get(&name[..len]) {
+                    ids.iter().for_each(|&i| f(i));
+                }
+            }
+        }
+    }
+}
+
+/// What the hot loop needs of a rule, packed together.
+#[derive(Clone, Copy)]
+struct Compact {
+    op: Operation,
+    effect: Effect,
+    host: HostSpec,
+}
+
+#[derive(Default)]
+struct Index {
+    /// principal type -> name -> slot.
+    subjects: HashMap<Box<str>, HashMap<Box<str>, u32>>,
+    any_user: Option<u32>,
+    /// user name -> slots of the groups (that have rules) it belongs to.
+    groups_of: HashMap<Box<str>, Vec<u32>>,
+    buckets: Vec<[Bucket; 4]>,
+    compact: Vec<Compact>,
+}
+
+impl Index {
+    fn build(set: &PolicySet) -> Index {
+        let mut ix = Index::default();
+        for r in set.rules() {
+            let slot = ix.slot(&r.subject);
+            ix.buckets[slot as usize][rtype_index(r.rtype)].add(r.id.0, &r.pattern);
+            ix.compact.push(Compact {
+                op: r.op,
+                effect: r.effect,
+                host: r.host,
+            });
+        }
+        for m in set.memberships() {
+            let Some(&slot) = ix
+                .subjects
+                .get("Group")
+                .and_then(|g| g.get(m.group.as_str()))
+            else {
+                continue; // a group no rule names changes nothing
+            };
+            let v = ix.groups_of.entry(m.user.as_str().into()).or_default();
+            if !v.contains(&slot) {
+                v.push(slot);
+            }
+        }
+        ix
+    }
+
+    fn slot(&mut self, subject: &Subject) -> u32 {
+        let next = u32::try_from(self.buckets.len()).unwrap_or(u32::MAX);
+        let slot = *self
+            .subjects
+            .entry(subject.kind().into())
+            .or_default()
+            .entry(subject.name().into())
+            .or_insert(next);
+        if slot == next {
+            self.buckets.push(Default::default());
+            if *subject == Subject::AnyUser {
+                self.any_user = Some(slot);
+            }
+        }
+        slot
+    }
+
+    /// The slots whose rules apply to `p`: its own, `User:*`, and its groups' (each once).
+    #[inline]
+    fn for_each_slot(&self, p: &Principal, mut f: impl FnMut(u32)) {
+        let direct = self
+            .subjects
+            .get(p.kind.as_str())
+            .and_then(|m| m.get(p.name.as_str()))
+            .copied();
+        if let Some(s) = direct {
+            f(s);
+        }
+        if let Some(a) = self.any_user {
+            if direct != Some(a) {
+                f(a);
+            }
+        }
+        if p.kind == "User" && !self.groups_of.is_empty() {
+            if let Some(groups) = self.groups_of.get(p.name.as_str()) {
+                groups.iter().for_each(|&g| f(g));
+            }
+        }
+    }
+}
+
+/// An immutable, indexed policy. Build one per policy version; share it behind an `Arc`.
+pub struct Engine {
+    policy: Option<PolicySet>,
+    super_users: Vec<Principal>,
+    index: Index,
+    version: String,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("version", &self.version)
+            .field("rules", &self.index.compact.len())
+            .field("super_users", &self.super_users)
+            .finish()
+    }
+}
+
+/// The version reported by [`Engine::deny_all`].
+pub const DENY_ALL_VERSION: &str = "deny-all";
+
+impl Engine {
+    pub fn new(set: PolicySet) -> Engine {
+        let index = Index::build(&set);
+        Engine {
+            super_users: set.super_users().to_vec(),
+            version: set.version_hash().to_string(),
+            policy: Some(set),
+            index,
+        }
+    }
+
+    /// The engine to run with when the policy is missing or invalid (item 32): everyone but the
+    /// super users is denied. Super users that do not parse are left out (and logged).
+    pub fn deny_all(super_users: &[String]) -> Engine {
+        let mut supers = Vec::new();
+        for s in super_users {
+            match parse_principal(s) {
+                Ok(p) if p.name != "*" => supers.push(p),
+                Ok(_) => tracing::warn!(super_user = %s, "wildcard super user ignored"),
+                Err(e) => tracing::warn!(error = %e, "super user ignored"),
+            }
+        }
+        Engine {
+            policy: None,
+            super_users: supers,
+            index: Index::default(),
+            version: DENY_ALL_VERSION.to_string(),
+        }
+    }
+
+    /// The loaded policy (`None` for [`Engine::deny_all`]).
+    pub fn policy(&self) -> Option<&PolicySet> {
+        self.policy.as_ref()
+    }
+
+    /// The policy's version hash, or [`DENY_ALL_VERSION`].
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn rules(&self) -> &[Arc<Rule>] {
+        self.policy.as_ref().map(|p| p.rules()).unwrap_or(&[])
+    }
+
+    pub fn rule(&self, id: RuleId) -> Option<&Arc<Rule>> {
+        self.policy.as_ref().and_then(|p| p.rule(id))
+    }
+
+    pub fn super_users(&self) -> &[Principal] {
+        &self.super_users
+    }
+
+    pub fn is_super_user(&self, p: &Principal) -> bool {
+        self.super_users
+            .iter()
+            .any(|s| s.kind == p.kind && s.name == p.name)
+    }
+
+    /// "The rule that decided", for audit: `file:line: text`, or what decided instead.
+    pub fn describe(&self, reason: Reason) -> String {
+        match reason.rule().and_then(|id| self.rule(id)) {
+            Some(rule) => format!("{reason}: {rule}"),
+            None => reason.to_string(),
+        }
+    }
+
+    /// May `principal`, connecting from `host`, do `op` on `rtype`/`name`?
+    pub fn decide(
+        &self,
+        principal: &Principal,
+        host: IpAddr,
+        op: Operation,
+        rtype: ResourceType,
+        name: &str,
+    ) -> Decision {
+        if self.is_super_user(principal) {
+            return Decision::from_reason(Reason::SuperUser);
+        }
+        let host = canonical_ip(host);
+        let rt = rtype_index(rtype);
+        let (mut deny, mut allow) = (u32::MAX, u32::MAX);
+        self.index.for_each_slot(principal, |slot| {
+            self.index.buckets[slot as usize][rt].for_each_match(name, |id| {
+                let r = &self.index.compact[id as usize];
+                match r.effect {
+                    Effect::Deny
+                        if id < deny
+                            && (r.op == op || r.op == Operation::All)
+                            && r.host.matches(host) =>
+                    {
+                        deny = id
+                    }
+                    Effect::Allow
+                        if id < allow
+                            && op_applies(r.op, Effect::Allow, op)
+                            && r.host.matches(host) =>
+                    {
+                        allow = id
+                    }
+                    _ => {}
+                }
+            })
+        });
+        Decision::from_reason(if deny != u32::MAX {
+            Reason::Deny(RuleId(deny))
+        } else if allow != u32::MAX {
+            Reason::Allow(RuleId(allow))
+        } else {
+            Reason::NoMatchingAllow
+        })
+    }
+
+    /// Kafka's `authorizeByResourceType`: is `op` allowed on at least one resource of `rtype`?
+    /// Super users: yes. A matching DENY on `*`: no. Otherwise yes if some matching ALLOW (the
+    /// operation, All, or one implying it) has a pattern that no matching DENY covers (a DENY on
+    /// the same literal name, or a DENY prefix that is a prefix of the allowed name or prefix).
+    pub fn decide_any(
+        &self,
+        principal: &Principal,
+        host: IpAddr,
+        op: Operation,
+        rtype: ResourceType,
+    ) -> Decision {
+        if self.is_super_user(principal) {
+            return Decision::from_reason(Reason::SuperUser);
+        }
+        let host = canonical_ip(host);
+        let rt = rtype_index(rtype);
+        let Some(policy) = &self.policy else {
+            return Decision::from_reason(Reason::NoMatchingAllow);
+        };
+        let mut wildcard_deny = u32::MAX;
+        let mut deny_literals: HashMap<&str, u32> = HashMap::new();
+        let mut deny_prefixes: HashMap<&str, u32> = HashMap::new();
+        let mut allows: Vec<u32> = Vec::new();
+        self.index.for_each_slot(principal, |slot| {
+            for &id in &self.index.buckets[slot as usize][rt].all {
+                let c = &self.index.compact[id as usize];
+                if !c.host.matches(host) {
+                    continue;
+                }
+                let pattern = &policy.rules()[id as usize].pattern;
+                match c.effect {
+                    Effect::Deny if c.op == op || c.op == Operation::All => match pattern {
+                        Pattern::Any => wildcard_deny = wildcard_deny.min(id),
+                        Pattern::Literal(l) => keep_min(&mut deny_literals, l, id),
+                        Pattern::Prefix(p) => keep_min(&mut deny_prefixes, p, id),
+                    },
+                    Effect::Allow if op_applies(c.op, Effect::Allow, op) => allows.push(id),
+                    _ => {}
+                }
+            }
+        });
+        if wildcard_deny != u32::MAX {
+            return Decision::from_reason(Reason::Deny(RuleId(wildcard_deny)));
+        }
+        allows.sort_unstable();
+        let mut prefix_lens: Vec<usize> = deny_prefixes.keys().map(|p| p.len()).collect();
+        prefix_lens.sort_unstable();
+        prefix_lens.dedup();
+        let dominating_prefix = |s: &str| {
+            prefix_lens
+                .iter()
+                .take_while(|&&l| l <= s.len())
+                .filter(|&&l| s.is_char_boundary(l))
+                .find_map(|&l| deny_prefixes.get(&s[..l]).copied())
+        };
+        let mut first_dominated_by = None;
+        for &id in &allows {
+            let dominated = match &policy.rules()[id as usize].pattern {
+                Pattern::Any => None,
+                Pattern::Literal(l) => deny_literals
+                    .get(l.as_str())
+                    .copied()
+                    .or_else(|| dominating_prefix(l)),
+                Pattern::Prefix(p) => dominating_prefix(p),
+            };
+            match dominated {
+                None => return Decision::from_reason(Reason::Allow(RuleId(id))),
+                Some(d) => {
+                    first_dominated_by.get_or_insert(d);
+                }
+            }
+        }
+        Decision::from_reason(match first_dominated_by {
+            Some(d) => Reason::Deny(RuleId(d)),
+            None => Reason::NoMatchingAllow,
+        })
+    }
+
+    /// Every rule about this principal and resource type, how it matched (or why not), the
+    /// decision, and what the casbin model says.
+    pub fn explain(
+        &self,
+        principal: &Principal,
+        host: IpAddr,
+        op: Operation,
+        rtype: ResourceType,
+        name: &str,
+    ) -> Explanation {
+        explain::explain(self, principal, host, op, rtype, name)
+    }
+
+    /// Who may do `op` on `rtype`/`name`: super users, principals (and groups) allowed and from
+    /// which hosts, and those explicitly denied.
+    pub fn who_can(&self, op: Operation, rtype: ResourceType, name: &str) -> Vec<WhoCan> {
+        explain::who_can(self, op, rtype, name)
+    }
+}
+
+fn keep_min<'a>(map: &mut HashMap<&'a str, u32>, key: &'a str, id: u32) {
+    let v = map.entry(key).or_insert(id);
+    *v = (*v).min(id);
+}
+
+/// One decision a session made, for audit.
+#[derive(Debug, Clone)]
+pub struct DecisionRecord {
+    pub op: Operation,
+    pub rtype: ResourceType,
+    /// `None` for an "on any resource of this type" check (`allowed_any`).
+    pub name: Option<String>,
+    pub allowed: bool,
+    pub reason: Reason,
+    /// The rule that decided, with its file and line.
+    pub rule: Option<Arc<Rule>>,
+    /// The policy version that decided.
+    pub policy_version: Arc<str>,
+}
+
+/// Decisions kept per session between two `take_decisions` calls; beyond this they are counted
+/// (`dropped`) but not kept, so a Metadata request for every topic cannot grow memory unboundedly.
+pub const MAX_RECORDED_DECISIONS: usize = 1024;
+
+#[derive(Default)]
+struct DecisionLog {
+    records: Vec<DecisionRecord>,
+    dropped: u64,
+}
+
+/// A session's view of the policy: one principal, one client address, one policy snapshot. It
+/// serves the request mapping's [`Authorize`] and records every decision for audit.
+///
+/// Rebind it to the current snapshot at the start of each request ([`SessionAuthz::rebind`]), so
+/// a request sees one policy for all its checks and the next request sees a reload.
+pub struct SessionAuthz {
+    snapshot: Arc<Snapshot>,
+    version: Arc<str>,
+    principal: Principal,
+    host: IpAddr,
+    log: Mutex<DecisionLog>,
+}
+
+impl SessionAuthz {
+    pub fn new(snapshot: Arc<Snapshot>, principal: Principal, host: IpAddr) -> SessionAuthz {
+        SessionAuthz {
+            version: Arc::from(snapshot.engine().version()),
+            snapshot,
+            principal,
+            host: canonical_ip(host),
+            log: Mutex::default(),
+        }
+    }
+
+    /// Switches to another policy snapshot (between requests, never during one).
+    pub fn rebind(&mut self, snapshot: Arc<Snapshot>) {
+        if !Arc::ptr_eq(&snapshot, &self.snapshot) {
+            self.version = Arc::from(snapshot.engine().version());
+            self.snapshot = snapshot;
+        }
+    }
+
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snapshot
+    }
+
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    pub fn host(&self) -> IpAddr {
+        self.host
+    }
+
+    pub fn decide(&self, op: Operation, rtype: ResourceType, name: &str) -> Decision {
+        let d = self
+            .snapshot
+            .decide(&self.principal, self.host, op, rtype, name);
+        self.record(op, rtype, Some(name), d);
+        d
+    }
+
+    pub fn decide_any(&self, op: Operation, rtype: ResourceType) -> Decision {
+        let d = self
+            .snapshot
+            .decide_any(&self.principal, self.host, op, rtype);
+        self.record(op, rtype, None, d);
+        d
+    }
+
+    fn record(&self, op: Operation, rtype: ResourceType, name: Option<&str>, d: Decision) {
+        // A poisoned lock only means another thread panicked mid-push: the Vec is still valid.
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        if log.records.len() >= MAX_RECORDED_DECISIONS {
+            log.dropped += 1;
+            return;
+        }
+        let rule = d
+            .reason
+            .rule()
+            .and_then(|id| self.snapshot.engine().rule(id))
+            .cloned();
+        log.records.push(DecisionRecord {
+            op,
+            rtype,
+            name: name.map(str::to_string),
+            allowed: d.allowed,
+            reason: d.reason,
+            rule,
+            policy_version: self.version.clone(),
+        });
+    }
+
+    /// The decisions made since the last call, oldest first, and how many were not kept.
+    pub fn take_decisions(&self) -> (Vec<DecisionRecord>, u64) {
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        let dropped = std::mem::take(&mut log.dropped);
+        (std::mem::take(&mut log.records), dropped)
+    }
+}
+
+impl Authorize for SessionAuthz {
+    fn allowed(&self, op: Operation, rtype: ResourceType, name: &str) -> bool {
+        self.decide(op, rtype, name).allowed
+    }
+
+    fn allowed_any(&self, op: Operation, rtype: ResourceType) -> bool {
+        self.decide_any(op, rtype).allowed
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+pub(crate) mod tests;
+
+#[cfg(test)]
+#[path = "prop_tests.rs"]
+mod prop_tests;

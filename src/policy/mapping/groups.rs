@@ -1,0 +1,398 @@
+//! Checks for the group, offset and transaction APIs, as KafkaApis makes them: which Group,
+//! TransactionalId, Topic and Cluster permissions each request needs, the error Kafka answers with
+//! when one is missing, and how the answer for a denied part is merged into the upstream's response.
+//!
+//! - [`offsets`]: OffsetCommit, OffsetFetch, OffsetDelete, TxnOffsetCommit.
+//! - [`membership`]: FindCoordinator, the classic and KIP-848 group protocols, DescribeGroups,
+//!   ConsumerGroupDescribe, ListGroups, DeleteGroups.
+//! - [`txn`]: InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, DescribeProducers,
+//!   DescribeTransactions, ListTransactions.
+//!
+//! When everything is allowed the plan is [`Plan::Forward`] and nothing is allocated: these APIs
+//! carry every consumer's heartbeats and commits. Denied parts are answered in the client's order;
+//! Kafka itself lists its local errors before or after the coordinator's results depending on the
+//! API, and clients match entries by name, never by position.
+
+mod membership;
+mod offsets;
+mod txn;
+
+#[cfg(test)]
+mod tests;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::consumer_group_describe_response::DescribedGroup as CgDescribedGroup;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::DescribedGroup;
+use kafka_protocol::messages::describe_producers_response::TopicResponse as ProducersTopic;
+use kafka_protocol::messages::describe_transactions_response::TransactionState;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::offset_commit_response::OffsetCommitResponseTopic;
+use kafka_protocol::messages::offset_delete_response::OffsetDeleteResponseTopic;
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::txn_offset_commit_response::TxnOffsetCommitResponseTopic;
+use kafka_protocol::messages::{ApiKey, GroupId, RequestHeader, RequestKind, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use super::{Authorize, Plan, TopicIds};
+use crate::policy::{Operation, ResourceType};
+use crate::protocol::codec::{
+    decode_body, encode_response, response_header, split_response, ProtocolError,
+};
+use crate::protocol::frame::LEN_PREFIX;
+
+/// Kafka error codes these APIs answer with.
+pub(crate) mod code {
+    pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+    pub const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+    pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+    pub const INVALID_REQUEST: i16 = 42;
+    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+    pub const OPERATION_NOT_ATTEMPTED: i16 = 55;
+}
+
+/// `Errors.message()` texts, for the fields where Kafka sends them.
+pub(crate) mod message {
+    pub const TOPIC_AUTHORIZATION_FAILED: &str = "Topic authorization failed.";
+    pub const GROUP_AUTHORIZATION_FAILED: &str = "Group authorization failed.";
+    pub const CLUSTER_AUTHORIZATION_FAILED: &str = "Cluster authorization failed.";
+    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: &str =
+        "Transactional Id authorization failed.";
+    pub const INVALID_REQUEST: &str = "This most likely occurs because of a request being malformed by the \
+        client library or the message was sent to an incompatible broker. See the broker logs for more details.";
+}
+
+/// Entries answered by the gateway, each with its position in the client's list, to be merged with
+/// the upstream's entries for the forwarded rest.
+pub type Denied<T> = Vec<(usize, T)>;
+
+/// How the upstream's response is completed or filtered, per API. Each variant keeps the request
+/// version the response is decoded and re-encoded at (OffsetDelete has only v0).
+#[derive(Debug)]
+pub enum Merge {
+    /// Topics denied READ (29 on every partition).
+    OffsetCommit {
+        version: i16,
+        denied: Denied<OffsetCommitResponseTopic>,
+    },
+    /// OffsetFetch v1-7 (one group): topics denied DESCRIBE (29, committed offset -1), or, when the
+    /// client asked for every topic, `filter_all`: drop the topics it may not DESCRIBE.
+    OffsetFetch {
+        version: i16,
+        denied: Denied<OffsetFetchResponseTopic>,
+        filter_all: bool,
+    },
+    /// OffsetFetch v8+ (batched groups): one slot per group of the client's request.
+    OffsetFetchGroups {
+        version: i16,
+        groups: Vec<FetchGroupSlot>,
+    },
+    /// Topics denied READ (29 on every partition); v0 only.
+    OffsetDelete {
+        denied: Denied<OffsetDeleteResponseTopic>,
+    },
+    /// Topics denied READ (29 on every partition).
+    TxnOffsetCommit {
+        version: i16,
+        denied: Denied<TxnOffsetCommitResponseTopic>,
+    },
+    /// FindCoordinator v4+: keys denied DESCRIBE (30 or 53, node -1).
+    FindCoordinator {
+        version: i16,
+        denied: Denied<Coordinator>,
+    },
+    /// Groups denied DESCRIBE (30); `authorized_operations` is recomputed for this session.
+    DescribeGroups {
+        version: i16,
+        denied: Denied<DescribedGroup>,
+        authorized_operations: bool,
+    },
+    /// As DescribeGroups, and groups whose assignments name a topic the session may not DESCRIBE
+    /// become 29 without members (KafkaApis.handleConsumerGroupDescribe).
+    ConsumerGroupDescribe {
+        version: i16,
+        denied: Denied<CgDescribedGroup>,
+        authorized_operations: bool,
+    },
+    /// Drops from the assignment the topics (by id) the session may not DESCRIBE: the coordinator
+    /// resolved a subscription regex with the upstream principal's rights, not the client's.
+    ConsumerGroupHeartbeat { version: i16 },
+    /// Keeps the groups the session may DESCRIBE (no cluster DESCRIBE).
+    ListGroups { version: i16 },
+    /// Groups denied DELETE (30).
+    DeleteGroups {
+        version: i16,
+        denied: Denied<DeletableGroupResult>,
+    },
+    /// Topics denied READ (29 on every partition).
+    DescribeProducers {
+        version: i16,
+        denied: Denied<ProducersTopic>,
+    },
+    /// Transactional ids denied DESCRIBE (53); every state's topics filtered to DESCRIBE.
+    DescribeTransactions {
+        version: i16,
+        denied: Denied<TransactionState>,
+    },
+    /// Keeps the transactional ids the session may DESCRIBE.
+    ListTransactions { version: i16 },
+}
+
+/// One group of a batched (v8+) OffsetFetch, in the client's order.
+#[derive(Debug)]
+pub enum FetchGroupSlot {
+    /// Answered by the gateway (group denied, or every named topic denied).
+    Local(OffsetFetchResponseGroup),
+    /// Forwarded; the upstream's answer for it is completed with `denied` topics or filtered.
+    Forwarded {
+        group_id: GroupId,
+        denied: Denied<OffsetFetchResponseTopics>,
+        filter_all: bool,
+    },
+}
+
+/// Authorizes one request of the group, offset and transaction APIs; `Ok(None)` for other APIs.
+/// Every API here is authorized by name; topic ids only matter when merging.
+pub fn plan(
+    _api: ApiKey,
+    version: i16,
+    header: &RequestHeader,
+    body: &RequestKind,
+    authz: &dyn Authorize,
+    _ids: &dyn TopicIds,
+) -> Result<Option<Plan>, ProtocolError> {
+    let plan = match body {
+        RequestKind::OffsetCommit(r) => offsets::offset_commit(version, header, r, authz)?,
+        RequestKind::OffsetFetch(r) => offsets::offset_fetch(version, header, r, authz)?,
+        RequestKind::OffsetDelete(r) => offsets::offset_delete(version, header, r, authz)?,
+        RequestKind::TxnOffsetCommit(r) => offsets::txn_offset_commit(version, header, r, authz)?,
+        RequestKind::FindCoordinator(r) => membership::find_coordinator(version, header, r, authz)?,
+        RequestKind::JoinGroup(r) => membership::join_group(version, header, r, authz)?,
+        RequestKind::SyncGroup(r) => membership::sync_group(version, header, r, authz)?,
+        RequestKind::Heartbeat(r) => membership::heartbeat(version, header, r, authz)?,
+        RequestKind::LeaveGroup(r) => membership::leave_group(version, header, r, authz)?,
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            membership::consumer_group_heartbeat(version, header, r, authz)?
+        }
+        RequestKind::DescribeGroups(r) => membership::describe_groups(version, header, r, authz)?,
+        RequestKind::ConsumerGroupDescribe(r) => {
+            membership::consumer_group_describe(version, header, r, authz)?
+        }
+        RequestKind::ListGroups(_) => membership::list_groups(version, authz),
+        RequestKind::DeleteGroups(r) => membership::delete_groups(version, header, r, authz)?,
+        RequestKind::InitProducerId(r) => txn::init_producer_id(version, header, r, authz)?,
+        RequestKind::AddPartitionsToTxn(r) => {
+            txn::add_partitions_to_txn(version, header, r, authz)?
+        }
+        RequestKind::AddOffsetsToTxn(r) => txn::add_offsets_to_txn(version, header, r, authz)?,
+        RequestKind::EndTxn(r) => txn::end_txn(version, header, r, authz)?,
+        RequestKind::DescribeProducers(r) => txn::describe_producers(version, header, r, authz)?,
+        RequestKind::DescribeTransactions(r) => {
+            txn::describe_transactions(version, header, r, authz)?
+        }
+        RequestKind::ListTransactions(_) => txn::list_transactions(version),
+        _ => return Ok(None),
+    };
+    Ok(Some(plan))
+}
+
+impl Merge {
+    /// Applies the adjustment to the upstream's response payload (length prefix removed, header
+    /// included) and returns the new frame (length prefix included).
+    pub fn apply(
+        self,
+        payload: Bytes,
+        authz: &dyn Authorize,
+        ids: &dyn TopicIds,
+    ) -> Result<Bytes, ProtocolError> {
+        match self {
+            Merge::OffsetCommit { version, denied } => {
+                offsets::merge_offset_commit(version, denied, payload)
+            }
+            Merge::OffsetFetch {
+                version,
+                denied,
+                filter_all,
+            } => offsets::merge_offset_fetch(version, denied, filter_all, payload, authz),
+            Merge::OffsetFetchGroups { version, groups } => {
+                offsets::merge_offset_fetch_groups(version, groups, payload, authz)
+            }
+            Merge::OffsetDelete { denied } => offsets::merge_offset_delete(denied, payload),
+            Merge::TxnOffsetCommit { version, denied } => {
+                offsets::merge_txn_offset_commit(version, denied, payload)
+            }
+            Merge::FindCoordinator { version, denied } => {
+                membership::merge_find_coordinator(version, denied, payload)
+            }
+            Merge::DescribeGroups {
+                version,
+                denied,
+                authorized_operations,
+            } => membership::merge_describe_groups(
+                version,
+                denied,
+                authorized_operations,
+                payload,
+                authz,
+            ),
+            Merge::ConsumerGroupDescribe {
+                version,
+                denied,
+                authorized_operations,
+            } => membership::merge_consumer_group_describe(
+                version,
+                denied,
+                authorized_operations,
+                payload,
+                authz,
+            ),
+            Merge::ConsumerGroupHeartbeat { version } => {
+                membership::merge_consumer_group_heartbeat(version, payload, authz, ids)
+            }
+            Merge::ListGroups { version } => membership::merge_list_groups(version, payload, authz),
+            Merge::DeleteGroups { version, denied } => {
+                membership::merge_delete_groups(version, denied, payload)
+            }
+            Merge::DescribeProducers { version, denied } => {
+                txn::merge_describe_producers(version, denied, payload)
+            }
+            Merge::DescribeTransactions { version, denied } => {
+                txn::merge_describe_transactions(version, denied, payload, authz)
+            }
+            Merge::ListTransactions { version } => {
+                txn::merge_list_transactions(version, payload, authz)
+            }
+        }
+    }
+}
+
+// ---- helpers shared by the submodules ----
+
+/// `None` when every item passes `ok` (the hot path: nothing allocated), otherwise one flag per
+/// item. Each item is checked once.
+fn mask<T>(items: &[T], ok: impl Fn(&T) -> bool) -> Option<Vec<bool>> {
+    let first = items.iter().position(|i| !ok(i))?;
+    let mut flags = vec![true; items.len()];
+    for (i, item) in items.iter().enumerate().skip(first) {
+        flags[i] = i != first && ok(item);
+    }
+    Some(flags)
+}
+
+/// The items whose flag is set (cloned, to be forwarded) and, for the others, `deny(item)` with the
+/// item's position in the client's list.
+fn split<T: Clone, R>(items: &[T], flags: &[bool], deny: impl Fn(&T) -> R) -> (Vec<T>, Denied<R>) {
+    let mut allowed = Vec::new();
+    let mut denied = Vec::new();
+    for (i, (item, ok)) in items.iter().zip(flags).enumerate() {
+        if *ok {
+            allowed.push(item.clone());
+        } else {
+            denied.push((i, deny(item)));
+        }
+    }
+    (allowed, denied)
+}
+
+/// Puts the gateway's entries back at their positions among the upstream's entries (which answer
+/// the forwarded items, in order). Entries carry their own names, so an upstream that reorders or
+/// drops entries only changes the order, never which name gets which answer.
+fn interleave<T>(upstream: Vec<T>, denied: Denied<T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(upstream.len() + denied.len());
+    let mut upstream = upstream.into_iter();
+    let mut denied = denied.into_iter().peekable();
+    loop {
+        if let Some((_, entry)) = denied.next_if(|(pos, _)| *pos <= out.len()) {
+            out.push(entry);
+            continue;
+        }
+        match upstream.next() {
+            Some(entry) => out.push(entry),
+            None => {
+                out.extend(denied.map(|(_, entry)| entry));
+                return out;
+            }
+        }
+    }
+}
+
+/// Kafka's authorized-operations bit field for a group (READ, DESCRIBE, DELETE are the operations
+/// `AclEntry.supportedOperations` lists for groups).
+fn group_authorized_operations(authz: &dyn Authorize, group: &str) -> i32 {
+    [Operation::Read, Operation::Describe, Operation::Delete]
+        .into_iter()
+        .filter(|op| authz.allowed(*op, ResourceType::Group, group))
+        .fold(0, |bits, op| bits | (1 << op.code()))
+}
+
+/// Topics no client may add to a transaction (Kafka's `Topic.isInternal`).
+fn is_internal_topic(name: &str) -> bool {
+    matches!(
+        name,
+        "__consumer_offsets" | "__transaction_state" | "__share_group_state"
+    )
+}
+
+fn respond<T: Encodable>(
+    api: ApiKey,
+    version: i16,
+    header: &RequestHeader,
+    body: &T,
+) -> Result<Plan, ProtocolError> {
+    let frame = encode_response(api, version, &response_header(header.correlation_id), body)?;
+    Ok(Plan::Respond(frame))
+}
+
+fn forward_partial<T: Encodable>(
+    api: ApiKey,
+    version: i16,
+    header: &RequestHeader,
+    body: &T,
+    merge: Merge,
+) -> Result<Plan, ProtocolError> {
+    Ok(Plan::ForwardPartial {
+        request: encode_forwarded(api, version, header, body)?,
+        merge: super::Merge::Groups(merge),
+    })
+}
+
+fn then_merge(merge: Merge) -> Plan {
+    Plan::ForwardThenMerge(super::Merge::Groups(merge))
+}
+
+/// Encodes the reduced request under the client's own header (correlation id, client id, tagged
+/// fields), so the upstream's answer pairs with the client's request as the original would.
+/// `codec::encode_request` builds a fresh header for the gateway's own queries, hence this one.
+fn encode_forwarded<T: Encodable>(
+    api: ApiKey,
+    version: i16,
+    header: &RequestHeader,
+    body: &T,
+) -> Result<Bytes, ProtocolError> {
+    let err = |e: anyhow::Error| ProtocolError::Encode {
+        api,
+        version,
+        message: format!("request: {e}"),
+    };
+    let mut buf = BytesMut::with_capacity(256);
+    buf.put_bytes(0, LEN_PREFIX);
+    header
+        .encode(&mut buf, api.request_header_version(version))
+        .map_err(err)?;
+    body.encode(&mut buf, version).map_err(err)?;
+    let len = (buf.len() - LEN_PREFIX) as i32;
+    buf[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
+    Ok(buf.freeze())
+}
+
+fn read_response<T: Decodable>(
+    api: ApiKey,
+    version: i16,
+    payload: Bytes,
+) -> Result<(ResponseHeader, T), ProtocolError> {
+    let (header, body) = split_response(api, version, payload)?;
+    Ok((header, decode_body(api, version, body)?))
+}

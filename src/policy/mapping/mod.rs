@@ -1,0 +1,87 @@
+//! Request-to-check mapping, following Kafka's KafkaApis: which permissions each request needs, what
+//! part of it may be forwarded, and how the answer for the denied part is merged into the response.
+//!
+//! Pure functions over decoded messages: no sockets, no policy files. The session hands in an
+//! [`Authorize`] bound to the client's principal and address, and a [`TopicIds`] map.
+
+pub mod groups;
+pub mod topics;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
+use uuid::Uuid;
+
+use super::{Operation, ResourceType};
+use crate::protocol::codec::ProtocolError;
+
+/// The decisions available to the mapping, for one session (principal + client address).
+pub trait Authorize {
+    /// May the session do `op` on the resource `rtype`/`name`? (For the cluster, `name` is
+    /// `kafka-cluster`.)
+    fn allowed(&self, op: Operation, rtype: ResourceType, name: &str) -> bool;
+    /// Kafka's `authorizeByResourceType`: is `op` allowed on at least one resource of `rtype`, with no
+    /// DENY that covers every such resource? (KIP-679: WRITE on any topic allows idempotent producing.)
+    fn allowed_any(&self, op: Operation, rtype: ResourceType) -> bool;
+}
+
+/// Topic ids the gateway has learned from upstream Metadata responses.
+pub trait TopicIds {
+    fn name_of(&self, id: Uuid) -> Option<String>;
+    fn id_of(&self, name: &str) -> Option<Uuid>;
+}
+
+/// What to do with one request after authorization.
+#[derive(Debug)]
+pub enum Plan {
+    /// Everything is allowed: forward the original bytes, pass the response through unchanged.
+    Forward,
+    /// Forward the original bytes, but the response must be adjusted (filtered or completed) by `merge`.
+    ForwardThenMerge(Merge),
+    /// Forward this re-encoded request (length prefix included) holding only the allowed part, and
+    /// merge the denied part's errors into the response.
+    ForwardPartial { request: Bytes, merge: Merge },
+    /// Nothing may be forwarded: answer the client with this response frame (length prefix included).
+    Respond(Bytes),
+    /// Kafka closes the connection (e.g. a denied acks=0 Produce, which has no response to carry the
+    /// error).
+    Close(String),
+}
+
+/// Response adjustments, one variant per module that produces them.
+#[derive(Debug)]
+pub enum Merge {
+    Topics(topics::Merge),
+    Groups(groups::Merge),
+}
+
+impl Merge {
+    /// Applies the adjustment to the upstream's response payload (length prefix removed, header
+    /// included) and returns the new frame (length prefix included).
+    pub fn apply(
+        self,
+        payload: Bytes,
+        authz: &dyn Authorize,
+        ids: &dyn TopicIds,
+    ) -> Result<Bytes, ProtocolError> {
+        match self {
+            Merge::Topics(m) => m.apply(payload, authz, ids),
+            Merge::Groups(m) => m.apply(payload, authz, ids),
+        }
+    }
+}
+
+/// Authorizes one decoded request. Every API the gateway forwards has a mapping; an API without one
+/// is refused (the caller closes the connection).
+pub fn plan(
+    api: ApiKey,
+    version: i16,
+    header: &RequestHeader,
+    body: &RequestKind,
+    authz: &dyn Authorize,
+    ids: &dyn TopicIds,
+) -> Result<Option<Plan>, ProtocolError> {
+    if let Some(p) = topics::plan(api, version, header, body, authz, ids)? {
+        return Ok(Some(p));
+    }
+    groups::plan(api, version, header, body, authz, ids)
+}

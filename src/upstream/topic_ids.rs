@@ -1,0 +1,112 @@
+//! Topic ids the gateway has seen in upstream Metadata responses, so requests that name topics by id
+//! (Fetch v13+, Metadata by id, DeleteTopics v6+) can be authorized by name.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use uuid::Uuid;
+
+use crate::policy::mapping::TopicIds;
+
+/// Bound on remembered topics; past it the map starts again from what the next responses show, so a
+/// cluster with churning topic names cannot grow the gateway without limit.
+const MAX_TOPICS: usize = 1_000_000;
+
+#[derive(Default)]
+pub struct TopicIdMap {
+    inner: RwLock<Maps>,
+}
+
+#[derive(Default)]
+struct Maps {
+    by_id: HashMap<Uuid, String>,
+    by_name: HashMap<String, Uuid>,
+}
+
+impl TopicIdMap {
+    /// Records topics named by an upstream response; the nil id (older versions) is ignored.
+    pub fn learn<'a>(&self, topics: impl IntoIterator<Item = (&'a str, Uuid)>) {
+        let mut fresh: Vec<(&str, Uuid)> = Vec::new();
+        {
+            let maps = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            for (name, id) in topics {
+                if id.is_nil() || name.is_empty() {
+                    continue;
+                }
+                if maps.by_id.get(&id).map(String::as_str) != Some(name) {
+                    fresh.push((name, id));
+                }
+            }
+        }
+        if fresh.is_empty() {
+            return; // the common case: nothing new, no write lock
+        }
+        let mut maps = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if maps.by_id.len() + fresh.len() > MAX_TOPICS {
+            maps.by_id.clear();
+            maps.by_name.clear();
+        }
+        for (name, id) in fresh {
+            // A re-created topic gets a new id under the same name: drop the stale pairing.
+            if let Some(old) = maps.by_name.insert(name.to_string(), id) {
+                maps.by_id.remove(&old);
+            }
+            maps.by_id.insert(id, name.to_string());
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_id
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl TopicIds for TopicIdMap {
+    fn name_of(&self, id: Uuid) -> Option<String> {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_id
+            .get(&id)
+            .cloned()
+    }
+
+    fn id_of(&self, name: &str) -> Option<Uuid> {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_name
+            .get(name)
+            .copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learns_and_follows_recreated_topics() {
+        let m = TopicIdMap::default();
+        let a = Uuid::from_u128(1);
+        let b = Uuid::from_u128(2);
+        m.learn([("orders", a), ("ignored", Uuid::nil())]);
+        assert_eq!(m.name_of(a).as_deref(), Some("orders"));
+        assert_eq!(m.id_of("orders"), Some(a));
+        assert_eq!(m.len(), 1);
+        m.learn([("orders", b)]);
+        assert_eq!(
+            m.name_of(a),
+            None,
+            "the old id of a re-created topic is forgotten"
+        );
+        assert_eq!(m.name_of(b).as_deref(), Some("orders"));
+    }
+}

@@ -158,6 +158,13 @@ pub struct OAuthSettings {
     pub jwks_refresh_interval: Duration,
 }
 
+/// The audit trail: where and how it is written, and which allowed decisions it records.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    pub writer: crate::audit::AuditConfig,
+    pub level: crate::audit::AuditLevel,
+}
+
 /// Authorization settings. There is no implicit default: either policy files, or an explicit
 /// `allow_all = true` that forwards every authenticated client's requests unchecked.
 #[derive(Debug, Clone)]
@@ -204,6 +211,8 @@ pub struct Config {
     pub admin: AdminConfig,
     pub auth: AuthConfig,
     pub authz: AuthzConfig,
+    /// `None`: no audit trail (a warning at start).
+    pub audit: Option<AuditSettings>,
     /// Directory relative paths in the file are resolved against.
     pub base_dir: PathBuf,
 }
@@ -393,6 +402,7 @@ fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
             super_users,
         }
     });
+    let audit = root.optional_table("audit", |r| read_audit(r, base_dir));
     Config {
         listeners,
         upstream,
@@ -401,8 +411,60 @@ fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
         admin,
         auth,
         authz,
+        audit,
         base_dir: base_dir.to_path_buf(),
     }
+}
+
+fn read_audit(r: &mut Reader<'_>, base_dir: &Path) -> AuditSettings {
+    use crate::audit::{AuditConfig, AuditLevel, FailureMode, FsyncPolicy};
+    let dir = r.path("dir", base_dir, None).unwrap_or_default();
+    let mut w = AuditConfig::new(dir);
+    w.file_prefix = r.string("file_prefix", Some("audit")).unwrap_or_default();
+    w.max_file_bytes = r.size("max_file_bytes", w.max_file_bytes as usize) as u64;
+    let rotate = r.duration("rotate_every", Duration::from_secs(86_400));
+    w.rotate_every = (!rotate.is_zero()).then_some(rotate);
+    w.retain_files = r.size("retain_files", 0);
+    w.queue_capacity = r.size("queue_capacity", w.queue_capacity);
+    w.fsync = match r.string("fsync", Some("batch")).as_deref() {
+        Some("always") => FsyncPolicy::Always,
+        Some("batch") | None => FsyncPolicy::Batch,
+        Some("never") => FsyncPolicy::Never,
+        Some(other) => match parse_duration(other) {
+            Some(d) if !d.is_zero() => FsyncPolicy::Interval(d),
+            _ => {
+                r.issue(
+                    "fsync",
+                    &format!("{other:?} is not always, batch, never or an interval like \"1s\""),
+                );
+                FsyncPolicy::Batch
+            }
+        },
+    };
+    w.on_failure = match r.string("on_failure", Some("fail-closed")).as_deref() {
+        Some("fail-closed") | None => FailureMode::FailClosed,
+        Some("best-effort") => FailureMode::BestEffort,
+        Some(other) => {
+            r.issue(
+                "on_failure",
+                &format!("{other:?} is not fail-closed or best-effort"),
+            );
+            FailureMode::FailClosed
+        }
+    };
+    let level = match r.string("level", Some("admin")).as_deref() {
+        Some("none") => AuditLevel::None,
+        Some("admin") | None => AuditLevel::Admin,
+        Some("all") => AuditLevel::All,
+        Some(other) => {
+            r.issue("level", &format!("{other:?} is not none, admin or all"));
+            AuditLevel::Admin
+        }
+    };
+    if let Err(e) = w.validate() {
+        r.issue("dir", &e.to_string());
+    }
+    AuditSettings { writer: w, level }
 }
 
 fn read_upstream_sasl(t: &mut Reader<'_>, base_dir: &Path, has_tls: bool) -> Option<UpstreamSasl> {

@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: OauthCommand,
     },
+    /// The audit trail: verify its chain, query, follow, or write an HTML report.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Authorization policy: validate, explain a decision, list who can do something.
     Policy {
         #[command(flatten)]
@@ -69,6 +74,53 @@ struct PolicySourceArgs {
     /// Super user principal (repeatable; overrides the config's).
     #[arg(long = "super-user", global = true)]
     super_users: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; names the first edited, deleted, inserted, reordered or truncated record.
+    Verify { paths: Vec<PathBuf> },
+    /// Records matching every filter given, as a table or as JSON lines.
+    Query {
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        principal: Option<String>,
+        /// Substring or glob of the resource, e.g. `Topic:orders*`.
+        #[arg(long)]
+        resource: Option<String>,
+        /// allow | deny
+        #[arg(long)]
+        decision: Option<String>,
+        /// API name or key, e.g. Produce or 0.
+        #[arg(long)]
+        api: Option<String>,
+        /// Event kind, e.g. auth_failure.
+        #[arg(long)]
+        event: Option<String>,
+        /// RFC 3339 time or a relative one like 1h.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The last records, and with -f every new one as it is written.
+    Tail {
+        paths: Vec<PathBuf>,
+        #[arg(short = 'f', long)]
+        follow: bool,
+        #[arg(short = 'n', long, default_value_t = 20)]
+        last: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A self-contained HTML page: events over time, top denials, authentication failures by source.
+    Report {
+        paths: Vec<PathBuf>,
+        #[arg(long, short, default_value = "audit-report.html")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -231,9 +283,63 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Users { command } => users(command),
+        Command::Audit { command } => audit(command),
         Command::Policy { source, command } => policy(source, command),
         Command::Oauth { command } => oauth(command),
     }
+}
+
+fn audit(command: AuditCommand) -> anyhow::Result<()> {
+    use kafka_gateway::audit;
+    match command {
+        AuditCommand::Verify { paths } => {
+            let (report, ok) = audit::cmd_verify(&paths);
+            print!("{report}");
+            anyhow::ensure!(ok, "the audit trail does not verify");
+        }
+        AuditCommand::Query {
+            paths,
+            principal,
+            resource,
+            decision,
+            api,
+            event,
+            since,
+            until,
+            json,
+        } => {
+            let filters = audit::QueryFilters {
+                principal,
+                resource,
+                decision,
+                api,
+                event,
+                since,
+                until,
+            };
+            print!("{}", audit::cmd_query(&paths, &filters, json)?);
+        }
+        AuditCommand::Tail {
+            paths,
+            follow,
+            last,
+            json,
+        } => {
+            let opts = audit::TailOptions {
+                follow,
+                last,
+                json,
+                ..Default::default()
+            };
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            audit::cmd_tail(&paths, &opts, &mut std::io::stdout(), &stop)?;
+        }
+        AuditCommand::Report { paths, out } => {
+            let summary = audit::cmd_report(&paths, &out)?;
+            println!("wrote {}: {summary:?}", out.display());
+        }
+    }
+    Ok(())
 }
 
 fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
+use crate::audit::{AuditCtx, Event, Outcome, ReloadKind};
 use crate::auth::authenticator::Authenticator;
 use crate::metrics::Metrics;
 use crate::policy::cache::PolicyHandle;
@@ -50,6 +51,7 @@ fn mtime(path: &Path) -> Option<SystemTime> {
 /// Runs until shutdown.
 pub async fn run(
     authenticator: Arc<Authenticator>,
+    audit: Arc<AuditCtx>,
     policy: Option<PolicySource>,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
@@ -112,6 +114,33 @@ pub async fn run(
                     }
                 }
             };
+            let what = match w.what {
+                "credentials" => ReloadKind::Credentials,
+                "jwks" => ReloadKind::Jwks,
+                _ => ReloadKind::Policy,
+            };
+            let source = w.path.display().to_string();
+            match &result {
+                Ok(Some(hash)) => {
+                    let _ = audit.record(Event::Reload {
+                        what,
+                        source,
+                        outcome: Outcome::Ok,
+                        hash: Some(hash.clone()),
+                        error: None,
+                    });
+                }
+                Err(e) => {
+                    let _ = audit.record(Event::Reload {
+                        what,
+                        source,
+                        outcome: Outcome::Error,
+                        hash: None,
+                        error: Some(e.clone()),
+                    });
+                }
+                Ok(None) => {}
+            }
             match result {
                 Ok(Some(fingerprint)) => {
                     metrics.inc("reloads_total", &[("file", w.what), ("result", "success")]);

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
+use crate::audit::{AuditCtx, Auditor, ConnInfo, Event, Outcome, ReloadKind};
 use crate::config::{split_host_port, ClientAuthMode, Config, ListenerConfig};
 use crate::metrics::Metrics;
 use crate::net::listener::{accept_loop, ConnLimits, PortCtx};
@@ -61,6 +62,22 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let config = Arc::new(config);
     let metrics = Metrics::new();
+    let started = std::time::Instant::now();
+    let instance = format!("{}-{}", hostname(), std::process::id());
+    let (audit, audit_task) = match &config.audit {
+        None => {
+            tracing::warn!("no [audit] section: this gateway keeps no audit trail");
+            (AuditCtx::disabled(), None)
+        }
+        Some(a) => {
+            let (auditor, task) = Auditor::start(a.writer.clone()).context("audit trail")?;
+            tracing::info!(dir = %a.writer.dir.display(), level = ?a.level, "audit trail open");
+            (
+                AuditCtx::new(auditor, a.level, instance.clone()),
+                Some(task),
+            )
+        }
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     let upstream_tls = match &config.upstream.tls {
@@ -96,6 +113,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let authenticator = crate::auth::authenticator::Authenticator::new(&config.auth)
         .await
         .context("authentication")?;
+    let mut startup_policy_error = false;
     let policy = match (&config.authz.model, config.authz.allow_all) {
         (_, true) => {
             tracing::warn!(
@@ -115,6 +133,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 &config.authz.policy_files,
                 &config.authz.super_users,
             );
+            startup_policy_error = error.is_some();
             match error {
                 None => tracing::info!(version = %handle.current().version(), "policy loaded"),
                 Some(e) => {
@@ -166,6 +185,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 metrics: metrics.clone(),
                 authenticator: authenticator.clone(),
                 policy: policy.clone(),
+                audit: audit.clone(),
+                conn: ConnInfo {
+                    id: 0,
+                    client: String::new(),
+                    listener: l.name.clone(),
+                },
+                stats: Arc::default(),
                 target: Target::Bootstrap,
                 peer: SocketAddr::from(([0, 0, 0, 0], 0)),
                 shutdown: shutdown_rx.clone(),
@@ -204,6 +230,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     tokio::spawn(crate::reload::run(
         authenticator.clone(),
+        audit.clone(),
         policy
             .clone()
             .zip(config.authz.model.clone())
@@ -225,14 +252,54 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown_rx.clone(),
     ));
 
+    if let Some(p) = &policy {
+        let _ = audit.record(Event::Reload {
+            what: ReloadKind::Policy,
+            source: "start".into(),
+            outcome: if startup_policy_error {
+                Outcome::Error
+            } else {
+                Outcome::Ok
+            },
+            hash: Some(p.current().version().to_string()),
+            error: None,
+        });
+    }
+    audit
+        .record(Event::GatewayStart {
+            version: env!("CARGO_PKG_VERSION").into(),
+            instance: instance.clone(),
+            config_hash: None,
+            listeners: bound.iter().map(|(n, a)| format!("{n}={a}")).collect(),
+        })
+        .context("audit trail refused the start record")?;
+
     let grace = config.timeouts.shutdown_grace;
     let mut shutdown_wait = shutdown_rx.clone();
     let done = tokio::spawn(async move {
         let _ = shutdown_wait.wait_for(|s| *s).await;
         // Accept loops end on the same signal; sessions stop reading and drain what is in flight.
-        match tokio::time::timeout(grace, alive_rx.recv()).await {
-            Ok(_) => tracing::info!("all connections finished"),
-            Err(_) => tracing::warn!(?grace, "grace period over: closing remaining connections"),
+        let reason = match tokio::time::timeout(grace, alive_rx.recv()).await {
+            Ok(_) => {
+                tracing::info!("all connections finished");
+                "shutdown: all connections finished"
+            }
+            Err(_) => {
+                tracing::warn!(?grace, "grace period over: closing remaining connections");
+                "shutdown: grace period over"
+            }
+        };
+        let _ = audit.record(Event::GatewayStop {
+            instance,
+            reason: reason.into(),
+            uptime_ms: started.elapsed().as_millis() as u64,
+        });
+        // Everything queued reaches the disk before the process exits.
+        if let Err(e) = audit.auditor.shutdown().await {
+            tracing::error!(error = %e, "audit trail did not shut down cleanly");
+        }
+        if let Some(task) = audit_task {
+            let _ = task.await;
         }
     });
 
@@ -329,4 +396,11 @@ fn has_unbound(listener: &ListenerConfig, nodes: &BTreeSet<i32>, done: &BTreeSet
     nodes
         .iter()
         .any(|n| !done.contains(n) && listener.broker_port(*n).is_some())
+}
+
+/// This machine's name for the audit records (`instance`), without a dependency for one syscall.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "gateway".into())
 }

@@ -19,6 +19,7 @@
 //! by `audit_retention` / `audit_torn_tail` records inside the chain, and verify accepts exactly what
 //! they declare and nothing else.
 
+pub mod ctx;
 pub mod event;
 pub mod level;
 pub mod record;
@@ -29,6 +30,7 @@ pub mod time;
 pub mod verify;
 pub mod writer;
 
+pub use ctx::AuditCtx;
 pub use event::{AuthzDecision, ConnInfo, Decision, Event, Outcome, ReloadKind, RuleRef};
 pub use level::AuditLevel;
 pub use record::Record;

@@ -10,7 +10,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use crate::audit::{AuditCtx, ConnInfo, Event};
 use crate::session::{self, SessionCtx};
+use std::sync::atomic::Ordering;
 
 /// Connection caps shared by every listener of the gateway.
 pub struct ConnLimits {
@@ -123,11 +125,19 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
     let _ = stream.set_nodelay(true);
     let mut session = ctx.session;
     session.peer = peer;
+    session.conn = session.audit.conn(peer, &session.listener.name);
+    session.stats = Arc::default();
+    let audit = session.audit.clone();
+    let conn = session.conn.clone();
+    let stats = session.stats.clone();
     let metrics = session.metrics.clone();
     let listener = session.listener.name.clone();
     let started = Instant::now();
     let (result, tls_version) = match ctx.tls {
         None => {
+            if !opened(&audit, &conn, None) {
+                return;
+            }
             let (r, w) = stream.into_split();
             metrics.connection_opened(&listener);
             (session::run(r, w, session, None).await, "none")
@@ -154,6 +164,9 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .map(|c| c.to_vec());
+            if !opened(&audit, &conn, Some(version)) {
+                return;
+            }
             let (r, w) = tokio::io::split(tls);
             metrics.connection_opened(&listener);
             (
@@ -163,6 +176,18 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
         }
     };
     metrics.connection_closed(&listener);
+    let reason = match &result {
+        Ok(()) => "closed".to_string(),
+        Err(e) => e.to_string(),
+    };
+    let _ = audit.record(Event::ConnectionClose {
+        conn,
+        principal: stats.principal.get().cloned(),
+        bytes_in: stats.bytes_in.load(Ordering::Relaxed),
+        bytes_out: stats.bytes_out.load(Ordering::Relaxed),
+        duration_ms: started.elapsed().as_millis() as u64,
+        reason,
+    });
     match result {
         Ok(()) => {
             tracing::debug!(%peer, %listener, tls = tls_version, duration = ?started.elapsed(), "connection closed")
@@ -171,6 +196,17 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
             tracing::info!(%peer, %listener, tls = tls_version, side = e.side(), error = %e, duration = ?started.elapsed(), "connection closed")
         }
     }
+}
+
+/// Records the connection; false (fail-closed trail refusing) means the connection is dropped.
+fn opened(audit: &AuditCtx, conn: &ConnInfo, tls: Option<&str>) -> bool {
+    audit
+        .record(Event::ConnectionOpen {
+            conn: conn.clone(),
+            tls_version: tls.map(str::to_string),
+            principal: None,
+        })
+        .is_ok()
 }
 
 #[cfg(test)]

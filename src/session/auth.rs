@@ -15,6 +15,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::audit::{AuditCtx, ConnInfo, Event};
 use crate::auth::authenticator::{Authenticator, Exchange};
 use crate::auth::{FailureReason, Mechanism, Principal, Step};
 use crate::config::ListenerConfig;
@@ -72,6 +73,8 @@ pub struct AuthGate {
     authenticator: Arc<Authenticator>,
     listener: Arc<ListenerConfig>,
     metrics: Arc<Metrics>,
+    audit: Arc<AuditCtx>,
+    conn: ConnInfo,
     ip: IpAddr,
     /// Authentication must be complete by then.
     deadline: Instant,
@@ -84,6 +87,8 @@ impl AuthGate {
         authenticator: Arc<Authenticator>,
         listener: Arc<ListenerConfig>,
         metrics: Arc<Metrics>,
+        audit: Arc<AuditCtx>,
+        conn: ConnInfo,
         ip: IpAddr,
         client_cert: Option<&[u8]>,
     ) -> Result<AuthGate, String> {
@@ -103,7 +108,27 @@ impl AuthGate {
                             ("reason", "certificate"),
                         ],
                     );
-                    p.map_err(|e| format!("client certificate maps to no principal: {e}"))?
+                    match p {
+                        Ok(p) => {
+                            audit
+                                .record(Event::AuthSuccess {
+                                    conn: conn.clone(),
+                                    mechanism: "mTLS".into(),
+                                    principal: p.to_string(),
+                                })
+                                .map_err(|e| format!("audit trail unavailable: {e}"))?;
+                            p
+                        }
+                        Err(e) => {
+                            let _ = audit.record(Event::AuthFailure {
+                                conn: conn.clone(),
+                                mechanism: "mTLS".into(),
+                                attempted: None,
+                                reason: "certificate_unmapped".into(),
+                            });
+                            return Err(format!("client certificate maps to no principal: {e}"));
+                        }
+                    }
                 }
                 None => Principal::user("ANONYMOUS"),
             };
@@ -120,6 +145,8 @@ impl AuthGate {
             authenticator,
             listener,
             metrics,
+            audit,
+            conn,
             ip,
             deadline,
         })
@@ -262,6 +289,12 @@ impl AuthGate {
                 // Scenario 34: 33 with the enabled list; Kafka then closes the connection.
                 resp.error_code = UNSUPPORTED_SASL_MECHANISM;
                 self.failure_metric(req.mechanism.as_str(), "unsupported_mechanism");
+                let _ = self.audit.record(Event::AuthFailure {
+                    conn: self.conn.clone(),
+                    mechanism: req.mechanism.as_str().chars().take(64).collect(),
+                    attempted: None,
+                    reason: "unsupported_mechanism".into(),
+                });
                 let frame = self.encode(ApiKey::SaslHandshake, meta, &resp)?;
                 Ok(Verdict::RespondAndClose(
                     frame,
@@ -327,6 +360,17 @@ impl AuthGate {
                         return self.fail(meta, mechanism, reason, Some(user)).await;
                     }
                 }
+                let audited = self.audit.record(Event::AuthSuccess {
+                    conn: self.conn.clone(),
+                    mechanism: mechanism.name().into(),
+                    principal: principal.to_string(),
+                });
+                if audited.is_err() {
+                    // Fail closed: a login the trail cannot record does not happen.
+                    return Ok(Verdict::Close(
+                        "audit trail unavailable: login refused".into(),
+                    ));
+                }
                 self.authenticator.record_success(&user, self.ip);
                 self.metrics.inc(
                     "authentications_total",
@@ -386,6 +430,12 @@ impl AuthGate {
     ) -> Result<Verdict, ProtocolError> {
         self.authenticator
             .record_failure(attempted.as_deref(), self.ip);
+        let _ = self.audit.record(Event::AuthFailure {
+            conn: self.conn.clone(),
+            mechanism: mechanism.name().into(),
+            attempted: attempted.clone(),
+            reason: reason.category().into(),
+        });
         self.failure_metric(mechanism.name(), reason.category());
         tracing::warn!(
             peer = %self.ip, %mechanism, attempted = attempted.as_deref().unwrap_or("-"),

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 pub mod auth;
 
+use crate::audit::{AuditCtx, AuthzDecision, ConnInfo, Decision, Event, RuleRef};
 use crate::auth::authenticator::Authenticator;
 use crate::config::{Config, ListenerConfig};
 use crate::metrics::Metrics;
@@ -46,9 +47,23 @@ pub struct SessionCtx {
     pub authenticator: Arc<Authenticator>,
     /// `None` only with `authorization.allow_all = true`.
     pub policy: Option<Arc<PolicyHandle>>,
+    pub audit: Arc<AuditCtx>,
+    /// This connection in audit records (assigned when the connection is accepted).
+    pub conn: ConnInfo,
+    /// Counters for the connection-close record.
+    pub stats: Arc<SessionStats>,
     pub target: Target,
     pub peer: SocketAddr,
     pub shutdown: watch::Receiver<bool>,
+}
+
+/// What the connection-close audit record reports.
+#[derive(Debug, Default)]
+pub struct SessionStats {
+    pub bytes_in: std::sync::atomic::AtomicU64,
+    pub bytes_out: std::sync::atomic::AtomicU64,
+    /// The authenticated principal, once there is one.
+    pub principal: std::sync::OnceLock<String>,
 }
 
 /// Why a session ended, and which side caused it.
@@ -146,6 +161,8 @@ where
         ctx.authenticator.clone(),
         ctx.listener.clone(),
         ctx.metrics.clone(),
+        ctx.audit.clone(),
+        ctx.conn.clone(),
         ctx.peer.ip(),
         client_cert,
     )
@@ -207,10 +224,19 @@ async fn handle_requests<R: AsyncRead + Unpin>(
         let meta =
             peek_request(&payload).inspect_err(|_| ctx.metrics.frame_rejected("malformed"))?;
         ctx.metrics.request(meta.api_key, frame.len());
+        ctx.stats
+            .bytes_in
+            .fetch_add(frame.len() as u64, std::sync::atomic::Ordering::Relaxed);
 
         // Stage 1: authentication. Nothing passes this point before the client has authenticated.
         match gate.check(meta, &payload).await? {
-            auth::Verdict::Pass => {}
+            auth::Verdict::Pass => {
+                if let Some(session) = gate.session() {
+                    ctx.stats
+                        .principal
+                        .get_or_init(|| session.principal.to_string());
+                }
+            }
             auth::Verdict::Respond(response) => {
                 if tx.send(Pending::Local { frame: response }).await.is_err() {
                     return Ok(());
@@ -293,7 +319,7 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                     &*authz,
                     ids,
                 )?;
-                log_denials(&authz, meta, ctx);
+                audit_decisions(&authz, meta, &request.header, ctx)?;
                 match plan {
                     None => {
                         // Fail closed: an API without a request-to-check mapping is never forwarded.
@@ -408,9 +434,58 @@ async fn handle_requests<R: AsyncRead + Unpin>(
     }
 }
 
-/// Operational log of denied checks (the audit trail gets every decision separately).
-fn log_denials(authz: &SessionAuthz, meta: codec::RequestMeta, ctx: &SessionCtx) {
-    let (decisions, _) = authz.take_decisions();
+/// Stage 3: audit. Every denied check, and the allowed ones the configured level asks for, become
+/// records before anything is forwarded; if the trail cannot take them (fail-closed), the request
+/// does not happen and the connection is closed (clients retry on a new one).
+fn audit_decisions(
+    authz: &SessionAuthz,
+    meta: codec::RequestMeta,
+    header: &kafka_protocol::messages::RequestHeader,
+    ctx: &SessionCtx,
+) -> Result<(), SessionError> {
+    let (decisions, dropped) = authz.take_decisions();
+    if dropped > 0 {
+        tracing::warn!(
+            dropped,
+            api_key = meta.api_key,
+            "more decisions in one request than the audit keeps per request"
+        );
+    }
+    let api_name = ApiKey::try_from(meta.api_key)
+        .map(|k| format!("{k:?}"))
+        .unwrap_or_default();
+    for d in &decisions {
+        let decision = if d.allowed {
+            Decision::Allow
+        } else {
+            Decision::Deny
+        };
+        if !ctx.audit.level.records(decision, meta.api_key) {
+            continue;
+        }
+        let record = AuthzDecision {
+            conn: ctx.conn.clone(),
+            principal: authz.principal().to_string(),
+            api_key: meta.api_key,
+            api_name: api_name.clone(),
+            api_version: meta.api_version,
+            correlation_id: meta.correlation_id,
+            client_id: header.client_id.as_ref().map(|c| c.to_string()),
+            resource_type: d.rtype.name().to_string(),
+            resource_name: d.name.clone().unwrap_or_else(|| "*".into()),
+            operation: d.op.name().to_string(),
+            decision,
+            rule: d.rule.as_ref().map(|r| RuleRef {
+                file: r.source.file.to_string(),
+                line: r.source.line,
+                text: r.text.clone(),
+            }),
+            policy_hash: d.policy_version.to_string(),
+        };
+        ctx.audit
+            .record(Event::AuthzDecision(Box::new(record)))
+            .map_err(|e| SessionError::Denied(format!("audit trail unavailable: {e}")))?;
+    }
     for d in decisions.iter().filter(|d| !d.allowed) {
         ctx.metrics.inc(
             "authorization_denied_total",
@@ -422,6 +497,7 @@ fn log_denials(authz: &SessionAuthz, meta: codec::RequestMeta, ctx: &SessionCtx)
             name = d.name.as_deref().unwrap_or("*"), reason = %d.reason, "denied"
         );
     }
+    Ok(())
 }
 
 /// How long the broker may legitimately hold this request before answering, beyond the base timeout.
@@ -570,6 +646,9 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
             Ok(Err(e)) => return Err(SessionError::ClientWrite(e)),
             Ok(Ok(())) => {}
         }
+        ctx.stats
+            .bytes_out
+            .fetch_add(frame.len() as u64, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -309,7 +309,10 @@ pub struct Splice<T> {
 
 impl<T: Keyed> Splice<T> {
     /// The final list: each slot in the client's order, local entries as built, forwarded ones taken
-    /// from `upstream` (first unused match); upstream entries no slot asked for are kept at the end.
+    /// from `upstream` (first unused match). Upstream entries no slot asked for are dropped: the
+    /// client is only ever told about what it asked for and was checked for. (tansu, for one, reads
+    /// an empty Metadata topic list as "every topic", which would otherwise reach a client that was
+    /// denied all it asked for.)
     pub fn apply(self, upstream: Vec<T>) -> Vec<T> {
         let mut pool: Vec<Option<T>> = upstream.into_iter().map(Some).collect();
         let mut index: HashMap<Key, VecDeque<usize>> = HashMap::with_capacity(pool.len());
@@ -338,7 +341,13 @@ impl<T: Keyed> Splice<T> {
                 }
             }
         }
-        out.extend(pool.into_iter().flatten());
+        let extra = pool.iter().flatten().count();
+        if extra > 0 {
+            tracing::debug!(
+                extra,
+                "dropped upstream entries the request did not ask for"
+            );
+        }
         out
     }
 }

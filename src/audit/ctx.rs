@@ -1,0 +1,47 @@
+//! The gateway's handle on its audit trail: the writer, the recording level and this instance's name.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::{AuditLevel, AuditUnavailable, Auditor, ConnInfo, Event};
+
+pub struct AuditCtx {
+    pub auditor: Auditor,
+    pub level: AuditLevel,
+    pub instance: String,
+    next_conn: AtomicU64,
+}
+
+impl AuditCtx {
+    pub fn new(auditor: Auditor, level: AuditLevel, instance: String) -> Arc<AuditCtx> {
+        Arc::new(AuditCtx {
+            auditor,
+            level,
+            instance,
+            next_conn: AtomicU64::new(1),
+        })
+    }
+
+    /// No trail: every record is accepted and dropped (the gateway warns about this at start).
+    pub fn disabled() -> Arc<AuditCtx> {
+        AuditCtx::new(Auditor::disabled(), AuditLevel::None, String::new())
+    }
+
+    /// Identifies one client connection in every record about it.
+    pub fn conn(&self, client: std::net::SocketAddr, listener: &str) -> ConnInfo {
+        ConnInfo {
+            id: self.next_conn.fetch_add(1, Ordering::Relaxed),
+            client: client.to_string(),
+            listener: listener.to_string(),
+        }
+    }
+
+    /// Records an event. An error means the trail cannot take it (fail-closed): the caller must not
+    /// carry out what the record describes. The refusal itself is logged here and recorded by the
+    /// writer once the sink recovers.
+    pub fn record(&self, event: Event) -> Result<(), AuditUnavailable> {
+        self.auditor.record(event).inspect_err(|e| {
+            tracing::error!(error = %e, "audit trail unavailable: refusing what it would have recorded");
+        })
+    }
+}

@@ -201,6 +201,21 @@ bootstrap_servers = ["127.0.0.1:$P_TANSU"]
 
 [admin]
 bind = "127.0.0.1:$P_ADMIN"
+
+# Authorization on, as in production: the bench client is User:ANONYMOUS (no SASL here), allowed
+# what the workload needs. Every request is checked; allowed ones are forwarded as their own bytes.
+[authorization]
+model = "$REPO/policies/model.conf"
+policy_files = ["$WORK/bench.policy"]
+
+[audit]
+dir = "$WORK/audit"
+level = "${KGW_BENCH_AUDIT_LEVEL:-admin}"
+EOF
+cat >"$WORK/bench.policy" <<EOF
+p, User:ANONYMOUS, Topic, *, All, *, allow
+p, User:ANONYMOUS, Group, *, All, *, allow
+p, User:ANONYMOUS, Cluster, kafka-cluster, All, *, allow
 EOF
 "$GW" run --config "$WORK/gateway.toml" >"$WORK/gateway.out" 2>"$WORK/gateway.log" </dev/null &
 GW_PID=$!

@@ -45,3 +45,35 @@ impl AuditCtx {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Event, Outcome, ReloadKind};
+
+    /// Found end to end: a reload event's `hash` member collided with the record's chain hash, and
+    /// verify could not read the trail. No event may use the record envelope's member names.
+    #[test]
+    fn no_event_member_collides_with_the_record_envelope() {
+        let events = [
+            Event::Reload {
+                what: ReloadKind::Policy,
+                source: "x".into(),
+                outcome: Outcome::Ok,
+                hash: Some("h".into()),
+                error: Some("e".into()),
+            },
+            Event::GatewayStart {
+                version: "v".into(),
+                instance: "i".into(),
+                config_hash: Some("c".into()),
+                listeners: vec![],
+            },
+        ];
+        for e in events {
+            let v = serde_json::to_value(&e).expect("serialize");
+            for reserved in ["schema", "seq", "ts", "prev", "hash"] {
+                assert!(v.get(reserved).is_none(), "{reserved} in {v}");
+            }
+        }
+    }
+}

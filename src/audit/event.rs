@@ -163,7 +163,9 @@ pub enum Event {
         /// The file or URL reloaded.
         source: String,
         outcome: Outcome,
-        /// SHA-256 of what was loaded (on success).
+        /// SHA-256 of what was loaded (on success). Serialized as `loaded_hash`: a member named
+        /// `hash` would collide with the record's own chain hash.
+        #[serde(rename = "loaded_hash")]
         hash: Option<String>,
         /// Why the reload failed (the old version stays in force).
         error: Option<String>,

@@ -454,7 +454,13 @@ fn audit_decisions(
     let api_name = ApiKey::try_from(meta.api_key)
         .map(|k| format!("{k:?}"))
         .unwrap_or_default();
+    // The mapping may ask the same question twice for one request (deciding, then shaping the
+    // answer): one record per distinct check.
+    let mut seen = std::collections::HashSet::new();
     for d in &decisions {
+        if !seen.insert((d.op, d.rtype, d.name.as_deref(), d.allowed)) {
+            continue;
+        }
         let decision = if d.allowed {
             Decision::Allow
         } else {

@@ -408,3 +408,52 @@ fn an_unwritable_audit_trail_keeps_the_gateway_from_starting() {
     assert!(!ok, "started with an audit trail it cannot write");
     assert!(out.contains("audit"), "{out}");
 }
+
+#[test]
+fn a_failing_trail_refuses_what_it_cannot_record_and_says_so_when_it_recovers() {
+    let mut t = start("max_file_bytes = 4096\n");
+    let mut alice = t.client("alice");
+    // Make the trail unwritable at run time: its directory is replaced by a regular file, so the
+    // next rotation cannot create a file (root ignores permission bits, not this).
+    let moved = t.audit_dir.with_extension("moved");
+    std::fs::rename(&t.audit_dir, &moved).expect("move trail away");
+    std::fs::write(&t.audit_dir, b"not a directory").expect("block the path");
+    // Denied produces need a record each: once the open file is full, they cannot be recorded.
+    let mut refused = false;
+    for _ in 0..200 {
+        let (_, frame) = alice.encode(
+            kafka_protocol::messages::ApiKey::Produce,
+            9,
+            &produce_request(-1, None, &[("t-no", 0, record_batch(&["v"], None))]),
+        );
+        if alice.send_raw(&frame).is_err() || alice.read_frame().is_err() {
+            refused = true; // fail-closed: the connection is closed instead of answering unrecorded
+            break;
+        }
+    }
+    assert!(
+        refused,
+        "denials kept being answered while the trail could not record them"
+    );
+    assert!(
+        t.gateway.log_text().contains("audit trail unavailable"),
+        "the refusal is logged"
+    );
+    // Recovery: the directory comes back; new work is recorded again, and so is the outage.
+    std::fs::remove_file(&t.audit_dir).expect("unblock");
+    std::fs::rename(&moved, &t.audit_dir).expect("restore");
+    std::thread::sleep(Duration::from_secs(3));
+    let mut again = t.client("alice");
+    let denied = produce(&mut again, None, &[("t-no", 0, record_batch(&["v"], None))]);
+    assert_eq!(produce_error(&denied, "t-no", 0), 29);
+    drop((alice, again));
+    let records = t.stop_and_read();
+    let failures = of_kind(&records, "audit_failure");
+    assert!(
+        failures.iter().any(|f| f["state"] == "engaged")
+            && failures.iter().any(|f| f["state"] == "recovered"),
+        "the outage is in the trail: {failures:?}"
+    );
+    let (ok, report) = cli(&["audit", "verify", t.audit_dir.to_str().expect("p")], None);
+    assert!(ok, "the chain survives the outage:\n{report}");
+}

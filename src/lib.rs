@@ -12,5 +12,6 @@ pub mod protocol;
 pub mod reload;
 pub mod server;
 pub mod session;
+pub mod sync;
 pub mod tls;
 pub mod upstream;

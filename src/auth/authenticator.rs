@@ -4,6 +4,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
+
+use crate::sync::{read, write};
 use std::time::Instant;
 
 use super::credentials::{CredentialStore, Decoy};
@@ -168,13 +170,4 @@ impl Authenticator {
     pub fn jwks_file(&self) -> Option<&PathBuf> {
         self.config.oauthbearer.as_ref()?.jwks_file.as_ref()
     }
-}
-
-// A poisoned lock only means a panic elsewhere mid-swap of an Arc; the value is still whole.
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|p| p.into_inner())
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|p| p.into_inner())
 }

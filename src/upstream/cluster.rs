@@ -7,6 +7,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+
+use crate::sync::{read, write};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -291,13 +293,4 @@ fn proto(conn: &UpstreamConn, phase: &'static str, e: impl std::fmt::Display) ->
         phase,
         message: e.to_string(),
     }
-}
-
-// A poisoned lock only means another thread panicked mid-update of plain data; the data is still usable.
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|p| p.into_inner())
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|p| p.into_inner())
 }

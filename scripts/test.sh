@@ -22,4 +22,4 @@ step "generated wire schema is current (needs the crate sources cargo fetched ab
 python3 scripts/gen-wire-schema.py --check
 
 step "cargo test (unit, protocol, end-to-end)"
-cargo test --locked --all-targets -- --test-threads="${KGW_TEST_THREADS:-4}"
+cargo test --locked --lib --bins --tests -- --test-threads="${KGW_TEST_THREADS:-4}"

@@ -163,6 +163,8 @@ pub struct OAuthSettings {
 pub struct AuditSettings {
     pub writer: crate::audit::AuditConfig,
     pub level: crate::audit::AuditLevel,
+    /// The same events produced to a topic on the upstream cluster.
+    pub kafka: Option<crate::audit::kafka_sink::KafkaSinkConfig>,
 }
 
 /// Authorization settings. There is no implicit default: either policy files, or an explicit
@@ -464,7 +466,36 @@ fn read_audit(r: &mut Reader<'_>, base_dir: &Path) -> AuditSettings {
     if let Err(e) = w.validate() {
         r.issue("dir", &e.to_string());
     }
-    AuditSettings { writer: w, level }
+    let kafka = r.optional_table("kafka", |k| {
+        let topic = k
+            .string("topic", Some("_kafka_gateway_audit"))
+            .unwrap_or_default();
+        if topic.is_empty() {
+            k.issue("topic", "must not be empty");
+        }
+        let on_failure = match k.string("on_failure", Some("fail-closed")).as_deref() {
+            Some("best-effort") => FailureMode::BestEffort,
+            Some("fail-closed") | None => FailureMode::FailClosed,
+            Some(other) => {
+                k.issue(
+                    "on_failure",
+                    &format!("{other:?} is not fail-closed or best-effort"),
+                );
+                FailureMode::FailClosed
+            }
+        };
+        crate::audit::kafka_sink::KafkaSinkConfig {
+            topic,
+            on_failure,
+            queue_capacity: k.size("queue_capacity", 65_536).max(1),
+            batch_max: 500,
+        }
+    });
+    AuditSettings {
+        writer: w,
+        level,
+        kafka,
+    }
 }
 
 fn read_upstream_sasl(t: &mut Reader<'_>, base_dir: &Path, has_tls: bool) -> Option<UpstreamSasl> {

@@ -110,6 +110,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.timeouts.upstream_request,
         config.limits.max_response_bytes,
     );
+    if let Some(k) = config.audit.as_ref().and_then(|a| a.kafka.clone()) {
+        tracing::info!(topic = %k.topic, "audit events also go to the upstream cluster");
+        audit.attach_kafka(crate::audit::kafka_sink::KafkaSink::start(
+            k,
+            cluster.clone(),
+            instance.clone(),
+        ));
+    }
     let authenticator = crate::auth::authenticator::Authenticator::new(&config.auth)
         .await
         .context("authentication")?;

@@ -457,3 +457,53 @@ fn a_failing_trail_refuses_what_it_cannot_record_and_says_so_when_it_recovers() 
     let (ok, report) = cli(&["audit", "verify", t.audit_dir.to_str().expect("p")], None);
     assert!(ok, "the chain survives the outage:\n{report}");
 }
+
+#[test]
+fn the_same_events_reach_an_audit_topic_on_the_upstream_cluster() {
+    let t = start("[audit.kafka]\ntopic = \"gw-audit\"\n");
+    let mut alice = t.client("alice");
+    let denied = produce(&mut alice, None, &[("t-no", 0, record_batch(&["v"], None))]);
+    assert_eq!(produce_error(&denied, "t-no", 0), 29);
+    // The super user reads the audit topic back through the gateway.
+    let mut admin = t.client("admin");
+    let start = std::time::Instant::now();
+    let events: Vec<serde_json::Value> = loop {
+        let resp = fetch_by_name(&mut admin, &["gw-audit"]);
+        let found = resp
+            .responses
+            .iter()
+            .find(|r| r.topic == topic("gw-audit"))
+            .and_then(|r| r.partitions.first())
+            .map(|p| record_values(&p.records))
+            .unwrap_or_default();
+        let events: Vec<serde_json::Value> = found
+            .iter()
+            .filter_map(|v| serde_json::from_str(v).ok())
+            .collect();
+        if events
+            .iter()
+            .any(|e| e["event"] == "authz_decision" && e["resource_name"] == "t-no")
+        {
+            break events;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "audit events never reached the topic: {found:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(
+        events.iter().any(|e| e["event"] == "gateway_start"),
+        "{events:?}"
+    );
+    let deny = events
+        .iter()
+        .find(|e| e["event"] == "authz_decision")
+        .expect("decision");
+    assert_eq!(
+        (deny["principal"].as_str(), deny["decision"].as_str()),
+        (Some("User:alice"), Some("deny"))
+    );
+    assert!(deny["instance"].as_str().is_some_and(|i| !i.is_empty()));
+    assert!(deny["ts"].as_str().is_some_and(|ts| ts.ends_with('Z')));
+}

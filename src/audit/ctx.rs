@@ -1,8 +1,9 @@
 //! The gateway's handle on its audit trail: the writer, the recording level and this instance's name.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use super::kafka_sink::KafkaSink;
 use super::{AuditLevel, AuditUnavailable, Auditor, ConnInfo, Event};
 
 pub struct AuditCtx {
@@ -10,6 +11,8 @@ pub struct AuditCtx {
     pub level: AuditLevel,
     pub instance: String,
     next_conn: AtomicU64,
+    /// The copy of the trail on the upstream cluster, once the cluster is known.
+    kafka: OnceLock<KafkaSink>,
 }
 
 impl AuditCtx {
@@ -19,7 +22,17 @@ impl AuditCtx {
             level,
             instance,
             next_conn: AtomicU64::new(1),
+            kafka: OnceLock::new(),
         })
+    }
+
+    /// Adds the Kafka topic sink: from then on every event goes to both.
+    pub fn attach_kafka(&self, sink: KafkaSink) {
+        let _ = self.kafka.set(sink);
+    }
+
+    pub fn kafka(&self) -> Option<&KafkaSink> {
+        self.kafka.get()
     }
 
     /// No trail: every record is accepted and dropped (the gateway warns about this at start).
@@ -40,9 +53,16 @@ impl AuditCtx {
     /// carry out what the record describes. The refusal itself is logged here and recorded by the
     /// writer once the sink recovers.
     pub fn record(&self, event: Event) -> Result<(), AuditUnavailable> {
-        self.auditor.record(event).inspect_err(|e| {
-            tracing::error!(error = %e, "audit trail unavailable: refusing what it would have recorded");
-        })
+        let kafka = match self.kafka.get() {
+            Some(k) => k.record(&event, &self.instance),
+            None => Ok(()),
+        };
+        self.auditor
+            .record(event)
+            .and(kafka)
+            .inspect_err(|e| {
+                tracing::error!(error = %e, "audit trail unavailable: refusing what it would have recorded");
+            })
     }
 }
 

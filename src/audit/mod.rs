@@ -21,6 +21,7 @@
 
 pub mod ctx;
 pub mod event;
+pub mod kafka_sink;
 pub mod level;
 pub mod record;
 pub mod report;

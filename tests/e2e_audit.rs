@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::kafka::*;
@@ -15,46 +13,12 @@ use common::sasl::login;
 use common::*;
 
 fn cli(args: &[&str], stdin: Option<&str>) -> (bool, String) {
-    let mut child = Command::new(gateway_bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run cli");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("stdin");
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().expect("wait");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let out = gateway_cli(args, stdin);
+    (out.ok, format!("{}{}", out.stdout, out.stderr))
 }
 
 fn add_user(users: &Path, name: &str) {
-    let (ok, out) = cli(
-        &[
-            "users",
-            "add",
-            name,
-            "--file",
-            users.to_str().expect("p"),
-            "--mechanism",
-            "SCRAM-SHA-256",
-            "--password-stdin",
-        ],
-        Some(&format!("{name}-secret\n")),
-    );
-    assert!(ok, "{out}");
+    add_scram_user(users, name, &format!("{name}-secret"), &["SCRAM-SHA-256"]);
 }
 
 const POLICY: &str = "\

@@ -3,10 +3,8 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::sasl::{authenticate, handshake, login, oauth_login};
@@ -30,48 +28,13 @@ struct AuthSetup {
 }
 
 fn cli(args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(gateway_bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run gateway cli");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "kafka-gateway {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    let out = gateway_cli(args, stdin);
+    assert!(out.ok, "kafka-gateway {args:?} failed: {}", out.stderr);
+    out.stdout.trim().to_string()
 }
 
 fn add_user(users: &Path, name: &str, password: &str) {
-    let file = users.to_str().expect("path");
-    cli(
-        &[
-            "users",
-            "add",
-            name,
-            "--file",
-            file,
-            "--mechanism",
-            "SCRAM-SHA-256",
-            "--mechanism",
-            "SCRAM-SHA-512",
-            "--password-stdin",
-        ],
-        Some(&format!("{password}\n")),
-    );
+    add_scram_user(users, name, password, &["SCRAM-SHA-256", "SCRAM-SHA-512"]);
 }
 
 /// Mints a token with the dev signing key; `scopes` empty means no scope claim.

@@ -71,30 +71,6 @@ struct Setup {
     policy: PathBuf,
 }
 
-fn cli_with_stdin(args: &[&str], stdin: &str) {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = Command::new(gateway_bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run gateway cli");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "kafka-gateway {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A broker, the users admin/alice/bob/carol, `policy` as the only policy file (admin is a super user),
 /// and a gateway with one plaintext SCRAM-SHA-256 listener enforcing it.
 fn authz_setup(policy: &str) -> Setup {
@@ -103,20 +79,11 @@ fn authz_setup(policy: &str) -> Setup {
     let broker = Broker::start(&tools, dir.path());
     let users = dir.path().join("users.toml");
     for user in USERS {
-        cli_with_stdin(
-            &[
-                "users",
-                "add",
-                user,
-                "--file",
-                users.to_str().expect("utf-8 path"),
-                "--mechanism",
-                "SCRAM-SHA-256",
-                "--mechanism",
-                "SCRAM-SHA-512",
-                "--password-stdin",
-            ],
-            &format!("{}\n", password(user)),
+        add_scram_user(
+            &users,
+            user,
+            &password(user),
+            &["SCRAM-SHA-256", "SCRAM-SHA-512"],
         );
     }
     let shipped_model = repo_root().join("policies/model.conf");

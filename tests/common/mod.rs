@@ -237,6 +237,56 @@ pub fn gateway_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kafka-gateway"))
 }
 
+/// What one `kafka-gateway` command printed.
+pub struct CliOutput {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `kafka-gateway ARGS`, feeding `stdin` (then closing it).
+pub fn gateway_cli(args: &[&str], stdin: Option<&str>) -> CliOutput {
+    let mut child = Command::new(gateway_bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run gateway cli");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("wait");
+    CliOutput {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Adds a SCRAM user with `kafka-gateway users add`, for the given mechanisms; must succeed.
+pub fn add_scram_user(users: &Path, name: &str, password: &str, mechanisms: &[&str]) {
+    let mut args = vec![
+        "users",
+        "add",
+        name,
+        "--file",
+        users.to_str().expect("utf-8 path"),
+    ];
+    for m in mechanisms {
+        args.extend(["--mechanism", m]);
+    }
+    args.push("--password-stdin");
+    let out = gateway_cli(&args, Some(&format!("{password}\n")));
+    assert!(out.ok, "kafka-gateway {args:?} failed: {}", out.stderr);
+}
+
 /// What one listener of a test gateway looks like.
 pub struct ListenerSpec {
     pub name: &'static str,

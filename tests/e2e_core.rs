@@ -584,6 +584,9 @@ fn a_client_that_never_reads_meets_backpressure_and_memory_stays_flat() {
             "40000000",
             "--record-size",
             "10000",
+            // One partition: every Fetch below reads partition 0, which must hold all the data.
+            "--partitions",
+            "1",
         ],
     );
     assert!(r.get("error").is_none(), "{r}");

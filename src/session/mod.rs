@@ -202,6 +202,15 @@ async fn handle_requests<R: AsyncRead + Unpin>(
             cfg.limits.max_frame_bytes_unauthenticated,
         );
         let (read_timeout, auth_deadline) = gate.read_timeout(cfg.timeouts.idle);
+        // Forwarded requests are flushed only when no further request is already buffered (one
+        // write for a pipelined burst). If the burst ended with a request answered here, the
+        // forwarded ones before it are still in the buffer: flush them before waiting for more,
+        // or their responses never come.
+        if let Some(up) = upstream.as_mut() {
+            if !up.buffer().is_empty() && !client.has_buffered_frame(max_frame) {
+                write_upstream(up, &[], true, cfg, &upstream_addr).await?;
+            }
+        }
         let frame = tokio::select! {
             r = tokio::time::timeout(read_timeout, client.next(max_frame)) => match r {
                 Err(_) if auth_deadline => return Err(SessionError::AuthTimeout(cfg.auth.timeout)),
@@ -405,32 +414,39 @@ async fn handle_requests<R: AsyncRead + Unpin>(
         // Allowed requests go as their original bytes: no re-encoding, batches never copied. Only a
         // partially allowed request is re-encoded without its denied part.
         let more_buffered = client.has_buffered_frame(max_frame);
-        let write = async {
-            up.write_all(&forward).await?;
-            if !more_buffered {
-                up.flush().await?;
-            }
-            Ok::<_, std::io::Error>(())
-        };
-        match tokio::time::timeout(cfg.timeouts.upstream_request, write).await {
-            Err(_) => {
-                return Err(UpstreamError::Timeout {
-                    addr: upstream_addr,
-                    phase: "request write",
-                    after: cfg.timeouts.upstream_request,
-                }
-                .into())
-            }
-            Ok(Err(source)) => {
-                return Err(UpstreamError::Io {
-                    addr: upstream_addr,
-                    phase: "request write",
-                    source,
-                }
-                .into())
-            }
-            Ok(Ok(())) => {}
+        write_upstream(up, &forward, !more_buffered, cfg, &upstream_addr).await?;
+    }
+}
+
+/// Writes `bytes` to the upstream (flushing if `flush`) within the upstream request deadline.
+async fn write_upstream(
+    up: &mut BufWriter<BoxWrite>,
+    bytes: &[u8],
+    flush: bool,
+    cfg: &Config,
+    addr: &str,
+) -> Result<(), SessionError> {
+    let write = async {
+        up.write_all(bytes).await?;
+        if flush {
+            up.flush().await?;
         }
+        Ok::<_, std::io::Error>(())
+    };
+    match tokio::time::timeout(cfg.timeouts.upstream_request, write).await {
+        Err(_) => Err(UpstreamError::Timeout {
+            addr: addr.to_string(),
+            phase: "request write",
+            after: cfg.timeouts.upstream_request,
+        }
+        .into()),
+        Ok(Err(source)) => Err(UpstreamError::Io {
+            addr: addr.to_string(),
+            phase: "request write",
+            source,
+        }
+        .into()),
+        Ok(Ok(())) => Ok(()),
     }
 }
 

@@ -145,7 +145,24 @@ impl Cluster {
                             .ok_or(UpstreamError::UnknownNode(node))?
                     }
                 };
-                self.connector.connect(&addr.0, addr.1).await
+                match self.connector.connect(&addr.0, addr.1).await {
+                    Ok(conn) => Ok(conn),
+                    Err(first) => {
+                        // The broker may have come back at another address (a replaced host, a
+                        // new pod IP): ask the cluster once rather than failing every client until
+                        // the next periodic refresh. Clients keep the gateway's address throughout.
+                        if self.refresh().await.is_err() {
+                            return Err(first);
+                        }
+                        match self.node_addr(node) {
+                            // `learn` has logged the move.
+                            Some(moved) if moved != addr => {
+                                self.connector.connect(&moved.0, moved.1).await
+                            }
+                            _ => Err(first),
+                        }
+                    }
+                }
             }
             Target::Bootstrap => self.connect_any().await,
         }

@@ -17,7 +17,14 @@ use crate::policy::cache::PolicyHandle;
 pub type PolicySource = (Arc<PolicyHandle>, PathBuf, Vec<PathBuf>, Vec<String>);
 
 /// How often file modification times are checked.
-const POLL: Duration = Duration::from_secs(2);
+const POLL: Duration = Duration::from_millis(500);
+
+/// A changed file is read only once it has not been modified for this long: an editor or a
+/// `cat > file` still writing would otherwise have its half-written file read. A cut in the
+/// middle of a line is a syntax error (the last good policy stays), but a cut at a line end is a
+/// valid, shorter policy that may have lost deny rules. Writing a temporary file and renaming it
+/// over the old one is still the safe way to edit; this covers the writers that do not.
+const SETTLE: Duration = Duration::from_millis(500);
 
 /// A file and the modification time of the version in force.
 struct Watched {
@@ -35,12 +42,21 @@ impl Watched {
         }
     }
 
-    /// True when the file changed since the last look (and remembers the new time).
+    /// True when the file changed since the last look and has been left alone for `SETTLE`
+    /// (then remembers the new time; a file still being written is looked at again next poll).
     fn changed(&mut self) -> bool {
         let now = mtime(&self.path);
-        let changed = now != self.seen;
+        if now == self.seen {
+            return false;
+        }
+        let settling = now
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|age| age < SETTLE);
+        if settling {
+            return false;
+        }
         self.seen = now;
-        changed
+        true
     }
 }
 

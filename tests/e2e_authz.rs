@@ -60,7 +60,8 @@ fn password(user: &str) -> String {
     format!("{user}-secret")
 }
 
-/// How long a policy change may take to reach open connections: the 2 s poll, with room for a busy host.
+/// How long a policy change may take to reach open connections: the 0.5 s poll and 0.5 s settle time,
+/// with room for a busy host.
 const RELOAD_WITHIN: Duration = Duration::from_secs(8);
 
 struct Setup {

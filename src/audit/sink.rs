@@ -187,6 +187,9 @@ pub(crate) struct Sink {
     /// Test hook: when >= 0, the byte budget left before writes fail with ENOSPC (a full disk).
     #[cfg(test)]
     pub fault: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// Test hook: milliseconds every write takes (a slow disk).
+    #[cfg(test)]
+    pub slow_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Sink {
@@ -206,6 +209,8 @@ impl Sink {
             buf: Vec::new(),
             #[cfg(test)]
             fault: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(-1)),
+            #[cfg(test)]
+            slow_ms: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
         };
         let mut torn = Vec::new();
         for path in files.iter().rev() {
@@ -304,6 +309,10 @@ impl Sink {
             seq += 1;
         }
         #[cfg(test)]
+        std::thread::sleep(std::time::Duration::from_millis(
+            self.slow_ms.load(std::sync::atomic::Ordering::SeqCst),
+        ));
+        #[cfg(test)]
         let result = write_with_budget(&mut cur.file, &self.buf, &self.fault);
         #[cfg(not(test))]
         let result = cur.file.write_all(&self.buf);
@@ -366,6 +375,13 @@ impl Sink {
                 return Err(err("read back", &path)(e));
             }
         };
+        if f.offset == 0 && written.is_empty() {
+            // A file this sink created that received nothing: every retry on a full disk would
+            // otherwise leave one more empty file behind (one a second, for as long as it lasts).
+            if let Err(e) = fs::remove_file(&f.path) {
+                tracing::debug!(file = %f.name, error = %e, "audit: cannot remove an empty trail file");
+            }
+        }
         let mut kept = 0usize;
         let mut matched = 0usize;
         for (seq, hash, end) in &f.lines {

@@ -186,6 +186,8 @@ struct Inner {
     shared: Arc<Shared>,
     #[cfg(test)]
     fault: Arc<std::sync::atomic::AtomicI64>,
+    #[cfg(test)]
+    slow_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Handle to the audit trail. Clone it freely; all clones feed the same writer.
@@ -231,7 +233,7 @@ impl Auditor {
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         #[cfg(test)]
-        let fault = sink.fault.clone();
+        let (fault, slow_ms) = (sink.fault.clone(), sink.slow_ms.clone());
         let writer = Writer {
             sink: Some(Box::new(sink)),
             rx,
@@ -250,6 +252,8 @@ impl Auditor {
             shared,
             #[cfg(test)]
             fault,
+            #[cfg(test)]
+            slow_ms,
         };
         Ok((
             Auditor {
@@ -351,6 +355,15 @@ impl Auditor {
         self.inner
             .as_ref()
             .map_or(0, |i| i.shared.refused_total.load(Ordering::Relaxed))
+    }
+
+    /// Test hook: milliseconds every write takes.
+    #[cfg(test)]
+    pub(crate) fn disk_delay_ms(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        match &self.inner {
+            Some(i) => i.slow_ms.clone(),
+            None => Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        }
     }
 
     /// Test hook: bytes the sink may still write before failing like a full disk (-1: no limit).

@@ -293,10 +293,17 @@ async fn disk_full_mid_write_keeps_whole_records_and_declares_the_partial_one() 
     }
     assert_eq!(a.flush().await, Err(AuditUnavailable::SinkFailing));
     assert_eq!(a.record(decision(99)), Err(AuditUnavailable::SinkFailing));
+    // The disk stays full across several retries (20 ms, 40 ms, ... backoff): no file piles up.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let files_while_full = trail_files(dir.path(), None).expect("ls").len();
     budget.store(-1, Ordering::SeqCst);
     wait_for("recovery", || a.healthy()).await;
     a.shutdown().await.expect("clean");
     h.await.expect("ends");
+    assert!(
+        files_while_full <= 2,
+        "{files_while_full} trail files after retries on a full disk"
+    );
 
     let records = read_records(dir.path());
     assert_eq!(decision_ids(&records), (0..10).collect::<Vec<_>>());
@@ -323,6 +330,70 @@ async fn disk_full_mid_write_keeps_whole_records_and_declares_the_partial_one() 
     let report = verify(&[dir.path().to_path_buf()]);
     assert!(report.ok(), "{report:?}");
     assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
+}
+
+/// A slow disk (every write takes 30 ms) under a burst: fail-closed refuses what the queue cannot
+/// hold, and every record it accepted reaches the trail, in order; nothing is lost silently.
+#[tokio::test]
+async fn slow_disk_fail_closed_refuses_the_overflow_and_writes_everything_it_accepted() {
+    let dir = TempDir::new("slowdisk");
+    let mut cfg = config(dir.path());
+    cfg.queue_capacity = 64;
+    cfg.batch_max = 16;
+    let (a, h) = Auditor::start(cfg).expect("starts");
+    a.disk_delay_ms().store(30, Ordering::SeqCst);
+    let mut accepted = Vec::new();
+    let mut refused = 0u64;
+    for i in 0..1000 {
+        match a.record(decision(i)) {
+            Ok(()) => accepted.push(i),
+            Err(AuditUnavailable::QueueFull) => refused += 1,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert!(refused > 0, "a 64-record queue took a 1,000-record burst");
+    assert!(accepted.len() >= 64, "accepted only {}", accepted.len());
+    a.disk_delay_ms().store(0, Ordering::SeqCst);
+    a.shutdown().await.expect("clean");
+    h.await.expect("ends");
+    let records = read_records(dir.path());
+    assert_eq!(
+        decision_ids(&records),
+        accepted,
+        "accepted = written, in order"
+    );
+    assert_eq!(accepted.len() as u64 + refused, 1000);
+    assert_eq!(a.refused_total(), refused, "every refusal counted");
+    assert!(verify(&[dir.path().to_path_buf()]).ok());
+}
+
+/// Best-effort on the same slow disk: never refuses; drops are counted and written as a gap.
+#[tokio::test]
+async fn slow_disk_best_effort_never_blocks_and_reports_what_it_dropped() {
+    let dir = TempDir::new("slowdisk-be");
+    let mut cfg = config(dir.path());
+    cfg.on_failure = FailureMode::BestEffort;
+    cfg.queue_capacity = 64;
+    cfg.batch_max = 16;
+    let (a, h) = Auditor::start(cfg).expect("starts");
+    a.disk_delay_ms().store(30, Ordering::SeqCst);
+    let started = Instant::now();
+    for i in 0..1000 {
+        assert_eq!(a.record(decision(i)), Ok(()), "best effort never refuses");
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "recording waited for the disk: {:?}",
+        started.elapsed()
+    );
+    a.disk_delay_ms().store(0, Ordering::SeqCst);
+    a.shutdown().await.expect("clean");
+    h.await.expect("ends");
+    let records = read_records(dir.path());
+    let kept = decision_ids(&records).len() as u64;
+    assert!(gaps(&records) > 0, "no gap written for the drops");
+    assert_eq!(kept + gaps(&records), 1000, "in = out + reported drops");
+    assert!(verify(&[dir.path().to_path_buf()]).ok());
 }
 
 /// Best-effort: callers are never refused; what did not fit is counted and reported as a gap.

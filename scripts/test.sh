@@ -22,4 +22,8 @@ step "generated wire schema is current (needs the crate sources cargo fetched ab
 python3 scripts/gen-wire-schema.py --check
 
 step "cargo test (unit, protocol, end-to-end)"
+# The per-address cap test holds 1,000 client connections (and the gateway their 1,000 sockets).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 4096 ] ||
+  echo "warning: ulimit -n is $(ulimit -n); the 1,000-connection test needs about 2,100" >&2
 cargo test --locked --lib --bins --tests -- --test-threads="${KGW_TEST_THREADS:-4}"

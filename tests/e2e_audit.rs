@@ -87,16 +87,6 @@ impl Trail {
     }
 }
 
-fn trail_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("audit dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    files.sort();
-    files
-}
-
 fn read_trail(dir: &Path) -> Vec<serde_json::Value> {
     trail_files(dir)
         .iter()

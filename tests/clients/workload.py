@@ -375,6 +375,74 @@ def cmd_roundtrip(args):
     return ok, result
 
 
+def cmd_acked(args):
+    """Produces numbered records at a steady pace while the test injects faults, then reads the
+    partition back: every record the client was told is written must be there (no false success),
+    and with idempotence exactly once."""
+    run = uuid.uuid4().hex[:12]
+    admin = make_admin(args)
+    ensure_topic(admin, args.topic, 1, args.replication, timeout=args.op_timeout)
+    conf = {"acks": "all", "linger.ms": 5, "enable.idempotence": args.idempotent,
+            "message.timeout.ms": int(args.timeout * 1000), "retry.backoff.ms": 200}
+    producer = make_producer(args, **conf)
+    acked, failed = set(), {}
+
+    def on_delivery(err, msg):
+        i = int(msg.key()[2:])
+        if err is None:
+            acked.add(i)
+        else:
+            failed[i] = str(err)
+
+    interval = 1.0 / args.rate
+    t0 = time.monotonic()
+    for i in range(args.count):
+        while True:
+            try:
+                producer.produce(args.topic, key=("k-%d" % i).encode(),
+                                 value=("v-%d-%s" % (i, run)).encode(), on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+        lag = t0 + (i + 1) * interval - time.monotonic()
+        if lag > 0:
+            producer.poll(lag)
+    remaining = producer.flush(args.timeout)
+    log("acked %d failed %d unresolved %d" % (len(acked), len(failed), remaining))
+
+    # Read the partition back without a group (assign from the beginning to the end offset).
+    consumer = make_consumer(args, "kgw-acked-" + run, **{"enable.auto.commit": False})
+    seen = {}
+    try:
+        tp = TopicPartition(args.topic, 0)
+        lo, hi = consumer.get_watermark_offsets(tp, timeout=args.op_timeout)
+        consumer.assign([TopicPartition(args.topic, 0, lo)])
+        pos = lo
+        deadline = time.monotonic() + args.timeout
+        while pos < hi and time.monotonic() < deadline:
+            for m in consumer.consume(num_messages=1000, timeout=0.5):
+                if m.error():
+                    continue
+                pos = m.offset() + 1
+                v = (m.value() or b"").decode(errors="replace").split("-")
+                if len(v) == 3 and v[2] == run:
+                    seen[int(v[1])] = seen.get(int(v[1]), 0) + 1
+    finally:
+        consumer.close()
+    lost = sorted(i for i in acked if i not in seen)
+    duplicates = sum(c - 1 for c in seen.values())
+    result = {
+        "sent": args.count, "acked": len(acked), "failed": len(failed), "unresolved": remaining,
+        "first_failures": sorted(set(failed.values()))[:3],
+        "stored_distinct": len(seen), "duplicates": duplicates,
+        "acked_but_missing": len(lost), "acked_but_missing_examples": lost[:10],
+        "stored_but_failed": len([i for i in seen if i in failed]),
+        "seconds": round(time.monotonic() - t0, 2),
+    }
+    return not lost and (duplicates == 0 or not args.idempotent), result
+
+
 def cmd_admin(args):
     admin = make_admin(args)
     result = {"client": "python", "topic": args.topic, "created": False, "listed": False,
@@ -597,6 +665,14 @@ def build_parser():
     t.add_argument("--group", help="consumer group (default: unique per run)")
     t.add_argument("--timeout", type=float, default=300.0)
     t.set_defaults(fn=cmd_throughput)
+
+    ak = sub.add_parser("acked", parents=[common])
+    ak.add_argument("--topic", required=True)
+    ak.add_argument("--count", type=int, default=2000)
+    ak.add_argument("--rate", type=float, default=200.0, help="records per second")
+    ak.add_argument("--idempotent", action="store_true")
+    ak.add_argument("--timeout", type=float, default=60.0, help="delivery timeout and read-back timeout (s)")
+    ak.set_defaults(fn=cmd_acked)
 
     m = sub.add_parser("metadata", parents=[common])
     m.set_defaults(fn=cmd_metadata)

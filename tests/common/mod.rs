@@ -1,6 +1,7 @@
 //! Test harness: a real tansu broker, the real gateway binary, real clients, and a raw Kafka client.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod fault;
 pub mod kafka;
 pub mod sasl;
 
@@ -142,40 +143,30 @@ pub const TANSU_NODE_ID: i32 = 111;
 /// A tansu broker with in-memory storage on a free port; killed when dropped.
 pub struct Broker {
     pub port: u16,
+    /// The port it names in Metadata (its own unless a proxy sits in front).
+    pub advertised: u16,
     child: Child,
     pub log: PathBuf,
+    tansu: PathBuf,
 }
 
 impl Broker {
     pub fn start(tools: &Tools, dir: &Path) -> Broker {
         let port = free_port();
+        Broker::start_on(tools, dir, port, port)
+    }
+
+    /// Listens on `port` and advertises `advertised` (a fault proxy's port, say).
+    pub fn start_on(tools: &Tools, dir: &Path, port: u16, advertised: u16) -> Broker {
         let log = dir.join(format!("tansu-{port}.log"));
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&tools.tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args([
-                "--storage-engine",
-                "memory://tansu/",
-                "--cluster-id",
-                "kgw-test",
-            ])
-            .stdout(Stdio::from(std::fs::File::create(&log).expect("log file")))
-            .stderr(Stdio::from(
-                std::fs::File::create(log.with_extension("err")).expect("log file"),
-            ))
-            .spawn()
-            .expect("start tansu");
-        wait_for_port(
-            SocketAddr::from(([127, 0, 0, 1], port)),
-            Duration::from_secs(20),
-        );
-        Broker { port, child, log }
+        let child = spawn_tansu(&tools.tansu, &log, port, advertised);
+        Broker {
+            port,
+            advertised,
+            child,
+            log,
+            tansu: tools.tansu.clone(),
+        }
     }
 
     pub fn addr(&self) -> String {
@@ -186,6 +177,46 @@ impl Broker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Kills the broker (SIGKILL) and starts a fresh one on the same ports: memory storage, so
+    /// it comes back empty.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_tansu(&self.tansu, &self.log, self.port, self.advertised);
+    }
+}
+
+fn spawn_tansu(tansu: &Path, log: &Path, port: u16, advertised: u16) -> Child {
+    let append = |p: PathBuf| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .expect("log file")
+    };
+    let child = Command::new(tansu)
+        .args([
+            "broker",
+            "--listener-url",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--advertised-listener-url",
+            &format!("tcp://127.0.0.1:{advertised}"),
+        ])
+        .args([
+            "--storage-engine",
+            "memory://tansu/",
+            "--cluster-id",
+            "kgw-test",
+        ])
+        .stdout(Stdio::from(append(log.to_path_buf())))
+        .stderr(Stdio::from(append(log.with_extension("err"))))
+        .spawn()
+        .expect("start tansu");
+    wait_for_port(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(20),
+    );
+    child
 }
 
 impl Drop for Broker {
@@ -539,6 +570,17 @@ pub fn tail(s: &str, n: usize) -> &str {
     &s[i..]
 }
 
+/// The audit trail files in `dir`, oldest first (names start with the first sequence number).
+pub fn trail_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("audit dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// A raw Kafka connection speaking kafka-protocol, for requests no client library would send.
 pub struct RawClient {
     pub stream: TcpStream,
@@ -558,9 +600,31 @@ impl RawClient {
         }
     }
 
+    /// Wraps a connected stream (from a chosen source address, say).
+    pub fn from_stream(stream: TcpStream) -> RawClient {
+        RawClient {
+            stream,
+            next_correlation: 1,
+        }
+    }
+
     pub fn encode<T: Encodable>(&mut self, api: ApiKey, version: i16, body: &T) -> (i32, Bytes) {
         let correlation = self.next_correlation;
         self.next_correlation += 1;
+        (
+            correlation,
+            self.encode_with(api, version, correlation, body),
+        )
+    }
+
+    /// A request frame with a chosen correlation id (a reused one, say).
+    pub fn encode_with<T: Encodable>(
+        &self,
+        api: ApiKey,
+        version: i16,
+        correlation: i32,
+        body: &T,
+    ) -> Bytes {
         let mut header = RequestHeader::default();
         header.request_api_key = api as i16;
         header.request_api_version = version;
@@ -574,7 +638,7 @@ impl RawClient {
         body.encode(&mut buf, version).expect("body");
         let len = (buf.len() - 4) as i32;
         buf[..4].copy_from_slice(&len.to_be_bytes());
-        (correlation, buf.freeze())
+        buf.freeze()
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {

@@ -301,6 +301,40 @@ fn hostile_a_thousand_connections_from_one_address_hit_the_cap_while_other_addre
 }
 
 #[test]
+fn hostile_one_byte_per_second_before_authentication_is_cut_off_at_the_deadline() {
+    // The authentication deadline is 3 s (rig): a frame dripped at 1 byte/s never completes.
+    let s = rig(&[SASL], Opts::default());
+    let mut c = s.raw("sasl");
+    let mut hs = SaslHandshakeRequest::default();
+    hs.mechanism = StrBytes::from_static_str("SCRAM-SHA-256");
+    let (_, frame) = c.encode(ApiKey::SaslHandshake, 1, &hs);
+    let mut bystander = s.user("alice");
+    let start = Instant::now();
+    let mut sent = 0;
+    for b in frame.iter() {
+        if c.send_raw(&[*b]).is_err() {
+            break;
+        }
+        sent += 1;
+        if c.is_closed_within(Duration::from_secs(1)) {
+            break;
+        }
+    }
+    let cut_after = start.elapsed();
+    assert!(
+        c.is_closed_within(Duration::from_secs(1)),
+        "a 1 byte/s client is still connected after {cut_after:?}"
+    );
+    assert!(
+        cut_after < Duration::from_millis(4500),
+        "cut off only after {cut_after:?}"
+    );
+    assert!(api_versions_ok(&mut bystander), "the bystander was hurt");
+    assert!(s.gateway.log_text().contains("not authenticated within 3s"));
+    println!("RESULT 1 byte/s before authentication: cut off after {cut_after:?} ({sent} bytes sent; deadline 3 s)");
+}
+
+#[test]
 fn hostile_a_login_storm_locks_the_name_and_address_out_without_starving_others() {
     let s = rig(
         &[SASL],

@@ -658,6 +658,42 @@ fn upstream_a_broker_lost_mid_produce_never_yields_a_false_success_and_idempoten
 }
 
 #[test]
+fn upstream_an_idempotent_producer_gets_exactly_once_across_a_broker_kill_9_and_restart() {
+    // tansu keeps its log in S3 (moto) here, so a kill -9 loses nothing the broker acknowledged.
+    let tools = tools();
+    let dir = TempDir::new("robust-durable");
+    let s3 = S3Server::start(&tools, dir.path());
+    let mut broker = Broker::start_durable(&tools, dir.path(), &s3);
+    let (text, ports, admin) = gateway_config(&broker.addr(), &[PLAIN], None, "");
+    let gateway = Gateway::start(dir.path(), &text, ports, admin);
+    let bootstrap = gateway.addr("plain").to_string();
+    let restarted_after = std::thread::scope(|scope| {
+        let killer = scope.spawn(|| {
+            std::thread::sleep(Duration::from_secs(4));
+            broker.kill();
+            std::thread::sleep(Duration::from_secs(3));
+            let t = Instant::now();
+            broker.restart();
+            t.elapsed()
+        });
+        let r = python_workload(&tools, &acked_args(&bootstrap, "durable"));
+        let restarted_after = killer.join().expect("killer");
+        println!("RESULT idempotent producer across kill -9 and restart: {r}");
+        assert_eq!(r["acked_but_missing"], 0, "a false success: {r}");
+        assert_eq!(r["duplicates"], 0, "idempotence broken: {r}");
+        assert_eq!(r["acked"], 1500, "records lost for good: {r}");
+        assert_eq!(r["stored_distinct"], 1500, "{r}");
+        restarted_after
+    });
+    let upstream_failures = gateway.log_text().matches("side=\"upstream\"").count()
+        + gateway.log_text().matches("cannot reach upstream").count();
+    assert!(upstream_failures > 0, "the kill never touched a client");
+    println!(
+        "RESULT kill -9: {upstream_failures} client connections hit the outage; broker back in {restarted_after:?}"
+    );
+}
+
+#[test]
 fn upstream_a_broker_killed_before_answering_gives_the_client_no_success_and_the_gateway_recovers()
 {
     let mut s = rig(

@@ -420,10 +420,14 @@ def cmd_acked(args):
         consumer.assign([TopicPartition(args.topic, 0, lo)])
         pos = lo
         deadline = time.monotonic() + args.timeout
-        while pos < hi and time.monotonic() < deadline:
+        last_seen = time.monotonic()
+        # Until the high watermark is reached and nothing more arrives for 2 s (a broker's
+        # watermark may lag what it serves).
+        while time.monotonic() < deadline and (pos < hi or time.monotonic() - last_seen < 2.0):
             for m in consumer.consume(num_messages=1000, timeout=0.5):
                 if m.error():
                     continue
+                last_seen = time.monotonic()
                 pos = m.offset() + 1
                 v = (m.value() or b"").decode(errors="replace").split("-")
                 if len(v) == 3 and v[2] == run:

@@ -17,9 +17,13 @@
 
 mod dev;
 mod fetch;
-mod jwks;
+// Public only for the fuzz targets (fuzz/fuzz_targets/oauthbearer.rs), which drive the parsers
+// directly; the gateway itself reaches them through `OAuthValidator`.
+#[doc(hidden)]
+pub mod jwks;
 mod sasl;
-mod token;
+#[doc(hidden)]
+pub mod token;
 
 #[cfg(test)]
 mod tests;

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs the cargo-fuzz targets in fuzz/ (protocol layer: request decoding, broker rewriting, framing).
+# Runs the cargo-fuzz targets in fuzz/ (protocol layer: request decoding, response rewriting and
+# merging, framing).
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET (default 60)] [TARGET...]   (default: all targets)
 #
 # Steps: install cargo-fuzz if missing (pinned); build every target once (`cargo fuzz build`);
-# write the seed corpora (fuzz/src/bin/make_seeds.rs -> fuzz/corpus/<target>/, generated, not
+# write the seed corpora (fuzz/src/bin/make_seeds/ -> fuzz/corpus/<target>/, generated, not
 # committed); run each built target for SECONDS with a 512 MiB RSS and single-allocation limit
 # (an allocation blow-up is a crash) and a per-input timeout (a hang is a crash). Prints, per
 # target: executions, exec/s, time, corpus size and crashes; exits 1 if any target crashed,
@@ -25,7 +26,7 @@
 set -euo pipefail
 
 CARGO_FUZZ_VERSION=0.13.2
-ALL_TARGETS=(decode_request rewrite_response frame_split)
+ALL_TARGETS=(decode_request rewrite_response merge_response frame_split)
 
 SECONDS_PER_TARGET="${1:-60}"
 if ! [[ "$SECONDS_PER_TARGET" =~ ^[0-9]+$ ]] || [ "$SECONDS_PER_TARGET" -eq 0 ]; then

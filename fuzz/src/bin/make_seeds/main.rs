@@ -6,8 +6,11 @@
 //!   a request payload (header + default body, plus bodies with one element in their main array
 //!   where that is easy), length prefix removed.
 //! - `rewrite_response/`: Metadata, FindCoordinator and DescribeCluster responses naming a few
-//!   brokers (mapped and unmapped ids), at every version in the gateway range, behind the two
-//!   selector bytes the `rewrite_response` target reads.
+//!   brokers (mapped and unmapped ids), and a default response of every other API the target
+//!   selects, at every version in the gateway range, behind the two selector bytes the
+//!   `rewrite_response` target reads.
+//! - `merge_response/`: each request above (except the SASL ones) with a default response of its
+//!   API and version, behind a partial and a deny-all authorizer byte.
 //! - `frame_split/`: a chunk-size byte and streams of length-prefixed frames, some ending on a
 //!   refused prefix.
 //!
@@ -20,6 +23,7 @@ use bytes::Bytes;
 use kafka_gateway::protocol::codec::{self, response_header};
 use kafka_gateway::protocol::frame::{self, LEN_PREFIX};
 use kafka_gateway::protocol::{api, bounds, rewrite};
+use kafka_gateway_fuzz::{advertise, response_apis, REWRITTEN, TOPIC, TOPIC_ID};
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::metadata_response::{
@@ -31,48 +35,58 @@ use kafka_protocol::messages::{
     CreateTopicsRequest, DescribeClusterResponse, DescribeGroupsRequest, FetchRequest,
     FindCoordinatorRequest, FindCoordinatorResponse, GroupId, ListOffsetsRequest, MetadataRequest,
     MetadataResponse, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, RequestKind,
-    SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
+    ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
 };
 use kafka_protocol::protocol::buf::ByteBufMut;
 use kafka_protocol::protocol::{Encodable, StrBytes};
-
-/// The same APIs, in the same order, as `fuzz_targets/rewrite_response.rs` selects from.
-const REWRITE_APIS: [ApiKey; 3] = [
-    ApiKey::Metadata,
-    ApiKey::FindCoordinator,
-    ApiKey::DescribeCluster,
-];
 
 fn s(v: &'static str) -> StrBytes {
     StrBytes::from_static_str(v)
 }
 
 fn topic() -> TopicName {
-    TopicName(s("orders"))
+    TopicName(s(TOPIC))
 }
 
-const TOPIC_ID: [u8; 16] = *b"0123456789abcdef";
-
-/// `RequestKind` with a default body for each API the gateway supports.
-macro_rules! default_request {
-    ($key:expr; $($name:ident),* $(,)?) => {
+/// `RequestKind` / `ResponseKind` (`$kind`) with a default body of `$key`, for each API the
+/// gateway supports.
+macro_rules! default_body {
+    ($kind:ident, $key:expr) => {
+        default_body!(@ $kind, $key;
+            Produce, Fetch, ListOffsets, Metadata, OffsetCommit, OffsetFetch, FindCoordinator,
+            JoinGroup, Heartbeat, LeaveGroup, SyncGroup, DescribeGroups, ListGroups, ApiVersions,
+            CreateTopics, DeleteTopics, DeleteRecords, InitProducerId, OffsetForLeaderEpoch,
+            AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit, DescribeConfigs,
+            AlterConfigs, DescribeLogDirs, CreatePartitions, DeleteGroups, IncrementalAlterConfigs,
+            OffsetDelete, DescribeCluster, DescribeProducers, DescribeTransactions, ListTransactions,
+            ConsumerGroupHeartbeat, ConsumerGroupDescribe, SaslHandshake, SaslAuthenticate)
+    };
+    (@ $kind:ident, $key:expr; $($name:ident),*) => {
         match $key {
-            $(ApiKey::$name => Some(RequestKind::$name(Default::default())),)*
+            $(ApiKey::$name => Some($kind::$name(Default::default())),)*
             _ => None,
         }
     };
 }
 
 fn default_request(key: ApiKey) -> Option<RequestKind> {
-    default_request!(key;
-        Produce, Fetch, ListOffsets, Metadata, OffsetCommit, OffsetFetch, FindCoordinator,
-        JoinGroup, Heartbeat, LeaveGroup, SyncGroup, DescribeGroups, ListGroups, ApiVersions,
-        CreateTopics, DeleteTopics, DeleteRecords, InitProducerId, OffsetForLeaderEpoch,
-        AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit, DescribeConfigs,
-        AlterConfigs, DescribeLogDirs, CreatePartitions, DeleteGroups, IncrementalAlterConfigs,
-        OffsetDelete, DescribeCluster, DescribeProducers, DescribeTransactions, ListTransactions,
-        ConsumerGroupHeartbeat, ConsumerGroupDescribe, SaslHandshake, SaslAuthenticate,
-    )
+    default_body!(RequestKind, key)
+}
+
+fn default_response(key: ApiKey) -> Option<ResponseKind> {
+    default_body!(ResponseKind, key)
+}
+
+/// A default response of `key` at `version` (header with correlation id 1, length prefix
+/// removed), when kafka-protocol can encode it there.
+fn default_response_payload(key: ApiKey, version: i16) -> Option<Bytes> {
+    let body = default_response(key)?;
+    let mut buf = bytes::BytesMut::new();
+    response_header(1)
+        .encode(&mut buf, key.response_header_version(version))
+        .ok()?;
+    body.encode(&mut buf, version).ok()?;
+    Some(buf.freeze())
 }
 
 /// Bodies with one element in the main array, for the APIs most traffic uses. Some candidates
@@ -302,16 +316,19 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn main() -> std::io::Result<()> {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let root = std::env::args_os()
         .nth(1)
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"));
+        .unwrap_or_else(|| here.join("corpus"));
 
     let req_dir = root.join("decode_request");
     std::fs::create_dir_all(&req_dir)?;
     let mut requests = 0usize;
     let mut skipped = 0usize;
     let mut undecodable = 0usize;
+    // (api, version, payload) of the forwarded APIs' requests, for merge_response.
+    let mut forwarded: Vec<(ApiKey, i16, String, Bytes)> = Vec::new();
     // The forwarded APIs at their gateway range, and the SASL APIs the session decodes itself.
     let ranges = api::SUPPORTED
         .iter()
@@ -333,8 +350,12 @@ fn main() -> std::io::Result<()> {
                             eprintln!("warning: seed {key:?} v{version} #{i} does not decode: {e}");
                             undecodable += 1;
                         }
-                        write(&req_dir, &format!("{key:?}-v{version}-{i}"), &payload)?;
+                        let name = format!("{key:?}-v{version}-{i}");
+                        write(&req_dir, &name, &payload)?;
                         requests += 1;
+                        if api::spec_for(key).is_some() {
+                            forwarded.push((key, version, name, payload));
+                        }
                     }
                     None => skipped += 1,
                 }
@@ -345,7 +366,7 @@ fn main() -> std::io::Result<()> {
     let resp_dir = root.join("rewrite_response");
     std::fs::create_dir_all(&resp_dir)?;
     let mut responses = 0usize;
-    for (sel, key) in REWRITE_APIS.into_iter().enumerate() {
+    for (sel, key) in REWRITTEN.into_iter().enumerate() {
         let (min, max) = api::gateway_range(key).expect("rewritten APIs are supported");
         for version in min..=max {
             let header = response_header(5);
@@ -365,11 +386,7 @@ fn main() -> std::io::Result<()> {
             };
             for (i, frame) in encoded.iter().enumerate() {
                 let payload = frame.slice(LEN_PREFIX..);
-                if let Err(e) = rewrite::rewrite_brokers(key, version, payload, &|n: i32| {
-                    (0..8)
-                        .contains(&n)
-                        .then(|| ("gw".to_string(), 9000 + n as u16))
-                }) {
+                if let Err(e) = rewrite::rewrite_brokers(key, version, payload, &advertise) {
                     eprintln!("warning: seed {key:?} v{version} #{i} does not rewrite: {e}");
                     undecodable += 1;
                 }
@@ -378,6 +395,43 @@ fn main() -> std::io::Result<()> {
                 write(&resp_dir, &format!("{key:?}-v{version}-{i}"), &input)?;
                 responses += 1;
             }
+        }
+    }
+
+    // Every other API the target selects: a default response at each version.
+    for (sel, (key, min, max)) in response_apis().into_iter().enumerate() {
+        if REWRITTEN.contains(&key) {
+            continue;
+        }
+        for version in min..=max {
+            if let Some(payload) = default_response_payload(key, version) {
+                let mut input = vec![sel as u8, (version - min) as u8];
+                input.extend_from_slice(&payload);
+                write(&resp_dir, &format!("{key:?}-v{version}"), &input)?;
+                responses += 1;
+            }
+        }
+    }
+
+    // merge_response: each forwarded request with a default response, partly allowed (0x00)
+    // and denied (0xfe).
+    let merge_dir = root.join("merge_response");
+    std::fs::create_dir_all(&merge_dir)?;
+    let mut merges = 0usize;
+    for (key, version, name, request) in &forwarded {
+        let (Some(response), Ok(len)) = (
+            default_response_payload(*key, *version),
+            u16::try_from(request.len()),
+        ) else {
+            continue;
+        };
+        for authz in [0x00u8, 0xfe] {
+            let mut input = vec![authz];
+            input.extend_from_slice(&len.to_be_bytes());
+            input.extend_from_slice(request);
+            input.extend_from_slice(&response);
+            write(&merge_dir, &format!("{name}-{authz:02x}"), &input)?;
+            merges += 1;
         }
     }
 
@@ -406,7 +460,7 @@ fn main() -> std::io::Result<()> {
 
     println!(
         "seeds: {requests} requests ({skipped} version/body pairs that do not encode skipped), \
-         {responses} responses, 5 frame streams, in {}",
+         {responses} responses, {merges} request/response pairs, 5 frame streams, in {}",
         root.display()
     );
     if undecodable > 0 {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the cargo-fuzz targets in fuzz/ (protocol layer: request decoding, response rewriting and
-# merging, framing).
+# merging, framing; SCRAM and OAUTHBEARER authentication; the operator's config files).
+# docs/fuzzing.md describes each target and its properties.
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET (default 60)] [TARGET...]   (default: all targets)
 #
@@ -26,7 +27,8 @@
 set -euo pipefail
 
 CARGO_FUZZ_VERSION=0.13.2
-ALL_TARGETS=(decode_request rewrite_response merge_response frame_split)
+ALL_TARGETS=(decode_request rewrite_response merge_response frame_split scram_server oauthbearer
+  config_files)
 
 SECONDS_PER_TARGET="${1:-60}"
 if ! [[ "$SECONDS_PER_TARGET" =~ ^[0-9]+$ ]] || [ "$SECONDS_PER_TARGET" -eq 0 ]; then

@@ -13,9 +13,13 @@
 //!   API and version, behind a partial and a deny-all authorizer byte.
 //! - `frame_split/`: a chunk-size byte and streams of length-prefixed frames, some ending on a
 //!   refused prefix.
+//! - `scram_server/`, `oauthbearer/`, `config_files/`: see `auth.rs` (SCRAM exchanges, a real
+//!   minted dev token, the sample files in `policies/`).
 //!
 //! A body that kafka-protocol refuses to encode at some version (a field set that the version
 //! lacks) is skipped: the candidates below are tried at every version and kept where they encode.
+
+mod auth;
 
 use std::path::{Path, PathBuf};
 
@@ -458,9 +462,20 @@ fn main() -> std::io::Result<()> {
         write(&frame_dir, name, &s)?;
     }
 
+    let mut auth_dirs = Vec::new();
+    for target in ["scram_server", "oauthbearer", "config_files"] {
+        let dir = root.join(target);
+        std::fs::create_dir_all(&dir)?;
+        auth_dirs.push(dir);
+    }
+    let scram = auth::scram(&auth_dirs[0])?;
+    let oauth = auth::oauth(&auth_dirs[1])?;
+    let config = auth::config(&auth_dirs[2], &here.join("../policies"))?;
+
     println!(
         "seeds: {requests} requests ({skipped} version/body pairs that do not encode skipped), \
-         {responses} responses, {merges} request/response pairs, 5 frame streams, in {}",
+         {responses} responses, {merges} request/response pairs, 5 frame streams, {scram} SCRAM \
+         exchanges, {oauth} OAUTHBEARER inputs, {config} config files, in {}",
         root.display()
     );
     if undecodable > 0 {

@@ -3,11 +3,13 @@
 # merging, framing; SCRAM and OAUTHBEARER authentication; the operator's config files).
 # docs/fuzzing.md describes each target and its properties.
 #
-#   scripts/fuzz.sh [SECONDS_PER_TARGET (default 60)] [TARGET...]   (default: all targets)
+#   scripts/fuzz.sh [--capture] [SECONDS_PER_TARGET (default 60)] [TARGET...]   (default: all)
 #
 # Steps: install cargo-fuzz if missing (pinned); build every target once (`cargo fuzz build`);
-# write the seed corpora (fuzz/src/bin/make_seeds/ -> fuzz/corpus/<target>/, generated, not
-# committed); run each built target for SECONDS with a 512 MiB RSS and single-allocation limit
+# with --capture, record real client traffic (below); write the seed corpora
+# (fuzz/src/bin/make_seeds/ -> fuzz/corpus/<target>/, generated, not committed, plus `cap-*`
+# seeds from fuzz/captures/ when it exists); run each built target for SECONDS with a 512 MiB RSS
+# and single-allocation limit
 # (an allocation blow-up is a crash) and a per-input timeout (a hang is a crash). Prints, per
 # target: executions, exec/s, time, corpus size and crashes; exits 1 if any target crashed,
 # naming the artifact and how to replay and minimize it.
@@ -16,11 +18,24 @@
 # rustc flags (-Zsanitizer=address), so the build runs with RUSTC_BOOTSTRAP=1, which lets a
 # stable rustc accept them; cargo-fuzz also treats that variable as "nightly".
 #
+# --capture: starts tansu ($KGW_TANSU from ~/.cache/kafka-gateway/env.sh, made by
+# scripts/install-deps.sh) and the gateway (a debug build: plaintext listener, SCRAM with
+# policies/users.toml, allow_all), with fuzz/capture_frames.py relaying between the clients and
+# every gateway port, and between the gateway and tansu. Real processes listen on 127.0.0.2, the
+# relays on 127.0.0.3, and both the gateway and tansu advertise 127.0.0.3, so every connection of
+# every client (and of the gateway) passes a relay. librdkafka (confluent-kafka, through
+# tests/clients/workload.py with $KGW_PYTHON) and the Java client (WorkloadClient, $KGW_JAVA_CP)
+# then run a produce/consume roundtrip and an admin workload each. The frames land in
+# fuzz/captures/ (replaced on each capture, kept between runs, git-ignored), which make_seeds
+# turns into seeds. A client that fails is reported and skipped; the fuzzing still runs.
+#
 # Env knobs:
 #   FUZZ_SANITIZER  address (default) | none. ASan also makes -malloc_limit_mb work (libFuzzer
 #                   sees allocations through the sanitizer's hooks); with none only RSS is capped.
 #   FUZZ_TIMEOUT    seconds one input may take before it counts as a hang (default 10).
 #   FUZZ_RSS_MB     RSS and single-allocation limit in MiB (default 512).
+#   FUZZ_CAPTURE_PORT  first of the ports --capture uses (default 39000): tansu on it, the
+#                   gateway's bootstrap on +1, its broker ports from +10 (32 of them).
 #
 # Outputs (all git-ignored): fuzz/target (its own target dir, apart from the main build),
 # fuzz/corpus/<target>, fuzz/artifacts/<target>, fuzz/target/logs/<target>.log.
@@ -30,9 +45,14 @@ CARGO_FUZZ_VERSION=0.13.2
 ALL_TARGETS=(decode_request rewrite_response merge_response frame_split scram_server oauthbearer
   config_files)
 
+CAPTURE=0
+if [ "${1:-}" = "--capture" ]; then
+  CAPTURE=1
+  shift
+fi
 SECONDS_PER_TARGET="${1:-60}"
 if ! [[ "$SECONDS_PER_TARGET" =~ ^[0-9]+$ ]] || [ "$SECONDS_PER_TARGET" -eq 0 ]; then
-  echo "usage: $0 [SECONDS_PER_TARGET] [TARGET...]   (targets: ${ALL_TARGETS[*]})" >&2
+  echo "usage: $0 [--capture] [SECONDS_PER_TARGET] [TARGET...]   (targets: ${ALL_TARGETS[*]})" >&2
   exit 2
 fi
 shift || true
@@ -79,8 +99,130 @@ build_start=$(date +%s)
 cargo fuzz build "${FUZZ_FLAGS[@]}"
 echo "    built in $(( $(date +%s) - build_start ))s"
 
+# ---------------------------------------------------------------- capture (optional)
+# Every process started here is stopped by its pid on exit.
+CAPTURE_PIDS=()
+stop_capture() {
+  local pid
+  for pid in "${CAPTURE_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${CAPTURE_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  CAPTURE_PIDS=()
+}
+trap stop_capture EXIT
+
+wait_port() { # host port seconds
+  local i
+  for i in $(seq $(( $3 * 10 ))); do
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+capture() {
+  # shellcheck disable=SC1091
+  source "${KGW_CACHE:-$HOME/.cache/kafka-gateway}/env.sh"
+  local py="${KGW_PYTHON_BASE:-python3}"
+  local base="${FUZZ_CAPTURE_PORT:-39000}"
+  local real=127.0.0.2 relay=127.0.0.3
+  local tansu_port=$base gw_port=$(( base + 1 )) broker_base=$(( base + 10 )) broker_count=32
+  local run="$TARGET_DIR/capture" cap="$FUZZ/captures"
+  rm -rf "$cap" "$run"
+  mkdir -p "$cap" "$run"
+
+  echo "==> capture: building the gateway (debug)"
+  cargo build --bin kafka-gateway
+  local gw="$REPO/target/debug/kafka-gateway"
+
+  echo "==> capture: tansu on $real:$tansu_port, advertised (and relayed) at $relay:$tansu_port"
+  (cd "$run" && exec "$KGW_TANSU" broker --listener-url "tcp://$real:$tansu_port" \
+    --advertised-listener-url "tcp://$relay:$tansu_port" --storage-engine memory://tansu/ \
+    --cluster-id fuzz-capture) >"$run/tansu.log" 2>&1 &
+  CAPTURE_PIDS+=($!)
+  "$py" "$FUZZ/capture_frames.py" --out "$cap" --leg upstream \
+    --map "$relay:$tansu_port=$real:$tansu_port" >"$run/relay-upstream.log" 2>&1 &
+  CAPTURE_PIDS+=($!)
+  wait_port "$real" "$tansu_port" 30 || { echo "tansu did not start; see $run/tansu.log" >&2; return 1; }
+  wait_port "$relay" "$tansu_port" 10 || { echo "relay did not start; see $run/relay-upstream.log" >&2; return 1; }
+
+  cat >"$run/gateway.toml" <<TOML
+# Written by scripts/fuzz.sh --capture.
+[[listeners]]
+name = "capture"
+bind = "$real:$gw_port"
+advertised_host = "$relay"
+broker_port_base = $broker_base
+broker_port_count = $broker_count
+node_id_base = 100
+sasl_mechanisms = ["SCRAM-SHA-512", "SCRAM-SHA-256"]
+
+[upstream]
+bootstrap_servers = ["$relay:$tansu_port"]
+
+[authentication]
+credentials_file = "$REPO/policies/users.toml"
+
+[authorization]
+allow_all = true
+TOML
+  echo "==> capture: gateway on $real:$gw_port (brokers from $broker_base), relayed at $relay"
+  RUST_LOG=info "$gw" run --config "$run/gateway.toml" >"$run/gateway.out" 2>"$run/gateway.log" &
+  CAPTURE_PIDS+=($!)
+  local maps=(--map "$relay:$gw_port=$real:$gw_port") k
+  for k in $(seq 0 $(( broker_count - 1 ))); do
+    maps+=(--map "$relay:$(( broker_base + k ))=$real:$(( broker_base + k ))")
+  done
+  "$py" "$FUZZ/capture_frames.py" --out "$cap" --leg client "${maps[@]}" \
+    >"$run/relay-client.log" 2>&1 &
+  CAPTURE_PIDS+=($!)
+  wait_port "$real" "$gw_port" 30 || { echo "gateway did not start; see $run/gateway.log" >&2; return 1; }
+  wait_port "$relay" "$gw_port" 10 || { echo "relay did not start; see $run/relay-client.log" >&2; return 1; }
+
+  local boot="$relay:$gw_port" ok=0 failed=0
+  run_client() { # name command...
+    local name=$1
+    shift
+    if "$@" >"$run/$name.out" 2>"$run/$name.err"; then
+      ok=$(( ok + 1 ))
+      echo "    $name: ok"
+    else
+      failed=$(( failed + 1 ))
+      echo "    !! $name failed (exit $?): $(tail -c 300 "$run/$name.out" | tr '\n' ' ')"
+    fi
+  }
+  local pyw=("$KGW_PYTHON" "$REPO/tests/clients/workload.py")
+  local jw=(java -cp "$KGW_JAVA_CP" WorkloadClient)
+  local alice=(--username alice --password alice-secret)
+  echo "==> capture: clients through $boot"
+  run_client librdkafka-roundtrip "${pyw[@]}" roundtrip --bootstrap "$boot" \
+    --sasl-mechanism SCRAM-SHA-512 "${alice[@]}" --topic cap-py --count 500
+  run_client librdkafka-admin "${pyw[@]}" admin --bootstrap "$boot" \
+    --sasl-mechanism SCRAM-SHA-256 "${alice[@]}" --topic cap-py-admin
+  if [ -n "${KGW_JAVA_CP:-}" ] && command -v java >/dev/null; then
+    run_client java-roundtrip "${jw[@]}" roundtrip --bootstrap "$boot" \
+      --sasl-mechanism SCRAM-SHA-256 "${alice[@]}" --topic cap-java --count 500 --group cap-java
+    run_client java-admin "${jw[@]}" admin --bootstrap "$boot" \
+      --sasl-mechanism SCRAM-SHA-512 "${alice[@]}" --topic cap-java-admin
+  else
+    echo "    !! no java or \$KGW_JAVA_CP: Java client skipped"
+    failed=$(( failed + 1 ))
+  fi
+  stop_capture
+  echo "    $ok client run(s) ok, $failed failed; $(find "$cap/frames" -name '*.req' | wc -l) requests," \
+    "$(find "$cap/frames" -name '*.resp' | wc -l) responses captured in ${cap#"$REPO"/}" \
+    "(logs: ${run#"$REPO"/})"
+}
+
+if [ "$CAPTURE" -eq 1 ]; then
+  capture || echo "    !! capture incomplete; fuzzing with what was captured"
+fi
+
 echo "==> generating seed corpora"
-"$BIN_DIR/make_seeds" "$FUZZ/corpus"
+"$BIN_DIR/make_seeds" "$FUZZ/corpus" "$FUZZ/captures"
 
 # ---------------------------------------------------------------- run
 mkdir -p "$LOG_DIR"

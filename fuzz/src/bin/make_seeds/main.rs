@@ -1,6 +1,7 @@
 //! Writes the seed corpora for the fuzz targets (generated, never committed).
 //!
-//! Usage: `make_seeds [CORPUS_DIR]` (default: `corpus/` beside this crate's Cargo.toml).
+//! Usage: `make_seeds [CORPUS_DIR [CAPTURE_DIR]]` (defaults: `corpus/` and, if it exists,
+//! `captures/` beside this crate's Cargo.toml).
 //! - `decode_request/`: for every API in `api::SUPPORTED` and every version in its gateway range
 //!   (and the SASL handshake APIs, which the session decodes itself, at every schema version),
 //!   a request payload (header + default body, plus bodies with one element in their main array
@@ -15,11 +16,15 @@
 //!   refused prefix.
 //! - `scram_server/`, `oauthbearer/`, `config_files/`: see `auth.rs` (SCRAM exchanges, a real
 //!   minted dev token, the sample files in `policies/`).
+//! - from CAPTURE_DIR (frames recorded by `capture_frames.py` while librdkafka and the Java client
+//!   ran through the gateway): `cap-*` seeds for every protocol target and `scram_server`; see
+//!   `capture.rs`.
 //!
 //! A body that kafka-protocol refuses to encode at some version (a field set that the version
 //! lacks) is skipped: the candidates below are tried at every version and kept where they encode.
 
 mod auth;
+mod capture;
 
 use std::path::{Path, PathBuf};
 
@@ -321,10 +326,9 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
 
 fn main() -> std::io::Result<()> {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let root = std::env::args_os()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| here.join("corpus"));
+    let mut args = std::env::args_os().skip(1).map(PathBuf::from);
+    let root = args.next().unwrap_or_else(|| here.join("corpus"));
+    let captures = args.next().unwrap_or_else(|| here.join("captures"));
 
     let req_dir = root.join("decode_request");
     std::fs::create_dir_all(&req_dir)?;
@@ -478,6 +482,19 @@ fn main() -> std::io::Result<()> {
          exchanges, {oauth} OAUTHBEARER inputs, {config} config files, in {}",
         root.display()
     );
+    if captures.is_dir() {
+        let c = capture::seeds(&captures, &root)?;
+        println!(
+            "captured ({}): {} requests, {} responses, {} request/response pairs, {} streams, \
+             {} SCRAM logins",
+            captures.display(),
+            c.requests,
+            c.responses,
+            c.pairs,
+            c.streams,
+            c.scram
+        );
+    }
     if undecodable > 0 {
         // Worth a look (a valid encoding the gateway refuses), but not a reason to stop fuzzing.
         eprintln!("warning: {undecodable} seeds are refused by the gateway itself (see above)");

@@ -659,21 +659,33 @@ fn upstream_a_broker_lost_mid_produce_never_yields_a_false_success_and_idempoten
 
 #[test]
 fn upstream_an_idempotent_producer_gets_exactly_once_across_a_broker_kill_9_and_restart() {
-    // tansu keeps its log in S3 (moto) here, so a kill -9 loses nothing the broker acknowledged.
+    // tansu keeps its log in S3 (moto) here, so its data survives a kill -9. Its S3 engine writes
+    // a batch, the cluster metadata and the partition watermark as separate objects, and a kill
+    // between them loses records it has acknowledged (seen: 11 of 1,500 in one of three runs) -
+    // the broker's own crash consistency, which no proxy can repair. So the network to the broker
+    // is cut first (every in-flight request fails, as in a crash) and the process is killed a
+    // second later, once it has finished what it was writing; then it restarts and the network
+    // comes back. What is tested is the gateway's part: no success the broker did not give, and
+    // the producer's retries (same producer id and sequence numbers) deduplicated after restart.
     let tools = tools();
     let dir = TempDir::new("robust-durable");
     let s3 = S3Server::start(&tools, dir.path());
-    let mut broker = Broker::start_durable(&tools, dir.path(), &s3);
-    let (text, ports, admin) = gateway_config(&broker.addr(), &[PLAIN], None, "");
+    let (port, front) = (free_port(), free_port());
+    let mut broker = Broker::start_durable(&tools, dir.path(), &s3, port, front);
+    let proxy = FaultProxy::start(front, SocketAddr::from(([127, 0, 0, 1], port)));
+    let (text, ports, admin) = gateway_config(&format!("127.0.0.1:{front}"), &[PLAIN], None, "");
     let gateway = Gateway::start(dir.path(), &text, ports, admin);
     let bootstrap = gateway.addr("plain").to_string();
     let restarted_after = std::thread::scope(|scope| {
         let killer = scope.spawn(|| {
             std::thread::sleep(Duration::from_secs(4));
+            proxy.set_mode(Mode::Down);
+            std::thread::sleep(Duration::from_secs(1));
             broker.kill();
-            std::thread::sleep(Duration::from_secs(3));
+            std::thread::sleep(Duration::from_secs(2));
             let t = Instant::now();
             broker.restart();
+            proxy.set_mode(Mode::Pass);
             t.elapsed()
         });
         let r = python_workload(&tools, &acked_args(&bootstrap, "durable"));

@@ -169,9 +169,14 @@ impl Broker {
     }
 
     /// A broker keeping its data in S3 (moto): it survives kill -9 and restart.
-    pub fn start_durable(tools: &Tools, dir: &Path, s3: &S3Server) -> Broker {
-        let port = free_port();
-        Broker::spawn(tools, dir, port, port, Some(s3.endpoint()))
+    pub fn start_durable(
+        tools: &Tools,
+        dir: &Path,
+        s3: &S3Server,
+        port: u16,
+        advertised: u16,
+    ) -> Broker {
+        Broker::spawn(tools, dir, port, advertised, Some(s3.endpoint()))
     }
 
     fn spawn(tools: &Tools, dir: &Path, port: u16, advertised: u16, s3: Option<String>) -> Broker {

@@ -101,10 +101,20 @@ pub async fn run(
             }
             _ = shutdown.wait_for(|s| *s) => return,
         };
-        // The policy is one unit (model + every file): reloaded once if any part changed.
+        // Every file is looked at (each remembers its new modification time) before anything is
+        // reloaded. The policy is one unit (model + every file): reloaded once if any part changed,
+        // and its audit record names the parts that changed (all of them on SIGHUP).
+        let changed: Vec<bool> = files.iter_mut().map(|w| w.changed() || forced).collect();
+        let policy_source = files
+            .iter()
+            .zip(&changed)
+            .filter(|(w, c)| **c && w.what == "policy")
+            .map(|(w, _)| w.path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut policy_done = false;
-        for w in &mut files {
-            if !(w.changed() || forced) {
+        for (w, changed) in files.iter().zip(changed) {
+            if !changed {
                 continue;
             }
             let result = match w.what {
@@ -135,7 +145,10 @@ pub async fn run(
                 "jwks" => ReloadKind::Jwks,
                 _ => ReloadKind::Policy,
             };
-            let source = w.path.display().to_string();
+            let source = match w.what {
+                "policy" => policy_source.clone(),
+                _ => w.path.display().to_string(),
+            };
             match &result {
                 Ok(Some(hash)) => {
                     let _ = audit.record(Event::Reload {

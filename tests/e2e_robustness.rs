@@ -380,6 +380,18 @@ fn hostile_a_login_storm_locks_the_name_and_address_out_without_starving_others(
     for t in storm {
         t.join().expect("storm thread");
     }
+    // Wrong passwords during the lockout are counted as lockout failures, not as bad credentials.
+    let locked_out: u64 = s
+        .gateway
+        .metrics()
+        .lines()
+        .filter(|l| l.contains("authentications_total") && l.contains("reason=\"locked_out\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(
+        locked_out > 0,
+        "no failure recorded as locked_out during the storm"
+    );
     latencies.sort();
     let (p50, max) = (
         percentile(&latencies, 0.5),
@@ -1116,6 +1128,18 @@ fn reload_faults_keep_the_last_good_policy_say_why_and_revocations_reach_open_co
             .iter()
             .any(|r| r["error"].as_str().unwrap_or("").contains("policy_effect")),
         "the model error does not say what is missing: {failed:?}"
+    );
+    // Successful reloads name the file that changed (on SIGHUP: every part of the policy).
+    let applied: Vec<_> = records
+        .iter()
+        .filter(|r| r["event"] == "reload" && r["outcome"] == "ok" && r["source"] != "start")
+        .collect();
+    assert!(applied.len() >= 3, "{applied:?}");
+    assert!(
+        applied
+            .iter()
+            .all(|r| r["source"].as_str().unwrap_or("").contains("acl.policy")),
+        "a reload record does not name the policy file that changed: {applied:?}"
     );
     let log = s.gateway.log_text();
     assert!(

@@ -428,6 +428,19 @@ impl AuthGate {
         reason: FailureReason,
         attempted: Option<String>,
     ) -> Result<Verdict, ProtocolError> {
+        // A failure while the name or address is locked out is recorded as such, whatever else
+        // was wrong, so that an auditor sees the lockout at work. The client's answer is the same.
+        let locked = self
+            .authenticator
+            .is_locked_out(attempted.as_deref(), self.ip);
+        let reason = match reason {
+            FailureReason::LockedOut => FailureReason::LockedOut,
+            other if locked => {
+                tracing::debug!(peer = %self.ip, underlying = %other, "failure during a lockout");
+                FailureReason::LockedOut
+            }
+            other => other,
+        };
         self.authenticator
             .record_failure(attempted.as_deref(), self.ip);
         let _ = self.audit.record(Event::AuthFailure {

@@ -27,3 +27,6 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 4096 ] ||
   echo "warning: ulimit -n is $(ulimit -n); the 1,000-connection test needs about 2,100" >&2
 cargo test --locked --lib --bins --tests -- --test-threads="${KGW_TEST_THREADS:-4}"
+
+step "soak, short variant (60 s mixed workload; scripts/soak.sh --duration 600 --release for the documented run)"
+scripts/soak.sh --duration "${KGW_SOAK_SECONDS:-60}"

@@ -50,7 +50,8 @@ if [ "$PROFILE" = release ]; then
 else
   cargo build --locked
 fi
-GW="$PWD/target/$PROFILE/kafka-gateway"
+# Where cargo put it (CARGO_TARGET_DIR may point elsewhere, e.g. a shared build cache).
+GW="$(cargo metadata --format-version 1 --no-deps | python3 -c "import json,sys; print(json.load(sys.stdin)[\"target_directory\"])")/$PROFILE/kafka-gateway"
 
 SOAK=target/soak
 RUN="$SOAK/run"

@@ -2,6 +2,10 @@
 //!
 //! Clients' SASL frames are never forwarded: each upstream connection authenticates as the gateway's
 //! service identity, and authorization happens at the gateway per client principal.
+//!
+//! [`SaslLogin`] is the exchange without I/O (a broker message in, the next message to send out),
+//! so it can be tested and fuzzed with bytes alone; [`login`] carries its messages to the broker in
+//! SaslHandshake and SaslAuthenticate requests.
 
 use std::io::Cursor;
 use std::time::Duration;
@@ -12,10 +16,146 @@ use kafka_protocol::messages::{
     SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use rsasl::prelude::{Mechname, SASLClient, SASLConfig, State};
+use rsasl::prelude::{Mechname, SASLClient, SASLConfig, Session, State};
 
 use super::conn::{exchange, UpstreamConn, UpstreamError};
+use crate::auth::Mechanism;
 use crate::config::UpstreamSasl;
+
+/// Broker messages one login may take: SCRAM needs two (server-first, server-final), PLAIN none.
+/// The bound stops a broker from keeping the gateway in an endless exchange.
+const MAX_BROKER_MESSAGES: usize = 3;
+
+/// What the login sends next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LoginStep {
+    /// Send these bytes in a SaslAuthenticate request; the broker's answer goes to
+    /// [`SaslLogin::next`].
+    Send(Vec<u8>),
+    /// Send these bytes; the login is over once the broker accepts them (PLAIN).
+    SendLast(Vec<u8>),
+    /// The broker proved it holds the credential (SCRAM's server signature verified): logged in.
+    Done,
+}
+
+/// Why the login failed on the gateway's side of the exchange. Every variant but `Credentials`
+/// is about what the broker sent.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("SASL config: {0}")]
+    Config(String),
+    #[error("cannot start {mechanism} with the configured credentials: {reason}")]
+    Credentials {
+        mechanism: Mechanism,
+        reason: String,
+    },
+    #[error("{mechanism} {message} from the broker refused: {reason}")]
+    Refused {
+        mechanism: Mechanism,
+        message: &'static str,
+        reason: String,
+    },
+    #[error("{mechanism} exchange did not finish after {MAX_BROKER_MESSAGES} broker messages")]
+    TooLong { mechanism: Mechanism },
+    #[error("{mechanism} exchange already ended, yet the broker sent another message")]
+    Ended { mechanism: Mechanism },
+}
+
+/// The client side of one SASL login, fed the broker's messages one at a time.
+pub struct SaslLogin {
+    mechanism: Mechanism,
+    /// `None` once the exchange ended, successfully or not: rsasl's session must not be stepped
+    /// again after it finished or failed.
+    session: Option<Session>,
+    /// Broker messages fed so far.
+    received: usize,
+}
+
+impl SaslLogin {
+    /// Starts the exchange the gateway runs against brokers (rsasl's client, configured with the
+    /// service identity, with `sasl.mechanism` the only mechanism on offer). Returns the login and
+    /// its first message.
+    pub fn start(sasl: &UpstreamSasl) -> Result<(SaslLogin, LoginStep), LoginError> {
+        let mechanism = sasl.mechanism;
+        let config = SASLConfig::with_credentials(
+            None,
+            sasl.username.clone(),
+            sasl.password.expose().to_string(),
+        )
+        .map_err(|e| LoginError::Config(e.to_string()))?;
+        let mechname = Mechname::parse(mechanism.name().as_bytes())
+            .map_err(|e| LoginError::Config(e.to_string()))?;
+        let session = SASLClient::new(config)
+            .start_suggested(&[mechname])
+            .map_err(|e| LoginError::Credentials {
+                mechanism,
+                reason: e.to_string(),
+            })?;
+        let mut login = SaslLogin {
+            mechanism,
+            session: Some(session),
+            received: 0,
+        };
+        let first = login
+            .step(None)
+            .map_err(|reason| LoginError::Credentials { mechanism, reason })?;
+        Ok((login, first))
+    }
+
+    /// Feeds the broker's answer to the last message sent; returns what to send next.
+    pub fn next(&mut self, broker_message: &[u8]) -> Result<LoginStep, LoginError> {
+        let mechanism = self.mechanism;
+        if self.session.is_none() {
+            return Err(LoginError::Ended { mechanism });
+        }
+        if self.received >= MAX_BROKER_MESSAGES {
+            self.session = None;
+            return Err(LoginError::TooLong { mechanism });
+        }
+        self.received += 1;
+        let message = self.message_name();
+        self.step(Some(broker_message))
+            .map_err(|reason| LoginError::Refused {
+                mechanism,
+                message,
+                reason,
+            })
+    }
+
+    /// What the broker message just received is called, for errors.
+    fn message_name(&self) -> &'static str {
+        match (self.mechanism, self.received) {
+            (Mechanism::ScramSha256 | Mechanism::ScramSha512, 1) => "server-first message",
+            (Mechanism::ScramSha256 | Mechanism::ScramSha512, 2) => "server-final message",
+            _ => "message",
+        }
+    }
+
+    /// One rsasl step. Ends the exchange when it finishes or fails.
+    fn step(&mut self, input: Option<&[u8]>) -> Result<LoginStep, String> {
+        let Some(session) = self.session.as_mut() else {
+            return Err("the exchange already ended".into());
+        };
+        let mut out = Cursor::new(Vec::new());
+        let state = session.step(input, &mut out);
+        let token = out.into_inner();
+        match state {
+            Ok(State::Running) => Ok(LoginStep::Send(token)),
+            Ok(State::Finished(_)) => {
+                self.session = None;
+                if token.is_empty() {
+                    Ok(LoginStep::Done)
+                } else {
+                    Ok(LoginStep::SendLast(token))
+                }
+            }
+            Err(e) => {
+                self.session = None;
+                Err(e.to_string())
+            }
+        }
+    }
+}
 
 /// Authenticates `conn` as the configured identity. Returns the broker's session lifetime (0 when the
 /// broker does not ask for re-authentication).
@@ -54,31 +194,14 @@ pub async fn login(
         ));
     }
 
-    let config = SASLConfig::with_credentials(
-        None,
-        sasl.username.clone(),
-        sasl.password.expose().to_string(),
-    )
-    .map_err(|e| err(conn, format!("SASL config: {e}")))?;
-    let mechname = Mechname::parse(mech.as_bytes()).map_err(|e| err(conn, e.to_string()))?;
-    let mut session = SASLClient::new(config)
-        .start_suggested(&[mechname])
-        .map_err(|e| err(conn, format!("cannot start {mech}: {e}")))?;
-    let mut input: Option<Bytes> = None;
+    let (mut client, mut step) = SaslLogin::start(sasl).map_err(|e| err(conn, e.to_string()))?;
     let mut lifetime = 0;
-    // SCRAM takes two client messages and a final server message; PLAIN one. A bound stops a broker
-    // from keeping the gateway in an endless exchange.
-    for _ in 0..4 {
-        let mut out = Cursor::new(Vec::new());
-        let state = session
-            .step(input.as_deref(), &mut out)
-            .map_err(|e| err(conn, format!("{mech} client step failed: {e}")))?;
-        let finished = matches!(state, State::Finished(_));
-        let token = out.into_inner();
-        if finished && token.is_empty() {
-            // The last server message (SCRAM's server signature) verified: done.
-            return Ok(lifetime);
-        }
+    loop {
+        let (token, last) = match step {
+            LoginStep::Done => return Ok(lifetime),
+            LoginStep::Send(token) => (token, false),
+            LoginStep::SendLast(token) => (token, true),
+        };
         let mut req = SaslAuthenticateRequest::default();
         req.auth_bytes = Bytes::from(token);
         let resp: SaslAuthenticateResponse = exchange(
@@ -105,10 +228,11 @@ pub async fn login(
             ));
         }
         lifetime = resp.session_lifetime_ms;
-        if finished {
+        if last {
             return Ok(lifetime);
         }
-        input = Some(resp.auth_bytes);
+        step = client
+            .next(&resp.auth_bytes)
+            .map_err(|e| err(conn, e.to_string()))?;
     }
-    Err(err(conn, format!("{mech} exchange did not finish")))
 }

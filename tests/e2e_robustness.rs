@@ -51,6 +51,7 @@ struct Rig {
     policy: PathBuf,
     model: PathBuf,
     audit: PathBuf,
+    certs: Certs,
 }
 
 #[derive(Default)]
@@ -122,6 +123,7 @@ fn rig(listeners: &[ListenerSpec], o: Opts) -> Rig {
         policy,
         model,
         audit,
+        certs,
     }
 }
 
@@ -469,13 +471,62 @@ fn hostile_random_bytes_before_and_after_the_handshake_close_only_that_connectio
             "post-auth round {round}: kept open"
         );
     }
+    // After a completed TLS handshake: a random (well-framed) request inside TLS records, and raw
+    // random bytes that break the record layer itself.
+    let tls = kafka_gateway::tls::client_config(Some(&s.certs.ca()), None).expect("tls config");
+    for round in 0..10 {
+        for inside_records in [true, false] {
+            let sock = TcpStream::connect(s.gateway.addr("tls")).expect("connect");
+            sock.set_read_timeout(Some(closed_within)).expect("timeout");
+            let mut raw = sock.try_clone().expect("clone");
+            let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+            let conn = rustls::ClientConnection::new(tls.clone(), name).expect("client");
+            let mut stream = rustls::StreamOwned::new(conn, sock);
+            while stream.conn.is_handshaking() {
+                stream
+                    .conn
+                    .complete_io(&mut stream.sock)
+                    .expect("TLS handshake");
+            }
+            let n = 8 + (rng.next() % 4096) as usize;
+            let mut frame = (n as i32).to_be_bytes().to_vec();
+            frame.extend(rng.bytes(n));
+            if inside_records {
+                let _ = std::io::Write::write_all(&mut stream, &frame);
+                let _ = std::io::Write::flush(&mut stream);
+            } else {
+                let _ = std::io::Write::write_all(&mut raw, &frame);
+            }
+            let mut buf = [0u8; 4096];
+            let closed = loop {
+                match std::io::Read::read(&mut stream, &mut buf) {
+                    Ok(0) => break true,
+                    Ok(_) => continue,
+                    // The read timeout: still open.
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        break false
+                    }
+                    Err(_) => break true, // reset, or a TLS alert from the gateway
+                }
+            };
+            assert!(
+                closed,
+                "TLS round {round} (inside records: {inside_records}): kept open"
+            );
+        }
+    }
     // Everyone else still works: the connection open all along and new ones.
     assert!(api_versions_ok(&mut bystander), "the bystander was hurt");
     for listener in ["plain", "sasl"] {
         assert!(api_versions_ok(&mut s.raw(listener)), "{listener} refused");
     }
     println!(
-        "RESULT random bytes: 120 hostile connections closed (TLS, plain, SASL pre-auth, post-auth); bystander and new clients served"
+        "RESULT random bytes: 140 hostile connections closed (before the TLS handshake, inside and under TLS records after it, plain, SASL pre-auth, post-auth); bystander and new clients served"
     );
 }
 

@@ -6,8 +6,16 @@
 //! [`SaslLogin`] is the exchange without I/O (a broker message in, the next message to send out),
 //! so it can be tested and fuzzed with bytes alone; [`login`] carries its messages to the broker in
 //! SaslHandshake and SaslAuthenticate requests.
+//!
+//! The broker's messages are untrusted input to rsasl, which panics on some malformed ones (rsasl
+//! 2.3.1 slices the first two bytes of every SCRAM attribute unchecked, so `r=<nonce>,s` or an
+//! empty server-final panics). Each rsasl step therefore runs under `catch_unwind`, and a panic
+//! becomes [`LoginError::Malformed`]: the broker's fault, reported like any other refusal. (The
+//! default panic hook still prints rsasl's panic to stderr.) The SCRAM iteration count is checked
+//! against Kafka's range before rsasl runs PBKDF2 with it.
 
 use std::io::Cursor;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +27,7 @@ use kafka_protocol::protocol::StrBytes;
 use rsasl::prelude::{Mechname, SASLClient, SASLConfig, Session, State};
 
 use super::conn::{exchange, UpstreamConn, UpstreamError};
+use crate::auth::credentials::ITERATIONS;
 use crate::auth::Mechanism;
 use crate::config::UpstreamSasl;
 
@@ -38,8 +47,8 @@ pub enum LoginStep {
     Done,
 }
 
-/// Why the login failed on the gateway's side of the exchange. Every variant but `Credentials`
-/// is about what the broker sent.
+/// Why the login failed. `Config` and `Credentials` are about the gateway's own settings; every
+/// other variant is about what the broker sent.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     #[error("SASL config: {0}")]
@@ -55,10 +64,48 @@ pub enum LoginError {
         message: &'static str,
         reason: String,
     },
+    #[error(
+        "broker sent a malformed {mechanism} {message} (the SASL library failed on it: {panic})"
+    )]
+    Malformed {
+        mechanism: Mechanism,
+        message: &'static str,
+        panic: String,
+    },
+    /// Below Kafka's minimum, the proof the gateway sends is cheap to attack offline (Kafka's
+    /// client refuses it too); above its maximum, which no Kafka broker sends, each login could
+    /// cost a core for hours (`i=4294967295`).
+    #[error(
+        "broker's {mechanism} server-first message asks for {iterations} PBKDF2 iterations, \
+         outside Kafka's {}..={}",
+        ITERATIONS.start(),
+        ITERATIONS.end()
+    )]
+    Iterations {
+        mechanism: Mechanism,
+        iterations: u32,
+    },
     #[error("{mechanism} exchange did not finish after {MAX_BROKER_MESSAGES} broker messages")]
     TooLong { mechanism: Mechanism },
     #[error("{mechanism} exchange already ended, yet the broker sent another message")]
     Ended { mechanism: Mechanism },
+}
+
+/// Why one rsasl step failed.
+enum StepError {
+    /// rsasl returned an error.
+    Refused(String),
+    /// rsasl panicked (the message of the panic).
+    Panicked(String),
+}
+
+impl StepError {
+    fn describe(self) -> String {
+        match self {
+            StepError::Refused(reason) => reason,
+            StepError::Panicked(panic) => format!("the SASL library panicked: {panic}"),
+        }
+    }
 }
 
 /// The client side of one SASL login, fed the broker's messages one at a time.
@@ -96,9 +143,10 @@ impl SaslLogin {
             session: Some(session),
             received: 0,
         };
-        let first = login
-            .step(None)
-            .map_err(|reason| LoginError::Credentials { mechanism, reason })?;
+        let first = login.step(None).map_err(|e| LoginError::Credentials {
+            mechanism,
+            reason: e.describe(),
+        })?;
         Ok((login, first))
     }
 
@@ -114,12 +162,29 @@ impl SaslLogin {
         }
         self.received += 1;
         let message = self.message_name();
-        self.step(Some(broker_message))
-            .map_err(|reason| LoginError::Refused {
+        if self.received == 1
+            && matches!(mechanism, Mechanism::ScramSha256 | Mechanism::ScramSha512)
+        {
+            if let Some(iterations) = iterations_outside_kafka_range(broker_message) {
+                self.session = None;
+                return Err(LoginError::Iterations {
+                    mechanism,
+                    iterations,
+                });
+            }
+        }
+        self.step(Some(broker_message)).map_err(|e| match e {
+            StepError::Refused(reason) => LoginError::Refused {
                 mechanism,
                 message,
                 reason,
-            })
+            },
+            StepError::Panicked(panic) => LoginError::Malformed {
+                mechanism,
+                message,
+                panic,
+            },
+        })
     }
 
     /// What the broker message just received is called, for errors.
@@ -131,17 +196,19 @@ impl SaslLogin {
         }
     }
 
-    /// One rsasl step. Ends the exchange when it finishes or fails.
-    fn step(&mut self, input: Option<&[u8]>) -> Result<LoginStep, String> {
+    /// One rsasl step, a panic caught. Ends the exchange when it finishes or fails.
+    fn step(&mut self, input: Option<&[u8]>) -> Result<LoginStep, StepError> {
         let Some(session) = self.session.as_mut() else {
-            return Err("the exchange already ended".into());
+            return Err(StepError::Refused("the exchange already ended".into()));
         };
         let mut out = Cursor::new(Vec::new());
-        let state = session.step(input, &mut out);
+        // Unwind safety: after a panic the session is dropped below, never stepped again, and
+        // `out` is discarded; nothing half-updated is observed.
+        let state = catch_unwind(AssertUnwindSafe(|| session.step(input, &mut out)));
         let token = out.into_inner();
         match state {
-            Ok(State::Running) => Ok(LoginStep::Send(token)),
-            Ok(State::Finished(_)) => {
+            Ok(Ok(State::Running)) => Ok(LoginStep::Send(token)),
+            Ok(Ok(State::Finished(_))) => {
                 self.session = None;
                 if token.is_empty() {
                     Ok(LoginStep::Done)
@@ -149,12 +216,36 @@ impl SaslLogin {
                     Ok(LoginStep::SendLast(token))
                 }
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 self.session = None;
-                Err(e.to_string())
+                Err(StepError::Refused(e.to_string()))
+            }
+            Err(panic) => {
+                self.session = None;
+                Err(StepError::Panicked(panic_message(panic.as_ref())))
             }
         }
     }
+}
+
+/// The iteration count of a SCRAM server-first message when it is a number outside Kafka's range.
+/// Read where rsasl reads it (the third attribute, `i=`, parsed as a `u32`); anything else is
+/// left to rsasl to refuse.
+fn iterations_outside_kafka_range(server_first: &[u8]) -> Option<u32> {
+    let value = server_first
+        .split(|b| *b == b',')
+        .nth(2)?
+        .strip_prefix(b"i=")?;
+    let iterations: u32 = std::str::from_utf8(value).ok()?.parse().ok()?;
+    (!ITERATIONS.contains(&iterations)).then_some(iterations)
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// Authenticates `conn` as the configured identity. Returns the broker's session lifetime (0 when the
@@ -236,3 +327,7 @@ pub async fn login(
             .map_err(|e| err(conn, e.to_string()))?;
     }
 }
+
+#[cfg(test)]
+#[path = "sasl_tests.rs"]
+mod tests;

@@ -31,10 +31,8 @@
 //! /dev/zero (an operator's config is trusted to that extent; the fuzzer's is not).
 #![no_main]
 
-use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Once;
 
 use kafka_gateway::auth::credentials::{CredentialStore, Decoy, ITERATIONS};
 use kafka_gateway::auth::{Mechanism, Principal};
@@ -42,6 +40,7 @@ use kafka_gateway::config::Config;
 use kafka_gateway::policy::engine::Engine;
 use kafka_gateway::policy::files::{HostSpec, Pattern, PolicySet, Subject};
 use kafka_gateway::policy::{Operation, ResourceType};
+use kafka_gateway_fuzz::caught_panics::{gateway_catches, let_unwind_from};
 use libfuzzer_sys::fuzz_target;
 
 const SAMPLE_MODEL: &str = include_str!("../../policies/model.conf");
@@ -50,36 +49,6 @@ const SAMPLE_POLICY: &str = include_str!("../../policies/acl.policy");
 /// Rules per input whose decision is compared between the engine and casbin (casbin is linear in
 /// the rules, so a handful keeps the target fast).
 const COMPARED_RULES: usize = 8;
-
-thread_local! {
-    /// Set while the gateway is inside casbin, whose panics it catches.
-    static IN_POLICY_LOAD: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Lets panics raised in casbin or rhai source unwind (to the gateway's `catch_unwind`) while a
-/// policy is being loaded; everything else still goes to libFuzzer's aborting hook.
-fn install_panic_filter() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let in_dependency = info.location().is_some_and(|l| {
-                let file = l.file();
-                file.contains("/casbin-") || file.contains("/rhai-")
-            });
-            if !(in_dependency && IN_POLICY_LOAD.with(Cell::get)) {
-                previous(info);
-            }
-        }));
-    });
-}
-
-fn with_casbin<T>(f: impl FnOnce() -> T) -> T {
-    IN_POLICY_LOAD.with(|c| c.set(true));
-    let out = f();
-    IN_POLICY_LOAD.with(|c| c.set(false));
-    out
-}
 
 fn policy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies")
@@ -164,7 +133,7 @@ fn policy(model: &str, policy: &str) {
     let files = [("fuzz.policy", policy)];
     let plain = PolicySet::from_texts(None, &files, &[]);
     let with_model =
-        with_casbin(|| PolicySet::from_texts(Some(("model.conf", model)), &files, &[]));
+        gateway_catches(|| PolicySet::from_texts(Some(("model.conf", model)), &files, &[]));
     let set = match (with_model, plain, model == SAMPLE_MODEL) {
         (Ok(set), Ok(_), _) => set,
         (Err(_), Err(_), _) | (_, _, false) => return,
@@ -192,7 +161,7 @@ fn policy(model: &str, policy: &str) {
         let decision = engine.decide(&principal, host, op, rtype, &name);
         let _ = engine.describe(decision.reason);
         let _ = engine.decide_any(&principal, host, op, rtype);
-        let casbin = with_casbin(|| set.casbin_enforce(&principal, host, op, rtype, &name));
+        let casbin = gateway_catches(|| set.casbin_enforce(&principal, host, op, rtype, &name));
         if let Some(Ok(casbin)) = casbin {
             assert_eq!(
                 casbin, decision.allowed,
@@ -239,7 +208,7 @@ fn config(text: &str) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    install_panic_filter();
+    let_unwind_from(&["/casbin-", "/rhai-"]);
     let [selector, contents @ ..] = data else {
         return;
     };

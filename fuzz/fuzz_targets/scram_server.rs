@@ -27,18 +27,15 @@
 //!   `c=biws,r={nonce},p={proof}`) with a known user's password succeeds.
 #![no_main]
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use aws_lc_rs::{digest, hmac, pbkdf2};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use kafka_gateway::auth::credentials::{scram_credential, CredentialStore, Decoy};
+use kafka_gateway::auth::credentials::{CredentialStore, Decoy};
 use kafka_gateway::auth::scram::ScramExchange;
 use kafka_gateway::auth::{Mechanism, Step};
+use kafka_gateway_fuzz::scram::{client_keys, credential_store, proof_and_signature};
 use libfuzzer_sys::fuzz_target;
 
 /// (name, name as escaped on the wire, password, mechanisms).
@@ -64,24 +61,12 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let mut text = String::new();
-        for (name, _, password, mechs) in USERS {
-            for &mech in mechs {
-                let c = scram_credential(password, mech, ITERATIONS, SALT)
-                    .expect("SCRAM mechanisms have credentials");
-                text.push_str(&format!(
-                    "[[user]]\nname = {name:?}\nmechanism = \"{mech}\"\niterations = {ITERATIONS}\n\
-                     salt = \"{}\"\nstored_key = \"{}\"\nserver_key = \"{}\"\n",
-                    B64.encode(c.salt()),
-                    B64.encode(c.stored_key()),
-                    B64.encode(c.server_key()),
-                ));
-            }
-        }
-        let store = CredentialStore::from_bytes(Path::new("fuzz-users.toml"), text.as_bytes())
-            .expect("the fixture's credential file is valid");
+        let users: Vec<(&str, &str, &[Mechanism])> = USERS
+            .iter()
+            .map(|(name, _, password, mechs)| (*name, *password, *mechs))
+            .collect();
         Fixture {
-            store: Arc::new(store),
+            store: Arc::new(credential_store(&users, ITERATIONS, SALT)),
             decoy: Arc::new(Decoy::new(ITERATIONS, SALT.len())),
         }
     })
@@ -98,71 +83,6 @@ fn same_password(password: &[u8], real: &str, sha512: bool) -> bool {
         None => &[],
     };
     password.len() <= block && trimmed == real.as_bytes()
-}
-
-/// An RFC 5802 client's keys for one password, salt and iteration count.
-struct ClientKeys {
-    client_key: Vec<u8>,
-    stored_key: Vec<u8>,
-    server_key: Vec<u8>,
-}
-
-type KeyCache = HashMap<(bool, Vec<u8>, Vec<u8>, u32), Arc<ClientKeys>>;
-
-/// PBKDF2 with 4096+ rounds is the slow part; the fuzzer mostly mutates other bytes, so the keys of
-/// recent (password, salt, iterations) triples are kept.
-fn client_keys(sha512: bool, password: &[u8], salt: &[u8], iterations: u32) -> Arc<ClientKeys> {
-    thread_local! {
-        static CACHE: RefCell<KeyCache> = RefCell::new(HashMap::new());
-    }
-    let key = (sha512, password.to_vec(), salt.to_vec(), iterations);
-    if let Some(hit) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
-        return hit;
-    }
-    let (pbkdf, mac, hash, len) = if sha512 {
-        (
-            pbkdf2::PBKDF2_HMAC_SHA512,
-            hmac::HMAC_SHA512,
-            &digest::SHA512,
-            64,
-        )
-    } else {
-        (
-            pbkdf2::PBKDF2_HMAC_SHA256,
-            hmac::HMAC_SHA256,
-            &digest::SHA256,
-            32,
-        )
-    };
-    let mut salted = vec![0u8; len];
-    let rounds = NonZeroU32::new(iterations).expect("the server never sends i=0");
-    pbkdf2::derive(pbkdf, rounds, salt, password, &mut salted);
-    let salted = hmac::Key::new(mac, &salted);
-    let client_key = hmac::sign(&salted, b"Client Key").as_ref().to_vec();
-    let keys = Arc::new(ClientKeys {
-        stored_key: digest::digest(hash, &client_key).as_ref().to_vec(),
-        client_key,
-        server_key: hmac::sign(&salted, b"Server Key").as_ref().to_vec(),
-    });
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= 256 {
-            c.clear();
-        }
-        c.insert(key, Arc::clone(&keys));
-    });
-    keys
-}
-
-fn hmac_of(sha512: bool, key: &[u8], data: &[u8]) -> Vec<u8> {
-    let alg = if sha512 {
-        hmac::HMAC_SHA512
-    } else {
-        hmac::HMAC_SHA256
-    };
-    hmac::sign(&hmac::Key::new(alg, key), data)
-        .as_ref()
-        .to_vec()
 }
 
 /// `r=`, `s=` and `i=` of a server-first message the server itself produced.
@@ -238,21 +158,13 @@ fuzz_target!(|data: &[u8]| {
         let text = text.replace("{nonce}", &nonce);
         let mut out = text.clone();
         if let (Some(without_proof), Some(password)) = (text.strip_suffix(",p={proof}"), password) {
-            let keys = client_keys(sha512, password, &salt, iterations);
+            let rounds = NonZeroU32::new(iterations).expect("the server never sends i=0");
+            let keys = client_keys(sha512, password, &salt, rounds);
             let auth_message = format!("{bare},{server_first},{without_proof}");
-            let signature = hmac_of(sha512, &keys.stored_key, auth_message.as_bytes());
-            let proof: Vec<u8> = keys
-                .client_key
-                .iter()
-                .zip(&signature)
-                .map(|(a, b)| a ^ b)
-                .collect();
+            let (proof, signature) = proof_and_signature(&keys, sha512, auth_message.as_bytes());
             out = format!("{without_proof},p={}", B64.encode(proof));
             proof_from = Some(password);
-            expected_verifier = Some(format!(
-                "v={}",
-                B64.encode(hmac_of(sha512, &keys.server_key, auth_message.as_bytes()))
-            ));
+            expected_verifier = Some(format!("v={}", B64.encode(signature)));
         }
         client_final = out.into_bytes();
     }

@@ -1,6 +1,9 @@
 //! What the fuzz targets and `make_seeds` must agree on: the selector lists in input formats and
 //! the fixtures seeds are written for.
 
+pub mod caught_panics;
+pub mod scram;
+
 use kafka_gateway::protocol::{api, bounds};
 use kafka_protocol::messages::ApiKey;
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the cargo-fuzz targets in fuzz/ (protocol layer: request decoding, response rewriting and
-# merging, framing; SCRAM and OAUTHBEARER authentication; the operator's config files).
+# merging, framing; SCRAM and OAUTHBEARER authentication, and the gateway's own SASL login to the
+# brokers; the operator's config files).
 # docs/fuzzing.md describes each target and its properties.
 #
 #   scripts/fuzz.sh [--capture] [SECONDS_PER_TARGET (default 60)] [TARGET...]   (default: all)
@@ -42,8 +43,8 @@
 set -euo pipefail
 
 CARGO_FUZZ_VERSION=0.13.2
-ALL_TARGETS=(decode_request rewrite_response merge_response frame_split scram_server oauthbearer
-  config_files)
+ALL_TARGETS=(decode_request rewrite_response merge_response frame_split scram_server upstream_sasl
+  oauthbearer config_files)
 
 CAPTURE=0
 if [ "${1:-}" = "--capture" ]; then

@@ -50,3 +50,14 @@ pub fn advertise(node: i32) -> Option<(String, u16)> {
 /// The topic the seeds name, and the id `merge_response`'s topic-id map knows it by.
 pub const TOPIC: &str = "orders";
 pub const TOPIC_ID: [u8; 16] = *b"0123456789abcdef";
+
+/// `upstream_sasl`'s fixture: the gateway's service identities (`[upstream.sasl]`): a plain name
+/// and one SCRAM must escape on the wire (`gw=2Csvc=3D1`), and their password.
+pub const UPSTREAM_USERS: [&str; 2] = ["gateway-svc", "gw,svc=1"];
+pub const UPSTREAM_PASSWORD: &str = "svc-secret";
+
+/// `upstream_sasl`'s placeholders for what a real broker derives from the exchange: in a
+/// server-first message, the client nonce the gateway sent (random per login); in a server-final
+/// message, the base64 RFC 5802 server signature of the exchange.
+pub const NONCE_PLACEHOLDER: &[u8] = b"{nonce}";
+pub const SIGNATURE_PLACEHOLDER: &[u8] = b"{signature}";

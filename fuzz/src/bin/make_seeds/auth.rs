@@ -1,13 +1,21 @@
-//! Seeds for the authentication and configuration targets: `scram_server`, `oauthbearer` and
-//! `config_files`. Each seed is in the input format its target's header describes.
+//! Seeds for the authentication and configuration targets: `scram_server`, `upstream_sasl`,
+//! `oauthbearer` and `config_files`. Each seed is in the input format its target's header
+//! describes.
 
 use std::io;
+use std::num::NonZeroU32;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use base64::Engine;
+use kafka_gateway::auth::credentials::Decoy;
 use kafka_gateway::auth::oauth::{mint_expired_token, mint_token, write_dev_keys, DEV_KID};
+use kafka_gateway::auth::scram::ScramExchange;
+use kafka_gateway::auth::{Mechanism, Step};
+use kafka_gateway_fuzz::scram::{client_keys, credential_store, proof_and_signature};
+use kafka_gateway_fuzz::{UPSTREAM_PASSWORD, UPSTREAM_USERS};
 
 use super::write;
 
@@ -116,6 +124,140 @@ pub fn scram(dir: &Path) -> io::Result<usize> {
         write(dir, name, &input)?;
     }
     Ok(cases.len())
+}
+
+/// Broker messages for the gateway's own login (`flags | server-first | 0 | server-final
+/// [| 0 | extra]`), produced by running the gateway's SCRAM server (`auth::scram::ScramExchange`)
+/// as the broker, with the target's service users and password: for both hashes and both users,
+/// its server-first (client nonce `{nonce}`, so the target substitutes the real one) with
+/// `v={signature}` (logs in), and with the literal server-final the server answered a client that
+/// used the nonce `{nonce}` (a well-formed signature of another exchange: refused). Then variants of
+/// the SHA-256 pair: errors, extensions, iteration counts at and past Kafka's range, bad nonces and
+/// salts, a message after the end, and PLAIN. Returns how many were written.
+pub fn upstream_sasl(dir: &Path) -> io::Result<usize> {
+    const ITERATIONS: u32 = 4096;
+    const SALT: &[u8] = &[0x3c; 24];
+    let users: Vec<(&str, &str, &[Mechanism])> = UPSTREAM_USERS
+        .iter()
+        .map(|u| {
+            (
+                *u,
+                UPSTREAM_PASSWORD,
+                &[Mechanism::ScramSha256, Mechanism::ScramSha512][..],
+            )
+        })
+        .collect();
+    let store = Arc::new(credential_store(&users, ITERATIONS, SALT));
+    let decoy = Arc::new(Decoy::new(ITERATIONS, SALT.len()));
+
+    let mut seeds: Vec<(String, u8, Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut sha256_first = String::new();
+    for (sha512, mech) in [
+        (false, Mechanism::ScramSha256),
+        (true, Mechanism::ScramSha512),
+    ] {
+        for (user_bit, user) in UPSTREAM_USERS.iter().enumerate() {
+            let escaped = user.replace('=', "=3D").replace(',', "=2C");
+            let bare = format!("n={escaped},r={{nonce}}");
+            let mut server = ScramExchange::new(mech, Arc::clone(&store), Arc::clone(&decoy));
+            let Step::Continue(first) = server.step(format!("n,,{bare}").as_bytes()) else {
+                return Err(io::Error::other(
+                    "the gateway's SCRAM server refused client-first",
+                ));
+            };
+            let first = String::from_utf8(first).map_err(io::Error::other)?;
+            let nonce = first
+                .split(',')
+                .next()
+                .and_then(|r| r.strip_prefix("r="))
+                .ok_or_else(|| io::Error::other("server-first without r="))?;
+            let without_proof = format!("c=biws,r={nonce}");
+            let keys = client_keys(
+                sha512,
+                UPSTREAM_PASSWORD.as_bytes(),
+                SALT,
+                NonZeroU32::new(ITERATIONS).expect("non-zero"),
+            );
+            let auth_message = format!("{bare},{first},{without_proof}");
+            let (proof, _) = proof_and_signature(&keys, sha512, auth_message.as_bytes());
+            let client_final = format!("{without_proof},p={}", B64.encode(proof));
+            let Step::Success { response, .. } = server.step(client_final.as_bytes()) else {
+                return Err(io::Error::other(
+                    "the gateway's SCRAM server refused client-final",
+                ));
+            };
+            let flags = u8::from(sha512) | (user_bit as u8) << 1;
+            let name = format!("{mech}-{}", ["svc", "escaped-svc"][user_bit]);
+            seeds.push((
+                name.clone(),
+                flags,
+                first.clone().into(),
+                b"v={signature}".to_vec(),
+            ));
+            seeds.push((
+                format!("{name}-literal-final"),
+                flags,
+                first.clone().into(),
+                response,
+            ));
+            if !sha512 && user_bit == 0 {
+                sha256_first = first;
+            }
+        }
+    }
+
+    let first = sha256_first;
+    let with_iterations = |i: &str| first.replace(&format!(",i={ITERATIONS}"), &format!(",i={i}"));
+    let salt_attr = format!(",s={}", B64.encode(SALT));
+    let sig = b"v={signature}".to_vec();
+    let variants: [(&str, u8, String, &[u8]); 15] = [
+        ("error-invalid-proof", 0, first.clone(), b"e=invalid-proof"),
+        ("error-other", 0, first.clone(), b"e=no-such-error"),
+        ("first-extension", 0, format!("{first},ext=1"), &sig),
+        ("final-extension", 0, first.clone(), b"v={signature},ext=1"),
+        (
+            "message-after-end",
+            0,
+            first.clone(),
+            b"v={signature}\0v={signature}",
+        ),
+        ("iterations-max", 0, with_iterations("16384"), &sig),
+        ("iterations-below", 0, with_iterations("4095"), &sig),
+        ("iterations-above", 0, with_iterations("16385"), &sig),
+        ("iterations-u32-max", 0, with_iterations("4294967295"), &sig),
+        ("iterations-zero", 0, with_iterations("0"), &sig),
+        (
+            "nonce-not-extended",
+            0,
+            format!("r={{nonce}}{salt_attr},i={ITERATIONS}"),
+            &sig,
+        ),
+        (
+            "nonce-foreign",
+            0,
+            format!("r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j{salt_attr},i={ITERATIONS}"),
+            &sig,
+        ),
+        (
+            "salt-not-base64",
+            0,
+            first.replace(&salt_attr, ",s=*"),
+            &sig,
+        ),
+        ("mandatory-extension", 0, format!("m=x,{first}"), &sig),
+        ("plain", 0x0c, String::new(), b""),
+    ];
+    for (name, flags, first, fin) in variants {
+        seeds.push((name.to_string(), flags, first.into_bytes(), fin.to_vec()));
+    }
+    for (name, flags, first, fin) in &seeds {
+        let mut input = vec![*flags];
+        input.extend_from_slice(first);
+        input.push(0);
+        input.extend_from_slice(fin);
+        write(dir, name, &input)?;
+    }
+    Ok(seeds.len())
 }
 
 /// OAUTHBEARER: a real dev token (minted with a throwaway `oauth::write_dev_keys` key), SASL

@@ -14,8 +14,9 @@
 //!   API and version, behind a partial and a deny-all authorizer byte.
 //! - `frame_split/`: a chunk-size byte and streams of length-prefixed frames, some ending on a
 //!   refused prefix.
-//! - `scram_server/`, `oauthbearer/`, `config_files/`: see `auth.rs` (SCRAM exchanges, a real
-//!   minted dev token, the sample files in `policies/`).
+//! - `scram_server/`, `upstream_sasl/`, `oauthbearer/`, `config_files/`: see `auth.rs` (SCRAM
+//!   exchanges, broker answers to the gateway's own login made by the gateway's SCRAM server, a
+//!   real minted dev token, the sample files in `policies/`).
 //! - from CAPTURE_DIR (frames recorded by `capture_frames.py` while librdkafka and the Java client
 //!   ran through the gateway): `cap-*` seeds for every protocol target and `scram_server`; see
 //!   `capture.rs`.
@@ -467,7 +468,12 @@ fn main() -> std::io::Result<()> {
     }
 
     let mut auth_dirs = Vec::new();
-    for target in ["scram_server", "oauthbearer", "config_files"] {
+    for target in [
+        "scram_server",
+        "oauthbearer",
+        "config_files",
+        "upstream_sasl",
+    ] {
         let dir = root.join(target);
         std::fs::create_dir_all(&dir)?;
         auth_dirs.push(dir);
@@ -475,11 +481,12 @@ fn main() -> std::io::Result<()> {
     let scram = auth::scram(&auth_dirs[0])?;
     let oauth = auth::oauth(&auth_dirs[1])?;
     let config = auth::config(&auth_dirs[2], &here.join("../policies"))?;
+    let upstream = auth::upstream_sasl(&auth_dirs[3])?;
 
     println!(
         "seeds: {requests} requests ({skipped} version/body pairs that do not encode skipped), \
          {responses} responses, {merges} request/response pairs, 5 frame streams, {scram} SCRAM \
-         exchanges, {oauth} OAUTHBEARER inputs, {config} config files, in {}",
+         exchanges, {upstream} broker SCRAM/PLAIN answers, {oauth} OAUTHBEARER inputs, {config} config files, in {}",
         root.display()
     );
     if captures.is_dir() {

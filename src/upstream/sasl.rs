@@ -74,7 +74,7 @@ pub enum LoginError {
     },
     /// Below Kafka's minimum, the proof the gateway sends is cheap to attack offline (Kafka's
     /// client refuses it too); above its maximum, which no Kafka broker sends, each login could
-    /// cost a core for hours (`i=4294967295`).
+    /// cost a core an hour or more (`i=4294967295`).
     #[error(
         "broker's {mechanism} server-first message asks for {iterations} PBKDF2 iterations, \
          outside Kafka's {}..={}",

@@ -182,7 +182,7 @@ fn malformed_scram_messages_are_refused_not_panics() {
 
 /// Found by the `upstream_sasl` fuzz target: rsasl runs PBKDF2 with whatever count the broker
 /// names (the fuzzer had it accept 4 and 40896), so `i=4294967295` would keep a
-/// core busy for hours per login (a libFuzzer timeout). Kafka's range is enforced first.
+/// core busy for an hour or more per login (a libFuzzer timeout). Kafka's range is enforced first.
 #[test]
 fn iteration_counts_outside_kafkas_range_are_refused_before_pbkdf2() {
     for (iterations, refused) in [

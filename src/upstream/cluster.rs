@@ -45,6 +45,10 @@ pub struct Cluster {
     next_bootstrap: AtomicUsize,
     /// One refresh at a time; callers that arrive during one wait for it instead of starting another.
     refresh_lock: tokio::sync::Mutex<()>,
+    /// Completed refresh attempts and how the last one ended. A caller that waited for the lock
+    /// while another caller's attempt ran takes that outcome: with the cluster unreachable, a crowd
+    /// of reconnecting clients would otherwise queue one full (timed-out) refresh each.
+    refreshed: std::sync::Mutex<(u64, Result<(), String>)>,
 }
 
 impl Cluster {
@@ -65,6 +69,7 @@ impl Cluster {
             topic_ids: Arc::default(),
             next_bootstrap: AtomicUsize::new(0),
             refresh_lock: tokio::sync::Mutex::new(()),
+            refreshed: std::sync::Mutex::new((0, Ok(()))),
         })
     }
 
@@ -196,7 +201,33 @@ impl Cluster {
 
     /// Queries the cluster for its versions and brokers. Concurrent callers share one query.
     pub async fn refresh(&self) -> Result<(), UpstreamError> {
+        let attempts_before = self.refresh_outcome().0;
         let _guard = self.refresh_lock.lock().await;
+        let (attempts, outcome) = self.refresh_outcome();
+        if attempts != attempts_before {
+            return outcome.map_err(UpstreamError::SharedRefresh);
+        }
+        let result = self.query_cluster().await;
+        let mut last = self
+            .refreshed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *last = (
+            last.0 + 1,
+            result.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+        );
+        result
+    }
+
+    fn refresh_outcome(&self) -> (u64, Result<(), String>) {
+        self.refreshed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// One refresh: versions, brokers and topic ids from any reachable broker.
+    async fn query_cluster(&self) -> Result<(), UpstreamError> {
         let mut conn = self.connect_any().await?;
         let versions = self.query_versions(&mut conn).await?;
         let table = Arc::new(VersionTable::from_upstream(&versions));
@@ -309,5 +340,54 @@ fn proto(conn: &UpstreamConn, phase: &'static str, e: impl std::fmt::Display) ->
         addr: conn.addr.clone(),
         phase,
         message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A crowd of callers refreshing while the cluster does not answer shares one attempt instead
+    /// of queueing one timed-out attempt each.
+    #[tokio::test]
+    async fn concurrent_refreshes_share_one_attempt() {
+        // Accepts connections and never answers: each attempt lasts the request timeout.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = silent.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = silent.accept().await {
+                held.push(s);
+            }
+        });
+        let timeout = Duration::from_millis(300);
+        let connector = Connector::new(None, None, timeout, timeout, 1 << 20);
+        let cluster = Cluster::new(
+            vec![("127.0.0.1".into(), port)],
+            connector,
+            timeout,
+            1 << 20,
+        );
+        let started = std::time::Instant::now();
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let c = cluster.clone();
+                tokio::spawn(async move { c.refresh().await })
+            })
+            .collect();
+        for call in calls {
+            assert!(
+                call.await.expect("task").is_err(),
+                "a silent cluster refreshed"
+            );
+        }
+        let took = started.elapsed();
+        assert!(
+            took < timeout * 4,
+            "8 callers took {took:?}: they queued their own attempts"
+        );
+        assert_eq!(cluster.refresh_outcome().0, 1, "one attempt for all");
     }
 }

@@ -61,6 +61,9 @@ pub enum UpstreamError {
     NoBroker { tried: usize, last: String },
     #[error("upstream node {0} is not known to the gateway")]
     UnknownNode(i32),
+    /// Another caller's metadata refresh, which this one waited for, failed.
+    #[error("upstream metadata refresh failed: {0}")]
+    SharedRefresh(String),
 }
 
 /// A connected upstream broker, split into halves so requests and responses flow independently.

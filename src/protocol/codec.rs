@@ -202,11 +202,6 @@ pub fn encode_request<T: Encodable>(
     client_id: &'static str,
     body: &T,
 ) -> Result<Bytes, ProtocolError> {
-    let err = |e: anyhow::Error| ProtocolError::Encode {
-        api,
-        version,
-        message: e.to_string(),
-    };
     let mut header = RequestHeader::default();
     header.request_api_key = api as i16;
     header.request_api_version = version;
@@ -214,13 +209,34 @@ pub fn encode_request<T: Encodable>(
     header.client_id = Some(kafka_protocol::protocol::StrBytes::from_static_str(
         client_id,
     ));
-    let mut buf = BytesMut::with_capacity(128);
+    encode_request_with_header(api, version, &header, body)
+}
+
+/// Encodes a request under a given header into a frame with its length prefix: the reduced part
+/// of a partially denied client request keeps the client's own header (correlation id, client
+/// id, tagged fields), so the upstream's answer pairs with the request as the original would.
+pub fn encode_request_with_header<T: Encodable>(
+    api: ApiKey,
+    version: i16,
+    header: &RequestHeader,
+    body: &T,
+) -> Result<Bytes, ProtocolError> {
+    let err = |e: anyhow::Error| ProtocolError::Encode {
+        api,
+        version,
+        message: format!("request: {e}"),
+    };
+    let mut buf = BytesMut::with_capacity(256);
     buf.extend_from_slice(&[0u8; LEN_PREFIX]);
     header
         .encode(&mut buf, api.request_header_version(version))
         .map_err(err)?;
     body.encode(&mut buf, version).map_err(err)?;
-    let len = (buf.len() - LEN_PREFIX) as i32;
+    let len = i32::try_from(buf.len() - LEN_PREFIX).map_err(|_| ProtocolError::Encode {
+        api,
+        version,
+        message: "request larger than 2 GiB".into(),
+    })?;
     buf[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
     Ok(buf.freeze())
 }

@@ -20,7 +20,7 @@ mod txn;
 #[cfg(test)]
 mod tests;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::consumer_group_describe_response::DescribedGroup as CgDescribedGroup;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
@@ -36,12 +36,10 @@ use kafka_protocol::messages::txn_offset_commit_response::TxnOffsetCommitRespons
 use kafka_protocol::messages::{ApiKey, GroupId, RequestHeader, RequestKind, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
-use super::{Authorize, Plan, TopicIds};
+use super::{respond, Authorize, Plan, TopicIds};
 use crate::policy::{Operation, ResourceType};
-use crate::protocol::codec::{
-    decode_body, encode_response, response_header, split_response, ProtocolError,
-};
-use crate::protocol::frame::LEN_PREFIX;
+use crate::protocol::codec::encode_request_with_header;
+use crate::protocol::codec::{decode_body, split_response, ProtocolError};
 
 /// Kafka error codes these APIs answer with.
 pub(crate) mod code {
@@ -336,16 +334,6 @@ fn is_internal_topic(name: &str) -> bool {
     )
 }
 
-fn respond<T: Encodable>(
-    api: ApiKey,
-    version: i16,
-    header: &RequestHeader,
-    body: &T,
-) -> Result<Plan, ProtocolError> {
-    let frame = encode_response(api, version, &response_header(header.correlation_id), body)?;
-    Ok(Plan::Respond(frame))
-}
-
 fn forward_partial<T: Encodable>(
     api: ApiKey,
     version: i16,
@@ -354,38 +342,13 @@ fn forward_partial<T: Encodable>(
     merge: Merge,
 ) -> Result<Plan, ProtocolError> {
     Ok(Plan::ForwardPartial {
-        request: encode_forwarded(api, version, header, body)?,
+        request: encode_request_with_header(api, version, header, body)?,
         merge: super::Merge::Groups(merge),
     })
 }
 
 fn then_merge(merge: Merge) -> Plan {
     Plan::ForwardThenMerge(super::Merge::Groups(merge))
-}
-
-/// Encodes the reduced request under the client's own header (correlation id, client id, tagged
-/// fields), so the upstream's answer pairs with the client's request as the original would.
-/// `codec::encode_request` builds a fresh header for the gateway's own queries, hence this one.
-fn encode_forwarded<T: Encodable>(
-    api: ApiKey,
-    version: i16,
-    header: &RequestHeader,
-    body: &T,
-) -> Result<Bytes, ProtocolError> {
-    let err = |e: anyhow::Error| ProtocolError::Encode {
-        api,
-        version,
-        message: format!("request: {e}"),
-    };
-    let mut buf = BytesMut::with_capacity(256);
-    buf.put_bytes(0, LEN_PREFIX);
-    header
-        .encode(&mut buf, api.request_header_version(version))
-        .map_err(err)?;
-    body.encode(&mut buf, version).map_err(err)?;
-    let len = (buf.len() - LEN_PREFIX) as i32;
-    buf[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
-    Ok(buf.freeze())
 }
 
 fn read_response<T: Decodable>(

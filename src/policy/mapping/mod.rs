@@ -85,3 +85,16 @@ pub fn plan(
     }
     groups::plan(api, version, header, body, authz, ids)
 }
+
+/// A response the gateway answers itself, with the request's correlation id.
+fn respond<T: kafka_protocol::protocol::Encodable>(
+    api: ApiKey,
+    version: i16,
+    header: &RequestHeader,
+    body: &T,
+) -> Result<Plan, ProtocolError> {
+    let header = crate::protocol::codec::response_header(header.correlation_id);
+    Ok(Plan::Respond(crate::protocol::codec::encode_response(
+        api, version, &header, body,
+    )?))
+}

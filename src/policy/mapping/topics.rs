@@ -32,18 +32,16 @@ pub use metadata::MetadataMerge;
 
 use std::collections::{HashMap, VecDeque};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use uuid::Uuid;
 
-use super::{Authorize, Plan, TopicIds};
+use super::{respond, Authorize, Plan, TopicIds};
 use crate::policy::model::CLUSTER_NAME;
 use crate::policy::{Operation, ResourceType};
-use crate::protocol::codec::{
-    decode_body, encode_response, response_header, split_response, ProtocolError,
-};
-use crate::protocol::frame::LEN_PREFIX;
+use crate::protocol::codec::encode_request_with_header;
+use crate::protocol::codec::{decode_body, encode_response, split_response, ProtocolError};
 
 /// Kafka error codes these APIs answer with.
 pub(crate) mod code {
@@ -398,49 +396,6 @@ fn duplicates<'a>(names: impl Iterator<Item = &'a str>) -> std::collections::Has
 
 // ---------------------------------------------------------------------------------------------
 // Encoding.
-
-/// The client's request, re-encoded (length prefix included) with its own header, for the
-/// forwarded part of a partially denied request.
-fn forward_request<T: Encodable>(
-    api: ApiKey,
-    version: i16,
-    header: &RequestHeader,
-    body: &T,
-) -> Result<Bytes, ProtocolError> {
-    let err = |e: anyhow::Error| ProtocolError::Encode {
-        api,
-        version,
-        message: format!("request: {e}"),
-    };
-    let mut buf = BytesMut::with_capacity(256);
-    buf.extend_from_slice(&[0u8; LEN_PREFIX]);
-    header
-        .encode(&mut buf, api.request_header_version(version))
-        .map_err(err)?;
-    body.encode(&mut buf, version).map_err(err)?;
-    let len = i32::try_from(buf.len() - LEN_PREFIX).map_err(|_| ProtocolError::Encode {
-        api,
-        version,
-        message: "request larger than 2 GiB".into(),
-    })?;
-    buf[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
-    Ok(buf.freeze())
-}
-
-/// A response the gateway answers itself, with the request's correlation id.
-fn respond<T: Encodable>(
-    api: ApiKey,
-    version: i16,
-    header: &RequestHeader,
-    body: &T,
-) -> Result<Plan, ProtocolError> {
-    Ok(Plan::Respond(encode_response(
-        api,
-        version,
-        &response_header(header.correlation_id),
-        body,
-    )?))
-}
 
 /// Decodes the upstream's response, adjusts it and re-encodes it with the upstream's header.
 fn rewrite<T: Decodable + Encodable>(

@@ -34,8 +34,8 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::{
-    cluster_allowed, code, duplicates, forward_request, into_locals, local_count, message, resolve,
-    respond, rewrite, topic_allowed, Key, Keyed, Merge, Slot, Splice,
+    cluster_allowed, code, duplicates, encode_request_with_header, into_locals, local_count,
+    message, resolve, respond, rewrite, topic_allowed, Key, Keyed, Merge, Slot, Splice,
 };
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::{Operation, ResourceType};
@@ -128,7 +128,7 @@ pub(super) fn create_topics(
     let mut forwarded = req.clone();
     forwarded.topics.retain(|t| allowed(&t.name));
     Ok(Plan::ForwardPartial {
-        request: forward_request(ApiKey::CreateTopics, version, header, &forwarded)?,
+        request: encode_request_with_header(ApiKey::CreateTopics, version, header, &forwarded)?,
         merge,
     })
 }
@@ -311,7 +311,7 @@ pub(super) fn delete_topics(
         forwarded.topic_names.retain(|_| *k.next().unwrap_or(&true));
     }
     Ok(Plan::ForwardPartial {
-        request: forward_request(ApiKey::DeleteTopics, version, header, &forwarded)?,
+        request: encode_request_with_header(ApiKey::DeleteTopics, version, header, &forwarded)?,
         merge: wrap(Merge::DeleteTopics(Splice { version, slots })),
     })
 }
@@ -367,7 +367,7 @@ pub(super) fn create_partitions(
     let mut forwarded = req.clone();
     forwarded.topics.retain(|t| allowed(&t.name));
     Ok(Plan::ForwardPartial {
-        request: forward_request(ApiKey::CreatePartitions, version, header, &forwarded)?,
+        request: encode_request_with_header(ApiKey::CreatePartitions, version, header, &forwarded)?,
         merge: wrap(Merge::CreatePartitions(Splice { version, slots })),
     })
 }
@@ -481,7 +481,7 @@ pub(super) fn describe_configs(
     let mut forwarded = req.clone();
     forwarded.resources.retain(|r| check(r) == Ok(None));
     Ok(Plan::ForwardPartial {
-        request: forward_request(ApiKey::DescribeConfigs, version, header, &forwarded)?,
+        request: encode_request_with_header(ApiKey::DescribeConfigs, version, header, &forwarded)?,
         merge: wrap(Merge::DescribeConfigs(Splice { version, slots })),
     })
 }
@@ -600,7 +600,7 @@ pub(super) fn alter_configs(
     let mut k = keep.iter();
     forwarded.resources.retain(|_| *k.next().unwrap_or(&true));
     Ok(Plan::ForwardPartial {
-        request: forward_request(ApiKey::AlterConfigs, version, header, &forwarded)?,
+        request: encode_request_with_header(ApiKey::AlterConfigs, version, header, &forwarded)?,
         merge: wrap(Merge::AlterConfigs(Splice { version, slots })),
     })
 }
@@ -635,7 +635,12 @@ pub(super) fn incremental_alter_configs(
     let mut k = keep.iter();
     forwarded.resources.retain(|_| *k.next().unwrap_or(&true));
     Ok(Plan::ForwardPartial {
-        request: forward_request(ApiKey::IncrementalAlterConfigs, version, header, &forwarded)?,
+        request: encode_request_with_header(
+            ApiKey::IncrementalAlterConfigs,
+            version,
+            header,
+            &forwarded,
+        )?,
         merge: wrap(Merge::IncrementalAlterConfigs(Splice { version, slots })),
     })
 }

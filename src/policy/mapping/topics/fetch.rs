@@ -17,8 +17,8 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, RequestHeader};
 
 use super::{
-    cluster_allowed, code, forward_request, into_locals, local_count, resolve, respond, slots_for,
-    topic_allowed, Key, Keyed, Merge, Splice,
+    cluster_allowed, code, encode_request_with_header, into_locals, local_count, resolve, respond,
+    slots_for, topic_allowed, Key, Keyed, Merge, Splice,
 };
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::Operation;
@@ -124,7 +124,7 @@ pub(super) fn fetch(
         forwarded.session_epoch = SESSIONLESS_EPOCH;
     }
     Ok(Plan::ForwardPartial {
-        request: forward_request(ApiKey::Fetch, version, header, &forwarded)?,
+        request: encode_request_with_header(ApiKey::Fetch, version, header, &forwarded)?,
         merge: super::super::Merge::Topics(Merge::Fetch(Splice { version, slots })),
     })
 }

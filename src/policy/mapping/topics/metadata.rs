@@ -32,8 +32,8 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::{
-    authorized_operations, cluster_allowed, cluster_operations, code, forward_request, resolve,
-    respond, rewrite, topic_allowed, Key, Keyed, Merge, Slot, Splice,
+    authorized_operations, cluster_allowed, cluster_operations, code, encode_request_with_header,
+    resolve, respond, rewrite, topic_allowed, Key, Keyed, Merge, Slot, Splice,
 };
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::{Operation, ResourceType};
@@ -211,7 +211,7 @@ pub(super) fn metadata(
         forwarded.allow_auto_topic_creation = false;
     }
     Ok(Plan::ForwardPartial {
-        request: forward_request(ApiKey::Metadata, version, header, &forwarded)?,
+        request: encode_request_with_header(ApiKey::Metadata, version, header, &forwarded)?,
         merge: super::super::Merge::Topics(Merge::Metadata(merge)),
     })
 }

@@ -23,8 +23,8 @@ use kafka_protocol::messages::{
 };
 
 use super::{
-    check_by_name, cluster_allowed, code, forward_request, respond, topic_allowed, Checked, Key,
-    Keyed, Merge, Splice,
+    check_by_name, cluster_allowed, code, encode_request_with_header, respond, topic_allowed,
+    Checked, Key, Keyed, Merge, Splice,
 };
 use crate::policy::mapping::{Authorize, Plan};
 use crate::policy::Operation;
@@ -89,7 +89,12 @@ pub(super) fn list_offsets(
                 .topics
                 .retain(|t| topic_allowed(authz, Operation::Describe, &t.name));
             Ok(Plan::ForwardPartial {
-                request: forward_request(ApiKey::ListOffsets, version, header, &forwarded)?,
+                request: encode_request_with_header(
+                    ApiKey::ListOffsets,
+                    version,
+                    header,
+                    &forwarded,
+                )?,
                 merge: super::super::Merge::Topics(Merge::ListOffsets(Splice { version, slots })),
             })
         }
@@ -142,7 +147,7 @@ pub(super) fn offset_for_leader_epoch(
                 .topics
                 .retain(|t| topic_allowed(authz, Operation::Describe, &t.topic));
             Ok(Plan::ForwardPartial {
-                request: forward_request(
+                request: encode_request_with_header(
                     ApiKey::OffsetForLeaderEpoch,
                     version,
                     header,
@@ -197,7 +202,12 @@ pub(super) fn delete_records(
                 .topics
                 .retain(|t| topic_allowed(authz, Operation::Delete, &t.name));
             Ok(Plan::ForwardPartial {
-                request: forward_request(ApiKey::DeleteRecords, version, header, &forwarded)?,
+                request: encode_request_with_header(
+                    ApiKey::DeleteRecords,
+                    version,
+                    header,
+                    &forwarded,
+                )?,
                 merge: super::super::Merge::Topics(Merge::DeleteRecords(Splice { version, slots })),
             })
         }

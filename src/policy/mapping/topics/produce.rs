@@ -8,7 +8,7 @@ use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, RequestH
 use kafka_protocol::protocol::StrBytes;
 
 use super::{
-    code, forward_request, local_count, message, records, resolve, respond, slots_for,
+    code, encode_request_with_header, local_count, message, records, resolve, respond, slots_for,
     topic_allowed, Key, Keyed, Merge, Splice,
 };
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
@@ -91,7 +91,7 @@ pub(super) fn produce(
     let mut forwarded = req.clone();
     forwarded.topic_data.retain(allowed);
     Ok(Plan::ForwardPartial {
-        request: forward_request(ApiKey::Produce, version, header, &forwarded)?,
+        request: encode_request_with_header(ApiKey::Produce, version, header, &forwarded)?,
         merge: super::super::Merge::Topics(Merge::Produce(Splice { version, slots })),
     })
 }

@@ -151,18 +151,6 @@ impl AuthSetup {
     }
 }
 
-/// Sum of every sample of a metric family in Prometheus text.
-fn metric_sum(text: &str, name: &str) -> u64 {
-    text.lines()
-        .filter(|l| {
-            l.starts_with(name)
-                && (l.as_bytes().get(name.len()) == Some(&b'{')
-                    || l.as_bytes().get(name.len()) == Some(&b' '))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
-
 fn roundtrip_args<'a>(bootstrap: &'a str, topic: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "roundtrip",

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::kafka::*;
 use common::sasl::login;
@@ -132,18 +132,6 @@ impl Setup {
 
     fn write_policy(&self, text: &str) {
         std::fs::write(&self.policy, text).expect("write policy");
-    }
-}
-
-/// Polls `check` until it holds or `within` passes.
-fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    loop {
-        if check() {
-            return;
-        }
-        assert!(start.elapsed() < within, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(250));
     }
 }
 

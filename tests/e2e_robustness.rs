@@ -178,15 +178,6 @@ fn audit_verify(dir: &Path) -> CliOutput {
     gateway_cli(&["audit", "verify", dir.to_str().expect("path")], None)
 }
 
-/// Polls `check` until it holds or `within` passes.
-fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < within, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// A connection from a chosen loopback source address (all of 127/8 is local on Linux).
 fn connect_from(src: Ipv4Addr, dst: SocketAddr) -> std::io::Result<RawClient> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -231,13 +222,6 @@ impl XorShift {
     fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next() as u8).collect()
     }
-}
-
-fn metric_sum(text: &str, name: &str) -> u64 {
-    text.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

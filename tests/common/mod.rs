@@ -657,6 +657,28 @@ pub fn tail(s: &str, n: usize) -> &str {
     &s[i..]
 }
 
+/// Polls `check` until it holds or `within` passes.
+pub fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < within, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sum of every sample of a metric in Prometheus text: `name` is a family
+/// (`kafka_gateway_upstream_connects_total`) or one series with its labels as rendered.
+pub fn metric_sum(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| {
+            l.starts_with(name)
+                && (l.as_bytes().get(name.len()) == Some(&b'{')
+                    || l.as_bytes().get(name.len()) == Some(&b' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 /// The audit trail files in `dir`, oldest first (names start with the first sequence number).
 pub fn trail_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)

@@ -202,10 +202,10 @@ async fn handle_requests<R: AsyncRead + Unpin>(
             cfg.limits.max_frame_bytes_unauthenticated,
         );
         let (read_timeout, auth_deadline) = gate.read_timeout(cfg.timeouts.idle);
-        // Forwarded requests are flushed only when no further request is already buffered (one
-        // write for a pipelined burst). If the burst ended with a request answered here, the
-        // forwarded ones before it are still in the buffer: flush them before waiting for more,
-        // or their responses never come.
+        // The one place forwarded requests are flushed: before waiting for the client's next
+        // request, unless that is already buffered (a pipelined burst goes upstream in one write).
+        // Whatever the last request was (forwarded or answered here), nothing forwarded is left
+        // in the buffer while the client waits for its answer.
         if let Some(up) = upstream.as_mut() {
             if !up.buffer().is_empty() && !client.has_buffered_frame(max_frame) {
                 write_upstream(up, &[], true, cfg, &upstream_addr).await?;
@@ -413,8 +413,7 @@ async fn handle_requests<R: AsyncRead + Unpin>(
         }
         // Allowed requests go as their original bytes: no re-encoding, batches never copied. Only a
         // partially allowed request is re-encoded without its denied part.
-        let more_buffered = client.has_buffered_frame(max_frame);
-        write_upstream(up, &forward, !more_buffered, cfg, &upstream_addr).await?;
+        write_upstream(up, &forward, false, cfg, &upstream_addr).await?;
     }
 }
 

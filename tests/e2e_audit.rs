@@ -56,7 +56,7 @@ fn start(extra_audit: &str) -> Trail {
         client_auth: "none",
         sasl: r#""SCRAM-SHA-256""#,
     };
-    let (text, ports, admin) = gateway_config(&broker.addr(), &[sasl], None, &extra);
+    let (text, ports, admin) = gateway_config(&broker.upstream(), &[sasl], None, &extra);
     let gateway = Gateway::start(dir.path(), &text, ports, admin);
     Trail {
         _dir: dir,

@@ -111,7 +111,7 @@ fn setup(auth_extra: &str) -> AuthSetup {
         oauth_dir.join("jwks.json")
     );
     let (text, ports, admin) = gateway_config(
-        &broker.addr(),
+        &broker.upstream(),
         &[SASL_TLS, SASL_PLAINTEXT, MTLS],
         Some(&certs),
         &extra,
@@ -696,8 +696,12 @@ fn the_gateway_authenticates_upstream_with_its_own_identity() {
         "[upstream.tls]\nca_file = {:?}\n[upstream.sasl]\nmechanism = \"SCRAM-SHA-512\"\nusername = \"gateway-svc\"\npassword = \"svc-secret\"\n",
         s.certs.ca()
     );
-    let (text, ports, admin) =
-        gateway_config(&s.gateway.addr("sasl").to_string(), &[plain], None, &extra);
+    let (text, ports, admin) = gateway_config(
+        &Upstream::new(s.gateway.addr("sasl").to_string(), TANSU_NODE_ID, 1),
+        &[plain],
+        None,
+        &extra,
+    );
     let outer = Gateway::start(s.dir.path(), &text, ports, admin);
     let r = python_workload(
         &s.tools,

@@ -1,5 +1,5 @@
 //! Authorization end to end (SECURITY-SCENARIOS 1-32): SCRAM users behind a SASL listener, a Kafka-vocabulary
-//! policy file, and a real tansu broker. Each scenario checks the exact error codes a Kafka broker with the
+//! policy file, and a fresh Apache Kafka 4.4 cluster per test. Each scenario checks the exact error codes a Kafka broker with the
 //! same ACLs would return, and that allowed parts of a request really reach the broker. Policy reload and
 //! real clients (librdkafka, Java) under allowing and denying policies close the file.
 //!
@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use common::apache::*;
 use common::kafka::*;
 use common::sasl::login;
 use common::*;
@@ -66,7 +67,7 @@ const RELOAD_WITHIN: Duration = Duration::from_secs(8);
 
 struct Setup {
     _dir: TempDir,
-    _broker: Broker,
+    _broker: KafkaCluster,
     gateway: Gateway,
     tools: Tools,
     policy: PathBuf,
@@ -77,7 +78,7 @@ struct Setup {
 fn authz_setup(policy: &str) -> Setup {
     let tools = tools();
     let dir = TempDir::new("authz");
-    let broker = Broker::start(&tools, dir.path());
+    let broker = KafkaCluster::start();
     let users = dir.path().join("users.toml");
     for user in USERS {
         add_scram_user(
@@ -102,7 +103,7 @@ fn authz_setup(policy: &str) -> Setup {
          [authorization]\nmodel = {model:?}\npolicy_files = [{policy_file:?}]\n\
          super_users = [\"User:admin\"]\n"
     );
-    let (text, ports, admin) = gateway_config(&broker.addr(), &[LISTENER], None, &extra);
+    let (text, ports, admin) = gateway_config(&broker.upstream(), &[LISTENER], None, &extra);
     let gateway = Gateway::start(dir.path(), &text, ports, admin);
     Setup {
         _dir: dir,
@@ -870,7 +871,7 @@ fn scenario_17_follower_fetch_without_cluster_action_is_29_on_every_partition() 
     produce_ok(&mut admin, "t1", 0, &["replicated"]);
     let mut alice = s.client("alice");
     let mut req = fetch_request(vec![fetch_topic_by_name("t1", &[0, 1])]);
-    req.replica_id = BrokerId(TANSU_NODE_ID);
+    req.replica_id = BrokerId(KafkaCluster::NODE_ID);
     let resp: FetchResponse = alice.request(ApiKey::Fetch, 12, &req);
     for p in [0, 1] {
         let part = fetched(&resp, "t1", p);
@@ -1005,8 +1006,10 @@ fn scenario_21_offset_fetch_all_partitions_filters_unauthorized_topics() {
     let g = offset_fetch_v8(&mut alice, "g1", None);
     assert_eq!(g.error_code, 0);
     assert_eq!(committed_v8(&g), vec![("t1".to_string(), 0, 3, 0)]);
-    // (Not asked at v7: tansu 0.6 answers an all-partitions v7 OffsetFetch with a null topic array,
-    // which no client can decode.)
+    // The same at v7 (one group, top-level error).
+    let r = offset_fetch_v7(&mut alice, "g1", None);
+    assert_eq!(r.error_code, 0);
+    assert_eq!(committed_v7(&r), vec![("t1".to_string(), 0, 3, 0)]);
 }
 
 fn join_group(c: &mut RawClient, group_id: &str) -> JoinGroupResponse {
@@ -1027,7 +1030,9 @@ fn join_group(c: &mut RawClient, group_id: &str) -> JoinGroupResponse {
 fn scenario_22_group_apis_without_group_permission_are_30() {
     let s = authz_setup(
         "p, User:bob, Group, g1, Describe, *, allow\n\
-         p, User:bob, Topic, t1, Describe, *, allow\n",
+         p, User:bob, Topic, t1, Describe, *, allow\n\
+         p, User:carol, Group, g1, Read, *, allow\n\
+         p, User:carol, Topic, t1, Describe, *, allow\n",
     );
     create_topics_ok(&mut s.admin(), &["t1"], 1);
     let group_errors = |c: &mut RawClient, with_describe: bool| {
@@ -1070,10 +1075,29 @@ fn scenario_22_group_apis_without_group_permission_are_30() {
     };
     group_errors(&mut s.client("alice"), false);
     group_errors(&mut s.client("bob"), true);
-    // ConsumerGroupHeartbeat: tansu 0.6 lacks it, so the gateway does not offer it and nothing reaches a
-    // broker path; its group READ check is covered by the unit tests of the request mapping.
-    let mut alice = s.client("alice");
-    assert!(!offered_apis(&mut alice).contains(&(ApiKey::ConsumerGroupHeartbeat as i16)));
+    // ConsumerGroupHeartbeat (KIP-848) needs READ on the group too; DESCRIBE is not enough.
+    let cgh = |c: &mut RawClient, member: &str| -> ConsumerGroupHeartbeatResponse {
+        let mut req = ConsumerGroupHeartbeatRequest::default();
+        req.group_id = group("g1");
+        req.member_id = sb(member);
+        req.member_epoch = 0;
+        req.rebalance_timeout_ms = 30_000;
+        req.subscribed_topic_names = Some(vec![topic("t1")]);
+        req.topic_partitions = Some(Vec::new());
+        c.request(ApiKey::ConsumerGroupHeartbeat, 1, &req)
+    };
+    assert_eq!(
+        cgh(&mut s.client("alice"), "m-alice-0000000000000").error_code,
+        GROUP_AUTHORIZATION_FAILED
+    );
+    assert_eq!(
+        cgh(&mut s.client("bob"), "m-bob-00000000000000").error_code,
+        GROUP_AUTHORIZATION_FAILED
+    );
+    // With READ on the group (and DESCRIBE on the topic) the member joins and is assigned t1.
+    let joined = cgh(&mut s.client("carol"), "m-carol-000000000000");
+    assert_eq!(joined.error_code, 0, "{joined:?}");
+    assert!(joined.member_epoch >= 1, "{joined:?}");
 }
 
 #[test]
@@ -1164,25 +1188,65 @@ fn scenario_24_txn_offset_commit_and_add_offsets_with_only_group_describe_are_30
 }
 
 #[test]
-fn scenario_25_offset_delete_is_not_offered_because_the_broker_lacks_it() {
-    // tansu 0.6 has no OffsetDelete, so the gateway leaves it out of ApiVersions and refuses it; the
-    // mapping's "group DELETE + READ but no topic READ -> 29" is covered by its unit tests.
+fn scenario_25_offset_delete_with_group_delete_and_read_but_no_topic_read_is_29() {
     let s = authz_setup(
         "p, User:alice, Group, g1, Delete, *, allow\n\
-         p, User:alice, Group, g1, Read, *, allow\n",
+         p, User:alice, Group, g1, Read, *, allow\n\
+         p, User:alice, Topic, t2, Read, *, allow\n\
+         # bob may read the group but not delete from it\n\
+         p, User:bob, Group, g1, Read, *, allow\n\
+         p, User:bob, Topic, *, Read, *, allow\n",
     );
-    create_topics_ok(&mut s.admin(), &["t1"], 1);
-    let mut alice = s.client("alice");
-    assert!(!offered_apis(&mut alice).contains(&(ApiKey::OffsetDelete as i16)));
-    let mut req = OffsetDeleteRequest::default();
-    req.group_id = group("g1");
-    let mut t = OffsetDeleteRequestTopic::default();
-    t.name = topic("t1");
-    let mut p = OffsetDeleteRequestPartition::default();
-    p.partition_index = 0;
-    t.partitions = vec![p];
-    req.topics = vec![t];
-    assert_refused_with_close(&mut alice, ApiKey::OffsetDelete, 0, &req);
+    let mut admin = s.admin();
+    create_topics_ok(&mut admin, &["t1", "t2"], 1);
+    let codes = offset_commit(&mut admin, "g1", &[("t1", 0, 5), ("t2", 0, 7)]);
+    assert!(codes.iter().all(|c| c.2 == 0), "{codes:?}");
+    let offset_delete = |c: &mut RawClient| -> OffsetDeleteResponse {
+        let mut req = OffsetDeleteRequest::default();
+        req.group_id = group("g1");
+        req.topics = ["t1", "t2"]
+            .iter()
+            .map(|n| {
+                let mut t = OffsetDeleteRequestTopic::default();
+                t.name = topic(n);
+                let mut p = OffsetDeleteRequestPartition::default();
+                p.partition_index = 0;
+                t.partitions = vec![p];
+                t
+            })
+            .collect();
+        c.request(ApiKey::OffsetDelete, 0, &req)
+    };
+    let mut bob = s.client("bob");
+    assert!(offered_apis(&mut bob).contains(&(ApiKey::OffsetDelete as i16)));
+    assert_eq!(
+        offset_delete(&mut bob).error_code,
+        GROUP_AUTHORIZATION_FAILED,
+        "DELETE on the group is needed"
+    );
+    let resp = offset_delete(&mut s.client("alice"));
+    assert_eq!(resp.error_code, 0, "{resp:?}");
+    let per_topic: Vec<(String, i16)> = resp
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.0.to_string(), p.error_code)))
+        .collect();
+    assert_eq!(
+        per_topic,
+        vec![
+            ("t1".to_string(), TOPIC_AUTHORIZATION_FAILED),
+            ("t2".to_string(), 0)
+        ]
+    );
+    // Only the allowed offset is gone upstream.
+    let g = offset_fetch_v8(&mut admin, "g1", Some(&[("t1", 0), ("t2", 0)]));
+    assert_eq!(
+        committed_v8(&g),
+        vec![
+            ("t1".to_string(), 0, 5, 0),
+            ("t2".to_string(), 0, -1, 0)
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1275,7 +1339,7 @@ fn scenario_27_acl_scram_token_apis_refused_and_broker_configs_need_cluster_desc
             );
         }
     }
-    // tansu itself implements DescribeAcls, CreateAcls and the SCRAM APIs: the gateway must not forward them.
+    // The broker itself implements DescribeAcls, CreateAcls and the SCRAM APIs: the gateway must not forward them.
     let mut acls = DescribeAclsRequest::default();
     acls.resource_type_filter = 1; // ANY
     acls.pattern_type_filter = 1; // ANY
@@ -1289,7 +1353,7 @@ fn scenario_27_acl_scram_token_apis_refused_and_broker_configs_need_cluster_desc
         &DescribeUserScramCredentialsRequest::default(),
     );
     // Broker and broker-logger configs need cluster DESCRIBE_CONFIGS; topic configs the topic's.
-    let broker = TANSU_NODE_ID.to_string();
+    let broker = KafkaCluster::NODE_ID.to_string();
     let mut alice = s.client("alice");
     let res = describe_configs(
         &mut alice,

@@ -24,7 +24,7 @@ fn setup(listeners: &[ListenerSpec], extra: &str) -> Setup {
     let dir = TempDir::new("e2e");
     let certs = dev_certs(&dir.path().join("certs"));
     let broker = Broker::start(&tools, dir.path());
-    let (text, ports, admin) = gateway_config(&broker.addr(), listeners, Some(&certs), extra);
+    let (text, ports, admin) = gateway_config(&broker.upstream(), listeners, Some(&certs), extra);
     let gateway = Gateway::start(dir.path(), &text, ports, admin);
     Setup {
         _dir: dir,

@@ -111,7 +111,12 @@ fn rig(listeners: &[ListenerSpec], o: Opts) -> Rig {
         extra.push_str(&format!("[audit]\ndir = {audit:?}\n{a}\n\n"));
     }
     extra.push_str(o.extra);
-    let config = gateway_config(&upstream, listeners, Some(&certs), &extra);
+    let config = gateway_config(
+        &Upstream::new(upstream, TANSU_NODE_ID, 1),
+        listeners,
+        Some(&certs),
+        &extra,
+    );
     let gateway = Gateway::start(dir.path(), &config.0, config.1.clone(), config.2);
     Rig {
         dir,
@@ -720,7 +725,12 @@ fn upstream_an_idempotent_producer_gets_exactly_once_across_a_broker_kill_9_and_
     let (port, front) = (free_port(), free_port());
     let mut broker = Broker::start_durable(&tools, dir.path(), &s3, port, front);
     let proxy = FaultProxy::start(front, SocketAddr::from(([127, 0, 0, 1], port)));
-    let (text, ports, admin) = gateway_config(&format!("127.0.0.1:{front}"), &[PLAIN], None, "");
+    let (text, ports, admin) = gateway_config(
+        &Upstream::new(format!("127.0.0.1:{front}"), TANSU_NODE_ID, 1),
+        &[PLAIN],
+        None,
+        "",
+    );
     let gateway = Gateway::start(dir.path(), &text, ports, admin);
     let bootstrap = gateway.addr("plain").to_string();
     let restarted_after = std::thread::scope(|scope| {
@@ -902,7 +912,11 @@ fn upstream_a_broker_that_returns_at_another_address_keeps_the_rewritten_address
     let (old_port, new_port) = (free_port(), free_port());
     let mut broker = Broker::start_on(&tools, dir.path(), old_port, old_port);
     // Both addresses are bootstrap servers: the cluster is known by more than one name.
-    let upstream = format!("127.0.0.1:{old_port}\", \"127.0.0.1:{new_port}");
+    let upstream = Upstream::new(
+        format!("127.0.0.1:{old_port},127.0.0.1:{new_port}"),
+        TANSU_NODE_ID,
+        1,
+    );
     let (text, ports, admin) = gateway_config(&upstream, &[PLAIN], None, "");
     let gateway = Gateway::start(dir.path(), &text, ports, admin);
     let node_addr = gateway.broker_addr();

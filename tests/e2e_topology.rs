@@ -27,7 +27,7 @@ fn upstream_tls_through_a_second_gateway_in_front_of_tansu() {
         client_auth: "none",
         sasl: "",
     };
-    let (text, ports, admin) = gateway_config(&broker.addr(), &[tls], Some(&certs), "");
+    let (text, ports, admin) = gateway_config(&broker.upstream(), &[tls], Some(&certs), "");
     let inner = Gateway::start(dir.path(), &text, ports, admin);
     // The outer gateway reaches the inner one over TLS, verifying it against the dev CA.
     let extra = format!("[upstream.tls]\nca_file = {:?}\n", certs.ca());
@@ -37,8 +37,12 @@ fn upstream_tls_through_a_second_gateway_in_front_of_tansu() {
         client_auth: "none",
         sasl: "",
     };
-    let (text, ports, admin) =
-        gateway_config(&inner.addr("tls").to_string(), &[plain], None, &extra);
+    let (text, ports, admin) = gateway_config(
+        &broker.upstream().through(inner.addr("tls")),
+        &[plain],
+        None,
+        &extra,
+    );
     let outer = Gateway::start(dir.path(), &text, ports, admin);
     let r = python_workload(
         &tools,
@@ -87,7 +91,7 @@ fn upstream_tls_with_the_wrong_ca_never_reaches_the_broker() {
         client_auth: "none",
         sasl: "",
     };
-    let (text, ports, admin) = gateway_config(&broker.addr(), &[tls], Some(&certs), "");
+    let (text, ports, admin) = gateway_config(&broker.upstream(), &[tls], Some(&certs), "");
     let inner = Gateway::start(dir.path(), &text, ports, admin);
     let extra = format!("[upstream.tls]\nca_file = {:?}\n", other.ca());
     let plain = ListenerSpec {
@@ -96,8 +100,12 @@ fn upstream_tls_with_the_wrong_ca_never_reaches_the_broker() {
         client_auth: "none",
         sasl: "",
     };
-    let (text, _ports, admin) =
-        gateway_config(&inner.addr("tls").to_string(), &[plain], None, &extra);
+    let (text, _ports, admin) = gateway_config(
+        &broker.upstream().through(inner.addr("tls")),
+        &[plain],
+        None,
+        &extra,
+    );
     let config = dir.path().join("outer.toml");
     std::fs::write(&config, &text).expect("write");
     let mut child = std::process::Command::new(gateway_bin())
@@ -247,7 +255,12 @@ fn brokers_that_join_move_or_fall_outside_the_range_are_handled() {
         client_auth: "none",
         sasl: "",
     };
-    let (text, _, admin) = gateway_config(&format!("127.0.0.1:{}", a.port), &[plain], None, "");
+    let (text, _, admin) = gateway_config(
+        &Upstream::new(format!("127.0.0.1:{}", a.port), TANSU_NODE_ID, 1),
+        &[plain],
+        None,
+        "",
+    );
     let text = text.replace("broker_port_count = 1", "broker_port_count = 4");
     let text = regex_replace_base(&text, base);
     let gw = Gateway::start(dir.path(), &text, vec![base], admin);

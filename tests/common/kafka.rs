@@ -59,7 +59,15 @@ pub fn record_batch(values: &[&str], producer: Option<BatchProducer>) -> Bytes {
             producer_epoch: producer.map_or(-1, |p| p.epoch),
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: if producer.is_some() { i as i32 } else { -1 },
+            // kafka-protocol starts a new batch wherever `offset - sequence` changes, and takes the
+            // batch's base sequence from its first record. Apache Kafka refuses a Produce with more
+            // than one batch per partition (INVALID_RECORD), and a plain producer's base sequence
+            // is -1: so the sequence runs from -1 here (only the base sequence is on the wire).
+            sequence: if producer.is_some() {
+                i as i32
+            } else {
+                i as i32 - 1
+            },
             timestamp: 1_700_000_000_000 + i as i64,
             key: Some(Bytes::from(format!("k-{i}"))),
             value: Some(Bytes::copy_from_slice(v.as_bytes())),
@@ -115,10 +123,37 @@ pub fn create_topics(c: &mut RawClient, names: &[&str], partitions: i32) -> Vec<
         .collect()
 }
 
-/// Creates topics that must not fail.
+/// Creates topics that must not fail, and waits until every partition has a leader (Apache Kafka
+/// answers CreateTopics before the leaders are elected; a Produce sent at once would get
+/// NOT_LEADER_OR_FOLLOWER, which real clients retry after a metadata refresh).
 pub fn create_topics_ok(c: &mut RawClient, names: &[&str], partitions: i32) {
     for (name, code) in create_topics(c, names, partitions) {
         assert_eq!(code, 0, "create topic {name}");
+    }
+    wait_for_leaders(c, names);
+}
+
+/// Waits until Metadata shows a leader for every partition of `names` (or a topic error other
+/// than "not there yet", for a client that may not describe them).
+pub fn wait_for_leaders(c: &mut RawClient, names: &[&str]) {
+    let start = std::time::Instant::now();
+    loop {
+        let resp = metadata(c, Some(names), false);
+        let ready = resp.topics.iter().all(|t| match t.error_code {
+            0 => !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader_id.0 >= 0),
+            3 | 5 => false,
+            _ => true,
+        });
+        // The broker's metadata cache names a leader a moment before its replica manager has
+        // become that leader: ListOffsets is answered by the replica manager.
+        if ready && leaders_serve(c, &resp) {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "topics {names:?} have no leaders after 30 s: {resp:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
@@ -323,6 +358,42 @@ pub fn topic_exists(c: &mut RawClient, name: &str) -> bool {
     resp.topics
         .iter()
         .any(|t| t.name == Some(topic(name)) && t.error_code == 0)
+}
+
+/// Whether ListOffsets (latest) succeeds on every partition Metadata listed without error.
+fn leaders_serve(c: &mut RawClient, meta: &MetadataResponse) -> bool {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let mut req = ListOffsetsRequest::default();
+    req.replica_id = BrokerId(-1);
+    req.topics = meta
+        .topics
+        .iter()
+        .filter(|t| t.error_code == 0)
+        .filter_map(|t| {
+            let mut lt = ListOffsetsTopic::default();
+            lt.name = t.name.clone()?;
+            lt.partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut lp = ListOffsetsPartition::default();
+                    lp.partition_index = p.partition_index;
+                    lp.current_leader_epoch = -1;
+                    lp.timestamp = -1;
+                    lp
+                })
+                .collect();
+            Some(lt)
+        })
+        .collect();
+    if req.topics.is_empty() {
+        return true;
+    }
+    let resp: ListOffsetsResponse = c.request(ApiKey::ListOffsets, 7, &req);
+    resp.topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .all(|p| !matches!(p.error_code, 5 | 6 | 3))
 }
 
 /// OffsetCommit v8 outside any generation (a "simple" consumer group, as Kafka's admin tools commit).

@@ -1,6 +1,8 @@
-//! Test harness: a real tansu broker, the real gateway binary, real clients, and a raw Kafka client.
+//! Test harness: real brokers (Apache Kafka 4.4 in `apache`, tansu here), the real gateway binary,
+//! real clients, and a raw Kafka client.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod apache;
 pub mod fault;
 pub mod kafka;
 pub mod sasl;
@@ -20,7 +22,12 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 pub struct Tools {
     pub tansu: PathBuf,
     pub python: PathBuf,
+    /// The Java client 3.9.1 (with WorkloadClient).
     pub java_cp: String,
+    /// The Java client 4.4.0 (with WorkloadClient).
+    pub java44_cp: String,
+    /// Apache Kafka 4.4.0, broker and tools (with KafkaHost).
+    pub kafka_cp: String,
     /// moto's S3 server and the python that has boto3, for a tansu that survives kill -9.
     pub moto: PathBuf,
     pub moto_python: PathBuf,
@@ -60,6 +67,8 @@ pub fn tools() -> Tools {
         tansu: PathBuf::from(get("KGW_TANSU")),
         python: PathBuf::from(get("KGW_PYTHON")),
         java_cp: get("KGW_JAVA_CP"),
+        java44_cp: get("KGW_JAVA44_CP"),
+        kafka_cp: get("KGW_KAFKA_CP"),
         moto: PathBuf::from(get("KGW_MOTO")),
         moto_python: PathBuf::from(get("KGW_MOTO_PYTHON")),
     }
@@ -100,35 +109,43 @@ impl Drop for TempDir {
     }
 }
 
-/// A TCP port that was free a moment ago.
+/// Ports handed out by this process come from 10000..32000, below Linux's ephemeral range
+/// (32768..60999): a port taken from the kernel with `bind(0)` and released is an ephemeral port,
+/// which any outgoing connection may be given before the broker or gateway meant to listen on it
+/// binds it. A cursor never hands the same port out twice in one test binary; its start depends on
+/// the process id so that two binaries running at once rarely meet.
+const PORTS: std::ops::Range<u32> = 10_000..32_000;
+
+fn next_ports(n: u16) -> u16 {
+    static CURSOR: std::sync::Mutex<Option<u32>> = std::sync::Mutex::new(None);
+    let span = PORTS.end - PORTS.start;
+    let mut cursor = CURSOR.lock().unwrap_or_else(|e| e.into_inner());
+    let mut next = cursor.unwrap_or_else(|| (std::process::id().wrapping_mul(7919)) % span);
+    for _ in 0..span {
+        if next + u32::from(n) > span {
+            next = 0;
+        }
+        let base = (PORTS.start + next) as u16;
+        next += u32::from(n);
+        let held: Vec<_> = (0..n)
+            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        if held.len() == usize::from(n) {
+            *cursor = Some(next);
+            return base;
+        }
+    }
+    panic!("no {n} free consecutive ports in {PORTS:?}");
+}
+
+/// A TCP port that was free a moment ago (and is not an ephemeral port).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind ephemeral")
-        .port()
+    next_ports(1)
 }
 
 /// `n` consecutive free ports (checked by binding them all at once).
 pub fn free_port_range(n: u16) -> u16 {
-    for _ in 0..200 {
-        let base = 20_000 + (rand_u32() % 30_000) as u16;
-        let held: Vec<_> = (0..n)
-            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
-            .collect();
-        if held.len() == n as usize {
-            return base;
-        }
-    }
-    panic!("no free port range of {n}");
-}
-
-fn rand_u32() -> u32 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    static N: AtomicU32 = AtomicU32::new(0);
-    (t.subsec_nanos() ^ std::process::id().wrapping_mul(2_654_435_761))
-        .wrapping_add(N.fetch_add(7919, Ordering::Relaxed))
+    next_ports(n)
 }
 
 pub fn wait_for_port(addr: SocketAddr, within: Duration) {
@@ -144,6 +161,38 @@ pub fn wait_for_port(addr: SocketAddr, within: Duration) {
 
 /// The node id tansu 0.6 gives itself.
 pub const TANSU_NODE_ID: i32 = 111;
+
+/// What a gateway config needs to know of the cluster it fronts: where to bootstrap, which node
+/// ids its brokers have (so that each gets a gateway port), and any `[upstream.*]` tables.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    pub bootstrap: Vec<String>,
+    pub node_id_base: i32,
+    pub node_count: u16,
+    /// TOML tables such as `[upstream.tls]` and `[upstream.sasl]`, appended to the config.
+    pub tables: String,
+}
+
+impl Upstream {
+    /// `bootstrap` is one `host:port` or a comma-separated list.
+    pub fn new(bootstrap: impl AsRef<str>, node_id_base: i32, node_count: u16) -> Upstream {
+        Upstream {
+            bootstrap: bootstrap
+                .as_ref()
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .collect(),
+            node_id_base,
+            node_count,
+            tables: String::new(),
+        }
+    }
+
+    /// The same cluster reached through another gateway's listener at `addr`.
+    pub fn through(&self, addr: SocketAddr) -> Upstream {
+        Upstream::new(addr.to_string(), self.node_id_base, self.node_count)
+    }
+}
 
 /// A tansu broker with in-memory storage on a free port; killed when dropped.
 pub struct Broker {
@@ -194,6 +243,10 @@ impl Broker {
 
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn upstream(&self) -> Upstream {
+        Upstream::new(self.addr(), TANSU_NODE_ID, 1)
     }
 
     pub fn kill(&mut self) {
@@ -426,7 +479,7 @@ pub struct Gateway {
 
 /// Renders a gateway config for the given upstream and listeners; `extra` is appended verbatim.
 pub fn gateway_config(
-    upstream: &str,
+    upstream: &Upstream,
     listeners: &[ListenerSpec],
     certs: Option<&Certs>,
     extra: &str,
@@ -435,13 +488,13 @@ pub fn gateway_config(
     let mut broker_ports = Vec::new();
     for l in listeners {
         let bind = free_port();
-        let base = free_port_range(1);
+        let base = free_port_range(upstream.node_count);
         broker_ports.push(base);
         text.push_str(&format!(
             "[[listeners]]\nname = \"{}\"\nbind = \"127.0.0.1:{bind}\"\nadvertised_host = \"127.0.0.1\"\n\
-             broker_port_base = {base}\nbroker_port_count = 1\nnode_id_base = {TANSU_NODE_ID}\n\
+             broker_port_base = {base}\nbroker_port_count = {}\nnode_id_base = {}\n\
              sasl_mechanisms = [{}]\n",
-            l.name, l.sasl
+            l.name, upstream.node_count, upstream.node_id_base, l.sasl
         ));
         if l.tls {
             let c = certs.expect("certs for a TLS listener");
@@ -456,8 +509,15 @@ pub fn gateway_config(
         text.push('\n');
     }
     let admin = free_port();
+    let servers: Vec<String> = upstream
+        .bootstrap
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect();
     text.push_str(&format!(
-        "[upstream]\nbootstrap_servers = [\"{upstream}\"]\n\n[admin]\nbind = \"127.0.0.1:{admin}\"\n\n{extra}\n"
+        "[upstream]\nbootstrap_servers = [{}]\n\n{}[admin]\nbind = \"127.0.0.1:{admin}\"\n\n{extra}\n",
+        servers.join(", "),
+        upstream.tables
     ));
     // Tests of other stages run without policies, and must say so: the gateway has no silent default.
     if !extra.contains("[authorization]") {

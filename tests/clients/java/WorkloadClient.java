@@ -809,6 +809,17 @@ public class WorkloadClient {
     // main
     // ------------------------------------------------------------------
 
+    /** The kafka-clients version on the classpath (AppInfoParser moved between 3.x and 4.x). */
+    static String clientVersion() {
+        try (java.io.InputStream in = KafkaProducer.class.getResourceAsStream("/kafka/kafka-version.properties")) {
+            Properties p = new Properties();
+            if (in != null) p.load(in);
+            return p.getProperty("version", "?");
+        } catch (java.io.IOException e) {
+            return "?";
+        }
+    }
+
     public static void main(String[] argv) {
         long t0 = System.nanoTime();
         Map<String, Object> out = new LinkedHashMap<>();
@@ -818,7 +829,7 @@ public class WorkloadClient {
         boolean ok;
         try {
             Args a = new Args(argv);
-            log("kafka-clients " + org.apache.kafka.common.utils.AppInfoParser.getVersion() + ", cmd=" + a.cmd + " bootstrap=" + a.get("bootstrap"));
+            log("kafka-clients " + clientVersion() + ", cmd=" + a.cmd + " bootstrap=" + a.get("bootstrap"));
             switch (a.cmd) {
                 case "roundtrip": ok = roundtrip(a, out); break;
                 case "admin": ok = admin(a, out); break;

@@ -1229,7 +1229,11 @@ fn scenario_25_offset_delete_with_group_delete_and_read_but_no_topic_read_is_29(
     let per_topic: Vec<(String, i16)> = resp
         .topics
         .iter()
-        .flat_map(|t| t.partitions.iter().map(|p| (t.name.0.to_string(), p.error_code)))
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.0.to_string(), p.error_code))
+        })
         .collect();
     assert_eq!(
         per_topic,
@@ -1242,10 +1246,7 @@ fn scenario_25_offset_delete_with_group_delete_and_read_but_no_topic_read_is_29(
     let g = offset_fetch_v8(&mut admin, "g1", Some(&[("t1", 0), ("t2", 0)]));
     assert_eq!(
         committed_v8(&g),
-        vec![
-            ("t1".to_string(), 0, 5, 0),
-            ("t2".to_string(), 0, -1, 0)
-        ]
+        vec![("t1".to_string(), 0, 5, 0), ("t2".to_string(), 0, -1, 0)]
     );
 }
 

@@ -1,9 +1,11 @@
-//! End-to-end tests of the gateway core against a real tansu broker, with real and raw clients.
+//! End-to-end tests of the gateway core against Apache Kafka 4.4 (a fresh cluster per test), with real
+//! and raw clients.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
+use common::apache::*;
 use common::*;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -13,7 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 
 struct Setup {
     _dir: TempDir,
-    _broker: Broker,
+    _broker: KafkaCluster,
     gateway: Gateway,
     certs: Certs,
     tools: Tools,
@@ -23,7 +25,7 @@ fn setup(listeners: &[ListenerSpec], extra: &str) -> Setup {
     let tools = tools();
     let dir = TempDir::new("e2e");
     let certs = dev_certs(&dir.path().join("certs"));
-    let broker = Broker::start(&tools, dir.path());
+    let broker = KafkaCluster::start();
     let (text, ports, admin) = gateway_config(&broker.upstream(), listeners, Some(&certs), extra);
     let gateway = Gateway::start(dir.path(), &text, ports, admin);
     Setup {
@@ -62,6 +64,7 @@ fn create_topic(c: &mut RawClient, name: &str, partitions: i32) {
     req.timeout_ms = 10_000;
     let resp: CreateTopicsResponse = c.request(ApiKey::CreateTopics, 5, &req);
     assert_eq!(resp.topics[0].error_code, 0, "create {name}");
+    common::kafka::wait_for_leaders(c, &[name]);
 }
 
 fn assert_roundtrip(what: &str, r: &serde_json::Value, n: u64) {
@@ -138,41 +141,56 @@ fn librdkafka_over_tls_produces_consumes_and_administers() {
 }
 
 #[test]
-fn java_client_over_tls_produces_consumes_and_administers() {
+fn java_clients_3_9_and_4_4_over_tls_produce_consume_and_administer() {
     let s = setup(&[TLS], "");
     let bootstrap = s.gateway.addr("tls").to_string();
     let ca = s.certs.ca();
     let ca = ca.to_str().expect("utf-8 path");
-    let r = java_workload(
-        &s.tools,
-        &[
-            "roundtrip",
-            "--bootstrap",
-            &bootstrap,
-            "--tls-ca",
-            ca,
-            "--topic",
-            "jv-orders",
-            "--count",
-            "10000",
-            "--group",
-            "jv-group",
-        ],
-    );
-    assert_roundtrip("java roundtrip", &r, 10_000);
-    let r = java_workload(
-        &s.tools,
-        &[
-            "admin",
-            "--bootstrap",
-            &bootstrap,
-            "--tls-ca",
-            ca,
-            "--topic",
-            "jv-admin",
-        ],
-    );
-    assert_admin("java admin", &r);
+    type Run = fn(&Tools, &[&str]) -> serde_json::Value;
+    // 3.9.1 with the classic group protocol; 4.4 with the KIP-848 consumer protocol, its default.
+    let clients: [(&str, Run, &str); 2] = [
+        ("java 3.9.1", java_workload, "group.protocol=classic"),
+        ("java 4.4.0", java44_workload, "group.protocol=consumer"),
+    ];
+    for (i, (what, run, protocol)) in clients.into_iter().enumerate() {
+        let (orders, group, admin) = (
+            format!("jv{i}-orders"),
+            format!("jv{i}-group"),
+            format!("jv{i}-admin"),
+        );
+        let r = run(
+            &s.tools,
+            &[
+                "roundtrip",
+                "--bootstrap",
+                &bootstrap,
+                "--tls-ca",
+                ca,
+                "--topic",
+                &orders,
+                "--count",
+                "10000",
+                "--group",
+                &group,
+                "--consumer-extra",
+                protocol,
+            ],
+        );
+        assert_roundtrip(&format!("{what} roundtrip"), &r, 10_000);
+        let r = run(
+            &s.tools,
+            &[
+                "admin",
+                "--bootstrap",
+                &bootstrap,
+                "--tls-ca",
+                ca,
+                "--topic",
+                &admin,
+            ],
+        );
+        assert_admin(&format!("{what} admin"), &r);
+    }
 }
 
 #[test]
@@ -236,7 +254,7 @@ fn metadata_and_find_coordinator_name_only_gateway_ports() {
         let b = &resp.brokers[0];
         assert_eq!(
             (b.node_id.0, b.host.as_str(), b.port),
-            (TANSU_NODE_ID, "127.0.0.1", broker_port),
+            (KafkaCluster::NODE_ID, "127.0.0.1", broker_port),
             "v{version}"
         );
         assert_eq!(resp.topics[0].partitions.len(), 2);
@@ -268,7 +286,9 @@ fn metadata_and_find_coordinator_name_only_gateway_ports() {
         [127, 0, 0, 1],
         s.gateway.broker_ports[0],
     )));
-    let resp: MetadataResponse = b.request(ApiKey::Metadata, 12, &MetadataRequest::default());
+    // (topics = null is "every topic"; Kafka reads an empty list as "none".)
+    let all = MetadataRequest::default().with_topics(None);
+    let resp: MetadataResponse = b.request(ApiKey::Metadata, 12, &all);
     assert!(resp.topics.iter().any(|t| t.name == Some(topic("meta-t"))));
 }
 
@@ -624,7 +644,8 @@ fn a_client_that_never_reads_meets_backpressure_and_memory_stays_flat() {
     );
     // Everyone else is served meanwhile.
     let mut other = RawClient::connect(s.gateway.addr("plain"));
-    let resp: MetadataResponse = other.request(ApiKey::Metadata, 12, &MetadataRequest::default());
+    let all = MetadataRequest::default().with_topics(None);
+    let resp: MetadataResponse = other.request(ApiKey::Metadata, 12, &all);
     assert!(resp.topics.iter().any(|t| t.name == Some(topic("hog"))));
     // The hog's own responses are intact and in order once it reads.
     hog.stream

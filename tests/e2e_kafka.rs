@@ -19,4 +19,3 @@ fn harness_cluster_has_every_listener() {
     let c2 = KafkaCluster::start();
     assert_ne!(c.cluster_id, c2.cluster_id);
 }
-

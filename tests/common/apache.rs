@@ -640,8 +640,7 @@ fn warm_up(bootstrap: SocketAddr) {
                 let mut req = FindCoordinatorRequest::default();
                 req.key_type = key_type;
                 req.coordinator_keys = vec![sb(key)];
-                let resp: FindCoordinatorResponse =
-                    c.request(ApiKey::FindCoordinator, 4, &req);
+                let resp: FindCoordinatorResponse = c.request(ApiKey::FindCoordinator, 4, &req);
                 (resp.coordinators.first().map_or(-1, |r| r.error_code), ())
             });
             if key_type == 0 {

@@ -465,12 +465,18 @@ pub fn python_workload_outcome(tools: &Tools, args: &[&str]) -> WorkloadOutcome 
 
 /// Runs the Java workload client, accepting a verification failure (exit code 1) as an outcome.
 pub fn java_workload_outcome(tools: &Tools, args: &[&str]) -> WorkloadOutcome {
-    let out = Command::new("java")
-        .args(["-cp", &tools.java_cp, "WorkloadClient"])
-        .args(args)
-        .output()
-        .expect("run java WorkloadClient");
-    outcome("WorkloadClient", &out)
+    outcome(
+        "WorkloadClient",
+        &super::run_java_client(&tools.java_cp, args),
+    )
+}
+
+/// The same with kafka-clients 4.4.0.
+pub fn java44_workload_outcome(tools: &Tools, args: &[&str]) -> WorkloadOutcome {
+    outcome(
+        "WorkloadClient (4.4)",
+        &super::run_java_client(&tools.java44_cp, args),
+    )
 }
 
 fn outcome(what: &str, out: &std::process::Output) -> WorkloadOutcome {

@@ -679,14 +679,32 @@ pub fn python_workload(tools: &Tools, args: &[&str]) -> serde_json::Value {
     parse_json_result("workload.py", &out)
 }
 
-/// Runs the Java workload client and returns its JSON result line.
+/// Runs the Java workload client (kafka-clients 3.9.1) and returns its JSON result line.
 pub fn java_workload(tools: &Tools, args: &[&str]) -> serde_json::Value {
-    let out = Command::new("java")
-        .args(["-cp", &tools.java_cp, "WorkloadClient"])
+    parse_json_result("WorkloadClient", &run_java_client(&tools.java_cp, args))
+}
+
+/// The same with kafka-clients 4.4.0.
+pub fn java44_workload(tools: &Tools, args: &[&str]) -> serde_json::Value {
+    parse_json_result(
+        "WorkloadClient (4.4)",
+        &run_java_client(&tools.java44_cp, args),
+    )
+}
+
+/// Runs tests/clients/java/WorkloadClient.java compiled against the client on `classpath`.
+pub fn run_java_client(classpath: &str, args: &[&str]) -> std::process::Output {
+    Command::new("java")
+        .args([
+            "-Xmx256m",
+            "-XX:TieredStopAtLevel=1",
+            "-cp",
+            classpath,
+            "WorkloadClient",
+        ])
         .args(args)
         .output()
-        .expect("run java WorkloadClient");
-    parse_json_result("WorkloadClient", &out)
+        .expect("run java WorkloadClient")
 }
 
 fn parse_json_result(what: &str, out: &std::process::Output) -> serde_json::Value {

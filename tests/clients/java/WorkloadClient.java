@@ -304,7 +304,14 @@ public class WorkloadClient {
         p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, keyDe.getName());
         p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, valDe.getName());
         p.putAll(overrides);
-        return new KafkaConsumer<>(applyExtra(a, p, "consumer"));
+        Properties c = applyExtra(a, p, "consumer");
+        // The KIP-848 consumer protocol takes its session and heartbeat timing from the broker
+        // (group.consumer.*), and the client refuses both settings with it.
+        if ("consumer".equalsIgnoreCase(String.valueOf(c.getProperty(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic")))) {
+            c.remove(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG);
+            c.remove(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG);
+        }
+        return new KafkaConsumer<>(c);
     }
 
     static Properties props(Object... kv) {

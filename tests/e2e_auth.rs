@@ -1,5 +1,5 @@
 //! Authentication end to end (SECURITY-SCENARIOS 33-39): real clients with every mechanism through the
-//! gateway to tansu, and raw SASL conversations for the exact error codes of every failure.
+//! gateway to Apache Kafka, and raw SASL conversations for the exact error codes of every failure.
 
 mod common;
 
@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::apache::*;
 use common::sasl::{authenticate, handshake, login, oauth_login};
 use common::*;
 use kafka_protocol::messages::*;
@@ -19,7 +20,7 @@ const FIXED_MESSAGE: &str =
 
 struct AuthSetup {
     dir: TempDir,
-    _broker: Broker,
+    _broker: KafkaCluster,
     gateway: Gateway,
     certs: Certs,
     tools: Tools,
@@ -89,7 +90,7 @@ fn setup(auth_extra: &str) -> AuthSetup {
     let tools = tools();
     let dir = TempDir::new("auth");
     let certs = dev_certs(&dir.path().join("certs"));
-    let broker = Broker::start(&tools, dir.path());
+    let broker = KafkaCluster::start();
     let users = dir.path().join("users.toml");
     add_user(&users, "alice", "alice-secret");
     add_user(&users, "bob", "bob-secret");
@@ -251,6 +252,11 @@ fn librdkafka_authenticates_with_every_mechanism() {
 #[test]
 fn java_client_authenticates_with_every_mechanism() {
     every_mechanism(java_workload, "jv");
+}
+
+#[test]
+fn java_4_4_client_authenticates_with_every_mechanism() {
+    every_mechanism(java44_workload, "jv44");
 }
 
 #[test]
@@ -682,7 +688,7 @@ fn credential_file_changes_apply_without_restart_and_broken_files_are_ignored() 
 
 #[test]
 fn the_gateway_authenticates_upstream_with_its_own_identity() {
-    // Inner gateway: terminates SCRAM-SHA-512 over TLS in front of tansu. Outer gateway: logs in to it.
+    // Inner gateway: terminates SCRAM-SHA-512 over TLS in front of Kafka. Outer gateway: logs in to it.
     let s = setup("");
     add_user(&s.users, "gateway-svc", "svc-secret");
     std::thread::sleep(Duration::from_secs(3)); // picked up by the inner gateway's reload
@@ -697,7 +703,7 @@ fn the_gateway_authenticates_upstream_with_its_own_identity() {
         s.certs.ca()
     );
     let (text, ports, admin) = gateway_config(
-        &Upstream::new(s.gateway.addr("sasl").to_string(), TANSU_NODE_ID, 1),
+        &Upstream::new(s.gateway.addr("sasl").to_string(), KafkaCluster::NODE_ID, 1),
         &[plain],
         None,
         &extra,
@@ -707,7 +713,7 @@ fn the_gateway_authenticates_upstream_with_its_own_identity() {
         &s.tools,
         &roundtrip_args(&outer.addr("plain").to_string(), "chained-sasl", &[]),
     );
-    assert_roundtrip("client -> gateway -> SCRAM/TLS -> gateway -> tansu", &r);
+    assert_roundtrip("client -> gateway -> SCRAM/TLS -> gateway -> Kafka", &r);
     assert!(!outer.log_text().contains("svc-secret"), "password logged");
     // The client's own SASL never travels upstream: the inner gateway saw only gateway-svc.
     let inner_log = s.gateway.log_text();

@@ -196,38 +196,11 @@ async fn produce(
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp: now,
-            key: Some(Bytes::copy_from_slice(instance.as_bytes())),
-            value: Some(v.clone()),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| ProduceError::Broker(format!("encoding the batch: {e}")))?;
+    let batch = encode_batch(values, instance, now)
+        .map_err(|e| ProduceError::Broker(format!("encoding the batch: {e}")))?;
     let mut partition = PartitionProduceData::default();
     partition.index = 0;
-    partition.records = Some(buf.freeze());
+    partition.records = Some(batch);
     let mut t = TopicProduceData::default();
     t.name = TopicName(StrBytes::from_string(topic.to_string()));
     t.partition_data = vec![partition];
@@ -332,6 +305,45 @@ async fn find_leader(
         .filter(|l| *l >= 0))
 }
 
+/// One uncompressed v2 record batch of `values`, keyed by the gateway instance.
+///
+/// Apache Kafka takes exactly one batch per partition in a Produce (more is INVALID_RECORD).
+/// kafka-protocol starts a new batch wherever `offset - sequence` changes and takes the base
+/// sequence from the first record, so the sequences run -1, 0, 1, ...: one batch whose base
+/// sequence is -1, as a producer without an id sends.
+fn encode_batch(values: &[Bytes], instance: &str, now: i64) -> Result<Bytes, String> {
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32 - 1,
+            timestamp: now,
+            key: Some(Bytes::copy_from_slice(instance.as_bytes())),
+            value: Some(v.clone()),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(buf.freeze())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,6 +389,23 @@ mod tests {
             (v["event"].as_str(), v["instance"].as_str()),
             (Some("gateway_stop"), Some("i"))
         );
+    }
+
+    #[test]
+    fn a_batch_of_many_events_is_one_record_batch_without_a_producer() {
+        let values: Vec<Bytes> = (0..5).map(|i| Bytes::from(format!("e{i}"))).collect();
+        let mut bytes = encode_batch(&values, "gw-1", 1_700_000_000_000).expect("encode");
+        let sets =
+            kafka_protocol::records::RecordBatchDecoder::decode_all(&mut bytes).expect("decode");
+        assert_eq!(sets.len(), 1, "one batch per partition, as Kafka requires");
+        let records = &sets[0].records;
+        assert_eq!(records.len(), 5);
+        assert!(records.iter().all(|r| r.producer_id == -1));
+        assert_eq!(
+            records[0].sequence, -1,
+            "base sequence of a producer without an id"
+        );
+        assert_eq!(records[4].value.as_deref(), Some(&b"e4"[..]));
     }
 
     #[test]

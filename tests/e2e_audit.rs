@@ -35,7 +35,6 @@ struct Trail {
 }
 
 fn start(extra_audit: &str) -> Trail {
-    let tools = tools();
     let dir = TempDir::new("audit");
     let broker = KafkaCluster::start();
     let users = dir.path().join("users.toml");

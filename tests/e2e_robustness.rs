@@ -1,5 +1,6 @@
-//! Robustness end to end: hostile clients, upstream faults, reload faults and audit faults against a
-//! real tansu, each case a test that prints what it observed (docs/robustness.md collects the figures).
+//! Robustness end to end: hostile clients, upstream faults, reload faults and audit faults against
+//! Apache Kafka 4.4, each case a test that prints what it observed (docs/robustness.md collects the
+//! figures). Tests that kill the broker run it as its own JVM (a controller and one broker).
 
 mod common;
 
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use common::apache::*;
 use common::fault::{FaultProxy, Mode};
 use common::kafka::*;
 use common::sasl::*;
@@ -39,10 +41,42 @@ const TLS: ListenerSpec = ListenerSpec {
     sasl: "",
 };
 
+/// The rig's cluster: a fresh single-node cluster in the test binary's JVM, or, behind a fault
+/// proxy, a controller and one broker in JVMs of their own so that the broker can be killed.
+enum RigBroker {
+    Hosted(KafkaCluster),
+    Process(KafkaMultiCluster),
+}
+
+impl RigBroker {
+    fn addr(&self) -> String {
+        match self {
+            RigBroker::Hosted(c) => c.addr(),
+            RigBroker::Process(c) => c.bootstrap(),
+        }
+    }
+
+    /// kill -9 of the broker.
+    fn kill(&mut self) {
+        match self {
+            RigBroker::Hosted(_) => panic!("a hosted cluster cannot be killed; use a proxy rig"),
+            RigBroker::Process(c) => c.kill_broker(1),
+        }
+    }
+
+    /// The broker again, with its data.
+    fn restart(&mut self) {
+        match self {
+            RigBroker::Hosted(_) => panic!("a hosted cluster cannot be restarted"),
+            RigBroker::Process(c) => c.restart_broker(1),
+        }
+    }
+}
+
 /// A broker (optionally behind a fault proxy), users admin/alice/bob (`<name>-secret`), and a gateway.
 struct Rig {
     dir: TempDir,
-    broker: Broker,
+    broker: RigBroker,
     proxy: Option<Arc<FaultProxy>>,
     gateway: Gateway,
     tools: Tools,
@@ -75,12 +109,15 @@ fn rig(listeners: &[ListenerSpec], o: Opts) -> Rig {
     let dir = TempDir::new("robust");
     let certs = dev_certs(&dir.path().join("certs"));
     let (broker, proxy, upstream) = if o.proxy {
-        let (port, front) = (free_port(), free_port());
-        let broker = Broker::start_on(&tools, dir.path(), port, front);
-        let proxy = FaultProxy::start(front, SocketAddr::from(([127, 0, 0, 1], port)));
+        let front = free_port();
+        let broker =
+            KafkaMultiCluster::start(1, ClusterOptions::default().advertise_plaintext(front));
+        let port = broker.brokers[0].socket(KafkaListener::Plaintext);
+        let proxy = FaultProxy::start(front, port);
+        let broker = RigBroker::Process(broker);
         (broker, Some(Arc::new(proxy)), format!("127.0.0.1:{front}"))
     } else {
-        let broker = Broker::start(&tools, dir.path());
+        let broker = RigBroker::Hosted(KafkaCluster::start());
         let addr = broker.addr();
         (broker, None, addr)
     };
@@ -112,7 +149,7 @@ fn rig(listeners: &[ListenerSpec], o: Opts) -> Rig {
     }
     extra.push_str(o.extra);
     let config = gateway_config(
-        &Upstream::new(upstream, TANSU_NODE_ID, 1),
+        &Upstream::new(upstream, 1, 1),
         listeners,
         Some(&certs),
         &extra,
@@ -711,38 +748,24 @@ fn upstream_a_broker_lost_mid_produce_never_yields_a_false_success_and_idempoten
 
 #[test]
 fn upstream_an_idempotent_producer_gets_exactly_once_across_a_broker_kill_9_and_restart() {
-    // tansu keeps its log in S3 (moto) here, so its data survives a kill -9. Its S3 engine writes
-    // a batch, the cluster metadata and the partition watermark as separate objects, and a kill
-    // between them loses records it has acknowledged (seen: 11 of 1,500 in one of three runs) -
-    // the broker's own crash consistency, which no proxy can repair. So the network to the broker
-    // is cut first (every in-flight request fails, as in a crash) and the process is killed a
-    // second later, once it has finished what it was writing; then it restarts and the network
-    // comes back. What is tested is the gateway's part: no success the broker did not give, and
-    // the producer's retries (same producer id and sequence numbers) deduplicated after restart.
+    // A real kill -9 of the broker's JVM in the middle of an acks=all run, then a restart on the
+    // same data. Kafka acknowledges acks=all once the record is in the page cache of every in-sync
+    // replica (here one), which a killed process does not lose. What is tested is the gateway's
+    // part: no success the broker did not give, and the producer's retries (same producer id and
+    // sequence numbers) deduplicated by the restarted broker.
     let tools = tools();
-    let dir = TempDir::new("robust-durable");
-    let s3 = S3Server::start(&tools, dir.path());
-    let (port, front) = (free_port(), free_port());
-    let mut broker = Broker::start_durable(&tools, dir.path(), &s3, port, front);
-    let proxy = FaultProxy::start(front, SocketAddr::from(([127, 0, 0, 1], port)));
-    let (text, ports, admin) = gateway_config(
-        &Upstream::new(format!("127.0.0.1:{front}"), TANSU_NODE_ID, 1),
-        &[PLAIN],
-        None,
-        "",
-    );
+    let dir = TempDir::new("robust-kill9");
+    let mut cluster = KafkaMultiCluster::start(1, ClusterOptions::default());
+    let (text, ports, admin) = gateway_config(&cluster.upstream(), &[PLAIN], None, "");
     let gateway = Gateway::start(dir.path(), &text, ports, admin);
     let bootstrap = gateway.addr("plain").to_string();
     let restarted_after = std::thread::scope(|scope| {
         let killer = scope.spawn(|| {
             std::thread::sleep(Duration::from_secs(4));
-            proxy.set_mode(Mode::Down);
-            std::thread::sleep(Duration::from_secs(1));
-            broker.kill();
+            cluster.kill_broker(1);
             std::thread::sleep(Duration::from_secs(2));
             let t = Instant::now();
-            broker.restart();
-            proxy.set_mode(Mode::Pass);
+            cluster.restart_broker(1);
             t.elapsed()
         });
         let r = python_workload(&tools, &acked_args(&bootstrap, "durable"));
@@ -806,7 +829,7 @@ fn upstream_a_broker_killed_before_answering_gives_the_client_no_success_and_the
         Err(e) => println!("in-flight produce ended with a closed connection: {e}"),
     }
     let ended_after = started.elapsed();
-    // The broker comes back (empty: memory storage) and the gateway serves again without a restart.
+    // The broker comes back (with its data) and the gateway serves again without a restart.
     s.broker.restart();
     s.proxy().set_mode(Mode::Pass);
     let t = Instant::now();
@@ -907,16 +930,12 @@ fn upstream_a_silent_broker_times_clients_out_with_bounded_memory() {
 
 #[test]
 fn upstream_a_broker_that_returns_at_another_address_keeps_the_rewritten_addresses() {
-    let tools = tools();
     let dir = TempDir::new("robust-move");
-    let (old_port, new_port) = (free_port(), free_port());
-    let mut broker = Broker::start_on(&tools, dir.path(), old_port, old_port);
+    let mut cluster = KafkaMultiCluster::start(1, ClusterOptions::default());
+    let old_port = cluster.brokers[0].socket(KafkaListener::Plaintext).port();
+    let new_port = free_port();
     // Both addresses are bootstrap servers: the cluster is known by more than one name.
-    let upstream = Upstream::new(
-        format!("127.0.0.1:{old_port},127.0.0.1:{new_port}"),
-        TANSU_NODE_ID,
-        1,
-    );
+    let upstream = Upstream::new(format!("127.0.0.1:{old_port},127.0.0.1:{new_port}"), 1, 1);
     let (text, ports, admin) = gateway_config(&upstream, &[PLAIN], None, "");
     let gateway = Gateway::start(dir.path(), &text, ports, admin);
     let node_addr = gateway.broker_addr();
@@ -931,17 +950,12 @@ fn upstream_a_broker_that_returns_at_another_address_keeps_the_rewritten_address
     let before = brokers_seen(&mut c);
     assert_eq!(
         before,
-        vec![(
-            TANSU_NODE_ID,
-            "127.0.0.1".to_string(),
-            node_addr.port() as i32
-        )]
+        vec![(1, "127.0.0.1".to_string(), node_addr.port() as i32)]
     );
     let mut n = RawClient::connect(node_addr);
     create_topics_ok(&mut n, &["moved"], 1);
     produce_ok(&mut n, "moved", 0, &["before"]);
-    broker.kill();
-    let _moved = Broker::start_on(&tools, dir.path(), new_port, new_port);
+    cluster.restart_broker_on(1, new_port);
     let t = Instant::now();
     // A client reconnecting to the node's gateway port reaches the broker at its new address.
     eventually(
@@ -959,15 +973,21 @@ fn upstream_a_broker_that_returns_at_another_address_keeps_the_rewritten_address
     );
     let reached_after = t.elapsed();
     let mut n = RawClient::connect(node_addr);
-    create_topics_ok(&mut n, &["moved"], 1);
+    wait_for_leaders(&mut n, &["moved"]);
     produce_ok(&mut n, "moved", 0, &["after"]);
+    let resp = fetch_by_name(&mut n, &["moved"]);
+    assert_eq!(
+        record_values(&fetched(&resp, "moved", 0).records),
+        vec!["before", "after"],
+        "the same broker, with its data"
+    );
     let after = brokers_seen(&mut RawClient::connect(gateway.addr("plain")));
     assert_eq!(
         after, before,
         "clients must keep seeing the gateway's address"
     );
     println!(
-        "RESULT broker moved {old_port} -> {new_port}: node 111 served at the same gateway port after {reached_after:?}; Metadata unchanged {after:?}"
+        "RESULT broker moved {old_port} -> {new_port}: node 1 served at the same gateway port after {reached_after:?}; Metadata unchanged {after:?}"
     );
 }
 

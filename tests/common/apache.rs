@@ -9,13 +9,15 @@
 //! test binary exits, however it exits: no test leaves a JVM behind.
 //!
 //! Every node has these listeners (all on 127.0.0.1):
-//! - `PLAINTEXT`: principal `User:ANONYMOUS`, a super user (inter-broker traffic and test setup);
+//! - `PLAINTEXT`: principal `User:ANONYMOUS`, a super user (test setup; a test may advertise another
+//!   port for it, a fault proxy's, with [`ClusterOptions::advertise_plaintext`]);
 //! - `SASL_PLAINTEXT` and `SASL_SSL`: SCRAM-SHA-256 and SCRAM-SHA-512, users created at format time
 //!   (`kafka-storage format --add-scram`), `User:gateway` a super user;
 //! - `SSL`: client certificates required; the principal is the certificate's CN (`User:gateway` for
 //!   [`KafkaCerts::client`]);
 //! - `REAUTH`: SASL_PLAINTEXT with `connections.max.reauth.ms` set ([`ClusterOptions::reauth_ms`]);
-//! - `CONTROLLER`.
+//! - `INTERNAL` (PLAINTEXT) for traffic between brokers, so that a proxy in front of `PLAINTEXT`
+//!   never carries it, and `CONTROLLER`.
 //!
 //! `StandardAuthorizer` is on everywhere: a principal that is not a super user needs ACLs.
 
@@ -99,6 +101,8 @@ pub struct ClusterOptions {
     pub reauth_ms: u64,
     /// Extra broker properties (`key=value` lines), appended last so they win.
     pub extra: Vec<String>,
+    /// The port the PLAINTEXT listener advertises instead of its own (a proxy in front of it).
+    pub advertise_plaintext: Option<u16>,
 }
 
 impl Default for ClusterOptions {
@@ -107,6 +111,7 @@ impl Default for ClusterOptions {
             users: Vec::new(),
             reauth_ms: 10_000,
             extra: Vec::new(),
+            advertise_plaintext: None,
         }
     }
 }
@@ -119,6 +124,11 @@ impl ClusterOptions {
 
     pub fn prop(mut self, line: &str) -> Self {
         self.extra.push(line.to_string());
+        self
+    }
+
+    pub fn advertise_plaintext(mut self, port: u16) -> Self {
+        self.advertise_plaintext = Some(port);
         self
     }
 
@@ -186,6 +196,7 @@ fn make_certs(dir: &Path) -> KafkaCerts {
 #[derive(Debug, Clone)]
 struct NodePorts {
     listeners: BTreeMap<KafkaListener, u16>,
+    internal: u16,
     controller: u16,
 }
 
@@ -196,6 +207,7 @@ impl NodePorts {
                 .iter()
                 .map(|l| (*l, free_port()))
                 .collect(),
+            internal: free_port(),
             controller: free_port(),
         }
     }
@@ -247,10 +259,17 @@ fn node_properties(node: &NodeSpec, certs: &KafkaCerts, opts: &ClusterOptions) -
     if role != Role::Controller {
         for (l, port) in &ports.listeners {
             listeners.push(format!("{}://127.0.0.1:{port}", l.name()));
-            advertised.push(format!("{}://127.0.0.1:{port}", l.name()));
+            let shown = match (l, opts.advertise_plaintext) {
+                (KafkaListener::Plaintext, Some(front)) => front,
+                _ => *port,
+            };
+            advertised.push(format!("{}://127.0.0.1:{shown}", l.name()));
             map.push(format!("{}:{}", l.name(), l.protocol()));
         }
-        p.push("inter.broker.listener.name=PLAINTEXT".into());
+        listeners.push(format!("INTERNAL://127.0.0.1:{}", ports.internal));
+        advertised.push(format!("INTERNAL://127.0.0.1:{}", ports.internal));
+        map.push("INTERNAL:PLAINTEXT".into());
+        p.push("inter.broker.listener.name=INTERNAL".into());
     }
     if role != Role::Broker {
         listeners.push(format!("CONTROLLER://127.0.0.1:{}", ports.controller));
@@ -957,8 +976,9 @@ impl KafkaMultiCluster {
         ) {
             panic!("Kafka cluster never became ready ({last})");
         }
+        warm_up(cluster.brokers[0].socket(KafkaListener::Plaintext));
         eprintln!(
-            "[kafka] {brokers}-broker cluster + controller ready in {:?}",
+            "[kafka] {brokers}-broker cluster + controller ready and warm in {:?}",
             started.elapsed()
         );
         cluster
@@ -1022,6 +1042,20 @@ impl KafkaMultiCluster {
     pub fn restart_broker(&mut self, id: i32) {
         let (cid, log4j) = (self.cluster_id.clone(), self.log4j.clone());
         self.broker(id).spawn(&cid, &[], &log4j);
+    }
+
+    /// Starts broker `id` again with its data, but listening on new ports (PLAINTEXT on `plaintext`):
+    /// a broker that comes back at another address.
+    pub fn restart_broker_on(&mut self, id: i32, plaintext: u16) {
+        self.kill_broker(id);
+        let mut ports = NodePorts::free();
+        ports.listeners.insert(KafkaListener::Plaintext, plaintext);
+        let props = self.write_props(id, Role::Broker, &ports);
+        let (cid, log4j) = (self.cluster_id.clone(), self.log4j.clone());
+        let node = self.broker(id);
+        node.ports = ports;
+        node.props = props;
+        node.spawn(&cid, &[], &log4j);
     }
 
     pub fn kill_controller(&mut self) {

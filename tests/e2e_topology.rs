@@ -1,6 +1,8 @@
-//! Cluster topology through the gateway: upstream TLS (chained gateways in front of real tansu), and
-//! brokers that join later, move, or fall outside the port range (scripted upstreams: one tansu
-//! instance cannot grow into a multi-broker cluster).
+//! Cluster topology through the gateway: upstream TLS (chained gateways in front of Apache Kafka); a
+//! real 3-broker Apache Kafka cluster (a broker killed and restarted, leadership moved, a fourth
+//! broker joining, the controller restarted) with producers and consumers running through the
+//! gateway; and scripted upstreams for what no real cluster does on demand (a broker outside the
+//! gateway's port range, a broker moving to a different cluster's address).
 
 mod common;
 
@@ -9,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use common::apache::*;
 use common::*;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::metadata_response::MetadataResponseBroker;
@@ -16,11 +19,11 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 #[test]
-fn upstream_tls_through_a_second_gateway_in_front_of_tansu() {
+fn upstream_tls_through_a_second_gateway_in_front_of_kafka() {
     let tools = tools();
     let dir = TempDir::new("chain");
     let certs = dev_certs(&dir.path().join("certs"));
-    let broker = Broker::start(&tools, dir.path());
+    let broker = KafkaCluster::start();
     let tls = ListenerSpec {
         name: "tls",
         tls: true,
@@ -80,11 +83,10 @@ fn upstream_tls_through_a_second_gateway_in_front_of_tansu() {
 
 #[test]
 fn upstream_tls_with_the_wrong_ca_never_reaches_the_broker() {
-    let tools = tools();
     let dir = TempDir::new("badca");
     let certs = dev_certs(&dir.path().join("certs"));
     let other = dev_certs(&dir.path().join("other-ca"));
-    let broker = Broker::start(&tools, dir.path());
+    let broker = KafkaCluster::start();
     let tls = ListenerSpec {
         name: "tls",
         tls: true,
@@ -318,4 +320,247 @@ fn regex_replace_base(text: &str, base: u16) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// A real 3-broker Apache Kafka cluster
+// ---------------------------------------------------------------------------------------------------------
+
+/// Partitions of each churn topic (replication factor 3).
+const CHURN_PARTITIONS: i32 = 6;
+
+/// AlterPartitionReassignments sent directly to the cluster (as an operator's admin tool does).
+fn reassign(cluster: &KafkaMultiCluster, topic: &str, replicas: &dyn Fn(i32) -> Vec<i32>) {
+    use kafka_protocol::messages::alter_partition_reassignments_request::{
+        ReassignablePartition, ReassignableTopic,
+    };
+    let mut c = RawClient::connect(cluster.brokers[0].socket(KafkaListener::Plaintext));
+    let mut t = ReassignableTopic::default();
+    t.name = TopicName(StrBytes::from_string(topic.to_string()));
+    t.partitions = (0..CHURN_PARTITIONS)
+        .map(|p| {
+            let mut rp = ReassignablePartition::default();
+            rp.partition_index = p;
+            rp.replicas = Some(replicas(p).into_iter().map(BrokerId).collect());
+            rp
+        })
+        .collect();
+    let mut req = AlterPartitionReassignmentsRequest::default();
+    req.timeout_ms = 30_000;
+    req.topics = vec![t];
+    let resp: AlterPartitionReassignmentsResponse =
+        c.request(ApiKey::AlterPartitionReassignments, 0, &req);
+    assert_eq!(resp.error_code, 0, "{resp:?}");
+    for r in resp.responses.iter().flat_map(|t| &t.partitions) {
+        assert_eq!(r.error_code, 0, "{resp:?}");
+    }
+}
+
+/// Preferred-leader election for every partition of `topic`, retried until each partition's
+/// preferred replica leads (0) or already led (ELECTION_NOT_NEEDED, 84).
+fn elect_preferred(cluster: &KafkaMultiCluster, topic: &str) {
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    let start = Instant::now();
+    loop {
+        let mut c = RawClient::connect(cluster.brokers[0].socket(KafkaListener::Plaintext));
+        let mut tp = TopicPartitions::default();
+        tp.topic = TopicName(StrBytes::from_string(topic.to_string()));
+        tp.partitions = (0..CHURN_PARTITIONS).collect();
+        let mut req = ElectLeadersRequest::default();
+        req.election_type = 0;
+        req.topic_partitions = Some(vec![tp]);
+        req.timeout_ms = 30_000;
+        let resp: ElectLeadersResponse = c.request(ApiKey::ElectLeaders, 2, &req);
+        let codes: Vec<i16> = resp
+            .replica_election_results
+            .iter()
+            .flat_map(|r| r.partition_result.iter().map(|p| p.error_code))
+            .collect();
+        if resp.error_code == 0 && codes.iter().all(|c| *c == 0 || *c == 84) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "preferred leaders never elected: {resp:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Leaders of the churn topic's partitions, as the cluster itself reports them.
+fn leaders(cluster: &KafkaMultiCluster, topic: &str) -> Vec<i32> {
+    let mut c = RawClient::connect(cluster.brokers[0].socket(KafkaListener::Plaintext));
+    let resp = common::kafka::metadata(&mut c, Some(&[topic]), false);
+    let mut ps: Vec<(i32, i32)> = resp.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.leader_id.0))
+        .collect();
+    ps.sort();
+    ps.into_iter().map(|(_, l)| l).collect()
+}
+
+/// Runs the churn workload through the gateway while `change` alters the cluster, and a monitor
+/// checks that every broker address the gateway hands out is one of its own ports.
+fn churn_through(
+    tools: &Tools,
+    gateway: &Gateway,
+    cluster: &mut KafkaMultiCluster,
+    phase: &str,
+    change: impl FnOnce(&mut KafkaMultiCluster),
+) -> serde_json::Value {
+    let bootstrap = gateway.addr("plain").to_string();
+    let base = i32::from(gateway.broker_ports[0]);
+    let topic = format!("churn-{phase}");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let r = std::thread::scope(|scope| {
+        let monitor = scope.spawn(|| {
+            let mut checks = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(s) = TcpStream::connect(gateway.addr("plain")) {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                    let mut c = RawClient::from_stream(s);
+                    let (_, frame) = c.encode(
+                        ApiKey::Metadata,
+                        12,
+                        &MetadataRequest::default().with_topics(None),
+                    );
+                    if c.send_raw(&frame).is_ok() {
+                        if let Ok(mut p) = c.read_frame() {
+                            let _ = ResponseHeader::decode(&mut p, 1);
+                            if let Ok(m) = MetadataResponse::decode(&mut p, 12) {
+                                for b in &m.brokers {
+                                    assert_eq!(b.host.as_str(), "127.0.0.1");
+                                    assert!(
+                                        (base..base + 8).contains(&b.port)
+                                            && b.port == base + b.node_id.0 - 1,
+                                        "{phase}: broker {} advertised at {}:{}, not a gateway port",
+                                        b.node_id.0,
+                                        b.host,
+                                        b.port
+                                    );
+                                }
+                                checks += 1;
+                            }
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            checks
+        });
+        let work = scope.spawn(|| {
+            common::kafka::python_workload_outcome(
+                tools,
+                &[
+                    "churn",
+                    "--bootstrap",
+                    &bootstrap,
+                    "--topic",
+                    &topic,
+                    "--partitions",
+                    &CHURN_PARTITIONS.to_string(),
+                    "--replication",
+                    "3",
+                    "--count",
+                    "1200",
+                    "--rate",
+                    "100",
+                    "--timeout",
+                    "90",
+                ],
+            )
+        });
+        std::thread::sleep(Duration::from_secs(3));
+        let t = Instant::now();
+        change(cluster);
+        let changed_in = t.elapsed();
+        let outcome = work.join().expect("workload");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let checks = monitor.join().expect("monitor");
+        println!(
+            "RESULT 3 brokers, {phase}: change took {changed_in:?}; {checks} Metadata checks through the gateway named only gateway ports; {}",
+            outcome.json
+        );
+        assert!(checks > 0, "{phase}: the monitor never got an answer");
+        outcome
+    });
+    let j = &r.json;
+    assert_eq!(j["acked_but_missing"], 0, "{phase}: a false success: {j}");
+    assert_eq!(j["duplicates"], 0, "{phase}: idempotence broken: {j}");
+    assert_eq!(j["acked"], 1200, "{phase}: records lost for good: {j}");
+    assert_eq!(
+        j["acked_but_not_consumed"], 0,
+        "{phase}: the group missed records: {j}"
+    );
+    assert!(r.success, "{phase}: {j}\n{}", tail(&r.stderr, 3000));
+    r.json
+}
+
+#[test]
+fn three_brokers_killed_moved_joined_and_the_controller_restarted_lose_nothing() {
+    let tools = tools();
+    let dir = TempDir::new("three-brokers");
+    let mut cluster = KafkaMultiCluster::start(3, ClusterOptions::default());
+    let plain = ListenerSpec {
+        name: "plain",
+        tls: false,
+        client_auth: "none",
+        sasl: "",
+    };
+    let (text, ports, admin) = gateway_config(&cluster.upstream(), &[plain], None, "");
+    let gateway = Gateway::start(dir.path(), &text, ports, admin);
+
+    // 1. kill -9 of broker 2, restarted 4 s later.
+    churn_through(&tools, &gateway, &mut cluster, "kill9", |c| {
+        c.kill_broker(2);
+        std::thread::sleep(Duration::from_secs(4));
+        c.restart_broker(2);
+    });
+
+    // 2. Leadership moved by the operator, directly on the cluster: every partition's replica list
+    //    rotated, then a preferred-leader election.
+    let before = leaders(&cluster, "churn-kill9");
+    churn_through(&tools, &gateway, &mut cluster, "moved", |c| {
+        for topic in ["churn-kill9", "churn-moved"] {
+            reassign(c, topic, &|p| {
+                let first = (p + 1) % 3 + 1;
+                vec![first, first % 3 + 1, (first + 1) % 3 + 1]
+            });
+            elect_preferred(c, topic);
+        }
+    });
+    let after = leaders(&cluster, "churn-kill9");
+    assert_ne!(before, after, "leadership did not move");
+
+    // 3. A fourth broker (node id 4) joins and takes over half the leaders: clients reach it through
+    //    the gateway's port for node 4 without the gateway being restarted.
+    churn_through(&tools, &gateway, &mut cluster, "joined", |c| {
+        c.add_broker(4);
+        reassign(c, "churn-joined", &|p| {
+            if p % 2 == 0 {
+                vec![4, 1, 2]
+            } else {
+                vec![1, 2, 3]
+            }
+        });
+        elect_preferred(c, "churn-joined");
+    });
+    assert!(
+        leaders(&cluster, "churn-joined").contains(&4),
+        "node 4 leads nothing"
+    );
+    let m = metadata(gateway.addr("plain"));
+    assert!(
+        brokers_seen(&m).contains(&(4, i32::from(gateway.broker_ports[0]) + 3)),
+        "node 4 not advertised at its gateway port: {:?}",
+        brokers_seen(&m)
+    );
+
+    // 4. The controller is killed and restarted; the brokers keep serving meanwhile.
+    churn_through(&tools, &gateway, &mut cluster, "controller", |c| {
+        c.kill_controller();
+        std::thread::sleep(Duration::from_secs(4));
+        c.restart_controller();
+    });
 }

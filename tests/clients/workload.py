@@ -14,6 +14,9 @@ diagnostics go to stderr; exit code 0 = success, 1 = verification failed,
   admin            create topic / list / DescribeConfigs / delete / list
   produce-latency  sequential single-record produce+flush latency (acks=1)
   throughput       produce TOTAL bytes as fast as possible, consume them back
+  acked            idempotent/plain produce at a pace while faults happen, read back
+  churn            idempotent producer + consumer group side by side while the cluster
+                   changes; every acked record stored once and consumed
   metadata         print brokers/controller/cluster id (readiness probe)
 
 Security options (all subcommands):
@@ -35,7 +38,7 @@ import time
 import uuid
 
 try:
-    from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+    from confluent_kafka import Consumer, KafkaError, KafkaException, OFFSET_BEGINNING, Producer, TopicPartition
     from confluent_kafka import libversion, version
     from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 except ImportError as e:  # pragma: no cover
@@ -447,6 +450,119 @@ def cmd_acked(args):
     return not lost and (duplicates == 0 or not args.idempotent), result
 
 
+def read_back(args, run, partitions):
+    """Every record of this run in the topic, read from the beginning of each partition to its
+    end without a group: {record number: times stored}."""
+    consumer = make_consumer(args, "kgw-readback-" + run, **{"enable.auto.commit": False})
+    seen = {}
+    try:
+        ends = {}
+        for p in range(partitions):
+            lo, hi = consumer.get_watermark_offsets(TopicPartition(args.topic, p), timeout=args.op_timeout)
+            ends[p] = hi
+        consumer.assign([TopicPartition(args.topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+        pos = {p: 0 for p in range(partitions)}
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline and any(pos[p] < ends[p] for p in ends):
+            for m in consumer.consume(num_messages=1000, timeout=0.5):
+                if m.error():
+                    continue
+                pos[m.partition()] = m.offset() + 1
+                v = (m.value() or b"").decode(errors="replace").split("-")
+                if len(v) == 3 and v[2] == run:
+                    seen[int(v[1])] = seen.get(int(v[1]), 0) + 1
+    finally:
+        consumer.close()
+    return seen
+
+
+def cmd_churn(args):
+    """An idempotent acks=all producer and a consumer group running side by side while the test
+    changes the cluster under them (brokers killed, leaders moved, brokers added). Afterwards:
+    every acknowledged record is stored exactly once (the log, read back) and was consumed by the
+    group (at least once: a rebalance may deliver a record twice, which is allowed)."""
+    import threading
+    run = uuid.uuid4().hex[:12]
+    admin = make_admin(args)
+    ensure_topic(admin, args.topic, args.partitions, args.replication, timeout=args.op_timeout)
+    producer = make_producer(args, **{
+        "acks": "all", "linger.ms": 5, "enable.idempotence": True,
+        "message.timeout.ms": int(args.timeout * 1000), "retry.backoff.ms": 200})
+    acked, failed = set(), {}
+    consumed = {}
+    stop = threading.Event()
+    consumer_errors = []
+
+    def consume():
+        c = make_consumer(args, args.group or ("kgw-churn-" + run), **{"enable.auto.commit": False})
+        try:
+            c.subscribe([args.topic])
+            while not stop.is_set():
+                msgs = c.consume(num_messages=500, timeout=0.5)
+                for m in msgs:
+                    if m.error():
+                        consumer_errors.append(str(m.error()))
+                        continue
+                    v = (m.value() or b"").decode(errors="replace").split("-")
+                    if len(v) == 3 and v[2] == run:
+                        consumed[int(v[1])] = consumed.get(int(v[1]), 0) + 1
+                if msgs:
+                    try:
+                        c.commit(asynchronous=False)
+                    except KafkaException as e:
+                        consumer_errors.append("commit: %s" % e)
+        finally:
+            c.close()
+
+    t = threading.Thread(target=consume, daemon=True)
+    t.start()
+
+    def on_delivery(err, msg):
+        i = int(msg.key()[2:])
+        if err is None:
+            acked.add(i)
+        else:
+            failed[i] = str(err)
+
+    interval = 1.0 / args.rate
+    t0 = time.monotonic()
+    for i in range(args.count):
+        while True:
+            try:
+                producer.produce(args.topic, key=("k-%d" % i).encode(),
+                                 value=("v-%d-%s" % (i, run)).encode(), on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+        lag = t0 + (i + 1) * interval - time.monotonic()
+        if lag > 0:
+            producer.poll(lag)
+    remaining = producer.flush(args.timeout)
+    produced_s = time.monotonic() - t0
+    # The group catches up on everything acknowledged, or the deadline passes.
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline and any(i not in consumed for i in acked):
+        time.sleep(0.2)
+    stop.set()
+    t.join(timeout=30)
+    stored = read_back(args, run, args.partitions)
+    lost = sorted(i for i in acked if i not in stored)
+    unconsumed = sorted(i for i in acked if i not in consumed)
+    duplicates = sum(c - 1 for c in stored.values())
+    result = {
+        "sent": args.count, "acked": len(acked), "failed": len(failed), "unresolved": remaining,
+        "first_failures": sorted(set(failed.values()))[:3],
+        "stored_distinct": len(stored), "duplicates": duplicates,
+        "acked_but_missing": len(lost), "acked_but_missing_examples": lost[:10],
+        "consumed_distinct": len(consumed), "acked_but_not_consumed": len(unconsumed),
+        "redelivered": sum(c - 1 for c in consumed.values()),
+        "consumer_errors": sorted(set(consumer_errors))[:5],
+        "produce_seconds": round(produced_s, 2), "seconds": round(time.monotonic() - t0, 2),
+    }
+    return not lost and duplicates == 0 and not unconsumed, result
+
+
 def cmd_admin(args):
     admin = make_admin(args)
     result = {"client": "python", "topic": args.topic, "created": False, "listed": False,
@@ -677,6 +793,14 @@ def build_parser():
     ak.add_argument("--idempotent", action="store_true")
     ak.add_argument("--timeout", type=float, default=60.0, help="delivery timeout and read-back timeout (s)")
     ak.set_defaults(fn=cmd_acked)
+
+    ch = sub.add_parser("churn", parents=[common])
+    ch.add_argument("--topic", required=True)
+    ch.add_argument("--group", help="consumer group (default: unique per run)")
+    ch.add_argument("--count", type=int, default=1000)
+    ch.add_argument("--rate", type=float, default=100.0, help="records per second")
+    ch.add_argument("--timeout", type=float, default=90.0, help="delivery and catch-up timeout (s)")
+    ch.set_defaults(fn=cmd_churn)
 
     m = sub.add_parser("metadata", parents=[common])
     m.set_defaults(fn=cmd_metadata)

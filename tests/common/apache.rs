@@ -480,7 +480,7 @@ fn log_tail(log: &Path) -> String {
 struct Host {
     jvm: Mutex<Jvm>,
     dir: PathBuf,
-    certs: KafkaCerts,
+    certs: &'static KafkaCerts,
     log4j: PathBuf,
 }
 
@@ -505,9 +505,8 @@ fn host() -> &'static Host {
         let root = std::env::temp_dir();
         remove_stale_dirs(&root);
         let dir = root.join(format!("kgw-kafka-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("certs")).expect("kafka host dir");
-        let certs = make_certs(&dir.join("certs"));
+        std::fs::create_dir_all(&dir).expect("kafka host dir");
+        let certs = kafka_certs();
         let log4j = log4j_config(&dir);
         let log = dir.join("host.log");
         let started = Instant::now();
@@ -532,9 +531,18 @@ fn host() -> &'static Host {
     })
 }
 
-/// The certificates the brokers of this test binary use.
+/// The certificates the brokers of this test binary use (made once, without starting the host).
 pub fn kafka_certs() -> &'static KafkaCerts {
-    &host().certs
+    static CERTS: OnceLock<KafkaCerts> = OnceLock::new();
+    CERTS.get_or_init(|| {
+        let root = std::env::temp_dir();
+        remove_stale_dirs(&root);
+        let dir = root
+            .join(format!("kgw-kafka-{}", std::process::id()))
+            .join("certs");
+        std::fs::create_dir_all(&dir).expect("kafka certs dir");
+        make_certs(&dir)
+    })
 }
 
 fn cluster_id() -> String {
@@ -655,13 +663,21 @@ fn warm_up(bootstrap: SocketAddr) {
     for (key_type, prefix) in [(0i8, "kgw-warmup-group"), (1, "kgw-warmup-txn")] {
         let keys = warmup_keys(prefix);
         for key in &keys {
-            until_ready("FindCoordinator", || {
+            // The coordinator of this key's partition (any broker of a multi-node cluster).
+            let coordinator = until_ready("FindCoordinator", || {
                 let mut req = FindCoordinatorRequest::default();
                 req.key_type = key_type;
                 req.coordinator_keys = vec![sb(key)];
                 let resp: FindCoordinatorResponse = c.request(ApiKey::FindCoordinator, 4, &req);
-                (resp.coordinators.first().map_or(-1, |r| r.error_code), ())
+                match resp.coordinators.first() {
+                    Some(r) => (r.error_code, (r.host.to_string(), r.port)),
+                    None => (-1, (String::new(), 0)),
+                }
             });
+            let addr: SocketAddr = format!("{}:{}", coordinator.0, coordinator.1)
+                .parse()
+                .expect("coordinator address");
+            let mut k = RawClient::connect(addr);
             if key_type == 0 {
                 until_ready("OffsetFetch", || {
                     let mut g = OffsetFetchRequestGroup::default();
@@ -669,12 +685,12 @@ fn warm_up(bootstrap: SocketAddr) {
                     g.topics = None;
                     let mut req = OffsetFetchRequest::default();
                     req.groups = vec![g];
-                    let resp: OffsetFetchResponse = c.request(ApiKey::OffsetFetch, 8, &req);
+                    let resp: OffsetFetchResponse = k.request(ApiKey::OffsetFetch, 8, &req);
                     (resp.groups.first().map_or(-1, |g| g.error_code), ())
                 });
             } else {
                 until_ready("InitProducerId (transactional)", || {
-                    let resp = init_producer_id(&mut c, Some(key));
+                    let resp = init_producer_id(&mut k, Some(key));
                     (resp.error_code, ())
                 });
             }
@@ -742,7 +758,7 @@ impl KafkaCluster {
             data: &data,
             replication: 1,
         };
-        let props = node_properties(&spec, &host.certs, opts);
+        let props = node_properties(&spec, host.certs, opts);
         let props_file = dir.join("server.properties");
         std::fs::write(&props_file, props).expect("server.properties");
         let cluster_id = cluster_id();

@@ -183,11 +183,68 @@ impl VersionTable {
                 av
             })
             .collect();
-        resp.supported_features = self.upstream.supported_features.clone();
+        // Feature levels are capped to what the offered APIs can carry: a client that sees a
+        // feature finalized uses the APIs it implies without checking their versions again.
+        resp.supported_features = self
+            .upstream
+            .supported_features
+            .iter()
+            .filter_map(|f| {
+                let cap = self.feature_cap(f.name.as_str());
+                let mut f = f.clone();
+                f.max_version = f.max_version.min(cap);
+                (f.max_version >= f.min_version && f.max_version > 0).then_some(f)
+            })
+            .collect();
         resp.finalized_features_epoch = self.upstream.finalized_features_epoch;
-        resp.finalized_features = self.upstream.finalized_features.clone();
+        resp.finalized_features = self
+            .upstream
+            .finalized_features
+            .iter()
+            .filter_map(|f| {
+                let cap = self.feature_cap(f.name.as_str());
+                let mut f = f.clone();
+                f.max_version_level = f.max_version_level.min(cap);
+                f.min_version_level = f.min_version_level.min(f.max_version_level);
+                (f.max_version_level > 0).then_some(f)
+            })
+            .collect();
         resp.zk_migration_ready = false;
         resp
+    }
+
+    /// The highest level of feature `name` the gateway lets clients see, given the API versions
+    /// it offers. Kafka's clients act on a finalized feature without checking the APIs behind it
+    /// again: the Java client with `transaction.version` 2 sends Produce v12+ and EndTxn v5 and
+    /// aborts the transaction when those versions are not offered. Broker-side features pass;
+    /// features the gateway does not know are hidden (fail closed: they may gate APIs it refuses).
+    fn feature_cap(&self, name: &str) -> i16 {
+        let offers = |key: ApiKey, version: i16| self.allows(key as i16, version);
+        match name {
+            // Only brokers and controllers act on these.
+            "metadata.version" | "kraft.version" | "eligible.leader.replicas.version" => i16::MAX,
+            // KIP-890 part 2: Produce v12, AddPartitionsToTxn v5 and EndTxn v5.
+            "transaction.version" => {
+                if offers(ApiKey::Produce, 12)
+                    && offers(ApiKey::EndTxn, 5)
+                    && offers(ApiKey::AddPartitionsToTxn, 5)
+                {
+                    i16::MAX
+                } else {
+                    1
+                }
+            }
+            // KIP-848: the consumer group protocol.
+            "group.version" => {
+                if self.range(ApiKey::ConsumerGroupHeartbeat as i16).is_some() {
+                    i16::MAX
+                } else {
+                    0
+                }
+            }
+            // KIP-932 share groups and KIP-1071 streams groups: the gateway offers none of their APIs.
+            _ => 0,
+        }
     }
 }
 
@@ -287,6 +344,74 @@ mod tests {
             }
         }
         assert_eq!(gateway_range(ApiKey::OffsetCommit).map(|r| r.1), Some(9));
+    }
+
+    fn with_features(mut r: ApiVersionsResponse, features: &[(&str, i16)]) -> ApiVersionsResponse {
+        use kafka_protocol::messages::api_versions_response::{
+            FinalizedFeatureKey, SupportedFeatureKey,
+        };
+        use kafka_protocol::protocol::StrBytes;
+        for (name, level) in features {
+            let mut s = SupportedFeatureKey::default();
+            s.name = StrBytes::from_string(name.to_string());
+            s.min_version = 0;
+            s.max_version = *level;
+            r.supported_features.push(s);
+            let mut f = FinalizedFeatureKey::default();
+            f.name = StrBytes::from_string(name.to_string());
+            f.min_version_level = *level;
+            f.max_version_level = *level;
+            r.finalized_features.push(f);
+        }
+        r
+    }
+
+    fn finalized(r: &ApiVersionsResponse) -> Vec<(String, i16)> {
+        r.finalized_features
+            .iter()
+            .map(|f| (f.name.to_string(), f.max_version_level))
+            .collect()
+    }
+
+    #[test]
+    fn feature_levels_never_exceed_what_the_offered_apis_carry() {
+        let kafka_4_4 = [
+            ("metadata.version", 33),
+            ("transaction.version", 2),
+            ("group.version", 1),
+            ("share.version", 2),
+            ("streams.version", 1),
+            ("eligible.leader.replicas.version", 1),
+            ("some.future.version", 3),
+        ];
+        // Produce capped below v12: transactions v2 would need it, so transaction.version is 1.
+        let t = VersionTable::from_upstream(&with_features(
+            upstream(&[(0, 3, 13), (26, 0, 5), (24, 0, 5), (68, 0, 1)]),
+            &kafka_4_4,
+        ));
+        let r = t.response();
+        assert_eq!(
+            finalized(&r),
+            vec![
+                ("metadata.version".to_string(), 33),
+                ("transaction.version".to_string(), 1),
+                ("group.version".to_string(), 1),
+                ("eligible.leader.replicas.version".to_string(), 1),
+            ],
+            "share and streams groups and unknown features hidden"
+        );
+        let tv = r
+            .supported_features
+            .iter()
+            .find(|f| f.name.as_str() == "transaction.version")
+            .expect("supported");
+        assert_eq!((tv.min_version, tv.max_version), (0, 1));
+        // Without ConsumerGroupHeartbeat upstream, the consumer protocol is not advertised either.
+        let t = VersionTable::from_upstream(&with_features(
+            upstream(&[(0, 3, 9)]),
+            &[("group.version", 1)],
+        ));
+        assert!(finalized(&t.response()).is_empty());
     }
 
     #[test]

@@ -164,7 +164,13 @@ def make_consumer(args, group, **overrides):
         "heartbeat.interval.ms": max(100, args.session_timeout_ms // 3),
     })
     conf.update(overrides)
-    return Consumer(apply_extra(args, conf, "consumer"))
+    conf = apply_extra(args, conf, "consumer")
+    # The KIP-848 consumer protocol takes session and heartbeat timing from the broker, and
+    # librdkafka refuses both settings with it.
+    if str(conf.get("group.protocol", "classic")).lower() == "consumer":
+        conf.pop("session.timeout.ms", None)
+        conf.pop("heartbeat.interval.ms", None)
+    return Consumer(conf)
 
 
 # --------------------------------------------------------------------------

@@ -305,7 +305,9 @@ fn node_properties(node: &NodeSpec, certs: &KafkaCerts, opts: &ClusterOptions) -
     p.push("ssl.truststore.type=PEM".into());
     p.push(format!("ssl.truststore.location={}", certs.ca().display()));
     p.push("listener.name.ssl.ssl.client.auth=required".into());
-    p.push(r"ssl.principal.mapping.rules=RULE:^CN=([^,]+),.*$/$1/,DEFAULT".into());
+    // The CN wherever it sits in the subject (the RDN order of `certs dev` certificates in RFC 2253
+    // form puts it last).
+    p.push(r"ssl.principal.mapping.rules=RULE:^(.*,)?CN=([^,]+)(,.*)?$/$2/,DEFAULT".into());
 
     // Internal topics sized for the cluster; few partitions so that a first group or transaction
     // does not create 50 partitions on a 2-core machine (the count changes nothing a client sees

@@ -1,7 +1,7 @@
 // Kafka Java-client workloads for the gateway's end-to-end tests.
 //
 // Same subcommands, flags and JSON output as tests/clients/workload.py:
-//   roundtrip, admin, produce-latency, throughput, metadata
+//   roundtrip, admin, produce-latency, throughput, metadata (as workload.py), and txn
 // Exactly ONE JSON object is printed as the LAST line of stdout; diagnostics go
 // to stderr. Exit code 0 = success, 1 = verification failed, 2 = usage error,
 // 3 = unexpected exception.
@@ -451,6 +451,119 @@ public class WorkloadClient {
     // subcommands
     // ------------------------------------------------------------------
 
+    /**
+     * Transactions end to end: a transactional producer commits and aborts transactions (every
+     * --abort-every'th aborts), committing a consumer group's offset inside each committed one
+     * (AddOffsetsToTxn + TxnOffsetCommit); then a read_committed consumer must see every committed
+     * record exactly once and no aborted one, and a read_uncommitted consumer sees both.
+     */
+    static boolean txn(Args a, Map<String, Object> out) throws Exception {
+        String topic = a.req("topic");
+        String txnId = a.req("transactional-id");
+        int transactions = a.getInt("transactions", 10);
+        int perTxn = a.getInt("per-txn", 20);
+        int abortEvery = a.getInt("abort-every", 3);
+        String run = UUID.randomUUID().toString().replace("-", "").substring(0, 12);
+        String offsetsGroup = a.get("offsets-group", "kgw-txn-offsets-" + run);
+        long timeoutMs = (long) (a.getDouble("timeout", 60.0) * 1000);
+        out.put("topic", topic);
+        out.put("transactional_id", txnId);
+        try (Admin admin = admin(a)) {
+            ensureTopic(admin, topic, 1, (short) a.getInt("replication", 1), null, opTimeoutMs(a));
+        }
+        Set<String> committed = new HashSet<>(), aborted = new HashSet<>();
+        long committedTxns = 0, abortedTxns = 0;
+        try (KafkaProducer<String, String> producer = producer(a,
+                props(ProducerConfig.TRANSACTIONAL_ID_CONFIG, txnId, "acks", "all"),
+                StringSerializer.class, StringSerializer.class)) {
+            producer.initTransactions();
+            for (int t = 0; t < transactions; t++) {
+                boolean abort = abortEvery > 0 && t % abortEvery == abortEvery - 1;
+                producer.beginTransaction();
+                List<String> values = new ArrayList<>();
+                for (int i = 0; i < perTxn; i++) {
+                    String v = "v-" + t + "." + i + "-" + run;
+                    producer.send(new ProducerRecord<>(topic, 0, "k-" + t + "." + i, v));
+                    values.add(v);
+                }
+                if (abort) {
+                    producer.flush();
+                    producer.abortTransaction();
+                    aborted.addAll(values);
+                    abortedTxns++;
+                } else {
+                    Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+                    offsets.put(new TopicPartition(topic, 0), new OffsetAndMetadata(t + 1, "txn-" + t));
+                    producer.sendOffsetsToTransaction(offsets,
+                            new org.apache.kafka.clients.consumer.ConsumerGroupMetadata(offsetsGroup));
+                    producer.commitTransaction();
+                    committed.addAll(values);
+                    committedTxns++;
+                }
+            }
+        }
+        out.put("committed_transactions", committedTxns);
+        out.put("aborted_transactions", abortedTxns);
+        log("txn: " + committedTxns + " committed, " + abortedTxns + " aborted");
+        Map<String, Integer> readCommitted = readAll(a, topic, run, "read_committed", committed.size(), timeoutMs);
+        Map<String, Integer> readUncommitted = readAll(a, topic, run, "read_uncommitted",
+                committed.size() + aborted.size(), timeoutMs);
+        long missing = committed.stream().filter(v -> !readCommitted.containsKey(v)).count();
+        long dup = readCommitted.values().stream().filter(c -> c > 1).count();
+        long abortedSeen = aborted.stream().filter(readCommitted::containsKey).count();
+        long uncommittedSeen = readUncommitted.keySet().stream().filter(aborted::contains).count();
+        out.put("committed_records", committed.size());
+        out.put("read_committed_missing", missing);
+        out.put("read_committed_duplicates", dup);
+        out.put("read_committed_saw_aborted", abortedSeen);
+        out.put("read_uncommitted_saw_aborted", uncommittedSeen);
+        long groupOffset = -1;
+        try (Admin admin = admin(a)) {
+            Map<TopicPartition, OffsetAndMetadata> o = admin.listConsumerGroupOffsets(offsetsGroup)
+                    .partitionsToOffsetAndMetadata().get(opTimeoutMs(a), TimeUnit.MILLISECONDS);
+            OffsetAndMetadata om = o.get(new TopicPartition(topic, 0));
+            if (om != null) groupOffset = om.offset();
+        }
+        out.put("group_offset", groupOffset);
+        // The last committed transaction committed offset t + 1.
+        long expectedOffset = -1;
+        for (int t = transactions - 1; t >= 0; t--) {
+            if (!(abortEvery > 0 && t % abortEvery == abortEvery - 1)) {
+                expectedOffset = t + 1;
+                break;
+            }
+        }
+        out.put("expected_group_offset", expectedOffset);
+        return missing == 0 && dup == 0 && abortedSeen == 0 && (aborted.isEmpty() || uncommittedSeen == aborted.size())
+                && groupOffset == expectedOffset;
+    }
+
+    /** Every value of this run in partition 0 of `topic`, read from the start at `isolation`. */
+    static Map<String, Integer> readAll(Args a, String topic, String run, String isolation, int expect, long timeoutMs) {
+        Map<String, Integer> seen = new HashMap<>();
+        Properties p = new Properties();
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation);
+        try (KafkaConsumer<String, String> c = consumer(a, "kgw-txn-read-" + isolation + "-" + run, p,
+                StringDeserializer.class, StringDeserializer.class)) {
+            c.subscribe(Collections.singletonList(topic));
+            long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+            long quietSince = -1;
+            while (System.nanoTime() < deadline) {
+                ConsumerRecords<String, String> recs = c.poll(Duration.ofMillis(300));
+                for (ConsumerRecord<String, String> r : recs) {
+                    if (r.value() != null && r.value().endsWith("-" + run)) seen.merge(r.value(), 1, Integer::sum);
+                }
+                if (seen.size() >= expect) {
+                    // keep reading a moment: anything more would be a duplicate or an aborted record
+                    if (quietSince < 0) quietSince = System.nanoTime();
+                    if (System.nanoTime() - quietSince > 1_000_000_000L) break;
+                }
+            }
+        }
+        log("read " + seen.size() + " values at " + isolation);
+        return seen;
+    }
+
     static boolean roundtrip(Args a, Map<String, Object> out) throws Exception {
         String topic = a.req("topic");
         int count = a.getInt("count", 10000);
@@ -843,6 +956,7 @@ public class WorkloadClient {
                 case "produce-latency": ok = produceLatency(a, out); break;
                 case "throughput": ok = throughput(a, out); break;
                 case "metadata": ok = metadata(a, out); break;
+                case "txn": ok = txn(a, out); break;
                 default: throw new Usage("unknown subcommand " + a.cmd);
             }
             code = ok ? 0 : 1;

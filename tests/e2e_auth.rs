@@ -517,7 +517,7 @@ fn scenarios_33_34_37_the_sasl_state_machine() {
     assert_eq!(m.brokers.len(), 1, "still open and served");
     // ApiVersions is always allowed before authentication.
     let mut c = s.raw();
-    let v: ApiVersionsResponse = c.request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    let v: ApiVersionsResponse = c.request(ApiKey::ApiVersions, 3, &api_versions_request());
     assert_eq!(v.error_code, 0);
 }
 
@@ -591,7 +591,7 @@ fn slow_clients_are_cut_off_by_the_authentication_deadline_and_pre_auth_frames_a
     let addr = s.gateway.addr("raw");
     // One byte every 300 ms never completes a frame within the 3 s deadline.
     let mut c = RawClient::connect(addr);
-    let (_, frame) = c.encode(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    let (_, frame) = c.encode(ApiKey::ApiVersions, 3, &api_versions_request());
     let start = Instant::now();
     let mut cut = false;
     for b in frame.iter().cycle().take(40) {

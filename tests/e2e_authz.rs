@@ -138,8 +138,7 @@ impl Setup {
 
 /// The API keys the gateway offers this (logged-in) connection.
 fn offered_apis(c: &mut RawClient) -> Vec<i16> {
-    let resp: ApiVersionsResponse =
-        c.request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    let resp: ApiVersionsResponse = c.request(ApiKey::ApiVersions, 3, &api_versions_request());
     assert_eq!(resp.error_code, 0);
     resp.api_keys.iter().map(|a| a.api_key).collect()
 }

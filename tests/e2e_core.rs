@@ -296,8 +296,7 @@ fn metadata_and_find_coordinator_name_only_gateway_ports() {
 fn api_versions_is_the_intersection_and_unsupported_versions_get_error_35() {
     let s = setup(&[PLAIN], "");
     let mut c = RawClient::connect(s.gateway.addr("plain"));
-    let resp: ApiVersionsResponse =
-        c.request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    let resp: ApiVersionsResponse = c.request(ApiKey::ApiVersions, 3, &api_versions_request());
     assert_eq!(resp.error_code, 0);
     let range = |k: ApiKey| {
         resp.api_keys
@@ -340,8 +339,7 @@ fn api_versions_is_the_intersection_and_unsupported_versions_get_error_35() {
         "range of ApiVersions itself"
     );
     // The connection stays usable, as with Kafka.
-    let resp: ApiVersionsResponse =
-        raw.request(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default());
+    let resp: ApiVersionsResponse = raw.request(ApiKey::ApiVersions, 0, &api_versions_request());
     assert_eq!(resp.error_code, 0);
 }
 
@@ -430,8 +428,7 @@ fn hostile_lengths_close_the_connection_and_memory_stays_bounded() {
     );
     // Everyone else is still served.
     let mut ok = RawClient::connect(addr);
-    let resp: ApiVersionsResponse =
-        ok.request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    let resp: ApiVersionsResponse = ok.request(ApiKey::ApiVersions, 3, &api_versions_request());
     assert_eq!(resp.error_code, 0);
     let m = s.gateway.metrics();
     for reason in ["negative_length", "zero_length", "too_large", "malformed"] {
@@ -452,7 +449,7 @@ fn pipelined_requests_are_answered_in_order_and_acks0_does_not_stall() {
     for i in 0..60 {
         let (corr, frame) = match i % 3 {
             // Answered by the gateway itself.
-            0 => c.encode(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()),
+            0 => c.encode(ApiKey::ApiVersions, 3, &api_versions_request()),
             // Answered by the broker, and rewritten.
             1 => c.encode(ApiKey::Metadata, 12, &MetadataRequest::default()),
             // acks=0: no response at all, must not hold the others back.
@@ -483,8 +480,7 @@ fn per_ip_cap_refuses_extra_connections_and_counts_them() {
     let addr = s.gateway.addr("plain");
     let mut held: Vec<RawClient> = (0..3).map(|_| RawClient::connect(addr)).collect();
     for c in &mut held {
-        let r: ApiVersionsResponse =
-            c.request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+        let r: ApiVersionsResponse = c.request(ApiKey::ApiVersions, 3, &api_versions_request());
         assert_eq!(r.error_code, 0);
     }
     let mut extra = RawClient::connect(addr);
@@ -499,8 +495,7 @@ fn per_ip_cap_refuses_extra_connections_and_counts_them() {
     drop(held.pop());
     std::thread::sleep(Duration::from_millis(200));
     let mut again = RawClient::connect(addr);
-    let r: ApiVersionsResponse =
-        again.request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    let r: ApiVersionsResponse = again.request(ApiKey::ApiVersions, 3, &api_versions_request());
     assert_eq!(r.error_code, 0, "a freed place is usable again");
 }
 

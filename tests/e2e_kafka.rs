@@ -181,13 +181,7 @@ fn transactional_producers_java_4_4_and_3_9_with_read_committed_consumers() {
         let resp: kafka_protocol::messages::ApiVersionsResponse = RawClient::connect(addr).request(
             kafka_protocol::messages::ApiKey::ApiVersions,
             3,
-            &kafka_protocol::messages::ApiVersionsRequest::default()
-                .with_client_software_name(kafka_protocol::protocol::StrBytes::from_static_str(
-                    "kgw-test",
-                ))
-                .with_client_software_version(kafka_protocol::protocol::StrBytes::from_static_str(
-                    "1",
-                )),
+            &api_versions_request(),
         );
         resp.finalized_features
             .iter()

@@ -238,7 +238,7 @@ fn connect_from(src: Ipv4Addr, dst: SocketAddr) -> std::io::Result<RawClient> {
 }
 
 fn api_versions_ok(c: &mut RawClient) -> bool {
-    let (corr, frame) = c.encode(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    let (corr, frame) = c.encode(ApiKey::ApiVersions, 3, &api_versions_request());
     if c.send_raw(&frame).is_err() {
         return false;
     }
@@ -634,7 +634,7 @@ fn hostile_a_reused_correlation_id_does_not_confuse_response_ordering() {
             1 => (
                 ApiKey::ApiVersions,
                 3,
-                c.encode_with(ApiKey::ApiVersions, 3, 7, &ApiVersionsRequest::default()),
+                c.encode_with(ApiKey::ApiVersions, 3, 7, &api_versions_request()),
             ),
             2 => (
                 ApiKey::Metadata,
@@ -644,7 +644,7 @@ fn hostile_a_reused_correlation_id_does_not_confuse_response_ordering() {
             _ => (
                 ApiKey::ApiVersions,
                 0,
-                c.encode_with(ApiKey::ApiVersions, 0, 7, &ApiVersionsRequest::default()),
+                c.encode_with(ApiKey::ApiVersions, 0, 7, &api_versions_request()),
             ),
         };
         expected.push((api, version));

@@ -248,6 +248,32 @@ impl VersionTable {
     }
 }
 
+/// Kafka's INVALID_REQUEST error code.
+pub const INVALID_REQUEST: i16 = 42;
+
+/// Kafka's ApiVersionsRequest.isValid: from v3 the client software name and version must match
+/// `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`. Otherwise Kafka answers INVALID_REQUEST.
+pub fn valid_client_software(
+    version: i16,
+    req: &kafka_protocol::messages::ApiVersionsRequest,
+) -> bool {
+    fn ok(s: &str) -> bool {
+        let b = s.as_bytes();
+        let edge = |c: &u8| c.is_ascii_alphanumeric();
+        match (b.first(), b.last()) {
+            (Some(first), Some(last)) => {
+                edge(first)
+                    && edge(last)
+                    && b.iter()
+                        .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
+            }
+            _ => false,
+        }
+    }
+    version < 3
+        || (ok(req.client_software_name.as_str()) && ok(req.client_software_version.as_str()))
+}
+
 /// The v0 response Kafka sends to an ApiVersions request of a version it does not support.
 pub fn unsupported_api_versions_response() -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
@@ -412,6 +438,36 @@ mod tests {
             &[("group.version", 1)],
         ));
         assert!(finalized(&t.response()).is_empty());
+    }
+
+    #[test]
+    fn client_software_names_are_checked_from_v3_as_kafka_does() {
+        use kafka_protocol::messages::ApiVersionsRequest;
+        use kafka_protocol::protocol::StrBytes;
+        let req = |name: &'static str, version: &'static str| {
+            ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str(name))
+                .with_client_software_version(StrBytes::from_static_str(version))
+        };
+        assert!(valid_client_software(3, &req("librdkafka", "2.16.0")));
+        assert!(valid_client_software(3, &req("apache-kafka-java", "4.4.0")));
+        assert!(
+            valid_client_software(2, &req("", "")),
+            "not checked before v3"
+        );
+        for (name, version) in [
+            ("", "1"),
+            ("x", ""),
+            ("-x", "1"),
+            ("x-", "1"),
+            ("a b", "1"),
+            ("é", "1"),
+        ] {
+            assert!(
+                !valid_client_software(3, &req(name, version)),
+                "{name:?} {version:?}"
+            );
+        }
     }
 
     #[test]

@@ -554,9 +554,21 @@ async fn api_versions(
             &body,
         )?);
     }
-    // Decoding validates the request even though its content does not change the answer.
-    codec::decode_request(ApiKey::ApiVersions, meta.api_version, payload)
+    let request = codec::decode_request(ApiKey::ApiVersions, meta.api_version, payload)
         .inspect_err(|_| ctx.metrics.frame_rejected("malformed"))?;
+    if let RequestKind::ApiVersions(r) = &request.body {
+        if !api::valid_client_software(meta.api_version, r) {
+            // Kafka answers INVALID_REQUEST, with no API list, and keeps the connection.
+            let mut body = kafka_protocol::messages::ApiVersionsResponse::default();
+            body.error_code = api::INVALID_REQUEST;
+            return Ok(codec::encode_response(
+                ApiKey::ApiVersions,
+                meta.api_version,
+                &header,
+                &body,
+            )?);
+        }
+    }
     let table = ctx.cluster.versions().await?;
     Ok(codec::encode_response(
         ApiKey::ApiVersions,

@@ -768,6 +768,14 @@ pub fn trail_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// An ApiVersions request as a client sends it: from v3 Kafka requires a client software name and
+/// version (an empty one is INVALID_REQUEST).
+pub fn api_versions_request() -> kafka_protocol::messages::ApiVersionsRequest {
+    kafka_protocol::messages::ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("kgw-test"))
+        .with_client_software_version(StrBytes::from_static_str("1.0"))
+}
+
 /// A raw Kafka connection speaking kafka-protocol, for requests no client library would send.
 pub struct RawClient {
     pub stream: TcpStream,

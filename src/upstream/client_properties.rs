@@ -423,6 +423,8 @@ fn validate(text: &str) -> (Option<ClientProperties>, Vec<PropertyProblem>) {
         }),
         _ => None,
     };
+    // In file order (missing keys last), however the checks above found them.
+    problems.sort_by_key(|p| (p.line.is_none(), p.line));
     let complete =
         protocol.is_some() && (sasl.is_some() || !uses_sasl) && (truststore.is_some() || !uses_tls);
     let props = complete.then(|| ClientProperties {

@@ -251,7 +251,13 @@ pub struct ExportError {
 
 impl fmt::Display for ExportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.problems.len();
+        // A rule can have several problems: count the rules.
+        let n = self
+            .problems
+            .iter()
+            .map(|p| &p.source)
+            .collect::<BTreeSet<_>>()
+            .len();
         write!(
             f,
             "cannot export the policy as Kafka ACLs (nothing written): {n} rule{} cannot be expressed",
@@ -658,7 +664,13 @@ pub struct ImportError {
 
 impl fmt::Display for ImportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.problems.len();
+        // An ACL can have several problems: count the ACLs.
+        let n = self
+            .problems
+            .iter()
+            .map(|p| &p.acl)
+            .collect::<BTreeSet<_>>()
+            .len();
         write!(
             f,
             "cannot import the cluster's ACLs (nothing written): {n} ACL{} cannot be expressed in a policy file",

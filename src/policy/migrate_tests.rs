@@ -334,7 +334,7 @@ fn every_problem_is_reported_and_nothing_exported() {
     let text = err.to_string();
     assert!(
         text.starts_with(
-            "cannot export the policy as Kafka ACLs (nothing written): 4 rules cannot be expressed"
+            "cannot export the policy as Kafka ACLs (nothing written): 3 rules cannot be expressed"
         ),
         "{text}"
     );
@@ -701,11 +701,13 @@ fn import_reports_every_acl_and_names_it_as_kafka_does() {
         wire_acl(2, "ok", 3, "User:a", "*", 3, 3),
         wire_acl(2, "foo*", 3, "User:alice", "*", 3, 3),
         wire_acl(6, "tok", 3, "User:bob", "*", 8, 3),
+        // Two problems, one ACL: a User resource and a token operation.
+        wire_acl(7, "User:bob", 3, "User:eve", "*", 13, 3),
     ];
-    let err = import(&acls).expect_err("two bad ACLs");
-    assert_eq!(err.problems.len(), 2);
+    let err = import(&acls).expect_err("three bad ACLs");
+    assert_eq!(err.problems.len(), 4);
     let text = err.to_string();
-    assert!(text.starts_with("cannot import the cluster's ACLs (nothing written): 2 ACLs cannot be expressed in a policy file"), "{text}");
+    assert!(text.starts_with("cannot import the cluster's ACLs (nothing written): 3 ACLs cannot be expressed in a policy file"), "{text}");
     assert!(text.contains(
         "ResourcePattern(resourceType=TOPIC, name=foo*, patternType=LITERAL) (principal=User:alice, host=*, operation=READ, permissionType=ALLOW): the LITERAL name"
     ), "{text}");

@@ -29,16 +29,31 @@ pub enum MigrateError {
     Bootstrap(String),
     #[error("{0}")]
     Write(String),
-    #[error(
-        "CreateAcls on {addr}: {} of {total} ACLs refused (the others were created):{}",
-        refused.len(),
-        refused.iter().map(|r| format!("\n  {r}")).collect::<String>()
-    )]
+    #[error("CreateAcls on {addr}: {}", describe_refusals(*total, refused))]
     Apply {
         addr: String,
         total: usize,
-        refused: Vec<String>,
+        /// `(the ACL and the rule it comes from, the broker's error)` for each refused ACL.
+        refused: Vec<(String, String)>,
     },
+}
+
+/// One line when the broker refused everything for one reason (no rights, typically), else one
+/// line per refused ACL.
+fn describe_refusals(total: usize, refused: &[(String, String)]) -> String {
+    let first = refused.first().map(|r| r.1.as_str()).unwrap_or_default();
+    if refused.len() == total && refused.iter().all(|r| r.1 == first) {
+        return format!("every one of the {total} ACLs refused (none created): {first}");
+    }
+    let mut out = format!(
+        "{} of {total} ACLs refused (the other {} were created):",
+        refused.len(),
+        total - refused.len()
+    );
+    for (acl, err) in refused {
+        out.push_str(&format!("\n  {acl}: {err}"));
+    }
+    out
 }
 
 /// Where to reach the cluster and how to log in.
@@ -93,21 +108,23 @@ pub async fn cmd_import(opts: &ImportOptions) -> Result<Imported, MigrateError> 
     };
     let header = vec![
         format!(
-            "Imported by `kafka-gateway policy import` from the Kafka cluster at {} ({}{login})",
-            conn.addr(),
-            props.protocol
+            "Imported by `kafka-gateway policy import` from the Kafka cluster at {}",
+            conn.addr()
         ),
         format!(
-            "at {}: {} ACL{} as {} rule{}, sorted by principal, resource type, pattern, operation,",
-            crate::audit::time::rfc3339(SystemTime::now()),
+            "({}{login}) at {}:",
+            props.protocol,
+            crate::audit::time::rfc3339(SystemTime::now())
+        ),
+        format!(
+            "{} ACL{} as {} rule{}, sorted by principal, resource type, pattern, operation, host and effect.",
             acls.len(),
             if acls.len() == 1 { "" } else { "s" },
             rules.len(),
             if rules.len() == 1 { "" } else { "s" },
         ),
-        "host and effect. The brokers' super.users are not ACLs and are not listed here: set them"
-            .into(),
-        "as authorization.super_users in the gateway configuration.".into(),
+        "The brokers' super.users are not ACLs and are not listed here: set them as".into(),
+        "authorization.super_users in the gateway configuration.".into(),
     ];
     let policy = render_policy(&rules, &header)?;
     Ok(Imported {
@@ -196,7 +213,7 @@ pub async fn cmd_apply(
     } else {
         conn.create(creations).await?
     };
-    let refused: Vec<String> = export
+    let refused: Vec<(String, String)> = export
         .acls
         .iter()
         .zip(&results)
@@ -207,7 +224,7 @@ pub async fn cmd_apply(
                 .first()
                 .map(|o| o.source.to_string())
                 .unwrap_or_default();
-            Some(format!("{origin}: {}: {e}", acl.binding.wire()))
+            Some((format!("{origin}: {}", acl.binding.wire()), e.to_string()))
         })
         .collect();
     if !refused.is_empty() {

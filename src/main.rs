@@ -478,7 +478,7 @@ fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()
             apply,
             cluster,
         } => {
-            use kafka_gateway::policy::migrate::{self, ExportFormat};
+            use kafka_gateway::policy::migrate::cli::{self as migrate, ExportFormat};
             let exported = match (apply, cluster.bootstrap) {
                 (true, Some(bootstrap)) => {
                     let opts =
@@ -515,7 +515,7 @@ fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()
 }
 
 fn policy_import(cluster: ClusterArgs, out: Option<PathBuf>) -> anyhow::Result<()> {
-    use kafka_gateway::policy::migrate;
+    use kafka_gateway::policy::migrate::cli as migrate;
     let opts = cluster_options(cluster.bootstrap, cluster.command_config, &cluster.timeout)?;
     let imported = current_thread()?.block_on(migrate::cmd_import(&opts))?;
     match out {
@@ -537,11 +537,11 @@ fn cluster_options(
     bootstrap: String,
     command_config: Option<PathBuf>,
     timeout: &str,
-) -> anyhow::Result<kafka_gateway::policy::migrate::ClusterOptions> {
+) -> anyhow::Result<kafka_gateway::policy::migrate::cli::ClusterOptions> {
     let timeout = kafka_gateway::config::parse_duration(timeout)
         .filter(|t| !t.is_zero())
         .ok_or_else(|| anyhow::anyhow!("--timeout {timeout:?} is not a duration like 30s or 2m"))?;
-    Ok(kafka_gateway::policy::migrate::ClusterOptions {
+    Ok(kafka_gateway::policy::migrate::cli::ClusterOptions {
         bootstrap,
         command_config,
         timeout,

@@ -25,8 +25,10 @@
 //! that are not addresses in Java's form (they never match in Kafka, but would in the gateway) are
 //! errors. The rules come out sorted and deduplicated, and the rendered file is parsed back with
 //! the policy parser before it is returned.
+//!
+//! The commands that load files and talk to a cluster (through `upstream::acls`) are in [`cli`].
 
-mod cli;
+pub mod cli;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
@@ -39,11 +41,6 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::files::{applicable_ops, HostSpec, Pattern, PolicySet, Rule, Source, Subject};
 use super::model::{Effect, Operation, PatternType, ResourceType, CLUSTER_NAME};
-
-pub use cli::{
-    cmd_apply, cmd_export, cmd_import, write_output, ClusterOptions, ExportFormat, Exported,
-    ImportOptions, Imported, MigrateError,
-};
 
 /// Kafka's wire codes and Java enum names for the ACL vocabulary.
 pub mod wire {

@@ -85,8 +85,6 @@ impl ClusterOptions {
     }
 }
 
-pub type ImportOptions = ClusterOptions;
-
 /// What `policy import` produced.
 #[derive(Debug)]
 pub struct Imported {
@@ -97,7 +95,7 @@ pub struct Imported {
 }
 
 /// `policy import`: every ACL of the cluster as a policy file, or every ACL that cannot be one.
-pub async fn cmd_import(opts: &ImportOptions) -> Result<Imported, MigrateError> {
+pub async fn cmd_import(opts: &ClusterOptions) -> Result<Imported, MigrateError> {
     let (mut conn, props) = opts.connect().await?;
     let resp = conn.describe_all().await?;
     let acls = WireAcl::from_response(&resp);

@@ -50,7 +50,8 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Authorization policy: validate, explain a decision, list who can do something.
+    /// Authorization policy: validate, explain a decision, list who can do something, move ACLs
+    /// between Kafka clusters and policy files.
     Policy {
         #[command(flatten)]
         source: PolicySourceArgs,
@@ -139,6 +140,66 @@ enum PolicyCommand {
     },
     /// Who may do an operation on a resource, e.g. `who-can Read Topic:orders`.
     WhoCan { operation: String, resource: String },
+    /// Write a cluster's ACLs (DescribeAcls) as a policy file; fails, writing nothing, on any ACL
+    /// a policy file cannot express. The policy source options are not used.
+    Import {
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// Write the policy file here (atomically) instead of to standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The policy as Kafka ACLs: a script of kafka-acls.sh commands, the CreateAcls creations as
+    /// JSON, or (--apply) created on a cluster. Fails, writing nothing, on any rule Kafka cannot
+    /// express.
+    Export {
+        /// kafka-acls: a shell script; json: the CreateAcls creations.
+        #[arg(long, value_enum, required_unless_present = "apply")]
+        format: Option<ExportFormatArg>,
+        /// Write the output here (atomically) instead of to standard output.
+        #[arg(long, conflicts_with = "apply")]
+        out: Option<PathBuf>,
+        /// Send CreateAcls to the cluster at --bootstrap instead of printing.
+        #[arg(long, conflicts_with = "format", requires = "bootstrap")]
+        apply: bool,
+        #[command(flatten)]
+        cluster: OptionalClusterArgs,
+    },
+}
+
+/// How to reach a Kafka cluster, as Kafka's own tools take it.
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// HOST:PORT of a broker (several separated by commas: the first reachable is used).
+    #[arg(long)]
+    bootstrap: String,
+    /// Kafka client properties, as kafka-acls.sh --command-config takes (security.protocol,
+    /// sasl.mechanism, sasl.jaas.config, ssl.truststore.*, ssl.keystore.* as PEM).
+    #[arg(long)]
+    command_config: Option<PathBuf>,
+    /// Deadline of each network step (connect, TLS handshake, each request).
+    #[arg(long, default_value = "30s")]
+    timeout: String,
+}
+
+/// [`ClusterArgs`] for `export --apply`, where the cluster is optional.
+#[derive(clap::Args)]
+struct OptionalClusterArgs {
+    /// HOST:PORT of a broker, for --apply.
+    #[arg(long, requires = "apply")]
+    bootstrap: Option<String>,
+    /// Kafka client properties for --apply, as kafka-acls.sh --command-config takes.
+    #[arg(long, requires = "apply")]
+    command_config: Option<PathBuf>,
+    /// Deadline of each network step of --apply.
+    #[arg(long, default_value = "30s")]
+    timeout: String,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormatArg {
+    KafkaAcls,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -344,6 +405,11 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
 
 fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()> {
     use kafka_gateway::policy::engine::{cmd_check, cmd_explain, cmd_who_can};
+    // Import reads a cluster, not a policy: no policy source is loaded for it.
+    let command = match command {
+        PolicyCommand::Import { cluster, out } => return policy_import(cluster, out),
+        other => other,
+    };
     let (model, files, super_users) = if source.model.is_some() && !source.files.is_empty() {
         (
             source.model.unwrap_or_default(),
@@ -406,8 +472,87 @@ fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()
                 .map_err(|e| anyhow::anyhow!(e))?;
             print!("{out}");
         }
+        PolicyCommand::Export {
+            format,
+            out,
+            apply,
+            cluster,
+        } => {
+            use kafka_gateway::policy::migrate::cli::{self as migrate, ExportFormat};
+            let exported = match (apply, cluster.bootstrap) {
+                (true, Some(bootstrap)) => {
+                    let opts =
+                        cluster_options(bootstrap, cluster.command_config, &cluster.timeout)?;
+                    current_thread()?.block_on(migrate::cmd_apply(
+                        &model,
+                        &files,
+                        &super_users,
+                        &opts,
+                    ))?
+                }
+                _ => {
+                    let format = match format {
+                        Some(ExportFormatArg::Json) => ExportFormat::Json,
+                        _ => ExportFormat::KafkaAcls,
+                    };
+                    migrate::cmd_export(&model, &files, &super_users, format)?
+                }
+            };
+            match &out {
+                Some(path) if !apply => {
+                    migrate::write_output(path, &exported.text)?;
+                    eprintln!("wrote {} ACLs to {}", exported.acls, path.display());
+                }
+                _ => print!("{}", exported.text),
+            }
+            if let Some(note) = exported.note {
+                eprintln!("note: {note}");
+            }
+        }
+        PolicyCommand::Import { .. } => unreachable!("handled before the policy is loaded"),
     }
     Ok(())
+}
+
+fn policy_import(cluster: ClusterArgs, out: Option<PathBuf>) -> anyhow::Result<()> {
+    use kafka_gateway::policy::migrate::cli as migrate;
+    let opts = cluster_options(cluster.bootstrap, cluster.command_config, &cluster.timeout)?;
+    let imported = current_thread()?.block_on(migrate::cmd_import(&opts))?;
+    match out {
+        Some(path) => {
+            migrate::write_output(&path, &imported.policy)?;
+            eprintln!(
+                "wrote {} rules from {} to {}",
+                imported.rules,
+                imported.from,
+                path.display()
+            );
+        }
+        None => print!("{}", imported.policy),
+    }
+    Ok(())
+}
+
+fn cluster_options(
+    bootstrap: String,
+    command_config: Option<PathBuf>,
+    timeout: &str,
+) -> anyhow::Result<kafka_gateway::policy::migrate::cli::ClusterOptions> {
+    let timeout = kafka_gateway::config::parse_duration(timeout)
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("--timeout {timeout:?} is not a duration like 30s or 2m"))?;
+    Ok(kafka_gateway::policy::migrate::cli::ClusterOptions {
+        bootstrap,
+        command_config,
+        timeout,
+    })
+}
+
+/// The admin commands talk to one broker at a time: a single-threaded runtime is enough.
+fn current_thread() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn users(command: UsersCommand) -> anyhow::Result<()> {

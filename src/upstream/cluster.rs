@@ -276,42 +276,7 @@ impl Cluster {
         &self,
         conn: &mut UpstreamConn,
     ) -> Result<ApiVersionsResponse, UpstreamError> {
-        // v3 first; a broker that does not know it answers v0 with UNSUPPORTED_VERSION (35).
-        for version in [3i16, 0] {
-            let mut req = ApiVersionsRequest::default();
-            if version >= 3 {
-                req.client_software_name = StrBytes::from_static_str("kafka-gateway");
-                req.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
-            }
-            let payload = self
-                .roundtrip(conn, ApiKey::ApiVersions, version, &req, "ApiVersions")
-                .await?;
-            // ApiVersions responses always use header v0 (the correlation id alone), so the error code
-            // sits at bytes 4..6 whichever body version the broker chose to answer with.
-            if payload.len() >= 6
-                && i16::from_be_bytes([payload[4], payload[5]]) == 35
-                && version > 0
-            {
-                continue;
-            }
-            let (_, body) = split_response(ApiKey::ApiVersions, version, payload)
-                .map_err(|e| proto(conn, "ApiVersions", e))?;
-            let resp: ApiVersionsResponse = decode_body(ApiKey::ApiVersions, version, body)
-                .map_err(|e| proto(conn, "ApiVersions", e))?;
-            if resp.error_code != 0 {
-                return Err(UpstreamError::Protocol {
-                    addr: conn.addr.clone(),
-                    phase: "ApiVersions",
-                    message: format!("error code {}", resp.error_code),
-                });
-            }
-            return Ok(resp);
-        }
-        Err(UpstreamError::Protocol {
-            addr: conn.addr.clone(),
-            phase: "ApiVersions",
-            message: "no common ApiVersions version".into(),
-        })
+        query_api_versions(conn, self.request_timeout, self.max_response_bytes).await
     }
 
     async fn roundtrip<T: kafka_protocol::protocol::Encodable>(
@@ -333,6 +298,55 @@ impl Cluster {
         )
         .await
     }
+}
+
+/// Asks a broker which versions of each API it supports (ApiVersions v3, or v0 from an older
+/// broker), on a connection nobody else is using.
+pub async fn query_api_versions(
+    conn: &mut UpstreamConn,
+    timeout: Duration,
+    max_response: usize,
+) -> Result<ApiVersionsResponse, UpstreamError> {
+    // v3 first; a broker that does not know it answers v0 with UNSUPPORTED_VERSION (35).
+    for version in [3i16, 0] {
+        let mut req = ApiVersionsRequest::default();
+        if version >= 3 {
+            req.client_software_name = StrBytes::from_static_str("kafka-gateway");
+            req.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
+        }
+        let payload = super::conn::roundtrip(
+            conn,
+            ApiKey::ApiVersions,
+            version,
+            &req,
+            "ApiVersions",
+            timeout,
+            max_response,
+        )
+        .await?;
+        // ApiVersions responses always use header v0 (the correlation id alone), so the error code
+        // sits at bytes 4..6 whichever body version the broker chose to answer with.
+        if payload.len() >= 6 && i16::from_be_bytes([payload[4], payload[5]]) == 35 && version > 0 {
+            continue;
+        }
+        let (_, body) = split_response(ApiKey::ApiVersions, version, payload)
+            .map_err(|e| proto(conn, "ApiVersions", e))?;
+        let resp: ApiVersionsResponse = decode_body(ApiKey::ApiVersions, version, body)
+            .map_err(|e| proto(conn, "ApiVersions", e))?;
+        if resp.error_code != 0 {
+            return Err(UpstreamError::Protocol {
+                addr: conn.addr.clone(),
+                phase: "ApiVersions",
+                message: format!("error code {}", resp.error_code),
+            });
+        }
+        return Ok(resp);
+    }
+    Err(UpstreamError::Protocol {
+        addr: conn.addr.clone(),
+        phase: "ApiVersions",
+        message: "no common ApiVersions version".into(),
+    })
 }
 
 fn proto(conn: &UpstreamConn, phase: &'static str, e: impl std::fmt::Display) -> UpstreamError {

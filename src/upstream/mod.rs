@@ -1,5 +1,7 @@
 //! The upstream cluster: connections to its brokers and the gateway's own view of it (brokers, versions).
 
+pub mod acls;
+pub mod client_properties;
 pub mod cluster;
 pub mod conn;
 pub mod sasl;

@@ -313,7 +313,7 @@ pub async fn login(
             return Err(err(
                 conn,
                 format!(
-                    "broker rejected the gateway's credentials (error {}): {msg}",
+                    "broker rejected the configured credentials (error {}): {msg}",
                     resp.error_code
                 ),
             ));

@@ -156,7 +156,7 @@ fn upstream_scram_sha_512_and_mtls_identities_are_the_gateways_own() {
     let out = child.wait_with_output().expect("output");
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(ready.map(|r| r.0), Some(503), "ready with a refused login");
-    assert!(log.contains("rejected the gateway's credentials"), "{log}");
+    assert!(log.contains("rejected the configured credentials"), "{log}");
     assert!(!log.contains("wrong"), "the password was logged: {log}");
 }
 
@@ -299,4 +299,54 @@ fn librdkafka_consumer_protocol_and_classic_groups_under_a_policy() {
         out.json,
         tail(&out.stderr, 2000)
     );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Upstream re-authentication (KIP-368)
+// ---------------------------------------------------------------------------------------------------------
+
+#[test]
+fn upstream_sessions_are_renewed_before_the_brokers_connections_max_reauth_ms() {
+    // The REAUTH listener expires every SASL session after 3 s: Kafka then closes a connection at
+    // its next request unless it has logged in again.
+    let cluster = KafkaCluster::start_with(ClusterOptions {
+        reauth_ms: 3_000,
+        ..ClusterOptions::default()
+    });
+    let r = rig(
+        &cluster.upstream_via(KafkaListener::Reauth),
+        &[PLAIN],
+        None,
+        "",
+    );
+    let mut c = RawClient::connect(r.gateway.addr("plain"));
+    create_topics_ok(&mut c, &["reauth"], 1);
+    // One client connection (so one upstream connection) busy for 10 s: more than three lifetimes.
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed() < Duration::from_secs(10) {
+        produce_ok(&mut c, "reauth", 0, &[&format!("r{n}")]);
+        assert_eq!(
+            metadata(&mut c, Some(&["reauth"]), false).topics[0].error_code,
+            0
+        );
+        n += 1;
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let resp = fetch_by_name(&mut c, &["reauth"]);
+    assert_eq!(record_values(&fetched(&resp, "reauth", 0).records).len(), n);
+    let renewed = metric_sum(
+        &r.gateway.metrics(),
+        "kafka_gateway_upstream_reauthentications_total{outcome=\"ok\"}",
+    );
+    let failed = metric_sum(
+        &r.gateway.metrics(),
+        "kafka_gateway_upstream_reauthentications_total{outcome=\"error\"}",
+    );
+    println!(
+        "RESULT upstream re-authentication: {n} produce+metadata pairs over one connection for 10 s \
+         with a 3 s session lifetime; {renewed} in-band renewals, {failed} failures"
+    );
+    assert!(renewed >= 2, "sessions renewed {renewed} times");
+    assert_eq!(failed, 0);
 }

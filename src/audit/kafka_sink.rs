@@ -193,6 +193,12 @@ async fn produce(
     let Some(c) = conn.as_mut() else {
         unreachable!("connected just above")
     };
+    // A long-lived connection: log in again before the broker's session expires (KIP-368).
+    if c.reauth_at
+        .is_some_and(|at| at <= tokio::time::Instant::now())
+    {
+        cluster.reauthenticate(c).await?;
+    }
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestKind};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 pub mod auth;
 
@@ -132,6 +132,12 @@ enum Pending {
     /// A forwarded acks=0 Produce: Kafka sends no response, but some brokers (tansu 0.6) do. Its
     /// correlation id lets the response half recognise and drop such an answer instead of failing.
     NoResponse { correlation_id: i32 },
+    /// A request the gateway itself sent on the client's upstream connection (re-authentication):
+    /// its response goes back to the request half, never to the client.
+    Internal {
+        expected: Expected,
+        reply: oneshot::Sender<Bytes>,
+    },
     /// A forwarded request whose response comes from the upstream.
     Upstream {
         api: ApiKey,
@@ -194,6 +200,8 @@ async fn handle_requests<R: AsyncRead + Unpin>(
     let mut shutdown = ctx.shutdown.clone();
     let mut upstream: Option<BufWriter<BoxWrite>> = None;
     let mut upstream_addr = String::new();
+    // When the gateway's SASL session on that connection must be renewed (KIP-368).
+    let mut reauth_at: Option<tokio::time::Instant> = None;
     // The policy version in force when this connection's fetch session was last authorized in full.
     let mut fetch_session_policy: Option<String> = None;
     loop {
@@ -379,10 +387,14 @@ async fn handle_requests<R: AsyncRead + Unpin>(
             }
             upstream = Some(BufWriter::with_capacity(64 * 1024, conn.writer));
             upstream_addr = conn.addr;
+            reauth_at = conn.reauth_at;
         }
         let Some(up) = upstream.as_mut() else {
             unreachable!("connected just above")
         };
+        if reauth_at.is_some_and(|at| at <= tokio::time::Instant::now()) {
+            reauth_at = reauthenticate_in_band(up, &tx, ctx, &upstream_addr).await?;
+        }
 
         // Backpressure: wait until enough earlier responses have been delivered to the client.
         let cost = forward.len().min(cfg.limits.max_inflight_bytes) as u32;
@@ -446,6 +458,155 @@ async fn write_upstream(
         }
         .into()),
         Ok(Ok(())) => Ok(()),
+    }
+}
+
+/// Renews the gateway's SASL session on a client's upstream connection before the broker's
+/// `connections.max.reauth.ms` runs out (KIP-368): a SaslHandshake and the SaslAuthenticate
+/// exchange, sent between the client's requests on the same connection. The broker answers
+/// requests in order, so their responses arrive after everything forwarded before them; the
+/// response half hands them back here instead of to the client. Returns when the next renewal is
+/// due.
+async fn reauthenticate_in_band(
+    up: &mut BufWriter<BoxWrite>,
+    tx: &mpsc::Sender<Pending>,
+    ctx: &SessionCtx,
+    addr: &str,
+) -> Result<Option<tokio::time::Instant>, SessionError> {
+    let Some(sasl) = ctx.cluster.upstream_sasl() else {
+        return Ok(None);
+    };
+    let mut t = InBand {
+        up,
+        tx,
+        cfg: &ctx.config,
+        addr,
+        correlation: i32::MIN,
+    };
+    let outcome = crate::upstream::sasl::authenticate(&mut t, sasl).await;
+    ctx.metrics.inc(
+        "upstream_reauthentications_total",
+        &[("outcome", if outcome.is_ok() { "ok" } else { "error" })],
+    );
+    let lifetime = outcome.inspect_err(|e| {
+        tracing::warn!(upstream = %addr, error = %e, "re-authentication to the upstream failed");
+    })?;
+    tracing::debug!(upstream = %addr, lifetime_ms = lifetime, "re-authenticated to the upstream");
+    Ok(crate::upstream::conn::reauth_deadline(
+        tokio::time::Instant::now(),
+        lifetime,
+    ))
+}
+
+/// The SASL transport of an in-band re-authentication: requests written on the client's upstream
+/// connection, answers brought back by the response half through [`Pending::Internal`].
+struct InBand<'a> {
+    up: &'a mut BufWriter<BoxWrite>,
+    tx: &'a mpsc::Sender<Pending>,
+    cfg: &'a Config,
+    addr: &'a str,
+    /// The gateway's own correlation ids count up from i32::MIN; responses are matched by
+    /// position in the queue, so a client using the same ids confuses nothing.
+    correlation: i32,
+}
+
+impl InBand<'_> {
+    async fn call<
+        Req: kafka_protocol::protocol::Encodable,
+        Resp: kafka_protocol::protocol::Decodable,
+    >(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        req: &Req,
+        phase: &'static str,
+    ) -> Result<Resp, UpstreamError> {
+        let proto = |message: String| UpstreamError::Protocol {
+            addr: self.addr.to_string(),
+            phase,
+            message,
+        };
+        self.correlation = self.correlation.wrapping_add(1);
+        let frame = codec::encode_request(api, version, self.correlation, "kafka-gateway", req)
+            .map_err(|e| proto(e.to_string()))?;
+        let (reply, answer) = oneshot::channel();
+        let timeout = self.cfg.timeouts.upstream_request;
+        let expected = Expected {
+            api,
+            version,
+            correlation_id: self.correlation,
+            sent: Instant::now(),
+            deadline: tokio::time::Instant::now() + timeout,
+        };
+        if self
+            .tx
+            .send(Pending::Internal { expected, reply })
+            .await
+            .is_err()
+        {
+            return Err(UpstreamError::Closed {
+                addr: self.addr.to_string(),
+                phase,
+            });
+        }
+        write_upstream(self.up, &frame, true, self.cfg, self.addr)
+            .await
+            .map_err(|e| match e {
+                SessionError::Upstream(u) => u,
+                other => proto(other.to_string()),
+            })?;
+        let frame = match tokio::time::timeout(timeout, answer).await {
+            Err(_) => {
+                return Err(UpstreamError::Timeout {
+                    addr: self.addr.to_string(),
+                    phase,
+                    after: timeout,
+                })
+            }
+            // The response half ended (and says why in its own error).
+            Ok(Err(_)) => {
+                return Err(UpstreamError::Closed {
+                    addr: self.addr.to_string(),
+                    phase,
+                })
+            }
+            Ok(Ok(f)) => f,
+        };
+        let (_, body) = codec::split_response(api, version, frame.slice(LEN_PREFIX..))
+            .map_err(|e| proto(e.to_string()))?;
+        codec::decode_body(api, version, body).map_err(|e| proto(e.to_string()))
+    }
+}
+
+impl crate::upstream::sasl::SaslTransport for InBand<'_> {
+    fn addr(&self) -> &str {
+        self.addr
+    }
+
+    async fn handshake(
+        &mut self,
+        req: &kafka_protocol::messages::SaslHandshakeRequest,
+    ) -> Result<kafka_protocol::messages::SaslHandshakeResponse, UpstreamError> {
+        self.call(
+            ApiKey::SaslHandshake,
+            1,
+            req,
+            "re-authentication SaslHandshake",
+        )
+        .await
+    }
+
+    async fn authenticate(
+        &mut self,
+        req: &kafka_protocol::messages::SaslAuthenticateRequest,
+    ) -> Result<kafka_protocol::messages::SaslAuthenticateResponse, UpstreamError> {
+        self.call(
+            ApiKey::SaslAuthenticate,
+            1,
+            req,
+            "re-authentication SaslAuthenticate",
+        )
+        .await
     }
 }
 
@@ -634,6 +795,15 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                 continue;
             }
             Pending::Local { frame } => frame,
+            Pending::Internal { expected, reply } => {
+                let Some(up) = upstream.as_mut() else {
+                    unreachable!("Attach is always queued before the first request upstream")
+                };
+                let frame = read_response(up, &expected, &mut unanswered, ctx, rx.len()).await?;
+                // The request half may have given up (its own deadline): nothing else wants it.
+                let _ = reply.send(frame);
+                continue;
+            }
             Pending::Upstream {
                 api,
                 version,

@@ -137,6 +137,16 @@ impl Cluster {
         read(&self.versions).clone()
     }
 
+    /// Logs in again on an exclusive connection whose SASL session is due for renewal.
+    pub async fn reauthenticate(&self, conn: &mut UpstreamConn) -> Result<(), UpstreamError> {
+        self.connector.reauthenticate(conn).await
+    }
+
+    /// The gateway's own identity on the brokers, if it has one.
+    pub fn upstream_sasl(&self) -> Option<&crate::config::UpstreamSasl> {
+        self.connector.sasl()
+    }
+
     /// Opens a connection for a client session.
     pub async fn connect(&self, target: Target) -> Result<UpstreamConn, UpstreamError> {
         match target {

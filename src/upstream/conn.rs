@@ -71,6 +71,26 @@ pub struct UpstreamConn {
     pub addr: String,
     pub reader: BoxRead,
     pub writer: BoxWrite,
+    /// When the gateway must log in again on this connection (KIP-368): the broker closes a
+    /// connection whose SASL session has expired at its next request. `None`: no expiry.
+    pub reauth_at: Option<tokio::time::Instant>,
+}
+
+/// When to re-authenticate a session the broker gave `lifetime_ms` (0: never expires). Kafka's
+/// Java client picks a random point between 85% and 95% of the lifetime, so that connections
+/// opened together do not all log in again at once; the jitter here comes from the clock.
+pub fn reauth_deadline(
+    now: tokio::time::Instant,
+    lifetime_ms: i64,
+) -> Option<tokio::time::Instant> {
+    if lifetime_ms <= 0 {
+        return None;
+    }
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() % 100);
+    let permille = 850 + u64::from(jitter);
+    Some(now + Duration::from_millis(lifetime_ms as u64 * permille / 1000))
 }
 
 /// How to reach brokers: plaintext, or TLS verified against the configured CA bundle.
@@ -103,10 +123,24 @@ impl Connector {
     /// Connects, then logs in with the gateway's own identity when one is configured.
     pub async fn connect(&self, host: &str, port: u16) -> Result<UpstreamConn, UpstreamError> {
         let mut conn = self.connect_transport(host, port).await?;
-        if let Some(sasl) = &self.sasl {
-            super::sasl::login(&mut conn, sasl, self.request_timeout, self.max_response).await?;
-        }
+        self.reauthenticate(&mut conn).await?;
         Ok(conn)
+    }
+
+    /// Logs in (again) on a connection nobody else is using, and notes when the next login is due.
+    /// Without a configured identity there is nothing to do.
+    pub async fn reauthenticate(&self, conn: &mut UpstreamConn) -> Result<(), UpstreamError> {
+        if let Some(sasl) = &self.sasl {
+            let lifetime =
+                super::sasl::login(conn, sasl, self.request_timeout, self.max_response).await?;
+            conn.reauth_at = reauth_deadline(tokio::time::Instant::now(), lifetime);
+        }
+        Ok(())
+    }
+
+    /// The gateway's own identity on the brokers, if it has one.
+    pub fn sasl(&self) -> Option<&UpstreamSasl> {
+        self.sasl.as_ref()
     }
 
     async fn connect_transport(
@@ -134,6 +168,7 @@ impl Connector {
                     addr,
                     reader: Box::new(r),
                     writer: Box::new(w),
+                    reauth_at: None,
                 })
             }
             Some((connector, server_name)) => {
@@ -160,6 +195,7 @@ impl Connector {
                     addr,
                     reader: Box::new(r),
                     writer: Box::new(w),
+                    reauth_at: None,
                 })
             }
         }

@@ -248,36 +248,41 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".into())
 }
 
-/// Authenticates `conn` as the configured identity. Returns the broker's session lifetime (0 when the
-/// broker does not ask for re-authentication).
-pub async fn login(
-    conn: &mut UpstreamConn,
+/// Carries a login's SaslHandshake and SaslAuthenticate requests to the broker and brings back
+/// its answers: on a connection of its own at connect time ([`login`]), or in-band between a
+/// client's requests when a long-lived connection re-authenticates (KIP-368).
+pub(crate) trait SaslTransport {
+    /// The broker's address, for errors.
+    fn addr(&self) -> &str;
+    async fn handshake(
+        &mut self,
+        req: &SaslHandshakeRequest,
+    ) -> Result<SaslHandshakeResponse, UpstreamError>;
+    async fn authenticate(
+        &mut self,
+        req: &SaslAuthenticateRequest,
+    ) -> Result<SaslAuthenticateResponse, UpstreamError>;
+}
+
+/// Runs the whole login as the configured identity over `t`. Returns the broker's session
+/// lifetime in ms (0 when the broker does not ask for re-authentication).
+pub(crate) async fn authenticate<T: SaslTransport>(
+    t: &mut T,
     sasl: &UpstreamSasl,
-    timeout: Duration,
-    max_response: usize,
 ) -> Result<i64, UpstreamError> {
-    let err = |conn: &UpstreamConn, message: String| UpstreamError::Protocol {
-        addr: conn.addr.clone(),
+    let err = |t: &T, message: String| UpstreamError::Protocol {
+        addr: t.addr().to_string(),
         phase: "SASL login",
         message,
     };
     let mech = sasl.mechanism.name();
     let mut hs = SaslHandshakeRequest::default();
     hs.mechanism = StrBytes::from_static_str(mech);
-    let resp: SaslHandshakeResponse = exchange(
-        conn,
-        ApiKey::SaslHandshake,
-        1,
-        &hs,
-        "SaslHandshake",
-        timeout,
-        max_response,
-    )
-    .await?;
+    let resp = t.handshake(&hs).await?;
     if resp.error_code != 0 {
         let offered: Vec<String> = resp.mechanisms.iter().map(|m| m.to_string()).collect();
         return Err(err(
-            conn,
+            t,
             format!(
                 "broker refused {mech} (error {}), offers {offered:?}",
                 resp.error_code
@@ -285,7 +290,7 @@ pub async fn login(
         ));
     }
 
-    let (mut client, mut step) = SaslLogin::start(sasl).map_err(|e| err(conn, e.to_string()))?;
+    let (mut client, mut step) = SaslLogin::start(sasl).map_err(|e| err(t, e.to_string()))?;
     let mut lifetime = 0;
     loop {
         let (token, last) = match step {
@@ -295,23 +300,14 @@ pub async fn login(
         };
         let mut req = SaslAuthenticateRequest::default();
         req.auth_bytes = Bytes::from(token);
-        let resp: SaslAuthenticateResponse = exchange(
-            conn,
-            ApiKey::SaslAuthenticate,
-            1,
-            &req,
-            "SaslAuthenticate",
-            timeout,
-            max_response,
-        )
-        .await?;
+        let resp = t.authenticate(&req).await?;
         if resp.error_code != 0 {
             let msg = resp
                 .error_message
                 .map(|m| m.to_string())
                 .unwrap_or_default();
             return Err(err(
-                conn,
+                t,
                 format!(
                     "broker rejected the configured credentials (error {}): {msg}",
                     resp.error_code
@@ -324,8 +320,71 @@ pub async fn login(
         }
         step = client
             .next(&resp.auth_bytes)
-            .map_err(|e| err(conn, e.to_string()))?;
+            .map_err(|e| err(t, e.to_string()))?;
     }
+}
+
+/// A connection used by nothing else: one request, then its response.
+struct Exclusive<'a> {
+    conn: &'a mut UpstreamConn,
+    timeout: Duration,
+    max_response: usize,
+}
+
+impl SaslTransport for Exclusive<'_> {
+    fn addr(&self) -> &str {
+        &self.conn.addr
+    }
+
+    async fn handshake(
+        &mut self,
+        req: &SaslHandshakeRequest,
+    ) -> Result<SaslHandshakeResponse, UpstreamError> {
+        let (t, max) = (self.timeout, self.max_response);
+        exchange(
+            self.conn,
+            ApiKey::SaslHandshake,
+            1,
+            req,
+            "SaslHandshake",
+            t,
+            max,
+        )
+        .await
+    }
+
+    async fn authenticate(
+        &mut self,
+        req: &SaslAuthenticateRequest,
+    ) -> Result<SaslAuthenticateResponse, UpstreamError> {
+        let (t, max) = (self.timeout, self.max_response);
+        exchange(
+            self.conn,
+            ApiKey::SaslAuthenticate,
+            1,
+            req,
+            "SaslAuthenticate",
+            t,
+            max,
+        )
+        .await
+    }
+}
+
+/// Authenticates `conn` as the configured identity. Returns the broker's session lifetime (0 when the
+/// broker does not ask for re-authentication).
+pub async fn login(
+    conn: &mut UpstreamConn,
+    sasl: &UpstreamSasl,
+    timeout: Duration,
+    max_response: usize,
+) -> Result<i64, UpstreamError> {
+    let mut t = Exclusive {
+        conn,
+        timeout,
+        max_response,
+    };
+    authenticate(&mut t, sasl).await
 }
 
 #[cfg(test)]

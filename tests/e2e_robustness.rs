@@ -45,7 +45,7 @@ const TLS: ListenerSpec = ListenerSpec {
 /// proxy, a controller and one broker in JVMs of their own so that the broker can be killed.
 enum RigBroker {
     Hosted(KafkaCluster),
-    Process(KafkaMultiCluster),
+    Process(Box<KafkaMultiCluster>),
 }
 
 impl RigBroker {
@@ -114,7 +114,7 @@ fn rig(listeners: &[ListenerSpec], o: Opts) -> Rig {
             KafkaMultiCluster::start(1, ClusterOptions::default().advertise_plaintext(front));
         let port = broker.brokers[0].socket(KafkaListener::Plaintext);
         let proxy = FaultProxy::start(front, port);
-        let broker = RigBroker::Process(broker);
+        let broker = RigBroker::Process(Box::new(broker));
         (broker, Some(Arc::new(proxy)), format!("127.0.0.1:{front}"))
     } else {
         let broker = RigBroker::Hosted(KafkaCluster::start());

@@ -224,23 +224,17 @@ impl VersionTable {
             // Only brokers and controllers act on these.
             "metadata.version" | "kraft.version" | "eligible.leader.replicas.version" => i16::MAX,
             // KIP-890 part 2: Produce v12, AddPartitionsToTxn v5 and EndTxn v5.
-            "transaction.version" => {
+            "transaction.version"
                 if offers(ApiKey::Produce, 12)
                     && offers(ApiKey::EndTxn, 5)
-                    && offers(ApiKey::AddPartitionsToTxn, 5)
-                {
-                    i16::MAX
-                } else {
-                    1
-                }
+                    && offers(ApiKey::AddPartitionsToTxn, 5) =>
+            {
+                i16::MAX
             }
+            "transaction.version" => 1,
             // KIP-848: the consumer group protocol.
-            "group.version" => {
-                if self.range(ApiKey::ConsumerGroupHeartbeat as i16).is_some() {
-                    i16::MAX
-                } else {
-                    0
-                }
+            "group.version" if self.range(ApiKey::ConsumerGroupHeartbeat as i16).is_some() => {
+                i16::MAX
             }
             // KIP-932 share groups and KIP-1071 streams groups: the gateway offers none of their APIs.
             _ => 0,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -221,22 +221,6 @@ fn audit_verify(dir: &Path) -> CliOutput {
 }
 
 /// A connection from a chosen loopback source address (all of 127/8 is local on Linux).
-fn connect_from(src: Ipv4Addr, dst: SocketAddr) -> std::io::Result<RawClient> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let stream = rt.block_on(async {
-        let sock = tokio::net::TcpSocket::new_v4()?;
-        sock.bind(SocketAddr::new(IpAddr::V4(src), 0))?;
-        sock.connect(dst).await
-    })?;
-    let stream = stream.into_std()?;
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
-    stream.set_nodelay(true)?;
-    Ok(RawClient::from_stream(stream))
-}
-
 fn api_versions_ok(c: &mut RawClient) -> bool {
     let (corr, frame) = c.encode(ApiKey::ApiVersions, 3, &api_versions_request());
     if c.send_raw(&frame).is_err() {

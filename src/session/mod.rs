@@ -327,6 +327,13 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                         fetch_session_policy = Some(version.to_string());
                     }
                 }
+                let (named_ids, named_topics) = (
+                    mapping::topic_ids_named(&request.body),
+                    mapping::topic_names_named(&request.body),
+                );
+                if !named_ids.is_empty() || !named_topics.is_empty() {
+                    ctx.cluster.resolve_topics(&named_ids, &named_topics).await;
+                }
                 let ids = &*ctx.cluster.topic_ids;
                 let plan = mapping::plan(
                     api,

@@ -49,7 +49,12 @@ pub struct Cluster {
     /// while another caller's attempt ran takes that outcome: with the cluster unreachable, a crowd
     /// of reconnecting clients would otherwise queue one full (timed-out) refresh each.
     refreshed: std::sync::Mutex<(u64, Result<(), String>)>,
+    /// When a request naming an unknown topic id last made the gateway refresh.
+    unknown_id_refresh: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
+
+/// The shortest interval between two refreshes caused by topic ids the gateway did not know.
+pub const UNKNOWN_ID_REFRESH: Duration = Duration::from_secs(1);
 
 impl Cluster {
     pub fn new(
@@ -70,6 +75,7 @@ impl Cluster {
             next_bootstrap: AtomicUsize::new(0),
             refresh_lock: tokio::sync::Mutex::new(()),
             refreshed: std::sync::Mutex::new((0, Ok(()))),
+            unknown_id_refresh: std::sync::Mutex::new(None),
         })
     }
 
@@ -135,6 +141,36 @@ impl Cluster {
 
     pub fn cached_versions(&self) -> Option<Arc<VersionTable>> {
         read(&self.versions).clone()
+    }
+
+    /// Makes sure the topic-id map has asked the cluster about `ids` before a request naming them is
+    /// authorized: an id the gateway has not seen may belong to a topic created since its last
+    /// refresh, and Kafka answers such a request as for the topic (29 without the permission), not
+    /// with UNKNOWN_TOPIC_ID. At most one such refresh runs per [`UNKNOWN_ID_REFRESH`] across all
+    /// sessions, so a client sending made-up ids cannot turn each request into a cluster-wide
+    /// Metadata query; ids still unknown afterwards are unknown to the cluster too (or too new).
+    /// Names count too: a request may be answered by whether a topic exists (DeleteTopics).
+    pub async fn resolve_topics(&self, ids: &[uuid::Uuid], names: &[String]) {
+        use crate::policy::mapping::TopicIds as _;
+        if ids.iter().all(|id| self.topic_ids.name_of(*id).is_some())
+            && names.iter().all(|n| self.topic_ids.id_of(n).is_some())
+        {
+            return;
+        }
+        {
+            let mut last = self
+                .unknown_id_refresh
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = tokio::time::Instant::now();
+            if last.is_some_and(|t| now.duration_since(t) < UNKNOWN_ID_REFRESH) {
+                return;
+            }
+            *last = Some(now);
+        }
+        if let Err(e) = self.refresh().await {
+            tracing::warn!(error = %e, "refresh for an unknown topic id failed");
+        }
     }
 
     /// Logs in again on an exclusive connection whose SASL session is due for renewal.
@@ -413,5 +449,48 @@ mod tests {
             "8 callers took {took:?}: they queued their own attempts"
         );
         assert_eq!(cluster.refresh_outcome().0, 1, "one attempt for all");
+    }
+
+    /// Unknown topic ids make the gateway ask the cluster, but at most once per interval however
+    /// many requests name them; known ids never do.
+    #[tokio::test]
+    async fn unknown_topic_ids_refresh_at_most_once_per_interval() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = silent.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = silent.accept().await {
+                held.push(s);
+            }
+        });
+        let timeout = Duration::from_millis(100);
+        let connector = Connector::new(None, None, timeout, timeout, 1 << 20);
+        let cluster = Cluster::new(
+            vec![("127.0.0.1".into(), port)],
+            connector,
+            timeout,
+            1 << 20,
+        );
+        let known = uuid::Uuid::from_u128(1);
+        cluster.topic_ids.learn([("known", known)]);
+        cluster.resolve_topics(&[known], &[]).await;
+        assert_eq!(
+            cluster.refresh_outcome().0,
+            0,
+            "a known id needs no refresh"
+        );
+        let unknown = uuid::Uuid::from_u128(2);
+        for _ in 0..20 {
+            cluster
+                .resolve_topics(&[known, unknown], &["known".into()])
+                .await;
+        }
+        assert_eq!(
+            cluster.refresh_outcome().0,
+            1,
+            "one refresh for 20 requests"
+        );
     }
 }

@@ -327,6 +327,9 @@ fn node_properties(node: &NodeSpec, certs: &KafkaCerts, opts: &ClusterOptions) -
     p.push(format!("default.replication.factor={rf}"));
     p.push(format!("min.insync.replicas={min_isr}"));
     p.push("group.initial.rebalance.delay.ms=0".into());
+    // Test records carry fixed timestamps from 2023 (so that two clusters get identical batches):
+    // with the default 7-day retention, a cleaner pass (first after 30 s) would delete them.
+    p.push("log.retention.ms=-1".into());
 
     // A small footprint: every cluster of a test binary shares the JVM's heap and 2 cores.
     p.push("num.network.threads=2".into());

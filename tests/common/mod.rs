@@ -776,6 +776,23 @@ pub fn api_versions_request() -> kafka_protocol::messages::ApiVersionsRequest {
         .with_client_software_version(StrBytes::from_static_str("1.0"))
 }
 
+/// A raw connection from a chosen loopback source address (127.0.0.2, say), for host rules.
+pub fn connect_from(src: std::net::Ipv4Addr, dst: SocketAddr) -> std::io::Result<RawClient> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let stream = rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4()?;
+        sock.bind(SocketAddr::new(std::net::IpAddr::V4(src), 0))?;
+        sock.connect(dst).await
+    })?;
+    let stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    stream.set_nodelay(true)?;
+    Ok(RawClient::from_stream(stream))
+}
+
 /// A raw Kafka connection speaking kafka-protocol, for requests no client library would send.
 pub struct RawClient {
     pub stream: TcpStream,

@@ -317,13 +317,20 @@ fn interleave<T>(upstream: Vec<T>, denied: Denied<T>) -> Vec<T> {
     }
 }
 
-/// Kafka's authorized-operations bit field for a group (READ, DESCRIBE, DELETE are the operations
-/// `AclEntry.supportedOperations` lists for groups).
+/// Kafka's authorized-operations bit field for a group: the operations
+/// `AclEntry.supportedOperations` lists for groups.
 fn group_authorized_operations(authz: &dyn Authorize, group: &str) -> i32 {
-    [Operation::Read, Operation::Describe, Operation::Delete]
-        .into_iter()
-        .filter(|op| authz.allowed(*op, ResourceType::Group, group))
-        .fold(0, |bits, op| bits | (1 << op.code()))
+    // AclEntry.supportedOperations(GROUP): groups have configs since KIP-848.
+    [
+        Operation::Read,
+        Operation::Describe,
+        Operation::Delete,
+        Operation::DescribeConfigs,
+        Operation::AlterConfigs,
+    ]
+    .into_iter()
+    .filter(|op| authz.allowed(*op, ResourceType::Group, group))
+    .fold(0, |bits, op| bits | (1 << op.code()))
 }
 
 /// Topics no client may add to a transaction (Kafka's `Topic.isInternal`).

@@ -86,6 +86,46 @@ pub fn plan(
     groups::plan(api, version, header, body, authz, ids)
 }
 
+/// The topic ids a request names (Fetch v13+, Metadata by id, DeleteTopics v6+, the assignment a
+/// ConsumerGroupHeartbeat reports). Authorization resolves each to a name through [`TopicIds`]; an
+/// id it cannot resolve is UNKNOWN_TOPIC_ID, so the session first asks the cluster about ids the
+/// gateway has not seen (a topic created since its last look).
+pub fn topic_ids_named(body: &RequestKind) -> Vec<Uuid> {
+    let ids: Vec<Uuid> = match body {
+        RequestKind::Fetch(f) => f
+            .topics
+            .iter()
+            .map(|t| t.topic_id)
+            .chain(f.forgotten_topics_data.iter().map(|t| t.topic_id))
+            .collect(),
+        RequestKind::Metadata(m) => m.topics.iter().flatten().map(|t| t.topic_id).collect(),
+        RequestKind::DeleteTopics(d) => d.topics.iter().map(|t| t.topic_id).collect(),
+        RequestKind::ConsumerGroupHeartbeat(h) => h
+            .topic_partitions
+            .iter()
+            .flatten()
+            .map(|t| t.topic_id)
+            .collect(),
+        _ => Vec::new(),
+    };
+    ids.into_iter().filter(|id| !id.is_nil()).collect()
+}
+
+/// The topic names whose existence decides a request's answer: DeleteTopics answers a topic the
+/// session may DESCRIBE but not DELETE with 3 when it does not exist and 29 when it does, so the
+/// session asks the cluster about names the gateway has not seen before planning.
+pub fn topic_names_named(body: &RequestKind) -> Vec<String> {
+    match body {
+        RequestKind::DeleteTopics(d) => d
+            .topic_names
+            .iter()
+            .chain(d.topics.iter().filter_map(|t| t.name.as_ref()))
+            .map(|n| n.0.to_string())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// A response the gateway answers itself, with the request's correlation id.
 fn respond<T: kafka_protocol::protocol::Encodable>(
     api: ApiKey,

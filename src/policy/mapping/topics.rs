@@ -63,6 +63,7 @@ pub(crate) mod message {
     pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: &str =
         "Transactional Id authorization failed.";
     pub const UNKNOWN_TOPIC_ID: &str = "This server does not host this topic ID.";
+    pub const UNKNOWN_TOPIC_OR_PARTITION: &str = "This server does not host this topic-partition.";
     pub const INVALID_REQUEST: &str = "This most likely occurs because of a request being malformed \
         by the client library or the message was sent to an incompatible broker. See the broker logs \
         for more details.";

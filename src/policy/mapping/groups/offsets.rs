@@ -379,7 +379,8 @@ pub(super) fn merge_offset_fetch_groups(
 // ---- OffsetDelete ----
 
 /// KafkaApis.handleOffsetDeleteRequest: DELETE on the group, else a top-level 30 and no topics;
-/// READ on each topic, else 29 on its partitions. (Kafka checks no group READ here.)
+/// READ on each topic, else 29 on its partitions. (Kafka checks no group READ here.) The group
+/// coordinator is asked even when no topic is left, as Kafka does.
 pub(super) fn offset_delete(
     version: i16,
     header: &RequestHeader,
@@ -399,15 +400,9 @@ pub(super) fn offset_delete(
     let (allowed, denied) = split(&req.topics, &flags, |t| {
         delete_error(t, TOPIC_AUTHORIZATION_FAILED)
     });
-    if allowed.is_empty() {
-        let topics = denied.into_iter().map(|(_, t)| t).collect();
-        return respond(
-            API,
-            version,
-            header,
-            &OffsetDeleteResponse::default().with_topics(topics),
-        );
-    }
+    // Forwarded even when every topic is denied (with none): Kafka always asks the group
+    // coordinator, whose group-level error (GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP, ...) replaces the
+    // topic errors in the answer.
     let mut forwarded = req.clone();
     forwarded.topics = allowed;
     forward_partial(

@@ -711,9 +711,39 @@ fn scenario_25_offset_delete_with_group_delete_and_read_but_no_topic_read_is_29(
         RequestKind::OffsetDelete(req),
         &acl,
     );
-    let resp: OffsetDeleteResponse = local(plan, ApiKey::OffsetDelete, 0);
+    // The group coordinator is still asked (with no topics): its group-level answer decides.
+    let (fwd, merge) = partial(plan, ApiKey::OffsetDelete, 0);
+    let RequestKind::OffsetDelete(fwd) = fwd else {
+        panic!()
+    };
+    assert!(fwd.topics.is_empty(), "no denied topic reaches the broker");
+    let resp: OffsetDeleteResponse = merged(
+        merge,
+        ApiKey::OffsetDelete,
+        0,
+        &OffsetDeleteResponse::default(),
+        &acl,
+        &Ids::default(),
+    );
     assert_eq!(resp.error_code, 0);
     assert_eq!(deleted(&resp), vec![("t1", 0, 29), ("t1", 1, 29)]);
+    // A group the coordinator does not know: Kafka's answer is its error alone.
+    let plan = plan_for(
+        ApiKey::OffsetDelete,
+        0,
+        RequestKind::OffsetDelete(delete_request("g", &[("t1", &[0, 1])])),
+        &acl,
+    );
+    let (_, merge) = partial(plan, ApiKey::OffsetDelete, 0);
+    let resp: OffsetDeleteResponse = merged(
+        merge,
+        ApiKey::OffsetDelete,
+        0,
+        &OffsetDeleteResponse::default().with_error_code(69),
+        &acl,
+        &Ids::default(),
+    );
+    assert_eq!((resp.error_code, resp.topics.len()), (69, 0));
 }
 
 #[test]

@@ -185,8 +185,11 @@ enum Target {
 }
 
 /// ControllerApis.deleteTopics: DELETE on the cluster allows everything; otherwise DELETE on the
-/// topic, else 29 ("Topic authorization failed."). By id: an id the gateway does not know gets 100;
-/// a denied one echoes the id, with the name only if the session may DESCRIBE the topic.
+/// topic. By name, without DELETE: 29 unless the session may DESCRIBE the topic and it does not
+/// exist, which is 3 (Kafka checks DESCRIBE, then existence, then DELETE; the gateway asked the
+/// cluster about names it had not seen before this plan, see [`super::super::topic_names_named`]).
+/// By id: an id unknown to the cluster gets 100; a denied one echoes the id, with the name only
+/// if the session may DESCRIBE the topic.
 pub(super) fn delete_topics(
     version: i16,
     header: &RequestHeader,
@@ -270,6 +273,16 @@ pub(super) fn delete_topics(
                         .with_topic_id(*id)
                         .with_error_code(code::INVALID_REQUEST)
                         .with_error_message(message_for(message::DUPLICATE_TOPIC_ID)),
+                )
+            }
+            (Target::Name(n), Some(_))
+                if ids.id_of(n).is_none() && topic_allowed(authz, Operation::Describe, n) =>
+            {
+                Slot::Local(
+                    DeletableTopicResult::default()
+                        .with_name(Some(n.clone()))
+                        .with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
+                        .with_error_message(message_for(message::UNKNOWN_TOPIC_OR_PARTITION)),
                 )
             }
             (Target::Name(n), Some(_)) => Slot::Local(

@@ -3,8 +3,10 @@
 //! - All topics (`topics` null, or empty at v0): forwarded; the topics the session may not DESCRIBE
 //!   are left out of the response silently.
 //! - Named topics without DESCRIBE: error 29, zero topic id, no partitions, not internal, whether
-//!   or not the topic exists; their names are not forwarded. By id (v12+): an id the gateway does
-//!   not know gets 100, a known one without DESCRIBE 29; both echo the id with a null name.
+//!   or not the topic exists; their names are not forwarded. By id (v12+): an id the cluster does
+//!   not know gets 100, a known one without DESCRIBE 29; both echo the id with a null name. A
+//!   request naming any topic by id is answered by id only, as Kafka does: its name-only entries
+//!   get no answer and names beside ids are ignored.
 //! - Auto-creation: Kafka creates a missing topic only with CREATE on the cluster or the topic, and
 //!   answers 29 otherwise. When a DESCRIBE-able topic lacks CREATE (v4+), the request is forwarded
 //!   with `allow_auto_topic_creation` false and an upstream 3 for such a topic becomes 29. This
@@ -14,10 +16,11 @@
 //!   CREATE that the gateway has not seen (no known id) is answered 29 and not forwarded.
 //! - `include_*_authorized_operations`: recomputed for the session (the upstream computed them for
 //!   the gateway's own principal). Entries the gateway answers keep Kafka's i32::MIN.
-//! - Every topic denied: forwarded with an empty topic list (v1+) so the response still carries
-//!   the brokers, cluster id and controller; a Metadata response without brokers is ignored by the
-//!   Java client, which would then never see the 29s. At v0 an empty list means all topics, so the
-//!   gateway answers itself (without brokers).
+//! - Every topic denied: forwarded with an empty topic list so the response still carries the
+//!   brokers, cluster id and controller, as Kafka's does; a Metadata response without brokers is
+//!   ignored by the Java client, which would then never see the 29s. At v0 an empty list means all
+//!   topics (and names cannot be sent: v0 always auto-creates), so the upstream's answer lists
+//!   every topic, and the splice keeps none of them: the client sees its 29s and the brokers.
 //!
 //! Broker addresses are left as the upstream sent them: the session rewrites them afterwards.
 
@@ -33,7 +36,7 @@ use uuid::Uuid;
 
 use super::{
     authorized_operations, cluster_allowed, cluster_operations, code, encode_request_with_header,
-    resolve, respond, rewrite, topic_allowed, Key, Keyed, Merge, Slot, Splice,
+    resolve, rewrite, topic_allowed, Key, Keyed, Merge, Slot, Splice,
 };
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::{Operation, ResourceType};
@@ -89,7 +92,7 @@ pub(super) fn metadata(
 ) -> Result<Plan, ProtocolError> {
     let cluster_ops = (8..=10).contains(&version) && req.include_cluster_authorized_operations;
     let topic_ops = version >= 8 && req.include_topic_authorized_operations;
-    let topics = match &req.topics {
+    let requested = match &req.topics {
         Some(t) if !(version == 0 && t.is_empty()) => t,
         _ => {
             return Ok(Plan::ForwardThenMerge(super::super::Merge::Topics(
@@ -103,6 +106,21 @@ pub(super) fn metadata(
                 }),
             )));
         }
+    };
+
+    // A request naming any topic by id is answered by id alone (KafkaApis: `useTopicId`): entries
+    // naming a topic only by name are then not answered at all, and a name beside an id is ignored.
+    let by_id = version >= FIRST_BY_ID_VERSION && requested.iter().any(|t| !t.topic_id.is_nil());
+    let id_only: Vec<MetadataRequestTopic>;
+    let topics: &Vec<MetadataRequestTopic> = if by_id {
+        id_only = requested
+            .iter()
+            .filter(|t| !t.topic_id.is_nil())
+            .map(|t| t.clone().with_name(None))
+            .collect();
+        &id_only
+    } else {
+        requested
     };
 
     // CREATE on the cluster is asked at most once, and only if some topic lacks topic CREATE.
@@ -151,7 +169,7 @@ pub(super) fn metadata(
             break;
         }
     }
-    if all_forward && !cluster_ops && !topic_ops {
+    if all_forward && !cluster_ops && !topic_ops && topics.len() == requested.len() {
         return Ok(Plan::Forward);
     }
 
@@ -194,16 +212,11 @@ pub(super) fn metadata(
         cluster_ops,
         topic_ops,
     };
-    let changed = forwarded_topics.len() != topics.len() || !merge.no_create.is_empty();
+    let changed = by_id || forwarded_topics.len() != topics.len() || !merge.no_create.is_empty();
     if !changed {
         return Ok(Plan::ForwardThenMerge(super::super::Merge::Topics(
             Merge::Metadata(merge),
         )));
-    }
-    if forwarded_topics.is_empty() && version == 0 {
-        let mut resp = MetadataResponse::default();
-        resp.topics = merge.slots.map(super::into_locals).unwrap_or_default();
-        return respond(ApiKey::Metadata, version, header, &resp);
     }
     let mut forwarded = req.clone();
     forwarded.topics = Some(forwarded_topics);

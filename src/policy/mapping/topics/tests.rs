@@ -1036,16 +1036,64 @@ fn metadata_all_named_topics_denied_still_fetches_the_brokers() {
         assert_eq!(md_names(&resp), vec![(Some("x".into()), 29)]);
         assert_eq!(resp.brokers.len(), 1);
     }
-    // v0: an empty list would mean every topic, so the gateway answers itself.
-    let frame = respond_frame(plan(
+    // v0: the empty list means every topic (and a name would be auto-created), so the upstream
+    // lists every topic; none of them reaches the client, only its 29 and the brokers (as Kafka).
+    let (request, merge) = partial(plan(
         ApiKey::Metadata,
         0,
         RequestKind::Metadata(md_req(&["x"])),
         &acl,
         &Ids::default(),
     ));
-    let resp: MetadataResponse = response(ApiKey::Metadata, 0, &frame);
+    let RequestKind::Metadata(fwd) = forwarded(ApiKey::Metadata, 0, &request) else {
+        panic!()
+    };
+    assert_eq!(fwd.topics.as_ref().map(Vec::len), Some(0));
+    let secret = metadata_response::MetadataResponseTopic::default()
+        .with_name(Some(TopicName(sb("secret"))));
+    let merged = merge
+        .apply(md_upstream(0, vec![secret]), &acl, &Ids::default())
+        .expect("merge");
+    let resp: MetadataResponse = response(ApiKey::Metadata, 0, &merged);
     assert_eq!(md_names(&resp), vec![(Some("x".into()), 29)]);
+    assert_eq!(resp.brokers.len(), 1);
+}
+
+#[test]
+fn metadata_naming_any_topic_by_id_is_answered_by_id_only_as_kafka_does() {
+    let acl = Acl::new(&[(Op::Describe, Rt::Topic, "ok")]);
+    let ids = Ids(vec![(id(6), "ok")]);
+    let mut req = MetadataRequest::default();
+    req.topics = Some(vec![
+        metadata_request::MetadataRequestTopic::default().with_name(Some(TopicName(sb("secret")))),
+        metadata_request::MetadataRequestTopic::default().with_topic_id(id(6)),
+    ]);
+    req.allow_auto_topic_creation = false;
+    let (request, merge) = partial(plan(
+        ApiKey::Metadata,
+        12,
+        RequestKind::Metadata(req),
+        &acl,
+        &ids,
+    ));
+    let RequestKind::Metadata(fwd) = forwarded(ApiKey::Metadata, 12, &request) else {
+        panic!()
+    };
+    let fwd_topics = fwd.topics.expect("named request");
+    assert_eq!(fwd_topics.len(), 1, "the name-only entry is not forwarded");
+    assert_eq!(fwd_topics[0].topic_id, id(6));
+    let upstream_topic = metadata_response::MetadataResponseTopic::default()
+        .with_name(Some(TopicName(sb("ok"))))
+        .with_topic_id(id(6));
+    let merged = merge
+        .apply(md_upstream(12, vec![upstream_topic]), &acl, &ids)
+        .expect("merge");
+    let resp: MetadataResponse = response(ApiKey::Metadata, 12, &merged);
+    assert_eq!(
+        md_names(&resp),
+        vec![(Some("ok".into()), 0)],
+        "no answer for the name"
+    );
 }
 
 #[test]
@@ -1472,7 +1520,27 @@ fn create_topics_hides_configs_without_describe_configs() {
 
 #[test]
 fn scenario_26_delete_topics_by_name_needs_delete() {
-    for held in [vec![], vec![(Op::Describe, Rt::Topic, "t")]] {
+    // As ControllerApis: without DESCRIBE, 29 whether or not the topic exists; with DESCRIBE but
+    // not DELETE, 29 for an existing topic and 3 for a missing one.
+    let exists = Ids(vec![(id(7), "t")]);
+    let missing = Ids::default();
+    let cases: [(Vec<(Op, Rt, &str)>, &Ids, i16, &str); 4] = [
+        (vec![], &exists, 29, "Topic authorization failed."),
+        (vec![], &missing, 29, "Topic authorization failed."),
+        (
+            vec![(Op::Describe, Rt::Topic, "t")],
+            &exists,
+            29,
+            "Topic authorization failed.",
+        ),
+        (
+            vec![(Op::Describe, Rt::Topic, "t")],
+            &missing,
+            3,
+            "This server does not host this topic-partition.",
+        ),
+    ];
+    for (held, ids, code, message) in cases {
         let acl = Acl::new(&held);
         for version in [1i16, 5] {
             let req = DeleteTopicsRequest::default().with_topic_names(vec![tn("t")]);
@@ -1481,15 +1549,16 @@ fn scenario_26_delete_topics_by_name_needs_delete() {
                 version,
                 RequestKind::DeleteTopics(req),
                 &acl,
-                &Ids::default(),
+                ids,
             ));
             let resp: DeleteTopicsResponse = response(ApiKey::DeleteTopics, version, &frame);
             let r = &resp.responses[0];
             assert_eq!(
                 (r.name.as_deref().map(|n| n.to_string()), r.error_code),
-                (Some("t".into()), 29)
+                (Some("t".into()), code),
+                "{held:?}"
             );
-            let expected = (version >= 5).then_some("Topic authorization failed.");
+            let expected = (version >= 5).then_some(message);
             assert_eq!(r.error_message.as_deref(), expected);
         }
     }

@@ -1,0 +1,1762 @@
+//! Differential authorization: the same principal sends the same request (a) directly to Apache
+//! Kafka 4.4, logged in as that user, with ACLs created through the Admin API (CreateAcls), and
+//! (b) through the gateway, with the same ACLs as a policy file, to a second, identical cluster that
+//! the gateway reaches with its super-user identity. The two answers must match wherever
+//! authorization shows: error codes, which topics and groups are listed, authorized-operations
+//! bitfields, filtered offsets, and everything else a request returns, after masking only what
+//! differs by construction between two clusters (topic ids, broker addresses, cluster ids, member
+//! ids, producer ids, timestamps, error message texts).
+//!
+//! Both clusters start from the same fixture and receive the same requests in the same order, so
+//! requests that change state (produce, commit, join) keep them identical as long as the answers
+//! agree; the first difference is what a failure reports.
+//!
+//! The ACL sets are the scenarios of SECURITY-SCENARIOS.md 1-32 plus random ones (literal, prefixed
+//! and wildcard patterns, deny rules, host rules, `Group:` principals that the Kafka side gets
+//! expanded to their members). Requests cover every API the gateway forwards at every version both
+//! offer. `KGW_DIFF_SEED` replays a run; `KGW_DIFF_SETS` sets how many random ACL sets run.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use common::apache::*;
+use common::kafka::{create_topics_ok, offset_commit, produce_ok, record_batch, BatchProducer};
+use common::sasl::login;
+use common::*;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------------------------------------
+// A small seeded generator (splitmix64): a run is replayed from its seed alone.
+// ---------------------------------------------------------------------------------------------------------
+
+#[derive(Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len())]
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+    /// 1..=max distinct elements of `xs`, in a random order.
+    fn some<T: Clone>(&mut self, xs: &[T], max: usize) -> Vec<T> {
+        let n = 1 + self.below(max.min(xs.len()));
+        let mut idx: Vec<usize> = (0..xs.len()).collect();
+        for i in (1..idx.len()).rev() {
+            idx.swap(i, self.below(i + 1));
+        }
+        idx.into_iter().take(n).map(|i| xs[i].clone()).collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// ACL sets, written both ways
+// ---------------------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum RType {
+    Topic,
+    Group,
+    TransactionalId,
+    Cluster,
+}
+
+impl RType {
+    fn gateway(self) -> &'static str {
+        match self {
+            RType::Topic => "Topic",
+            RType::Group => "Group",
+            RType::TransactionalId => "TransactionalId",
+            RType::Cluster => "Cluster",
+        }
+    }
+    fn kafka(self) -> i8 {
+        match self {
+            RType::Topic => 2,
+            RType::Group => 3,
+            RType::Cluster => 4,
+            RType::TransactionalId => 5,
+        }
+    }
+    /// The operations Kafka accepts for the type (AclCommand's table), `All` included.
+    fn ops(self) -> &'static [&'static str] {
+        match self {
+            RType::Topic => &[
+                "Read",
+                "Write",
+                "Create",
+                "Delete",
+                "Alter",
+                "Describe",
+                "DescribeConfigs",
+                "AlterConfigs",
+                "All",
+            ],
+            RType::Group => &[
+                "Read",
+                "Describe",
+                "Delete",
+                "DescribeConfigs",
+                "AlterConfigs",
+                "All",
+            ],
+            RType::TransactionalId => &["Describe", "Write", "All"],
+            RType::Cluster => &[
+                "Create",
+                "ClusterAction",
+                "DescribeConfigs",
+                "AlterConfigs",
+                "IdempotentWrite",
+                "Alter",
+                "Describe",
+                "All",
+            ],
+        }
+    }
+}
+
+fn kafka_op(op: &str) -> i8 {
+    match op {
+        "All" => 2,
+        "Read" => 3,
+        "Write" => 4,
+        "Create" => 5,
+        "Delete" => 6,
+        "Alter" => 7,
+        "Describe" => 8,
+        "ClusterAction" => 9,
+        "DescribeConfigs" => 10,
+        "AlterConfigs" => 11,
+        "IdempotentWrite" => 12,
+        other => panic!("no Kafka operation {other}"),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Pattern {
+    Literal(String),
+    Prefixed(String),
+    Wildcard,
+}
+
+#[derive(Clone, Debug)]
+struct Acl {
+    principal: &'static str,
+    rtype: RType,
+    pattern: Pattern,
+    op: &'static str,
+    host: &'static str,
+    allow: bool,
+}
+
+fn acl(
+    principal: &'static str,
+    rtype: RType,
+    pattern: Pattern,
+    op: &'static str,
+    host: &'static str,
+    allow: bool,
+) -> Acl {
+    Acl {
+        principal,
+        rtype,
+        pattern,
+        op,
+        host,
+        allow,
+    }
+}
+
+fn lit(s: &str) -> Pattern {
+    Pattern::Literal(s.to_string())
+}
+
+fn pre(s: &str) -> Pattern {
+    Pattern::Prefixed(s.to_string())
+}
+
+/// Members of the one `Group:` principal the sets use.
+const OPS_MEMBERS: [&str; 2] = ["alice", "carol"];
+
+/// The ACL set as a gateway policy file.
+fn policy_text(acls: &[Acl]) -> String {
+    let mut out = String::from("# generated by e2e_differential\n");
+    for m in OPS_MEMBERS {
+        out.push_str(&format!("g, User:{m}, Group:ops\n"));
+    }
+    for a in acls {
+        let pattern = match &a.pattern {
+            Pattern::Literal(n) => n.clone(),
+            Pattern::Prefixed(p) => format!("{p}*"),
+            Pattern::Wildcard => "*".to_string(),
+        };
+        out.push_str(&format!(
+            "p, {}, {}, {pattern}, {}, {}, {}\n",
+            a.principal,
+            a.rtype.gateway(),
+            a.op,
+            a.host,
+            if a.allow { "allow" } else { "deny" }
+        ));
+    }
+    out
+}
+
+/// The same set as Kafka ACL bindings: `Group:ops` expanded to its members (Kafka has no groups),
+/// the cluster named kafka-cluster. Deduplicated, as Kafka stores a binding once.
+fn kafka_bindings(acls: &[Acl]) -> BTreeSet<(i8, String, i8, String, String, i8, i8)> {
+    let mut out = BTreeSet::new();
+    for a in acls {
+        let principals: Vec<String> = if a.principal == "Group:ops" {
+            OPS_MEMBERS.iter().map(|m| format!("User:{m}")).collect()
+        } else {
+            vec![a.principal.to_string()]
+        };
+        let (name, pattern_type) = match (&a.pattern, a.rtype) {
+            (_, RType::Cluster) => ("kafka-cluster".to_string(), 3),
+            (Pattern::Literal(n), _) => (n.clone(), 3),
+            (Pattern::Prefixed(p), _) => (p.clone(), 4),
+            (Pattern::Wildcard, _) => ("*".to_string(), 3),
+        };
+        for p in principals {
+            out.insert((
+                a.rtype.kafka(),
+                name.clone(),
+                pattern_type,
+                p,
+                a.host.to_string(),
+                kafka_op(a.op),
+                if a.allow { 3 } else { 2 },
+            ));
+        }
+    }
+    out
+}
+
+/// Names in the fixture, and names that do not exist, that requests and ACLs draw from.
+const TOPICS: [&str; 5] = ["t0", "t1", "pay-x", "other", "nope"];
+const GROUPS: [&str; 3] = ["g0", "g1", "gnew"];
+const TXN_IDS: [&str; 3] = ["x0", "pay-tx", "x-other"];
+const PRINCIPALS: [&str; 3] = ["alice", "bob", "carol"];
+/// Client source addresses (host rules name the first two).
+const HOSTS: [Ipv4Addr; 2] = [Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3)];
+
+fn random_acl(rng: &mut Rng) -> Acl {
+    let principal = *rng.pick(&[
+        "User:alice",
+        "User:bob",
+        "User:carol",
+        "User:*",
+        "Group:ops",
+    ]);
+    let rtype = *rng.pick(&[
+        RType::Topic,
+        RType::Topic,
+        RType::Topic,
+        RType::Group,
+        RType::Group,
+        RType::TransactionalId,
+        RType::Cluster,
+    ]);
+    let pattern = match rtype {
+        RType::Cluster => lit("kafka-cluster"),
+        _ => {
+            let names: &[&str] = match rtype {
+                RType::Topic => &TOPICS,
+                RType::Group => &GROUPS,
+                _ => &TXN_IDS,
+            };
+            let prefixes: &[&str] = match rtype {
+                RType::Topic => &["t", "pay-", "o"],
+                RType::Group => &["g", "g-"],
+                _ => &["x", "pay-"],
+            };
+            match rng.below(10) {
+                0..=5 => lit(*rng.pick(names)),
+                6..=8 => pre(*rng.pick(prefixes)),
+                _ => Pattern::Wildcard,
+            }
+        }
+    };
+    let op = *rng.pick(rtype.ops());
+    let host = match rng.below(10) {
+        0 => "127.0.0.2",
+        1 => "127.0.0.3",
+        _ => "*",
+    };
+    Acl {
+        principal,
+        rtype,
+        pattern,
+        op,
+        host,
+        allow: !rng.chance(20),
+    }
+}
+
+fn random_acls(rng: &mut Rng) -> Vec<Acl> {
+    let n = 4 + rng.below(12);
+    (0..n).map(|_| random_acl(rng)).collect()
+}
+
+/// The ACL sets of SECURITY-SCENARIOS.md 1-32 (as in e2e_authz).
+fn scenario_sets() -> Vec<(String, Vec<Acl>)> {
+    use RType::*;
+    let a = "User:alice";
+    let b = "User:bob";
+    let c = "User:carol";
+    vec![
+        (
+            "01 produce without write".into(),
+            vec![
+                acl(b, Topic, lit("t0"), "Describe", "*", true),
+                acl(c, Topic, lit("t0"), "Read", "*", true),
+                acl(a, Topic, lit("t1"), "Write", "*", true),
+            ],
+        ),
+        (
+            "02 missing topic".into(),
+            vec![acl(a, Topic, lit("other"), "Write", "*", true)],
+        ),
+        (
+            "03 idempotent write".into(),
+            vec![
+                acl(a, Topic, lit("t0"), "Read", "*", true),
+                acl(b, Topic, lit("t0"), "Write", "*", true),
+                acl(
+                    c,
+                    Cluster,
+                    lit("kafka-cluster"),
+                    "IdempotentWrite",
+                    "*",
+                    true,
+                ),
+            ],
+        ),
+        (
+            "04 deny on wildcard".into(),
+            vec![
+                acl(a, Topic, lit("t0"), "Write", "*", true),
+                acl(a, Topic, pre("t"), "Write", "*", true),
+                acl(a, Topic, Pattern::Wildcard, "Write", "*", false),
+                acl(b, Topic, lit("t0"), "Write", "*", true),
+            ],
+        ),
+        (
+            "05 transactional id".into(),
+            vec![
+                acl(a, TransactionalId, lit("x0"), "Describe", "*", true),
+                acl(b, TransactionalId, lit("x0"), "Write", "*", true),
+                acl(b, Topic, lit("t0"), "Write", "*", true),
+            ],
+        ),
+        (
+            "06-07 transactional produce".into(),
+            vec![
+                acl(a, Topic, lit("t0"), "Write", "*", true),
+                acl(a, TransactionalId, lit("x0"), "Describe", "*", true),
+            ],
+        ),
+        (
+            "08-12 metadata".into(),
+            vec![
+                acl(a, Topic, lit("t1"), "Describe", "*", true),
+                acl(a, Topic, lit("nope"), "Describe", "*", true),
+                acl(b, Topic, lit("nope"), "Create", "*", true),
+                acl(b, Topic, lit("nope"), "Describe", "*", true),
+            ],
+        ),
+        (
+            "13-17 fetch".into(),
+            vec![
+                acl(a, Topic, lit("t1"), "Read", "*", true),
+                acl(b, Topic, lit("t0"), "Write", "*", true),
+                acl(b, Group, lit("g0"), "Read", "*", true),
+                acl(c, Cluster, lit("kafka-cluster"), "ClusterAction", "*", true),
+            ],
+        ),
+        (
+            "18-21 offsets".into(),
+            vec![
+                acl(a, Group, lit("g0"), "Read", "*", true),
+                acl(a, Topic, lit("t0"), "Read", "*", true),
+                acl(b, Topic, lit("t0"), "Read", "*", true),
+                acl(c, Group, lit("g0"), "Read", "*", true),
+            ],
+        ),
+        (
+            "22-23 groups".into(),
+            vec![
+                acl(b, Group, lit("g0"), "Describe", "*", true),
+                acl(b, Topic, lit("t0"), "Describe", "*", true),
+                acl(a, Group, lit("g1"), "Describe", "*", true),
+                acl(c, Cluster, lit("kafka-cluster"), "Describe", "*", true),
+            ],
+        ),
+        (
+            "24 txn offsets".into(),
+            vec![
+                acl(a, TransactionalId, lit("x0"), "Write", "*", true),
+                acl(a, Group, lit("g0"), "Describe", "*", true),
+                acl(a, Topic, lit("t0"), "Read", "*", true),
+                acl(b, Group, lit("g0"), "Read", "*", true),
+            ],
+        ),
+        (
+            "25 offset delete".into(),
+            vec![
+                acl(a, Group, lit("g0"), "Delete", "*", true),
+                acl(a, Group, lit("g0"), "Read", "*", true),
+            ],
+        ),
+        (
+            "26-27 admin".into(),
+            vec![
+                acl(b, Topic, lit("t0"), "Describe", "*", true),
+                acl(b, Topic, pre("pay-"), "Create", "*", true),
+                acl(c, Topic, lit("nope"), "Delete", "*", true),
+                acl(c, Cluster, lit("kafka-cluster"), "Create", "*", true),
+                acl(
+                    a,
+                    Cluster,
+                    lit("kafka-cluster"),
+                    "DescribeConfigs",
+                    "*",
+                    true,
+                ),
+            ],
+        ),
+        (
+            "28 deny wins".into(),
+            vec![
+                acl(a, Topic, lit("t0"), "All", "*", false),
+                acl(a, Topic, pre("t"), "Read", "*", true),
+            ],
+        ),
+        (
+            "29 implication".into(),
+            vec![
+                acl(a, Topic, lit("t0"), "Read", "*", true),
+                acl(a, Topic, lit("t1"), "Write", "*", true),
+                acl(a, Topic, lit("pay-x"), "Delete", "*", true),
+                acl(a, Topic, lit("other"), "AlterConfigs", "*", true),
+                acl(b, Topic, lit("nope"), "Create", "*", true),
+                acl(c, Topic, lit("t0"), "Read", "*", false),
+                acl(c, Topic, lit("t0"), "Describe", "*", true),
+            ],
+        ),
+        (
+            "30 prefixed".into(),
+            vec![acl(b, Topic, pre("p"), "All", "*", true)],
+        ),
+        (
+            "31 host rules".into(),
+            vec![
+                acl(a, Topic, lit("t0"), "Read", "127.0.0.2", false),
+                acl(a, Topic, lit("t0"), "Read", "*", true),
+                acl(b, Topic, Pattern::Wildcard, "Describe", "127.0.0.3", true),
+            ],
+        ),
+        (
+            "32 groups of users".into(),
+            vec![
+                acl("Group:ops", Topic, pre("t"), "Read", "*", true),
+                acl("Group:ops", Group, Pattern::Wildcard, "Read", "*", true),
+                acl("User:*", Topic, lit("other"), "Describe", "*", true),
+            ],
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The two sides
+// ---------------------------------------------------------------------------------------------------------
+
+/// One side of the comparison: where its clients connect and its cluster's topic ids.
+struct Side {
+    name: &'static str,
+    sasl: SocketAddr,
+    admin: SocketAddr,
+    ids: HashMap<String, Uuid>,
+    cluster_id: String,
+}
+
+impl Side {
+    fn refresh_ids(&mut self) {
+        let mut c = RawClient::connect(self.admin);
+        let resp = common::kafka::metadata(&mut c, None, false);
+        self.ids = resp
+            .topics
+            .iter()
+            .filter_map(|t| Some((t.name.as_ref()?.0.to_string(), t.topic_id)))
+            .collect();
+        self.cluster_id = resp.cluster_id.map(|c| c.to_string()).unwrap_or_default();
+    }
+    fn id(&self, topic: &str) -> Uuid {
+        self.ids.get(topic).copied().unwrap_or(Uuid::nil())
+    }
+}
+
+fn password(user: &str) -> String {
+    format!("{user}-secret")
+}
+
+/// The fixture both clusters start from.
+fn fixture(admin: SocketAddr) {
+    let mut c = RawClient::connect(admin);
+    create_topics_ok(&mut c, &["t0", "pay-x", "other"], 1);
+    create_topics_ok(&mut c, &["t1"], 2);
+    for (t, p) in [("t0", 0), ("t1", 0), ("t1", 1), ("pay-x", 0), ("other", 0)] {
+        let resp = common::kafka::produce(
+            &mut c,
+            None,
+            &[(t, p, record_batch(&["r0", "r1", "r2"], None))],
+        );
+        assert_eq!(common::kafka::produce_error(&resp, t, p), 0);
+    }
+    let _ = produce_ok;
+    for (g, offsets) in [
+        ("g0", vec![("t0", 0, 1i64), ("t1", 0, 2), ("pay-x", 0, 1)]),
+        ("g1", vec![("other", 0, 1)]),
+    ] {
+        let codes = offset_commit(&mut c, g, &offsets);
+        assert!(codes.iter().all(|c| c.2 == 0), "{g}: {codes:?}");
+    }
+}
+
+/// Applies an ACL set on the Kafka side: every ACL deleted, the set created, and waited for until
+/// the broker's authorizer reports exactly it.
+fn apply_kafka_acls(admin: SocketAddr, acls: &[Acl]) {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
+    let mut c = RawClient::connect(admin);
+    let mut filter = DeleteAclsFilter::default();
+    filter.resource_type_filter = 1;
+    filter.pattern_type_filter = 1;
+    filter.operation = 1;
+    filter.permission_type = 1;
+    filter.resource_name_filter = None;
+    filter.principal_filter = None;
+    filter.host_filter = None;
+    let mut del = DeleteAclsRequest::default();
+    del.filters = vec![filter];
+    let resp: DeleteAclsResponse = c.request(ApiKey::DeleteAcls, 3, &del);
+    assert!(
+        resp.filter_results.iter().all(|r| r.error_code == 0),
+        "{resp:?}"
+    );
+    let bindings = kafka_bindings(acls);
+    if !bindings.is_empty() {
+        let mut req = CreateAclsRequest::default();
+        req.creations = bindings
+            .iter()
+            .map(|(rt, name, pt, principal, host, op, perm)| {
+                let mut a = AclCreation::default();
+                a.resource_type = *rt;
+                a.resource_name = StrBytes::from_string(name.clone());
+                a.resource_pattern_type = *pt;
+                a.principal = StrBytes::from_string(principal.clone());
+                a.host = StrBytes::from_string(host.clone());
+                a.operation = *op;
+                a.permission_type = *perm;
+                a
+            })
+            .collect();
+        let resp: CreateAclsResponse = c.request(ApiKey::CreateAcls, 3, &req);
+        assert!(resp.results.iter().all(|r| r.error_code == 0), "{resp:?}");
+    }
+    let start = Instant::now();
+    loop {
+        let mut d = DescribeAclsRequest::default();
+        d.resource_type_filter = 1;
+        d.pattern_type_filter = 1;
+        d.operation = 1;
+        d.permission_type = 1;
+        d.resource_name_filter = None;
+        d.principal_filter = None;
+        d.host_filter = None;
+        let resp: DescribeAclsResponse = c.request(ApiKey::DescribeAcls, 3, &d);
+        let n: usize = resp.resources.iter().map(|r| r.acls.len()).sum();
+        if resp.error_code == 0 && n == bindings.len() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "Kafka's authorizer never showed the ACL set: {resp:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Applies the set on the gateway side: the policy file rewritten, reloaded with SIGHUP.
+fn apply_gateway_policy(gateway: &Gateway, policy: &std::path::Path, acls: &[Acl]) {
+    let reloads = || {
+        metric_sum(
+            &gateway.metrics(),
+            "kafka_gateway_reloads_total{file=\"policy\",result=\"success\"}",
+        )
+    };
+    let before = reloads();
+    std::fs::write(policy, policy_text(acls)).expect("policy");
+    let ok = std::process::Command::new("kill")
+        .args(["-HUP", &gateway.pid().to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok);
+    eventually("policy reloaded", Duration::from_secs(10), || {
+        reloads() > before
+    });
+    let failures = gateway
+        .metrics()
+        .lines()
+        .filter(|l| l.starts_with("kafka_gateway_reloads_total") && l.contains("failure"))
+        .count();
+    assert_eq!(
+        failures,
+        0,
+        "the generated policy did not load:\n{}",
+        policy_text(acls)
+    );
+}
+
+/// Logged-in connections of one side, per (principal, source address).
+struct Conns {
+    map: HashMap<(&'static str, Ipv4Addr), RawClient>,
+}
+
+impl Conns {
+    fn get(&mut self, side: &Side, user: &'static str, host: Ipv4Addr) -> &mut RawClient {
+        self.map.entry((user, host)).or_insert_with(|| {
+            let mut c = connect_from(host, side.sasl).expect("connect");
+            let l = login(&mut c, "SCRAM-SHA-256", user, &password(user));
+            assert_eq!(
+                l.error_code(),
+                0,
+                "{}: login {user}: {}",
+                side.name,
+                l.message()
+            );
+            c
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Requests
+// ---------------------------------------------------------------------------------------------------------
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+fn tn(s: &str) -> TopicName {
+    TopicName(sb(s))
+}
+
+/// A topic id for a request: the side's id of a known topic, or (rarely) one no cluster has.
+fn pick_topic_id(rng: &mut Rng, side: &Side) -> (String, Uuid) {
+    if rng.chance(15) {
+        (
+            "<unknown id>".into(),
+            Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0),
+        )
+    } else {
+        let t = *rng.pick(&TOPICS[..4]);
+        (t.to_string(), side.id(t))
+    }
+}
+
+/// Builds one request of `api` at `version` from `rng`'s choices, with `side`'s topic ids. `n`
+/// makes the names of per-request groups unique.
+fn build(api: ApiKey, v: i16, rng: &mut Rng, side: &Side, n: usize) -> RequestKind {
+    let topic = |rng: &mut Rng| *rng.pick(&TOPICS);
+    let group = |rng: &mut Rng| *rng.pick(&GROUPS);
+    let txn = |rng: &mut Rng| *rng.pick(&TXN_IDS);
+    match api {
+        ApiKey::Produce => {
+            let mut req = ProduceRequest::default();
+            req.acks = *rng.pick(&[-1i16, 1]);
+            req.timeout_ms = 10_000;
+            let transactional = rng.chance(20);
+            let producer = transactional.then_some(BatchProducer {
+                id: 9999,
+                epoch: 0,
+                transactional: true,
+            });
+            if transactional {
+                req.transactional_id = Some(TransactionalId(sb(txn(rng))));
+            }
+            req.topic_data = rng
+                .some(&TOPICS, 2)
+                .into_iter()
+                .map(|t| {
+                    let mut td = produce_request::TopicProduceData::default();
+                    td.name = tn(t);
+                    let mut p = produce_request::PartitionProduceData::default();
+                    p.index = 0;
+                    p.records = Some(record_batch(&["d"], producer));
+                    td.partition_data = vec![p];
+                    td
+                })
+                .collect();
+            RequestKind::Produce(req)
+        }
+        ApiKey::Fetch => {
+            let mut req = FetchRequest::default();
+            req.max_wait_ms = 0;
+            req.min_bytes = 1;
+            req.max_bytes = 1 << 20;
+            req.session_id = 0;
+            req.session_epoch = -1;
+            let follower = rng.chance(10);
+            if v >= 15 {
+                req.replica_state.replica_id = BrokerId(if follower { 1 } else { -1 });
+                req.replica_id = BrokerId(-1);
+            } else {
+                req.replica_id = BrokerId(if follower { 1 } else { -1 });
+            }
+            let count = 1 + rng.below(2);
+            req.topics = (0..count)
+                .map(|_| {
+                    let mut ft = fetch_request::FetchTopic::default();
+                    if v >= 13 {
+                        ft.topic_id = pick_topic_id(rng, side).1;
+                    } else {
+                        ft.topic = tn(topic(rng));
+                    }
+                    let mut p = fetch_request::FetchPartition::default();
+                    p.partition = 0;
+                    p.fetch_offset = 0;
+                    p.current_leader_epoch = -1;
+                    p.last_fetched_epoch = -1;
+                    p.log_start_offset = -1;
+                    p.partition_max_bytes = 1 << 16;
+                    ft.partitions = vec![p];
+                    ft
+                })
+                .collect();
+            req.topics
+                .dedup_by(|a, b| a.topic == b.topic && a.topic_id == b.topic_id);
+            RequestKind::Fetch(req)
+        }
+        ApiKey::ListOffsets => {
+            let mut req = ListOffsetsRequest::default();
+            req.replica_id = BrokerId(-1);
+            if v >= 10 {
+                req.timeout_ms = 5000;
+            }
+            req.topics = rng
+                .some(&TOPICS, 2)
+                .into_iter()
+                .map(|t| {
+                    let mut lt = list_offsets_request::ListOffsetsTopic::default();
+                    lt.name = tn(t);
+                    let mut p = list_offsets_request::ListOffsetsPartition::default();
+                    p.partition_index = 0;
+                    p.current_leader_epoch = -1;
+                    p.timestamp = *rng.pick(&[-1i64, -2]);
+                    lt.partitions = vec![p];
+                    lt
+                })
+                .collect();
+            RequestKind::ListOffsets(req)
+        }
+        ApiKey::Metadata => {
+            let mut req = MetadataRequest::default();
+            req.topics = if v >= 1 && rng.chance(25) {
+                None
+            } else {
+                Some(
+                    rng.some(&TOPICS, 3)
+                        .into_iter()
+                        .map(|t| {
+                            let mut mt = metadata_request::MetadataRequestTopic::default();
+                            if v >= 12 && rng.chance(25) {
+                                mt.topic_id = pick_topic_id(rng, side).1;
+                                mt.name = None;
+                            } else {
+                                mt.name = Some(tn(t));
+                            }
+                            mt
+                        })
+                        .collect(),
+                )
+            };
+            if v >= 4 {
+                // Auto-creation only for "nope" matters; it creates the topic on both sides alike.
+                req.allow_auto_topic_creation = rng.chance(30);
+            }
+            if v >= 8 {
+                req.include_topic_authorized_operations = rng.chance(50);
+            }
+            if (8..=10).contains(&v) {
+                req.include_cluster_authorized_operations = rng.chance(50);
+            }
+            RequestKind::Metadata(req)
+        }
+        ApiKey::OffsetCommit => {
+            let mut req = OffsetCommitRequest::default();
+            req.group_id = GroupId(sb(group(rng)));
+            req.generation_id_or_member_epoch = -1;
+            req.member_id = sb("");
+            if (2..=4).contains(&v) {
+                req.retention_time_ms = -1;
+            }
+            req.topics = rng
+                .some(&TOPICS, 2)
+                .into_iter()
+                .map(|t| {
+                    let mut ot = offset_commit_request::OffsetCommitRequestTopic::default();
+                    ot.name = tn(t);
+                    let mut p = offset_commit_request::OffsetCommitRequestPartition::default();
+                    p.partition_index = 0;
+                    p.committed_offset = 1 + rng.below(3) as i64;
+                    p.committed_leader_epoch = -1;
+                    p.committed_metadata = Some(sb(""));
+                    ot.partitions = vec![p];
+                    ot
+                })
+                .collect();
+            RequestKind::OffsetCommit(req)
+        }
+        ApiKey::OffsetFetch => {
+            let mut req = OffsetFetchRequest::default();
+            let all = v >= 2 && rng.chance(40);
+            if v <= 7 {
+                req.group_id = GroupId(sb(group(rng)));
+                req.topics = (!all).then(|| {
+                    rng.some(&TOPICS, 2)
+                        .into_iter()
+                        .map(|t| {
+                            let mut ot = offset_fetch_request::OffsetFetchRequestTopic::default();
+                            ot.name = tn(t);
+                            ot.partition_indexes = vec![0];
+                            ot
+                        })
+                        .collect()
+                });
+            } else {
+                req.groups = rng
+                    .some(&GROUPS, 2)
+                    .into_iter()
+                    .map(|g| {
+                        let mut og = offset_fetch_request::OffsetFetchRequestGroup::default();
+                        og.group_id = GroupId(sb(g));
+                        if v >= 9 {
+                            og.member_epoch = -1;
+                        }
+                        og.topics = (!all).then(|| {
+                            rng.some(&TOPICS, 2)
+                                .into_iter()
+                                .map(|t| {
+                                    let mut ot =
+                                        offset_fetch_request::OffsetFetchRequestTopics::default();
+                                    ot.name = tn(t);
+                                    ot.partition_indexes = vec![0];
+                                    ot
+                                })
+                                .collect()
+                        });
+                        og
+                    })
+                    .collect();
+            }
+            RequestKind::OffsetFetch(req)
+        }
+        ApiKey::FindCoordinator => {
+            let mut req = FindCoordinatorRequest::default();
+            let txn_key = v >= 1 && rng.chance(40);
+            req.key_type = if txn_key { 1 } else { 0 };
+            let key = if txn_key { txn(rng) } else { group(rng) };
+            if v >= 4 {
+                req.coordinator_keys = vec![sb(key)];
+            } else {
+                req.key = sb(key);
+            }
+            RequestKind::FindCoordinator(req)
+        }
+        ApiKey::JoinGroup => {
+            let mut req = JoinGroupRequest::default();
+            // Below v4 a join completes at once and leaves a member: each uses a group of its own.
+            let name = if v < 4 {
+                format!("g-join-{n}")
+            } else {
+                group(rng).to_string()
+            };
+            req.group_id = GroupId(sb(&name));
+            req.session_timeout_ms = 300_000;
+            if v >= 1 {
+                req.rebalance_timeout_ms = 300_000;
+            }
+            req.member_id = sb("");
+            req.protocol_type = sb("consumer");
+            let mut p = join_group_request::JoinGroupRequestProtocol::default();
+            p.name = sb("range");
+            p.metadata = Bytes::from_static(&[0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+            req.protocols = vec![p];
+            RequestKind::JoinGroup(req)
+        }
+        ApiKey::Heartbeat => {
+            let mut req = HeartbeatRequest::default();
+            req.group_id = GroupId(sb(group(rng)));
+            req.generation_id = 1;
+            req.member_id = sb("m-1");
+            RequestKind::Heartbeat(req)
+        }
+        ApiKey::LeaveGroup => {
+            let mut req = LeaveGroupRequest::default();
+            req.group_id = GroupId(sb(group(rng)));
+            if v <= 2 {
+                req.member_id = sb("m-1");
+            } else {
+                let mut m = leave_group_request::MemberIdentity::default();
+                m.member_id = sb("m-1");
+                req.members = vec![m];
+            }
+            RequestKind::LeaveGroup(req)
+        }
+        ApiKey::SyncGroup => {
+            let mut req = SyncGroupRequest::default();
+            req.group_id = GroupId(sb(group(rng)));
+            req.generation_id = 1;
+            req.member_id = sb("m-1");
+            if v >= 5 {
+                req.protocol_type = Some(sb("consumer"));
+                req.protocol_name = Some(sb("range"));
+            }
+            RequestKind::SyncGroup(req)
+        }
+        ApiKey::DescribeGroups => {
+            let mut req = DescribeGroupsRequest::default();
+            req.groups = rng
+                .some(&GROUPS, 3)
+                .into_iter()
+                .map(|g| GroupId(sb(g)))
+                .collect();
+            if v >= 3 {
+                req.include_authorized_operations = rng.chance(50);
+            }
+            RequestKind::DescribeGroups(req)
+        }
+        ApiKey::ListGroups => {
+            let mut req = ListGroupsRequest::default();
+            if v >= 4 && rng.chance(30) {
+                req.states_filter = vec![sb("Empty")];
+            }
+            if v >= 5 && rng.chance(30) {
+                req.types_filter = vec![sb("classic")];
+            }
+            RequestKind::ListGroups(req)
+        }
+        ApiKey::CreateTopics => {
+            let mut req = CreateTopicsRequest::default();
+            req.timeout_ms = 10_000;
+            // Validation only: authorization is checked, nothing is created, both sides stay equal.
+            req.validate_only = true;
+            req.topics = rng
+                .some(&["nope", "pay-new", "t0", "x-new"], 2)
+                .into_iter()
+                .map(|t| {
+                    let mut ct = create_topics_request::CreatableTopic::default();
+                    ct.name = tn(t);
+                    ct.num_partitions = 1;
+                    ct.replication_factor = 1;
+                    ct
+                })
+                .collect();
+            RequestKind::CreateTopics(req)
+        }
+        ApiKey::DeleteTopics => {
+            let mut req = DeleteTopicsRequest::default();
+            req.timeout_ms = 10_000;
+            // Topics that do not exist: a delete that is allowed finds nothing to delete.
+            let names = rng.some(&["pay-gone", "t-gone", "nope-gone"], 2);
+            if v >= 6 {
+                req.topics = names
+                    .iter()
+                    .map(|t| {
+                        let mut d = delete_topics_request::DeleteTopicState::default();
+                        if rng.chance(20) {
+                            d.topic_id = Uuid::from_u128(0xdead_beef);
+                        } else {
+                            d.name = Some(tn(t));
+                        }
+                        d
+                    })
+                    .collect();
+            } else {
+                req.topic_names = names.iter().map(|t| tn(t)).collect();
+            }
+            RequestKind::DeleteTopics(req)
+        }
+        ApiKey::DeleteRecords => {
+            let mut req = DeleteRecordsRequest::default();
+            req.timeout_ms = 10_000;
+            req.topics = rng
+                .some(&TOPICS, 2)
+                .into_iter()
+                .map(|t| {
+                    let mut dt = delete_records_request::DeleteRecordsTopic::default();
+                    dt.name = tn(t);
+                    let mut p = delete_records_request::DeleteRecordsPartition::default();
+                    p.partition_index = 0;
+                    p.offset = 0; // nothing before offset 0: the log is unchanged
+                    dt.partitions = vec![p];
+                    dt
+                })
+                .collect();
+            RequestKind::DeleteRecords(req)
+        }
+        ApiKey::InitProducerId => {
+            let mut req = InitProducerIdRequest::default();
+            req.transactional_id = rng.chance(60).then(|| TransactionalId(sb(txn(rng))));
+            req.transaction_timeout_ms = 60_000;
+            if v >= 3 {
+                req.producer_id = ProducerId(-1);
+                req.producer_epoch = -1;
+            }
+            RequestKind::InitProducerId(req)
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            let mut req = OffsetForLeaderEpochRequest::default();
+            if v >= 3 {
+                req.replica_id = BrokerId(if rng.chance(15) { 1 } else { -1 });
+            }
+            req.topics = rng
+                .some(&TOPICS, 2)
+                .into_iter()
+                .map(|t| {
+                    let mut ot = offset_for_leader_epoch_request::OffsetForLeaderTopic::default();
+                    ot.topic = tn(t);
+                    let mut p =
+                        offset_for_leader_epoch_request::OffsetForLeaderPartition::default();
+                    p.partition = 0;
+                    p.current_leader_epoch = -1;
+                    p.leader_epoch = 0;
+                    ot.partitions = vec![p];
+                    ot
+                })
+                .collect();
+            RequestKind::OffsetForLeaderEpoch(req)
+        }
+        ApiKey::AddPartitionsToTxn => {
+            let mut req = AddPartitionsToTxnRequest::default();
+            let topics: Vec<add_partitions_to_txn_request::AddPartitionsToTxnTopic> = rng
+                .some(&TOPICS, 2)
+                .into_iter()
+                .map(|t| {
+                    let mut at = add_partitions_to_txn_request::AddPartitionsToTxnTopic::default();
+                    at.name = tn(t);
+                    at.partitions = vec![0];
+                    at
+                })
+                .collect();
+            if v <= 3 {
+                req.v3_and_below_transactional_id = TransactionalId(sb(txn(rng)));
+                req.v3_and_below_producer_id = ProducerId(9999);
+                req.v3_and_below_producer_epoch = 0;
+                req.v3_and_below_topics = topics;
+            } else {
+                let mut t = add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default();
+                t.transactional_id = TransactionalId(sb(txn(rng)));
+                t.producer_id = ProducerId(9999);
+                t.producer_epoch = 0;
+                t.verify_only = true;
+                t.topics = topics;
+                req.transactions = vec![t];
+            }
+            RequestKind::AddPartitionsToTxn(req)
+        }
+        ApiKey::AddOffsetsToTxn => {
+            let mut req = AddOffsetsToTxnRequest::default();
+            req.transactional_id = TransactionalId(sb(txn(rng)));
+            req.producer_id = ProducerId(9999);
+            req.producer_epoch = 0;
+            req.group_id = GroupId(sb(group(rng)));
+            RequestKind::AddOffsetsToTxn(req)
+        }
+        ApiKey::EndTxn => {
+            let mut req = EndTxnRequest::default();
+            req.transactional_id = TransactionalId(sb(txn(rng)));
+            req.producer_id = ProducerId(9999);
+            req.producer_epoch = 0;
+            req.committed = rng.chance(50);
+            RequestKind::EndTxn(req)
+        }
+        ApiKey::TxnOffsetCommit => {
+            let mut req = TxnOffsetCommitRequest::default();
+            req.transactional_id = TransactionalId(sb(txn(rng)));
+            req.group_id = GroupId(sb(group(rng)));
+            req.producer_id = ProducerId(9999);
+            req.producer_epoch = 0;
+            if v >= 3 {
+                req.generation_id = -1;
+                req.member_id = sb("");
+            }
+            req.topics = rng
+                .some(&TOPICS, 2)
+                .into_iter()
+                .map(|t| {
+                    let mut tt = txn_offset_commit_request::TxnOffsetCommitRequestTopic::default();
+                    tt.name = tn(t);
+                    let mut p =
+                        txn_offset_commit_request::TxnOffsetCommitRequestPartition::default();
+                    p.partition_index = 0;
+                    p.committed_offset = 1;
+                    p.committed_leader_epoch = -1;
+                    tt.partitions = vec![p];
+                    tt
+                })
+                .collect();
+            RequestKind::TxnOffsetCommit(req)
+        }
+        ApiKey::DescribeConfigs => {
+            let mut req = DescribeConfigsRequest::default();
+            let mut resources = Vec::new();
+            for _ in 0..1 + rng.below(2) {
+                let mut r = describe_configs_request::DescribeConfigsResource::default();
+                match rng.below(6) {
+                    5 => {
+                        r.resource_type = 32;
+                        r.resource_name = sb(group(rng));
+                    }
+                    0 => {
+                        r.resource_type = 4;
+                        r.resource_name = sb("1");
+                    }
+                    1 => {
+                        r.resource_type = 8;
+                        r.resource_name = sb("1");
+                    }
+                    _ => {
+                        r.resource_type = 2;
+                        r.resource_name = sb(topic(rng));
+                    }
+                }
+                r.configuration_keys = rng.chance(50).then(|| {
+                    vec![
+                        sb("retention.ms"),
+                        sb("cleanup.policy"),
+                        sb("log.retention.hours"),
+                    ]
+                });
+                if !resources
+                    .iter()
+                    .any(|x: &describe_configs_request::DescribeConfigsResource| {
+                        x.resource_type == r.resource_type && x.resource_name == r.resource_name
+                    })
+                {
+                    resources.push(r);
+                }
+            }
+            req.resources = resources;
+            if v >= 1 {
+                req.include_synonyms = rng.chance(30);
+            }
+            if v >= 3 {
+                req.include_documentation = rng.chance(20);
+            }
+            RequestKind::DescribeConfigs(req)
+        }
+        ApiKey::AlterConfigs => {
+            let mut req = AlterConfigsRequest::default();
+            req.validate_only = true;
+            let mut r = alter_configs_request::AlterConfigsResource::default();
+            if rng.chance(25) {
+                r.resource_type = 4;
+                r.resource_name = sb("1");
+                let mut c = alter_configs_request::AlterableConfig::default();
+                c.name = sb("log.cleaner.threads");
+                c.value = Some(sb("1"));
+                r.configs = vec![c];
+            } else {
+                r.resource_type = 2;
+                r.resource_name = sb(topic(rng));
+                let mut c = alter_configs_request::AlterableConfig::default();
+                c.name = sb("retention.ms");
+                c.value = Some(sb("86400000"));
+                r.configs = vec![c];
+            }
+            req.resources = vec![r];
+            RequestKind::AlterConfigs(req)
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            let mut req = IncrementalAlterConfigsRequest::default();
+            req.validate_only = true;
+            let mut r = incremental_alter_configs_request::AlterConfigsResource::default();
+            let mut c = incremental_alter_configs_request::AlterableConfig::default();
+            c.config_operation = 0;
+            if rng.chance(20) {
+                r.resource_type = 32;
+                r.resource_name = sb(group(rng));
+                c.name = sb("consumer.session.timeout.ms");
+                c.value = Some(sb("50000"));
+            } else if rng.chance(25) {
+                r.resource_type = 4;
+                r.resource_name = sb("1");
+                c.name = sb("log.cleaner.threads");
+                c.value = Some(sb("1"));
+            } else {
+                r.resource_type = 2;
+                r.resource_name = sb(topic(rng));
+                c.name = sb("retention.ms");
+                c.value = Some(sb("86400000"));
+            }
+            r.configs = vec![c];
+            req.resources = vec![r];
+            RequestKind::IncrementalAlterConfigs(req)
+        }
+        ApiKey::DescribeLogDirs => {
+            let mut req = DescribeLogDirsRequest::default();
+            req.topics = rng.chance(70).then(|| {
+                rng.some(&TOPICS, 2)
+                    .into_iter()
+                    .map(|t| {
+                        let mut d = describe_log_dirs_request::DescribableLogDirTopic::default();
+                        d.topic = tn(t);
+                        d.partitions = vec![0];
+                        d
+                    })
+                    .collect()
+            });
+            RequestKind::DescribeLogDirs(req)
+        }
+        ApiKey::CreatePartitions => {
+            let mut req = CreatePartitionsRequest::default();
+            req.timeout_ms = 10_000;
+            req.validate_only = true;
+            req.topics = rng
+                .some(&TOPICS, 2)
+                .into_iter()
+                .map(|t| {
+                    let mut ct = create_partitions_request::CreatePartitionsTopic::default();
+                    ct.name = tn(t);
+                    ct.count = 4;
+                    ct.assignments = None;
+                    ct
+                })
+                .collect();
+            RequestKind::CreatePartitions(req)
+        }
+        ApiKey::DeleteGroups => {
+            let mut req = DeleteGroupsRequest::default();
+            // Groups that hold nothing the fixture needs.
+            req.groups_names = rng
+                .some(&["gnew", "g-gone", "pay-gone"], 2)
+                .into_iter()
+                .map(|g| GroupId(sb(g)))
+                .collect();
+            RequestKind::DeleteGroups(req)
+        }
+        ApiKey::OffsetDelete => {
+            let mut req = OffsetDeleteRequest::default();
+            req.group_id = GroupId(sb(group(rng)));
+            req.topics = rng
+                .some(&TOPICS, 2)
+                .into_iter()
+                .map(|t| {
+                    let mut ot = offset_delete_request::OffsetDeleteRequestTopic::default();
+                    ot.name = tn(t);
+                    let mut p = offset_delete_request::OffsetDeleteRequestPartition::default();
+                    p.partition_index = 0;
+                    ot.partitions = vec![p];
+                    ot
+                })
+                .collect();
+            RequestKind::OffsetDelete(req)
+        }
+        ApiKey::DescribeCluster => {
+            let mut req = DescribeClusterRequest::default();
+            req.include_cluster_authorized_operations = rng.chance(50);
+            RequestKind::DescribeCluster(req)
+        }
+        ApiKey::DescribeProducers => {
+            let mut req = DescribeProducersRequest::default();
+            req.topics = rng
+                .some(&TOPICS, 2)
+                .into_iter()
+                .map(|t| {
+                    let mut dt = describe_producers_request::TopicRequest::default();
+                    dt.name = tn(t);
+                    dt.partition_indexes = vec![0];
+                    dt
+                })
+                .collect();
+            RequestKind::DescribeProducers(req)
+        }
+        ApiKey::DescribeTransactions => {
+            let mut req = DescribeTransactionsRequest::default();
+            req.transactional_ids = rng
+                .some(&TXN_IDS, 2)
+                .into_iter()
+                .map(|t| TransactionalId(sb(t)))
+                .collect();
+            RequestKind::DescribeTransactions(req)
+        }
+        ApiKey::ListTransactions => {
+            let mut req = ListTransactionsRequest::default();
+            if rng.chance(30) {
+                req.state_filters = vec![sb("Empty")];
+            }
+            if v >= 1 {
+                req.duration_filter = -1;
+            }
+            if v >= 2 && rng.chance(30) {
+                req.transactional_id_pattern = Some(sb("x.*"));
+            }
+            RequestKind::ListTransactions(req)
+        }
+        ApiKey::ConsumerGroupHeartbeat => {
+            let mut req = ConsumerGroupHeartbeatRequest::default();
+            // A join leaves a member: a group of its own per request.
+            req.group_id = GroupId(sb(&format!("g-cgh-{n}")));
+            req.member_id = sb(&format!("member-{n:016}"));
+            req.member_epoch = 0;
+            req.rebalance_timeout_ms = 300_000;
+            req.subscribed_topic_names =
+                Some(rng.some(&TOPICS[..4], 2).into_iter().map(tn).collect());
+            req.topic_partitions = Some(Vec::new());
+            RequestKind::ConsumerGroupHeartbeat(req)
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            let mut req = ConsumerGroupDescribeRequest::default();
+            req.group_ids = rng
+                .some(&GROUPS, 2)
+                .into_iter()
+                .map(|g| GroupId(sb(g)))
+                .collect();
+            req.include_authorized_operations = rng.chance(50);
+            RequestKind::ConsumerGroupDescribe(req)
+        }
+        other => panic!("no request builder for {other:?}"),
+    }
+}
+
+/// What one side answered.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Answer(String),
+    Closed,
+}
+
+fn send(c: &mut RawClient, api: ApiKey, v: i16, req: &RequestKind, side: &Side) -> Outcome {
+    let correlation = 777;
+    let mut header = RequestHeader::default();
+    header.request_api_key = api as i16;
+    header.request_api_version = v;
+    header.correlation_id = correlation;
+    header.client_id = Some(StrBytes::from_static_str("kgw-differential"));
+    let mut buf = BytesMut::new();
+    buf.extend_from_slice(&[0; 4]);
+    header
+        .encode(&mut buf, api.request_header_version(v))
+        .expect("header");
+    req.encode(&mut buf, v)
+        .unwrap_or_else(|e| panic!("encoding {api:?} v{v}: {e}: {req:?}"));
+    let len = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    if c.send_raw(&buf).is_err() {
+        return Outcome::Closed;
+    }
+    match c.read_frame() {
+        Ok(mut payload) => {
+            let h = ResponseHeader::decode(&mut payload, api.response_header_version(v))
+                .expect("response header");
+            assert_eq!(h.correlation_id, correlation);
+            let resp = ResponseKind::decode(api, &mut payload, v)
+                .unwrap_or_else(|e| panic!("decoding {api:?} v{v}: {e}"));
+            Outcome::Answer(normalize(api, resp, side))
+        }
+        Err(_) => Outcome::Closed,
+    }
+}
+
+/// Puts lists whose order is not part of the answer in order. Kafka builds many per-resource
+/// result lists from hash maps (DeleteTopics, CreateTopics, Produce, ListOffsets, ...) and puts
+/// unauthorized entries before authorized ones in others (DescribeGroups): clients match results
+/// by name, never by position, so position is not compared.
+fn sort(resp: &mut ResponseKind, side: &Side) {
+    // A topic by its name on this side (ids differ between the two clusters).
+    let key = |name: &str, id: Uuid| -> String {
+        side.ids
+            .iter()
+            .find(|(_, v)| **v == id)
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| format!("{name}/{id}"))
+    };
+    match resp {
+        ResponseKind::Fetch(f) => f.responses.sort_by_key(|t| key(&t.topic, t.topic_id)),
+        ResponseKind::ConsumerGroupHeartbeat(h) => {
+            if let Some(a) = &mut h.assignment {
+                a.topic_partitions.sort_by_key(|t| key("", t.topic_id));
+            }
+        }
+        ResponseKind::ConsumerGroupDescribe(d) => {
+            d.groups.sort_by(|a, b| a.group_id.cmp(&b.group_id))
+        }
+        ResponseKind::Produce(p) => p.responses.sort_by(|a, b| a.name.cmp(&b.name)),
+        ResponseKind::ListOffsets(l) => l.topics.sort_by(|a, b| a.name.cmp(&b.name)),
+        ResponseKind::OffsetCommit(o) => o.topics.sort_by(|a, b| a.name.cmp(&b.name)),
+        ResponseKind::TxnOffsetCommit(o) => o.topics.sort_by(|a, b| a.name.cmp(&b.name)),
+        ResponseKind::OffsetDelete(o) => o.topics.sort_by(|a, b| a.name.cmp(&b.name)),
+        ResponseKind::OffsetForLeaderEpoch(o) => o.topics.sort_by(|a, b| a.topic.cmp(&b.topic)),
+        ResponseKind::CreateTopics(c) => c.topics.sort_by(|a, b| a.name.cmp(&b.name)),
+        ResponseKind::DeleteTopics(d) => d
+            .responses
+            .sort_by(|a, b| (&a.name, a.topic_id).cmp(&(&b.name, b.topic_id))),
+        ResponseKind::DeleteRecords(d) => d.topics.sort_by(|a, b| a.name.cmp(&b.name)),
+        ResponseKind::CreatePartitions(c) => c.results.sort_by(|a, b| a.name.cmp(&b.name)),
+        ResponseKind::DescribeGroups(d) => d.groups.sort_by(|a, b| a.group_id.cmp(&b.group_id)),
+        ResponseKind::DeleteGroups(d) => d.results.sort_by(|a, b| a.group_id.cmp(&b.group_id)),
+        ResponseKind::DescribeConfigs(d) => d.results.sort_by(|a, b| {
+            (a.resource_type, &a.resource_name).cmp(&(b.resource_type, &b.resource_name))
+        }),
+        ResponseKind::DescribeProducers(d) => d.topics.sort_by(|a, b| a.name.cmp(&b.name)),
+        ResponseKind::DescribeTransactions(d) => d
+            .transaction_states
+            .sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id)),
+        ResponseKind::AddPartitionsToTxn(a) => {
+            a.results_by_topic_v3_and_below
+                .sort_by(|x, y| x.name.cmp(&y.name));
+            for t in &mut a.results_by_transaction {
+                t.topic_results.sort_by(|x, y| x.name.cmp(&y.name));
+            }
+        }
+        ResponseKind::Metadata(m) => m
+            .topics
+            .sort_by_key(|t| key(t.name.as_ref().map_or("", |n| n.as_str()), t.topic_id)),
+        ResponseKind::ListGroups(l) => l.groups.sort_by(|a, b| a.group_id.cmp(&b.group_id)),
+        ResponseKind::OffsetFetch(o) => {
+            o.topics.sort_by(|a, b| a.name.cmp(&b.name));
+            for g in &mut o.groups {
+                g.topics.sort_by(|a, b| a.name.cmp(&b.name));
+            }
+        }
+        ResponseKind::DescribeLogDirs(d) => {
+            for r in &mut d.results {
+                r.topics.sort_by(|a, b| a.name.cmp(&b.name));
+            }
+        }
+        ResponseKind::ListTransactions(l) => l
+            .transaction_states
+            .sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id)),
+        _ => {}
+    }
+}
+
+/// The answer as text, with what differs between two clusters by construction masked.
+fn normalize(api: ApiKey, mut resp: ResponseKind, side: &Side) -> String {
+    if let ResponseKind::CreateTopics(c) = &mut resp {
+        // A validate-only creation still reports the id the topic would get: random per cluster.
+        for t in &mut c.topics {
+            t.topic_id = Uuid::nil();
+        }
+    }
+    sort(&mut resp, side);
+    let mut s = format!("{resp:?}");
+    let rules: Vec<(&str, &str)> = vec![
+        (r"throttle_time_ms: -?\d+", "throttle_time_ms: _"),
+        (
+            r#"error_message: (None|Some\("(?:[^"\\]|\\.)*"\))"#,
+            "error_message: _",
+        ),
+        (r#"host: "[^"]*""#, "host: _"),
+        (r"port: -?\d+", "port: _"),
+        (
+            r#"cluster_id: (None|Some\("[^"]*"\)|"[^"]*")"#,
+            "cluster_id: _",
+        ),
+        (r#"member_id: (Some\()?"[^"]*"\)?"#, "member_id: _"),
+        (r#"leader: "[^"]*""#, "leader: _"),
+        (r"producer_id: (ProducerId\()?-?\d+\)?", "producer_id: _"),
+        (r"session_id: -?\d+", "session_id: _"),
+        (r#"client_host: "[^"]*""#, "client_host: _"),
+        (r#"log_dir: "[^"]*""#, "log_dir: _"),
+        (r"total_bytes: -?\d+", "total_bytes: _"),
+        (r"usable_bytes: -?\d+", "usable_bytes: _"),
+        (
+            r"transaction_start_time_ms: -?\d+",
+            "transaction_start_time_ms: _",
+        ),
+        (r"last_timestamp: -?\d+", "last_timestamp: _"),
+    ];
+    for (re, to) in rules {
+        s = regex::Regex::new(re)
+            .expect("regex")
+            .replace_all(&s, to)
+            .into_owned();
+    }
+    if api == ApiKey::DescribeConfigs {
+        // Broker configs name each cluster's own ports and directories.
+        s = regex::Regex::new(r#"value: (None|Some\("(?:[^"\\]|\\.)*"\))"#)
+            .expect("regex")
+            .replace_all(&s, "value: _")
+            .into_owned();
+    }
+    s
+}
+
+/// Replaces each known topic id by the topic's name.
+fn ids_to_names(s: &str, side: &Side) -> String {
+    let mut out = s.to_string();
+    for (name, id) in &side.ids {
+        out = out.replace(&id.to_string(), &format!("<id of {name}>"));
+    }
+    out.replace(&side.cluster_id, "<cluster id>")
+}
+
+struct Difference {
+    set: String,
+    policy: String,
+    user: &'static str,
+    host: Ipv4Addr,
+    api: ApiKey,
+    version: i16,
+    request: String,
+    kafka: String,
+    gateway: String,
+}
+
+/// The APIs the gateway forwards and the versions both sides offer them at.
+fn common_versions(kafka: SocketAddr, gateway: SocketAddr) -> Vec<(ApiKey, i16)> {
+    let versions = |addr: SocketAddr| -> BTreeMap<i16, (i16, i16)> {
+        let resp: ApiVersionsResponse =
+            RawClient::connect(addr).request(ApiKey::ApiVersions, 3, &api_versions_request());
+        resp.api_keys
+            .iter()
+            .map(|a| (a.api_key, (a.min_version, a.max_version)))
+            .collect()
+    };
+    let (k, g) = (versions(kafka), versions(gateway));
+    let mut out = Vec::new();
+    for (key, (gmin, gmax)) in &g {
+        let Ok(api) = ApiKey::try_from(*key) else {
+            continue;
+        };
+        if matches!(
+            api,
+            ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+        ) {
+            continue;
+        }
+        let Some((kmin, kmax)) = k.get(key) else {
+            continue;
+        };
+        for v in (*gmin).max(*kmin)..=(*gmax).min(*kmax) {
+            out.push((api, v));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_gateway_answers_as_kafka_does_with_the_same_acls() {
+    let seed: u64 = std::env::var("KGW_DIFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    let random_sets: usize = std::env::var("KGW_DIFF_SETS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8);
+    println!("RESULT differential seed {seed} (replay: KGW_DIFF_SEED={seed})");
+    let opts = || {
+        let mut o = ClusterOptions::default()
+            // Members joined by the test stay for its whole run on both sides alike.
+            .prop("group.consumer.session.timeout.ms=600000")
+            .prop("group.consumer.max.session.timeout.ms=600000");
+        for u in PRINCIPALS {
+            o = o.user(u, &password(u));
+        }
+        o
+    };
+    let direct = KafkaCluster::start_with(opts());
+    let behind = KafkaCluster::start_with(opts());
+    let dir = TempDir::new("differential");
+    let users = dir.path().join("users.toml");
+    for u in PRINCIPALS {
+        add_scram_user(&users, u, &password(u), &["SCRAM-SHA-256"]);
+    }
+    let policy = dir.path().join("acl.policy");
+    std::fs::write(&policy, "# empty at start\n").expect("policy");
+    let listener = ListenerSpec {
+        name: "sasl",
+        tls: false,
+        client_auth: "none",
+        sasl: r#""SCRAM-SHA-256""#,
+    };
+    let extra = format!(
+        "[authentication]\ncredentials_file = {users:?}\nfailure_delay = \"10ms\"\n\n\
+         [authorization]\nmodel = {:?}\npolicy_files = [{policy:?}]\nsuper_users = []\n",
+        repo_root().join("policies/model.conf")
+    );
+    let (text, ports, admin) = gateway_config(&behind.upstream(), &[listener], None, &extra);
+    let gateway = Gateway::start(dir.path(), &text, ports, admin);
+    fixture(direct.socket(KafkaListener::Plaintext));
+    fixture(behind.socket(KafkaListener::Plaintext));
+    let mut kafka = Side {
+        name: "kafka",
+        sasl: direct.socket(KafkaListener::SaslPlaintext),
+        admin: direct.socket(KafkaListener::Plaintext),
+        ids: HashMap::new(),
+        cluster_id: String::new(),
+    };
+    let mut gw = Side {
+        name: "gateway",
+        sasl: gateway.addr("sasl"),
+        admin: behind.socket(KafkaListener::Plaintext),
+        ids: HashMap::new(),
+        cluster_id: String::new(),
+    };
+    let combos = common_versions(kafka.sasl, gw.sasl);
+    let mut rng = Rng(seed);
+    let mut sets: Vec<(String, Vec<Acl>)> = scenario_sets();
+    for i in 0..random_sets {
+        sets.push((format!("random {i}"), random_acls(&mut rng)));
+    }
+    let mut differences: Vec<Difference> = Vec::new();
+    let mut pairs = 0usize;
+    let mut covered: BTreeMap<(String, i16), usize> = BTreeMap::new();
+    let started = Instant::now();
+    let mut n = 0usize;
+    for (set_index, (set_name, acls)) in sets.iter().enumerate() {
+        apply_kafka_acls(kafka.admin, acls);
+        apply_gateway_policy(&gateway, &policy, acls);
+        kafka.refresh_ids();
+        gw.refresh_ids();
+        let mut kc = Conns {
+            map: HashMap::new(),
+        };
+        let mut gc = Conns {
+            map: HashMap::new(),
+        };
+        // Scenario sets get a quarter of the combinations each (in turn), random sets all of them.
+        let mine: Vec<(ApiKey, i16)> = if set_index < scenario_sets().len() {
+            combos
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| (i + set_index) % 4 == 0)
+                .map(|(_, c)| *c)
+                .collect()
+        } else {
+            combos.clone()
+        };
+        for (api, v) in mine {
+            n += 1;
+            let user = *rng.pick(&PRINCIPALS);
+            let host = *rng.pick(&HOSTS);
+            let choices = rng.clone();
+            let mut r1 = choices.clone();
+            let mut r2 = choices;
+            rng.next();
+            let req_k = build(api, v, &mut r1, &kafka, n);
+            let req_g = build(api, v, &mut r2, &gw, n);
+            let a = send(kc.get(&kafka, user, host), api, v, &req_k, &kafka);
+            let b = send(gc.get(&gw, user, host), api, v, &req_g, &gw);
+            if a == Outcome::Closed {
+                kc.map.remove(&(user, host));
+            }
+            if b == Outcome::Closed {
+                gc.map.remove(&(user, host));
+            }
+            let show = |o: &Outcome, side: &Side| match o {
+                Outcome::Answer(s) => ids_to_names(s, side),
+                Outcome::Closed => "<connection closed>".to_string(),
+            };
+            // A Metadata request may have auto-created a topic: learn its ids on both sides.
+            if matches!(&req_k, RequestKind::Metadata(m) if m.allow_auto_topic_creation) {
+                kafka.refresh_ids();
+                gw.refresh_ids();
+            }
+            let (sa, sb_) = (show(&a, &kafka), show(&b, &gw));
+            pairs += 1;
+            *covered.entry((format!("{api:?}"), v)).or_default() += 1;
+            if sa != sb_ {
+                differences.push(Difference {
+                    set: set_name.clone(),
+                    policy: policy_text(acls),
+                    user,
+                    host,
+                    api,
+                    version: v,
+                    request: ids_to_names(&format!("{req_k:?}"), &kafka),
+                    kafka: sa,
+                    gateway: sb_,
+                });
+            }
+        }
+    }
+    let apis: BTreeSet<&String> = covered.keys().map(|(a, _)| a).collect();
+    println!(
+        "RESULT differential: {pairs} request pairs over {} ACL sets ({} scenario sets), {} APIs x \
+         {} versions, {} differences, {:?}",
+        sets.len(),
+        scenario_sets().len(),
+        apis.len(),
+        covered.len(),
+        differences.len(),
+        started.elapsed()
+    );
+    for api in &apis {
+        let vs: Vec<String> = covered
+            .keys()
+            .filter(|(a, _)| a == *api)
+            .map(|(_, v)| v.to_string())
+            .collect();
+        println!("RESULT   {api}: v{}", vs.join(","));
+    }
+    // Differences grouped by API and version, each group with its first example in full.
+    let mut groups: BTreeMap<(String, i16), Vec<&Difference>> = BTreeMap::new();
+    for d in &differences {
+        groups
+            .entry((format!("{:?}", d.api), d.version))
+            .or_default()
+            .push(d);
+    }
+    for ((api, v), ds) in &groups {
+        let d = ds[0];
+        println!(
+            "DIFFERENCE {api} v{v} ({} cases); first in set '{}' as User:{} from {}:\n  policy:\n{}  request: {}\n  kafka:   {}\n  gateway: {}\n",
+            ds.len(),
+            d.set,
+            d.user,
+            d.host,
+            d.policy
+                .lines()
+                .map(|l| format!("    {l}\n"))
+                .collect::<String>(),
+            tail(&d.request, 1500),
+            tail(&d.kafka, 3000),
+            tail(&d.gateway, 3000)
+        );
+    }
+    assert!(pairs >= 2000, "only {pairs} pairs compared");
+    assert!(
+        differences.is_empty(),
+        "{} differences in {} API versions (seed {seed}); see DIFFERENCE lines above",
+        differences.len(),
+        groups.len()
+    );
+}

@@ -289,8 +289,8 @@ fn random_acl(rng: &mut Rng) -> Acl {
                 _ => &["x", "pay-"],
             };
             match rng.below(10) {
-                0..=5 => lit(*rng.pick(names)),
-                6..=8 => pre(*rng.pick(prefixes)),
+                0..=5 => lit(names[rng.below(names.len())]),
+                6..=8 => pre(prefixes[rng.below(prefixes.len())]),
                 _ => Pattern::Wildcard,
             }
         }
@@ -1759,4 +1759,211 @@ fn the_gateway_answers_as_kafka_does_with_the_same_acls() {
         differences.len(),
         groups.len()
     );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// SECURITY-SCENARIOS 33-38: the SASL conversation itself, compared with Kafka's
+// ---------------------------------------------------------------------------------------------------------
+
+/// What a SASL step left behind, in a form both sides can be compared by.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// Error code of the response (and, for handshakes, the mechanisms on offer, sorted).
+    Answer(i16, Vec<String>),
+    Closed,
+}
+
+fn handshake_step(c: &mut RawClient, mechanism: &str) -> Step {
+    let mut req = SaslHandshakeRequest::default();
+    req.mechanism = sb(mechanism);
+    let (_, frame) = c.encode(ApiKey::SaslHandshake, 1, &req);
+    if c.send_raw(&frame).is_err() {
+        return Step::Closed;
+    }
+    match c.read_frame() {
+        Ok(mut p) => {
+            let _ = ResponseHeader::decode(&mut p, 0).expect("header");
+            let r = SaslHandshakeResponse::decode(&mut p, 1).expect("handshake");
+            let mut m: Vec<String> = r.mechanisms.iter().map(|m| m.to_string()).collect();
+            m.sort();
+            Step::Answer(r.error_code, m)
+        }
+        Err(_) => Step::Closed,
+    }
+}
+
+fn authenticate_step(c: &mut RawClient, bytes: &[u8]) -> (Step, Option<SaslAuthenticateResponse>) {
+    let mut req = SaslAuthenticateRequest::default();
+    req.auth_bytes = Bytes::copy_from_slice(bytes);
+    let (_, frame) = c.encode(ApiKey::SaslAuthenticate, 2, &req);
+    if c.send_raw(&frame).is_err() {
+        return (Step::Closed, None);
+    }
+    match c.read_frame() {
+        Ok(mut p) => {
+            let _ = ResponseHeader::decode(&mut p, 1).expect("header");
+            let r = SaslAuthenticateResponse::decode(&mut p, 2).expect("authenticate");
+            (Step::Answer(r.error_code, Vec::new()), Some(r))
+        }
+        Err(_) => (Step::Closed, None),
+    }
+}
+
+/// A Metadata request's fate: answered (with its error code) or the connection closed.
+fn metadata_step(c: &mut RawClient) -> Step {
+    let (_, frame) = c.encode(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(Some(Vec::new())),
+    );
+    if c.send_raw(&frame).is_err() {
+        return Step::Closed;
+    }
+    match c.read_frame() {
+        Ok(_) => Step::Answer(0, Vec::new()),
+        Err(_) => Step::Closed,
+    }
+}
+
+/// Steps a scenario takes on one side's SASL listener, returning what each step saw.
+fn auth_scenario(addr: SocketAddr, scenario: u8) -> Vec<Step> {
+    let connect = || RawClient::connect(addr);
+    let closed = |c: &mut RawClient| {
+        if c.is_closed_within(Duration::from_secs(3)) {
+            Step::Closed
+        } else {
+            Step::Answer(-1, vec!["open".into()])
+        }
+    };
+    match scenario {
+        // 33a: a first frame that is neither ApiVersions nor SaslHandshake.
+        33 => {
+            let mut c = connect();
+            let mut out = vec![metadata_step(&mut c)];
+            // 33b: after SaslHandshake, anything but SaslAuthenticate.
+            let mut c = connect();
+            out.push(handshake_step(&mut c, "SCRAM-SHA-256"));
+            out.push(metadata_step(&mut c));
+            out.push(closed(&mut c));
+            out
+        }
+        // 34: a mechanism that is not enabled.
+        34 => {
+            let mut c = connect();
+            vec![
+                handshake_step(&mut c, "GSSAPI"),
+                handshake_step(&mut c, "NOT-A-MECH"),
+            ]
+        }
+        // 35: wrong password; unknown user. The same number of rounds, the same final code.
+        35 => {
+            let mut out = Vec::new();
+            for (user, password) in [("alice", "wrong"), ("nobody", "whatever")] {
+                let mut c = connect();
+                let l = login(&mut c, "SCRAM-SHA-256", user, password);
+                out.push(Step::Answer(
+                    l.error_code(),
+                    vec![l.responses.len().to_string()],
+                ));
+            }
+            out
+        }
+        // 36: authzid naming someone else; a client-final nonce that is not the server's.
+        36 => {
+            let mut out = Vec::new();
+            let mut c = connect();
+            out.push(handshake_step(&mut c, "SCRAM-SHA-256"));
+            let (first, _) = authenticate_step(&mut c, b"n,a=bob,n=alice,r=clientnonce123456");
+            let failed = match first {
+                Step::Answer(0, _) => authenticate_step(&mut c, b"c=biws,r=whatever,p=AAAA").0,
+                other => other,
+            };
+            out.push(failed);
+            let mut c = connect();
+            out.push(handshake_step(&mut c, "SCRAM-SHA-256"));
+            let (_, r) = authenticate_step(&mut c, b"n,,n=alice,r=clientnonce123456");
+            let text = r
+                .map(|r| String::from_utf8_lossy(&r.auth_bytes).into_owned())
+                .unwrap_or_default();
+            let nonce = text
+                .split(',')
+                .find_map(|f| f.strip_prefix("r="))
+                .unwrap_or_default()
+                .to_string();
+            let tampered =
+                format!("c=biws,r={nonce}X,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
+            out.push(authenticate_step(&mut c, tampered.as_bytes()).0);
+            out
+        }
+        // 37: SaslHandshake after a successful login, with re-authentication off.
+        37 => {
+            let mut c = connect();
+            let l = login(&mut c, "SCRAM-SHA-256", "alice", &password("alice"));
+            vec![
+                Step::Answer(l.error_code(), Vec::new()),
+                handshake_step(&mut c, "SCRAM-SHA-256"),
+                closed(&mut c),
+            ]
+        }
+        _ => unreachable!("scenario {scenario}"),
+    }
+}
+
+#[test]
+fn scenarios_33_to_37_the_sasl_conversation_answers_as_kafka_does() {
+    let mut o = ClusterOptions::default();
+    for u in PRINCIPALS {
+        o = o.user(u, &password(u));
+    }
+    let kafka = KafkaCluster::start_with(o);
+    let dir = TempDir::new("differential-auth");
+    let users = dir.path().join("users.toml");
+    for u in PRINCIPALS {
+        add_scram_user(&users, u, &password(u), &["SCRAM-SHA-256", "SCRAM-SHA-512"]);
+    }
+    // The same mechanisms as Kafka's listener, re-authentication off on both.
+    let listener = ListenerSpec {
+        name: "sasl",
+        tls: false,
+        client_auth: "none",
+        sasl: r#""SCRAM-SHA-256", "SCRAM-SHA-512""#,
+    };
+    let extra =
+        format!("[authentication]\ncredentials_file = {users:?}\nfailure_delay = \"100ms\"\n");
+    let (text, ports, admin) = gateway_config(&kafka.upstream(), &[listener], None, &extra);
+    let gateway = Gateway::start(dir.path(), &text, ports, admin);
+    let mut differences = Vec::new();
+    for scenario in [33u8, 34, 35, 36, 37] {
+        let k = auth_scenario(kafka.socket(KafkaListener::SaslPlaintext), scenario);
+        let g = auth_scenario(gateway.addr("sasl"), scenario);
+        println!("RESULT scenario {scenario}: kafka {k:?}, gateway {g:?}");
+        if scenario == 35 {
+            // The one intended difference: Kafka refuses an unknown user at the client-first
+            // message (1 round) and a wrong password at client-final (2 rounds), which tells an
+            // attacker which names exist. The gateway answers an unknown user with a decoy
+            // server-first, so both fail after 2 rounds, as SECURITY-SCENARIOS 35 requires.
+            let codes = |v: &[Step]| -> Vec<i16> {
+                v.iter()
+                    .map(|s| match s {
+                        Step::Answer(c, _) => *c,
+                        Step::Closed => -1,
+                    })
+                    .collect()
+            };
+            assert_eq!(codes(&k), vec![58, 58], "kafka: {k:?}");
+            assert_eq!(codes(&g), vec![58, 58], "gateway: {g:?}");
+            assert_eq!(
+                g[0], g[1],
+                "the gateway tells unknown users from wrong passwords"
+            );
+            continue;
+        }
+        if k != g {
+            differences.push(format!("scenario {scenario}: kafka {k:?}\n  gateway {g:?}"));
+        }
+    }
+    // (38, re-authentication, is compared in e2e_kafka against Kafka's REAUTH listener from the
+    // gateway's upstream side, and in e2e_auth from the client side; 39, OAUTHBEARER scopes, needs
+    // an OAuth-configured broker, which Kafka's test cluster does not have.)
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
 }

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod bounds;
 pub mod codec;
+pub mod error_response;
 pub mod frame;
 pub mod rewrite;
 mod wire_schema;

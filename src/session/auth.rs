@@ -1,7 +1,8 @@
 //! The authentication stage of a session: the SASL state machine of Kafka's SaslServerAuthenticator.
 //!
 //! Before a client has authenticated, only ApiVersions, SaslHandshake (v1) and SaslAuthenticate are
-//! accepted; the first anything-else closes the connection without a response, as Kafka does. After
+//! accepted; the first anything-else closes the connection, as Kafka does: without a response
+//! before SaslHandshake, with the request's ILLEGAL_SASL_STATE error response after it. After
 //! authentication the gate stands aside, except for re-authentication (KIP-368) and an expired
 //! session, which is closed on its next request that is not a re-authentication.
 
@@ -241,9 +242,33 @@ impl AuthGate {
                         other => Ok(other),
                     };
                 }
-                Ok(Verdict::Close(format!(
+                // Kafka answers such a request with its error response (ILLEGAL_SASL_STATE), then
+                // closes; an API whose error response the gateway does not build is just closed.
+                let why = format!(
                     "API key {key} during SASL authentication (only SaslAuthenticate is accepted)"
-                )))
+                );
+                let answer = ApiKey::try_from(key)
+                    .ok()
+                    .and_then(|api| {
+                        codec::decode_request(api, meta.api_version, payload.clone())
+                            .ok()
+                            .map(|r| (api, r))
+                    })
+                    .and_then(|(api, r)| {
+                        crate::protocol::error_response::build(
+                            api,
+                            meta.api_version,
+                            meta.correlation_id,
+                            &r.body,
+                            ILLEGAL_SASL_STATE,
+                        )
+                        .ok()
+                        .flatten()
+                    });
+                Ok(match answer {
+                    Some(frame) => Verdict::RespondAndClose(frame, why),
+                    None => Verdict::Close(why),
+                })
             }
         }
     }
@@ -487,14 +512,9 @@ impl AuthGate {
         code: i16,
     ) -> Result<Verdict, ProtocolError> {
         codec::decode_request(ApiKey::SaslHandshake, meta.api_version, payload.clone())?;
+        // Kafka's SaslHandshakeRequest.getErrorResponse: the error alone, no mechanism list.
         let mut resp = SaslHandshakeResponse::default();
         resp.error_code = code;
-        resp.mechanisms = self
-            .listener
-            .sasl_mechanisms
-            .iter()
-            .map(|m| StrBytes::from_static_str(m.name()))
-            .collect();
         Ok(Verdict::Respond(self.encode(
             ApiKey::SaslHandshake,
             meta,

@@ -6,7 +6,7 @@
 //!   or not the topic exists; their names are not forwarded. By id (v12+): an id the cluster does
 //!   not know gets 100, a known one without DESCRIBE 29; both echo the id with a null name. A
 //!   request naming any topic by id is answered by id only, as Kafka does: its name-only entries
-//!   get no answer and names beside ids are ignored.
+//!   get no answer and names beside ids are ignored. A topic named twice is answered once.
 //! - Auto-creation: Kafka creates a missing topic only with CREATE on the cluster or the topic, and
 //!   answers 29 otherwise. When a DESCRIBE-able topic lacks CREATE (v4+), the request is forwarded
 //!   with `allow_auto_topic_creation` false and an upstream 3 for such a topic becomes 29. This
@@ -110,18 +110,27 @@ pub(super) fn metadata(
 
     // A request naming any topic by id is answered by id alone (KafkaApis: `useTopicId`): entries
     // naming a topic only by name are then not answered at all, and a name beside an id is ignored.
+    // Kafka also reads the list as a set: a topic named twice is answered once.
     let by_id = version >= FIRST_BY_ID_VERSION && requested.iter().any(|t| !t.topic_id.is_nil());
-    let id_only: Vec<MetadataRequestTopic>;
-    let topics: &Vec<MetadataRequestTopic> = if by_id {
-        id_only = requested
-            .iter()
-            .filter(|t| !t.topic_id.is_nil())
-            .map(|t| t.clone().with_name(None))
-            .collect();
-        &id_only
-    } else {
-        requested
-    };
+    let mut seen: HashSet<Key> = HashSet::with_capacity(requested.len());
+    let distinct: Vec<MetadataRequestTopic> = requested
+        .iter()
+        .filter(|t| !by_id || !t.topic_id.is_nil())
+        .map(|t| {
+            if by_id {
+                t.clone().with_name(None)
+            } else {
+                t.clone()
+            }
+        })
+        .filter(|t| {
+            seen.insert(match &t.name {
+                Some(n) if !by_id => Key::Name(n.0.clone()),
+                _ => Key::Id(t.topic_id),
+            })
+        })
+        .collect();
+    let topics = &distinct;
 
     // CREATE on the cluster is asked at most once, and only if some topic lacks topic CREATE.
     let cluster_create = std::cell::OnceCell::new();

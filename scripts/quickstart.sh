@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # The embedded default: a local tansu broker plus the gateway with the sample config and development
 # certificates, ready for a client. Ctrl-C stops both.
+#
+#   scripts/quickstart.sh           tansu (starts in milliseconds)
+#   scripts/quickstart.sh --kafka   Apache Kafka 4.4 instead (one KRaft node, id 111, ~5 s to start)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+UPSTREAM=tansu
+case "${1:-}" in
+  "") ;;
+  --kafka) UPSTREAM=kafka ;;
+  *) echo "usage: scripts/quickstart.sh [--kafka]" >&2; exit 2 ;;
+esac
 
 scripts/install-deps.sh
 # shellcheck disable=SC1091
@@ -16,18 +26,44 @@ GW=target/release/kafka-gateway
 RUN=target/quickstart
 mkdir -p "$RUN"
 BROKER=127.0.0.1:19092
-"$KGW_TANSU" broker --listener-url "tcp://$BROKER" --advertised-listener-url "tcp://$BROKER" \
-  --storage-engine memory://tansu/ --cluster-id quickstart >"$RUN/tansu.log" 2>&1 &
-TANSU_PID=$!
-trap 'kill $TANSU_PID 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
+if [ "$UPSTREAM" = tansu ]; then
+  "$KGW_TANSU" broker --listener-url "tcp://$BROKER" --advertised-listener-url "tcp://$BROKER" \
+    --storage-engine memory://tansu/ --cluster-id quickstart >"$RUN/broker.log" 2>&1 &
+  BROKER_PID=$!
+  trap 'kill $BROKER_PID 2>/dev/null || true' EXIT
+else
+  # One combined broker+controller, node id 111 like tansu's, so policies/gateway.toml fits both.
+  # Its data is thrown away on every start; the JVM halts when this script's pipe to it closes.
+  rm -rf "$RUN/kafka-data"
+  cat >"$RUN/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=111
+controller.quorum.voters=111@127.0.0.1:19093
+listeners=PLAINTEXT://$BROKER,CONTROLLER://127.0.0.1:19093
+advertised.listeners=PLAINTEXT://$BROKER
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$PWD/$RUN/kafka-data
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+PROPS
+  sleep infinity | java -Xmx512m -cp "$KGW_KAFKA_CP" KafkaHost node "$RUN/server.properties" \
+    quickstart0000000000000 >"$RUN/broker.log" 2>&1 &
+  BROKER_PID=$!
+  trap 'kill $BROKER_PID 2>/dev/null || true; pkill -P $$ sleep 2>/dev/null || true' EXIT
+fi
+for _ in $(seq 300); do
   (exec 3<>/dev/tcp/127.0.0.1/19092) 2>/dev/null && break
   sleep 0.1
 done
 
 cat <<INFO
 
-  tansu broker (upstream)    $BROKER            log: $RUN/tansu.log
+  $UPSTREAM broker (upstream)    $BROKER        log: $RUN/broker.log
   gateway, plaintext         localhost:9092     (broker ports 9100+)
   gateway, TLS               localhost:9093     CA: certs/dev/ca.pem (broker ports 9200+)
   metrics                    http://127.0.0.1:9644/metrics

@@ -558,7 +558,7 @@ fn hostile_requests_pipelined_before_authentication_completes_are_refused() {
     let mut auth = SaslAuthenticateRequest::default();
     auth.auth_bytes = Bytes::from_static(b"n,,n=alice,r=pipelinednonce0123456789");
     let (auth_corr, f2) = c.encode(ApiKey::SaslAuthenticate, 2, &auth);
-    let (_, f3) = c.encode(ApiKey::Metadata, 12, &MetadataRequest::default());
+    let (md_corr, f3) = c.encode(ApiKey::Metadata, 12, &MetadataRequest::default());
     let (_, f4) = c.encode(
         ApiKey::Produce,
         9,
@@ -570,14 +570,25 @@ fn hostile_requests_pipelined_before_authentication_completes_are_refused() {
     }
     c.send_raw(&batch).expect("send");
     let mut answered = Vec::new();
+    let mut last = Bytes::new();
     while let Ok(mut p) = c.read_frame() {
         let h = ResponseHeader::decode(&mut p, 0).expect("header");
         answered.push(h.correlation_id);
+        last = p;
     }
+    // The Metadata request in the middle of the exchange gets Kafka's answer, its error response
+    // (ILLEGAL_SASL_STATE, nothing in it), and the connection is closed: the Produce after it is
+    // never read.
     assert_eq!(
         answered,
-        vec![hs_corr, auth_corr],
-        "only the SASL exchange may be answered before authentication completes"
+        vec![hs_corr, auth_corr, md_corr],
+        "only the SASL exchange and the refusal may be answered before authentication completes"
+    );
+    let mut body = last.slice(1..); // the v12 response header's empty tag buffer
+    let refusal = MetadataResponse::decode(&mut body, 12).expect("metadata error response");
+    assert!(
+        refusal.brokers.is_empty() && refusal.topics.is_empty(),
+        "the refusal carried cluster data: {refusal:?}"
     );
     // 2. Requests before any handshake.
     let mut c = s.raw("sasl");

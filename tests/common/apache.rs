@@ -662,27 +662,25 @@ pub fn until_ready<T>(what: &str, mut f: impl FnMut() -> (i16, T)) -> T {
 /// coordinators exist and have loaded every partition, and the producer id manager has ids. A
 /// fresh cluster answers the first requests of each kind with "not ready yet" codes, which real
 /// clients retry; tests that send one raw request and check its answer would see those instead.
-fn warm_up(bootstrap: SocketAddr) {
+fn warm_up(bootstrap: SocketAddr, node: &dyn Fn(i32) -> SocketAddr) {
     let mut c = RawClient::connect(bootstrap);
     let sb = |s: &str| StrBytes::from_string(s.to_string());
     for (key_type, prefix) in [(0i8, "kgw-warmup-group"), (1, "kgw-warmup-txn")] {
         let keys = warmup_keys(prefix);
         for key in &keys {
-            // The coordinator of this key's partition (any broker of a multi-node cluster).
+            // The coordinator of this key's partition (any broker of a multi-node cluster), reached
+            // at its own port: what it advertises may be a proxy that is not there yet.
             let coordinator = until_ready("FindCoordinator", || {
                 let mut req = FindCoordinatorRequest::default();
                 req.key_type = key_type;
                 req.coordinator_keys = vec![sb(key)];
                 let resp: FindCoordinatorResponse = c.request(ApiKey::FindCoordinator, 4, &req);
                 match resp.coordinators.first() {
-                    Some(r) => (r.error_code, (r.host.to_string(), r.port)),
-                    None => (-1, (String::new(), 0)),
+                    Some(r) => (r.error_code, r.node_id.0),
+                    None => (-1, -1),
                 }
             });
-            let addr: SocketAddr = format!("{}:{}", coordinator.0, coordinator.1)
-                .parse()
-                .expect("coordinator address");
-            let mut k = RawClient::connect(addr);
+            let mut k = RawClient::connect(node(coordinator));
             if key_type == 0 {
                 until_ready("OffsetFetch", || {
                     let mut g = OffsetFetchRequestGroup::default();
@@ -805,7 +803,8 @@ impl KafkaCluster {
             );
         }
         let ready = started.elapsed();
-        warm_up(cluster.socket(KafkaListener::Plaintext));
+        let own = cluster.socket(KafkaListener::Plaintext);
+        warm_up(own, &|_| own);
         eprintln!(
             "[kafka] cluster {} ready in {ready:?}, coordinators warm after {:?} ({answer}: format ms, start ms); host JVM RSS {} MiB",
             cluster.name,
@@ -997,7 +996,18 @@ impl KafkaMultiCluster {
         ) {
             panic!("Kafka cluster never became ready ({last})");
         }
-        warm_up(cluster.brokers[0].socket(KafkaListener::Plaintext));
+        let sockets: Vec<(i32, SocketAddr)> = cluster
+            .brokers
+            .iter()
+            .map(|b| (b.node_id, b.socket(KafkaListener::Plaintext)))
+            .collect();
+        warm_up(sockets[0].1, &|id| {
+            sockets
+                .iter()
+                .find(|(n, _)| *n == id)
+                .map(|(_, s)| *s)
+                .unwrap_or_else(|| panic!("no broker {id}"))
+        });
         eprintln!(
             "[kafka] {brokers}-broker cluster + controller ready and warm in {:?}",
             started.elapsed()

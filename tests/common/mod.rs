@@ -28,9 +28,6 @@ pub struct Tools {
     pub java44_cp: String,
     /// Apache Kafka 4.4.0, broker and tools (with KafkaHost).
     pub kafka_cp: String,
-    /// moto's S3 server and the python that has boto3, for a tansu that survives kill -9.
-    pub moto: PathBuf,
-    pub moto_python: PathBuf,
 }
 
 pub fn tools() -> Tools {
@@ -69,8 +66,6 @@ pub fn tools() -> Tools {
         java_cp: get("KGW_JAVA_CP"),
         java44_cp: get("KGW_JAVA44_CP"),
         kafka_cp: get("KGW_KAFKA_CP"),
-        moto: PathBuf::from(get("KGW_MOTO")),
-        moto_python: PathBuf::from(get("KGW_MOTO_PYTHON")),
     }
 }
 
@@ -194,51 +189,20 @@ impl Upstream {
     }
 }
 
-/// A tansu broker with in-memory storage on a free port; killed when dropped.
+/// A tansu broker with in-memory storage on a free port; killed when dropped. (The quickstart's
+/// embedded default; the suites run against Apache Kafka, see `apache`.)
 pub struct Broker {
     pub port: u16,
-    /// The port it names in Metadata (its own unless a proxy sits in front).
-    pub advertised: u16,
     child: Child,
     pub log: PathBuf,
-    tansu: PathBuf,
-    /// `None`: memory storage. `Some(endpoint)`: the `tansu` bucket of this S3 endpoint.
-    s3: Option<String>,
 }
 
 impl Broker {
     pub fn start(tools: &Tools, dir: &Path) -> Broker {
         let port = free_port();
-        Broker::start_on(tools, dir, port, port)
-    }
-
-    /// Listens on `port` and advertises `advertised` (a fault proxy's port, say).
-    pub fn start_on(tools: &Tools, dir: &Path, port: u16, advertised: u16) -> Broker {
-        Broker::spawn(tools, dir, port, advertised, None)
-    }
-
-    /// A broker keeping its data in S3 (moto): it survives kill -9 and restart.
-    pub fn start_durable(
-        tools: &Tools,
-        dir: &Path,
-        s3: &S3Server,
-        port: u16,
-        advertised: u16,
-    ) -> Broker {
-        Broker::spawn(tools, dir, port, advertised, Some(s3.endpoint()))
-    }
-
-    fn spawn(tools: &Tools, dir: &Path, port: u16, advertised: u16, s3: Option<String>) -> Broker {
         let log = dir.join(format!("tansu-{port}.log"));
-        let child = spawn_tansu(&tools.tansu, &log, port, advertised, s3.as_deref());
-        Broker {
-            port,
-            advertised,
-            child,
-            log,
-            tansu: tools.tansu.clone(),
-            s3,
-        }
+        let child = spawn_tansu(&tools.tansu, &log, port);
+        Broker { port, child, log }
     }
 
     pub fn addr(&self) -> String {
@@ -253,22 +217,9 @@ impl Broker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-
-    /// Kills the broker (SIGKILL) and starts it again on the same ports: empty with memory
-    /// storage, with its data with S3 storage.
-    pub fn restart(&mut self) {
-        self.kill();
-        self.child = spawn_tansu(
-            &self.tansu,
-            &self.log,
-            self.port,
-            self.advertised,
-            self.s3.as_deref(),
-        );
-    }
 }
 
-fn spawn_tansu(tansu: &Path, log: &Path, port: u16, advertised: u16, s3: Option<&str>) -> Child {
+fn spawn_tansu(tansu: &Path, log: &Path, port: u16) -> Child {
     let append = |p: PathBuf| {
         std::fs::OpenOptions::new()
             .create(true)
@@ -276,27 +227,18 @@ fn spawn_tansu(tansu: &Path, log: &Path, port: u16, advertised: u16, s3: Option<
             .open(p)
             .expect("log file")
     };
-    let mut cmd = Command::new(tansu);
-    cmd.args([
-        "broker",
-        "--listener-url",
-        &format!("tcp://127.0.0.1:{port}"),
-        "--advertised-listener-url",
-        &format!("tcp://127.0.0.1:{advertised}"),
-        "--cluster-id",
-        "kgw-test",
-    ]);
-    match s3 {
-        None => cmd.args(["--storage-engine", "memory://tansu/"]),
-        Some(endpoint) => cmd
-            .args(["--storage-engine", "s3://tansu/"])
-            .env("AWS_ENDPOINT", endpoint)
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_DEFAULT_REGION", "eu-west-2"),
-    };
-    let child = cmd
+    let child = Command::new(tansu)
+        .args([
+            "broker",
+            "--listener-url",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--advertised-listener-url",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--cluster-id",
+            "kgw-test",
+            "--storage-engine",
+            "memory://tansu/",
+        ])
         .stdout(Stdio::from(append(log.to_path_buf())))
         .stderr(Stdio::from(append(log.with_extension("err"))))
         .spawn()
@@ -311,57 +253,6 @@ fn spawn_tansu(tansu: &Path, log: &Path, port: u16, advertised: u16, s3: Option<
 impl Drop for Broker {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-/// moto's S3 server on a free port with an empty `tansu` bucket; killed when dropped.
-pub struct S3Server {
-    pub port: u16,
-    child: Child,
-}
-
-impl S3Server {
-    pub fn start(tools: &Tools, dir: &Path) -> S3Server {
-        let port = free_port();
-        let log = std::fs::File::create(dir.join("moto.log")).expect("log file");
-        let child = Command::new(&tools.moto)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::from(log.try_clone().expect("log")))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start moto_server");
-        let server = S3Server { port, child };
-        wait_for_port(
-            SocketAddr::from(([127, 0, 0, 1], port)),
-            Duration::from_secs(30),
-        );
-        let script = format!(
-            "import boto3\nboto3.client('s3', endpoint_url='{}', aws_access_key_id='test', \
-             aws_secret_access_key='test', region_name='eu-west-2').create_bucket(Bucket='tansu', \
-             CreateBucketConfiguration={{'LocationConstraint': 'eu-west-2'}})\n",
-            server.endpoint()
-        );
-        let out = Command::new(&tools.moto_python)
-            .args(["-c", &script])
-            .output()
-            .expect("run python");
-        assert!(
-            out.status.success(),
-            "create bucket: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        server
-    }
-
-    pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

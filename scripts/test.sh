@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script):
-# installs the real broker and clients the tests drive, then formatting, lints, unit, protocol and
-# end-to-end tests against a real tansu broker with librdkafka and the Apache Java client.
+# installs the real brokers and clients the tests drive, then formatting, lints, unit, protocol and
+# end-to-end tests against Apache Kafka 4.4 (and tansu, the quickstart's broker, in a smoke suite)
+# with librdkafka and the Apache Java clients 3.9.1 and 4.4.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "installing test dependencies (tansu, confluent-kafka, kafka-clients)"
+step "installing test dependencies (Apache Kafka 4.4, tansu, confluent-kafka, kafka-clients 3.9.1 and 4.4)"
 scripts/install-deps.sh
 # shellcheck disable=SC1091
 source "${KGW_CACHE:-$HOME/.cache/kafka-gateway}/env.sh"

@@ -21,6 +21,8 @@ use kafka_protocol::messages::{
     SyncGroupResponse,
 };
 
+use kafka_protocol::protocol::Encodable;
+
 use super::codec::{encode_response, response_header, ProtocolError};
 
 /// The whole-request error answer to `body` with `code`, encoded with `correlation_id`; `None`
@@ -33,9 +35,8 @@ pub fn build(
     code: i16,
 ) -> Result<Option<bytes::Bytes>, ProtocolError> {
     let header = response_header(correlation_id);
-    let encode = |resp: &dyn Fn() -> Result<bytes::Bytes, ProtocolError>| resp().map(Some);
     match body {
-        RequestKind::Metadata(req) => encode(&|| {
+        RequestKind::Metadata(req) => {
             let topics = req
                 .topics
                 .iter()
@@ -48,14 +49,14 @@ pub fn build(
                         .with_is_internal(false)
                 })
                 .collect();
-            encode_response(
+            answer(
                 api,
                 version,
                 &header,
                 &MetadataResponse::default().with_topics(topics),
             )
-        }),
-        RequestKind::FindCoordinator(req) => encode(&|| {
+        }
+        RequestKind::FindCoordinator(req) => {
             let mut resp = FindCoordinatorResponse::default();
             if version < 4 {
                 resp.error_code = code;
@@ -74,9 +75,9 @@ pub fn build(
                     })
                     .collect();
             }
-            encode_response(api, version, &header, &resp)
-        }),
-        RequestKind::Produce(req) => encode(&|| {
+            answer(api, version, &header, &resp)
+        }
+        RequestKind::Produce(req) => {
             let responses = req
                 .topic_data
                 .iter()
@@ -99,14 +100,14 @@ pub fn build(
                         )
                 })
                 .collect();
-            encode_response(
+            answer(
                 api,
                 version,
                 &header,
                 &ProduceResponse::default().with_responses(responses),
             )
-        }),
-        RequestKind::Fetch(req) => encode(&|| {
+        }
+        RequestKind::Fetch(req) => {
             // FetchRequest.getErrorResponse: the top-level error (v7+) and every partition's.
             let responses = req
                 .topics
@@ -134,9 +135,9 @@ pub fn build(
             if version >= 7 {
                 resp.error_code = code;
             }
-            encode_response(api, version, &header, &resp)
-        }),
-        RequestKind::ListOffsets(req) => encode(&|| {
+            answer(api, version, &header, &resp)
+        }
+        RequestKind::ListOffsets(req) => {
             let topics = req
                 .topics
                 .iter()
@@ -157,68 +158,65 @@ pub fn build(
                         )
                 })
                 .collect();
-            encode_response(
+            answer(
                 api,
                 version,
                 &header,
                 &ListOffsetsResponse::default().with_topics(topics),
             )
-        }),
-        RequestKind::JoinGroup(_) => encode(&|| {
-            encode_response(
-                api,
-                version,
-                &header,
-                &JoinGroupResponse::default()
-                    .with_error_code(code)
-                    .with_generation_id(-1),
-            )
-        }),
-        RequestKind::SyncGroup(_) => encode(&|| {
-            encode_response(
-                api,
-                version,
-                &header,
-                &SyncGroupResponse::default().with_error_code(code),
-            )
-        }),
-        RequestKind::Heartbeat(_) => encode(&|| {
-            encode_response(
-                api,
-                version,
-                &header,
-                &HeartbeatResponse::default().with_error_code(code),
-            )
-        }),
-        RequestKind::LeaveGroup(_) => encode(&|| {
-            encode_response(
-                api,
-                version,
-                &header,
-                &LeaveGroupResponse::default().with_error_code(code),
-            )
-        }),
-        RequestKind::ListGroups(_) => encode(&|| {
-            encode_response(
-                api,
-                version,
-                &header,
-                &ListGroupsResponse::default().with_error_code(code),
-            )
-        }),
-        RequestKind::InitProducerId(_) => encode(&|| {
-            encode_response(
-                api,
-                version,
-                &header,
-                &InitProducerIdResponse::default()
-                    .with_error_code(code)
-                    .with_producer_id(ProducerId(-1))
-                    .with_producer_epoch(-1),
-            )
-        }),
+        }
+        RequestKind::JoinGroup(_) => answer(
+            api,
+            version,
+            &header,
+            &JoinGroupResponse::default()
+                .with_error_code(code)
+                .with_generation_id(-1),
+        ),
+        RequestKind::SyncGroup(_) => answer(
+            api,
+            version,
+            &header,
+            &SyncGroupResponse::default().with_error_code(code),
+        ),
+        RequestKind::Heartbeat(_) => answer(
+            api,
+            version,
+            &header,
+            &HeartbeatResponse::default().with_error_code(code),
+        ),
+        RequestKind::LeaveGroup(_) => answer(
+            api,
+            version,
+            &header,
+            &LeaveGroupResponse::default().with_error_code(code),
+        ),
+        RequestKind::ListGroups(_) => answer(
+            api,
+            version,
+            &header,
+            &ListGroupsResponse::default().with_error_code(code),
+        ),
+        RequestKind::InitProducerId(_) => answer(
+            api,
+            version,
+            &header,
+            &InitProducerIdResponse::default()
+                .with_error_code(code)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        ),
         _ => Ok(None),
     }
+}
+
+fn answer<T: Encodable>(
+    api: ApiKey,
+    version: i16,
+    header: &kafka_protocol::messages::ResponseHeader,
+    body: &T,
+) -> Result<Option<bytes::Bytes>, ProtocolError> {
+    encode_response(api, version, header, body).map(Some)
 }
 
 #[cfg(test)]

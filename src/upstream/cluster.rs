@@ -407,11 +407,9 @@ fn proto(conn: &UpstreamConn, phase: &'static str, e: impl std::fmt::Display) ->
 mod tests {
     use super::*;
 
-    /// A crowd of callers refreshing while the cluster does not answer shares one attempt instead
-    /// of queueing one timed-out attempt each.
-    #[tokio::test]
-    async fn concurrent_refreshes_share_one_attempt() {
-        // Accepts connections and never answers: each attempt lasts the request timeout.
+    /// A cluster whose one bootstrap server accepts connections and never answers: each attempt
+    /// lasts `timeout`.
+    async fn silent_cluster(timeout: Duration) -> Arc<Cluster> {
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -422,14 +420,21 @@ mod tests {
                 held.push(s);
             }
         });
-        let timeout = Duration::from_millis(300);
         let connector = Connector::new(None, None, timeout, timeout, 1 << 20);
-        let cluster = Cluster::new(
+        Cluster::new(
             vec![("127.0.0.1".into(), port)],
             connector,
             timeout,
             1 << 20,
-        );
+        )
+    }
+
+    /// A crowd of callers refreshing while the cluster does not answer shares one attempt instead
+    /// of queueing one timed-out attempt each.
+    #[tokio::test]
+    async fn concurrent_refreshes_share_one_attempt() {
+        let timeout = Duration::from_millis(300);
+        let cluster = silent_cluster(timeout).await;
         let started = std::time::Instant::now();
         let calls: Vec<_> = (0..8)
             .map(|_| {
@@ -455,24 +460,8 @@ mod tests {
     /// many requests name them; known ids never do.
     #[tokio::test]
     async fn unknown_topic_ids_refresh_at_most_once_per_interval() {
-        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let port = silent.local_addr().expect("addr").port();
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((s, _)) = silent.accept().await {
-                held.push(s);
-            }
-        });
         let timeout = Duration::from_millis(100);
-        let connector = Connector::new(None, None, timeout, timeout, 1 << 20);
-        let cluster = Cluster::new(
-            vec![("127.0.0.1".into(), port)],
-            connector,
-            timeout,
-            1 << 20,
-        );
+        let cluster = silent_cluster(timeout).await;
         let known = uuid::Uuid::from_u128(1);
         cluster.topic_ids.learn([("known", known)]);
         cluster.resolve_topics(&[known], &[]).await;

@@ -384,16 +384,9 @@ def cmd_roundtrip(args):
     return ok, result
 
 
-def cmd_acked(args):
-    """Produces numbered records at a steady pace while the test injects faults, then reads the
-    partition back: every record the client was told is written must be there (no false success),
-    and with idempotence exactly once."""
-    run = uuid.uuid4().hex[:12]
-    admin = make_admin(args)
-    ensure_topic(admin, args.topic, 1, args.replication, timeout=args.op_timeout)
-    conf = {"acks": "all", "linger.ms": 5, "enable.idempotence": args.idempotent,
-            "message.timeout.ms": int(args.timeout * 1000), "retry.backoff.ms": 200}
-    producer = make_producer(args, **conf)
+def produce_paced(producer, args, run):
+    """Produces records k-<i> / v-<i>-<run> for i < args.count at args.rate per second, then flushes.
+    Returns (acknowledged numbers, {failed number: error}, records still unresolved)."""
     acked, failed = set(), {}
 
     def on_delivery(err, msg):
@@ -417,7 +410,21 @@ def cmd_acked(args):
         lag = t0 + (i + 1) * interval - time.monotonic()
         if lag > 0:
             producer.poll(lag)
-    remaining = producer.flush(args.timeout)
+    return acked, failed, producer.flush(args.timeout)
+
+
+def cmd_acked(args):
+    """Produces numbered records at a steady pace while the test injects faults, then reads the
+    partition back: every record the client was told is written must be there (no false success),
+    and with idempotence exactly once."""
+    run = uuid.uuid4().hex[:12]
+    admin = make_admin(args)
+    ensure_topic(admin, args.topic, 1, args.replication, timeout=args.op_timeout)
+    conf = {"acks": "all", "linger.ms": 5, "enable.idempotence": args.idempotent,
+            "message.timeout.ms": int(args.timeout * 1000), "retry.backoff.ms": 200}
+    producer = make_producer(args, **conf)
+    t0 = time.monotonic()
+    acked, failed, remaining = produce_paced(producer, args, run)
     log("acked %d failed %d unresolved %d" % (len(acked), len(failed), remaining))
 
     # Read the partition back without a group (assign from the beginning to the end offset).
@@ -494,7 +501,6 @@ def cmd_churn(args):
     producer = make_producer(args, **{
         "acks": "all", "linger.ms": 5, "enable.idempotence": True,
         "message.timeout.ms": int(args.timeout * 1000), "retry.backoff.ms": 200})
-    acked, failed = set(), {}
     consumed = {}
     stop = threading.Event()
     consumer_errors = []
@@ -523,28 +529,8 @@ def cmd_churn(args):
     t = threading.Thread(target=consume, daemon=True)
     t.start()
 
-    def on_delivery(err, msg):
-        i = int(msg.key()[2:])
-        if err is None:
-            acked.add(i)
-        else:
-            failed[i] = str(err)
-
-    interval = 1.0 / args.rate
     t0 = time.monotonic()
-    for i in range(args.count):
-        while True:
-            try:
-                producer.produce(args.topic, key=("k-%d" % i).encode(),
-                                 value=("v-%d-%s" % (i, run)).encode(), on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.05)
-        producer.poll(0)
-        lag = t0 + (i + 1) * interval - time.monotonic()
-        if lag > 0:
-            producer.poll(lag)
-    remaining = producer.flush(args.timeout)
+    acked, failed, remaining = produce_paced(producer, args, run)
     produced_s = time.monotonic() - t0
     # The group catches up on everything acknowledged, or the deadline passes.
     deadline = time.monotonic() + args.timeout

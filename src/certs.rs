@@ -171,6 +171,7 @@ fn generate(client_cn: &str) -> Result<Bundle, CertError> {
 
     let mut ca_params = CertificateParams::default();
     validity(&mut ca_params);
+    ca_params.distinguished_name = rcgen::DistinguishedName::new();
     ca_params
         .distinguished_name
         .push(DnType::OrganizationName, "kafka-gateway");
@@ -190,6 +191,7 @@ fn generate(client_cn: &str) -> Result<Bundle, CertError> {
     ])
     .map_err(gen_err("server certificate parameters"))?;
     validity(&mut server_params);
+    server_params.distinguished_name = rcgen::DistinguishedName::new();
     server_params
         .distinguished_name
         .push(DnType::OrganizationName, "kafka-gateway");
@@ -206,8 +208,10 @@ fn generate(client_cn: &str) -> Result<Bundle, CertError> {
 
     let mut client_params = CertificateParams::default();
     validity(&mut client_params);
-    // X.509 stores the DN most-significant first (O, OU, CN); its RFC 4514 form, which Kafka's principal
-    // mapping rules match against, reverses that into `CN=<cn>,OU=dev,O=kafka-gateway`.
+    // X.509 stores the DN most-significant first (O, OU, CN); its RFC 2253 form, which Kafka's
+    // principal mapping rules match against, reverses that into `CN=<cn>,OU=dev,O=kafka-gateway`.
+    // The default parameters already hold a CN, which would keep its first place: start empty.
+    client_params.distinguished_name = rcgen::DistinguishedName::new();
     client_params
         .distinguished_name
         .push(DnType::OrganizationName, "kafka-gateway");
@@ -390,6 +394,11 @@ pub(crate) mod tests {
         assert!(contains(b"bob"));
         assert!(contains(b"dev"));
         assert!(contains(b"kafka-gateway"));
+        // What principal mapping rules see: the CN first, so the sample `^CN=([^,]+),.*$` matches.
+        assert_eq!(
+            crate::auth::principal::subject_dn_rfc2253(&der).expect("subject"),
+            "CN=bob,OU=dev,O=kafka-gateway"
+        );
     }
 
     #[test]

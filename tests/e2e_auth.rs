@@ -237,10 +237,19 @@ fn every_mechanism(run: impl Fn(&Tools, &[&str]) -> serde_json::Value, client: &
         let series = format!("kafka_gateway_authentications_total{{mechanism=\"{mech}\",reason=\"{reason}\",result=\"success\"}}");
         assert!(m.contains(&series), "no success counted for {mech}:\n{m}");
     }
-    // The certificate was mapped by the configured rule: CN=alice,... -> User:alice.
+    // The certificate was mapped by the configured rule, CN=alice,OU=dev,O=kafka-gateway ->
+    // User:alice, on the mTLS connection itself (SCRAM logins above log User:alice too).
+    let log = s.gateway.log_text();
     assert!(
-        s.gateway.log_text().contains("User:alice"),
-        "mTLS principal not logged"
+        log.lines().any(|l| l.contains("connection identity")
+            && l.contains("listener=mtls")
+            && l.contains("principal=User:alice")),
+        "the mTLS connection's principal is not User:alice:\n{}",
+        log.lines()
+            .filter(|l| l.contains("listener=mtls"))
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 

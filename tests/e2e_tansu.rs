@@ -126,4 +126,15 @@ fn tansu_behind_a_policy_denies_what_the_policy_denies() {
         &MetadataRequest::default().with_topics(None),
     );
     assert_eq!(listed_topics(&m), vec!["ok".to_string()]);
+    // tansu reads an empty topic list as every topic; Kafka, and so the gateway, as none.
+    let m: MetadataResponse = alice.request(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(Some(Vec::new())),
+    );
+    assert!(
+        m.topics.is_empty(),
+        "an empty list widened to {:?}",
+        listed_topics(&m)
+    );
 }

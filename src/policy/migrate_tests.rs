@@ -966,10 +966,16 @@ proptest! {
                 after.decide(&p, host, op, rtype, name).allowed,
                 "{} {} {}:{} from {}\n{}\n---\n{}", user, op, rtype, name, host, text, imported
             );
-            prop_assert_eq!(
-                before.decide_any(&p, host, op, rtype).allowed,
-                after.decide_any(&p, host, op, rtype).allowed
-            );
+            // "Allowed on some resource of this type" (Kafka's authorizeByResourceType) is only
+            // ever asked for topics; for the one cluster resource, `Cluster, *` and
+            // `Cluster, kafka-cluster` name the same thing, but its pattern arithmetic tells a
+            // wildcard allow from a literal one.
+            if rtype != ResourceType::Cluster {
+                prop_assert_eq!(
+                    before.decide_any(&p, host, op, rtype).allowed,
+                    after.decide_any(&p, host, op, rtype).allowed
+                );
+            }
         }
     }
 }

@@ -153,13 +153,18 @@ pub(super) fn offset_fetch(
         }
         return respond(API, version, header, &resp);
     }
-    let Some(topics) = &req.topics else {
-        let merge = Merge::OffsetFetch {
-            version,
-            denied: Vec::new(),
-            filter_all: true,
-        };
-        return Ok(then_merge(merge));
+    // All topics (null), and an empty list too: Kafka reads [] as none, but a broker that reads it
+    // as all (tansu does, for Metadata) must not widen the answer past what the session may see.
+    let topics = match &req.topics {
+        Some(t) if !t.is_empty() => t,
+        _ => {
+            let merge = Merge::OffsetFetch {
+                version,
+                denied: Vec::new(),
+                filter_all: true,
+            };
+            return Ok(then_merge(merge));
+        }
     };
     let Some(flags) = mask(topics, |t| {
         topic_allowed(authz, Operation::Describe, &t.name)
@@ -239,7 +244,7 @@ fn offset_fetch_groups(
         group_ok(g)
             && g.topics
                 .as_ref()
-                .is_some_and(|topics| topics.iter().all(topic_ok))
+                .is_some_and(|topics| !topics.is_empty() && topics.iter().all(topic_ok))
     });
     if untouched {
         return Ok(Plan::Forward);
@@ -257,7 +262,8 @@ fn offset_fetch_groups(
             reduced = true;
             continue;
         }
-        let Some(topics) = &group.topics else {
+        // All topics (null) or an empty list (see `offset_fetch`): filtered to what may be seen.
+        let Some(topics) = group.topics.as_ref().filter(|t| !t.is_empty()) else {
             slots.push(FetchGroupSlot::Forwarded {
                 group_id: group.group_id.clone(),
                 denied: Vec::new(),

@@ -570,6 +570,41 @@ fn scenario_21_offset_fetch_all_partitions_filters_undescribable_topics_v7() {
 }
 
 #[test]
+fn offset_fetch_of_an_empty_topic_list_never_shows_more_than_the_session_may_see() {
+    // Kafka reads [] as no topics; a broker reading it as every topic must not widen the answer.
+    let acl = Acl::new()
+        .allow(Describe, Group, "g")
+        .allow(Read, Topic, "t1");
+    let req = fetch_request("g", Some(&[]));
+    let plan = plan_for(ApiKey::OffsetFetch, 7, RequestKind::OffsetFetch(req), &acl);
+    let merge = then_merge(plan);
+    let upstream = OffsetFetchResponse::default().with_topics(vec![
+        upstream_fetch_topic("secret", &[(0, 9)]),
+        upstream_fetch_topic("t1", &[(0, 5)]),
+    ]);
+    let resp: OffsetFetchResponse = merged(
+        merge,
+        ApiKey::OffsetFetch,
+        7,
+        &upstream,
+        &acl,
+        &Ids::default(),
+    );
+    assert_eq!(
+        fetched(&resp),
+        vec![("t1", 0, 5, 0)],
+        "no undescribable topic"
+    );
+    // The same inside a v8 group.
+    let req = OffsetFetchRequest::default().with_groups(vec![fetch_group("g", Some(&[]))]);
+    let plan = plan_for(ApiKey::OffsetFetch, 8, RequestKind::OffsetFetch(req), &acl);
+    assert!(
+        !matches!(plan, Plan::Forward),
+        "an empty list went through unfiltered"
+    );
+}
+
+#[test]
 fn scenarios_20_21_22_offset_fetch_v8_batches_groups() {
     let acl = Acl::new()
         .allow(Describe, Group, "g1")

@@ -178,7 +178,14 @@ pub(super) fn metadata(
             break;
         }
     }
-    if all_forward && !cluster_ops && !topic_ops && topics.len() == requested.len() {
+    // An empty list is "no topics" to Kafka but "every topic" to some brokers (tansu): the merge
+    // below keeps only what was asked for, so no broker's reading can widen the answer.
+    if all_forward
+        && !cluster_ops
+        && !topic_ops
+        && !topics.is_empty()
+        && topics.len() == requested.len()
+    {
         return Ok(Plan::Forward);
     }
 

@@ -1097,6 +1097,34 @@ fn metadata_naming_any_topic_by_id_is_answered_by_id_only_as_kafka_does() {
 }
 
 #[test]
+fn metadata_for_an_empty_topic_list_answers_no_topic_whatever_the_broker_reads() {
+    // tansu reads an empty list as every topic: the merge keeps none of what comes back.
+    let acl = Acl::new(&[(Op::Describe, Rt::Topic, "ok")]);
+    for version in [1i16, 9, 12] {
+        let merge = then_merge(plan(
+            ApiKey::Metadata,
+            version,
+            RequestKind::Metadata(md_req(&[])),
+            &acl,
+            &Ids::default(),
+        ));
+        let merged = merge
+            .apply(
+                md_upstream(
+                    version,
+                    vec![md_topic("ok", id(1), 0), md_topic("secret", id(2), 0)],
+                ),
+                &acl,
+                &Ids::default(),
+            )
+            .expect("merge");
+        let resp: MetadataResponse = response(ApiKey::Metadata, version, &merged);
+        assert!(resp.topics.is_empty(), "v{version}: {resp:?}");
+        assert_eq!(resp.brokers.len(), 1, "the brokers still come through");
+    }
+}
+
+#[test]
 fn metadata_answers_a_topic_named_twice_once_as_kafka_does() {
     let acl = Acl::new(&[(Op::Describe, Rt::Topic, "ok")]);
     let ids = Ids(vec![(id(6), "ok")]);

@@ -261,3 +261,40 @@ fn address_limit_is_separate_from_the_name_limit() {
         "address lockout disabled"
     );
 }
+
+#[test]
+fn a_flood_keeps_the_eviction_orders_in_step_with_the_table() {
+    // Every entry is in exactly the orders its state calls for, whatever mix of locks, windows
+    // and evictions a flood of names produces; the lock of the first name survives the flood.
+    let lockout = Lockout::new(LockoutConfig {
+        max_entries: 500,
+        ..config(3)
+    });
+    let t0 = Instant::now();
+    for _ in 0..3 {
+        lockout.record_failure(Some("victim"), ip(1), t0);
+    }
+    for i in 0..20_000u32 {
+        let name = format!("spray{}", i % 3_000);
+        // 20,000 failures in 200 s: inside the victim's 300-s lockout.
+        let at = t0 + Duration::from_millis(u64::from(i) * 10);
+        lockout.record_failure(Some(&name), ip((i % 250) as u8), at);
+        if i % 7 == 0 {
+            lockout.record_success(&name, ip(3), at);
+        }
+    }
+    let tables = lockout.tables();
+    for t in [&tables.users.entries.len(), &tables.ips.entries.len()] {
+        assert!(*t <= 500, "{t} entries");
+    }
+    let users = &tables.users;
+    assert_eq!(users.by_seen.len(), users.by_window_end.len());
+    assert_eq!(
+        users.entries.len(),
+        users.by_seen.len() + users.by_lock_end.len()
+    );
+    drop(tables);
+    // (From an address the flood never used, so only the name's lock can answer.)
+    assert!(lockout.is_locked(Some("victim"), ip(251), t0 + 200 * SEC));
+    assert!(!lockout.is_locked(Some("nobody"), ip(251), t0 + 200 * SEC));
+}

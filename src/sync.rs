@@ -1,4 +1,5 @@
-//! Lock helpers shared by the gateway's small pieces of shared state (broker map, credential store).
+//! Shared-state helpers: lock access for the gateway's small pieces of shared state (broker map,
+//! credential store), and the gateway-wide bound on concurrent key derivations.
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -11,4 +12,15 @@ pub fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 /// Writes through a poisoned lock, for the same reason as [`read`].
 pub fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Key derivations (PBKDF2: a PLAIN login's check, the gateway's own SCRAM login upstream) allowed
+/// at once, gateway-wide: one per core, so a login storm cannot take more than the machine's cores
+/// nor queue unbounded work on tokio's blocking pool.
+pub fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
 }

@@ -28,7 +28,7 @@ impl Exchange {
     pub async fn step(&mut self, input: &[u8]) -> Step {
         match self {
             Exchange::Scram(x) => x.step(input),
-            Exchange::Plain(x) => x.step(input),
+            Exchange::Plain(x) => x.step(input).await,
             Exchange::OAuth(x) => x.step(input).await,
         }
     }
@@ -50,7 +50,7 @@ pub struct Authenticator {
     decoy: RwLock<Arc<Decoy>>,
     oauth: Option<Arc<OAuthValidator>>,
     mapper: PrincipalMapper,
-    lockout: Lockout,
+    lockout: Arc<Lockout>,
     pub config: AuthConfig,
 }
 
@@ -84,13 +84,13 @@ impl Authenticator {
                 .map_err(|e| AuthSetupError::OAuth(e.to_string()))?,
             ),
         };
-        let lockout = Lockout::new(LockoutConfig {
+        let lockout = Arc::new(Lockout::new(LockoutConfig {
             max_failures: config.lockout_max_failures,
             max_failures_per_ip: config.lockout_max_failures_per_ip,
             window: config.lockout_window,
             duration: config.lockout_duration,
             max_entries: 100_000,
-        });
+        }));
         Ok(Arc::new(Authenticator {
             credentials_file: config.credentials_file.clone(),
             credentials: RwLock::new(Arc::new(credentials)),
@@ -102,15 +102,21 @@ impl Authenticator {
         }))
     }
 
-    /// Starts an exchange; the credential store in force now is used for all of it.
-    pub fn start(&self, mechanism: Mechanism) -> Option<Exchange> {
+    /// Starts an exchange for a client at `ip`; the credential store in force now is used for all
+    /// of it.
+    pub fn start(&self, mechanism: Mechanism, ip: IpAddr) -> Option<Exchange> {
         let store = read(&self.credentials).clone();
         let decoy = read(&self.decoy).clone();
         Some(match mechanism {
             Mechanism::ScramSha256 | Mechanism::ScramSha512 => {
                 Exchange::Scram(ScramExchange::new(mechanism, store, decoy))
             }
-            Mechanism::Plain => Exchange::Plain(PlainExchange::new(store, decoy)),
+            Mechanism::Plain => {
+                let lockout = self.lockout.clone();
+                Exchange::Plain(PlainExchange::new(store, decoy).with_lockout(Arc::new(
+                    move |user: &str| lockout.is_locked(Some(user), ip, Instant::now()),
+                )))
+            }
             Mechanism::OAuthBearer => Exchange::OAuth(OAuthExchange::new(self.oauth.clone()?)),
         })
     }

@@ -10,6 +10,10 @@
 //!
 //! PLAIN sends the password in the clear: the session layer must only offer it over TLS (see
 //! [`FailureReason::PlainOverPlaintext`]).
+//!
+//! The one PBKDF2 a PLAIN login costs runs on tokio's blocking pool, at most [`crate::sync::hashing_slots`] at
+//! a time across the gateway, never on the runtime threads that serve authenticated clients; and a
+//! name or address under lockout is refused before anything is hashed.
 
 use std::sync::Arc;
 
@@ -17,10 +21,14 @@ use super::credentials::{CredentialStore, Decoy, ScramCredential};
 use super::scram::MAX_MESSAGE_LEN;
 use super::{FailureReason, Mechanism, Principal, Step};
 
+/// Whether logins as a name are refused right now (the lockout, for the client's address).
+pub type LockedOut = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// One PLAIN exchange: a single client message, then `Success` or `Failure`.
 pub struct PlainExchange {
     store: Arc<CredentialStore>,
     decoy: Arc<Decoy>,
+    locked_out: Option<LockedOut>,
     done: bool,
 }
 
@@ -29,12 +37,19 @@ impl PlainExchange {
         PlainExchange {
             store,
             decoy,
+            locked_out: None,
             done: false,
         }
     }
 
+    /// Refuses names for which `check` says yes before hashing their password.
+    pub fn with_lockout(mut self, check: LockedOut) -> Self {
+        self.locked_out = Some(check);
+        self
+    }
+
     /// Checks `[authzid] NUL authcid NUL passwd`. Any call after the first fails.
-    pub fn step(&mut self, input: &[u8]) -> Step {
+    pub async fn step(&mut self, input: &[u8]) -> Step {
         if std::mem::replace(&mut self.done, true) {
             return failure(malformed("the PLAIN exchange is already finished"), None);
         }
@@ -76,11 +91,25 @@ impl PlainExchange {
             return failure(FailureReason::AuthzidMismatch, attempted);
         }
 
+        if self
+            .locked_out
+            .as_ref()
+            .is_some_and(|locked| locked(authcid))
+        {
+            return failure(FailureReason::LockedOut, attempted);
+        }
         let Some((known, credential)) = self.credential(authcid) else {
             return failure(malformed("no credential to check against"), attempted);
         };
-        // One PBKDF2 whether the user exists or not, so timing tells nothing.
-        let password_ok = credential.verify_password(password);
+        // One PBKDF2 whether the user exists or not, so timing tells nothing; off the runtime.
+        let Ok(_slot) = crate::sync::hashing_slots().acquire().await else {
+            return failure(malformed("the gateway is shutting down"), attempted);
+        };
+        let password = password.to_string();
+        let password_ok =
+            tokio::task::spawn_blocking(move || credential.verify_password(&password))
+                .await
+                .unwrap_or(false);
         if !known {
             failure(FailureReason::UnknownUser, attempted)
         } else if !password_ok {

@@ -34,8 +34,17 @@ fn store() -> Arc<CredentialStore> {
     }))
 }
 
+/// Runs an exchange's step to completion (its PBKDF2 runs on a blocking pool).
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
 fn login(input: &[u8]) -> Step {
-    PlainExchange::new(store(), Arc::new(Decoy::new(4096, 32))).step(input)
+    block(PlainExchange::new(store(), Arc::new(Decoy::new(4096, 32))).step(input))
 }
 
 fn failure(step: Step) -> (FailureReason, Option<String>) {
@@ -94,11 +103,13 @@ fn unknown_user() {
         failure(login("\0ａｌｉｃｅ\0alice-512".as_bytes())).0,
         FailureReason::UnknownUser
     );
-    let empty = PlainExchange::new(
-        Arc::new(CredentialStore::empty()),
-        Arc::new(Decoy::new(1, 1)),
-    )
-    .step(b"\0alice\0alice-512");
+    let empty = block(
+        PlainExchange::new(
+            Arc::new(CredentialStore::empty()),
+            Arc::new(Decoy::new(1, 1)),
+        )
+        .step(b"\0alice\0alice-512"),
+    );
     assert_eq!(failure(empty).0, FailureReason::UnknownUser);
 }
 
@@ -145,11 +156,32 @@ fn malformed() {
 #[test]
 fn one_message_only() {
     let mut exchange = PlainExchange::new(store(), Arc::new(Decoy::new(4096, 32)));
-    assert_success(exchange.step(b"\0bob\0bob-pw"), "bob");
+    assert_success(block(exchange.step(b"\0bob\0bob-pw")), "bob");
     assert!(matches!(
-        failure(exchange.step(b"\0bob\0bob-pw")).0,
+        failure(block(exchange.step(b"\0bob\0bob-pw"))).0,
         FailureReason::Malformed(_)
     ));
+}
+
+#[test]
+fn a_locked_out_name_is_refused_before_its_password_is_hashed() {
+    let hashed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probe = hashed.clone();
+    // The check sees the name; a locked name fails as LockedOut even with the right password.
+    let mut exchange = PlainExchange::new(store(), Arc::new(Decoy::new(4096, 32))).with_lockout(
+        Arc::new(move |user: &str| {
+            probe.store(true, std::sync::atomic::Ordering::Relaxed);
+            user == "bob"
+        }),
+    );
+    let (reason, attempted) = failure(block(exchange.step(b"\0bob\0bob-pw")));
+    assert_eq!(reason, FailureReason::LockedOut);
+    assert_eq!(attempted.as_deref(), Some("bob"));
+    assert!(hashed.load(std::sync::atomic::Ordering::Relaxed), "checked");
+    // Another name is checked and then hashed as usual.
+    let mut other = PlainExchange::new(store(), Arc::new(Decoy::new(4096, 32)))
+        .with_lockout(Arc::new(|user: &str| user == "bob"));
+    assert_success(block(other.step(b"\0alice\0alice-512")), "alice");
 }
 
 proptest::proptest! {

@@ -341,7 +341,7 @@ impl AuthGate {
         };
         let state = std::mem::replace(&mut self.state, State::Start);
         let (mechanism, mut exchange) = match state {
-            State::Handshaken { mechanism } => match self.authenticator.start(mechanism) {
+            State::Handshaken { mechanism } => match self.authenticator.start(mechanism, self.ip) {
                 Some(x) => (mechanism, x),
                 None => return Ok(Verdict::Close(format!("{mechanism} is not configured"))),
             },

@@ -318,9 +318,20 @@ pub(crate) async fn authenticate<T: SaslTransport>(
         if last {
             return Ok(lifetime);
         }
-        step = client
-            .next(&resp.auth_bytes)
-            .map_err(|e| err(t, e.to_string()))?;
+        // The broker's server-first message makes rsasl run PBKDF2 (thousands of HMACs): on the
+        // blocking pool, a bounded number at a time, so a crowd of connections opening at once
+        // (a restart, a reconnect storm) does not stall the runtime threads serving clients.
+        let slot = crate::sync::hashing_slots().acquire().await;
+        let message = resp.auth_bytes.clone();
+        let (back, next) = tokio::task::spawn_blocking(move || {
+            let next = client.next(&message);
+            (client, next)
+        })
+        .await
+        .map_err(|e| err(t, format!("the login's key derivation failed: {e}")))?;
+        drop(slot);
+        client = back;
+        step = next.map_err(|e| err(t, e.to_string()))?;
     }
 }
 

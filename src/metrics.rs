@@ -232,13 +232,18 @@ impl Metrics {
     /// exported as `kafka_gateway_<name>`, so pass names ending in `_total` and not clashing with the
     /// built-in metrics. Characters Prometheus does not allow in names become `_`.
     pub fn inc(&self, name: &'static str, labels: &[(&'static str, &str)]) {
+        self.add(name, labels, 1);
+    }
+
+    /// Adds `n` to a labeled counter, as [`Metrics::inc`] adds one.
+    pub fn add(&self, name: &'static str, labels: &[(&'static str, &str)], n: u64) {
         let mut key: LabelSet = labels.iter().map(|&(k, v)| (k, v.to_string())).collect();
         key.sort();
         *lock(&self.generic)
             .entry(name)
             .or_default()
             .entry(key)
-            .or_insert(0) += 1;
+            .or_insert(0) += n;
     }
 
     /// Renders everything in the Prometheus text exposition format, version 0.0.4.

@@ -35,6 +35,10 @@ struct Trail {
 }
 
 fn start(extra_audit: &str) -> Trail {
+    start_with(POLICY, extra_audit)
+}
+
+fn start_with(policy_text: &str, extra_audit: &str) -> Trail {
     let dir = TempDir::new("audit");
     let broker = KafkaCluster::start();
     let users = dir.path().join("users.toml");
@@ -42,7 +46,7 @@ fn start(extra_audit: &str) -> Trail {
         add_user(&users, u);
     }
     let policy = dir.path().join("acl.policy");
-    std::fs::write(&policy, POLICY).expect("policy");
+    std::fs::write(&policy, policy_text).expect("policy");
     let audit_dir = dir.path().join("audit");
     let extra = format!(
         "[authentication]\ncredentials_file = {users:?}\nfailure_delay = \"10ms\"\n\
@@ -462,4 +466,57 @@ fn the_same_events_reach_an_audit_topic_on_the_upstream_cluster() {
     );
     assert!(deny["instance"].as_str().is_some_and(|i| !i.is_empty()));
     assert!(deny["ts"].as_str().is_some_and(|ts| ts.ends_with('Z')));
+}
+
+#[test]
+fn every_denial_reaches_the_trail_past_the_per_request_limit_and_from_response_merges() {
+    let mut t = start_with(
+        "p, User:alice, Group, g, Describe, *, allow\n\
+         p, User:alice, Topic, t-ok, Describe, *, allow\n",
+        "",
+    );
+    let mut admin = t.client("admin");
+    create_topics_ok(&mut admin, &["t-ok", "t-secret"], 1);
+    let codes = offset_commit(&mut admin, "g", &[("t-ok", 0, 1), ("t-secret", 0, 2)]);
+    assert!(codes.iter().all(|c| c.2 == 0), "{codes:?}");
+    let mut alice = t.client("alice");
+    // 1,100 topics alice may not describe in one Metadata request: more denials than the gateway
+    // keeps one by one per request.
+    let names: Vec<String> = (0..1100).map(|i| format!("x-{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let resp = metadata(&mut alice, Some(&refs), false);
+    assert!(resp.topics.iter().all(|t| t.error_code == 29));
+    // OffsetFetch of all of g's topics: the merge hides t-secret, a check made on the response.
+    let mut req = kafka_protocol::messages::OffsetFetchRequest::default();
+    req.group_id = group("g");
+    req.topics = None;
+    let resp: kafka_protocol::messages::OffsetFetchResponse =
+        alice.request(kafka_protocol::messages::ApiKey::OffsetFetch, 7, &req);
+    let listed: Vec<String> = resp.topics.iter().map(|t| t.name.to_string()).collect();
+    assert_eq!(listed, vec!["t-ok".to_string()]);
+    drop((admin, alice));
+    let records = t.stop_and_read();
+    let denials: Vec<&serde_json::Value> = of_kind(&records, "authz_decision")
+        .into_iter()
+        .filter(|r| r["decision"] == "deny" && r["principal"] == "User:alice")
+        .collect();
+    let metadata_denials: u64 = denials
+        .iter()
+        .filter(|r| r["api_name"] == "Metadata" && r["operation"] == "Describe")
+        .map(|r| r["more"].as_u64().unwrap_or(1))
+        .sum();
+    let summaries = denials.iter().filter(|r| r["more"].is_u64()).count();
+    assert_eq!(metadata_denials, 1100, "denials lost from the trail");
+    assert_eq!(summaries, 1, "the overflow is one summary record");
+    assert!(
+        denials.iter().any(|r| r["api_name"] == "OffsetFetch"
+            && r["resource_name"] == "t-secret"
+            && r["operation"] == "Describe"),
+        "the merge's denial of t-secret is not in the trail"
+    );
+    let (ok, out) = cli(
+        &["audit", "verify", t.audit_dir.to_str().expect("utf-8")],
+        None,
+    );
+    assert!(ok, "{out}");
 }

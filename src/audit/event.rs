@@ -89,6 +89,10 @@ pub struct AuthzDecision {
     pub rule: Option<RuleRef>,
     /// Hash of the policy version in force.
     pub policy_hash: String,
+    /// Set on a summary of denials past the per-request limit: how many denials of `operation` on
+    /// `resource_type` this record stands for (`resource_name` is then `*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more: Option<u64>,
 }
 
 /// The fail-closed / best-effort choice, as recorded in audit_failure events.
@@ -414,6 +418,7 @@ mod tests {
                 text: "deny User:bob create topic:payments*".into(),
             }),
             policy_hash: "ab".repeat(32),
+            more: None,
         }));
         let v: serde_json::Value = serde_json::to_value(&e).expect("serializable");
         assert_eq!(v["event"], "authz_decision");

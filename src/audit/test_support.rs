@@ -87,6 +87,7 @@ pub fn decision(i: i32) -> Event {
             text: "allow User:alice write topic:payments-*".into(),
         }),
         policy_hash: "ab".repeat(32),
+        more: None,
     }))
 }
 

@@ -14,7 +14,7 @@
 mod cli;
 mod explain;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -476,14 +476,28 @@ pub struct DecisionRecord {
     pub policy_version: Arc<str>,
 }
 
-/// Decisions kept per session between two `take_decisions` calls; beyond this they are counted
-/// (`dropped`) but not kept, so a Metadata request for every topic cannot grow memory unboundedly.
+/// Decisions kept one by one per session between two `take_decisions` calls, so a Metadata
+/// request for every topic cannot grow memory unboundedly. Beyond this, allowed decisions are only
+/// counted, and denials are counted per operation and resource type: every denial still reaches
+/// the trail, the ones past the limit as a summary record with their count.
 pub const MAX_RECORDED_DECISIONS: usize = 1024;
 
 #[derive(Default)]
 struct DecisionLog {
     records: Vec<DecisionRecord>,
     dropped: u64,
+    denied_overflow: BTreeMap<(Operation, ResourceType), u64>,
+}
+
+/// What a session decided since the last [`SessionAuthz::take_decisions`].
+#[derive(Debug, Default)]
+pub struct Decisions {
+    /// Oldest first, at most [`MAX_RECORDED_DECISIONS`].
+    pub records: Vec<DecisionRecord>,
+    /// Allowed decisions past the limit (counted, not kept).
+    pub dropped_allowed: u64,
+    /// Denials past the limit, per operation and resource type.
+    pub denied_overflow: Vec<(Operation, ResourceType, u64)>,
 }
 
 /// A session's view of the policy: one principal, one client address, one policy snapshot. It
@@ -550,7 +564,11 @@ impl SessionAuthz {
         // A poisoned lock only means another thread panicked mid-push: the Vec is still valid.
         let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
         if log.records.len() >= MAX_RECORDED_DECISIONS {
-            log.dropped += 1;
+            if d.allowed {
+                log.dropped += 1;
+            } else {
+                *log.denied_overflow.entry((op, rtype)).or_insert(0) += 1;
+            }
             return;
         }
         let rule = d
@@ -569,11 +587,17 @@ impl SessionAuthz {
         });
     }
 
-    /// The decisions made since the last call, oldest first, and how many were not kept.
-    pub fn take_decisions(&self) -> (Vec<DecisionRecord>, u64) {
+    /// The decisions made since the last call.
+    pub fn take_decisions(&self) -> Decisions {
         let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
-        let dropped = std::mem::take(&mut log.dropped);
-        (std::mem::take(&mut log.records), dropped)
+        Decisions {
+            records: std::mem::take(&mut log.records),
+            dropped_allowed: std::mem::take(&mut log.dropped),
+            denied_overflow: std::mem::take(&mut log.denied_overflow)
+                .into_iter()
+                .map(|((op, rtype), n)| (op, rtype, n))
+                .collect(),
+        }
     }
 }
 

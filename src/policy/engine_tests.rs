@@ -533,7 +533,8 @@ fn session_authz_records_decisions_and_rebinds() {
     assert!(authz.allowed(Op::Read, Rt::Topic, "t"));
     assert!(!authz.allowed(Op::Write, Rt::Topic, "t"));
     assert!(!authz.allowed_any(Op::Write, Rt::Topic));
-    let (recs, dropped) = s.take_decisions();
+    let d = s.take_decisions();
+    let (recs, dropped) = (d.records, d.dropped_allowed);
     assert_eq!(dropped, 0);
     assert_eq!(recs.len(), 3);
     assert!(recs[0].allowed);
@@ -543,13 +544,25 @@ fn session_authz_records_decisions_and_rebinds() {
     );
     assert_eq!(recs[1].reason, Reason::NoMatchingAllow);
     assert_eq!(recs[2].name, None);
-    assert!(s.take_decisions().0.is_empty());
+    assert!(s.take_decisions().records.is_empty());
 
     for _ in 0..MAX_RECORDED_DECISIONS + 10 {
         s.allowed(Op::Read, Rt::Topic, "t");
     }
-    let (recs, dropped) = s.take_decisions();
-    assert_eq!((recs.len(), dropped), (MAX_RECORDED_DECISIONS, 10));
+    // Past the limit, allowed decisions are counted and denials summarized, never lost.
+    for _ in 0..7 {
+        s.allowed(Op::Write, Rt::Topic, "t");
+    }
+    s.allowed(Op::Read, Rt::Group, "g");
+    let d = s.take_decisions();
+    assert_eq!(
+        (d.records.len(), d.dropped_allowed),
+        (MAX_RECORDED_DECISIONS, 10)
+    );
+    assert_eq!(
+        d.denied_overflow,
+        vec![(Op::Read, Rt::Group, 1), (Op::Write, Rt::Topic, 7)]
+    );
 
     handle.replace(engine("p, User:u, Topic, t, Write, *, allow\n"));
     assert!(
@@ -559,7 +572,7 @@ fn session_authz_records_decisions_and_rebinds() {
     s.rebind(handle.current());
     assert!(!s.allowed(Op::Read, Rt::Topic, "t"));
     assert!(s.allowed(Op::Write, Rt::Topic, "t"));
-    let (recs, _) = s.take_decisions();
+    let recs = s.take_decisions().records;
     assert_ne!(recs[0].policy_version, recs[1].policy_version);
 }
 

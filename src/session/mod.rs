@@ -144,8 +144,9 @@ enum Pending {
         version: i16,
         correlation_id: i32,
         handling: ResponseHandling,
-        /// Completes or filters the response for the parts authorization held back.
-        merge: Option<(Merge, Arc<SessionAuthz>)>,
+        /// Completes or filters the response for the parts authorization held back; the checks it
+        /// makes are audited as the request's.
+        merge: Option<(Merge, Arc<SessionAuthz>, RequestRef)>,
         sent: Instant,
         deadline: tokio::time::Instant,
         _permit: OwnedSemaphorePermit,
@@ -343,7 +344,8 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                     &*authz,
                     ids,
                 )?;
-                audit_decisions(&authz, meta, &request.header, ctx)?;
+                let request_ref = RequestRef::new(meta, &request.header);
+                audit_decisions(&authz, &request_ref, ctx)?;
                 match plan {
                     None => {
                         // Fail closed: an API without a request-to-check mapping is never forwarded.
@@ -361,9 +363,9 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                     }
                     Some(Plan::Close(why)) => return Err(SessionError::Denied(why)),
                     Some(Plan::Forward) => (frame, None),
-                    Some(Plan::ForwardThenMerge(m)) => (frame, Some((m, authz))),
+                    Some(Plan::ForwardThenMerge(m)) => (frame, Some((m, authz, request_ref))),
                     Some(Plan::ForwardPartial { request, merge }) => {
-                        (request, Some((merge, authz)))
+                        (request, Some((merge, authz, request_ref)))
                     }
                 }
             }
@@ -617,30 +619,68 @@ impl crate::upstream::sasl::SaslTransport for InBand<'_> {
     }
 }
 
+/// The request a batch of decisions belongs to, for its audit records.
+#[derive(Debug, Clone)]
+struct RequestRef {
+    api_key: i16,
+    api_version: i16,
+    correlation_id: i32,
+    client_id: Option<String>,
+}
+
+impl RequestRef {
+    fn new(meta: codec::RequestMeta, header: &kafka_protocol::messages::RequestHeader) -> Self {
+        RequestRef {
+            api_key: meta.api_key,
+            api_version: meta.api_version,
+            correlation_id: meta.correlation_id,
+            client_id: header.client_id.as_ref().map(|c| c.to_string()),
+        }
+    }
+}
+
 /// Stage 3: audit. Every denied check, and the allowed ones the configured level asks for, become
 /// records before anything is forwarded; if the trail cannot take them (fail-closed), the request
-/// does not happen and the connection is closed (clients retry on a new one).
+/// does not happen and the connection is closed (clients retry on a new one). Called again after
+/// a response merge, for the checks made while completing or filtering the response.
 fn audit_decisions(
     authz: &SessionAuthz,
-    meta: codec::RequestMeta,
-    header: &kafka_protocol::messages::RequestHeader,
+    request: &RequestRef,
     ctx: &SessionCtx,
 ) -> Result<(), SessionError> {
-    let (decisions, dropped) = authz.take_decisions();
-    if dropped > 0 {
-        tracing::warn!(
-            dropped,
-            api_key = meta.api_key,
-            "more decisions in one request than the audit keeps per request"
-        );
+    let batch = authz.take_decisions();
+    if batch.records.is_empty() && batch.denied_overflow.is_empty() {
+        return Ok(());
     }
-    let api_name = ApiKey::try_from(meta.api_key)
+    let api_name = ApiKey::try_from(request.api_key)
         .map(|k| format!("{k:?}"))
         .unwrap_or_default();
+    let record =
+        |rtype: &str, name: String, op: &str, decision, rule, hash: String, more| AuthzDecision {
+            conn: ctx.conn.clone(),
+            principal: authz.principal().to_string(),
+            api_key: request.api_key,
+            api_name: api_name.clone(),
+            api_version: request.api_version,
+            correlation_id: request.correlation_id,
+            client_id: request.client_id.clone(),
+            resource_type: rtype.to_string(),
+            resource_name: name,
+            operation: op.to_string(),
+            decision,
+            rule,
+            policy_hash: hash,
+            more,
+        };
+    let write = |r: AuthzDecision| {
+        ctx.audit
+            .record(Event::AuthzDecision(Box::new(r)))
+            .map_err(|e| SessionError::Denied(format!("audit trail unavailable: {e}")))
+    };
     // The mapping may ask the same question twice for one request (deciding, then shaping the
     // answer): one record per distinct check.
     let mut seen = std::collections::HashSet::new();
-    for d in &decisions {
+    for d in &batch.records {
         if !seen.insert((d.op, d.rtype, d.name.as_deref(), d.allowed)) {
             continue;
         }
@@ -649,41 +689,64 @@ fn audit_decisions(
         } else {
             Decision::Deny
         };
-        if !ctx.audit.level.records(decision, meta.api_key) {
+        if !ctx.audit.level.records(decision, request.api_key) {
             continue;
         }
-        let record = AuthzDecision {
-            conn: ctx.conn.clone(),
-            principal: authz.principal().to_string(),
-            api_key: meta.api_key,
-            api_name: api_name.clone(),
-            api_version: meta.api_version,
-            correlation_id: meta.correlation_id,
-            client_id: header.client_id.as_ref().map(|c| c.to_string()),
-            resource_type: d.rtype.name().to_string(),
-            resource_name: d.name.clone().unwrap_or_else(|| "*".into()),
-            operation: d.op.name().to_string(),
+        let rule = d.rule.as_ref().map(|r| RuleRef {
+            file: r.source.file.to_string(),
+            line: r.source.line,
+            text: r.text.clone(),
+        });
+        write(record(
+            d.rtype.name(),
+            d.name.clone().unwrap_or_else(|| "*".into()),
+            d.op.name(),
             decision,
-            rule: d.rule.as_ref().map(|r| RuleRef {
-                file: r.source.file.to_string(),
-                line: r.source.line,
-                text: r.text.clone(),
-            }),
-            policy_hash: d.policy_version.to_string(),
-        };
-        ctx.audit
-            .record(Event::AuthzDecision(Box::new(record)))
-            .map_err(|e| SessionError::Denied(format!("audit trail unavailable: {e}")))?;
+            rule,
+            d.policy_version.to_string(),
+            None,
+        ))?;
     }
-    for d in decisions.iter().filter(|d| !d.allowed) {
+    // Denials past the per-request limit: one summary record per operation and resource type,
+    // with their number, so that none is missing from the trail.
+    let version = authz.snapshot().version().to_string();
+    for &(op, rtype, n) in &batch.denied_overflow {
+        write(record(
+            rtype.name(),
+            "*".into(),
+            op.name(),
+            Decision::Deny,
+            None,
+            version.clone(),
+            Some(n),
+        ))?;
+    }
+    if batch.dropped_allowed > 0 || !batch.denied_overflow.is_empty() {
+        let summarized: u64 = batch.denied_overflow.iter().map(|o| o.2).sum();
+        tracing::warn!(
+            allowed_not_kept = batch.dropped_allowed,
+            denials_summarized = summarized,
+            api_key = request.api_key,
+            "more decisions in one request than the audit keeps one by one"
+        );
+    }
+    for d in batch.records.iter().filter(|d| !d.allowed) {
         ctx.metrics.inc(
             "authorization_denied_total",
             &[("resource", d.rtype.name()), ("operation", d.op.name())],
         );
         tracing::info!(
-            principal = %authz.principal(), peer = %ctx.peer, api_key = meta.api_key, api_version = meta.api_version,
-            correlation_id = meta.correlation_id, operation = %d.op, resource = %d.rtype,
-            name = d.name.as_deref().unwrap_or("*"), reason = %d.reason, "denied"
+            principal = %authz.principal(), peer = %ctx.peer, api_key = request.api_key,
+            api_version = request.api_version, correlation_id = request.correlation_id,
+            operation = %d.op, resource = %d.rtype, name = d.name.as_deref().unwrap_or("*"),
+            reason = %d.reason, "denied"
+        );
+    }
+    for &(op, rtype, n) in &batch.denied_overflow {
+        ctx.metrics.add(
+            "authorization_denied_total",
+            &[("resource", rtype.name()), ("operation", op.name())],
+            n,
         );
     }
     Ok(())
@@ -834,13 +897,19 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                 let frame = read_response(up, &expected, &mut unanswered, ctx, rx.len()).await?;
                 let frame = match merge {
                     None => frame,
-                    Some((merge, authz)) => merge
-                        .apply(frame.slice(LEN_PREFIX..), &*authz, &*ctx.cluster.topic_ids)
-                        .map_err(|e| SessionError::UpstreamProtocol {
-                            api,
-                            version,
-                            message: format!("merging the authorization result: {e}"),
-                        })?,
+                    Some((merge, authz, request_ref)) => {
+                        let merged = merge
+                            .apply(frame.slice(LEN_PREFIX..), &*authz, &*ctx.cluster.topic_ids)
+                            .map_err(|e| SessionError::UpstreamProtocol {
+                                api,
+                                version,
+                                message: format!("merging the authorization result: {e}"),
+                            })?;
+                        // Fail closed here too: a response whose checks the trail cannot take is
+                        // not delivered.
+                        audit_decisions(&authz, &request_ref, ctx)?;
+                        merged
+                    }
                 };
                 let frame = match handling {
                     ResponseHandling::Passthrough => frame,

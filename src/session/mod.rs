@@ -898,6 +898,16 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                 let frame = match merge {
                     None => frame,
                     Some((merge, authz, request_ref)) => {
+                        let named = merge.upstream_topic_ids(&frame.slice(LEN_PREFIX..));
+                        {
+                            use crate::policy::mapping::TopicIds as _;
+                            let ids = &ctx.cluster.topic_ids;
+                            if named.iter().any(|id| ids.name_of(*id).is_none()) {
+                                if let Err(e) = ctx.cluster.refresh().await {
+                                    tracing::warn!(error = %e, "refresh for an assigned topic id failed");
+                                }
+                            }
+                        }
                         let merged = merge
                             .apply(frame.slice(LEN_PREFIX..), &*authz, &*ctx.cluster.topic_ids)
                             .map_err(|e| SessionError::UpstreamProtocol {

@@ -14,6 +14,8 @@
 //! API, and clients match entries by name, never by position.
 
 mod membership;
+
+pub(super) use membership::assignment_topic_ids;
 mod offsets;
 mod txn;
 

@@ -68,6 +68,19 @@ impl Merge {
             Merge::Groups(m) => m.apply(payload, authz, ids),
         }
     }
+
+    /// Topic ids in the upstream's response that the merge must name to authorize them (the
+    /// assignment a ConsumerGroupHeartbeat answer carries); the session makes sure the gateway
+    /// knows them before [`Merge::apply`], which drops ids it still cannot name. They come from
+    /// the broker, not the client, so resolving them cannot be turned into an amplification.
+    pub fn upstream_topic_ids(&self, payload: &Bytes) -> Vec<Uuid> {
+        match self {
+            Merge::Groups(groups::Merge::ConsumerGroupHeartbeat { version }) => {
+                groups::assignment_topic_ids(*version, payload.clone())
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Authorizes one decoded request. Every API the gateway forwards has a mapping; an API without one

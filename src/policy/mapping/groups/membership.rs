@@ -264,8 +264,26 @@ pub(super) fn consumer_group_heartbeat(
     Ok(then_merge(Merge::ConsumerGroupHeartbeat { version }))
 }
 
-/// Topic ids the gateway cannot name yet are kept: the client must resolve them through Metadata
-/// and read them through Fetch, both authorized by name.
+/// The topic ids of the assignment in a ConsumerGroupHeartbeat response (none if it does not decode:
+/// the merge then reports the error).
+pub(in crate::policy::mapping) fn assignment_topic_ids(
+    version: i16,
+    payload: Bytes,
+) -> Vec<uuid::Uuid> {
+    read_response::<ConsumerGroupHeartbeatResponse>(
+        ApiKey::ConsumerGroupHeartbeat,
+        version,
+        payload,
+    )
+    .ok()
+    .and_then(|(_, r)| r.assignment)
+    .map(|a| a.topic_partitions.iter().map(|tp| tp.topic_id).collect())
+    .unwrap_or_default()
+}
+
+/// Keeps the assigned topics the member may DESCRIBE. An id the gateway cannot name even after
+/// asking the cluster (the session does, see `Merge::upstream_topic_ids`) is dropped: it is never
+/// passed to a client unauthorized.
 pub(super) fn merge_consumer_group_heartbeat(
     version: i16,
     payload: Bytes,
@@ -278,7 +296,7 @@ pub(super) fn merge_consumer_group_heartbeat(
     if let Some(assignment) = &mut resp.assignment {
         assignment.topic_partitions.retain(|tp| {
             ids.name_of(tp.topic_id)
-                .is_none_or(|name| authz.allowed(Operation::Describe, ResourceType::Topic, &name))
+                .is_some_and(|name| authz.allowed(Operation::Describe, ResourceType::Topic, &name))
         });
     }
     encode_response(API, version, &header, &resp)

@@ -1,7 +1,8 @@
 //! What only Apache Kafka can show: the gateway's own identity on Kafka's SASL and mTLS listeners,
 //! upstream re-authentication before the broker's `connections.max.reauth.ms`, transactional
 //! producers (Java 4.4 with transaction.version 2, and Java 3.9.1) with read_committed consumers,
-//! the KIP-848 consumer protocol beside the classic one, and incremental fetch sessions.
+//! the KIP-848 consumer protocol beside the classic one, and incremental fetch sessions (served only
+//! to who built them).
 
 mod common;
 
@@ -378,76 +379,93 @@ fn session_fetch(
     c.request(kafka_protocol::messages::ApiKey::Fetch, 12, &req)
 }
 
-fn login_alice(r: &Rig) -> RawClient {
-    let mut c = RawClient::connect(r.gateway.addr("sasl"));
-    let l = login(&mut c, "SCRAM-SHA-512", "alice", "alice-secret");
-    assert_eq!(l.error_code(), 0, "{}", l.message());
-    c
+/// Error code and session id of a Fetch response.
+fn session_answer(r: &kafka_protocol::messages::FetchResponse) -> (i16, i32) {
+    (r.error_code, r.session_id)
 }
 
+const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+
 #[test]
-fn incremental_fetch_sessions_work_through_the_gateway_and_a_revocation_ends_them() {
+fn incremental_fetch_sessions_belong_to_who_built_them_and_end_with_a_revocation() {
     let cluster = KafkaCluster::start();
     let r = rig(
         &cluster.upstream(),
         &[SASL],
-        Some("p, User:alice, Topic, fs, Read, *, allow\n"),
+        Some(
+            "p, User:alice, Topic, fs, Read, *, allow\n\
+             p, User:bob, Topic, other, Read, *, allow\n",
+        ),
         "",
     );
     let mut admin = RawClient::connect(cluster.socket(KafkaListener::Plaintext));
-    create_topics_ok(&mut admin, &["fs"], 1);
+    create_topics_ok(&mut admin, &["fs", "other"], 1);
     produce_ok(&mut admin, "fs", 0, &["a", "b"]);
-    let mut alice = login_alice(&r);
+    let login_as = |user: &str, from: std::net::Ipv4Addr| {
+        let mut c = connect_from(from, r.gateway.addr("sasl")).expect("connect");
+        let l = login(&mut c, "SCRAM-SHA-512", user, &format!("{user}-secret"));
+        assert_eq!(l.error_code(), 0, "{}", l.message());
+        c
+    };
+    let here = std::net::Ipv4Addr::new(127, 0, 0, 1);
+    let mut alice = login_as("alice", here);
     // A full fetch at epoch 0 asks the broker for a session.
     let full = session_fetch(&mut alice, 0, 0, &["fs"], 0);
     assert_eq!(full.error_code, 0, "{full:?}");
-    assert_ne!(
-        full.session_id, 0,
-        "Kafka opened no fetch session: {full:?}"
-    );
+    let id = full.session_id;
+    assert_ne!(id, 0, "Kafka opened no fetch session: {full:?}");
     assert_eq!(
         record_values(&fetched(&full, "fs", 0).records),
         vec!["a", "b"]
     );
-    // Incremental fetches name nothing: the session remembers the partition (at the position the
-    // client last fetched from, which an incremental fetch without it does not move).
-    let mut epoch = 1;
-    let idle = session_fetch(&mut alice, full.session_id, epoch, &[], 0);
-    assert_eq!(idle.error_code, 0, "{idle:?}");
-    assert_eq!(idle.session_id, full.session_id);
-    epoch += 1;
+    // Incremental fetches in it, naming nothing or the partition again, are served.
+    let idle = session_fetch(&mut alice, id, 1, &[], 0);
+    assert_eq!(session_answer(&idle), (0, id));
     produce_ok(&mut admin, "fs", 0, &["c"]);
-    let next = session_fetch(&mut alice, full.session_id, epoch, &["fs"], 2);
-    assert_eq!(next.error_code, 0, "{next:?}");
+    let next = session_fetch(&mut alice, id, 2, &["fs"], 2);
+    assert_eq!(session_answer(&next), (0, id));
     assert_eq!(record_values(&fetched(&next, "fs", 0).records), vec!["c"]);
-    epoch += 1;
-    // READ is revoked mid-session: the session's partitions were authorized under the old policy,
-    // so the gateway ends the connection at the next incremental fetch and the client starts
-    // over with a full fetch, which is denied.
+    // Another principal that learns the id gets nothing from it; nor does alice from another
+    // address (host rules would be bypassed); the owner's session is not ended by either.
+    let mut bob = login_as("bob", here);
+    let stolen = session_fetch(&mut bob, id, 3, &[], 0);
+    assert_eq!(session_answer(&stolen), (FETCH_SESSION_ID_NOT_FOUND, 0));
+    assert!(stolen.responses.is_empty(), "{stolen:?}");
+    let mut elsewhere = login_as("alice", std::net::Ipv4Addr::new(127, 0, 0, 2));
+    let moved = session_fetch(&mut elsewhere, id, 3, &[], 0);
+    assert_eq!(session_answer(&moved), (FETCH_SESSION_ID_NOT_FOUND, 0));
+    let still = session_fetch(&mut alice, id, 3, &[], 0);
+    assert_eq!(
+        session_answer(&still),
+        (0, id),
+        "the owner's session survived"
+    );
+    // READ is revoked: the session's partitions were authorized under the old policy. A new
+    // connection (a reconnect) continuing the old session is refused, as is the old connection;
+    // the full fetch that follows is denied.
     let reloads = |g: &Gateway| metric_sum(&g.metrics(), "kafka_gateway_reloads_total");
     let before = reloads(&r.gateway);
     std::fs::write(&r.policy, "# alice may read nothing now\n").expect("policy");
     eventually("revocation loaded", Duration::from_secs(8), || {
         reloads(&r.gateway) > before
     });
-    let (_, frame) = alice.encode(kafka_protocol::messages::ApiKey::Fetch, 12, &{
-        let mut req = fetch_request(Vec::new());
-        req.session_id = full.session_id;
-        req.session_epoch = epoch;
-        req
-    });
-    alice.send_raw(&frame).expect("send");
-    assert!(
-        alice.is_closed_within(Duration::from_secs(5)),
-        "an incremental fetch under a changed policy was answered"
-    );
-    let mut again = login_alice(&r);
-    let denied = session_fetch(&mut again, 0, 0, &["fs"], 0);
+    let mut reconnected = login_as("alice", here);
+    let after = session_fetch(&mut reconnected, id, 4, &[], 0);
+    assert_eq!(session_answer(&after), (FETCH_SESSION_ID_NOT_FOUND, 0));
+    assert!(after.responses.is_empty(), "{after:?}");
+    let old = session_fetch(&mut alice, id, 4, &[], 0);
+    assert_eq!(session_answer(&old), (FETCH_SESSION_ID_NOT_FOUND, 0));
+    let denied = session_fetch(&mut reconnected, 0, 0, &["fs"], 0);
     assert_eq!(fetched(&denied, "fs", 0).error_code, 29, "{denied:?}");
     assert!(record_values(&fetched(&denied, "fs", 0).records).is_empty());
+    let refused = metric_sum(
+        &r.gateway.metrics(),
+        "kafka_gateway_fetch_sessions_refused_total",
+    );
+    assert_eq!(refused, 4, "stolen, moved, reconnected, old");
     println!(
-        "RESULT fetch session {} through the gateway: full, idle and incremental fetches served; \
-         after READ was revoked the incremental fetch closed the connection and the full fetch got 29",
-        full.session_id
+        "RESULT fetch session {id} through the gateway: served to its builder; refused with 70 to \
+         another principal, to the builder from another address, and after READ was revoked (also \
+         on a new connection); the full fetch then got 29"
     );
 }

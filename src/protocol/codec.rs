@@ -62,6 +62,39 @@ pub fn peek_response_correlation(payload: &[u8]) -> Option<i32> {
         .then(|| i32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]))
 }
 
+/// The `session_id` of a Fetch response (v7+) without decoding it: after the correlation id and,
+/// from v12, the header's tagged fields come `throttle_time_ms`, `error_code` and `session_id`.
+/// Record data, however large, is never looked at. `None` if the payload is too short.
+pub fn peek_fetch_session_id(version: i16, payload: &[u8]) -> Option<i32> {
+    fn varint(buf: &[u8], at: &mut usize) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..35).step_by(7) {
+            let b = *buf.get(*at)?;
+            *at += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    if version < 7 {
+        return None;
+    }
+    let mut at = 4;
+    if ApiKey::Fetch.response_header_version(version) >= 1 {
+        let tags = varint(payload, &mut at)?;
+        for _ in 0..tags.min(payload.len() as u64) {
+            let _tag = varint(payload, &mut at)?;
+            let size = varint(payload, &mut at)?;
+            at = at.checked_add(usize::try_from(size).ok()?)?;
+        }
+    }
+    let at = at.checked_add(4 + 2)?;
+    let b = payload.get(at..at.checked_add(4)?)?;
+    Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
 #[derive(Debug)]
 pub struct DecodedRequest {
     pub header: RequestHeader,
@@ -245,6 +278,39 @@ pub fn encode_request_with_header<T: Encodable>(
 mod tests {
     use super::*;
     use kafka_protocol::messages::{MetadataRequest, ProduceRequest};
+
+    #[test]
+    fn fetch_session_ids_are_read_without_decoding_at_every_version() {
+        for version in 7..=15i16 {
+            let mut resp = kafka_protocol::messages::FetchResponse::default();
+            resp.throttle_time_ms = 3;
+            resp.error_code = 0;
+            resp.session_id = 0x1234_5678;
+            let mut header = response_header(9);
+            if version >= 12 {
+                // A tagged field in the header must be stepped over.
+                header
+                    .unknown_tagged_fields
+                    .insert(5, bytes::Bytes::from_static(b"xyz"));
+            }
+            let frame = encode_response(ApiKey::Fetch, version, &header, &resp).expect("encode");
+            let payload = &frame[LEN_PREFIX..];
+            assert_eq!(
+                peek_fetch_session_id(version, payload),
+                Some(0x1234_5678),
+                "v{version}"
+            );
+            // Every truncation is None, never a panic.
+            for cut in 0..payload.len().min(24) {
+                let _ = peek_fetch_session_id(version, &payload[..cut]);
+            }
+        }
+        assert_eq!(
+            peek_fetch_session_id(6, &[0; 32]),
+            None,
+            "no sessions before v7"
+        );
+    }
 
     #[test]
     fn request_round_trip_through_decode() {

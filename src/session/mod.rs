@@ -149,6 +149,9 @@ enum Pending {
         merge: Option<(Merge, Arc<SessionAuthz>, RequestRef)>,
         sent: Instant,
         deadline: tokio::time::Instant,
+        /// A Fetch asking for a new session: who builds it, to be registered with the id the
+        /// broker answers with.
+        learn_fetch_session: Option<Box<(crate::upstream::fetch_sessions::Broker, FetchOwner)>>,
         _permit: OwnedSemaphorePermit,
     },
 }
@@ -203,8 +206,6 @@ async fn handle_requests<R: AsyncRead + Unpin>(
     let mut upstream_addr = String::new();
     // When the gateway's SASL session on that connection must be renewed (KIP-368).
     let mut reauth_at: Option<tokio::time::Instant> = None;
-    // The policy version in force when this connection's fetch session was last authorized in full.
-    let mut fetch_session_policy: Option<String> = None;
     loop {
         let max_frame = gate.frame_limit(
             cfg.limits.max_frame_bytes,
@@ -303,6 +304,7 @@ async fn handle_requests<R: AsyncRead + Unpin>(
             .inspect_err(|_| ctx.metrics.frame_rejected("malformed"))?;
 
         // Stage 2: authorization. What the policy allows is forwarded; the rest is answered here.
+        let mut learn_fetch_session: Option<FetchOwner> = None;
         let (forward, merge) = match &ctx.policy {
             None => (frame, None),
             Some(policy) => {
@@ -311,21 +313,44 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                 };
                 let authz = Arc::new(policy.session(session.principal.clone(), ctx.peer.ip()));
                 if let RequestKind::Fetch(f) = &request.body {
-                    let version = authz.snapshot().version();
-                    // An incremental fetch lists only changed partitions: the rest were authorized
-                    // when the session was built. After a policy change that authorization is stale,
-                    // so the connection is closed and the client starts over with a full fetch.
-                    if f.session_epoch > 0
-                        && fetch_session_policy
-                            .as_deref()
-                            .is_some_and(|v| v != version)
-                    {
-                        return Err(SessionError::Denied(
-                            "policy changed under an incremental fetch session; the client reconnects with a full fetch".into(),
-                        ));
+                    // A fetch session on the broker is keyed by its id alone and every upstream
+                    // connection is the gateway's: only its builder, under the policy in force,
+                    // may continue it (the partitions it does not name were authorized when they
+                    // joined it). Otherwise FETCH_SESSION_ID_NOT_FOUND: the client starts over
+                    // with a full fetch, which is authorized in full.
+                    let owner = FetchOwner {
+                        principal: session.principal.to_string(),
+                        host: ctx.peer.ip(),
+                        listener: ctx.listener.name.clone(),
+                        policy_version: authz.snapshot().version().to_string(),
+                    };
+                    if f.session_id != 0 {
+                        let checked = ctx.cluster.fetch_sessions.check(
+                            fetch_broker(ctx.target),
+                            f.session_id,
+                            &owner,
+                            Instant::now(),
+                        );
+                        if let Err(refusal) = checked {
+                            ctx.metrics.inc(
+                                "fetch_sessions_refused_total",
+                                &[("reason", refusal.as_str())],
+                            );
+                            tracing::info!(
+                                principal = %owner.principal, peer = %ctx.peer,
+                                session_id = f.session_id, reason = refusal.as_str(),
+                                "fetch session refused: the client restarts with a full fetch"
+                            );
+                            let response = fetch_session_not_found(meta)?;
+                            if tx.send(Pending::Local { frame: response }).await.is_err() {
+                                return Ok(());
+                            }
+                            continue;
+                        }
                     }
-                    if f.session_epoch == 0 || fetch_session_policy.is_none() {
-                        fetch_session_policy = Some(version.to_string());
+                    // Epoch 0 asks the broker for a new session: learn its id from the answer.
+                    if f.session_epoch == 0 {
+                        learn_fetch_session = Some(owner);
                     }
                 }
                 let (named_ids, named_topics) = (
@@ -426,6 +451,8 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                 merge,
                 sent: Instant::now(),
                 deadline: tokio::time::Instant::now() + cfg.timeouts.upstream_request + wait,
+                learn_fetch_session: learn_fetch_session
+                    .map(|o| Box::new((fetch_broker(ctx.target), o))),
                 _permit: permit,
             };
             if tx.send(pending).await.is_err() {
@@ -617,6 +644,31 @@ impl crate::upstream::sasl::SaslTransport for InBand<'_> {
         )
         .await
     }
+}
+
+use crate::upstream::fetch_sessions::Owner as FetchOwner;
+
+/// The broker a connection's fetch sessions live on, as the registry knows it.
+fn fetch_broker(target: Target) -> crate::upstream::fetch_sessions::Broker {
+    match target {
+        Target::Node(n) => n,
+        Target::Bootstrap => -1,
+    }
+}
+
+/// Kafka's answer to an incremental fetch for a session it does not hold: FETCH_SESSION_ID_NOT_FOUND
+/// (70), no session, no data.
+fn fetch_session_not_found(meta: codec::RequestMeta) -> Result<Bytes, SessionError> {
+    const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+    let mut body = kafka_protocol::messages::FetchResponse::default();
+    body.error_code = FETCH_SESSION_ID_NOT_FOUND;
+    body.session_id = 0;
+    Ok(codec::encode_response(
+        ApiKey::Fetch,
+        meta.api_version,
+        &codec::response_header(meta.correlation_id),
+        &body,
+    )?)
 }
 
 /// The request a batch of decisions belongs to, for its audit records.
@@ -882,6 +934,7 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                 merge,
                 sent,
                 deadline,
+                learn_fetch_session,
                 _permit,
             } => {
                 let Some(up) = upstream.as_mut() else {
@@ -895,6 +948,15 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                     deadline,
                 };
                 let frame = read_response(up, &expected, &mut unanswered, ctx, rx.len()).await?;
+                if let Some(learned) = learn_fetch_session {
+                    let (broker, owner) = *learned;
+                    let id = codec::peek_fetch_session_id(version, &frame[LEN_PREFIX..]);
+                    if let Some(id) = id.filter(|id| *id != 0) {
+                        ctx.cluster
+                            .fetch_sessions
+                            .register(broker, id, owner, Instant::now());
+                    }
+                }
                 let frame = match merge {
                     None => frame,
                     Some((merge, authz, request_ref)) => {

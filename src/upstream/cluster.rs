@@ -42,6 +42,8 @@ pub struct Cluster {
     nodes: watch::Sender<BTreeSet<i32>>,
     /// Topic ids seen in any upstream Metadata response (the gateway's own and clients').
     pub topic_ids: Arc<super::topic_ids::TopicIdMap>,
+    /// Who built each incremental fetch session on the brokers.
+    pub fetch_sessions: super::fetch_sessions::FetchSessions,
     next_bootstrap: AtomicUsize,
     /// One refresh at a time; callers that arrive during one wait for it instead of starting another.
     refresh_lock: tokio::sync::Mutex<()>,
@@ -72,6 +74,12 @@ impl Cluster {
             versions: RwLock::new(None),
             nodes: watch::channel(BTreeSet::new()).0,
             topic_ids: Arc::default(),
+            // Kafka's brokers keep 1,000 session slots each by default; idle sessions they evict
+            // after 2 minutes under pressure. Ten minutes idle costs a client one full fetch.
+            fetch_sessions: super::fetch_sessions::FetchSessions::new(
+                100_000,
+                Duration::from_secs(600),
+            ),
             next_bootstrap: AtomicUsize::new(0),
             refresh_lock: tokio::sync::Mutex::new(()),
             refreshed: std::sync::Mutex::new((0, Ok(()))),

@@ -1242,7 +1242,11 @@ fn consumer_group_heartbeat_assignment_drops_topics_the_session_may_not_describe
         .collect();
     // (`fresh` is unknown to the gateway even after the session asked the cluster: dropped, never
     // passed to the client unauthorized.)
-    assert_eq!(kept, vec![t1], "only assigned topics the member may describe");
+    assert_eq!(
+        kept,
+        vec![t1],
+        "only assigned topics the member may describe"
+    );
     assert_eq!(resp.member_epoch, 5);
     // The session learns which ids to resolve before merging.
     let plan = plan_for(

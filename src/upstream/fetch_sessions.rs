@@ -1,0 +1,255 @@
+//! Who built each incremental fetch session (KIP-227) the brokers hold for the gateway's clients.
+//!
+//! A broker keys a fetch session by its id alone, and every upstream connection carries the
+//! gateway's identity, so the broker cannot tell one client's session from another's. Kafka
+//! re-authorizes every partition of a session against the requester on every fetch; the gateway
+//! authorizes the partitions a Fetch names, and relies on this registry for the ones it does not:
+//! an incremental fetch is forwarded only for a session that the same principal, from the same
+//! address and listener, built through this gateway under the policy version still in force.
+//! Anything else is answered FETCH_SESSION_ID_NOT_FOUND, and the client starts again with a full
+//! fetch, which is authorized in full.
+//!
+//! Memory is bounded: at most `capacity` sessions; the least recently used goes first, and a
+//! session unused for `idle` is forgotten (brokers evict idle sessions too; a forgotten session
+//! costs its client one full fetch). Every operation is O(log n).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Which broker a session lives on: the gateway's connection target (a node id, or -1 for a
+/// bootstrap connection).
+pub type Broker = i32;
+
+/// Who built a session, and under which policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub principal: String,
+    pub host: IpAddr,
+    pub listener: String,
+    pub policy_version: String,
+}
+
+/// Why an incremental fetch is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not built through this gateway (or forgotten since).
+    Unknown,
+    /// Built by another principal, or from another address or listener.
+    NotTheOwner,
+    /// Built under a policy that has since changed: its partitions were authorized under rules no
+    /// longer in force.
+    PolicyChanged,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Unknown => "unknown_session",
+            Refusal::NotTheOwner => "not_the_owner",
+            Refusal::PolicyChanged => "policy_changed",
+        }
+    }
+}
+
+struct Entry {
+    owner: Owner,
+    last_used: Instant,
+    seq: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<(Broker, i32), Entry>,
+    by_use: BTreeMap<(Instant, u64), (Broker, i32)>,
+    next_seq: u64,
+}
+
+pub struct FetchSessions {
+    inner: Mutex<Inner>,
+    capacity: usize,
+    idle: Duration,
+}
+
+impl FetchSessions {
+    pub fn new(capacity: usize, idle: Duration) -> FetchSessions {
+        FetchSessions {
+            inner: Mutex::default(),
+            capacity: capacity.max(1),
+            idle,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // The map holds plain data: a panic elsewhere cannot leave it half-written.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records that `owner` built session `id` on `broker` (learned from the broker's answer to a
+    /// full fetch at epoch 0).
+    pub fn register(&self, broker: Broker, id: i32, owner: Owner, now: Instant) {
+        if id == 0 {
+            return;
+        }
+        let mut inner = self.lock();
+        Self::expire(&mut inner, now, self.idle);
+        if let Some(old) = inner.entries.remove(&(broker, id)) {
+            inner.by_use.remove(&(old.last_used, old.seq));
+        }
+        while inner.entries.len() >= self.capacity {
+            let Some((_, key)) = inner.by_use.pop_first() else {
+                break;
+            };
+            inner.entries.remove(&key);
+        }
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        inner.by_use.insert((now, seq), (broker, id));
+        inner.entries.insert(
+            (broker, id),
+            Entry {
+                owner,
+                last_used: now,
+                seq,
+            },
+        );
+    }
+
+    /// Whether `requester` may use session `id` on `broker`. A refused session is forgotten: its
+    /// partitions are never served to anyone again without a full, authorized fetch.
+    pub fn check(
+        &self,
+        broker: Broker,
+        id: i32,
+        requester: &Owner,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        let mut inner = self.lock();
+        Self::expire(&mut inner, now, self.idle);
+        let Some(entry) = inner.entries.get_mut(&(broker, id)) else {
+            return Err(Refusal::Unknown);
+        };
+        let o = &entry.owner;
+        let refusal = if o.principal != requester.principal
+            || o.host != requester.host
+            || o.listener != requester.listener
+        {
+            Some(Refusal::NotTheOwner)
+        } else if o.policy_version != requester.policy_version {
+            Some(Refusal::PolicyChanged)
+        } else {
+            None
+        };
+        let old = (entry.last_used, entry.seq);
+        match refusal {
+            None => {
+                entry.last_used = now;
+                let seq = entry.seq;
+                inner.by_use.remove(&old);
+                inner.by_use.insert((now, seq), (broker, id));
+                Ok(())
+            }
+            Some(r) => {
+                // Another principal's guess must not end the owner's session: only a session
+                // the requester itself built under an older policy is forgotten.
+                if r == Refusal::PolicyChanged {
+                    inner.entries.remove(&(broker, id));
+                    inner.by_use.remove(&old);
+                }
+                Err(r)
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn expire(inner: &mut Inner, now: Instant, idle: Duration) {
+        while let Some((&(used, _), key)) = inner.by_use.first_key_value() {
+            if now.saturating_duration_since(used) < idle {
+                break;
+            }
+            let key = *key;
+            inner.by_use.pop_first();
+            inner.entries.remove(&key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(p: &str, host: [u8; 4], policy: &str) -> Owner {
+        Owner {
+            principal: p.into(),
+            host: IpAddr::from(host),
+            listener: "sasl".into(),
+            policy_version: policy.into(),
+        }
+    }
+
+    #[test]
+    fn only_the_builder_under_the_same_policy_may_continue_a_session() {
+        let s = FetchSessions::new(10, Duration::from_secs(60));
+        let t = Instant::now();
+        let alice = owner("User:alice", [10, 0, 0, 1], "v1");
+        s.register(1, 77, alice.clone(), t);
+        assert_eq!(s.check(1, 77, &alice, t), Ok(()));
+        assert_eq!(
+            s.check(2, 77, &alice, t),
+            Err(Refusal::Unknown),
+            "another broker"
+        );
+        assert_eq!(
+            s.check(1, 77, &owner("User:bob", [10, 0, 0, 1], "v1"), t),
+            Err(Refusal::NotTheOwner),
+            "a guessed id"
+        );
+        assert_eq!(
+            s.check(1, 77, &owner("User:alice", [10, 0, 0, 9], "v1"), t),
+            Err(Refusal::NotTheOwner),
+            "the same principal from another address"
+        );
+        assert_eq!(s.check(1, 77, &alice, t), Ok(()), "a guess does not end it");
+        assert_eq!(
+            s.check(1, 77, &owner("User:alice", [10, 0, 0, 1], "v2"), t),
+            Err(Refusal::PolicyChanged)
+        );
+        assert_eq!(
+            s.check(1, 77, &alice, t),
+            Err(Refusal::Unknown),
+            "a session refused for a policy change is forgotten"
+        );
+    }
+
+    #[test]
+    fn memory_is_bounded_and_idle_sessions_expire() {
+        let s = FetchSessions::new(3, Duration::from_secs(60));
+        let t = Instant::now();
+        let a = owner("User:a", [10, 0, 0, 1], "v");
+        for id in 1..=5 {
+            s.register(1, id, a.clone(), t + Duration::from_secs(id as u64));
+        }
+        assert_eq!(s.len(), 3);
+        assert_eq!(
+            s.check(1, 1, &a, t + Duration::from_secs(6)),
+            Err(Refusal::Unknown)
+        );
+        assert_eq!(s.check(1, 5, &a, t + Duration::from_secs(6)), Ok(()));
+        assert_eq!(
+            s.check(1, 5, &a, t + Duration::from_secs(200)),
+            Err(Refusal::Unknown),
+            "idle past the limit"
+        );
+        assert!(s.is_empty());
+    }
+}

@@ -520,3 +520,77 @@ fn every_denial_reaches_the_trail_past_the_per_request_limit_and_from_response_m
     );
     assert!(ok, "{out}");
 }
+
+#[test]
+fn failed_tls_handshakes_are_recorded_within_a_rate_limit() {
+    let dir = TempDir::new("audit-tls");
+    let broker = KafkaCluster::start();
+    let certs = dev_certs(&dir.path().join("certs"));
+    let audit_dir = dir.path().join("audit");
+    let mtls = ListenerSpec {
+        name: "mtls",
+        tls: true,
+        client_auth: "required",
+        sasl: "",
+    };
+    let extra = format!("[audit]\ndir = {audit_dir:?}\nlevel = \"admin\"\n");
+    let (text, ports, admin) = gateway_config(&broker.upstream(), &[mtls], Some(&certs), &extra);
+    let mut gateway = Gateway::start(dir.path(), &text, ports, admin);
+    let tools = tools();
+    // A real client without a certificate on a listener that requires one.
+    let out = common::kafka::python_workload_outcome(
+        &tools,
+        &[
+            "metadata",
+            "--bootstrap",
+            &gateway.addr("mtls").to_string(),
+            "--tls-ca",
+            certs.ca().to_str().expect("utf-8"),
+            "--op-timeout",
+            "3",
+        ],
+    );
+    assert!(
+        !out.success,
+        "a client without a certificate got in: {}",
+        out.json
+    );
+    // A storm of 200 connections sending garbage instead of a ClientHello.
+    for _ in 0..200 {
+        if let Ok(mut s) = std::net::TcpStream::connect(gateway.addr("mtls")) {
+            use std::io::Write;
+            let _ = s.write_all(b"\x16\x03\x01\x00\x05hello, not TLS");
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let suppressed = metric_sum(
+        &gateway.metrics(),
+        "kafka_gateway_audit_records_suppressed_total",
+    );
+    gateway.sigterm();
+    assert!(gateway.wait_exit(Duration::from_secs(20)));
+    let records = read_trail(&audit_dir);
+    let failures: Vec<&serde_json::Value> = of_kind(&records, "auth_failure")
+        .into_iter()
+        .filter(|r| r["mechanism"] == "TLS")
+        .collect();
+    assert!(
+        failures
+            .iter()
+            .any(|r| r["reason"] == "tls_no_client_certificate"),
+        "the missing client certificate is not in the trail: {failures:?}"
+    );
+    assert!(
+        failures.iter().any(|r| r["reason"] == "tls_protocol"),
+        "{failures:?}"
+    );
+    assert!(
+        failures.len() < 120 && suppressed > 0,
+        "{} TLS failure records, {suppressed} suppressed: the storm was not rate-limited",
+        failures.len()
+    );
+    println!(
+        "RESULT TLS handshake failures: {} recorded, {suppressed} suppressed by the rate limit",
+        failures.len()
+    );
+}

@@ -732,3 +732,26 @@ fn the_gateway_authenticates_upstream_with_its_own_identity() {
     );
     let _: SocketAddr = outer.addr("plain");
 }
+
+#[test]
+fn an_oauthbearer_client_that_leaves_after_the_error_challenge_has_still_failed() {
+    let s = setup("");
+    let series = "kafka_gateway_authentications_total{mechanism=\"OAUTHBEARER\",reason=\"invalid_token\",result=\"failure\"}";
+    let before = metric_sum(&s.gateway.metrics(), series);
+    let mut c = s.raw();
+    assert_eq!(handshake(&mut c, "OAUTHBEARER").error_code, 0);
+    let challenge = authenticate(&mut c, &common::sasl::oauth_initial("not.a.token"));
+    assert_eq!(challenge.error_code, 0, "the error challenge comes first");
+    assert!(String::from_utf8_lossy(&challenge.auth_bytes).contains("invalid_token"));
+    // The client never sends %x01: it disconnects to try the next token.
+    drop(c);
+    eventually(
+        "the abandoned login counted as a failure",
+        Duration::from_secs(5),
+        || metric_sum(&s.gateway.metrics(), series) > before,
+    );
+    assert!(s
+        .gateway
+        .log_text()
+        .contains("left after the error challenge"));
+}

@@ -25,6 +25,14 @@ pub enum Exchange {
 }
 
 impl Exchange {
+    /// A failure the client cannot escape by disconnecting (OAUTHBEARER after its error challenge).
+    pub fn abandoned_failure(&self) -> Option<(super::FailureReason, Option<String>)> {
+        match self {
+            Exchange::OAuth(x) => x.abandoned_failure(),
+            Exchange::Scram(_) | Exchange::Plain(_) => None,
+        }
+    }
+
     pub async fn step(&mut self, input: &[u8]) -> Step {
         match self {
             Exchange::Scram(x) => x.step(input),

@@ -148,12 +148,15 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     metrics.connection_rejected("tls_handshake");
-                    tracing::info!(%peer, %listener, error = %e, "TLS handshake failed");
+                    let reason = tls_failure_reason(&e);
+                    tracing::info!(%peer, %listener, error = %e, reason, "TLS handshake failed");
+                    record_tls_failure(&audit, &conn, &metrics, reason);
                     return;
                 }
                 Err(_) => {
                     metrics.connection_rejected("tls_handshake");
                     tracing::info!(%peer, %listener, ?timeout, "TLS handshake timed out");
+                    record_tls_failure(&audit, &conn, &metrics, "tls_timeout");
                     return;
                 }
             };
@@ -199,6 +202,63 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
 }
 
 /// Records the connection; false (fail-closed trail refusing) means the connection is dropped.
+/// The audit category of a failed TLS handshake: a client certificate missing or refused under
+/// `client_auth = required`, or any other protocol failure.
+fn tls_failure_reason(e: &std::io::Error) -> &'static str {
+    let tls = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match tls {
+        Some(rustls::Error::NoCertificatesPresented) => "tls_no_client_certificate",
+        Some(rustls::Error::InvalidCertificate(_)) => "tls_bad_client_certificate",
+        _ => "tls_protocol",
+    }
+}
+
+/// TLS failures recorded per second at most: a handshake storm costs a few records a second, not
+/// the disk. Those past the limit are counted (`audit_records_suppressed_total`), not written.
+const TLS_FAILURE_RECORDS_PER_SECOND: u64 = 20;
+
+/// Records a failed TLS handshake as an authentication failure, within the rate limit.
+fn record_tls_failure(
+    audit: &AuditCtx,
+    conn: &ConnInfo,
+    metrics: &crate::metrics::Metrics,
+    reason: &'static str,
+) {
+    use std::sync::atomic::AtomicU64;
+    static WINDOW: AtomicU64 = AtomicU64::new(0);
+    static IN_WINDOW: AtomicU64 = AtomicU64::new(0);
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if WINDOW.swap(second, Ordering::Relaxed) != second {
+        IN_WINDOW.store(0, Ordering::Relaxed);
+    }
+    if IN_WINDOW.fetch_add(1, Ordering::Relaxed) >= TLS_FAILURE_RECORDS_PER_SECOND {
+        metrics.inc(
+            "audit_records_suppressed_total",
+            &[("event", "tls_failure")],
+        );
+        return;
+    }
+    metrics.inc(
+        "authentications_total",
+        &[
+            ("mechanism", "TLS"),
+            ("result", "failure"),
+            ("reason", reason),
+        ],
+    );
+    // A trail that cannot take it refuses the connection anyway: it is already closed.
+    let _ = audit.record(Event::AuthFailure {
+        conn: conn.clone(),
+        mechanism: "TLS".into(),
+        attempted: None,
+        reason: reason.into(),
+    });
+}
+
 fn opened(audit: &AuditCtx, conn: &ConnInfo, tls: Option<&str>) -> bool {
     audit
         .record(Event::ConnectionOpen {

@@ -81,6 +81,37 @@ pub struct AuthGate {
     deadline: Instant,
 }
 
+/// A client that disconnects after OAUTHBEARER's error challenge, instead of sending %x01, has
+/// failed to log in all the same: it is recorded, counted and held against the lockout, or a
+/// guesser could test tokens without ever being counted.
+impl Drop for AuthGate {
+    fn drop(&mut self) {
+        let State::Exchanging {
+            mechanism,
+            exchange,
+        } = &self.state
+        else {
+            return;
+        };
+        let Some((reason, attempted)) = exchange.abandoned_failure() else {
+            return;
+        };
+        self.authenticator
+            .record_failure(attempted.as_deref(), self.ip);
+        let _ = self.audit.record(Event::AuthFailure {
+            conn: self.conn.clone(),
+            mechanism: mechanism.name().into(),
+            attempted: attempted.clone(),
+            reason: reason.category().into(),
+        });
+        self.failure_metric(mechanism.name(), reason.category());
+        tracing::warn!(
+            peer = %self.ip, %mechanism, attempted = attempted.as_deref().unwrap_or("-"),
+            reason = %reason, "authentication failed: the client left after the error challenge"
+        );
+    }
+}
+
 impl AuthGate {
     /// A gate for a new connection. Without SASL on the listener the identity is known at once: from
     /// the client certificate when there is one, else `User:ANONYMOUS`.

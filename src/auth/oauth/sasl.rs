@@ -232,6 +232,15 @@ impl OAuthExchange {
         }
     }
 
+    /// The failure a client owes once it has been sent the error challenge: a client that
+    /// disconnects instead of sending %x01 has still failed to log in.
+    pub fn abandoned_failure(&self) -> Option<(FailureReason, Option<String>)> {
+        match &self.state {
+            State::ChallengeSent { reason, attempted } => Some((reason.clone(), attempted.clone())),
+            _ => None,
+        }
+    }
+
     async fn first(&mut self, input: &[u8]) -> Step {
         let initial = match parse_client_initial(input) {
             Ok(initial) => initial,

@@ -834,6 +834,12 @@ def cmd_run(args):
         "deliveries": deliveries,
         "lost": len(lost),
         "lost_examples": sorted(lost)[:10],
+        # Where each of the first lost records really is: acknowledged at, seen by the group at that
+        # offset, found in the log at. Tells a wrong offset in an acknowledgement (the record is in the
+        # log elsewhere) from a record the log does not hold.
+        "lost_detail": [{"id": rid, "acked_at": list(all_acked[rid]), "group_saw_there": at.get(all_acked[rid]),
+                         "in_log_at": [list(l) for l in where.get(rid, [])]}
+                        for rid in sorted(set(lost) | set(missing_in_log))[:10]],
         "log_duplicates": len(log_dups),
         "log_duplicate_examples": dict(list(log_dups.items())[:5]),
         "missing_in_log": len(missing_in_log),
@@ -886,7 +892,8 @@ def cmd_finish(args):
               if r["errors"] else "none")
         check("no lost record", r["lost"] == 0 and r["missing_in_log"] == 0 and r["acked"] > 0,
               "%d acknowledged, %d not seen by the group at their offset, %d not in the log at their offset"
-              % (r["acked"], r["lost"], r["missing_in_log"]))
+              % (r["acked"], r["lost"], r["missing_in_log"])
+              + ("; first: %s" % json.dumps(r.get("lost_detail", [])[:5]) if r["lost"] or r["missing_in_log"] else ""))
         check("no duplicate in the log", r["log_duplicates"] == 0,
               "%d record ids written more than once" % r["log_duplicates"])
         check("every produced record acknowledged", counts.get("produced", 0) == r["acked"],

@@ -771,6 +771,7 @@ HEADER = """\
 //! adjacent and never overlap). `flex` is the first version that reads tagged fields
 //! (`NEVER` if none); `tagged` lists the tags the decoder knows as `T(tag, min, max, Ty)`.
 //! `min[v - lo]` is the minimum encoded size of the struct at version `v`.
+//! `size` is `size_of` the decoded Rust struct, for the walker's decoded-size accounting.
 // {stats}
 
 /// Wire type of a field, as kafka-protocol's decoder reads it.
@@ -837,6 +838,8 @@ pub(crate) struct StructDef {{
     pub fields: &'static [F],
     pub tagged: &'static [T],
     pub min: &'static [u16],
+    /// `size_of` the decoded struct: what each element of an array of it costs in memory.
+    pub size: usize,
 }}
 
 /// One API key: request and response body structs.
@@ -853,6 +856,8 @@ pub(crate) const NEVER: i16 = i16::MAX;
 /// Deepest struct nesting in the schema (a top-level body counts as 1).
 pub(crate) const MAX_SCHEMA_DEPTH: usize = {depth};
 
+use core::mem::size_of;
+use kafka_protocol::messages as m;
 use Elem as E;
 use Ty::*;
 """
@@ -883,6 +888,7 @@ def render(schema: Schema, depth: int) -> str:
         out.append(f"    // {sid}: {st['module']}::{st['name']}")
         out.append(f'    StructDef {{ name: "{st["name"]}", lo: {st["lo"]}, hi: {st["hi"]}, '
                    f"flex: {flex}, min: &[{mins}],")
+        out.append(f"        size: size_of::<m::{st['module']}::{st['name']}>(),")
         if st["fields"]:
             out.append("        fields: &[")
             for lo, hi, ty, fname in st["fields"]:

@@ -4,7 +4,7 @@
 //! walked by [`Reader`], which records each error with its key path and keeps going. Only a config with
 //! no errors at all becomes a [`Config`].
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -122,8 +122,17 @@ pub struct UpstreamConfig {
 
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// Largest frame of any kind; what Produce, JoinGroup and SyncGroup requests may use.
     pub max_frame_bytes: usize,
     pub max_frame_bytes_unauthenticated: usize,
+    /// Largest request of every other API: their requests are lists of names and ids, which
+    /// decode to several times their size, and no client needs megabytes of them.
+    pub max_request_bytes: usize,
+    /// Per-API overrides of the two limits above, by API key.
+    pub max_request_bytes_by_api: BTreeMap<i16, usize>,
+    /// What decoding one request may allocate beyond its own size (a request of n bytes may
+    /// decode to n + this). Above that it is refused before it is decoded.
+    pub max_decoded_bytes: usize,
     pub max_response_bytes: usize,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
@@ -344,6 +353,11 @@ fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
     let limits = root.table_or_default("limits", |r| Limits {
         max_frame_bytes: r.size("max_frame_bytes", 100 * 1024 * 1024),
         max_frame_bytes_unauthenticated: r.size("max_frame_bytes_unauthenticated", 512 * 1024),
+        max_request_bytes: r.size("max_request_bytes", 1024 * 1024),
+        max_request_bytes_by_api: r
+            .optional_table("max_request_bytes_by_api", read_api_sizes)
+            .unwrap_or_default(),
+        max_decoded_bytes: r.size("max_decoded_bytes", 1024 * 1024),
         max_response_bytes: r.size("max_response_bytes", 100 * 1024 * 1024),
         max_connections: r.size("max_connections", 10_000),
         max_connections_per_ip: r.size("max_connections_per_ip", 1_000),
@@ -820,7 +834,26 @@ fn validate(cfg: &Config, issues: &mut Vec<ConfigIssue>) {
             "must not exceed limits.max_frame_bytes".into(),
         );
     }
+    if l.max_request_bytes > l.max_frame_bytes {
+        push(
+            "limits.max_request_bytes".into(),
+            "must not exceed limits.max_frame_bytes".into(),
+        );
+    }
+    for (&api, &n) in &l.max_request_bytes_by_api {
+        let name = kafka_protocol::messages::ApiKey::try_from(api)
+            .map(|a| format!("{a:?}"))
+            .unwrap_or_else(|_| api.to_string());
+        let key = format!("limits.max_request_bytes_by_api.{name}");
+        if n < 1024 {
+            push(key, "must be at least 1024".into());
+        } else if n > l.max_frame_bytes {
+            push(key, "must not exceed limits.max_frame_bytes".into());
+        }
+    }
     for (key, v, min) in [
+        ("limits.max_request_bytes", l.max_request_bytes, 1024),
+        ("limits.max_decoded_bytes", l.max_decoded_bytes, 64 * 1024),
         ("limits.max_frame_bytes", l.max_frame_bytes, 1024),
         (
             "limits.max_frame_bytes_unauthenticated",
@@ -899,6 +932,49 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     Some(Duration::from_millis(ms))
 }
 
+/// `[limits.max_request_bytes_by_api]`: API names as Kafka spells them (`Metadata`,
+/// `OffsetCommit`), case and underscores ignored (`offset_commit`), each mapped to a size.
+fn read_api_sizes(r: &mut Reader<'_>) -> BTreeMap<i16, usize> {
+    fn norm(name: &str) -> String {
+        name.chars()
+            .filter(|c| *c != '_')
+            .flat_map(char::to_lowercase)
+            .collect()
+    }
+    let mut out = BTreeMap::new();
+    for key in r.keys() {
+        let api = kafka_protocol::messages::ApiKey::iter()
+            .find(|api| norm(&format!("{api:?}")) == norm(&key));
+        let size = r.size(&key, 0);
+        match api {
+            Some(api) => {
+                if out.insert(api as i16, size).is_some() {
+                    r.issue(&key, &format!("{api:?} is named more than once"));
+                }
+            }
+            None => r.issue(
+                &key,
+                "not a Kafka API name (such as Metadata or OffsetCommit)",
+            ),
+        }
+    }
+    out
+}
+
+impl Limits {
+    /// Largest request frame allowed for `api_key` once the client has authenticated.
+    pub fn request_limit(&self, api_key: i16) -> usize {
+        use kafka_protocol::messages::ApiKey;
+        if let Some(&n) = self.max_request_bytes_by_api.get(&api_key) {
+            return n;
+        }
+        match ApiKey::try_from(api_key) {
+            Ok(ApiKey::Produce | ApiKey::JoinGroup | ApiKey::SyncGroup) => self.max_frame_bytes,
+            _ => self.max_request_bytes,
+        }
+    }
+}
+
 /// Walks one TOML table, recording every problem with its path and every key it read, so that
 /// [`Reader::finish`] can report the keys nobody asked for.
 pub struct Reader<'a> {
@@ -936,6 +1012,11 @@ impl<'a> Reader<'a> {
 
     pub fn has(&self, key: &str) -> bool {
         self.table.contains_key(key)
+    }
+
+    /// This table's keys, for tables whose keys are data (such as API names).
+    pub fn keys(&self) -> Vec<String> {
+        self.table.keys().cloned().collect()
     }
 
     fn get(&mut self, key: &str) -> Option<&'a toml::Value> {
@@ -1186,6 +1267,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kafka_protocol::messages::ApiKey;
 
     const MINIMAL: &str = r#"
         [[listeners]]
@@ -1220,6 +1302,55 @@ mod tests {
         assert_eq!(cfg.limits.max_frame_bytes, 100 * 1024 * 1024);
         assert_eq!(cfg.limits.max_frame_bytes_unauthenticated, 512 * 1024);
         assert_eq!(cfg.timeouts.idle, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn request_limits_default_small_except_for_apis_that_carry_data() {
+        let cfg = Config::parse(MINIMAL, Path::new(".")).expect("valid");
+        let l = &cfg.limits;
+        assert_eq!(l.max_request_bytes, 1024 * 1024);
+        assert_eq!(l.max_decoded_bytes, 1024 * 1024);
+        assert_eq!(l.request_limit(ApiKey::Produce as i16), 100 * 1024 * 1024);
+        assert_eq!(l.request_limit(ApiKey::SyncGroup as i16), 100 * 1024 * 1024);
+        assert_eq!(l.request_limit(ApiKey::Metadata as i16), 1024 * 1024);
+        assert_eq!(l.request_limit(-7), 1024 * 1024);
+
+        let text = format!(
+            "{MINIMAL}\n[limits]\nmax_request_bytes = 65536\n\
+             [limits.max_request_bytes_by_api]\nMetadata = 4194304\noffset_commit = 2048\n"
+        );
+        let cfg = Config::parse(&text, Path::new(".")).expect("valid");
+        let l = &cfg.limits;
+        assert_eq!(l.request_limit(ApiKey::Metadata as i16), 4 * 1024 * 1024);
+        assert_eq!(l.request_limit(ApiKey::OffsetCommit as i16), 2048);
+        assert_eq!(l.request_limit(ApiKey::FindCoordinator as i16), 65536);
+        assert_eq!(l.request_limit(ApiKey::Produce as i16), 100 * 1024 * 1024);
+    }
+
+    #[test]
+    fn bad_request_limits_are_reported_by_name() {
+        let text = format!(
+            "{MINIMAL}\n[limits]\nmax_frame_bytes = 2000000\nmax_request_bytes = 3000000\n\
+             max_decoded_bytes = 10\n[limits.max_request_bytes_by_api]\nMetadta = 4096\n\
+             Produce = 10\nFetch = 9000000\nListOffsets = \"big\"\n"
+        );
+        let found: Vec<String> = issues(&text)
+            .iter()
+            .map(|i| format!("{}: {}", i.path, i.message))
+            .collect();
+        for want in [
+            "limits.max_request_bytes: must not exceed limits.max_frame_bytes",
+            "limits.max_decoded_bytes: must be at least 65536",
+            "limits.max_request_bytes_by_api.Metadta: not a Kafka API name",
+            "limits.max_request_bytes_by_api.Produce: must be at least 1024",
+            "limits.max_request_bytes_by_api.Fetch: must not exceed limits.max_frame_bytes",
+            "limits.max_request_bytes_by_api.ListOffsets: expected an integer",
+        ] {
+            assert!(
+                found.iter().any(|f| f.starts_with(want)),
+                "missing {want:?} in {found:?}"
+            );
+        }
     }
 
     #[test]

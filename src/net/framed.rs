@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::protocol::frame::{split_frame, FrameError, Split};
+use crate::protocol::frame::{frame_len, split_frame, FrameError, Split, LEN_PREFIX};
 
 /// Largest single buffer reservation: a peer that announces a 100 MiB frame and sends a few bytes costs
 /// this much, not the announced size.
@@ -61,6 +61,46 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 None => MIN_RESERVE,
             };
             self.buf.reserve(want);
+            if self.inner.read_buf(&mut self.buf).await? == 0 {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ReadError::TruncatedFrame {
+                        buffered: self.buf.len(),
+                    })
+                };
+            }
+        }
+    }
+
+    /// Like [`FrameReader::next`] for client requests: once the length and the API key (the first
+    /// two bytes of every request header) have arrived, the frame must also fit `per_api(api_key)`,
+    /// so a 1 MiB Metadata limit holds before the 1 MiB is read, whatever `max` allows Produce.
+    pub async fn next_request(
+        &mut self,
+        max: usize,
+        per_api: impl Fn(i16) -> usize,
+    ) -> Result<Option<Bytes>, ReadError> {
+        loop {
+            if self.buf.len() >= LEN_PREFIX + 2 {
+                let len = frame_len([self.buf[0], self.buf[1], self.buf[2], self.buf[3]], max)?;
+                let api_key = i16::from_be_bytes([self.buf[4], self.buf[5]]);
+                let limit = per_api(api_key);
+                if len > limit {
+                    return Err(FrameError::TooLargeForApi {
+                        api_key,
+                        len,
+                        max: limit,
+                    }
+                    .into());
+                }
+                return self.next(max).await;
+            }
+            if let Split::Frame(frame) = split_frame(&mut self.buf, max)? {
+                // Only a frame shorter than an API key gets here; the caller refuses it.
+                return Ok(Some(frame));
+            }
+            self.buf.reserve(MIN_RESERVE);
             if self.inner.read_buf(&mut self.buf).await? == 0 {
                 return if self.buf.is_empty() {
                     Ok(None)
@@ -138,6 +178,38 @@ mod tests {
             "capacity {}",
             r.buf.capacity()
         );
+    }
+
+    #[tokio::test]
+    async fn a_request_is_held_to_its_apis_limit_before_its_body_arrives() {
+        let (mut tx, rx) = tokio::io::duplex(64);
+        // A Metadata request (key 3) announcing 5,000 bytes, of which only the header start is sent.
+        tx.write_all(&5_000i32.to_be_bytes()).await.expect("write");
+        tx.write_all(&3i16.to_be_bytes()).await.expect("write");
+        let mut r = FrameReader::new(rx);
+        let limits = |key: i16| if key == 0 { 10_000 } else { 1_000 };
+        let err = r.next_request(10_000, limits).await.expect_err("too large");
+        assert!(matches!(
+            err,
+            ReadError::Frame(FrameError::TooLargeForApi {
+                api_key: 3,
+                len: 5_000,
+                max: 1_000
+            })
+        ));
+        // A Produce request (key 0) of the same size is read whole.
+        let (mut tx, rx) = tokio::io::duplex(64);
+        let mut frame = 0i16.to_be_bytes().to_vec();
+        frame.resize(5_000, 7);
+        let frame = with_prefix(&frame);
+        let sent = frame.clone();
+        tokio::spawn(async move { tx.write_all(&sent).await.expect("write") });
+        let mut r = FrameReader::new(rx);
+        assert_eq!(
+            r.next_request(10_000, limits).await.expect("read"),
+            Some(frame)
+        );
+        assert_eq!(r.next_request(10_000, limits).await.expect("eof"), None);
     }
 
     #[tokio::test]

@@ -13,7 +13,12 @@
 //!   longer than the decoder's 5 bytes, nesting deeper than [`MAX_DEPTH`].
 //!
 //! Because every element of every accepted array is actually present, the decoder's total
-//! allocation for an accepted body is bounded by `body.len() * max(size_of::<element>())`.
+//! allocation for an accepted body is bounded by `body.len() * max(size_of::<element>())`. That
+//! factor is large (an empty topic name is 1 byte on the wire and a 72-byte struct once decoded),
+//! so the walk also adds up what the decoder will allocate, `count * size_of::<element>()` per
+//! array plus the map nodes unknown tagged fields go into, and refuses a body whose total exceeds
+//! the caller's budget ([`estimate_request_body`]). Strings and bytes are not counted: they are
+//! decoded as views into the frame, not copies.
 //!
 //! Acceptance matches the decoder: every body kafka-protocol decodes successfully is accepted,
 //! except for three encodings no conforming client produces, which are rejected on purpose:
@@ -26,6 +31,8 @@
 //!
 //! The walk is allocation-free; recursion depth is bounded by the (acyclic) schema and capped at
 //! [`MAX_DEPTH`]; time is linear in the body size.
+
+use kafka_protocol::protocol::StrBytes;
 
 use super::wire_schema::{Elem, StructDef, Ty, APIS, MAX_SCHEMA_DEPTH, NEVER, STRUCTS};
 
@@ -88,7 +95,40 @@ pub enum BoundsError {
     },
     #[error("nesting deeper than {MAX_DEPTH}")]
     TooDeep,
+    /// Every length and count fits the frame, but the decoded body would take more memory than
+    /// the caller allows for a frame of this size.
+    #[error("decoding would allocate over {decoded} bytes (at offset {offset}), above the {budget} allowed")]
+    DecodedTooLarge {
+        offset: usize,
+        decoded: u64,
+        budget: u64,
+    },
 }
+
+impl BoundsError {
+    /// Metric label: `decoded_too_large` is a size policy, the rest are malformed bodies.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            BoundsError::DecodedTooLarge { .. } => "decoded_too_large",
+            _ => "malformed",
+        }
+    }
+}
+
+/// What a walk found: where the body ends and about how much decoding it will allocate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measured {
+    /// Bytes the body occupies (the rest is trailing data the decoder ignores).
+    pub end: usize,
+    /// Bytes the decoder's vectors and tag maps will take, counted as the walk went.
+    pub decoded: u64,
+}
+
+/// Decoder cost of the first unknown tagged field of a struct: kafka-protocol puts them in a
+/// `BTreeMap<i32, Bytes>`, whose first leaf node is about 400 bytes.
+const UNKNOWN_TAG_FIRST: u64 = 512;
+/// Each further unknown tag: its share of a node (11 entries of 36 bytes) and of the inner nodes.
+const UNKNOWN_TAG_MORE: u64 = 64;
 
 /// Checks a request body (the bytes after the request header) for `api_key` at `api_version`.
 pub fn check_request_body(api_key: i16, api_version: i16, body: &[u8]) -> Result<(), BoundsError> {
@@ -107,7 +147,18 @@ pub fn measure_request_body(
     api_version: i16,
     body: &[u8],
 ) -> Result<usize, BoundsError> {
-    measure(api_key, api_version, body, true)
+    measure(api_key, api_version, body, true, u64::MAX).map(|m| m.end)
+}
+
+/// Like [`measure_request_body`], also refusing a body whose decoding would allocate more than
+/// `budget` bytes ([`BoundsError::DecodedTooLarge`], raised as soon as the walk passes it).
+pub fn estimate_request_body(
+    api_key: i16,
+    api_version: i16,
+    body: &[u8],
+    budget: u64,
+) -> Result<Measured, BoundsError> {
+    measure(api_key, api_version, body, true, budget)
 }
 
 /// Like [`check_response_body`], returning how many bytes the body occupies.
@@ -116,7 +167,7 @@ pub fn measure_response_body(
     api_version: i16,
     body: &[u8],
 ) -> Result<usize, BoundsError> {
-    measure(api_key, api_version, body, false)
+    measure(api_key, api_version, body, false, u64::MAX).map(|m| m.end)
 }
 
 /// The body versions the schema (and so kafka-protocol) supports for `api_key`, inclusive.
@@ -137,7 +188,8 @@ fn measure(
     api_version: i16,
     body: &[u8],
     request: bool,
-) -> Result<usize, BoundsError> {
+    budget: u64,
+) -> Result<Measured, BoundsError> {
     let id = body_struct(api_key, request).ok_or(BoundsError::UnknownApi { api_key })?;
     let st = &STRUCTS[usize::from(id)];
     if api_version < st.lo || api_version > st.hi {
@@ -150,21 +202,42 @@ fn measure(
         buf: body,
         pos: 0,
         end: body.len(),
+        decoded: st.size as u64,
+        budget,
     };
     walk_struct(&mut cur, st, api_version, 1)?;
-    Ok(cur.pos)
+    Ok(Measured {
+        end: cur.pos,
+        decoded: cur.decoded,
+    })
 }
 
 /// A read position inside `buf[..end]`; `end` shrinks to a tagged field's declared size.
+/// `decoded` is what the decoder will have allocated for everything walked so far.
 struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
     end: usize,
+    decoded: u64,
+    budget: u64,
 }
 
 impl Cursor<'_> {
     fn remaining(&self) -> usize {
         self.end - self.pos
+    }
+
+    /// Counts `bytes` of decoder allocation, failing once the total passes the budget.
+    fn charge(&mut self, offset: usize, bytes: u64) -> Result<(), BoundsError> {
+        self.decoded = self.decoded.saturating_add(bytes);
+        if self.decoded > self.budget {
+            return Err(BoundsError::DecodedTooLarge {
+                offset,
+                decoded: self.decoded,
+                budget: self.budget,
+            });
+        }
+        Ok(())
     }
 
     fn take<const N: usize>(&mut self) -> Result<[u8; N], BoundsError> {
@@ -299,6 +372,7 @@ fn walk_tagged(
     let count = cur.uvarint()?;
     // Each entry is at least a tag byte and a size byte.
     check_count(cur, offset, u64::from(count), 2)?;
+    let mut unknown_seen = false;
     for _ in 0..count {
         let at = cur.pos;
         let tag = cur.uvarint()?;
@@ -316,6 +390,13 @@ fn walk_tagged(
             });
         }
         let Some(known) = st.tagged.iter().find(|t| t.0 == tag) else {
+            let cost = if unknown_seen {
+                UNKNOWN_TAG_MORE
+            } else {
+                UNKNOWN_TAG_FIRST
+            };
+            unknown_seen = true;
+            cur.charge(at, cost)?;
             cur.pos += size as usize;
             continue;
         };
@@ -331,8 +412,11 @@ fn walk_tagged(
             buf: cur.buf,
             pos: start,
             end: start + size as usize,
+            decoded: cur.decoded,
+            budget: cur.budget,
         };
         walk_ty(&mut inner, known.3, version, depth)?;
+        cur.decoded = inner.decoded;
         if inner.pos != inner.end {
             return Err(BoundsError::TaggedFieldSizeMismatch {
                 offset: at,
@@ -453,6 +537,19 @@ fn elem_min(elem: Elem, version: i16) -> u64 {
     }
 }
 
+/// What one decoded element takes in its `Vec`.
+fn elem_size(elem: Elem) -> u64 {
+    let size = match elem {
+        Elem::Int8 => 1,
+        Elem::Int32 => 4,
+        Elem::Int64 => 8,
+        Elem::Uuid => 16,
+        Elem::String | Elem::CompactString => std::mem::size_of::<StrBytes>(),
+        Elem::Struct(id) => struct_def(id).size,
+    };
+    size as u64
+}
+
 fn array_body(
     cur: &mut Cursor<'_>,
     prefix: Prefix,
@@ -466,6 +563,8 @@ fn array_body(
     };
     let min = elem_min(elem, version);
     check_count(cur, offset, count, min)?;
+    // count < 2^32 and element sizes are far below 2^32: no overflow.
+    cur.charge(offset, count * elem_size(elem))?;
     match elem {
         // Fixed-size elements: the count check above already proved they fit.
         Elem::Int8 | Elem::Int32 | Elem::Int64 | Elem::Uuid => cur.skip((count * min) as usize),

@@ -875,3 +875,103 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Decoded-size accounting against what kafka-protocol's decoder really allocates
+// ---------------------------------------------------------------------------------------------
+
+/// Bytes allocated on this thread while running `f` (allocation-counter is this test binary's
+/// global allocator and counts per thread, so parallel tests do not disturb it).
+fn allocated_by(f: impl FnOnce()) -> u64 {
+    allocation_counter::measure(f).bytes_total
+}
+
+/// The walker's estimate must cover what decoding allocates, for every API, version and direction
+/// (synthetic bodies have an element in every array, every tagged field and an unknown tag), or a
+/// request could pass the budget and still decode to more.
+#[test]
+fn decoded_size_estimate_covers_what_the_decoder_allocates() {
+    // Splitting a `Bytes` made from a `Vec` moves it to a shared header once (a few words).
+    const SHARED_HEADER: u64 = 64;
+    let mut worst: (f64, String) = (0.0, String::new());
+    for case in apis() {
+        for request in [true, false] {
+            let codec = case.codec(request);
+            for v in versions(case.key, request) {
+                let ctx = format!("api {} v{v} request={request}", case.key);
+                let body = synth_body(case.key, v, request);
+                let estimate = measure(case.key, v, &body, request, u64::MAX)
+                    .unwrap_or_else(|e| panic!("{ctx}: {e}"))
+                    .decoded;
+                let input = Bytes::from(body);
+                let actual = allocated_by(|| {
+                    (codec.decode)(input, v).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                });
+                assert!(
+                    actual <= estimate + SHARED_HEADER,
+                    "{ctx}: decoding allocated {actual} bytes, the walker estimated {estimate}"
+                );
+                // The top-level struct is charged although it lives on the stack.
+                let body_struct = STRUCTS[usize::from(
+                    body_struct(case.key, request).expect("key comes from the schema"),
+                )]
+                .size as u64;
+                if actual > 0 {
+                    let ratio = estimate.saturating_sub(body_struct) as f64 / actual as f64;
+                    if ratio > worst.0 {
+                        worst = (ratio, ctx);
+                    }
+                }
+            }
+        }
+    }
+    // The estimate is an upper bound, not a wild one: beyond the top-level struct, only the tag
+    // maps' rounded node size makes it overestimate.
+    println!("worst overestimate: {:.2}x for {}", worst.0, worst.1);
+    assert!(
+        worst.0 < 2.0,
+        "estimate {}x the allocation for {}",
+        worst.0,
+        worst.1
+    );
+}
+
+/// The case issue 11 measured: a Metadata request of empty topic names is 1-2 bytes per topic on
+/// the wire and a whole `MetadataRequestTopic` per topic once decoded.
+#[test]
+fn many_empty_names_are_refused_by_their_decoded_size() {
+    let count = 100_000u32;
+    // v9 (flexible): compact array of topics, each an empty compact name and no tags.
+    let mut body = Vec::new();
+    put_uvarint(&mut body, count + 1);
+    for _ in 0..count {
+        body.extend_from_slice(&[1, 0]);
+    }
+    // allow_auto_topic_creation, include_cluster_ and include_topic_authorized_operations, tags
+    body.extend_from_slice(&[0, 0, 0, 0]);
+    let per_topic = std::mem::size_of::<messages::metadata_request::MetadataRequestTopic>() as u64;
+    let measured = estimate_request_body(3, 9, &body, u64::MAX).expect("well-formed");
+    assert!(measured.decoded >= u64::from(count) * per_topic);
+    let budget = body.len() as u64;
+    match estimate_request_body(3, 9, &body, budget) {
+        Err(BoundsError::DecodedTooLarge {
+            decoded, budget: b, ..
+        }) => {
+            assert_eq!(b, budget);
+            assert!(decoded > budget);
+        }
+        other => panic!("expected DecodedTooLarge, got {other:?}"),
+    }
+    // Real names of ordinary length stay within a budget of the frame's own size.
+    let mut body = Vec::new();
+    put_uvarint(&mut body, 1_001);
+    for i in 0..1_000 {
+        let name = format!("orders.eu-west-1.{i:06}");
+        put_uvarint(&mut body, name.len() as u32 + 1);
+        body.extend_from_slice(name.as_bytes());
+        body.push(0);
+    }
+    body.extend_from_slice(&[0, 0, 0, 0]);
+    let m = estimate_request_body(3, 9, &body, body.len() as u64 * 4).expect("within budget");
+    assert_eq!(m.end, body.len());
+}

@@ -36,6 +36,16 @@ pub enum ProtocolError {
     CorrelationMismatch { expected: i32, got: i32 },
 }
 
+impl ProtocolError {
+    /// Label for the rejected-frames metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ProtocolError::Bounds { source, .. } => source.reason(),
+            _ => "malformed",
+        }
+    }
+}
+
 /// The fixed-position part of every request header, readable whatever the header version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestMeta {
@@ -101,12 +111,36 @@ pub struct DecodedRequest {
     pub body: RequestKind,
 }
 
+/// Decoded size a request of any length may reach: small requests legitimately decode to several
+/// times their wire size (a 20-byte topic entry becomes a 72-byte struct), and a megabyte is
+/// noise next to the gateway's baseline.
+pub const DEFAULT_DECODED_FLOOR: u64 = 1 << 20;
+
+/// What decoding a request payload of `len` bytes may allocate: its own size plus `floor`. With the
+/// frame itself, a request's memory stays within twice its size plus the floor, and requests of
+/// ordinary shape (names and partitions decode to one or two times their wire size) pass.
+pub fn decoded_budget(len: usize, floor: u64) -> u64 {
+    (len as u64).saturating_add(floor)
+}
+
 /// Decodes a whole request payload. The body's lengths and counts are bounded against the bytes left
-/// before kafka-protocol sees it, so a hostile count fails here instead of allocating.
+/// before kafka-protocol sees it, so a hostile count fails here instead of allocating; so is what
+/// the decoded body will take ([`decoded_budget`] with [`DEFAULT_DECODED_FLOOR`]).
 pub fn decode_request(
     api: ApiKey,
     version: i16,
     payload: Bytes,
+) -> Result<DecodedRequest, ProtocolError> {
+    let budget = decoded_budget(payload.len(), DEFAULT_DECODED_FLOOR);
+    decode_request_within(api, version, payload, budget)
+}
+
+/// [`decode_request`] with an explicit bound on the decoded size (`limits.max_decoded_bytes`).
+pub fn decode_request_within(
+    api: ApiKey,
+    version: i16,
+    payload: Bytes,
+    budget: u64,
 ) -> Result<DecodedRequest, ProtocolError> {
     let mut buf = payload;
     let header =
@@ -119,7 +153,7 @@ pub fn decode_request(
             }
         })?;
     check_header_tags(api, version, &header.unknown_tagged_fields)?;
-    bounds::check_request_body(api as i16, version, &buf).map_err(|source| {
+    bounds::estimate_request_body(api as i16, version, &buf, budget).map_err(|source| {
         ProtocolError::Bounds {
             api,
             version,

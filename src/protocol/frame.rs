@@ -13,6 +13,16 @@ pub enum FrameError {
     Zero,
     #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
     TooLarge { len: usize, max: usize },
+    /// Within the connection's limit, but above the one for this request's API
+    /// (`limits.max_request_bytes`, `limits.max_request_bytes_by_api`).
+    #[error(
+        "request of {len} bytes for API key {api_key} exceeds that API's limit of {max} bytes"
+    )]
+    TooLargeForApi {
+        api_key: i16,
+        len: usize,
+        max: usize,
+    },
 }
 
 impl FrameError {
@@ -22,6 +32,7 @@ impl FrameError {
             FrameError::Negative(_) => "negative_length",
             FrameError::Zero => "zero_length",
             FrameError::TooLarge { .. } => "too_large",
+            FrameError::TooLargeForApi { .. } => "too_large_for_api",
         }
     }
 }

@@ -9,6 +9,7 @@
 //! adjacent and never overlap). `flex` is the first version that reads tagged fields
 //! (`NEVER` if none); `tagged` lists the tags the decoder knows as `T(tag, min, max, Ty)`.
 //! `min[v - lo]` is the minimum encoded size of the struct at version `v`.
+//! `size` is `size_of` the decoded Rust struct, for the walker's decoded-size accounting.
 // 87 API keys, 445 structs, 577 (api, version, direction) bodies.
 
 /// Wire type of a field, as kafka-protocol's decoder reads it.
@@ -75,6 +76,8 @@ pub(crate) struct StructDef {
     pub fields: &'static [F],
     pub tagged: &'static [T],
     pub min: &'static [u16],
+    /// `size_of` the decoded struct: what each element of an array of it costs in memory.
+    pub size: usize,
 }
 
 /// One API key: request and response body structs.
@@ -91,6 +94,8 @@ pub(crate) const NEVER: i16 = i16::MAX;
 /// Deepest struct nesting in the schema (a top-level body counts as 1).
 pub(crate) const MAX_SCHEMA_DEPTH: usize = 5;
 
+use core::mem::size_of;
+use kafka_protocol::messages as m;
 use Elem as E;
 use Ty::*;
 
@@ -191,6 +196,7 @@ pub(crate) static APIS: &[Api] = &[
 pub(crate) static STRUCTS: &[StructDef] = &[
     // 0: produce_request::ProduceRequest
     StructDef { name: "ProduceRequest", lo: 3, hi: 13, flex: 9, min: &[12, 12, 12, 12, 12, 12, 9, 9, 9, 9, 9],
+        size: size_of::<m::produce_request::ProduceRequest>(),
         fields: &[
             F(3, 8, NullableString), // transactional_id
             F(9, 13, NullableCompactString), // transactional_id
@@ -202,6 +208,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 1: produce_response::ProduceResponse
     StructDef { name: "ProduceResponse", lo: 3, hi: 13, flex: 9, min: &[8, 8, 8, 8, 8, 8, 6, 6, 6, 6, 6],
+        size: size_of::<m::produce_response::ProduceResponse>(),
         fields: &[
             F(3, 8, Array(E::Struct(3))), // responses
             F(9, 13, CompactArray(E::Struct(3))), // responses
@@ -212,6 +219,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 2: produce_request::TopicProduceData
     StructDef { name: "TopicProduceData", lo: 3, hi: 13, flex: 9, min: &[6, 6, 6, 6, 6, 6, 3, 3, 3, 3, 18],
+        size: size_of::<m::produce_request::TopicProduceData>(),
         fields: &[
             F(3, 8, String), // name
             F(9, 12, CompactString), // name
@@ -222,6 +230,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 3: produce_response::TopicProduceResponse
     StructDef { name: "TopicProduceResponse", lo: 3, hi: 13, flex: 9, min: &[6, 6, 6, 6, 6, 6, 3, 3, 3, 3, 18],
+        size: size_of::<m::produce_response::TopicProduceResponse>(),
         fields: &[
             F(3, 8, String), // name
             F(9, 12, CompactString), // name
@@ -232,6 +241,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 4: produce_response::NodeEndpoint
     StructDef { name: "NodeEndpoint", lo: 3, hi: 13, flex: 9, min: &[0, 0, 0, 0, 0, 0, 1, 11, 11, 11, 11],
+        size: size_of::<m::produce_response::NodeEndpoint>(),
         fields: &[
             F(10, 13, Int32), // node_id
             F(10, 13, CompactString), // host
@@ -241,6 +251,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 5: produce_request::PartitionProduceData
     StructDef { name: "PartitionProduceData", lo: 3, hi: 13, flex: 9, min: &[8, 8, 8, 8, 8, 8, 6, 6, 6, 6, 6],
+        size: size_of::<m::produce_request::PartitionProduceData>(),
         fields: &[
             F(3, 13, Int32), // index
             F(3, 8, NullableBytes), // records
@@ -249,6 +260,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 6: produce_response::PartitionProduceResponse
     StructDef { name: "PartitionProduceResponse", lo: 3, hi: 13, flex: 9, min: &[22, 22, 30, 30, 30, 36, 33, 33, 33, 33, 33],
+        size: size_of::<m::produce_response::PartitionProduceResponse>(),
         fields: &[
             F(3, 13, Int32), // index
             F(3, 13, Int16), // error_code
@@ -265,6 +277,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 7: produce_response::BatchIndexAndErrorMessage
     StructDef { name: "BatchIndexAndErrorMessage", lo: 3, hi: 13, flex: 9, min: &[0, 0, 0, 0, 0, 6, 6, 6, 6, 6, 6],
+        size: size_of::<m::produce_response::BatchIndexAndErrorMessage>(),
         fields: &[
             F(8, 13, Int32), // batch_index
             F(8, 8, NullableString), // batch_index_error_message
@@ -273,6 +286,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 8: produce_response::LeaderIdAndEpoch
     StructDef { name: "LeaderIdAndEpoch", lo: 3, hi: 13, flex: 9, min: &[0, 0, 0, 0, 0, 0, 1, 9, 9, 9, 9],
+        size: size_of::<m::produce_response::LeaderIdAndEpoch>(),
         fields: &[
             F(10, 13, Int32), // leader_id
             F(10, 13, Int32), // leader_epoch
@@ -280,6 +294,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 9: fetch_request::FetchRequest
     StructDef { name: "FetchRequest", lo: 4, hi: 18, flex: 12, min: &[21, 21, 21, 33, 33, 33, 33, 35, 29, 29, 29, 25, 25, 25, 25],
+        size: size_of::<m::fetch_request::FetchRequest>(),
         fields: &[
             F(4, 14, Int32), // replica_id
             F(4, 18, Int32), // max_wait_ms
@@ -301,6 +316,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 10: fetch_response::FetchResponse
     StructDef { name: "FetchResponse", lo: 4, hi: 18, flex: 12, min: &[8, 8, 8, 14, 14, 14, 14, 14, 12, 12, 12, 12, 12, 12, 12],
+        size: size_of::<m::fetch_response::FetchResponse>(),
         fields: &[
             F(4, 18, Int32), // throttle_time_ms
             F(7, 18, Int16), // error_code
@@ -313,6 +329,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 11: fetch_request::FetchTopic
     StructDef { name: "FetchTopic", lo: 4, hi: 18, flex: 12, min: &[6, 6, 6, 6, 6, 6, 6, 6, 3, 18, 18, 18, 18, 18, 18],
+        size: size_of::<m::fetch_request::FetchTopic>(),
         fields: &[
             F(4, 11, String), // topic
             F(12, 12, CompactString), // topic
@@ -323,6 +340,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 12: fetch_request::ForgottenTopic
     StructDef { name: "ForgottenTopic", lo: 4, hi: 18, flex: 12, min: &[0, 0, 0, 6, 6, 6, 6, 6, 3, 18, 18, 18, 18, 18, 18],
+        size: size_of::<m::fetch_request::ForgottenTopic>(),
         fields: &[
             F(7, 11, String), // topic
             F(12, 12, CompactString), // topic
@@ -333,6 +351,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 13: fetch_request::ReplicaState
     StructDef { name: "ReplicaState", lo: 4, hi: 18, flex: 12, min: &[0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 13, 13, 13, 13],
+        size: size_of::<m::fetch_request::ReplicaState>(),
         fields: &[
             F(15, 18, Int32), // replica_id
             F(15, 18, Int64), // replica_epoch
@@ -340,6 +359,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 14: fetch_response::FetchableTopicResponse
     StructDef { name: "FetchableTopicResponse", lo: 4, hi: 18, flex: 12, min: &[6, 6, 6, 6, 6, 6, 6, 6, 3, 18, 18, 18, 18, 18, 18],
+        size: size_of::<m::fetch_response::FetchableTopicResponse>(),
         fields: &[
             F(4, 11, String), // topic
             F(12, 12, CompactString), // topic
@@ -350,6 +370,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 15: fetch_response::NodeEndpoint
     StructDef { name: "NodeEndpoint", lo: 4, hi: 18, flex: 12, min: &[0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 11, 11, 11],
+        size: size_of::<m::fetch_response::NodeEndpoint>(),
         fields: &[
             F(16, 18, Int32), // node_id
             F(16, 18, CompactString), // host
@@ -359,6 +380,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 16: fetch_request::FetchPartition
     StructDef { name: "FetchPartition", lo: 4, hi: 18, flex: 12, min: &[16, 24, 24, 24, 24, 28, 28, 28, 33, 33, 33, 33, 33, 33, 33],
+        size: size_of::<m::fetch_request::FetchPartition>(),
         fields: &[
             F(4, 18, Int32), // partition
             F(9, 18, Int32), // current_leader_epoch
@@ -373,6 +395,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 17: fetch_response::PartitionData
     StructDef { name: "PartitionData", lo: 4, hi: 18, flex: 12, min: &[30, 38, 38, 38, 38, 38, 38, 42, 37, 37, 37, 37, 37, 37, 37],
+        size: size_of::<m::fetch_response::PartitionData>(),
         fields: &[
             F(4, 18, Int32), // partition_index
             F(4, 18, Int16), // error_code
@@ -392,6 +415,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 18: fetch_response::AbortedTransaction
     StructDef { name: "AbortedTransaction", lo: 4, hi: 18, flex: 12, min: &[16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17],
+        size: size_of::<m::fetch_response::AbortedTransaction>(),
         fields: &[
             F(4, 18, Int64), // producer_id
             F(4, 18, Int64), // first_offset
@@ -399,6 +423,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 19: fetch_response::EpochEndOffset
     StructDef { name: "EpochEndOffset", lo: 4, hi: 18, flex: 12, min: &[0, 0, 0, 0, 0, 0, 0, 0, 13, 13, 13, 13, 13, 13, 13],
+        size: size_of::<m::fetch_response::EpochEndOffset>(),
         fields: &[
             F(12, 18, Int32), // epoch
             F(12, 18, Int64), // end_offset
@@ -406,6 +431,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 20: fetch_response::LeaderIdAndEpoch
     StructDef { name: "LeaderIdAndEpoch", lo: 4, hi: 18, flex: 12, min: &[0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9],
+        size: size_of::<m::fetch_response::LeaderIdAndEpoch>(),
         fields: &[
             F(12, 18, Int32), // leader_id
             F(12, 18, Int32), // leader_epoch
@@ -413,6 +439,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 21: fetch_response::SnapshotId
     StructDef { name: "SnapshotId", lo: 4, hi: 18, flex: 12, min: &[12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13],
+        size: size_of::<m::fetch_response::SnapshotId>(),
         fields: &[
             F(4, 18, Int64), // end_offset
             F(4, 18, Int32), // epoch
@@ -420,6 +447,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 22: list_offsets_request::ListOffsetsRequest
     StructDef { name: "ListOffsetsRequest", lo: 1, hi: 10, flex: 6, min: &[8, 9, 9, 9, 9, 7, 7, 7, 7, 11],
+        size: size_of::<m::list_offsets_request::ListOffsetsRequest>(),
         fields: &[
             F(1, 10, Int32), // replica_id
             F(2, 10, Int8), // isolation_level
@@ -430,6 +458,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 23: list_offsets_response::ListOffsetsResponse
     StructDef { name: "ListOffsetsResponse", lo: 1, hi: 10, flex: 6, min: &[4, 8, 8, 8, 8, 6, 6, 6, 6, 6],
+        size: size_of::<m::list_offsets_response::ListOffsetsResponse>(),
         fields: &[
             F(2, 10, Int32), // throttle_time_ms
             F(1, 5, Array(E::Struct(25))), // topics
@@ -438,6 +467,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 24: list_offsets_request::ListOffsetsTopic
     StructDef { name: "ListOffsetsTopic", lo: 1, hi: 10, flex: 6, min: &[6, 6, 6, 6, 6, 3, 3, 3, 3, 3],
+        size: size_of::<m::list_offsets_request::ListOffsetsTopic>(),
         fields: &[
             F(1, 5, String), // name
             F(6, 10, CompactString), // name
@@ -447,6 +477,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 25: list_offsets_response::ListOffsetsTopicResponse
     StructDef { name: "ListOffsetsTopicResponse", lo: 1, hi: 10, flex: 6, min: &[6, 6, 6, 6, 6, 3, 3, 3, 3, 3],
+        size: size_of::<m::list_offsets_response::ListOffsetsTopicResponse>(),
         fields: &[
             F(1, 5, String), // name
             F(6, 10, CompactString), // name
@@ -456,6 +487,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 26: list_offsets_request::ListOffsetsPartition
     StructDef { name: "ListOffsetsPartition", lo: 1, hi: 10, flex: 6, min: &[12, 12, 12, 16, 16, 17, 17, 17, 17, 17],
+        size: size_of::<m::list_offsets_request::ListOffsetsPartition>(),
         fields: &[
             F(1, 10, Int32), // partition_index
             F(4, 10, Int32), // current_leader_epoch
@@ -464,6 +496,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 27: list_offsets_response::ListOffsetsPartitionResponse
     StructDef { name: "ListOffsetsPartitionResponse", lo: 1, hi: 10, flex: 6, min: &[22, 22, 22, 26, 26, 27, 27, 27, 27, 27],
+        size: size_of::<m::list_offsets_response::ListOffsetsPartitionResponse>(),
         fields: &[
             F(1, 10, Int32), // partition_index
             F(1, 10, Int16), // error_code
@@ -474,6 +507,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 28: metadata_request::MetadataRequest
     StructDef { name: "MetadataRequest", lo: 0, hi: 13, flex: 9, min: &[4, 4, 4, 4, 5, 5, 5, 5, 7, 5, 5, 4, 4, 4],
+        size: size_of::<m::metadata_request::MetadataRequest>(),
         fields: &[
             F(0, 8, NullableArray(E::Struct(30))), // topics
             F(9, 13, NullableCompactArray(E::Struct(30))), // topics
@@ -484,6 +518,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 29: metadata_response::MetadataResponse
     StructDef { name: "MetadataResponse", lo: 0, hi: 13, flex: 9, min: &[8, 12, 14, 18, 18, 18, 18, 18, 22, 16, 16, 12, 12, 14],
+        size: size_of::<m::metadata_response::MetadataResponse>(),
         fields: &[
             F(3, 13, Int32), // throttle_time_ms
             F(0, 8, Array(E::Struct(31))), // brokers
@@ -499,6 +534,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 30: metadata_request::MetadataRequestTopic
     StructDef { name: "MetadataRequestTopic", lo: 0, hi: 13, flex: 9, min: &[2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 18, 18, 18, 18],
+        size: size_of::<m::metadata_request::MetadataRequestTopic>(),
         fields: &[
             F(10, 13, Uuid), // topic_id
             F(0, 8, NullableString), // name
@@ -507,6 +543,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 31: metadata_response::MetadataResponseBroker
     StructDef { name: "MetadataResponseBroker", lo: 0, hi: 13, flex: 9, min: &[10, 12, 12, 12, 12, 12, 12, 12, 12, 11, 11, 11, 11, 11],
+        size: size_of::<m::metadata_response::MetadataResponseBroker>(),
         fields: &[
             F(0, 13, Int32), // node_id
             F(0, 8, String), // host
@@ -518,6 +555,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 32: metadata_response::MetadataResponseTopic
     StructDef { name: "MetadataResponseTopic", lo: 0, hi: 13, flex: 9, min: &[8, 9, 9, 9, 9, 9, 9, 9, 13, 10, 26, 26, 26, 26],
+        size: size_of::<m::metadata_response::MetadataResponseTopic>(),
         fields: &[
             F(0, 13, Int16), // error_code
             F(0, 8, NullableString), // name
@@ -531,6 +569,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 33: metadata_response::MetadataResponsePartition
     StructDef { name: "MetadataResponsePartition", lo: 0, hi: 13, flex: 9, min: &[18, 18, 18, 18, 18, 22, 22, 26, 26, 18, 18, 18, 18, 18],
+        size: size_of::<m::metadata_response::MetadataResponsePartition>(),
         fields: &[
             F(0, 13, Int16), // error_code
             F(0, 13, Int32), // partition_index
@@ -546,6 +585,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 34: offset_commit_request::OffsetCommitRequest
     StructDef { name: "OffsetCommitRequest", lo: 2, hi: 9, flex: 8, min: &[20, 20, 20, 12, 12, 14, 9, 9],
+        size: size_of::<m::offset_commit_request::OffsetCommitRequest>(),
         fields: &[
             F(2, 7, String), // group_id
             F(8, 9, CompactString), // group_id
@@ -561,6 +601,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 35: offset_commit_response::OffsetCommitResponse
     StructDef { name: "OffsetCommitResponse", lo: 2, hi: 10, flex: 8, min: &[4, 8, 8, 8, 8, 8, 6, 6, 6],
+        size: size_of::<m::offset_commit_response::OffsetCommitResponse>(),
         fields: &[
             F(3, 10, Int32), // throttle_time_ms
             F(2, 7, Array(E::Struct(37))), // topics
@@ -569,6 +610,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 36: offset_commit_request::OffsetCommitRequestTopic
     StructDef { name: "OffsetCommitRequestTopic", lo: 2, hi: 9, flex: 8, min: &[6, 6, 6, 6, 6, 6, 3, 3],
+        size: size_of::<m::offset_commit_request::OffsetCommitRequestTopic>(),
         fields: &[
             F(2, 7, String), // name
             F(8, 9, CompactString), // name
@@ -578,6 +620,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 37: offset_commit_response::OffsetCommitResponseTopic
     StructDef { name: "OffsetCommitResponseTopic", lo: 2, hi: 10, flex: 8, min: &[6, 6, 6, 6, 6, 6, 3, 3, 18],
+        size: size_of::<m::offset_commit_response::OffsetCommitResponseTopic>(),
         fields: &[
             F(2, 7, String), // name
             F(8, 9, CompactString), // name
@@ -588,6 +631,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 38: offset_commit_request::OffsetCommitRequestPartition
     StructDef { name: "OffsetCommitRequestPartition", lo: 2, hi: 9, flex: 8, min: &[14, 14, 14, 14, 18, 18, 18, 18],
+        size: size_of::<m::offset_commit_request::OffsetCommitRequestPartition>(),
         fields: &[
             F(2, 9, Int32), // partition_index
             F(2, 9, Int64), // committed_offset
@@ -598,6 +642,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 39: offset_commit_response::OffsetCommitResponsePartition
     StructDef { name: "OffsetCommitResponsePartition", lo: 2, hi: 10, flex: 8, min: &[6, 6, 6, 6, 6, 6, 7, 7, 7],
+        size: size_of::<m::offset_commit_response::OffsetCommitResponsePartition>(),
         fields: &[
             F(2, 10, Int32), // partition_index
             F(2, 10, Int16), // error_code
@@ -605,6 +650,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 40: offset_fetch_request::OffsetFetchRequest
     StructDef { name: "OffsetFetchRequest", lo: 1, hi: 9, flex: 6, min: &[6, 6, 6, 6, 6, 3, 4, 3, 3],
+        size: size_of::<m::offset_fetch_request::OffsetFetchRequest>(),
         fields: &[
             F(1, 5, String), // group_id
             F(6, 7, CompactString), // group_id
@@ -616,6 +662,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 41: offset_fetch_response::OffsetFetchResponse
     StructDef { name: "OffsetFetchResponse", lo: 1, hi: 10, flex: 6, min: &[4, 6, 10, 10, 10, 8, 8, 6, 6, 6],
+        size: size_of::<m::offset_fetch_response::OffsetFetchResponse>(),
         fields: &[
             F(3, 10, Int32), // throttle_time_ms
             F(1, 5, Array(E::Struct(44))), // topics
@@ -626,6 +673,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 42: offset_fetch_request::OffsetFetchRequestTopic
     StructDef { name: "OffsetFetchRequestTopic", lo: 1, hi: 9, flex: 6, min: &[6, 6, 6, 6, 6, 3, 3, 1, 1],
+        size: size_of::<m::offset_fetch_request::OffsetFetchRequestTopic>(),
         fields: &[
             F(1, 5, String), // name
             F(6, 7, CompactString), // name
@@ -635,6 +683,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 43: offset_fetch_request::OffsetFetchRequestGroup
     StructDef { name: "OffsetFetchRequestGroup", lo: 1, hi: 9, flex: 6, min: &[0, 0, 0, 0, 0, 1, 1, 3, 8],
+        size: size_of::<m::offset_fetch_request::OffsetFetchRequestGroup>(),
         fields: &[
             F(8, 9, CompactString), // group_id
             F(9, 9, NullableCompactString), // member_id
@@ -644,6 +693,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 44: offset_fetch_response::OffsetFetchResponseTopic
     StructDef { name: "OffsetFetchResponseTopic", lo: 1, hi: 10, flex: 6, min: &[6, 6, 6, 6, 6, 3, 3, 1, 1, 1],
+        size: size_of::<m::offset_fetch_response::OffsetFetchResponseTopic>(),
         fields: &[
             F(1, 5, String), // name
             F(6, 7, CompactString), // name
@@ -653,6 +703,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 45: offset_fetch_response::OffsetFetchResponseGroup
     StructDef { name: "OffsetFetchResponseGroup", lo: 1, hi: 10, flex: 6, min: &[0, 0, 0, 0, 0, 1, 1, 5, 5, 5],
+        size: size_of::<m::offset_fetch_response::OffsetFetchResponseGroup>(),
         fields: &[
             F(8, 10, CompactString), // group_id
             F(8, 10, CompactArray(E::Struct(48))), // topics
@@ -661,6 +712,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 46: offset_fetch_request::OffsetFetchRequestTopics
     StructDef { name: "OffsetFetchRequestTopics", lo: 1, hi: 9, flex: 6, min: &[0, 0, 0, 0, 0, 1, 1, 3, 3],
+        size: size_of::<m::offset_fetch_request::OffsetFetchRequestTopics>(),
         fields: &[
             F(8, 9, CompactString), // name
             F(8, 9, CompactArray(E::Int32)), // partition_indexes
@@ -668,6 +720,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 47: offset_fetch_response::OffsetFetchResponsePartition
     StructDef { name: "OffsetFetchResponsePartition", lo: 1, hi: 10, flex: 6, min: &[16, 16, 16, 16, 20, 20, 20, 1, 1, 1],
+        size: size_of::<m::offset_fetch_response::OffsetFetchResponsePartition>(),
         fields: &[
             F(1, 7, Int32), // partition_index
             F(1, 7, Int64), // committed_offset
@@ -679,6 +732,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 48: offset_fetch_response::OffsetFetchResponseTopics
     StructDef { name: "OffsetFetchResponseTopics", lo: 1, hi: 10, flex: 6, min: &[0, 0, 0, 0, 0, 1, 1, 3, 3, 18],
+        size: size_of::<m::offset_fetch_response::OffsetFetchResponseTopics>(),
         fields: &[
             F(8, 9, CompactString), // name
             F(10, 10, Uuid), // topic_id
@@ -687,6 +741,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 49: offset_fetch_response::OffsetFetchResponsePartitions
     StructDef { name: "OffsetFetchResponsePartitions", lo: 1, hi: 10, flex: 6, min: &[0, 0, 0, 0, 0, 1, 1, 20, 20, 20],
+        size: size_of::<m::offset_fetch_response::OffsetFetchResponsePartitions>(),
         fields: &[
             F(8, 10, Int32), // partition_index
             F(8, 10, Int64), // committed_offset
@@ -697,6 +752,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 50: find_coordinator_request::FindCoordinatorRequest
     StructDef { name: "FindCoordinatorRequest", lo: 0, hi: 6, flex: 3, min: &[2, 3, 3, 3, 3, 3, 3],
+        size: size_of::<m::find_coordinator_request::FindCoordinatorRequest>(),
         fields: &[
             F(0, 2, String), // key
             F(3, 3, CompactString), // key
@@ -706,6 +762,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 51: find_coordinator_response::FindCoordinatorResponse
     StructDef { name: "FindCoordinatorResponse", lo: 0, hi: 6, flex: 3, min: &[12, 18, 18, 17, 6, 6, 6],
+        size: size_of::<m::find_coordinator_response::FindCoordinatorResponse>(),
         fields: &[
             F(1, 6, Int32), // throttle_time_ms
             F(0, 3, Int16), // error_code
@@ -720,6 +777,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 52: find_coordinator_response::Coordinator
     StructDef { name: "Coordinator", lo: 0, hi: 6, flex: 3, min: &[0, 0, 0, 1, 14, 14, 14],
+        size: size_of::<m::find_coordinator_response::Coordinator>(),
         fields: &[
             F(4, 6, CompactString), // key
             F(4, 6, Int32), // node_id
@@ -731,6 +789,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 53: join_group_request::JoinGroupRequest
     StructDef { name: "JoinGroupRequest", lo: 0, hi: 9, flex: 6, min: &[14, 18, 18, 18, 18, 20, 14, 14, 15, 15],
+        size: size_of::<m::join_group_request::JoinGroupRequest>(),
         fields: &[
             F(0, 5, String), // group_id
             F(6, 9, CompactString), // group_id
@@ -749,6 +808,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 54: join_group_response::JoinGroupResponse
     StructDef { name: "JoinGroupResponse", lo: 0, hi: 9, flex: 6, min: &[16, 16, 20, 20, 20, 20, 15, 16, 16, 17],
+        size: size_of::<m::join_group_response::JoinGroupResponse>(),
         fields: &[
             F(2, 9, Int32), // throttle_time_ms
             F(0, 9, Int16), // error_code
@@ -767,6 +827,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 55: join_group_request::JoinGroupRequestProtocol
     StructDef { name: "JoinGroupRequestProtocol", lo: 0, hi: 9, flex: 6, min: &[6, 6, 6, 6, 6, 6, 3, 3, 3, 3],
+        size: size_of::<m::join_group_request::JoinGroupRequestProtocol>(),
         fields: &[
             F(0, 5, String), // name
             F(6, 9, CompactString), // name
@@ -776,6 +837,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 56: join_group_response::JoinGroupResponseMember
     StructDef { name: "JoinGroupResponseMember", lo: 0, hi: 9, flex: 6, min: &[6, 6, 6, 6, 6, 8, 4, 4, 4, 4],
+        size: size_of::<m::join_group_response::JoinGroupResponseMember>(),
         fields: &[
             F(0, 5, String), // member_id
             F(6, 9, CompactString), // member_id
@@ -787,6 +849,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 57: heartbeat_request::HeartbeatRequest
     StructDef { name: "HeartbeatRequest", lo: 0, hi: 4, flex: 4, min: &[8, 8, 8, 10, 8],
+        size: size_of::<m::heartbeat_request::HeartbeatRequest>(),
         fields: &[
             F(0, 3, String), // group_id
             F(4, 4, CompactString), // group_id
@@ -799,6 +862,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 58: heartbeat_response::HeartbeatResponse
     StructDef { name: "HeartbeatResponse", lo: 0, hi: 4, flex: 4, min: &[2, 6, 6, 6, 7],
+        size: size_of::<m::heartbeat_response::HeartbeatResponse>(),
         fields: &[
             F(1, 4, Int32), // throttle_time_ms
             F(0, 4, Int16), // error_code
@@ -806,6 +870,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 59: leave_group_request::LeaveGroupRequest
     StructDef { name: "LeaveGroupRequest", lo: 0, hi: 5, flex: 4, min: &[4, 4, 4, 6, 3, 3],
+        size: size_of::<m::leave_group_request::LeaveGroupRequest>(),
         fields: &[
             F(0, 3, String), // group_id
             F(4, 5, CompactString), // group_id
@@ -816,6 +881,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 60: leave_group_response::LeaveGroupResponse
     StructDef { name: "LeaveGroupResponse", lo: 0, hi: 5, flex: 4, min: &[2, 6, 6, 10, 8, 8],
+        size: size_of::<m::leave_group_response::LeaveGroupResponse>(),
         fields: &[
             F(1, 5, Int32), // throttle_time_ms
             F(0, 5, Int16), // error_code
@@ -825,6 +891,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 61: leave_group_request::MemberIdentity
     StructDef { name: "MemberIdentity", lo: 0, hi: 5, flex: 4, min: &[0, 0, 0, 4, 3, 4],
+        size: size_of::<m::leave_group_request::MemberIdentity>(),
         fields: &[
             F(3, 3, String), // member_id
             F(4, 5, CompactString), // member_id
@@ -835,6 +902,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 62: leave_group_response::MemberResponse
     StructDef { name: "MemberResponse", lo: 0, hi: 5, flex: 4, min: &[0, 0, 0, 6, 5, 5],
+        size: size_of::<m::leave_group_response::MemberResponse>(),
         fields: &[
             F(3, 3, String), // member_id
             F(4, 5, CompactString), // member_id
@@ -845,6 +913,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 63: sync_group_request::SyncGroupRequest
     StructDef { name: "SyncGroupRequest", lo: 0, hi: 5, flex: 4, min: &[12, 12, 12, 14, 9, 11],
+        size: size_of::<m::sync_group_request::SyncGroupRequest>(),
         fields: &[
             F(0, 3, String), // group_id
             F(4, 5, CompactString), // group_id
@@ -861,6 +930,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 64: sync_group_response::SyncGroupResponse
     StructDef { name: "SyncGroupResponse", lo: 0, hi: 5, flex: 4, min: &[6, 10, 10, 10, 8, 10],
+        size: size_of::<m::sync_group_response::SyncGroupResponse>(),
         fields: &[
             F(1, 5, Int32), // throttle_time_ms
             F(0, 5, Int16), // error_code
@@ -872,6 +942,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 65: sync_group_request::SyncGroupRequestAssignment
     StructDef { name: "SyncGroupRequestAssignment", lo: 0, hi: 5, flex: 4, min: &[6, 6, 6, 6, 3, 3],
+        size: size_of::<m::sync_group_request::SyncGroupRequestAssignment>(),
         fields: &[
             F(0, 3, String), // member_id
             F(4, 5, CompactString), // member_id
@@ -881,6 +952,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 66: describe_groups_request::DescribeGroupsRequest
     StructDef { name: "DescribeGroupsRequest", lo: 0, hi: 6, flex: 5, min: &[4, 4, 4, 5, 5, 3, 3],
+        size: size_of::<m::describe_groups_request::DescribeGroupsRequest>(),
         fields: &[
             F(0, 4, Array(E::String)), // groups
             F(5, 6, CompactArray(E::CompactString)), // groups
@@ -889,6 +961,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 67: describe_groups_response::DescribeGroupsResponse
     StructDef { name: "DescribeGroupsResponse", lo: 0, hi: 6, flex: 5, min: &[4, 8, 8, 8, 8, 6, 6],
+        size: size_of::<m::describe_groups_response::DescribeGroupsResponse>(),
         fields: &[
             F(1, 6, Int32), // throttle_time_ms
             F(0, 4, Array(E::Struct(68))), // groups
@@ -897,6 +970,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 68: describe_groups_response::DescribedGroup
     StructDef { name: "DescribedGroup", lo: 0, hi: 6, flex: 5, min: &[14, 14, 14, 18, 18, 12, 13],
+        size: size_of::<m::describe_groups_response::DescribedGroup>(),
         fields: &[
             F(0, 6, Int16), // error_code
             F(6, 6, NullableCompactString), // error_message
@@ -915,6 +989,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 69: describe_groups_response::DescribedGroupMember
     StructDef { name: "DescribedGroupMember", lo: 0, hi: 6, flex: 5, min: &[14, 14, 14, 14, 16, 7, 7],
+        size: size_of::<m::describe_groups_response::DescribedGroupMember>(),
         fields: &[
             F(0, 4, String), // member_id
             F(5, 6, CompactString), // member_id
@@ -932,6 +1007,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 70: list_groups_request::ListGroupsRequest
     StructDef { name: "ListGroupsRequest", lo: 0, hi: 5, flex: 3, min: &[0, 0, 0, 1, 2, 3],
+        size: size_of::<m::list_groups_request::ListGroupsRequest>(),
         fields: &[
             F(4, 5, CompactArray(E::CompactString)), // states_filter
             F(5, 5, CompactArray(E::CompactString)), // types_filter
@@ -939,6 +1015,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 71: list_groups_response::ListGroupsResponse
     StructDef { name: "ListGroupsResponse", lo: 0, hi: 5, flex: 3, min: &[6, 10, 10, 8, 8, 8],
+        size: size_of::<m::list_groups_response::ListGroupsResponse>(),
         fields: &[
             F(1, 5, Int32), // throttle_time_ms
             F(0, 5, Int16), // error_code
@@ -948,6 +1025,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 72: list_groups_response::ListedGroup
     StructDef { name: "ListedGroup", lo: 0, hi: 5, flex: 3, min: &[4, 4, 4, 3, 4, 5],
+        size: size_of::<m::list_groups_response::ListedGroup>(),
         fields: &[
             F(0, 2, String), // group_id
             F(3, 5, CompactString), // group_id
@@ -959,12 +1037,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 73: sasl_handshake_request::SaslHandshakeRequest
     StructDef { name: "SaslHandshakeRequest", lo: 0, hi: 1, flex: NEVER, min: &[2, 2],
+        size: size_of::<m::sasl_handshake_request::SaslHandshakeRequest>(),
         fields: &[
             F(0, 1, String), // mechanism
         ],
         tagged: &[] },
     // 74: sasl_handshake_response::SaslHandshakeResponse
     StructDef { name: "SaslHandshakeResponse", lo: 0, hi: 1, flex: NEVER, min: &[6, 6],
+        size: size_of::<m::sasl_handshake_response::SaslHandshakeResponse>(),
         fields: &[
             F(0, 1, Int16), // error_code
             F(0, 1, Array(E::String)), // mechanisms
@@ -972,6 +1052,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 75: api_versions_request::ApiVersionsRequest
     StructDef { name: "ApiVersionsRequest", lo: 0, hi: 4, flex: 3, min: &[0, 0, 0, 3, 3],
+        size: size_of::<m::api_versions_request::ApiVersionsRequest>(),
         fields: &[
             F(3, 4, CompactString), // client_software_name
             F(3, 4, CompactString), // client_software_version
@@ -979,6 +1060,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 76: api_versions_response::ApiVersionsResponse
     StructDef { name: "ApiVersionsResponse", lo: 0, hi: 4, flex: 3, min: &[6, 10, 10, 8, 8],
+        size: size_of::<m::api_versions_response::ApiVersionsResponse>(),
         fields: &[
             F(0, 4, Int16), // error_code
             F(0, 2, Array(E::Struct(77))), // api_keys
@@ -993,6 +1075,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 77: api_versions_response::ApiVersion
     StructDef { name: "ApiVersion", lo: 0, hi: 4, flex: 3, min: &[6, 6, 6, 7, 7],
+        size: size_of::<m::api_versions_response::ApiVersion>(),
         fields: &[
             F(0, 4, Int16), // api_key
             F(0, 4, Int16), // min_version
@@ -1001,6 +1084,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 78: api_versions_response::SupportedFeatureKey
     StructDef { name: "SupportedFeatureKey", lo: 0, hi: 4, flex: 3, min: &[0, 0, 0, 6, 6],
+        size: size_of::<m::api_versions_response::SupportedFeatureKey>(),
         fields: &[
             F(3, 4, CompactString), // name
             F(3, 4, Int16), // min_version
@@ -1009,6 +1093,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 79: api_versions_response::FinalizedFeatureKey
     StructDef { name: "FinalizedFeatureKey", lo: 0, hi: 4, flex: 3, min: &[0, 0, 0, 6, 6],
+        size: size_of::<m::api_versions_response::FinalizedFeatureKey>(),
         fields: &[
             F(3, 4, CompactString), // name
             F(3, 4, Int16), // max_version_level
@@ -1017,6 +1102,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 80: create_topics_request::CreateTopicsRequest
     StructDef { name: "CreateTopicsRequest", lo: 2, hi: 7, flex: 5, min: &[9, 9, 9, 7, 7, 7],
+        size: size_of::<m::create_topics_request::CreateTopicsRequest>(),
         fields: &[
             F(2, 4, Array(E::Struct(82))), // topics
             F(5, 7, CompactArray(E::Struct(82))), // topics
@@ -1026,6 +1112,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 81: create_topics_response::CreateTopicsResponse
     StructDef { name: "CreateTopicsResponse", lo: 2, hi: 7, flex: 5, min: &[8, 8, 8, 6, 6, 6],
+        size: size_of::<m::create_topics_response::CreateTopicsResponse>(),
         fields: &[
             F(2, 7, Int32), // throttle_time_ms
             F(2, 4, Array(E::Struct(83))), // topics
@@ -1034,6 +1121,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 82: create_topics_request::CreatableTopic
     StructDef { name: "CreatableTopic", lo: 2, hi: 7, flex: 5, min: &[16, 16, 16, 10, 10, 10],
+        size: size_of::<m::create_topics_request::CreatableTopic>(),
         fields: &[
             F(2, 4, String), // name
             F(5, 7, CompactString), // name
@@ -1047,6 +1135,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 83: create_topics_response::CreatableTopicResult
     StructDef { name: "CreatableTopicResult", lo: 2, hi: 7, flex: 5, min: &[6, 6, 6, 12, 12, 28],
+        size: size_of::<m::create_topics_response::CreatableTopicResult>(),
         fields: &[
             F(2, 4, String), // name
             F(5, 7, CompactString), // name
@@ -1063,6 +1152,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 84: create_topics_request::CreatableReplicaAssignment
     StructDef { name: "CreatableReplicaAssignment", lo: 2, hi: 7, flex: 5, min: &[8, 8, 8, 6, 6, 6],
+        size: size_of::<m::create_topics_request::CreatableReplicaAssignment>(),
         fields: &[
             F(2, 7, Int32), // partition_index
             F(2, 4, Array(E::Int32)), // broker_ids
@@ -1071,6 +1161,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 85: create_topics_request::CreatableTopicConfig
     StructDef { name: "CreatableTopicConfig", lo: 2, hi: 7, flex: 5, min: &[4, 4, 4, 3, 3, 3],
+        size: size_of::<m::create_topics_request::CreatableTopicConfig>(),
         fields: &[
             F(2, 4, String), // name
             F(5, 7, CompactString), // name
@@ -1080,6 +1171,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 86: create_topics_response::CreatableTopicConfigs
     StructDef { name: "CreatableTopicConfigs", lo: 2, hi: 7, flex: 5, min: &[0, 0, 0, 6, 6, 6],
+        size: size_of::<m::create_topics_response::CreatableTopicConfigs>(),
         fields: &[
             F(5, 7, CompactString), // name
             F(5, 7, NullableCompactString), // value
@@ -1090,6 +1182,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 87: delete_topics_request::DeleteTopicsRequest
     StructDef { name: "DeleteTopicsRequest", lo: 1, hi: 6, flex: 4, min: &[8, 8, 8, 6, 6, 6],
+        size: size_of::<m::delete_topics_request::DeleteTopicsRequest>(),
         fields: &[
             F(6, 6, CompactArray(E::Struct(89))), // topics
             F(1, 3, Array(E::String)), // topic_names
@@ -1099,6 +1192,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 88: delete_topics_response::DeleteTopicsResponse
     StructDef { name: "DeleteTopicsResponse", lo: 1, hi: 6, flex: 4, min: &[8, 8, 8, 6, 6, 6],
+        size: size_of::<m::delete_topics_response::DeleteTopicsResponse>(),
         fields: &[
             F(1, 6, Int32), // throttle_time_ms
             F(1, 3, Array(E::Struct(90))), // responses
@@ -1107,6 +1201,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 89: delete_topics_request::DeleteTopicState
     StructDef { name: "DeleteTopicState", lo: 1, hi: 6, flex: 4, min: &[0, 0, 0, 1, 1, 18],
+        size: size_of::<m::delete_topics_request::DeleteTopicState>(),
         fields: &[
             F(6, 6, NullableCompactString), // name
             F(6, 6, Uuid), // topic_id
@@ -1114,6 +1209,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 90: delete_topics_response::DeletableTopicResult
     StructDef { name: "DeletableTopicResult", lo: 1, hi: 6, flex: 4, min: &[4, 4, 4, 4, 5, 21],
+        size: size_of::<m::delete_topics_response::DeletableTopicResult>(),
         fields: &[
             F(1, 3, NullableString), // name
             F(4, 6, NullableCompactString), // name
@@ -1124,6 +1220,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 91: delete_records_request::DeleteRecordsRequest
     StructDef { name: "DeleteRecordsRequest", lo: 0, hi: 2, flex: 2, min: &[8, 8, 6],
+        size: size_of::<m::delete_records_request::DeleteRecordsRequest>(),
         fields: &[
             F(0, 1, Array(E::Struct(93))), // topics
             F(2, 2, CompactArray(E::Struct(93))), // topics
@@ -1132,6 +1229,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 92: delete_records_response::DeleteRecordsResponse
     StructDef { name: "DeleteRecordsResponse", lo: 0, hi: 2, flex: 2, min: &[8, 8, 6],
+        size: size_of::<m::delete_records_response::DeleteRecordsResponse>(),
         fields: &[
             F(0, 2, Int32), // throttle_time_ms
             F(0, 1, Array(E::Struct(94))), // topics
@@ -1140,6 +1238,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 93: delete_records_request::DeleteRecordsTopic
     StructDef { name: "DeleteRecordsTopic", lo: 0, hi: 2, flex: 2, min: &[6, 6, 3],
+        size: size_of::<m::delete_records_request::DeleteRecordsTopic>(),
         fields: &[
             F(0, 1, String), // name
             F(2, 2, CompactString), // name
@@ -1149,6 +1248,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 94: delete_records_response::DeleteRecordsTopicResult
     StructDef { name: "DeleteRecordsTopicResult", lo: 0, hi: 2, flex: 2, min: &[6, 6, 3],
+        size: size_of::<m::delete_records_response::DeleteRecordsTopicResult>(),
         fields: &[
             F(0, 1, String), // name
             F(2, 2, CompactString), // name
@@ -1158,6 +1258,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 95: delete_records_request::DeleteRecordsPartition
     StructDef { name: "DeleteRecordsPartition", lo: 0, hi: 2, flex: 2, min: &[12, 12, 13],
+        size: size_of::<m::delete_records_request::DeleteRecordsPartition>(),
         fields: &[
             F(0, 2, Int32), // partition_index
             F(0, 2, Int64), // offset
@@ -1165,6 +1266,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 96: delete_records_response::DeleteRecordsPartitionResult
     StructDef { name: "DeleteRecordsPartitionResult", lo: 0, hi: 2, flex: 2, min: &[14, 14, 15],
+        size: size_of::<m::delete_records_response::DeleteRecordsPartitionResult>(),
         fields: &[
             F(0, 2, Int32), // partition_index
             F(0, 2, Int64), // low_watermark
@@ -1173,6 +1275,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 97: init_producer_id_request::InitProducerIdRequest
     StructDef { name: "InitProducerIdRequest", lo: 0, hi: 5, flex: 2, min: &[6, 6, 6, 16, 16, 16],
+        size: size_of::<m::init_producer_id_request::InitProducerIdRequest>(),
         fields: &[
             F(0, 1, NullableString), // transactional_id
             F(2, 5, NullableCompactString), // transactional_id
@@ -1183,6 +1286,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 98: init_producer_id_response::InitProducerIdResponse
     StructDef { name: "InitProducerIdResponse", lo: 0, hi: 6, flex: 2, min: &[16, 16, 17, 17, 17, 17, 27],
+        size: size_of::<m::init_producer_id_response::InitProducerIdResponse>(),
         fields: &[
             F(0, 6, Int32), // throttle_time_ms
             F(0, 6, Int16), // error_code
@@ -1194,6 +1298,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 99: offset_for_leader_epoch_request::OffsetForLeaderEpochRequest
     StructDef { name: "OffsetForLeaderEpochRequest", lo: 2, hi: 4, flex: 4, min: &[4, 8, 6],
+        size: size_of::<m::offset_for_leader_epoch_request::OffsetForLeaderEpochRequest>(),
         fields: &[
             F(3, 4, Int32), // replica_id
             F(2, 3, Array(E::Struct(101))), // topics
@@ -1202,6 +1307,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 100: offset_for_leader_epoch_response::OffsetForLeaderEpochResponse
     StructDef { name: "OffsetForLeaderEpochResponse", lo: 2, hi: 4, flex: 4, min: &[8, 8, 6],
+        size: size_of::<m::offset_for_leader_epoch_response::OffsetForLeaderEpochResponse>(),
         fields: &[
             F(2, 4, Int32), // throttle_time_ms
             F(2, 3, Array(E::Struct(102))), // topics
@@ -1210,6 +1316,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 101: offset_for_leader_epoch_request::OffsetForLeaderTopic
     StructDef { name: "OffsetForLeaderTopic", lo: 2, hi: 4, flex: 4, min: &[6, 6, 3],
+        size: size_of::<m::offset_for_leader_epoch_request::OffsetForLeaderTopic>(),
         fields: &[
             F(2, 3, String), // topic
             F(4, 4, CompactString), // topic
@@ -1219,6 +1326,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 102: offset_for_leader_epoch_response::OffsetForLeaderTopicResult
     StructDef { name: "OffsetForLeaderTopicResult", lo: 2, hi: 4, flex: 4, min: &[6, 6, 3],
+        size: size_of::<m::offset_for_leader_epoch_response::OffsetForLeaderTopicResult>(),
         fields: &[
             F(2, 3, String), // topic
             F(4, 4, CompactString), // topic
@@ -1228,6 +1336,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 103: offset_for_leader_epoch_request::OffsetForLeaderPartition
     StructDef { name: "OffsetForLeaderPartition", lo: 2, hi: 4, flex: 4, min: &[12, 12, 13],
+        size: size_of::<m::offset_for_leader_epoch_request::OffsetForLeaderPartition>(),
         fields: &[
             F(2, 4, Int32), // partition
             F(2, 4, Int32), // current_leader_epoch
@@ -1236,6 +1345,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 104: offset_for_leader_epoch_response::EpochEndOffset
     StructDef { name: "EpochEndOffset", lo: 2, hi: 4, flex: 4, min: &[18, 18, 19],
+        size: size_of::<m::offset_for_leader_epoch_response::EpochEndOffset>(),
         fields: &[
             F(2, 4, Int16), // error_code
             F(2, 4, Int32), // partition
@@ -1245,6 +1355,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 105: add_partitions_to_txn_request::AddPartitionsToTxnRequest
     StructDef { name: "AddPartitionsToTxnRequest", lo: 0, hi: 5, flex: 3, min: &[16, 16, 16, 13, 2, 2],
+        size: size_of::<m::add_partitions_to_txn_request::AddPartitionsToTxnRequest>(),
         fields: &[
             F(4, 5, CompactArray(E::Struct(107))), // transactions
             F(0, 2, String), // v3_and_below_transactional_id
@@ -1257,6 +1368,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 106: add_partitions_to_txn_response::AddPartitionsToTxnResponse
     StructDef { name: "AddPartitionsToTxnResponse", lo: 0, hi: 5, flex: 3, min: &[8, 8, 8, 6, 8, 8],
+        size: size_of::<m::add_partitions_to_txn_response::AddPartitionsToTxnResponse>(),
         fields: &[
             F(0, 5, Int32), // throttle_time_ms
             F(4, 5, Int16), // error_code
@@ -1267,6 +1379,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 107: add_partitions_to_txn_request::AddPartitionsToTxnTransaction
     StructDef { name: "AddPartitionsToTxnTransaction", lo: 0, hi: 5, flex: 3, min: &[0, 0, 0, 1, 14, 14],
+        size: size_of::<m::add_partitions_to_txn_request::AddPartitionsToTxnTransaction>(),
         fields: &[
             F(4, 5, CompactString), // transactional_id
             F(4, 5, Int64), // producer_id
@@ -1277,6 +1390,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 108: add_partitions_to_txn_request::AddPartitionsToTxnTopic
     StructDef { name: "AddPartitionsToTxnTopic", lo: 0, hi: 5, flex: 3, min: &[6, 6, 6, 3, 3, 3],
+        size: size_of::<m::add_partitions_to_txn_request::AddPartitionsToTxnTopic>(),
         fields: &[
             F(0, 2, String), // name
             F(3, 5, CompactString), // name
@@ -1286,6 +1400,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 109: add_partitions_to_txn_response::AddPartitionsToTxnResult
     StructDef { name: "AddPartitionsToTxnResult", lo: 0, hi: 5, flex: 3, min: &[0, 0, 0, 1, 3, 3],
+        size: size_of::<m::add_partitions_to_txn_response::AddPartitionsToTxnResult>(),
         fields: &[
             F(4, 5, CompactString), // transactional_id
             F(4, 5, CompactArray(E::Struct(110))), // topic_results
@@ -1293,6 +1408,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 110: add_partitions_to_txn_response::AddPartitionsToTxnTopicResult
     StructDef { name: "AddPartitionsToTxnTopicResult", lo: 0, hi: 5, flex: 3, min: &[6, 6, 6, 3, 3, 3],
+        size: size_of::<m::add_partitions_to_txn_response::AddPartitionsToTxnTopicResult>(),
         fields: &[
             F(0, 2, String), // name
             F(3, 5, CompactString), // name
@@ -1302,6 +1418,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 111: add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult
     StructDef { name: "AddPartitionsToTxnPartitionResult", lo: 0, hi: 5, flex: 3, min: &[6, 6, 6, 7, 7, 7],
+        size: size_of::<m::add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult>(),
         fields: &[
             F(0, 5, Int32), // partition_index
             F(0, 5, Int16), // partition_error_code
@@ -1309,6 +1426,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 112: add_offsets_to_txn_request::AddOffsetsToTxnRequest
     StructDef { name: "AddOffsetsToTxnRequest", lo: 0, hi: 4, flex: 3, min: &[14, 14, 14, 13, 13],
+        size: size_of::<m::add_offsets_to_txn_request::AddOffsetsToTxnRequest>(),
         fields: &[
             F(0, 2, String), // transactional_id
             F(3, 4, CompactString), // transactional_id
@@ -1320,6 +1438,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 113: add_offsets_to_txn_response::AddOffsetsToTxnResponse
     StructDef { name: "AddOffsetsToTxnResponse", lo: 0, hi: 4, flex: 3, min: &[6, 6, 6, 7, 7],
+        size: size_of::<m::add_offsets_to_txn_response::AddOffsetsToTxnResponse>(),
         fields: &[
             F(0, 4, Int32), // throttle_time_ms
             F(0, 4, Int16), // error_code
@@ -1327,6 +1446,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 114: end_txn_request::EndTxnRequest
     StructDef { name: "EndTxnRequest", lo: 0, hi: 5, flex: 3, min: &[13, 13, 13, 13, 13, 13],
+        size: size_of::<m::end_txn_request::EndTxnRequest>(),
         fields: &[
             F(0, 2, String), // transactional_id
             F(3, 5, CompactString), // transactional_id
@@ -1337,6 +1457,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 115: end_txn_response::EndTxnResponse
     StructDef { name: "EndTxnResponse", lo: 0, hi: 5, flex: 3, min: &[6, 6, 6, 7, 7, 17],
+        size: size_of::<m::end_txn_response::EndTxnResponse>(),
         fields: &[
             F(0, 5, Int32), // throttle_time_ms
             F(0, 5, Int16), // error_code
@@ -1346,18 +1467,21 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 116: write_txn_markers_request::WriteTxnMarkersRequest
     StructDef { name: "WriteTxnMarkersRequest", lo: 1, hi: 1, flex: 1, min: &[2],
+        size: size_of::<m::write_txn_markers_request::WriteTxnMarkersRequest>(),
         fields: &[
             F(1, 1, CompactArray(E::Struct(118))), // markers
         ],
         tagged: &[] },
     // 117: write_txn_markers_response::WriteTxnMarkersResponse
     StructDef { name: "WriteTxnMarkersResponse", lo: 1, hi: 1, flex: 1, min: &[2],
+        size: size_of::<m::write_txn_markers_response::WriteTxnMarkersResponse>(),
         fields: &[
             F(1, 1, CompactArray(E::Struct(119))), // markers
         ],
         tagged: &[] },
     // 118: write_txn_markers_request::WritableTxnMarker
     StructDef { name: "WritableTxnMarker", lo: 1, hi: 1, flex: 1, min: &[17],
+        size: size_of::<m::write_txn_markers_request::WritableTxnMarker>(),
         fields: &[
             F(1, 1, Int64), // producer_id
             F(1, 1, Int16), // producer_epoch
@@ -1368,6 +1492,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 119: write_txn_markers_response::WritableTxnMarkerResult
     StructDef { name: "WritableTxnMarkerResult", lo: 1, hi: 1, flex: 1, min: &[10],
+        size: size_of::<m::write_txn_markers_response::WritableTxnMarkerResult>(),
         fields: &[
             F(1, 1, Int64), // producer_id
             F(1, 1, CompactArray(E::Struct(121))), // topics
@@ -1375,6 +1500,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 120: write_txn_markers_request::WritableTxnMarkerTopic
     StructDef { name: "WritableTxnMarkerTopic", lo: 1, hi: 1, flex: 1, min: &[3],
+        size: size_of::<m::write_txn_markers_request::WritableTxnMarkerTopic>(),
         fields: &[
             F(1, 1, CompactString), // name
             F(1, 1, CompactArray(E::Int32)), // partition_indexes
@@ -1382,6 +1508,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 121: write_txn_markers_response::WritableTxnMarkerTopicResult
     StructDef { name: "WritableTxnMarkerTopicResult", lo: 1, hi: 1, flex: 1, min: &[3],
+        size: size_of::<m::write_txn_markers_response::WritableTxnMarkerTopicResult>(),
         fields: &[
             F(1, 1, CompactString), // name
             F(1, 1, CompactArray(E::Struct(122))), // partitions
@@ -1389,6 +1516,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 122: write_txn_markers_response::WritableTxnMarkerPartitionResult
     StructDef { name: "WritableTxnMarkerPartitionResult", lo: 1, hi: 1, flex: 1, min: &[7],
+        size: size_of::<m::write_txn_markers_response::WritableTxnMarkerPartitionResult>(),
         fields: &[
             F(1, 1, Int32), // partition_index
             F(1, 1, Int16), // error_code
@@ -1396,6 +1524,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 123: txn_offset_commit_request::TxnOffsetCommitRequest
     StructDef { name: "TxnOffsetCommitRequest", lo: 0, hi: 5, flex: 3, min: &[18, 18, 18, 20, 20, 20],
+        size: size_of::<m::txn_offset_commit_request::TxnOffsetCommitRequest>(),
         fields: &[
             F(0, 2, String), // transactional_id
             F(3, 5, CompactString), // transactional_id
@@ -1412,6 +1541,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 124: txn_offset_commit_response::TxnOffsetCommitResponse
     StructDef { name: "TxnOffsetCommitResponse", lo: 0, hi: 5, flex: 3, min: &[8, 8, 8, 6, 6, 6],
+        size: size_of::<m::txn_offset_commit_response::TxnOffsetCommitResponse>(),
         fields: &[
             F(0, 5, Int32), // throttle_time_ms
             F(0, 2, Array(E::Struct(126))), // topics
@@ -1420,6 +1550,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 125: txn_offset_commit_request::TxnOffsetCommitRequestTopic
     StructDef { name: "TxnOffsetCommitRequestTopic", lo: 0, hi: 5, flex: 3, min: &[6, 6, 6, 3, 3, 3],
+        size: size_of::<m::txn_offset_commit_request::TxnOffsetCommitRequestTopic>(),
         fields: &[
             F(0, 2, String), // name
             F(3, 5, CompactString), // name
@@ -1429,6 +1560,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 126: txn_offset_commit_response::TxnOffsetCommitResponseTopic
     StructDef { name: "TxnOffsetCommitResponseTopic", lo: 0, hi: 5, flex: 3, min: &[6, 6, 6, 3, 3, 3],
+        size: size_of::<m::txn_offset_commit_response::TxnOffsetCommitResponseTopic>(),
         fields: &[
             F(0, 2, String), // name
             F(3, 5, CompactString), // name
@@ -1438,6 +1570,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 127: txn_offset_commit_request::TxnOffsetCommitRequestPartition
     StructDef { name: "TxnOffsetCommitRequestPartition", lo: 0, hi: 5, flex: 3, min: &[14, 14, 18, 18, 18, 18],
+        size: size_of::<m::txn_offset_commit_request::TxnOffsetCommitRequestPartition>(),
         fields: &[
             F(0, 5, Int32), // partition_index
             F(0, 5, Int64), // committed_offset
@@ -1448,6 +1581,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 128: txn_offset_commit_response::TxnOffsetCommitResponsePartition
     StructDef { name: "TxnOffsetCommitResponsePartition", lo: 0, hi: 5, flex: 3, min: &[6, 6, 6, 7, 7, 7],
+        size: size_of::<m::txn_offset_commit_response::TxnOffsetCommitResponsePartition>(),
         fields: &[
             F(0, 5, Int32), // partition_index
             F(0, 5, Int16), // error_code
@@ -1455,6 +1589,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 129: describe_acls_request::DescribeAclsRequest
     StructDef { name: "DescribeAclsRequest", lo: 1, hi: 3, flex: 2, min: &[10, 8, 8],
+        size: size_of::<m::describe_acls_request::DescribeAclsRequest>(),
         fields: &[
             F(1, 3, Int8), // resource_type_filter
             F(1, 1, NullableString), // resource_name_filter
@@ -1470,6 +1605,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 130: describe_acls_response::DescribeAclsResponse
     StructDef { name: "DescribeAclsResponse", lo: 1, hi: 3, flex: 2, min: &[12, 9, 9],
+        size: size_of::<m::describe_acls_response::DescribeAclsResponse>(),
         fields: &[
             F(1, 3, Int32), // throttle_time_ms
             F(1, 3, Int16), // error_code
@@ -1481,6 +1617,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 131: describe_acls_response::DescribeAclsResource
     StructDef { name: "DescribeAclsResource", lo: 1, hi: 3, flex: 2, min: &[8, 5, 5],
+        size: size_of::<m::describe_acls_response::DescribeAclsResource>(),
         fields: &[
             F(1, 3, Int8), // resource_type
             F(1, 1, String), // resource_name
@@ -1492,6 +1629,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 132: describe_acls_response::AclDescription
     StructDef { name: "AclDescription", lo: 1, hi: 3, flex: 2, min: &[6, 5, 5],
+        size: size_of::<m::describe_acls_response::AclDescription>(),
         fields: &[
             F(1, 1, String), // principal
             F(2, 3, CompactString), // principal
@@ -1503,6 +1641,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 133: create_acls_request::CreateAclsRequest
     StructDef { name: "CreateAclsRequest", lo: 1, hi: 3, flex: 2, min: &[4, 2, 2],
+        size: size_of::<m::create_acls_request::CreateAclsRequest>(),
         fields: &[
             F(1, 1, Array(E::Struct(135))), // creations
             F(2, 3, CompactArray(E::Struct(135))), // creations
@@ -1510,6 +1649,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 134: create_acls_response::CreateAclsResponse
     StructDef { name: "CreateAclsResponse", lo: 1, hi: 3, flex: 2, min: &[8, 6, 6],
+        size: size_of::<m::create_acls_response::CreateAclsResponse>(),
         fields: &[
             F(1, 3, Int32), // throttle_time_ms
             F(1, 1, Array(E::Struct(136))), // results
@@ -1518,6 +1658,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 135: create_acls_request::AclCreation
     StructDef { name: "AclCreation", lo: 1, hi: 3, flex: 2, min: &[10, 8, 8],
+        size: size_of::<m::create_acls_request::AclCreation>(),
         fields: &[
             F(1, 3, Int8), // resource_type
             F(1, 1, String), // resource_name
@@ -1533,6 +1674,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 136: create_acls_response::AclCreationResult
     StructDef { name: "AclCreationResult", lo: 1, hi: 3, flex: 2, min: &[4, 4, 4],
+        size: size_of::<m::create_acls_response::AclCreationResult>(),
         fields: &[
             F(1, 3, Int16), // error_code
             F(1, 1, NullableString), // error_message
@@ -1541,6 +1683,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 137: delete_acls_request::DeleteAclsRequest
     StructDef { name: "DeleteAclsRequest", lo: 1, hi: 3, flex: 2, min: &[4, 2, 2],
+        size: size_of::<m::delete_acls_request::DeleteAclsRequest>(),
         fields: &[
             F(1, 1, Array(E::Struct(139))), // filters
             F(2, 3, CompactArray(E::Struct(139))), // filters
@@ -1548,6 +1691,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 138: delete_acls_response::DeleteAclsResponse
     StructDef { name: "DeleteAclsResponse", lo: 1, hi: 3, flex: 2, min: &[8, 6, 6],
+        size: size_of::<m::delete_acls_response::DeleteAclsResponse>(),
         fields: &[
             F(1, 3, Int32), // throttle_time_ms
             F(1, 1, Array(E::Struct(140))), // filter_results
@@ -1556,6 +1700,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 139: delete_acls_request::DeleteAclsFilter
     StructDef { name: "DeleteAclsFilter", lo: 1, hi: 3, flex: 2, min: &[10, 8, 8],
+        size: size_of::<m::delete_acls_request::DeleteAclsFilter>(),
         fields: &[
             F(1, 3, Int8), // resource_type_filter
             F(1, 1, NullableString), // resource_name_filter
@@ -1571,6 +1716,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 140: delete_acls_response::DeleteAclsFilterResult
     StructDef { name: "DeleteAclsFilterResult", lo: 1, hi: 3, flex: 2, min: &[8, 5, 5],
+        size: size_of::<m::delete_acls_response::DeleteAclsFilterResult>(),
         fields: &[
             F(1, 3, Int16), // error_code
             F(1, 1, NullableString), // error_message
@@ -1581,6 +1727,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 141: delete_acls_response::DeleteAclsMatchingAcl
     StructDef { name: "DeleteAclsMatchingAcl", lo: 1, hi: 3, flex: 2, min: &[14, 11, 11],
+        size: size_of::<m::delete_acls_response::DeleteAclsMatchingAcl>(),
         fields: &[
             F(1, 3, Int16), // error_code
             F(1, 1, NullableString), // error_message
@@ -1599,6 +1746,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 142: describe_configs_request::DescribeConfigsRequest
     StructDef { name: "DescribeConfigsRequest", lo: 1, hi: 4, flex: 4, min: &[5, 5, 6, 4],
+        size: size_of::<m::describe_configs_request::DescribeConfigsRequest>(),
         fields: &[
             F(1, 3, Array(E::Struct(144))), // resources
             F(4, 4, CompactArray(E::Struct(144))), // resources
@@ -1608,6 +1756,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 143: describe_configs_response::DescribeConfigsResponse
     StructDef { name: "DescribeConfigsResponse", lo: 1, hi: 4, flex: 4, min: &[8, 8, 8, 6],
+        size: size_of::<m::describe_configs_response::DescribeConfigsResponse>(),
         fields: &[
             F(1, 4, Int32), // throttle_time_ms
             F(1, 3, Array(E::Struct(145))), // results
@@ -1616,6 +1765,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 144: describe_configs_request::DescribeConfigsResource
     StructDef { name: "DescribeConfigsResource", lo: 1, hi: 4, flex: 4, min: &[7, 7, 7, 4],
+        size: size_of::<m::describe_configs_request::DescribeConfigsResource>(),
         fields: &[
             F(1, 4, Int8), // resource_type
             F(1, 3, String), // resource_name
@@ -1626,6 +1776,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 145: describe_configs_response::DescribeConfigsResult
     StructDef { name: "DescribeConfigsResult", lo: 1, hi: 4, flex: 4, min: &[11, 11, 11, 7],
+        size: size_of::<m::describe_configs_response::DescribeConfigsResult>(),
         fields: &[
             F(1, 4, Int16), // error_code
             F(1, 3, NullableString), // error_message
@@ -1639,6 +1790,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 146: describe_configs_response::DescribeConfigsResourceResult
     StructDef { name: "DescribeConfigsResourceResult", lo: 1, hi: 4, flex: 4, min: &[11, 11, 14, 9],
+        size: size_of::<m::describe_configs_response::DescribeConfigsResourceResult>(),
         fields: &[
             F(1, 3, String), // name
             F(4, 4, CompactString), // name
@@ -1656,6 +1808,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 147: describe_configs_response::DescribeConfigsSynonym
     StructDef { name: "DescribeConfigsSynonym", lo: 1, hi: 4, flex: 4, min: &[5, 5, 5, 4],
+        size: size_of::<m::describe_configs_response::DescribeConfigsSynonym>(),
         fields: &[
             F(1, 3, String), // name
             F(4, 4, CompactString), // name
@@ -1666,6 +1819,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 148: alter_configs_request::AlterConfigsRequest
     StructDef { name: "AlterConfigsRequest", lo: 0, hi: 2, flex: 2, min: &[5, 5, 3],
+        size: size_of::<m::alter_configs_request::AlterConfigsRequest>(),
         fields: &[
             F(0, 1, Array(E::Struct(150))), // resources
             F(2, 2, CompactArray(E::Struct(150))), // resources
@@ -1674,6 +1828,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 149: alter_configs_response::AlterConfigsResponse
     StructDef { name: "AlterConfigsResponse", lo: 0, hi: 2, flex: 2, min: &[8, 8, 6],
+        size: size_of::<m::alter_configs_response::AlterConfigsResponse>(),
         fields: &[
             F(0, 2, Int32), // throttle_time_ms
             F(0, 1, Array(E::Struct(151))), // responses
@@ -1682,6 +1837,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 150: alter_configs_request::AlterConfigsResource
     StructDef { name: "AlterConfigsResource", lo: 0, hi: 2, flex: 2, min: &[7, 7, 4],
+        size: size_of::<m::alter_configs_request::AlterConfigsResource>(),
         fields: &[
             F(0, 2, Int8), // resource_type
             F(0, 1, String), // resource_name
@@ -1692,6 +1848,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 151: alter_configs_response::AlterConfigsResourceResponse
     StructDef { name: "AlterConfigsResourceResponse", lo: 0, hi: 2, flex: 2, min: &[7, 7, 6],
+        size: size_of::<m::alter_configs_response::AlterConfigsResourceResponse>(),
         fields: &[
             F(0, 2, Int16), // error_code
             F(0, 1, NullableString), // error_message
@@ -1703,6 +1860,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 152: alter_configs_request::AlterableConfig
     StructDef { name: "AlterableConfig", lo: 0, hi: 2, flex: 2, min: &[4, 4, 3],
+        size: size_of::<m::alter_configs_request::AlterableConfig>(),
         fields: &[
             F(0, 1, String), // name
             F(2, 2, CompactString), // name
@@ -1712,6 +1870,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 153: alter_replica_log_dirs_request::AlterReplicaLogDirsRequest
     StructDef { name: "AlterReplicaLogDirsRequest", lo: 1, hi: 2, flex: 2, min: &[4, 2],
+        size: size_of::<m::alter_replica_log_dirs_request::AlterReplicaLogDirsRequest>(),
         fields: &[
             F(1, 1, Array(E::Struct(155))), // dirs
             F(2, 2, CompactArray(E::Struct(155))), // dirs
@@ -1719,6 +1878,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 154: alter_replica_log_dirs_response::AlterReplicaLogDirsResponse
     StructDef { name: "AlterReplicaLogDirsResponse", lo: 1, hi: 2, flex: 2, min: &[8, 6],
+        size: size_of::<m::alter_replica_log_dirs_response::AlterReplicaLogDirsResponse>(),
         fields: &[
             F(1, 2, Int32), // throttle_time_ms
             F(1, 1, Array(E::Struct(156))), // results
@@ -1727,6 +1887,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 155: alter_replica_log_dirs_request::AlterReplicaLogDir
     StructDef { name: "AlterReplicaLogDir", lo: 1, hi: 2, flex: 2, min: &[6, 3],
+        size: size_of::<m::alter_replica_log_dirs_request::AlterReplicaLogDir>(),
         fields: &[
             F(1, 1, String), // path
             F(2, 2, CompactString), // path
@@ -1736,6 +1897,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 156: alter_replica_log_dirs_response::AlterReplicaLogDirTopicResult
     StructDef { name: "AlterReplicaLogDirTopicResult", lo: 1, hi: 2, flex: 2, min: &[6, 3],
+        size: size_of::<m::alter_replica_log_dirs_response::AlterReplicaLogDirTopicResult>(),
         fields: &[
             F(1, 1, String), // topic_name
             F(2, 2, CompactString), // topic_name
@@ -1745,6 +1907,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 157: alter_replica_log_dirs_request::AlterReplicaLogDirTopic
     StructDef { name: "AlterReplicaLogDirTopic", lo: 1, hi: 2, flex: 2, min: &[6, 3],
+        size: size_of::<m::alter_replica_log_dirs_request::AlterReplicaLogDirTopic>(),
         fields: &[
             F(1, 1, String), // name
             F(2, 2, CompactString), // name
@@ -1754,6 +1917,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 158: alter_replica_log_dirs_response::AlterReplicaLogDirPartitionResult
     StructDef { name: "AlterReplicaLogDirPartitionResult", lo: 1, hi: 2, flex: 2, min: &[6, 7],
+        size: size_of::<m::alter_replica_log_dirs_response::AlterReplicaLogDirPartitionResult>(),
         fields: &[
             F(1, 2, Int32), // partition_index
             F(1, 2, Int16), // error_code
@@ -1761,6 +1925,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 159: describe_log_dirs_request::DescribeLogDirsRequest
     StructDef { name: "DescribeLogDirsRequest", lo: 1, hi: 4, flex: 2, min: &[4, 2, 2, 2],
+        size: size_of::<m::describe_log_dirs_request::DescribeLogDirsRequest>(),
         fields: &[
             F(1, 1, NullableArray(E::Struct(161))), // topics
             F(2, 4, NullableCompactArray(E::Struct(161))), // topics
@@ -1768,6 +1933,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 160: describe_log_dirs_response::DescribeLogDirsResponse
     StructDef { name: "DescribeLogDirsResponse", lo: 1, hi: 4, flex: 2, min: &[8, 6, 8, 8],
+        size: size_of::<m::describe_log_dirs_response::DescribeLogDirsResponse>(),
         fields: &[
             F(1, 4, Int32), // throttle_time_ms
             F(3, 4, Int16), // error_code
@@ -1777,6 +1943,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 161: describe_log_dirs_request::DescribableLogDirTopic
     StructDef { name: "DescribableLogDirTopic", lo: 1, hi: 4, flex: 2, min: &[6, 3, 3, 3],
+        size: size_of::<m::describe_log_dirs_request::DescribableLogDirTopic>(),
         fields: &[
             F(1, 1, String), // topic
             F(2, 4, CompactString), // topic
@@ -1786,6 +1953,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 162: describe_log_dirs_response::DescribeLogDirsResult
     StructDef { name: "DescribeLogDirsResult", lo: 1, hi: 4, flex: 2, min: &[8, 5, 5, 21],
+        size: size_of::<m::describe_log_dirs_response::DescribeLogDirsResult>(),
         fields: &[
             F(1, 4, Int16), // error_code
             F(1, 1, String), // log_dir
@@ -1798,6 +1966,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 163: describe_log_dirs_response::DescribeLogDirsTopic
     StructDef { name: "DescribeLogDirsTopic", lo: 1, hi: 4, flex: 2, min: &[6, 3, 3, 3],
+        size: size_of::<m::describe_log_dirs_response::DescribeLogDirsTopic>(),
         fields: &[
             F(1, 1, String), // name
             F(2, 4, CompactString), // name
@@ -1807,6 +1976,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 164: describe_log_dirs_response::DescribeLogDirsPartition
     StructDef { name: "DescribeLogDirsPartition", lo: 1, hi: 4, flex: 2, min: &[21, 22, 22, 22],
+        size: size_of::<m::describe_log_dirs_response::DescribeLogDirsPartition>(),
         fields: &[
             F(1, 4, Int32), // partition_index
             F(1, 4, Int64), // partition_size
@@ -1816,6 +1986,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 165: sasl_authenticate_request::SaslAuthenticateRequest
     StructDef { name: "SaslAuthenticateRequest", lo: 0, hi: 2, flex: 2, min: &[4, 4, 2],
+        size: size_of::<m::sasl_authenticate_request::SaslAuthenticateRequest>(),
         fields: &[
             F(0, 1, Bytes), // auth_bytes
             F(2, 2, CompactBytes), // auth_bytes
@@ -1823,6 +1994,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 166: sasl_authenticate_response::SaslAuthenticateResponse
     StructDef { name: "SaslAuthenticateResponse", lo: 0, hi: 2, flex: 2, min: &[8, 16, 13],
+        size: size_of::<m::sasl_authenticate_response::SaslAuthenticateResponse>(),
         fields: &[
             F(0, 2, Int16), // error_code
             F(0, 1, NullableString), // error_message
@@ -1834,6 +2006,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 167: create_partitions_request::CreatePartitionsRequest
     StructDef { name: "CreatePartitionsRequest", lo: 0, hi: 3, flex: 2, min: &[9, 9, 7, 7],
+        size: size_of::<m::create_partitions_request::CreatePartitionsRequest>(),
         fields: &[
             F(0, 1, Array(E::Struct(169))), // topics
             F(2, 3, CompactArray(E::Struct(169))), // topics
@@ -1843,6 +2016,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 168: create_partitions_response::CreatePartitionsResponse
     StructDef { name: "CreatePartitionsResponse", lo: 0, hi: 3, flex: 2, min: &[8, 8, 6, 6],
+        size: size_of::<m::create_partitions_response::CreatePartitionsResponse>(),
         fields: &[
             F(0, 3, Int32), // throttle_time_ms
             F(0, 1, Array(E::Struct(170))), // results
@@ -1851,6 +2025,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 169: create_partitions_request::CreatePartitionsTopic
     StructDef { name: "CreatePartitionsTopic", lo: 0, hi: 3, flex: 2, min: &[10, 10, 7, 7],
+        size: size_of::<m::create_partitions_request::CreatePartitionsTopic>(),
         fields: &[
             F(0, 1, String), // name
             F(2, 3, CompactString), // name
@@ -1861,6 +2036,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 170: create_partitions_response::CreatePartitionsTopicResult
     StructDef { name: "CreatePartitionsTopicResult", lo: 0, hi: 3, flex: 2, min: &[6, 6, 5, 5],
+        size: size_of::<m::create_partitions_response::CreatePartitionsTopicResult>(),
         fields: &[
             F(0, 1, String), // name
             F(2, 3, CompactString), // name
@@ -1871,6 +2047,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 171: create_partitions_request::CreatePartitionsAssignment
     StructDef { name: "CreatePartitionsAssignment", lo: 0, hi: 3, flex: 2, min: &[4, 4, 2, 2],
+        size: size_of::<m::create_partitions_request::CreatePartitionsAssignment>(),
         fields: &[
             F(0, 1, Array(E::Int32)), // broker_ids
             F(2, 3, CompactArray(E::Int32)), // broker_ids
@@ -1878,6 +2055,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 172: create_delegation_token_request::CreateDelegationTokenRequest
     StructDef { name: "CreateDelegationTokenRequest", lo: 1, hi: 3, flex: 2, min: &[12, 10, 12],
+        size: size_of::<m::create_delegation_token_request::CreateDelegationTokenRequest>(),
         fields: &[
             F(3, 3, NullableCompactString), // owner_principal_type
             F(3, 3, NullableCompactString), // owner_principal_name
@@ -1888,6 +2066,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 173: create_delegation_token_response::CreateDelegationTokenResponse
     StructDef { name: "CreateDelegationTokenResponse", lo: 1, hi: 3, flex: 2, min: &[40, 35, 37],
+        size: size_of::<m::create_delegation_token_response::CreateDelegationTokenResponse>(),
         fields: &[
             F(1, 3, Int16), // error_code
             F(1, 1, String), // principal_type
@@ -1908,6 +2087,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 174: create_delegation_token_request::CreatableRenewers
     StructDef { name: "CreatableRenewers", lo: 1, hi: 3, flex: 2, min: &[4, 3, 3],
+        size: size_of::<m::create_delegation_token_request::CreatableRenewers>(),
         fields: &[
             F(1, 1, String), // principal_type
             F(2, 3, CompactString), // principal_type
@@ -1917,6 +2097,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 175: renew_delegation_token_request::RenewDelegationTokenRequest
     StructDef { name: "RenewDelegationTokenRequest", lo: 1, hi: 2, flex: 2, min: &[12, 10],
+        size: size_of::<m::renew_delegation_token_request::RenewDelegationTokenRequest>(),
         fields: &[
             F(1, 1, Bytes), // hmac
             F(2, 2, CompactBytes), // hmac
@@ -1925,6 +2106,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 176: renew_delegation_token_response::RenewDelegationTokenResponse
     StructDef { name: "RenewDelegationTokenResponse", lo: 1, hi: 2, flex: 2, min: &[14, 15],
+        size: size_of::<m::renew_delegation_token_response::RenewDelegationTokenResponse>(),
         fields: &[
             F(1, 2, Int16), // error_code
             F(1, 2, Int64), // expiry_timestamp_ms
@@ -1933,6 +2115,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 177: expire_delegation_token_request::ExpireDelegationTokenRequest
     StructDef { name: "ExpireDelegationTokenRequest", lo: 1, hi: 2, flex: 2, min: &[12, 10],
+        size: size_of::<m::expire_delegation_token_request::ExpireDelegationTokenRequest>(),
         fields: &[
             F(1, 1, Bytes), // hmac
             F(2, 2, CompactBytes), // hmac
@@ -1941,6 +2124,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 178: expire_delegation_token_response::ExpireDelegationTokenResponse
     StructDef { name: "ExpireDelegationTokenResponse", lo: 1, hi: 2, flex: 2, min: &[14, 15],
+        size: size_of::<m::expire_delegation_token_response::ExpireDelegationTokenResponse>(),
         fields: &[
             F(1, 2, Int16), // error_code
             F(1, 2, Int64), // expiry_timestamp_ms
@@ -1949,6 +2133,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 179: describe_delegation_token_request::DescribeDelegationTokenRequest
     StructDef { name: "DescribeDelegationTokenRequest", lo: 1, hi: 3, flex: 2, min: &[4, 2, 2],
+        size: size_of::<m::describe_delegation_token_request::DescribeDelegationTokenRequest>(),
         fields: &[
             F(1, 1, NullableArray(E::Struct(181))), // owners
             F(2, 3, NullableCompactArray(E::Struct(181))), // owners
@@ -1956,6 +2141,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 180: describe_delegation_token_response::DescribeDelegationTokenResponse
     StructDef { name: "DescribeDelegationTokenResponse", lo: 1, hi: 3, flex: 2, min: &[10, 8, 8],
+        size: size_of::<m::describe_delegation_token_response::DescribeDelegationTokenResponse>(),
         fields: &[
             F(1, 3, Int16), // error_code
             F(1, 1, Array(E::Struct(182))), // tokens
@@ -1965,6 +2151,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 181: describe_delegation_token_request::DescribeDelegationTokenOwner
     StructDef { name: "DescribeDelegationTokenOwner", lo: 1, hi: 3, flex: 2, min: &[4, 3, 3],
+        size: size_of::<m::describe_delegation_token_request::DescribeDelegationTokenOwner>(),
         fields: &[
             F(1, 1, String), // principal_type
             F(2, 3, CompactString), // principal_type
@@ -1974,6 +2161,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 182: describe_delegation_token_response::DescribedDelegationToken
     StructDef { name: "DescribedDelegationToken", lo: 1, hi: 3, flex: 2, min: &[38, 30, 32],
+        size: size_of::<m::describe_delegation_token_response::DescribedDelegationToken>(),
         fields: &[
             F(1, 1, String), // principal_type
             F(2, 3, CompactString), // principal_type
@@ -1994,6 +2182,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 183: describe_delegation_token_response::DescribedDelegationTokenRenewer
     StructDef { name: "DescribedDelegationTokenRenewer", lo: 1, hi: 3, flex: 2, min: &[4, 3, 3],
+        size: size_of::<m::describe_delegation_token_response::DescribedDelegationTokenRenewer>(),
         fields: &[
             F(1, 1, String), // principal_type
             F(2, 3, CompactString), // principal_type
@@ -2003,6 +2192,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 184: delete_groups_request::DeleteGroupsRequest
     StructDef { name: "DeleteGroupsRequest", lo: 0, hi: 2, flex: 2, min: &[4, 4, 2],
+        size: size_of::<m::delete_groups_request::DeleteGroupsRequest>(),
         fields: &[
             F(0, 1, Array(E::String)), // groups_names
             F(2, 2, CompactArray(E::CompactString)), // groups_names
@@ -2010,6 +2200,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 185: delete_groups_response::DeleteGroupsResponse
     StructDef { name: "DeleteGroupsResponse", lo: 0, hi: 2, flex: 2, min: &[8, 8, 6],
+        size: size_of::<m::delete_groups_response::DeleteGroupsResponse>(),
         fields: &[
             F(0, 2, Int32), // throttle_time_ms
             F(0, 1, Array(E::Struct(186))), // results
@@ -2018,6 +2209,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 186: delete_groups_response::DeletableGroupResult
     StructDef { name: "DeletableGroupResult", lo: 0, hi: 2, flex: 2, min: &[4, 4, 4],
+        size: size_of::<m::delete_groups_response::DeletableGroupResult>(),
         fields: &[
             F(0, 1, String), // group_id
             F(2, 2, CompactString), // group_id
@@ -2026,6 +2218,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 187: elect_leaders_request::ElectLeadersRequest
     StructDef { name: "ElectLeadersRequest", lo: 0, hi: 2, flex: 2, min: &[8, 9, 7],
+        size: size_of::<m::elect_leaders_request::ElectLeadersRequest>(),
         fields: &[
             F(1, 2, Int8), // election_type
             F(0, 1, NullableArray(E::Struct(189))), // topic_partitions
@@ -2035,6 +2228,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 188: elect_leaders_response::ElectLeadersResponse
     StructDef { name: "ElectLeadersResponse", lo: 0, hi: 2, flex: 2, min: &[8, 10, 8],
+        size: size_of::<m::elect_leaders_response::ElectLeadersResponse>(),
         fields: &[
             F(0, 2, Int32), // throttle_time_ms
             F(1, 2, Int16), // error_code
@@ -2044,6 +2238,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 189: elect_leaders_request::TopicPartitions
     StructDef { name: "TopicPartitions", lo: 0, hi: 2, flex: 2, min: &[6, 6, 3],
+        size: size_of::<m::elect_leaders_request::TopicPartitions>(),
         fields: &[
             F(0, 1, String), // topic
             F(2, 2, CompactString), // topic
@@ -2053,6 +2248,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 190: elect_leaders_response::ReplicaElectionResult
     StructDef { name: "ReplicaElectionResult", lo: 0, hi: 2, flex: 2, min: &[6, 6, 3],
+        size: size_of::<m::elect_leaders_response::ReplicaElectionResult>(),
         fields: &[
             F(0, 1, String), // topic
             F(2, 2, CompactString), // topic
@@ -2062,6 +2258,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 191: elect_leaders_response::PartitionResult
     StructDef { name: "PartitionResult", lo: 0, hi: 2, flex: 2, min: &[8, 8, 8],
+        size: size_of::<m::elect_leaders_response::PartitionResult>(),
         fields: &[
             F(0, 2, Int32), // partition_id
             F(0, 2, Int16), // error_code
@@ -2071,6 +2268,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 192: incremental_alter_configs_request::IncrementalAlterConfigsRequest
     StructDef { name: "IncrementalAlterConfigsRequest", lo: 0, hi: 1, flex: 1, min: &[5, 3],
+        size: size_of::<m::incremental_alter_configs_request::IncrementalAlterConfigsRequest>(),
         fields: &[
             F(0, 0, Array(E::Struct(194))), // resources
             F(1, 1, CompactArray(E::Struct(194))), // resources
@@ -2079,6 +2277,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 193: incremental_alter_configs_response::IncrementalAlterConfigsResponse
     StructDef { name: "IncrementalAlterConfigsResponse", lo: 0, hi: 1, flex: 1, min: &[8, 6],
+        size: size_of::<m::incremental_alter_configs_response::IncrementalAlterConfigsResponse>(),
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(0, 0, Array(E::Struct(195))), // responses
@@ -2087,6 +2286,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 194: incremental_alter_configs_request::AlterConfigsResource
     StructDef { name: "AlterConfigsResource", lo: 0, hi: 1, flex: 1, min: &[7, 4],
+        size: size_of::<m::incremental_alter_configs_request::AlterConfigsResource>(),
         fields: &[
             F(0, 1, Int8), // resource_type
             F(0, 0, String), // resource_name
@@ -2097,6 +2297,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 195: incremental_alter_configs_response::AlterConfigsResourceResponse
     StructDef { name: "AlterConfigsResourceResponse", lo: 0, hi: 1, flex: 1, min: &[7, 6],
+        size: size_of::<m::incremental_alter_configs_response::AlterConfigsResourceResponse>(),
         fields: &[
             F(0, 1, Int16), // error_code
             F(0, 0, NullableString), // error_message
@@ -2108,6 +2309,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 196: incremental_alter_configs_request::AlterableConfig
     StructDef { name: "AlterableConfig", lo: 0, hi: 1, flex: 1, min: &[5, 4],
+        size: size_of::<m::incremental_alter_configs_request::AlterableConfig>(),
         fields: &[
             F(0, 0, String), // name
             F(1, 1, CompactString), // name
@@ -2118,6 +2320,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 197: alter_partition_reassignments_request::AlterPartitionReassignmentsRequest
     StructDef { name: "AlterPartitionReassignmentsRequest", lo: 0, hi: 1, flex: 0, min: &[6, 7],
+        size: size_of::<m::alter_partition_reassignments_request::AlterPartitionReassignmentsRequest>(),
         fields: &[
             F(0, 1, Int32), // timeout_ms
             F(1, 1, Boolean), // allow_replication_factor_change
@@ -2126,6 +2329,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 198: alter_partition_reassignments_response::AlterPartitionReassignmentsResponse
     StructDef { name: "AlterPartitionReassignmentsResponse", lo: 0, hi: 1, flex: 0, min: &[9, 10],
+        size: size_of::<m::alter_partition_reassignments_response::AlterPartitionReassignmentsResponse>(),
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(1, 1, Boolean), // allow_replication_factor_change
@@ -2136,6 +2340,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 199: alter_partition_reassignments_request::ReassignableTopic
     StructDef { name: "ReassignableTopic", lo: 0, hi: 1, flex: 0, min: &[3, 3],
+        size: size_of::<m::alter_partition_reassignments_request::ReassignableTopic>(),
         fields: &[
             F(0, 1, CompactString), // name
             F(0, 1, CompactArray(E::Struct(201))), // partitions
@@ -2143,6 +2348,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 200: alter_partition_reassignments_response::ReassignableTopicResponse
     StructDef { name: "ReassignableTopicResponse", lo: 0, hi: 1, flex: 0, min: &[3, 3],
+        size: size_of::<m::alter_partition_reassignments_response::ReassignableTopicResponse>(),
         fields: &[
             F(0, 1, CompactString), // name
             F(0, 1, CompactArray(E::Struct(202))), // partitions
@@ -2150,6 +2356,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 201: alter_partition_reassignments_request::ReassignablePartition
     StructDef { name: "ReassignablePartition", lo: 0, hi: 1, flex: 0, min: &[6, 6],
+        size: size_of::<m::alter_partition_reassignments_request::ReassignablePartition>(),
         fields: &[
             F(0, 1, Int32), // partition_index
             F(0, 1, NullableCompactArray(E::Int32)), // replicas
@@ -2157,6 +2364,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 202: alter_partition_reassignments_response::ReassignablePartitionResponse
     StructDef { name: "ReassignablePartitionResponse", lo: 0, hi: 1, flex: 0, min: &[8, 8],
+        size: size_of::<m::alter_partition_reassignments_response::ReassignablePartitionResponse>(),
         fields: &[
             F(0, 1, Int32), // partition_index
             F(0, 1, Int16), // error_code
@@ -2165,6 +2373,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 203: list_partition_reassignments_request::ListPartitionReassignmentsRequest
     StructDef { name: "ListPartitionReassignmentsRequest", lo: 0, hi: 0, flex: 0, min: &[6],
+        size: size_of::<m::list_partition_reassignments_request::ListPartitionReassignmentsRequest>(),
         fields: &[
             F(0, 0, Int32), // timeout_ms
             F(0, 0, NullableCompactArray(E::Struct(205))), // topics
@@ -2172,6 +2381,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 204: list_partition_reassignments_response::ListPartitionReassignmentsResponse
     StructDef { name: "ListPartitionReassignmentsResponse", lo: 0, hi: 0, flex: 0, min: &[9],
+        size: size_of::<m::list_partition_reassignments_response::ListPartitionReassignmentsResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -2181,6 +2391,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 205: list_partition_reassignments_request::ListPartitionReassignmentsTopics
     StructDef { name: "ListPartitionReassignmentsTopics", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::list_partition_reassignments_request::ListPartitionReassignmentsTopics>(),
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, CompactArray(E::Int32)), // partition_indexes
@@ -2188,6 +2399,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 206: list_partition_reassignments_response::OngoingTopicReassignment
     StructDef { name: "OngoingTopicReassignment", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::list_partition_reassignments_response::OngoingTopicReassignment>(),
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, CompactArray(E::Struct(207))), // partitions
@@ -2195,6 +2407,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 207: list_partition_reassignments_response::OngoingPartitionReassignment
     StructDef { name: "OngoingPartitionReassignment", lo: 0, hi: 0, flex: 0, min: &[8],
+        size: size_of::<m::list_partition_reassignments_response::OngoingPartitionReassignment>(),
         fields: &[
             F(0, 0, Int32), // partition_index
             F(0, 0, CompactArray(E::Int32)), // replicas
@@ -2204,6 +2417,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 208: offset_delete_request::OffsetDeleteRequest
     StructDef { name: "OffsetDeleteRequest", lo: 0, hi: 0, flex: NEVER, min: &[6],
+        size: size_of::<m::offset_delete_request::OffsetDeleteRequest>(),
         fields: &[
             F(0, 0, String), // group_id
             F(0, 0, Array(E::Struct(210))), // topics
@@ -2211,6 +2425,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 209: offset_delete_response::OffsetDeleteResponse
     StructDef { name: "OffsetDeleteResponse", lo: 0, hi: 0, flex: NEVER, min: &[10],
+        size: size_of::<m::offset_delete_response::OffsetDeleteResponse>(),
         fields: &[
             F(0, 0, Int16), // error_code
             F(0, 0, Int32), // throttle_time_ms
@@ -2219,6 +2434,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 210: offset_delete_request::OffsetDeleteRequestTopic
     StructDef { name: "OffsetDeleteRequestTopic", lo: 0, hi: 0, flex: NEVER, min: &[6],
+        size: size_of::<m::offset_delete_request::OffsetDeleteRequestTopic>(),
         fields: &[
             F(0, 0, String), // name
             F(0, 0, Array(E::Struct(212))), // partitions
@@ -2226,6 +2442,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 211: offset_delete_response::OffsetDeleteResponseTopic
     StructDef { name: "OffsetDeleteResponseTopic", lo: 0, hi: 0, flex: NEVER, min: &[6],
+        size: size_of::<m::offset_delete_response::OffsetDeleteResponseTopic>(),
         fields: &[
             F(0, 0, String), // name
             F(0, 0, Array(E::Struct(213))), // partitions
@@ -2233,12 +2450,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 212: offset_delete_request::OffsetDeleteRequestPartition
     StructDef { name: "OffsetDeleteRequestPartition", lo: 0, hi: 0, flex: NEVER, min: &[4],
+        size: size_of::<m::offset_delete_request::OffsetDeleteRequestPartition>(),
         fields: &[
             F(0, 0, Int32), // partition_index
         ],
         tagged: &[] },
     // 213: offset_delete_response::OffsetDeleteResponsePartition
     StructDef { name: "OffsetDeleteResponsePartition", lo: 0, hi: 0, flex: NEVER, min: &[6],
+        size: size_of::<m::offset_delete_response::OffsetDeleteResponsePartition>(),
         fields: &[
             F(0, 0, Int32), // partition_index
             F(0, 0, Int16), // error_code
@@ -2246,6 +2465,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 214: describe_client_quotas_request::DescribeClientQuotasRequest
     StructDef { name: "DescribeClientQuotasRequest", lo: 0, hi: 1, flex: 1, min: &[5, 3],
+        size: size_of::<m::describe_client_quotas_request::DescribeClientQuotasRequest>(),
         fields: &[
             F(0, 0, Array(E::Struct(216))), // components
             F(1, 1, CompactArray(E::Struct(216))), // components
@@ -2254,6 +2474,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 215: describe_client_quotas_response::DescribeClientQuotasResponse
     StructDef { name: "DescribeClientQuotasResponse", lo: 0, hi: 1, flex: 1, min: &[12, 9],
+        size: size_of::<m::describe_client_quotas_response::DescribeClientQuotasResponse>(),
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(0, 1, Int16), // error_code
@@ -2265,6 +2486,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 216: describe_client_quotas_request::ComponentData
     StructDef { name: "ComponentData", lo: 0, hi: 1, flex: 1, min: &[5, 4],
+        size: size_of::<m::describe_client_quotas_request::ComponentData>(),
         fields: &[
             F(0, 0, String), // entity_type
             F(1, 1, CompactString), // entity_type
@@ -2275,6 +2497,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 217: describe_client_quotas_response::EntryData
     StructDef { name: "EntryData", lo: 0, hi: 1, flex: 1, min: &[8, 3],
+        size: size_of::<m::describe_client_quotas_response::EntryData>(),
         fields: &[
             F(0, 0, Array(E::Struct(218))), // entity
             F(1, 1, CompactArray(E::Struct(218))), // entity
@@ -2284,6 +2507,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 218: describe_client_quotas_response::EntityData
     StructDef { name: "EntityData", lo: 0, hi: 1, flex: 1, min: &[4, 3],
+        size: size_of::<m::describe_client_quotas_response::EntityData>(),
         fields: &[
             F(0, 0, String), // entity_type
             F(1, 1, CompactString), // entity_type
@@ -2293,6 +2517,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 219: describe_client_quotas_response::ValueData
     StructDef { name: "ValueData", lo: 0, hi: 1, flex: 1, min: &[10, 10],
+        size: size_of::<m::describe_client_quotas_response::ValueData>(),
         fields: &[
             F(0, 0, String), // key
             F(1, 1, CompactString), // key
@@ -2301,6 +2526,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 220: alter_client_quotas_request::AlterClientQuotasRequest
     StructDef { name: "AlterClientQuotasRequest", lo: 0, hi: 1, flex: 1, min: &[5, 3],
+        size: size_of::<m::alter_client_quotas_request::AlterClientQuotasRequest>(),
         fields: &[
             F(0, 0, Array(E::Struct(222))), // entries
             F(1, 1, CompactArray(E::Struct(222))), // entries
@@ -2309,6 +2535,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 221: alter_client_quotas_response::AlterClientQuotasResponse
     StructDef { name: "AlterClientQuotasResponse", lo: 0, hi: 1, flex: 1, min: &[8, 6],
+        size: size_of::<m::alter_client_quotas_response::AlterClientQuotasResponse>(),
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(0, 0, Array(E::Struct(223))), // entries
@@ -2317,6 +2544,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 222: alter_client_quotas_request::EntryData
     StructDef { name: "EntryData", lo: 0, hi: 1, flex: 1, min: &[8, 3],
+        size: size_of::<m::alter_client_quotas_request::EntryData>(),
         fields: &[
             F(0, 0, Array(E::Struct(224))), // entity
             F(1, 1, CompactArray(E::Struct(224))), // entity
@@ -2326,6 +2554,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 223: alter_client_quotas_response::EntryData
     StructDef { name: "EntryData", lo: 0, hi: 1, flex: 1, min: &[8, 5],
+        size: size_of::<m::alter_client_quotas_response::EntryData>(),
         fields: &[
             F(0, 1, Int16), // error_code
             F(0, 0, NullableString), // error_message
@@ -2336,6 +2565,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 224: alter_client_quotas_request::EntityData
     StructDef { name: "EntityData", lo: 0, hi: 1, flex: 1, min: &[4, 3],
+        size: size_of::<m::alter_client_quotas_request::EntityData>(),
         fields: &[
             F(0, 0, String), // entity_type
             F(1, 1, CompactString), // entity_type
@@ -2345,6 +2575,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 225: alter_client_quotas_request::OpData
     StructDef { name: "OpData", lo: 0, hi: 1, flex: 1, min: &[11, 11],
+        size: size_of::<m::alter_client_quotas_request::OpData>(),
         fields: &[
             F(0, 0, String), // key
             F(1, 1, CompactString), // key
@@ -2354,6 +2585,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 226: alter_client_quotas_response::EntityData
     StructDef { name: "EntityData", lo: 0, hi: 1, flex: 1, min: &[4, 3],
+        size: size_of::<m::alter_client_quotas_response::EntityData>(),
         fields: &[
             F(0, 0, String), // entity_type
             F(1, 1, CompactString), // entity_type
@@ -2363,12 +2595,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 227: describe_user_scram_credentials_request::DescribeUserScramCredentialsRequest
     StructDef { name: "DescribeUserScramCredentialsRequest", lo: 0, hi: 0, flex: 0, min: &[2],
+        size: size_of::<m::describe_user_scram_credentials_request::DescribeUserScramCredentialsRequest>(),
         fields: &[
             F(0, 0, NullableCompactArray(E::Struct(229))), // users
         ],
         tagged: &[] },
     // 228: describe_user_scram_credentials_response::DescribeUserScramCredentialsResponse
     StructDef { name: "DescribeUserScramCredentialsResponse", lo: 0, hi: 0, flex: 0, min: &[9],
+        size: size_of::<m::describe_user_scram_credentials_response::DescribeUserScramCredentialsResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -2378,12 +2612,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 229: describe_user_scram_credentials_request::UserName
     StructDef { name: "UserName", lo: 0, hi: 0, flex: 0, min: &[2],
+        size: size_of::<m::describe_user_scram_credentials_request::UserName>(),
         fields: &[
             F(0, 0, CompactString), // name
         ],
         tagged: &[] },
     // 230: describe_user_scram_credentials_response::DescribeUserScramCredentialsResult
     StructDef { name: "DescribeUserScramCredentialsResult", lo: 0, hi: 0, flex: 0, min: &[6],
+        size: size_of::<m::describe_user_scram_credentials_response::DescribeUserScramCredentialsResult>(),
         fields: &[
             F(0, 0, CompactString), // user
             F(0, 0, Int16), // error_code
@@ -2393,6 +2629,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 231: describe_user_scram_credentials_response::CredentialInfo
     StructDef { name: "CredentialInfo", lo: 0, hi: 0, flex: 0, min: &[6],
+        size: size_of::<m::describe_user_scram_credentials_response::CredentialInfo>(),
         fields: &[
             F(0, 0, Int8), // mechanism
             F(0, 0, Int32), // iterations
@@ -2400,6 +2637,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 232: alter_user_scram_credentials_request::AlterUserScramCredentialsRequest
     StructDef { name: "AlterUserScramCredentialsRequest", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::alter_user_scram_credentials_request::AlterUserScramCredentialsRequest>(),
         fields: &[
             F(0, 0, CompactArray(E::Struct(234))), // deletions
             F(0, 0, CompactArray(E::Struct(235))), // upsertions
@@ -2407,6 +2645,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 233: alter_user_scram_credentials_response::AlterUserScramCredentialsResponse
     StructDef { name: "AlterUserScramCredentialsResponse", lo: 0, hi: 0, flex: 0, min: &[6],
+        size: size_of::<m::alter_user_scram_credentials_response::AlterUserScramCredentialsResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, CompactArray(E::Struct(236))), // results
@@ -2414,6 +2653,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 234: alter_user_scram_credentials_request::ScramCredentialDeletion
     StructDef { name: "ScramCredentialDeletion", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::alter_user_scram_credentials_request::ScramCredentialDeletion>(),
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, Int8), // mechanism
@@ -2421,6 +2661,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 235: alter_user_scram_credentials_request::ScramCredentialUpsertion
     StructDef { name: "ScramCredentialUpsertion", lo: 0, hi: 0, flex: 0, min: &[9],
+        size: size_of::<m::alter_user_scram_credentials_request::ScramCredentialUpsertion>(),
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, Int8), // mechanism
@@ -2431,6 +2672,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 236: alter_user_scram_credentials_response::AlterUserScramCredentialsResult
     StructDef { name: "AlterUserScramCredentialsResult", lo: 0, hi: 0, flex: 0, min: &[5],
+        size: size_of::<m::alter_user_scram_credentials_response::AlterUserScramCredentialsResult>(),
         fields: &[
             F(0, 0, CompactString), // user
             F(0, 0, Int16), // error_code
@@ -2439,6 +2681,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 237: vote_request::VoteRequest
     StructDef { name: "VoteRequest", lo: 0, hi: 2, flex: 0, min: &[3, 7, 7],
+        size: size_of::<m::vote_request::VoteRequest>(),
         fields: &[
             F(0, 2, NullableCompactString), // cluster_id
             F(1, 2, Int32), // voter_id
@@ -2447,6 +2690,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 238: vote_response::VoteResponse
     StructDef { name: "VoteResponse", lo: 0, hi: 2, flex: 0, min: &[4, 4, 4],
+        size: size_of::<m::vote_response::VoteResponse>(),
         fields: &[
             F(0, 2, Int16), // error_code
             F(0, 2, CompactArray(E::Struct(240))), // topics
@@ -2456,6 +2700,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 239: vote_request::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 2, flex: 0, min: &[3, 3, 3],
+        size: size_of::<m::vote_request::TopicData>(),
         fields: &[
             F(0, 2, CompactString), // topic_name
             F(0, 2, CompactArray(E::Struct(242))), // partitions
@@ -2463,6 +2708,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 240: vote_response::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 2, flex: 0, min: &[3, 3, 3],
+        size: size_of::<m::vote_response::TopicData>(),
         fields: &[
             F(0, 2, CompactString), // topic_name
             F(0, 2, CompactArray(E::Struct(243))), // partitions
@@ -2470,6 +2716,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 241: vote_response::NodeEndpoint
     StructDef { name: "NodeEndpoint", lo: 0, hi: 2, flex: 0, min: &[1, 8, 8],
+        size: size_of::<m::vote_response::NodeEndpoint>(),
         fields: &[
             F(1, 2, Int32), // node_id
             F(1, 2, CompactString), // host
@@ -2478,6 +2725,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 242: vote_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 2, flex: 0, min: &[25, 57, 58],
+        size: size_of::<m::vote_request::PartitionData>(),
         fields: &[
             F(0, 2, Int32), // partition_index
             F(0, 2, Int32), // replica_epoch
@@ -2491,6 +2739,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 243: vote_response::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 2, flex: 0, min: &[16, 16, 16],
+        size: size_of::<m::vote_response::PartitionData>(),
         fields: &[
             F(0, 2, Int32), // partition_index
             F(0, 2, Int16), // error_code
@@ -2501,6 +2750,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 244: begin_quorum_epoch_request::BeginQuorumEpochRequest
     StructDef { name: "BeginQuorumEpochRequest", lo: 0, hi: 1, flex: 1, min: &[6, 8],
+        size: size_of::<m::begin_quorum_epoch_request::BeginQuorumEpochRequest>(),
         fields: &[
             F(0, 0, NullableString), // cluster_id
             F(1, 1, NullableCompactString), // cluster_id
@@ -2512,6 +2762,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 245: begin_quorum_epoch_response::BeginQuorumEpochResponse
     StructDef { name: "BeginQuorumEpochResponse", lo: 0, hi: 1, flex: 1, min: &[6, 4],
+        size: size_of::<m::begin_quorum_epoch_response::BeginQuorumEpochResponse>(),
         fields: &[
             F(0, 1, Int16), // error_code
             F(0, 0, Array(E::Struct(248))), // topics
@@ -2522,6 +2773,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 246: begin_quorum_epoch_request::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 1, flex: 1, min: &[6, 3],
+        size: size_of::<m::begin_quorum_epoch_request::TopicData>(),
         fields: &[
             F(0, 0, String), // topic_name
             F(1, 1, CompactString), // topic_name
@@ -2531,6 +2783,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 247: begin_quorum_epoch_request::LeaderEndpoint
     StructDef { name: "LeaderEndpoint", lo: 0, hi: 1, flex: 1, min: &[0, 5],
+        size: size_of::<m::begin_quorum_epoch_request::LeaderEndpoint>(),
         fields: &[
             F(1, 1, CompactString), // name
             F(1, 1, CompactString), // host
@@ -2539,6 +2792,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 248: begin_quorum_epoch_response::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 1, flex: 1, min: &[6, 3],
+        size: size_of::<m::begin_quorum_epoch_response::TopicData>(),
         fields: &[
             F(0, 0, String), // topic_name
             F(1, 1, CompactString), // topic_name
@@ -2548,6 +2802,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 249: begin_quorum_epoch_response::NodeEndpoint
     StructDef { name: "NodeEndpoint", lo: 0, hi: 1, flex: 1, min: &[0, 8],
+        size: size_of::<m::begin_quorum_epoch_response::NodeEndpoint>(),
         fields: &[
             F(1, 1, Int32), // node_id
             F(1, 1, CompactString), // host
@@ -2556,6 +2811,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 250: begin_quorum_epoch_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 1, flex: 1, min: &[12, 29],
+        size: size_of::<m::begin_quorum_epoch_request::PartitionData>(),
         fields: &[
             F(0, 1, Int32), // partition_index
             F(1, 1, Uuid), // voter_directory_id
@@ -2565,6 +2821,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 251: begin_quorum_epoch_response::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 1, flex: 1, min: &[14, 15],
+        size: size_of::<m::begin_quorum_epoch_response::PartitionData>(),
         fields: &[
             F(0, 1, Int32), // partition_index
             F(0, 1, Int16), // error_code
@@ -2574,6 +2831,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 252: end_quorum_epoch_request::EndQuorumEpochRequest
     StructDef { name: "EndQuorumEpochRequest", lo: 0, hi: 1, flex: 1, min: &[6, 4],
+        size: size_of::<m::end_quorum_epoch_request::EndQuorumEpochRequest>(),
         fields: &[
             F(0, 0, NullableString), // cluster_id
             F(1, 1, NullableCompactString), // cluster_id
@@ -2584,6 +2842,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 253: end_quorum_epoch_response::EndQuorumEpochResponse
     StructDef { name: "EndQuorumEpochResponse", lo: 0, hi: 1, flex: 1, min: &[6, 4],
+        size: size_of::<m::end_quorum_epoch_response::EndQuorumEpochResponse>(),
         fields: &[
             F(0, 1, Int16), // error_code
             F(0, 0, Array(E::Struct(256))), // topics
@@ -2594,6 +2853,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 254: end_quorum_epoch_request::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 1, flex: 1, min: &[6, 3],
+        size: size_of::<m::end_quorum_epoch_request::TopicData>(),
         fields: &[
             F(0, 0, String), // topic_name
             F(1, 1, CompactString), // topic_name
@@ -2603,6 +2863,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 255: end_quorum_epoch_request::LeaderEndpoint
     StructDef { name: "LeaderEndpoint", lo: 0, hi: 1, flex: 1, min: &[0, 5],
+        size: size_of::<m::end_quorum_epoch_request::LeaderEndpoint>(),
         fields: &[
             F(1, 1, CompactString), // name
             F(1, 1, CompactString), // host
@@ -2611,6 +2872,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 256: end_quorum_epoch_response::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 1, flex: 1, min: &[6, 3],
+        size: size_of::<m::end_quorum_epoch_response::TopicData>(),
         fields: &[
             F(0, 0, String), // topic_name
             F(1, 1, CompactString), // topic_name
@@ -2620,6 +2882,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 257: end_quorum_epoch_response::NodeEndpoint
     StructDef { name: "NodeEndpoint", lo: 0, hi: 1, flex: 1, min: &[0, 8],
+        size: size_of::<m::end_quorum_epoch_response::NodeEndpoint>(),
         fields: &[
             F(1, 1, Int32), // node_id
             F(1, 1, CompactString), // host
@@ -2628,6 +2891,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 258: end_quorum_epoch_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 1, flex: 1, min: &[16, 14],
+        size: size_of::<m::end_quorum_epoch_request::PartitionData>(),
         fields: &[
             F(0, 1, Int32), // partition_index
             F(0, 1, Int32), // leader_id
@@ -2638,6 +2902,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 259: end_quorum_epoch_response::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 1, flex: 1, min: &[14, 15],
+        size: size_of::<m::end_quorum_epoch_response::PartitionData>(),
         fields: &[
             F(0, 1, Int32), // partition_index
             F(0, 1, Int16), // error_code
@@ -2647,6 +2912,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 260: end_quorum_epoch_request::ReplicaInfo
     StructDef { name: "ReplicaInfo", lo: 0, hi: 1, flex: 1, min: &[0, 21],
+        size: size_of::<m::end_quorum_epoch_request::ReplicaInfo>(),
         fields: &[
             F(1, 1, Int32), // candidate_id
             F(1, 1, Uuid), // candidate_directory_id
@@ -2654,12 +2920,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 261: describe_quorum_request::DescribeQuorumRequest
     StructDef { name: "DescribeQuorumRequest", lo: 0, hi: 2, flex: 0, min: &[2, 2, 2],
+        size: size_of::<m::describe_quorum_request::DescribeQuorumRequest>(),
         fields: &[
             F(0, 2, CompactArray(E::Struct(263))), // topics
         ],
         tagged: &[] },
     // 262: describe_quorum_response::DescribeQuorumResponse
     StructDef { name: "DescribeQuorumResponse", lo: 0, hi: 2, flex: 0, min: &[4, 4, 6],
+        size: size_of::<m::describe_quorum_response::DescribeQuorumResponse>(),
         fields: &[
             F(0, 2, Int16), // error_code
             F(2, 2, NullableCompactString), // error_message
@@ -2669,6 +2937,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 263: describe_quorum_request::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 2, flex: 0, min: &[3, 3, 3],
+        size: size_of::<m::describe_quorum_request::TopicData>(),
         fields: &[
             F(0, 2, CompactString), // topic_name
             F(0, 2, CompactArray(E::Struct(266))), // partitions
@@ -2676,6 +2945,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 264: describe_quorum_response::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 2, flex: 0, min: &[3, 3, 3],
+        size: size_of::<m::describe_quorum_response::TopicData>(),
         fields: &[
             F(0, 2, CompactString), // topic_name
             F(0, 2, CompactArray(E::Struct(267))), // partitions
@@ -2683,6 +2953,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 265: describe_quorum_response::Node
     StructDef { name: "Node", lo: 0, hi: 2, flex: 0, min: &[1, 1, 6],
+        size: size_of::<m::describe_quorum_response::Node>(),
         fields: &[
             F(2, 2, Int32), // node_id
             F(2, 2, CompactArray(E::Struct(268))), // listeners
@@ -2690,12 +2961,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 266: describe_quorum_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 2, flex: 0, min: &[5, 5, 5],
+        size: size_of::<m::describe_quorum_request::PartitionData>(),
         fields: &[
             F(0, 2, Int32), // partition_index
         ],
         tagged: &[] },
     // 267: describe_quorum_response::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 2, flex: 0, min: &[25, 25, 26],
+        size: size_of::<m::describe_quorum_response::PartitionData>(),
         fields: &[
             F(0, 2, Int32), // partition_index
             F(0, 2, Int16), // error_code
@@ -2709,6 +2982,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 268: describe_quorum_response::Listener
     StructDef { name: "Listener", lo: 0, hi: 2, flex: 0, min: &[1, 1, 5],
+        size: size_of::<m::describe_quorum_response::Listener>(),
         fields: &[
             F(2, 2, CompactString), // name
             F(2, 2, CompactString), // host
@@ -2717,6 +2991,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 269: describe_quorum_response::ReplicaState
     StructDef { name: "ReplicaState", lo: 0, hi: 2, flex: 0, min: &[13, 29, 45],
+        size: size_of::<m::describe_quorum_response::ReplicaState>(),
         fields: &[
             F(0, 2, Int32), // replica_id
             F(2, 2, Uuid), // replica_directory_id
@@ -2727,6 +3002,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 270: alter_partition_request::AlterPartitionRequest
     StructDef { name: "AlterPartitionRequest", lo: 2, hi: 3, flex: 2, min: &[14, 14],
+        size: size_of::<m::alter_partition_request::AlterPartitionRequest>(),
         fields: &[
             F(2, 3, Int32), // broker_id
             F(2, 3, Int64), // broker_epoch
@@ -2735,6 +3011,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 271: alter_partition_response::AlterPartitionResponse
     StructDef { name: "AlterPartitionResponse", lo: 2, hi: 3, flex: 2, min: &[8, 8],
+        size: size_of::<m::alter_partition_response::AlterPartitionResponse>(),
         fields: &[
             F(2, 3, Int32), // throttle_time_ms
             F(2, 3, Int16), // error_code
@@ -2743,6 +3020,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 272: alter_partition_request::TopicData
     StructDef { name: "TopicData", lo: 2, hi: 3, flex: 2, min: &[18, 18],
+        size: size_of::<m::alter_partition_request::TopicData>(),
         fields: &[
             F(2, 3, Uuid), // topic_id
             F(2, 3, CompactArray(E::Struct(274))), // partitions
@@ -2750,6 +3028,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 273: alter_partition_response::TopicData
     StructDef { name: "TopicData", lo: 2, hi: 3, flex: 2, min: &[18, 18],
+        size: size_of::<m::alter_partition_response::TopicData>(),
         fields: &[
             F(2, 3, Uuid), // topic_id
             F(2, 3, CompactArray(E::Struct(275))), // partitions
@@ -2757,6 +3036,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 274: alter_partition_request::PartitionData
     StructDef { name: "PartitionData", lo: 2, hi: 3, flex: 2, min: &[15, 15],
+        size: size_of::<m::alter_partition_request::PartitionData>(),
         fields: &[
             F(2, 3, Int32), // partition_index
             F(2, 3, Int32), // leader_epoch
@@ -2768,6 +3048,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 275: alter_partition_response::PartitionData
     StructDef { name: "PartitionData", lo: 2, hi: 3, flex: 2, min: &[21, 21],
+        size: size_of::<m::alter_partition_response::PartitionData>(),
         fields: &[
             F(2, 3, Int32), // partition_index
             F(2, 3, Int16), // error_code
@@ -2780,6 +3061,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 276: alter_partition_request::BrokerState
     StructDef { name: "BrokerState", lo: 2, hi: 3, flex: 2, min: &[1, 13],
+        size: size_of::<m::alter_partition_request::BrokerState>(),
         fields: &[
             F(3, 3, Int32), // broker_id
             F(3, 3, Int64), // broker_epoch
@@ -2787,6 +3069,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 277: update_features_request::UpdateFeaturesRequest
     StructDef { name: "UpdateFeaturesRequest", lo: 0, hi: 2, flex: 0, min: &[6, 7, 7],
+        size: size_of::<m::update_features_request::UpdateFeaturesRequest>(),
         fields: &[
             F(0, 2, Int32), // timeout_ms
             F(0, 2, CompactArray(E::Struct(279))), // feature_updates
@@ -2795,6 +3078,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 278: update_features_response::UpdateFeaturesResponse
     StructDef { name: "UpdateFeaturesResponse", lo: 0, hi: 2, flex: 0, min: &[9, 9, 8],
+        size: size_of::<m::update_features_response::UpdateFeaturesResponse>(),
         fields: &[
             F(0, 2, Int32), // throttle_time_ms
             F(0, 2, Int16), // error_code
@@ -2804,6 +3088,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 279: update_features_request::FeatureUpdateKey
     StructDef { name: "FeatureUpdateKey", lo: 0, hi: 2, flex: 0, min: &[5, 5, 5],
+        size: size_of::<m::update_features_request::FeatureUpdateKey>(),
         fields: &[
             F(0, 2, CompactString), // feature
             F(0, 2, Int16), // max_version_level
@@ -2813,6 +3098,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 280: update_features_response::UpdatableFeatureResult
     StructDef { name: "UpdatableFeatureResult", lo: 0, hi: 2, flex: 0, min: &[5, 5, 5],
+        size: size_of::<m::update_features_response::UpdatableFeatureResult>(),
         fields: &[
             F(0, 2, CompactString), // feature
             F(0, 2, Int16), // error_code
@@ -2821,6 +3107,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 281: envelope_request::EnvelopeRequest
     StructDef { name: "EnvelopeRequest", lo: 0, hi: 0, flex: 0, min: &[4],
+        size: size_of::<m::envelope_request::EnvelopeRequest>(),
         fields: &[
             F(0, 0, CompactBytes), // request_data
             F(0, 0, NullableCompactBytes), // request_principal
@@ -2829,6 +3116,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 282: envelope_response::EnvelopeResponse
     StructDef { name: "EnvelopeResponse", lo: 0, hi: 0, flex: 0, min: &[4],
+        size: size_of::<m::envelope_response::EnvelopeResponse>(),
         fields: &[
             F(0, 0, NullableCompactBytes), // response_data
             F(0, 0, Int16), // error_code
@@ -2836,6 +3124,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 283: fetch_snapshot_request::FetchSnapshotRequest
     StructDef { name: "FetchSnapshotRequest", lo: 0, hi: 1, flex: 0, min: &[10, 10],
+        size: size_of::<m::fetch_snapshot_request::FetchSnapshotRequest>(),
         fields: &[
             F(0, 1, Int32), // replica_id
             F(0, 1, Int32), // max_bytes
@@ -2846,6 +3135,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 284: fetch_snapshot_response::FetchSnapshotResponse
     StructDef { name: "FetchSnapshotResponse", lo: 0, hi: 1, flex: 0, min: &[8, 8],
+        size: size_of::<m::fetch_snapshot_response::FetchSnapshotResponse>(),
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(0, 1, Int16), // error_code
@@ -2856,6 +3146,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 285: fetch_snapshot_request::TopicSnapshot
     StructDef { name: "TopicSnapshot", lo: 0, hi: 1, flex: 0, min: &[3, 3],
+        size: size_of::<m::fetch_snapshot_request::TopicSnapshot>(),
         fields: &[
             F(0, 1, CompactString), // name
             F(0, 1, CompactArray(E::Struct(288))), // partitions
@@ -2863,6 +3154,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 286: fetch_snapshot_response::TopicSnapshot
     StructDef { name: "TopicSnapshot", lo: 0, hi: 1, flex: 0, min: &[3, 3],
+        size: size_of::<m::fetch_snapshot_response::TopicSnapshot>(),
         fields: &[
             F(0, 1, CompactString), // name
             F(0, 1, CompactArray(E::Struct(289))), // partitions
@@ -2870,6 +3162,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 287: fetch_snapshot_response::NodeEndpoint
     StructDef { name: "NodeEndpoint", lo: 0, hi: 1, flex: 0, min: &[1, 8],
+        size: size_of::<m::fetch_snapshot_response::NodeEndpoint>(),
         fields: &[
             F(1, 1, Int32), // node_id
             F(1, 1, CompactString), // host
@@ -2878,6 +3171,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 288: fetch_snapshot_request::PartitionSnapshot
     StructDef { name: "PartitionSnapshot", lo: 0, hi: 1, flex: 0, min: &[30, 30],
+        size: size_of::<m::fetch_snapshot_request::PartitionSnapshot>(),
         fields: &[
             F(0, 1, Int32), // partition
             F(0, 1, Int32), // current_leader_epoch
@@ -2889,6 +3183,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 289: fetch_snapshot_response::PartitionSnapshot
     StructDef { name: "PartitionSnapshot", lo: 0, hi: 1, flex: 0, min: &[37, 37],
+        size: size_of::<m::fetch_snapshot_response::PartitionSnapshot>(),
         fields: &[
             F(0, 1, Int32), // index
             F(0, 1, Int16), // error_code
@@ -2902,6 +3197,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 290: fetch_snapshot_request::SnapshotId
     StructDef { name: "SnapshotId", lo: 0, hi: 1, flex: 0, min: &[13, 13],
+        size: size_of::<m::fetch_snapshot_request::SnapshotId>(),
         fields: &[
             F(0, 1, Int64), // end_offset
             F(0, 1, Int32), // epoch
@@ -2909,6 +3205,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 291: fetch_snapshot_response::SnapshotId
     StructDef { name: "SnapshotId", lo: 0, hi: 1, flex: 0, min: &[13, 13],
+        size: size_of::<m::fetch_snapshot_response::SnapshotId>(),
         fields: &[
             F(0, 1, Int64), // end_offset
             F(0, 1, Int32), // epoch
@@ -2916,6 +3213,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 292: fetch_snapshot_response::LeaderIdAndEpoch
     StructDef { name: "LeaderIdAndEpoch", lo: 0, hi: 1, flex: 0, min: &[9, 9],
+        size: size_of::<m::fetch_snapshot_response::LeaderIdAndEpoch>(),
         fields: &[
             F(0, 1, Int32), // leader_id
             F(0, 1, Int32), // leader_epoch
@@ -2923,6 +3221,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 293: describe_cluster_request::DescribeClusterRequest
     StructDef { name: "DescribeClusterRequest", lo: 0, hi: 2, flex: 0, min: &[2, 3, 4],
+        size: size_of::<m::describe_cluster_request::DescribeClusterRequest>(),
         fields: &[
             F(0, 2, Boolean), // include_cluster_authorized_operations
             F(1, 2, Int8), // endpoint_type
@@ -2931,6 +3230,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 294: describe_cluster_response::DescribeClusterResponse
     StructDef { name: "DescribeClusterResponse", lo: 0, hi: 2, flex: 0, min: &[18, 19, 19],
+        size: size_of::<m::describe_cluster_response::DescribeClusterResponse>(),
         fields: &[
             F(0, 2, Int32), // throttle_time_ms
             F(0, 2, Int16), // error_code
@@ -2944,6 +3244,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 295: describe_cluster_response::DescribeClusterBroker
     StructDef { name: "DescribeClusterBroker", lo: 0, hi: 2, flex: 0, min: &[11, 11, 12],
+        size: size_of::<m::describe_cluster_response::DescribeClusterBroker>(),
         fields: &[
             F(0, 2, Int32), // broker_id
             F(0, 2, CompactString), // host
@@ -2954,12 +3255,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 296: describe_producers_request::DescribeProducersRequest
     StructDef { name: "DescribeProducersRequest", lo: 0, hi: 0, flex: 0, min: &[2],
+        size: size_of::<m::describe_producers_request::DescribeProducersRequest>(),
         fields: &[
             F(0, 0, CompactArray(E::Struct(298))), // topics
         ],
         tagged: &[] },
     // 297: describe_producers_response::DescribeProducersResponse
     StructDef { name: "DescribeProducersResponse", lo: 0, hi: 0, flex: 0, min: &[6],
+        size: size_of::<m::describe_producers_response::DescribeProducersResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, CompactArray(E::Struct(299))), // topics
@@ -2967,6 +3270,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 298: describe_producers_request::TopicRequest
     StructDef { name: "TopicRequest", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::describe_producers_request::TopicRequest>(),
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, CompactArray(E::Int32)), // partition_indexes
@@ -2974,6 +3278,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 299: describe_producers_response::TopicResponse
     StructDef { name: "TopicResponse", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::describe_producers_response::TopicResponse>(),
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, CompactArray(E::Struct(300))), // partitions
@@ -2981,6 +3286,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 300: describe_producers_response::PartitionResponse
     StructDef { name: "PartitionResponse", lo: 0, hi: 0, flex: 0, min: &[9],
+        size: size_of::<m::describe_producers_response::PartitionResponse>(),
         fields: &[
             F(0, 0, Int32), // partition_index
             F(0, 0, Int16), // error_code
@@ -2990,6 +3296,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 301: describe_producers_response::ProducerState
     StructDef { name: "ProducerState", lo: 0, hi: 0, flex: 0, min: &[37],
+        size: size_of::<m::describe_producers_response::ProducerState>(),
         fields: &[
             F(0, 0, Int64), // producer_id
             F(0, 0, Int32), // producer_epoch
@@ -3001,6 +3308,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 302: broker_registration_request::BrokerRegistrationRequest
     StructDef { name: "BrokerRegistrationRequest", lo: 0, hi: 4, flex: 0, min: &[25, 26, 27, 35, 35],
+        size: size_of::<m::broker_registration_request::BrokerRegistrationRequest>(),
         fields: &[
             F(0, 4, Int32), // broker_id
             F(0, 4, CompactString), // cluster_id
@@ -3015,6 +3323,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 303: broker_registration_response::BrokerRegistrationResponse
     StructDef { name: "BrokerRegistrationResponse", lo: 0, hi: 4, flex: 0, min: &[15, 15, 15, 15, 15],
+        size: size_of::<m::broker_registration_response::BrokerRegistrationResponse>(),
         fields: &[
             F(0, 4, Int32), // throttle_time_ms
             F(0, 4, Int16), // error_code
@@ -3023,6 +3332,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 304: broker_registration_request::Listener
     StructDef { name: "Listener", lo: 0, hi: 4, flex: 0, min: &[7, 7, 7, 7, 7],
+        size: size_of::<m::broker_registration_request::Listener>(),
         fields: &[
             F(0, 4, CompactString), // name
             F(0, 4, CompactString), // host
@@ -3032,6 +3342,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 305: broker_registration_request::Feature
     StructDef { name: "Feature", lo: 0, hi: 4, flex: 0, min: &[6, 6, 6, 6, 6],
+        size: size_of::<m::broker_registration_request::Feature>(),
         fields: &[
             F(0, 4, CompactString), // name
             F(0, 4, Int16), // min_supported_version
@@ -3040,6 +3351,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 306: broker_heartbeat_request::BrokerHeartbeatRequest
     StructDef { name: "BrokerHeartbeatRequest", lo: 0, hi: 1, flex: 0, min: &[23, 23],
+        size: size_of::<m::broker_heartbeat_request::BrokerHeartbeatRequest>(),
         fields: &[
             F(0, 1, Int32), // broker_id
             F(0, 1, Int64), // broker_epoch
@@ -3052,6 +3364,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 307: broker_heartbeat_response::BrokerHeartbeatResponse
     StructDef { name: "BrokerHeartbeatResponse", lo: 0, hi: 1, flex: 0, min: &[10, 10],
+        size: size_of::<m::broker_heartbeat_response::BrokerHeartbeatResponse>(),
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(0, 1, Int16), // error_code
@@ -3062,12 +3375,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 308: unregister_broker_request::UnregisterBrokerRequest
     StructDef { name: "UnregisterBrokerRequest", lo: 0, hi: 0, flex: 0, min: &[5],
+        size: size_of::<m::unregister_broker_request::UnregisterBrokerRequest>(),
         fields: &[
             F(0, 0, Int32), // broker_id
         ],
         tagged: &[] },
     // 309: unregister_broker_response::UnregisterBrokerResponse
     StructDef { name: "UnregisterBrokerResponse", lo: 0, hi: 0, flex: 0, min: &[8],
+        size: size_of::<m::unregister_broker_response::UnregisterBrokerResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -3076,12 +3391,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 310: describe_transactions_request::DescribeTransactionsRequest
     StructDef { name: "DescribeTransactionsRequest", lo: 0, hi: 0, flex: 0, min: &[2],
+        size: size_of::<m::describe_transactions_request::DescribeTransactionsRequest>(),
         fields: &[
             F(0, 0, CompactArray(E::CompactString)), // transactional_ids
         ],
         tagged: &[] },
     // 311: describe_transactions_response::DescribeTransactionsResponse
     StructDef { name: "DescribeTransactionsResponse", lo: 0, hi: 0, flex: 0, min: &[6],
+        size: size_of::<m::describe_transactions_response::DescribeTransactionsResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, CompactArray(E::Struct(312))), // transaction_states
@@ -3089,6 +3406,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 312: describe_transactions_response::TransactionState
     StructDef { name: "TransactionState", lo: 0, hi: 0, flex: 0, min: &[28],
+        size: size_of::<m::describe_transactions_response::TransactionState>(),
         fields: &[
             F(0, 0, Int16), // error_code
             F(0, 0, CompactString), // transactional_id
@@ -3102,6 +3420,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 313: describe_transactions_response::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::describe_transactions_response::TopicData>(),
         fields: &[
             F(0, 0, CompactString), // topic
             F(0, 0, CompactArray(E::Int32)), // partitions
@@ -3109,6 +3428,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 314: list_transactions_request::ListTransactionsRequest
     StructDef { name: "ListTransactionsRequest", lo: 0, hi: 2, flex: 0, min: &[3, 11, 12],
+        size: size_of::<m::list_transactions_request::ListTransactionsRequest>(),
         fields: &[
             F(0, 2, CompactArray(E::CompactString)), // state_filters
             F(0, 2, CompactArray(E::Int64)), // producer_id_filters
@@ -3118,6 +3438,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 315: list_transactions_response::ListTransactionsResponse
     StructDef { name: "ListTransactionsResponse", lo: 0, hi: 2, flex: 0, min: &[9, 9, 9],
+        size: size_of::<m::list_transactions_response::ListTransactionsResponse>(),
         fields: &[
             F(0, 2, Int32), // throttle_time_ms
             F(0, 2, Int16), // error_code
@@ -3127,6 +3448,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 316: list_transactions_response::TransactionState
     StructDef { name: "TransactionState", lo: 0, hi: 2, flex: 0, min: &[11, 11, 11],
+        size: size_of::<m::list_transactions_response::TransactionState>(),
         fields: &[
             F(0, 2, CompactString), // transactional_id
             F(0, 2, Int64), // producer_id
@@ -3135,6 +3457,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 317: allocate_producer_ids_request::AllocateProducerIdsRequest
     StructDef { name: "AllocateProducerIdsRequest", lo: 0, hi: 0, flex: 0, min: &[13],
+        size: size_of::<m::allocate_producer_ids_request::AllocateProducerIdsRequest>(),
         fields: &[
             F(0, 0, Int32), // broker_id
             F(0, 0, Int64), // broker_epoch
@@ -3142,6 +3465,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 318: allocate_producer_ids_response::AllocateProducerIdsResponse
     StructDef { name: "AllocateProducerIdsResponse", lo: 0, hi: 0, flex: 0, min: &[19],
+        size: size_of::<m::allocate_producer_ids_response::AllocateProducerIdsResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -3151,6 +3475,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 319: consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest
     StructDef { name: "ConsumerGroupHeartbeatRequest", lo: 0, hi: 1, flex: 0, min: &[16, 17],
+        size: size_of::<m::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest>(),
         fields: &[
             F(0, 1, CompactString), // group_id
             F(0, 1, CompactString), // member_id
@@ -3166,6 +3491,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 320: consumer_group_heartbeat_response::ConsumerGroupHeartbeatResponse
     StructDef { name: "ConsumerGroupHeartbeatResponse", lo: 0, hi: 1, flex: 0, min: &[18, 18],
+        size: size_of::<m::consumer_group_heartbeat_response::ConsumerGroupHeartbeatResponse>(),
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(0, 1, Int16), // error_code
@@ -3178,6 +3504,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 321: consumer_group_heartbeat_request::TopicPartitions
     StructDef { name: "TopicPartitions", lo: 0, hi: 1, flex: 0, min: &[18, 18],
+        size: size_of::<m::consumer_group_heartbeat_request::TopicPartitions>(),
         fields: &[
             F(0, 1, Uuid), // topic_id
             F(0, 1, CompactArray(E::Int32)), // partitions
@@ -3185,12 +3512,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 322: consumer_group_heartbeat_response::Assignment
     StructDef { name: "Assignment", lo: 0, hi: 1, flex: 0, min: &[2, 2],
+        size: size_of::<m::consumer_group_heartbeat_response::Assignment>(),
         fields: &[
             F(0, 1, CompactArray(E::Struct(323))), // topic_partitions
         ],
         tagged: &[] },
     // 323: consumer_group_heartbeat_response::TopicPartitions
     StructDef { name: "TopicPartitions", lo: 0, hi: 1, flex: 0, min: &[18, 18],
+        size: size_of::<m::consumer_group_heartbeat_response::TopicPartitions>(),
         fields: &[
             F(0, 1, Uuid), // topic_id
             F(0, 1, CompactArray(E::Int32)), // partitions
@@ -3198,6 +3527,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 324: consumer_group_describe_request::ConsumerGroupDescribeRequest
     StructDef { name: "ConsumerGroupDescribeRequest", lo: 0, hi: 1, flex: 0, min: &[3, 3],
+        size: size_of::<m::consumer_group_describe_request::ConsumerGroupDescribeRequest>(),
         fields: &[
             F(0, 1, CompactArray(E::CompactString)), // group_ids
             F(0, 1, Boolean), // include_authorized_operations
@@ -3205,6 +3535,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 325: consumer_group_describe_response::ConsumerGroupDescribeResponse
     StructDef { name: "ConsumerGroupDescribeResponse", lo: 0, hi: 1, flex: 0, min: &[6, 6],
+        size: size_of::<m::consumer_group_describe_response::ConsumerGroupDescribeResponse>(),
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(0, 1, CompactArray(E::Struct(326))), // groups
@@ -3212,6 +3543,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 326: consumer_group_describe_response::DescribedGroup
     StructDef { name: "DescribedGroup", lo: 0, hi: 1, flex: 0, min: &[20, 20],
+        size: size_of::<m::consumer_group_describe_response::DescribedGroup>(),
         fields: &[
             F(0, 1, Int16), // error_code
             F(0, 1, NullableCompactString), // error_message
@@ -3226,6 +3558,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 327: consumer_group_describe_response::Member
     StructDef { name: "Member", lo: 0, hi: 1, flex: 0, min: &[16, 17],
+        size: size_of::<m::consumer_group_describe_response::Member>(),
         fields: &[
             F(0, 1, CompactString), // member_id
             F(0, 1, NullableCompactString), // instance_id
@@ -3242,12 +3575,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 328: consumer_group_describe_response::Assignment
     StructDef { name: "Assignment", lo: 0, hi: 1, flex: 0, min: &[2, 2],
+        size: size_of::<m::consumer_group_describe_response::Assignment>(),
         fields: &[
             F(0, 1, CompactArray(E::Struct(329))), // topic_partitions
         ],
         tagged: &[] },
     // 329: consumer_group_describe_response::TopicPartitions
     StructDef { name: "TopicPartitions", lo: 0, hi: 1, flex: 0, min: &[19, 19],
+        size: size_of::<m::consumer_group_describe_response::TopicPartitions>(),
         fields: &[
             F(0, 1, Uuid), // topic_id
             F(0, 1, CompactString), // topic_name
@@ -3256,6 +3591,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 330: controller_registration_request::ControllerRegistrationRequest
     StructDef { name: "ControllerRegistrationRequest", lo: 0, hi: 0, flex: 0, min: &[24],
+        size: size_of::<m::controller_registration_request::ControllerRegistrationRequest>(),
         fields: &[
             F(0, 0, Int32), // controller_id
             F(0, 0, Uuid), // incarnation_id
@@ -3266,6 +3602,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 331: controller_registration_response::ControllerRegistrationResponse
     StructDef { name: "ControllerRegistrationResponse", lo: 0, hi: 0, flex: 0, min: &[8],
+        size: size_of::<m::controller_registration_response::ControllerRegistrationResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -3274,6 +3611,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 332: controller_registration_request::Listener
     StructDef { name: "Listener", lo: 0, hi: 0, flex: 0, min: &[7],
+        size: size_of::<m::controller_registration_request::Listener>(),
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, CompactString), // host
@@ -3283,6 +3621,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 333: controller_registration_request::Feature
     StructDef { name: "Feature", lo: 0, hi: 0, flex: 0, min: &[6],
+        size: size_of::<m::controller_registration_request::Feature>(),
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, Int16), // min_supported_version
@@ -3291,12 +3630,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 334: get_telemetry_subscriptions_request::GetTelemetrySubscriptionsRequest
     StructDef { name: "GetTelemetrySubscriptionsRequest", lo: 0, hi: 0, flex: 0, min: &[17],
+        size: size_of::<m::get_telemetry_subscriptions_request::GetTelemetrySubscriptionsRequest>(),
         fields: &[
             F(0, 0, Uuid), // client_instance_id
         ],
         tagged: &[] },
     // 335: get_telemetry_subscriptions_response::GetTelemetrySubscriptionsResponse
     StructDef { name: "GetTelemetrySubscriptionsResponse", lo: 0, hi: 0, flex: 0, min: &[38],
+        size: size_of::<m::get_telemetry_subscriptions_response::GetTelemetrySubscriptionsResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -3311,6 +3652,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 336: push_telemetry_request::PushTelemetryRequest
     StructDef { name: "PushTelemetryRequest", lo: 0, hi: 0, flex: 0, min: &[24],
+        size: size_of::<m::push_telemetry_request::PushTelemetryRequest>(),
         fields: &[
             F(0, 0, Uuid), // client_instance_id
             F(0, 0, Int32), // subscription_id
@@ -3321,6 +3663,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 337: push_telemetry_response::PushTelemetryResponse
     StructDef { name: "PushTelemetryResponse", lo: 0, hi: 0, flex: 0, min: &[7],
+        size: size_of::<m::push_telemetry_response::PushTelemetryResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -3328,6 +3671,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 338: assign_replicas_to_dirs_request::AssignReplicasToDirsRequest
     StructDef { name: "AssignReplicasToDirsRequest", lo: 0, hi: 0, flex: 0, min: &[14],
+        size: size_of::<m::assign_replicas_to_dirs_request::AssignReplicasToDirsRequest>(),
         fields: &[
             F(0, 0, Int32), // broker_id
             F(0, 0, Int64), // broker_epoch
@@ -3336,6 +3680,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 339: assign_replicas_to_dirs_response::AssignReplicasToDirsResponse
     StructDef { name: "AssignReplicasToDirsResponse", lo: 0, hi: 0, flex: 0, min: &[8],
+        size: size_of::<m::assign_replicas_to_dirs_response::AssignReplicasToDirsResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -3344,6 +3689,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 340: assign_replicas_to_dirs_request::DirectoryData
     StructDef { name: "DirectoryData", lo: 0, hi: 0, flex: 0, min: &[18],
+        size: size_of::<m::assign_replicas_to_dirs_request::DirectoryData>(),
         fields: &[
             F(0, 0, Uuid), // id
             F(0, 0, CompactArray(E::Struct(342))), // topics
@@ -3351,6 +3697,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 341: assign_replicas_to_dirs_response::DirectoryData
     StructDef { name: "DirectoryData", lo: 0, hi: 0, flex: 0, min: &[18],
+        size: size_of::<m::assign_replicas_to_dirs_response::DirectoryData>(),
         fields: &[
             F(0, 0, Uuid), // id
             F(0, 0, CompactArray(E::Struct(343))), // topics
@@ -3358,6 +3705,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 342: assign_replicas_to_dirs_request::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 0, flex: 0, min: &[18],
+        size: size_of::<m::assign_replicas_to_dirs_request::TopicData>(),
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(344))), // partitions
@@ -3365,6 +3713,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 343: assign_replicas_to_dirs_response::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 0, flex: 0, min: &[18],
+        size: size_of::<m::assign_replicas_to_dirs_response::TopicData>(),
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(345))), // partitions
@@ -3372,12 +3721,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 344: assign_replicas_to_dirs_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 0, flex: 0, min: &[5],
+        size: size_of::<m::assign_replicas_to_dirs_request::PartitionData>(),
         fields: &[
             F(0, 0, Int32), // partition_index
         ],
         tagged: &[] },
     // 345: assign_replicas_to_dirs_response::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 0, flex: 0, min: &[7],
+        size: size_of::<m::assign_replicas_to_dirs_response::PartitionData>(),
         fields: &[
             F(0, 0, Int32), // partition_index
             F(0, 0, Int16), // error_code
@@ -3385,12 +3736,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 346: list_config_resources_request::ListConfigResourcesRequest
     StructDef { name: "ListConfigResourcesRequest", lo: 0, hi: 1, flex: 0, min: &[1, 2],
+        size: size_of::<m::list_config_resources_request::ListConfigResourcesRequest>(),
         fields: &[
             F(1, 1, CompactArray(E::Int8)), // resource_types
         ],
         tagged: &[] },
     // 347: list_config_resources_response::ListConfigResourcesResponse
     StructDef { name: "ListConfigResourcesResponse", lo: 0, hi: 1, flex: 0, min: &[8, 8],
+        size: size_of::<m::list_config_resources_response::ListConfigResourcesResponse>(),
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(0, 1, Int16), // error_code
@@ -3399,6 +3752,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 348: list_config_resources_response::ConfigResource
     StructDef { name: "ConfigResource", lo: 0, hi: 1, flex: 0, min: &[2, 3],
+        size: size_of::<m::list_config_resources_response::ConfigResource>(),
         fields: &[
             F(0, 1, CompactString), // resource_name
             F(1, 1, Int8), // resource_type
@@ -3406,6 +3760,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 349: describe_topic_partitions_request::DescribeTopicPartitionsRequest
     StructDef { name: "DescribeTopicPartitionsRequest", lo: 0, hi: 0, flex: 0, min: &[7],
+        size: size_of::<m::describe_topic_partitions_request::DescribeTopicPartitionsRequest>(),
         fields: &[
             F(0, 0, CompactArray(E::Struct(351))), // topics
             F(0, 0, Int32), // response_partition_limit
@@ -3414,6 +3769,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 350: describe_topic_partitions_response::DescribeTopicPartitionsResponse
     StructDef { name: "DescribeTopicPartitionsResponse", lo: 0, hi: 0, flex: 0, min: &[7],
+        size: size_of::<m::describe_topic_partitions_response::DescribeTopicPartitionsResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, CompactArray(E::Struct(353))), // topics
@@ -3422,12 +3778,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 351: describe_topic_partitions_request::TopicRequest
     StructDef { name: "TopicRequest", lo: 0, hi: 0, flex: 0, min: &[2],
+        size: size_of::<m::describe_topic_partitions_request::TopicRequest>(),
         fields: &[
             F(0, 0, CompactString), // name
         ],
         tagged: &[] },
     // 352: describe_topic_partitions_request::Cursor
     StructDef { name: "Cursor", lo: 0, hi: 0, flex: 0, min: &[6],
+        size: size_of::<m::describe_topic_partitions_request::Cursor>(),
         fields: &[
             F(0, 0, CompactString), // topic_name
             F(0, 0, Int32), // partition_index
@@ -3435,6 +3793,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 353: describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic
     StructDef { name: "DescribeTopicPartitionsResponseTopic", lo: 0, hi: 0, flex: 0, min: &[26],
+        size: size_of::<m::describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic>(),
         fields: &[
             F(0, 0, Int16), // error_code
             F(0, 0, NullableCompactString), // name
@@ -3446,6 +3805,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 354: describe_topic_partitions_response::Cursor
     StructDef { name: "Cursor", lo: 0, hi: 0, flex: 0, min: &[6],
+        size: size_of::<m::describe_topic_partitions_response::Cursor>(),
         fields: &[
             F(0, 0, CompactString), // topic_name
             F(0, 0, Int32), // partition_index
@@ -3453,6 +3813,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 355: describe_topic_partitions_response::DescribeTopicPartitionsResponsePartition
     StructDef { name: "DescribeTopicPartitionsResponsePartition", lo: 0, hi: 0, flex: 0, min: &[20],
+        size: size_of::<m::describe_topic_partitions_response::DescribeTopicPartitionsResponsePartition>(),
         fields: &[
             F(0, 0, Int16), // error_code
             F(0, 0, Int32), // partition_index
@@ -3467,6 +3828,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 356: share_group_heartbeat_request::ShareGroupHeartbeatRequest
     StructDef { name: "ShareGroupHeartbeatRequest", lo: 1, hi: 1, flex: 1, min: &[9],
+        size: size_of::<m::share_group_heartbeat_request::ShareGroupHeartbeatRequest>(),
         fields: &[
             F(1, 1, CompactString), // group_id
             F(1, 1, CompactString), // member_id
@@ -3477,6 +3839,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 357: share_group_heartbeat_response::ShareGroupHeartbeatResponse
     StructDef { name: "ShareGroupHeartbeatResponse", lo: 1, hi: 1, flex: 1, min: &[18],
+        size: size_of::<m::share_group_heartbeat_response::ShareGroupHeartbeatResponse>(),
         fields: &[
             F(1, 1, Int32), // throttle_time_ms
             F(1, 1, Int16), // error_code
@@ -3489,12 +3852,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 358: share_group_heartbeat_response::Assignment
     StructDef { name: "Assignment", lo: 1, hi: 1, flex: 1, min: &[2],
+        size: size_of::<m::share_group_heartbeat_response::Assignment>(),
         fields: &[
             F(1, 1, CompactArray(E::Struct(359))), // topic_partitions
         ],
         tagged: &[] },
     // 359: share_group_heartbeat_response::TopicPartitions
     StructDef { name: "TopicPartitions", lo: 1, hi: 1, flex: 1, min: &[18],
+        size: size_of::<m::share_group_heartbeat_response::TopicPartitions>(),
         fields: &[
             F(1, 1, Uuid), // topic_id
             F(1, 1, CompactArray(E::Int32)), // partitions
@@ -3502,6 +3867,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 360: share_group_describe_request::ShareGroupDescribeRequest
     StructDef { name: "ShareGroupDescribeRequest", lo: 1, hi: 1, flex: 1, min: &[3],
+        size: size_of::<m::share_group_describe_request::ShareGroupDescribeRequest>(),
         fields: &[
             F(1, 1, CompactArray(E::CompactString)), // group_ids
             F(1, 1, Boolean), // include_authorized_operations
@@ -3509,6 +3875,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 361: share_group_describe_response::ShareGroupDescribeResponse
     StructDef { name: "ShareGroupDescribeResponse", lo: 1, hi: 1, flex: 1, min: &[6],
+        size: size_of::<m::share_group_describe_response::ShareGroupDescribeResponse>(),
         fields: &[
             F(1, 1, Int32), // throttle_time_ms
             F(1, 1, CompactArray(E::Struct(362))), // groups
@@ -3516,6 +3883,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 362: share_group_describe_response::DescribedGroup
     StructDef { name: "DescribedGroup", lo: 1, hi: 1, flex: 1, min: &[20],
+        size: size_of::<m::share_group_describe_response::DescribedGroup>(),
         fields: &[
             F(1, 1, Int16), // error_code
             F(1, 1, NullableCompactString), // error_message
@@ -3530,6 +3898,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 363: share_group_describe_response::Member
     StructDef { name: "Member", lo: 1, hi: 1, flex: 1, min: &[12],
+        size: size_of::<m::share_group_describe_response::Member>(),
         fields: &[
             F(1, 1, CompactString), // member_id
             F(1, 1, NullableCompactString), // rack_id
@@ -3542,12 +3911,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 364: share_group_describe_response::Assignment
     StructDef { name: "Assignment", lo: 1, hi: 1, flex: 1, min: &[2],
+        size: size_of::<m::share_group_describe_response::Assignment>(),
         fields: &[
             F(1, 1, CompactArray(E::Struct(365))), // topic_partitions
         ],
         tagged: &[] },
     // 365: share_group_describe_response::TopicPartitions
     StructDef { name: "TopicPartitions", lo: 1, hi: 1, flex: 1, min: &[19],
+        size: size_of::<m::share_group_describe_response::TopicPartitions>(),
         fields: &[
             F(1, 1, Uuid), // topic_id
             F(1, 1, CompactString), // topic_name
@@ -3556,6 +3927,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 366: share_fetch_request::ShareFetchRequest
     StructDef { name: "ShareFetchRequest", lo: 1, hi: 1, flex: 1, min: &[29],
+        size: size_of::<m::share_fetch_request::ShareFetchRequest>(),
         fields: &[
             F(1, 1, NullableCompactString), // group_id
             F(1, 1, NullableCompactString), // member_id
@@ -3571,6 +3943,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 367: share_fetch_response::ShareFetchResponse
     StructDef { name: "ShareFetchResponse", lo: 1, hi: 1, flex: 1, min: &[14],
+        size: size_of::<m::share_fetch_response::ShareFetchResponse>(),
         fields: &[
             F(1, 1, Int32), // throttle_time_ms
             F(1, 1, Int16), // error_code
@@ -3582,6 +3955,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 368: share_fetch_request::FetchTopic
     StructDef { name: "FetchTopic", lo: 1, hi: 1, flex: 1, min: &[18],
+        size: size_of::<m::share_fetch_request::FetchTopic>(),
         fields: &[
             F(1, 1, Uuid), // topic_id
             F(1, 1, CompactArray(E::Struct(372))), // partitions
@@ -3589,6 +3963,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 369: share_fetch_request::ForgottenTopic
     StructDef { name: "ForgottenTopic", lo: 1, hi: 1, flex: 1, min: &[18],
+        size: size_of::<m::share_fetch_request::ForgottenTopic>(),
         fields: &[
             F(1, 1, Uuid), // topic_id
             F(1, 1, CompactArray(E::Int32)), // partitions
@@ -3596,6 +3971,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 370: share_fetch_response::ShareFetchableTopicResponse
     StructDef { name: "ShareFetchableTopicResponse", lo: 1, hi: 1, flex: 1, min: &[18],
+        size: size_of::<m::share_fetch_response::ShareFetchableTopicResponse>(),
         fields: &[
             F(1, 1, Uuid), // topic_id
             F(1, 1, CompactArray(E::Struct(373))), // partitions
@@ -3603,6 +3979,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 371: share_fetch_response::NodeEndpoint
     StructDef { name: "NodeEndpoint", lo: 1, hi: 1, flex: 1, min: &[11],
+        size: size_of::<m::share_fetch_response::NodeEndpoint>(),
         fields: &[
             F(1, 1, Int32), // node_id
             F(1, 1, CompactString), // host
@@ -3612,6 +3989,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 372: share_fetch_request::FetchPartition
     StructDef { name: "FetchPartition", lo: 1, hi: 1, flex: 1, min: &[6],
+        size: size_of::<m::share_fetch_request::FetchPartition>(),
         fields: &[
             F(1, 1, Int32), // partition_index
             F(1, 1, CompactArray(E::Struct(374))), // acknowledgement_batches
@@ -3619,6 +3997,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 373: share_fetch_response::PartitionData
     StructDef { name: "PartitionData", lo: 1, hi: 1, flex: 1, min: &[22],
+        size: size_of::<m::share_fetch_response::PartitionData>(),
         fields: &[
             F(1, 1, Int32), // partition_index
             F(1, 1, Int16), // error_code
@@ -3632,6 +4011,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 374: share_fetch_request::AcknowledgementBatch
     StructDef { name: "AcknowledgementBatch", lo: 1, hi: 1, flex: 1, min: &[18],
+        size: size_of::<m::share_fetch_request::AcknowledgementBatch>(),
         fields: &[
             F(1, 1, Int64), // first_offset
             F(1, 1, Int64), // last_offset
@@ -3640,6 +4020,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 375: share_fetch_response::LeaderIdAndEpoch
     StructDef { name: "LeaderIdAndEpoch", lo: 1, hi: 1, flex: 1, min: &[9],
+        size: size_of::<m::share_fetch_response::LeaderIdAndEpoch>(),
         fields: &[
             F(1, 1, Int32), // leader_id
             F(1, 1, Int32), // leader_epoch
@@ -3647,6 +4028,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 376: share_fetch_response::AcquiredRecords
     StructDef { name: "AcquiredRecords", lo: 1, hi: 1, flex: 1, min: &[19],
+        size: size_of::<m::share_fetch_response::AcquiredRecords>(),
         fields: &[
             F(1, 1, Int64), // first_offset
             F(1, 1, Int64), // last_offset
@@ -3655,6 +4037,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 377: share_acknowledge_request::ShareAcknowledgeRequest
     StructDef { name: "ShareAcknowledgeRequest", lo: 1, hi: 1, flex: 1, min: &[8],
+        size: size_of::<m::share_acknowledge_request::ShareAcknowledgeRequest>(),
         fields: &[
             F(1, 1, NullableCompactString), // group_id
             F(1, 1, NullableCompactString), // member_id
@@ -3664,6 +4047,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 378: share_acknowledge_response::ShareAcknowledgeResponse
     StructDef { name: "ShareAcknowledgeResponse", lo: 1, hi: 1, flex: 1, min: &[10],
+        size: size_of::<m::share_acknowledge_response::ShareAcknowledgeResponse>(),
         fields: &[
             F(1, 1, Int32), // throttle_time_ms
             F(1, 1, Int16), // error_code
@@ -3674,6 +4058,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 379: share_acknowledge_request::AcknowledgeTopic
     StructDef { name: "AcknowledgeTopic", lo: 1, hi: 1, flex: 1, min: &[18],
+        size: size_of::<m::share_acknowledge_request::AcknowledgeTopic>(),
         fields: &[
             F(1, 1, Uuid), // topic_id
             F(1, 1, CompactArray(E::Struct(382))), // partitions
@@ -3681,6 +4066,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 380: share_acknowledge_response::ShareAcknowledgeTopicResponse
     StructDef { name: "ShareAcknowledgeTopicResponse", lo: 1, hi: 1, flex: 1, min: &[18],
+        size: size_of::<m::share_acknowledge_response::ShareAcknowledgeTopicResponse>(),
         fields: &[
             F(1, 1, Uuid), // topic_id
             F(1, 1, CompactArray(E::Struct(383))), // partitions
@@ -3688,6 +4074,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 381: share_acknowledge_response::NodeEndpoint
     StructDef { name: "NodeEndpoint", lo: 1, hi: 1, flex: 1, min: &[11],
+        size: size_of::<m::share_acknowledge_response::NodeEndpoint>(),
         fields: &[
             F(1, 1, Int32), // node_id
             F(1, 1, CompactString), // host
@@ -3697,6 +4084,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 382: share_acknowledge_request::AcknowledgePartition
     StructDef { name: "AcknowledgePartition", lo: 1, hi: 1, flex: 1, min: &[6],
+        size: size_of::<m::share_acknowledge_request::AcknowledgePartition>(),
         fields: &[
             F(1, 1, Int32), // partition_index
             F(1, 1, CompactArray(E::Struct(384))), // acknowledgement_batches
@@ -3704,6 +4092,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 383: share_acknowledge_response::PartitionData
     StructDef { name: "PartitionData", lo: 1, hi: 1, flex: 1, min: &[17],
+        size: size_of::<m::share_acknowledge_response::PartitionData>(),
         fields: &[
             F(1, 1, Int32), // partition_index
             F(1, 1, Int16), // error_code
@@ -3713,6 +4102,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 384: share_acknowledge_request::AcknowledgementBatch
     StructDef { name: "AcknowledgementBatch", lo: 1, hi: 1, flex: 1, min: &[18],
+        size: size_of::<m::share_acknowledge_request::AcknowledgementBatch>(),
         fields: &[
             F(1, 1, Int64), // first_offset
             F(1, 1, Int64), // last_offset
@@ -3721,6 +4111,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 385: share_acknowledge_response::LeaderIdAndEpoch
     StructDef { name: "LeaderIdAndEpoch", lo: 1, hi: 1, flex: 1, min: &[9],
+        size: size_of::<m::share_acknowledge_response::LeaderIdAndEpoch>(),
         fields: &[
             F(1, 1, Int32), // leader_id
             F(1, 1, Int32), // leader_epoch
@@ -3728,6 +4119,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 386: add_raft_voter_request::AddRaftVoterRequest
     StructDef { name: "AddRaftVoterRequest", lo: 0, hi: 0, flex: 0, min: &[27],
+        size: size_of::<m::add_raft_voter_request::AddRaftVoterRequest>(),
         fields: &[
             F(0, 0, NullableCompactString), // cluster_id
             F(0, 0, Int32), // timeout_ms
@@ -3738,6 +4130,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 387: add_raft_voter_response::AddRaftVoterResponse
     StructDef { name: "AddRaftVoterResponse", lo: 0, hi: 0, flex: 0, min: &[8],
+        size: size_of::<m::add_raft_voter_response::AddRaftVoterResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -3746,6 +4139,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 388: add_raft_voter_request::Listener
     StructDef { name: "Listener", lo: 0, hi: 0, flex: 0, min: &[5],
+        size: size_of::<m::add_raft_voter_request::Listener>(),
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, CompactString), // host
@@ -3754,6 +4148,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 389: remove_raft_voter_request::RemoveRaftVoterRequest
     StructDef { name: "RemoveRaftVoterRequest", lo: 0, hi: 0, flex: 0, min: &[22],
+        size: size_of::<m::remove_raft_voter_request::RemoveRaftVoterRequest>(),
         fields: &[
             F(0, 0, NullableCompactString), // cluster_id
             F(0, 0, Int32), // voter_id
@@ -3762,6 +4157,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 390: remove_raft_voter_response::RemoveRaftVoterResponse
     StructDef { name: "RemoveRaftVoterResponse", lo: 0, hi: 0, flex: 0, min: &[8],
+        size: size_of::<m::remove_raft_voter_response::RemoveRaftVoterResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -3770,6 +4166,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 391: update_raft_voter_request::UpdateRaftVoterRequest
     StructDef { name: "UpdateRaftVoterRequest", lo: 0, hi: 0, flex: 0, min: &[32],
+        size: size_of::<m::update_raft_voter_request::UpdateRaftVoterRequest>(),
         fields: &[
             F(0, 0, NullableCompactString), // cluster_id
             F(0, 0, Int32), // current_leader_epoch
@@ -3781,6 +4178,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 392: update_raft_voter_response::UpdateRaftVoterResponse
     StructDef { name: "UpdateRaftVoterResponse", lo: 0, hi: 0, flex: 0, min: &[7],
+        size: size_of::<m::update_raft_voter_response::UpdateRaftVoterResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -3790,6 +4188,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         ] },
     // 393: update_raft_voter_request::Listener
     StructDef { name: "Listener", lo: 0, hi: 0, flex: 0, min: &[5],
+        size: size_of::<m::update_raft_voter_request::Listener>(),
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, CompactString), // host
@@ -3798,6 +4197,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 394: update_raft_voter_request::KRaftVersionFeature
     StructDef { name: "KRaftVersionFeature", lo: 0, hi: 0, flex: 0, min: &[5],
+        size: size_of::<m::update_raft_voter_request::KRaftVersionFeature>(),
         fields: &[
             F(0, 0, Int16), // min_supported_version
             F(0, 0, Int16), // max_supported_version
@@ -3805,6 +4205,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 395: update_raft_voter_response::CurrentLeader
     StructDef { name: "CurrentLeader", lo: 0, hi: 0, flex: 0, min: &[14],
+        size: size_of::<m::update_raft_voter_response::CurrentLeader>(),
         fields: &[
             F(0, 0, Int32), // leader_id
             F(0, 0, Int32), // leader_epoch
@@ -3814,6 +4215,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 396: initialize_share_group_state_request::InitializeShareGroupStateRequest
     StructDef { name: "InitializeShareGroupStateRequest", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::initialize_share_group_state_request::InitializeShareGroupStateRequest>(),
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, CompactArray(E::Struct(398))), // topics
@@ -3821,12 +4223,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 397: initialize_share_group_state_response::InitializeShareGroupStateResponse
     StructDef { name: "InitializeShareGroupStateResponse", lo: 0, hi: 0, flex: 0, min: &[2],
+        size: size_of::<m::initialize_share_group_state_response::InitializeShareGroupStateResponse>(),
         fields: &[
             F(0, 0, CompactArray(E::Struct(399))), // results
         ],
         tagged: &[] },
     // 398: initialize_share_group_state_request::InitializeStateData
     StructDef { name: "InitializeStateData", lo: 0, hi: 0, flex: 0, min: &[18],
+        size: size_of::<m::initialize_share_group_state_request::InitializeStateData>(),
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(400))), // partitions
@@ -3834,6 +4238,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 399: initialize_share_group_state_response::InitializeStateResult
     StructDef { name: "InitializeStateResult", lo: 0, hi: 0, flex: 0, min: &[18],
+        size: size_of::<m::initialize_share_group_state_response::InitializeStateResult>(),
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(401))), // partitions
@@ -3841,6 +4246,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 400: initialize_share_group_state_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 0, flex: 0, min: &[17],
+        size: size_of::<m::initialize_share_group_state_request::PartitionData>(),
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int32), // state_epoch
@@ -3849,6 +4255,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 401: initialize_share_group_state_response::PartitionResult
     StructDef { name: "PartitionResult", lo: 0, hi: 0, flex: 0, min: &[8],
+        size: size_of::<m::initialize_share_group_state_response::PartitionResult>(),
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int16), // error_code
@@ -3857,6 +4264,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 402: read_share_group_state_request::ReadShareGroupStateRequest
     StructDef { name: "ReadShareGroupStateRequest", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::read_share_group_state_request::ReadShareGroupStateRequest>(),
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, CompactArray(E::Struct(404))), // topics
@@ -3864,12 +4272,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 403: read_share_group_state_response::ReadShareGroupStateResponse
     StructDef { name: "ReadShareGroupStateResponse", lo: 0, hi: 0, flex: 0, min: &[2],
+        size: size_of::<m::read_share_group_state_response::ReadShareGroupStateResponse>(),
         fields: &[
             F(0, 0, CompactArray(E::Struct(405))), // results
         ],
         tagged: &[] },
     // 404: read_share_group_state_request::ReadStateData
     StructDef { name: "ReadStateData", lo: 0, hi: 0, flex: 0, min: &[18],
+        size: size_of::<m::read_share_group_state_request::ReadStateData>(),
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(406))), // partitions
@@ -3877,6 +4287,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 405: read_share_group_state_response::ReadStateResult
     StructDef { name: "ReadStateResult", lo: 0, hi: 0, flex: 0, min: &[18],
+        size: size_of::<m::read_share_group_state_response::ReadStateResult>(),
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(407))), // partitions
@@ -3884,6 +4295,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 406: read_share_group_state_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 0, flex: 0, min: &[9],
+        size: size_of::<m::read_share_group_state_request::PartitionData>(),
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int32), // leader_epoch
@@ -3891,6 +4303,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 407: read_share_group_state_response::PartitionResult
     StructDef { name: "PartitionResult", lo: 0, hi: 0, flex: 0, min: &[21],
+        size: size_of::<m::read_share_group_state_response::PartitionResult>(),
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int16), // error_code
@@ -3902,6 +4315,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 408: read_share_group_state_response::StateBatch
     StructDef { name: "StateBatch", lo: 0, hi: 0, flex: 0, min: &[20],
+        size: size_of::<m::read_share_group_state_response::StateBatch>(),
         fields: &[
             F(0, 0, Int64), // first_offset
             F(0, 0, Int64), // last_offset
@@ -3911,6 +4325,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 409: write_share_group_state_request::WriteShareGroupStateRequest
     StructDef { name: "WriteShareGroupStateRequest", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::write_share_group_state_request::WriteShareGroupStateRequest>(),
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, CompactArray(E::Struct(411))), // topics
@@ -3918,12 +4333,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 410: write_share_group_state_response::WriteShareGroupStateResponse
     StructDef { name: "WriteShareGroupStateResponse", lo: 0, hi: 0, flex: 0, min: &[2],
+        size: size_of::<m::write_share_group_state_response::WriteShareGroupStateResponse>(),
         fields: &[
             F(0, 0, CompactArray(E::Struct(412))), // results
         ],
         tagged: &[] },
     // 411: write_share_group_state_request::WriteStateData
     StructDef { name: "WriteStateData", lo: 0, hi: 0, flex: 0, min: &[18],
+        size: size_of::<m::write_share_group_state_request::WriteStateData>(),
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(413))), // partitions
@@ -3931,6 +4348,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 412: write_share_group_state_response::WriteStateResult
     StructDef { name: "WriteStateResult", lo: 0, hi: 0, flex: 0, min: &[18],
+        size: size_of::<m::write_share_group_state_response::WriteStateResult>(),
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(414))), // partitions
@@ -3938,6 +4356,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 413: write_share_group_state_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 0, flex: 0, min: &[22],
+        size: size_of::<m::write_share_group_state_request::PartitionData>(),
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int32), // state_epoch
@@ -3948,6 +4367,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 414: write_share_group_state_response::PartitionResult
     StructDef { name: "PartitionResult", lo: 0, hi: 0, flex: 0, min: &[8],
+        size: size_of::<m::write_share_group_state_response::PartitionResult>(),
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int16), // error_code
@@ -3956,6 +4376,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 415: write_share_group_state_request::StateBatch
     StructDef { name: "StateBatch", lo: 0, hi: 0, flex: 0, min: &[20],
+        size: size_of::<m::write_share_group_state_request::StateBatch>(),
         fields: &[
             F(0, 0, Int64), // first_offset
             F(0, 0, Int64), // last_offset
@@ -3965,6 +4386,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 416: delete_share_group_state_request::DeleteShareGroupStateRequest
     StructDef { name: "DeleteShareGroupStateRequest", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::delete_share_group_state_request::DeleteShareGroupStateRequest>(),
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, CompactArray(E::Struct(418))), // topics
@@ -3972,12 +4394,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 417: delete_share_group_state_response::DeleteShareGroupStateResponse
     StructDef { name: "DeleteShareGroupStateResponse", lo: 0, hi: 0, flex: 0, min: &[2],
+        size: size_of::<m::delete_share_group_state_response::DeleteShareGroupStateResponse>(),
         fields: &[
             F(0, 0, CompactArray(E::Struct(419))), // results
         ],
         tagged: &[] },
     // 418: delete_share_group_state_request::DeleteStateData
     StructDef { name: "DeleteStateData", lo: 0, hi: 0, flex: 0, min: &[18],
+        size: size_of::<m::delete_share_group_state_request::DeleteStateData>(),
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(420))), // partitions
@@ -3985,6 +4409,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 419: delete_share_group_state_response::DeleteStateResult
     StructDef { name: "DeleteStateResult", lo: 0, hi: 0, flex: 0, min: &[18],
+        size: size_of::<m::delete_share_group_state_response::DeleteStateResult>(),
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(421))), // partitions
@@ -3992,12 +4417,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 420: delete_share_group_state_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 0, flex: 0, min: &[5],
+        size: size_of::<m::delete_share_group_state_request::PartitionData>(),
         fields: &[
             F(0, 0, Int32), // partition
         ],
         tagged: &[] },
     // 421: delete_share_group_state_response::PartitionResult
     StructDef { name: "PartitionResult", lo: 0, hi: 0, flex: 0, min: &[8],
+        size: size_of::<m::delete_share_group_state_response::PartitionResult>(),
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int16), // error_code
@@ -4006,6 +4433,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 422: read_share_group_state_summary_request::ReadShareGroupStateSummaryRequest
     StructDef { name: "ReadShareGroupStateSummaryRequest", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::read_share_group_state_summary_request::ReadShareGroupStateSummaryRequest>(),
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, CompactArray(E::Struct(424))), // topics
@@ -4013,12 +4441,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 423: read_share_group_state_summary_response::ReadShareGroupStateSummaryResponse
     StructDef { name: "ReadShareGroupStateSummaryResponse", lo: 0, hi: 0, flex: 0, min: &[2],
+        size: size_of::<m::read_share_group_state_summary_response::ReadShareGroupStateSummaryResponse>(),
         fields: &[
             F(0, 0, CompactArray(E::Struct(425))), // results
         ],
         tagged: &[] },
     // 424: read_share_group_state_summary_request::ReadStateSummaryData
     StructDef { name: "ReadStateSummaryData", lo: 0, hi: 0, flex: 0, min: &[18],
+        size: size_of::<m::read_share_group_state_summary_request::ReadStateSummaryData>(),
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(426))), // partitions
@@ -4026,6 +4456,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 425: read_share_group_state_summary_response::ReadStateSummaryResult
     StructDef { name: "ReadStateSummaryResult", lo: 0, hi: 0, flex: 0, min: &[18],
+        size: size_of::<m::read_share_group_state_summary_response::ReadStateSummaryResult>(),
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(427))), // partitions
@@ -4033,6 +4464,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 426: read_share_group_state_summary_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 0, flex: 0, min: &[9],
+        size: size_of::<m::read_share_group_state_summary_request::PartitionData>(),
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int32), // leader_epoch
@@ -4040,6 +4472,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 427: read_share_group_state_summary_response::PartitionResult
     StructDef { name: "PartitionResult", lo: 0, hi: 0, flex: 0, min: &[24],
+        size: size_of::<m::read_share_group_state_summary_response::PartitionResult>(),
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int16), // error_code
@@ -4051,12 +4484,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 428: describe_share_group_offsets_request::DescribeShareGroupOffsetsRequest
     StructDef { name: "DescribeShareGroupOffsetsRequest", lo: 0, hi: 0, flex: 0, min: &[2],
+        size: size_of::<m::describe_share_group_offsets_request::DescribeShareGroupOffsetsRequest>(),
         fields: &[
             F(0, 0, CompactArray(E::Struct(430))), // groups
         ],
         tagged: &[] },
     // 429: describe_share_group_offsets_response::DescribeShareGroupOffsetsResponse
     StructDef { name: "DescribeShareGroupOffsetsResponse", lo: 0, hi: 0, flex: 0, min: &[6],
+        size: size_of::<m::describe_share_group_offsets_response::DescribeShareGroupOffsetsResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, CompactArray(E::Struct(431))), // groups
@@ -4064,6 +4499,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 430: describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup
     StructDef { name: "DescribeShareGroupOffsetsRequestGroup", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup>(),
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, NullableCompactArray(E::Struct(432))), // topics
@@ -4071,6 +4507,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 431: describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseGroup
     StructDef { name: "DescribeShareGroupOffsetsResponseGroup", lo: 0, hi: 0, flex: 0, min: &[6],
+        size: size_of::<m::describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseGroup>(),
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, CompactArray(E::Struct(433))), // topics
@@ -4080,6 +4517,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 432: describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestTopic
     StructDef { name: "DescribeShareGroupOffsetsRequestTopic", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestTopic>(),
         fields: &[
             F(0, 0, CompactString), // topic_name
             F(0, 0, CompactArray(E::Int32)), // partitions
@@ -4087,6 +4525,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 433: describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseTopic
     StructDef { name: "DescribeShareGroupOffsetsResponseTopic", lo: 0, hi: 0, flex: 0, min: &[19],
+        size: size_of::<m::describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseTopic>(),
         fields: &[
             F(0, 0, CompactString), // topic_name
             F(0, 0, Uuid), // topic_id
@@ -4095,6 +4534,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 434: describe_share_group_offsets_response::DescribeShareGroupOffsetsResponsePartition
     StructDef { name: "DescribeShareGroupOffsetsResponsePartition", lo: 0, hi: 0, flex: 0, min: &[20],
+        size: size_of::<m::describe_share_group_offsets_response::DescribeShareGroupOffsetsResponsePartition>(),
         fields: &[
             F(0, 0, Int32), // partition_index
             F(0, 0, Int64), // start_offset
@@ -4105,6 +4545,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 435: alter_share_group_offsets_request::AlterShareGroupOffsetsRequest
     StructDef { name: "AlterShareGroupOffsetsRequest", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::alter_share_group_offsets_request::AlterShareGroupOffsetsRequest>(),
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, CompactArray(E::Struct(437))), // topics
@@ -4112,6 +4553,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 436: alter_share_group_offsets_response::AlterShareGroupOffsetsResponse
     StructDef { name: "AlterShareGroupOffsetsResponse", lo: 0, hi: 0, flex: 0, min: &[9],
+        size: size_of::<m::alter_share_group_offsets_response::AlterShareGroupOffsetsResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -4121,6 +4563,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 437: alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic
     StructDef { name: "AlterShareGroupOffsetsRequestTopic", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic>(),
         fields: &[
             F(0, 0, CompactString), // topic_name
             F(0, 0, CompactArray(E::Struct(439))), // partitions
@@ -4128,6 +4571,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 438: alter_share_group_offsets_response::AlterShareGroupOffsetsResponseTopic
     StructDef { name: "AlterShareGroupOffsetsResponseTopic", lo: 0, hi: 0, flex: 0, min: &[19],
+        size: size_of::<m::alter_share_group_offsets_response::AlterShareGroupOffsetsResponseTopic>(),
         fields: &[
             F(0, 0, CompactString), // topic_name
             F(0, 0, Uuid), // topic_id
@@ -4136,6 +4580,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 439: alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition
     StructDef { name: "AlterShareGroupOffsetsRequestPartition", lo: 0, hi: 0, flex: 0, min: &[13],
+        size: size_of::<m::alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition>(),
         fields: &[
             F(0, 0, Int32), // partition_index
             F(0, 0, Int64), // start_offset
@@ -4143,6 +4588,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 440: alter_share_group_offsets_response::AlterShareGroupOffsetsResponsePartition
     StructDef { name: "AlterShareGroupOffsetsResponsePartition", lo: 0, hi: 0, flex: 0, min: &[8],
+        size: size_of::<m::alter_share_group_offsets_response::AlterShareGroupOffsetsResponsePartition>(),
         fields: &[
             F(0, 0, Int32), // partition_index
             F(0, 0, Int16), // error_code
@@ -4151,6 +4597,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 441: delete_share_group_offsets_request::DeleteShareGroupOffsetsRequest
     StructDef { name: "DeleteShareGroupOffsetsRequest", lo: 0, hi: 0, flex: 0, min: &[3],
+        size: size_of::<m::delete_share_group_offsets_request::DeleteShareGroupOffsetsRequest>(),
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, CompactArray(E::Struct(443))), // topics
@@ -4158,6 +4605,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 442: delete_share_group_offsets_response::DeleteShareGroupOffsetsResponse
     StructDef { name: "DeleteShareGroupOffsetsResponse", lo: 0, hi: 0, flex: 0, min: &[9],
+        size: size_of::<m::delete_share_group_offsets_response::DeleteShareGroupOffsetsResponse>(),
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -4167,12 +4615,14 @@ pub(crate) static STRUCTS: &[StructDef] = &[
         tagged: &[] },
     // 443: delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic
     StructDef { name: "DeleteShareGroupOffsetsRequestTopic", lo: 0, hi: 0, flex: 0, min: &[2],
+        size: size_of::<m::delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic>(),
         fields: &[
             F(0, 0, CompactString), // topic_name
         ],
         tagged: &[] },
     // 444: delete_share_group_offsets_response::DeleteShareGroupOffsetsResponseTopic
     StructDef { name: "DeleteShareGroupOffsetsResponseTopic", lo: 0, hi: 0, flex: 0, min: &[21],
+        size: size_of::<m::delete_share_group_offsets_response::DeleteShareGroupOffsetsResponseTopic>(),
         fields: &[
             F(0, 0, CompactString), // topic_name
             F(0, 0, Uuid), // topic_id

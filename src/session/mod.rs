@@ -222,7 +222,10 @@ async fn handle_requests<R: AsyncRead + Unpin>(
             }
         }
         let frame = tokio::select! {
-            r = tokio::time::timeout(read_timeout, client.next(max_frame)) => match r {
+            r = tokio::time::timeout(read_timeout, client.next_request(max_frame, |api| {
+                // Before authentication the connection's (smaller) limit is the only one.
+                max_frame.min(cfg.limits.request_limit(api))
+            })) => match r {
                 Err(_) if auth_deadline => return Err(SessionError::AuthTimeout(cfg.auth.timeout)),
                 Err(_) => return Err(SessionError::Idle(cfg.timeouts.idle)),
                 Ok(Err(ReadError::Frame(e))) => {
@@ -300,8 +303,9 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                 version: meta.api_version,
             });
         }
-        let request = codec::decode_request(api, meta.api_version, payload)
-            .inspect_err(|_| ctx.metrics.frame_rejected("malformed"))?;
+        let budget = codec::decoded_budget(payload.len(), cfg.limits.max_decoded_bytes as u64);
+        let request = codec::decode_request_within(api, meta.api_version, payload, budget)
+            .inspect_err(|e| ctx.metrics.frame_rejected(e.reason()))?;
 
         // Stage 2: authorization. What the policy allows is forwarded; the rest is answered here.
         let mut learn_fetch_session: Option<FetchOwner> = None;

@@ -3,13 +3,15 @@
 //! Pure functions over bytes. The mapping from node id to the advertised gateway address is passed in,
 //! and the upstream addresses seen in the response are handed back so the caller can learn the cluster.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponseTopic};
 use kafka_protocol::messages::{
-    ApiKey, DescribeClusterResponse, FindCoordinatorResponse, MetadataResponse,
+    ApiKey, DescribeClusterResponse, FindCoordinatorResponse, ResponseHeader,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::codec::{decode_body, encode_response, split_response, ProtocolError};
+use super::frame::LEN_PREFIX;
 
 /// A broker as the upstream cluster names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,35 +59,15 @@ pub fn rewrite_brokers(
     let mut unmapped = Vec::new();
     let mut topics = Vec::new();
     let frame = match api {
-        ApiKey::Metadata => {
-            let mut resp: MetadataResponse = decode_body(api, version, body)?;
-            topics = resp
-                .topics
-                .iter()
-                .filter(|t| t.error_code == 0)
-                .filter_map(|t| Some((t.name.as_ref()?.to_string(), t.topic_id)))
-                .collect();
-            resp.brokers.retain_mut(|b| {
-                seen.push(UpstreamBroker {
-                    node_id: b.node_id.0,
-                    host: b.host.to_string(),
-                    port: b.port,
-                });
-                match map.advertise(b.node_id.0) {
-                    Some((host, port)) => {
-                        b.host = StrBytes::from_string(host);
-                        b.port = i32::from(port);
-                        true
-                    }
-                    None => {
-                        // Advertising the upstream's own address would let clients bypass the gateway.
-                        unmapped.push(b.node_id.0);
-                        false
-                    }
-                }
-            });
-            encode_response(api, version, &header, &resp)?
-        }
+        ApiKey::Metadata => metadata_spliced(
+            version,
+            &header,
+            body,
+            map,
+            &mut seen,
+            &mut unmapped,
+            &mut topics,
+        )?,
         ApiKey::FindCoordinator => {
             let mut resp: FindCoordinatorResponse = decode_body(api, version, body)?;
             if version < 4 {
@@ -152,6 +134,192 @@ pub fn rewrite_brokers(
     })
 }
 
+/// Advertises one Metadata broker at its gateway address; `false` (drop it) for a node outside the
+/// listener's port range: advertising the upstream's own address would let clients bypass the
+/// gateway.
+fn advertise_broker(
+    b: &mut MetadataResponseBroker,
+    map: &dyn Advertise,
+    seen: &mut Vec<UpstreamBroker>,
+    unmapped: &mut Vec<i32>,
+) -> bool {
+    seen.push(UpstreamBroker {
+        node_id: b.node_id.0,
+        host: b.host.to_string(),
+        port: b.port,
+    });
+    match map.advertise(b.node_id.0) {
+        Some((host, port)) => {
+            b.host = StrBytes::from_string(host);
+            b.port = i32::from(port);
+            true
+        }
+        None => {
+            unmapped.push(b.node_id.0);
+            false
+        }
+    }
+}
+
+/// A Metadata response with its brokers rewritten, without decoding the whole response: the
+/// brokers come first in the body, so they are decoded, rewritten and encoded again, and the rest
+/// (cluster id, controller, topics: most of a large response) is copied as it came. The topics are
+/// read one at a time for the names and ids to learn. Decoding every topic at once cost about three
+/// times the response's size; this costs the new frame.
+fn metadata_spliced(
+    version: i16,
+    header: &ResponseHeader,
+    body: Bytes,
+    map: &dyn Advertise,
+    seen: &mut Vec<UpstreamBroker>,
+    unmapped: &mut Vec<i32>,
+    topics: &mut Vec<(String, uuid::Uuid)>,
+) -> Result<Bytes, ProtocolError> {
+    let api = ApiKey::Metadata;
+    let err = |e: anyhow::Error| ProtocolError::Decode {
+        api,
+        version,
+        what: "response body",
+        message: e.to_string(),
+    };
+    let compact = version >= 9;
+    let mut r = Reader(body.clone());
+    let throttle_time_ms = if version >= 3 {
+        r.i32().map_err(err)?
+    } else {
+        0
+    };
+    let n_brokers = r.count(compact).map_err(err)?;
+    // The body was bounds-checked whole, so `n_brokers` brokers are present.
+    let mut brokers = Vec::with_capacity(n_brokers);
+    for _ in 0..n_brokers {
+        brokers.push(MetadataResponseBroker::decode(&mut r.0, version).map_err(err)?);
+    }
+    let rest_start = body.len() - r.0.len();
+    brokers.retain_mut(|b| advertise_broker(b, map, seen, unmapped));
+
+    // The rest, read only to learn topic ids and to find where the body ends.
+    if version >= 2 {
+        r.string(compact).map_err(err)?; // cluster_id
+    }
+    if version >= 1 {
+        r.i32().map_err(err)?; // controller_id
+    }
+    for _ in 0..r.count(compact).map_err(err)? {
+        let t = MetadataResponseTopic::decode(&mut r.0, version).map_err(err)?;
+        if t.error_code == 0 {
+            if let Some(name) = t.name {
+                topics.push((name.to_string(), t.topic_id));
+            }
+        }
+    }
+    if (8..=10).contains(&version) {
+        r.i32().map_err(err)?; // cluster_authorized_operations
+    }
+    if version >= 13 {
+        r.skip(2).map_err(err)?; // error_code
+    }
+    if compact {
+        for _ in 0..r.uvarint().map_err(err)? {
+            r.uvarint().map_err(err)?;
+            let size = r.uvarint().map_err(err)?;
+            r.skip(size as usize).map_err(err)?;
+        }
+    }
+    let buf = r.0;
+    // Trailing bytes after the body are dropped, as a decode and re-encode would.
+    let rest = body.slice(rest_start..body.len() - buf.len());
+
+    let enc = |e: anyhow::Error| ProtocolError::Encode {
+        api,
+        version,
+        message: e.to_string(),
+    };
+    let mut out = BytesMut::with_capacity(LEN_PREFIX + 64 + 64 * brokers.len() + rest.len());
+    out.extend_from_slice(&[0u8; LEN_PREFIX]);
+    header
+        .encode(&mut out, api.response_header_version(version))
+        .map_err(enc)?;
+    if version >= 3 {
+        out.extend_from_slice(&throttle_time_ms.to_be_bytes());
+    }
+    if compact {
+        put_uvarint(&mut out, brokers.len() as u32 + 1);
+    } else {
+        out.extend_from_slice(&(brokers.len() as i32).to_be_bytes());
+    }
+    for b in &brokers {
+        b.encode(&mut out, version).map_err(enc)?;
+    }
+    out.extend_from_slice(&rest);
+    let len = i32::try_from(out.len() - LEN_PREFIX)
+        .map_err(|_| enc(anyhow::anyhow!("response over 2 GiB")))?;
+    out[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
+    Ok(out.freeze())
+}
+
+/// The few primitives [`metadata_spliced`] reads itself (kafka-protocol keeps its own private).
+struct Reader(Bytes);
+
+impl Reader {
+    fn skip(&mut self, n: usize) -> anyhow::Result<()> {
+        anyhow::ensure!(n <= self.0.len(), "body truncated");
+        let _ = self.0.split_to(n);
+        Ok(())
+    }
+
+    fn i32(&mut self) -> anyhow::Result<i32> {
+        anyhow::ensure!(self.0.len() >= 4, "body truncated");
+        let b = self.0.split_to(4);
+        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn uvarint(&mut self) -> anyhow::Result<u32> {
+        let mut value = 0u32;
+        for i in 0..5 {
+            anyhow::ensure!(!self.0.is_empty(), "body truncated");
+            let b = self.0.split_to(1)[0];
+            value |= u32::from(b & 0x7F) << (i * 7);
+            if b < 0x80 {
+                return Ok(value);
+            }
+        }
+        anyhow::bail!("varint longer than 5 bytes")
+    }
+
+    /// An array count (non-nullable, as Metadata's brokers and topics are).
+    fn count(&mut self, compact: bool) -> anyhow::Result<usize> {
+        let n = if compact {
+            i64::from(self.uvarint()?) - 1
+        } else {
+            i64::from(self.i32()?)
+        };
+        anyhow::ensure!(n >= 0 && n as usize <= self.0.len(), "array count {n}");
+        Ok(n as usize)
+    }
+
+    /// Skips a (nullable) string.
+    fn string(&mut self, compact: bool) -> anyhow::Result<()> {
+        let len = if compact {
+            i64::from(self.uvarint()?) - 1
+        } else {
+            anyhow::ensure!(self.0.len() >= 2, "body truncated");
+            let b = self.0.split_to(2);
+            i64::from(i16::from_be_bytes([b[0], b[1]]))
+        };
+        anyhow::ensure!(len >= -1, "string length {len}");
+        self.skip(len.max(0) as usize)
+    }
+}
+
+fn put_uvarint(out: &mut BytesMut, mut v: u32) {
+    while v >= 0x80 {
+        out.extend_from_slice(&[(v as u8) | 0x80]);
+        v >>= 7;
+    }
+    out.extend_from_slice(&[v as u8]);
+}
+
 fn rewrite_coordinator(
     node_id: &mut i32,
     host: &mut StrBytes,
@@ -192,7 +360,8 @@ mod tests {
     use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
     use kafka_protocol::messages::find_coordinator_response::Coordinator;
     use kafka_protocol::messages::metadata_response::MetadataResponseBroker;
-    use kafka_protocol::messages::BrokerId;
+    use kafka_protocol::messages::metadata_response::MetadataResponsePartition;
+    use kafka_protocol::messages::{BrokerId, MetadataResponse, TopicName};
     use kafka_protocol::protocol::Decodable;
 
     fn map(node: i32) -> Option<(String, u16)> {
@@ -253,6 +422,112 @@ mod tests {
             if version >= 1 {
                 assert_eq!(resp.controller_id, BrokerId(1), "controller id kept");
             }
+        }
+    }
+
+    /// What the splice replaced: decode the whole response, rewrite its brokers, encode it again.
+    fn rewritten_by_decoding(version: i16, payload: Bytes) -> Bytes {
+        let (header, body) = split_response(ApiKey::Metadata, version, payload).expect("split");
+        let mut resp: MetadataResponse =
+            decode_body(ApiKey::Metadata, version, body).expect("decode");
+        resp.brokers.retain_mut(|b| match map(b.node_id.0) {
+            Some((host, port)) => {
+                b.host = StrBytes::from_string(host);
+                b.port = i32::from(port);
+                true
+            }
+            None => false,
+        });
+        encode_response(ApiKey::Metadata, version, &header, &resp).expect("encode")
+    }
+
+    /// A response with every field set: brokers (one unmapped), cluster id, controller, topics with
+    /// partitions and errors, cluster operations, an unknown tag.
+    fn rich_metadata(version: i16) -> MetadataResponse {
+        let MetadataResponse { brokers, .. } = MetadataResponse::decode(
+            &mut metadata(version).slice(if version >= 9 { 5 } else { 4 }..),
+            version,
+        )
+        .expect("decode");
+        let mut resp = MetadataResponse::default();
+        resp.throttle_time_ms = 7;
+        resp.brokers = brokers;
+        resp.cluster_id = (version >= 2).then(|| StrBytes::from_static_str("cluster-Z"));
+        resp.controller_id = BrokerId(2);
+        for (i, error) in [(0, 0i16), (1, 3), (2, 0)] {
+            let mut t = MetadataResponseTopic::default();
+            t.error_code = error;
+            t.name = Some(TopicName(StrBytes::from_string(format!("topic-{i}"))));
+            if version >= 10 {
+                t.topic_id = uuid::Uuid::from_u128(0x1000 + i as u128);
+            }
+            t.is_internal = i == 2;
+            if error == 0 {
+                let mut p = MetadataResponsePartition::default();
+                p.partition_index = i;
+                p.leader_id = BrokerId(1);
+                p.replica_nodes = vec![BrokerId(1), BrokerId(2)];
+                p.isr_nodes = vec![BrokerId(1)];
+                t.partitions = vec![p];
+            }
+            if version >= 8 {
+                t.topic_authorized_operations = 0x0FF8;
+            }
+            resp.topics.push(t);
+        }
+        if (8..=10).contains(&version) {
+            resp.cluster_authorized_operations = 0x1F;
+        }
+        if version >= 9 {
+            resp.unknown_tagged_fields
+                .insert(99, Bytes::from_static(b"future"));
+        }
+        resp
+    }
+
+    /// The splice gives exactly the bytes a whole decode and re-encode gave, at every version,
+    /// learns the same topics, and drops trailing bytes the same way.
+    #[test]
+    fn metadata_splice_equals_a_whole_decode_and_re_encode() {
+        let v = ApiKey::Metadata.valid_versions();
+        for version in v.min..=v.max {
+            let payload = encode_response(
+                ApiKey::Metadata,
+                version,
+                &response_header(9),
+                &rich_metadata(version),
+            )
+            .expect("encode")
+            .slice(LEN_PREFIX..);
+            let out =
+                rewrite_brokers(ApiKey::Metadata, version, payload.clone(), &map).expect("rewrite");
+            assert_eq!(
+                out.frame,
+                rewritten_by_decoding(version, payload.clone()),
+                "v{version}"
+            );
+            let ids: Vec<(String, uuid::Uuid)> = [0u128, 2]
+                .iter()
+                .map(|&i| {
+                    let id = if version >= 10 {
+                        uuid::Uuid::from_u128(0x1000 + i)
+                    } else {
+                        uuid::Uuid::nil()
+                    };
+                    (format!("topic-{i}"), id)
+                })
+                .collect();
+            assert_eq!(out.topics, ids, "v{version}: topics learned");
+            assert_eq!(out.unmapped, vec![70], "v{version}");
+            let mut trailing = BytesMut::from(&payload[..]);
+            trailing.extend_from_slice(b"junk");
+            let out = rewrite_brokers(ApiKey::Metadata, version, trailing.freeze(), &map)
+                .expect("rewrite with trailing bytes");
+            assert_eq!(
+                out.frame,
+                rewritten_by_decoding(version, payload),
+                "v{version}"
+            );
         }
     }
 

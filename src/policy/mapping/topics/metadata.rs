@@ -112,25 +112,7 @@ pub(super) fn metadata(
     // naming a topic only by name are then not answered at all, and a name beside an id is ignored.
     // Kafka also reads the list as a set: a topic named twice is answered once.
     let by_id = version >= FIRST_BY_ID_VERSION && requested.iter().any(|t| !t.topic_id.is_nil());
-    let mut seen: HashSet<Key> = HashSet::with_capacity(requested.len());
-    let distinct: Vec<MetadataRequestTopic> = requested
-        .iter()
-        .filter(|t| !by_id || !t.topic_id.is_nil())
-        .map(|t| {
-            if by_id {
-                t.clone().with_name(None)
-            } else {
-                t.clone()
-            }
-        })
-        .filter(|t| {
-            seen.insert(match &t.name {
-                Some(n) if !by_id => Key::Name(n.0.clone()),
-                _ => Key::Id(t.topic_id),
-            })
-        })
-        .collect();
-    let topics = &distinct;
+    let topics = distinct_topics(requested, by_id);
 
     // CREATE on the cluster is asked at most once, and only if some topic lacks topic CREATE.
     let cluster_create = std::cell::OnceCell::new();
@@ -138,8 +120,8 @@ pub(super) fn metadata(
         topic_allowed(authz, Operation::Create, name)
             || *cluster_create.get_or_init(|| cluster_allowed(authz, Operation::Create))
     };
-    let decide = |t: &MetadataRequestTopic| -> Result<Decision, ProtocolError> {
-        let Some(name) = &t.name else {
+    let decide = |t: &Requested<'_>| -> Result<Decision, ProtocolError> {
+        let Some(name) = t.name else {
             if version < FIRST_BY_ID_VERSION {
                 return Err(ProtocolError::Decode {
                     api: ApiKey::Metadata,
@@ -172,7 +154,7 @@ pub(super) fn metadata(
     };
 
     let mut all_forward = true;
-    for t in topics {
+    for t in &topics {
         if !matches!(decide(t)?, Decision::Forward) {
             all_forward = false;
             break;
@@ -192,20 +174,20 @@ pub(super) fn metadata(
     let mut slots = Vec::with_capacity(topics.len());
     let mut no_create = Vec::new();
     let mut forwarded_topics = Vec::new();
-    for t in topics {
+    for t in &topics {
         let slot = match decide(t)? {
             d @ (Decision::Forward | Decision::ForwardNoCreate) => {
-                if let (Decision::ForwardNoCreate, Some(n)) = (&d, &t.name) {
+                if let (Decision::ForwardNoCreate, Some(n)) = (&d, t.name) {
                     no_create.push(n.0.clone());
                 }
-                forwarded_topics.push(t.clone());
-                Slot::Upstream(match &t.name {
+                forwarded_topics.push(t.entry.clone().with_name(t.name.cloned()));
+                Slot::Upstream(match t.name {
                     Some(n) => Key::Name(n.0.clone()),
                     None => Key::Id(t.topic_id),
                 })
             }
             Decision::DeniedName => {
-                let name = t.name.clone();
+                let name = t.name.cloned();
                 Slot::Local(denied_topic(
                     code::TOPIC_AUTHORIZATION_FAILED,
                     name,
@@ -243,6 +225,55 @@ pub(super) fn metadata(
         request: encode_request_with_header(ApiKey::Metadata, version, header, &forwarded)?,
         merge: super::super::Merge::Topics(Merge::Metadata(merge)),
     })
+}
+
+/// One requested topic as Kafka reads it: by id alone when the request names any topic by id.
+struct Requested<'a> {
+    entry: &'a MetadataRequestTopic,
+    name: Option<&'a kafka_protocol::messages::TopicName>,
+    topic_id: Uuid,
+}
+
+/// The requested topics Kafka answers (KafkaApis `useTopicId`: a request naming any topic by id
+/// is answered by id alone, so name-only entries get no answer and a name beside an id is
+/// ignored), each once (Kafka reads the list as a set), first occurrences in request order.
+///
+/// Memory stays a few bytes per topic (borrowed entries and a sorted index, no copies and no hash
+/// set of owned names): a request of many topics may decode to about twice its size, and this must
+/// not add a third.
+fn distinct_topics(requested: &[MetadataRequestTopic], by_id: bool) -> Vec<Requested<'_>> {
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    enum KeyRef<'a> {
+        Name(&'a [u8]),
+        Id(Uuid),
+    }
+    let all: Vec<Requested<'_>> = requested
+        .iter()
+        .filter(|t| !by_id || !t.topic_id.is_nil())
+        .map(|t| Requested {
+            entry: t,
+            name: if by_id { None } else { t.name.as_ref() },
+            topic_id: t.topic_id,
+        })
+        .collect();
+    fn key<'a>(t: &Requested<'a>) -> KeyRef<'a> {
+        match t.name {
+            Some(n) => KeyRef::Name(n.0.as_bytes()),
+            None => KeyRef::Id(t.topic_id),
+        }
+    }
+    let mut order: Vec<u32> = (0..all.len() as u32).collect();
+    // Stable: among equal keys the first occurrence comes first and is the one kept.
+    order.sort_by(|&a, &b| key(&all[a as usize]).cmp(&key(&all[b as usize])));
+    let mut keep = vec![false; all.len()];
+    for (i, &at) in order.iter().enumerate() {
+        keep[at as usize] = i == 0 || key(&all[order[i - 1] as usize]) != key(&all[at as usize]);
+    }
+    drop(order);
+    let mut keep = keep.into_iter();
+    let mut out = all;
+    out.retain(|_| keep.next().unwrap_or(false));
+    out
 }
 
 /// Kafka's `metadataResponseTopic(error, name, id, isInternal = false, no partitions)`; its

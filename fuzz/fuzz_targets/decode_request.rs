@@ -8,8 +8,10 @@
 //!   and whatever bytes follow the fixed 8-byte header prefix;
 //! - for an API and version the gateway handles (its `gateway_range`, plus the SASL handshake
 //!   APIs the session decodes before authentication, at every version the schema knows),
-//!   `codec::decode_request` never panics and never allocates unboundedly (the run's
-//!   `-malloc_limit_mb` turns a blow-up into a crash);
+//!   `codec::decode_request` never panics and never allocates unboundedly: the walker refuses a
+//!   body that would decode to more than its size plus 1 MiB, and scripts/fuzz.sh runs this target
+//!   with an 8 MiB `-malloc_limit_mb` and 1 MiB hostile seeds (many empty names, many unknown
+//!   tags), so a broken decoded-size accounting is a crash;
 //! - a decoded request re-encodes (header and body) without panicking.
 #![no_main]
 

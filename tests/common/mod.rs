@@ -419,6 +419,17 @@ pub fn gateway_config(
 
 impl Gateway {
     pub fn start(dir: &Path, config_text: &str, broker_ports: Vec<u16>, admin: u16) -> Gateway {
+        Gateway::start_with_env(dir, config_text, broker_ports, admin, &[])
+    }
+
+    /// [`Gateway::start`] with extra environment variables for the gateway process.
+    pub fn start_with_env(
+        dir: &Path,
+        config_text: &str,
+        broker_ports: Vec<u16>,
+        admin: u16,
+        env: &[(&str, &str)],
+    ) -> Gateway {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let config = dir.join(format!("gateway-{n}.toml"));
@@ -428,6 +439,7 @@ impl Gateway {
             .args(["run", "--config"])
             .arg(&config)
             .env("RUST_LOG", "info,kafka_gateway=debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(std::fs::File::create(&log).expect("log file")))
             .spawn()
@@ -509,6 +521,41 @@ impl Gateway {
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
             .expect("VmRSS")
+    }
+
+    /// Resets the process's peak resident memory (VmHWM) to its current RSS; returns that, in KiB.
+    pub fn reset_peak_kib(&self) -> u64 {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").expect("clear_refs");
+        self.status_kib("VmHWM:")
+    }
+
+    /// Peak resident memory (VmHWM) since the start or the last [`Gateway::reset_peak_kib`], in KiB.
+    pub fn peak_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{field} in /proc/pid/status"))
+    }
+
+    /// CPU time (user + system) the gateway process has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("proc stat");
+        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        // USER_HZ is 100 on Linux.
+        Duration::from_millis(ticks * 10)
     }
 
     pub fn sigterm(&self) {

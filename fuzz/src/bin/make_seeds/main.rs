@@ -372,6 +372,38 @@ fn main() -> std::io::Result<()> {
         }
     }
 
+    // Requests at the 1 MiB request limit that decode to many times their size (issue 11 item
+    // 5): the walker must refuse them before decoding. With these in the corpus, libFuzzer's
+    // max_len grows to 1 MiB, and scripts/fuzz.sh runs this target with an 8 MiB allocation limit:
+    // a decoded-size accounting that stops working becomes a crash at the first execution.
+    for (name, version, topic, entry_len) in [
+        (
+            "hostile-Metadata-v9-empty-names",
+            9,
+            metadata_request::MetadataRequestTopic::default().with_name(Some(TopicName(s("")))),
+            2,
+        ),
+        (
+            "hostile-Metadata-v12-unknown-tags",
+            12,
+            metadata_request::MetadataRequestTopic::default()
+                .with_topic_id(uuid::Uuid::from_u128(7))
+                .with_unknown_tagged_fields([(10, Bytes::new())].into()),
+            20,
+        ),
+    ] {
+        let n = (1 << 20) / entry_len - 64;
+        let body = MetadataRequest::default().with_topics(Some(vec![topic; n]));
+        let payload = request_payload(ApiKey::Metadata, version, &RequestKind::Metadata(body))
+            .expect("a Metadata request encodes");
+        match codec::decode_request(ApiKey::Metadata, version, payload.clone()) {
+            Err(e) if e.reason() == "decoded_too_large" => {}
+            other => panic!("{name}: expected a decoded-size refusal, got {other:?}"),
+        }
+        write(&req_dir, name, &payload)?;
+        requests += 1;
+    }
+
     let resp_dir = root.join("rewrite_response");
     std::fs::create_dir_all(&resp_dir)?;
     let mut responses = 0usize;

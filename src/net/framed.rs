@@ -60,16 +60,25 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 Some(n) => (n - self.buf.len()).clamp(MIN_RESERVE, MAX_RESERVE),
                 None => MIN_RESERVE,
             };
-            self.buf.reserve(want);
-            if self.inner.read_buf(&mut self.buf).await? == 0 {
-                return if self.buf.is_empty() {
-                    Ok(None)
-                } else {
-                    Err(ReadError::TruncatedFrame {
-                        buffered: self.buf.len(),
-                    })
-                };
+            if !self.fill(want).await? {
+                return Ok(None);
             }
+        }
+    }
+
+    /// Reads what has arrived into the buffer, reserving `want` first. `false` on a clean end of
+    /// stream between frames; an end of stream inside a frame is an error.
+    async fn fill(&mut self, want: usize) -> Result<bool, ReadError> {
+        self.buf.reserve(want);
+        if self.inner.read_buf(&mut self.buf).await? > 0 {
+            return Ok(true);
+        }
+        if self.buf.is_empty() {
+            Ok(false)
+        } else {
+            Err(ReadError::TruncatedFrame {
+                buffered: self.buf.len(),
+            })
         }
     }
 
@@ -100,15 +109,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 // Only a frame shorter than an API key gets here; the caller refuses it.
                 return Ok(Some(frame));
             }
-            self.buf.reserve(MIN_RESERVE);
-            if self.inner.read_buf(&mut self.buf).await? == 0 {
-                return if self.buf.is_empty() {
-                    Ok(None)
-                } else {
-                    Err(ReadError::TruncatedFrame {
-                        buffered: self.buf.len(),
-                    })
-                };
+            if !self.fill(MIN_RESERVE).await? {
+                return Ok(None);
             }
         }
     }

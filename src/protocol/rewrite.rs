@@ -98,22 +98,14 @@ pub fn rewrite_brokers(
         ApiKey::DescribeCluster => {
             let mut resp: DescribeClusterResponse = decode_body(api, version, body)?;
             resp.brokers.retain_mut(|b| {
-                seen.push(UpstreamBroker {
-                    node_id: b.broker_id.0,
-                    host: b.host.to_string(),
-                    port: b.port,
-                });
-                match map.advertise(b.broker_id.0) {
-                    Some((host, port)) => {
-                        b.host = StrBytes::from_string(host);
-                        b.port = i32::from(port);
-                        true
-                    }
-                    None => {
-                        unmapped.push(b.broker_id.0);
-                        false
-                    }
-                }
+                advertise_node(
+                    b.broker_id.0,
+                    &mut b.host,
+                    &mut b.port,
+                    map,
+                    &mut seen,
+                    &mut unmapped,
+                )
             });
             encode_response(api, version, &header, &resp)?
         }
@@ -134,28 +126,30 @@ pub fn rewrite_brokers(
     })
 }
 
-/// Advertises one Metadata broker at its gateway address; `false` (drop it) for a node outside the
-/// listener's port range: advertising the upstream's own address would let clients bypass the
-/// gateway.
-fn advertise_broker(
-    b: &mut MetadataResponseBroker,
+/// Advertises one broker (of a Metadata or DescribeCluster response) at its gateway address;
+/// `false` (drop it) for a node outside the listener's port range: advertising the upstream's
+/// own address would let clients bypass the gateway.
+fn advertise_node(
+    node_id: i32,
+    host: &mut StrBytes,
+    port: &mut i32,
     map: &dyn Advertise,
     seen: &mut Vec<UpstreamBroker>,
     unmapped: &mut Vec<i32>,
 ) -> bool {
     seen.push(UpstreamBroker {
-        node_id: b.node_id.0,
-        host: b.host.to_string(),
-        port: b.port,
+        node_id,
+        host: host.to_string(),
+        port: *port,
     });
-    match map.advertise(b.node_id.0) {
-        Some((host, port)) => {
-            b.host = StrBytes::from_string(host);
-            b.port = i32::from(port);
+    match map.advertise(node_id) {
+        Some((h, p)) => {
+            *host = StrBytes::from_string(h);
+            *port = i32::from(p);
             true
         }
         None => {
-            unmapped.push(b.node_id.0);
+            unmapped.push(node_id);
             false
         }
     }
@@ -196,7 +190,8 @@ fn metadata_spliced(
         brokers.push(MetadataResponseBroker::decode(&mut r.0, version).map_err(err)?);
     }
     let rest_start = body.len() - r.0.len();
-    brokers.retain_mut(|b| advertise_broker(b, map, seen, unmapped));
+    brokers
+        .retain_mut(|b| advertise_node(b.node_id.0, &mut b.host, &mut b.port, map, seen, unmapped));
 
     // The rest, read only to learn topic ids and to find where the body ends.
     if version >= 2 {

@@ -440,7 +440,9 @@ fn read_audit(r: &mut Reader<'_>, base_dir: &Path) -> AuditSettings {
     w.max_file_bytes = r.size("max_file_bytes", w.max_file_bytes as usize) as u64;
     let rotate = r.duration("rotate_every", Duration::from_secs(86_400));
     w.rotate_every = (!rotate.is_zero()).then_some(rotate);
-    w.retain_files = r.size("retain_files", 0);
+    // Bounded by default (160 files of 64 MiB, 10 GiB): one client's denials must not be able to
+    // fill the disk. 0 keeps every file; deletions are recorded in the chain either way.
+    w.retain_files = r.size("retain_files", DEFAULT_RETAIN_FILES);
     w.queue_capacity = r.size("queue_capacity", w.queue_capacity);
     w.fsync = match r.string("fsync", Some("batch")).as_deref() {
         Some("always") => FsyncPolicy::Always,
@@ -932,6 +934,9 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     Some(Duration::from_millis(ms))
 }
 
+/// Trail files kept by default (`audit.retain_files`).
+pub const DEFAULT_RETAIN_FILES: usize = 160;
+
 /// `[limits.max_request_bytes_by_api]`: API names as Kafka spells them (`Metadata`,
 /// `OffsetCommit`), case and underscores ignored (`offset_commit`), each mapped to a size.
 fn read_api_sizes(r: &mut Reader<'_>) -> BTreeMap<i16, usize> {
@@ -1302,6 +1307,15 @@ mod tests {
         assert_eq!(cfg.limits.max_frame_bytes, 100 * 1024 * 1024);
         assert_eq!(cfg.limits.max_frame_bytes_unauthenticated, 512 * 1024);
         assert_eq!(cfg.timeouts.idle, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn audit_retention_is_bounded_by_default() {
+        let dir = std::env::temp_dir().join(format!("kgw-retain-{}", std::process::id()));
+        let text = format!("{MINIMAL}\n[audit]\ndir = {dir:?}\n");
+        let cfg = Config::parse(&text, Path::new(".")).expect("valid");
+        let audit = cfg.audit.as_ref().expect("audit configured");
+        assert_eq!(audit.writer.retain_files, 160);
     }
 
     #[test]

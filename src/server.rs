@@ -200,6 +200,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     listener: l.name.clone(),
                 },
                 stats: Arc::default(),
+                repeats: Arc::default(),
                 target: Target::Bootstrap,
                 peer: SocketAddr::from(([0, 0, 0, 0], 0)),
                 shutdown: shutdown_rx.clone(),

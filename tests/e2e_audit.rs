@@ -299,12 +299,85 @@ fn audit_verify_names_the_first_bad_record_for_each_kind_of_tampering() {
     assert!(ok, "the untouched trail verifies:\n{report}");
 }
 
+/// Issue 11 item 9: a client repeating one denied request in a loop. The first ten denials are
+/// recorded in full, the rest summarized ("repeated": N) every 10 s and at close, and the counts add
+/// up to every denial. A second connection starts over with full records.
+#[test]
+fn repeated_identical_denials_on_one_connection_are_summarized_and_all_counted() {
+    let mut t = start("");
+    let denials = 300u64;
+    let mut alice = t.client("alice");
+    for _ in 0..denials {
+        let r = produce(&mut alice, None, &[("t-no", 0, record_batch(&["v"], None))]);
+        assert_eq!(produce_error(&r, "t-no", 0), 29, "every attempt is denied");
+    }
+    drop(alice);
+    let mut again = t.client("alice");
+    for _ in 0..3 {
+        produce(&mut again, None, &[("t-no", 0, record_batch(&["v"], None))]);
+    }
+    drop(again);
+    std::thread::sleep(Duration::from_millis(500));
+    let metrics = t.gateway.metrics();
+    let records = t.stop_and_read();
+    let on_t_no: Vec<&serde_json::Value> = of_kind(&records, "authz_decision")
+        .into_iter()
+        .filter(|r| r["resource_name"] == "t-no" && r["decision"] == "deny")
+        .collect();
+    let mut by_conn: std::collections::BTreeMap<u64, (u64, u64, u64)> = Default::default();
+    for r in &on_t_no {
+        let conn = r["conn"]["id"].as_u64().expect("conn id");
+        let e = by_conn.entry(conn).or_default();
+        match r["repeated"].as_u64() {
+            Some(n) => {
+                e.1 += 1;
+                e.2 += n;
+            }
+            None => {
+                e.0 += 1;
+                e.2 += 1;
+            }
+        }
+    }
+    let per_conn: Vec<(u64, u64, u64)> = by_conn.into_values().collect();
+    assert_eq!(per_conn.len(), 2, "{per_conn:?}");
+    let (full, summaries, counted) = per_conn[0];
+    assert_eq!(full, 10, "the first ten recorded in full");
+    assert!(summaries >= 1, "the rest summarized");
+    assert_eq!(counted, denials, "every denial counted");
+    assert_eq!(per_conn[1], (3, 0, 3), "a new connection starts over");
+    assert!(
+        on_t_no.len() < 20,
+        "{} records for {} denials",
+        on_t_no.len(),
+        denials + 3
+    );
+    assert!(
+        metrics.contains("audit_denials_summarized_total"),
+        "suppressed records are counted"
+    );
+    let dir = t.audit_dir.to_str().expect("p");
+    let (ok, report) = cli(&["audit", "verify", dir], None);
+    assert!(ok, "{report}");
+    println!(
+        "RESULT repeated denials: {} denials, {} records ({full} full, {summaries} summaries)",
+        denials + 3,
+        on_t_no.len()
+    );
+}
+
 #[test]
 fn rotation_keeps_the_chain_verifiable_across_files_and_query_finds_the_denials() {
     let mut t = start("max_file_bytes = 4096\n");
     let mut alice = t.client("alice");
-    for _ in 0..30 {
-        produce(&mut alice, None, &[("t-no", 0, record_batch(&["v"], None))]);
+    // 30 different denials (identical ones would be summarized after the tenth).
+    for i in 0..30 {
+        let name = format!("t-no-{i}");
+        produce(
+            &mut alice,
+            None,
+            &[(name.as_str(), 0, record_batch(&["v"], None))],
+        );
     }
     drop(alice);
     let records = t.stop_and_read();

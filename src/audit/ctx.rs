@@ -49,6 +49,13 @@ impl AuditCtx {
         }
     }
 
+    /// Whether every sink takes records now. A record that is merely counted (a repeated denial
+    /// being summarized) is written in full instead when this is false, so that fail-closed
+    /// still refuses what the trail cannot take.
+    pub fn healthy(&self) -> bool {
+        self.auditor.healthy() && self.kafka.get().is_none_or(KafkaSink::healthy)
+    }
+
     /// Records an event. An error means the trail cannot take it (fail-closed): the caller must not
     /// carry out what the record describes. The refusal itself is logged here and recorded by the
     /// writer once the sink recovers.

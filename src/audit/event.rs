@@ -93,6 +93,10 @@ pub struct AuthzDecision {
     /// `resource_type` this record stands for (`resource_name` is then `*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub more: Option<u64>,
+    /// Set on a summary of identical denials on one connection ("N more like this"): how many
+    /// denials this record stands for, itself included (see `audit::repeats`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeated: Option<u64>,
 }
 
 /// The fail-closed / best-effort choice, as recorded in audit_failure events.
@@ -419,6 +423,7 @@ mod tests {
             }),
             policy_hash: "ab".repeat(32),
             more: None,
+            repeated: None,
         }));
         let v: serde_json::Value = serde_json::to_value(&e).expect("serializable");
         assert_eq!(v["event"], "authz_decision");

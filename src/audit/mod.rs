@@ -24,6 +24,7 @@ pub mod event;
 pub mod kafka_sink;
 pub mod level;
 pub mod record;
+pub mod repeats;
 pub mod report;
 pub mod review;
 mod sink;

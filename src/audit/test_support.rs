@@ -88,6 +88,7 @@ pub fn decision(i: i32) -> Event {
         }),
         policy_hash: "ab".repeat(32),
         more: None,
+        repeated: None,
     }))
 }
 

@@ -127,6 +127,7 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
     session.peer = peer;
     session.conn = session.audit.conn(peer, &session.listener.name);
     session.stats = Arc::default();
+    session.repeats = Arc::default();
     let audit = session.audit.clone();
     let conn = session.conn.clone();
     let stats = session.stats.clone();

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 pub mod auth;
 
+use crate::audit::repeats::{DenialKind, DenialRepeats, Verdict};
 use crate::audit::{AuditCtx, AuthzDecision, ConnInfo, Decision, Event, RuleRef};
 use crate::auth::authenticator::Authenticator;
 use crate::config::{Config, ListenerConfig};
@@ -52,6 +53,8 @@ pub struct SessionCtx {
     pub conn: ConnInfo,
     /// Counters for the connection-close record.
     pub stats: Arc<SessionStats>,
+    /// Repeated identical denials on this connection, summarized rather than recorded each time.
+    pub repeats: Arc<std::sync::Mutex<DenialRepeats<AuthzDecision>>>,
     pub target: Target,
     pub peer: SocketAddr,
     pub shutdown: watch::Receiver<bool>,
@@ -190,6 +193,17 @@ where
             Ok(())
         }
     };
+    // Identical denials counted since their last record: one summary each, so the trail accounts
+    // for every one. Best effort: the connection is over and nothing waits on these.
+    let pending = ctx
+        .repeats
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .drain();
+    for (mut r, n) in pending {
+        r.repeated = Some(n);
+        let _ = ctx.audit.record(Event::AuthzDecision(Box::new(r)));
+    }
     requests.and(responses)
 }
 
@@ -727,6 +741,7 @@ fn audit_decisions(
             rule,
             policy_hash: hash,
             more,
+            repeated: None,
         };
     let write = |r: AuthzDecision| {
         ctx.audit
@@ -753,7 +768,7 @@ fn audit_decisions(
             line: r.source.line,
             text: r.text.clone(),
         });
-        write(record(
+        let mut r = record(
             d.rtype.name(),
             d.name.clone().unwrap_or_else(|| "*".into()),
             d.op.name(),
@@ -761,7 +776,38 @@ fn audit_decisions(
             rule,
             d.policy_version.to_string(),
             None,
-        ))?;
+        );
+        // One client retrying a denied request in a loop: after the first few, identical denials
+        // are counted and summarized ("N more like this"), never dropped uncounted. Fail-closed:
+        // while the trail cannot take records, a denial is written in full (and so refused with
+        // everything else), never merely counted.
+        if !d.allowed && ctx.audit.healthy() {
+            let kind = DenialKind {
+                api_key: r.api_key,
+                resource_type: r.resource_type.clone(),
+                resource_name: r.resource_name.clone(),
+                operation: r.operation.clone(),
+                rule: r
+                    .rule
+                    .as_ref()
+                    .map(|x| format!("{}:{}", x.file, x.line))
+                    .unwrap_or_default(),
+            };
+            let verdict = ctx
+                .repeats
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .on_denial(&kind, Instant::now(), r.clone());
+            match verdict {
+                Verdict::Record => {}
+                Verdict::Summary(n) => r.repeated = Some(n),
+                Verdict::Suppress => {
+                    ctx.metrics.inc("audit_denials_summarized_total", &[]);
+                    continue;
+                }
+            }
+        }
+        write(r)?;
     }
     // Denials past the per-request limit: one summary record per operation and resource type,
     // with their number, so that none is missing from the trail.

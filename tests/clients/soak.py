@@ -971,7 +971,8 @@ def cmd_finish(args):
                     failure_reasons[rec.get("reason")] += 1
                 elif ev == "authz_decision":
                     if rec.get("decision") == "deny":
-                        denies += 1
+                        # A summary of identical denials on one connection stands for `repeated`.
+                        denies += rec.get("repeated") or 1
                     elif rec.get("api_name") in ("CreateTopics", "DeleteTopics", "IncrementalAlterConfigs"):
                         allowed_admin[rec.get("api_name")].add(rec.get("resource_name"))
     check("audit query", args.query_rc == 0 and sum(events.values()) == verified,

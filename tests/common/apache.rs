@@ -554,14 +554,21 @@ fn cluster_id() -> String {
     // KRaft cluster ids are a UUID in Kafka's base64 form (22 characters).
     // (RandomState is seeded randomly per instance: random enough for an id, no extra crate.)
     use std::hash::{BuildHasher, Hasher};
-    let mut bytes = Vec::with_capacity(16);
-    for _ in 0..2 {
-        let h = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        bytes.extend_from_slice(&h.to_be_bytes());
+    loop {
+        let mut bytes = Vec::with_capacity(16);
+        for _ in 0..2 {
+            let h = std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish();
+            bytes.extend_from_slice(&h.to_be_bytes());
+        }
+        let id = base64_url(&bytes);
+        // An id starting with '-' reads as an option to `kafka-storage format -t` (1 in 64; it
+        // failed a CI run twice). Kafka's own Uuid.randomUuid() skips such ids for that reason.
+        if !id.starts_with('-') {
+            return id;
+        }
     }
-    base64_url(&bytes)
 }
 
 fn base64_url(bytes: &[u8]) -> String {

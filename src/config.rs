@@ -171,6 +171,8 @@ pub struct OAuthSettings {
 #[derive(Debug, Clone)]
 pub struct AuditSettings {
     pub writer: crate::audit::AuditConfig,
+    /// Below this much free space on the trail's disk, metrics and logs warn (`audit_disk_low`).
+    pub warn_free_bytes: u64,
     pub level: crate::audit::AuditLevel,
     /// The same events produced to a topic on the upstream cluster.
     pub kafka: Option<crate::audit::kafka_sink::KafkaSinkConfig>,
@@ -507,8 +509,14 @@ fn read_audit(r: &mut Reader<'_>, base_dir: &Path) -> AuditSettings {
             batch_max: 500,
         }
     });
+    // Four files' worth by default: enough warning to act before rotation cannot create one.
+    let warn_free_bytes = r.size(
+        "warn_free_bytes",
+        usize::try_from(w.max_file_bytes.saturating_mul(4)).unwrap_or(usize::MAX),
+    ) as u64;
     AuditSettings {
         writer: w,
+        warn_free_bytes,
         level,
         kafka,
     }
@@ -1316,6 +1324,11 @@ mod tests {
         let cfg = Config::parse(&text, Path::new(".")).expect("valid");
         let audit = cfg.audit.as_ref().expect("audit configured");
         assert_eq!(audit.writer.retain_files, 160);
+        assert_eq!(
+            audit.warn_free_bytes,
+            4 * 64 * 1024 * 1024,
+            "four files' worth"
+        );
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub struct Metrics {
     frames_rejected: Mutex<BTreeMap<&'static str, u64>>,
     upstream: Mutex<BTreeMap<i32, UpstreamStats>>,
     generic: Mutex<BTreeMap<&'static str, BTreeMap<LabelSet, u64>>>,
+    /// Gauges set by their owner (name -> (help, value)).
+    gauges: Mutex<BTreeMap<&'static str, (&'static str, u64)>>,
 }
 
 impl fmt::Debug for Metrics {
@@ -139,6 +141,7 @@ impl Metrics {
             frames_rejected: Mutex::default(),
             upstream: Mutex::default(),
             generic: Mutex::default(),
+            gauges: Mutex::default(),
         })
     }
 
@@ -247,6 +250,11 @@ impl Metrics {
     }
 
     /// Renders everything in the Prometheus text exposition format, version 0.0.4.
+    /// Sets gauge `name` (created on first use, with `help`).
+    pub fn set_gauge(&self, name: &'static str, help: &'static str, value: u64) {
+        lock(&self.gauges).insert(name, (help, value));
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(8 * 1024);
         // fmt::Write for String only fails if a Display impl fails, and ours do not.
@@ -414,6 +422,11 @@ impl Metrics {
                     stats.active,
                 )?;
             }
+        }
+
+        for (name, (help, value)) in lock(&self.gauges).iter() {
+            header(out, name, "gauge", help)?;
+            sample(out, name, &[], value)?;
         }
 
         for (name, series) in lock(&self.generic).iter() {

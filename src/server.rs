@@ -110,6 +110,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.timeouts.upstream_request,
         config.limits.max_response_bytes,
     );
+    if let Some(a) = &config.audit {
+        tokio::spawn(crate::audit::disk::watch(
+            a.writer.dir.clone(),
+            a.warn_free_bytes,
+            a.writer.on_failure == crate::audit::FailureMode::FailClosed,
+            metrics.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
     if let Some(k) = config.audit.as_ref().and_then(|a| a.kafka.clone()) {
         tracing::info!(topic = %k.topic, "audit events also go to the upstream cluster");
         audit.attach_kafka(crate::audit::kafka_sink::KafkaSink::start(

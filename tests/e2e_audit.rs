@@ -366,6 +366,48 @@ fn repeated_identical_denials_on_one_connection_are_summarized_and_all_counted()
     );
 }
 
+/// Issue 11 item 9: a trail whose disk is nearly full says so (metric and log) before it fills. The
+/// threshold is set above any real disk's size here, so this disk counts as nearly full.
+#[test]
+fn a_trail_running_out_of_disk_says_so_before_it_is_full() {
+    let gauge = |metrics: &str, name: &str| -> Option<u64> {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("kafka_gateway_{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let wait_for = |t: &Trail| -> String {
+        let start = std::time::Instant::now();
+        loop {
+            let m = t.gateway.metrics();
+            if gauge(&m, "audit_disk_low").is_some() || start.elapsed() > Duration::from_secs(10) {
+                return m;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let t = start("");
+    let m = wait_for(&t);
+    assert!(
+        gauge(&m, "audit_disk_free_bytes").is_some_and(|f| f > 0),
+        "{m}"
+    );
+    assert_eq!(
+        gauge(&m, "audit_disk_low"),
+        Some(0),
+        "the default threshold (256 MiB)"
+    );
+    drop(t);
+    let t = start("warn_free_bytes = 9223372036854775807\n");
+    let m = wait_for(&t);
+    assert_eq!(gauge(&m, "audit_disk_low"), Some(1), "{m}");
+    let log = t.gateway.log_text();
+    assert!(
+        log.contains("audit trail disk is nearly full") && log.contains("fail-closed refuses"),
+        "no warning in the log"
+    );
+}
+
 #[test]
 fn rotation_keeps_the_chain_verifiable_across_files_and_query_finds_the_denials() {
     let mut t = start("max_file_bytes = 4096\n");

@@ -20,6 +20,7 @@
 //! they declare and nothing else.
 
 pub mod ctx;
+pub mod disk;
 pub mod event;
 pub mod kafka_sink;
 pub mod level;

@@ -149,6 +149,9 @@ pub struct Timeouts {
     pub upstream_request: Duration,
     pub client_write: Duration,
     pub shutdown_grace: Duration,
+    /// How long a fail-closed request waits for its audit record to be written before it is
+    /// refused.
+    pub audit_write: Duration,
 }
 
 /// JWT validation settings for OAUTHBEARER.
@@ -373,6 +376,7 @@ fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
         upstream_request: r.duration("upstream_request", Duration::from_secs(30)),
         client_write: r.duration("client_write", Duration::from_secs(60)),
         shutdown_grace: r.duration("shutdown_grace", Duration::from_secs(30)),
+        audit_write: r.duration("audit_write", Duration::from_secs(5)),
     });
     let admin = root.table_or_default("admin", |r| AdminConfig {
         bind: r.opt_socket_addr("bind"),
@@ -687,6 +691,14 @@ fn read_listener(r: &mut Reader<'_>, base_dir: &Path) -> ListenerConfig {
 /// Cross-field checks that need the whole typed config.
 fn validate(cfg: &Config, issues: &mut Vec<ConfigIssue>) {
     let mut push = |path: String, message: String| issues.push(ConfigIssue { path, message });
+    if cfg.authz.allow_all && cfg.audit.as_ref().is_some_and(|a| a.kafka.is_some()) {
+        // The audit topic is reserved for rules that name it; with no rules at all every client
+        // could read, write or delete it.
+        push(
+            "audit.kafka".into(),
+            "an audit topic needs a policy: authorization.allow_all = true would open it to every client".into(),
+        );
+    }
     let mut names = HashSet::new();
     // Every port the gateway may bind, to catch overlaps between listeners and ranges.
     let mut claimed: Vec<(String, u16, u16)> = Vec::new();
@@ -895,6 +907,7 @@ fn validate(cfg: &Config, issues: &mut Vec<ConfigIssue>) {
         ("timeouts.upstream_connect", cfg.timeouts.upstream_connect),
         ("timeouts.upstream_request", cfg.timeouts.upstream_request),
         ("timeouts.client_write", cfg.timeouts.client_write),
+        ("timeouts.audit_write", cfg.timeouts.audit_write),
         ("upstream.metadata_refresh", cfg.upstream.metadata_refresh),
     ] {
         if d.is_zero() {
@@ -1329,6 +1342,15 @@ mod tests {
             4 * 64 * 1024 * 1024,
             "four files' worth"
         );
+    }
+
+    #[test]
+    fn an_audit_topic_is_refused_without_a_policy_to_reserve_it_in() {
+        let dir = std::env::temp_dir().join(format!("kgw-reserve-{}", std::process::id()));
+        let text = format!("{MINIMAL}\n[audit]\ndir = {dir:?}\n[audit.kafka]\n");
+        let err =
+            Config::parse(&text, Path::new(".")).expect_err("allow_all opens the audit topic");
+        assert!(format!("{err:?}").contains("audit.kafka"), "{err:?}");
     }
 
     #[test]

@@ -80,7 +80,23 @@ struct PolicySourceArgs {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Check the hash chain; names the first edited, deleted, inserted, reordered or truncated record.
-    Verify { paths: Vec<PathBuf> },
+    /// With --kafka, checks the copy on the audit topic the same way.
+    Verify {
+        paths: Vec<PathBuf>,
+        /// HOST:PORT of a broker of the cluster holding the audit topic (the copy from
+        /// `[audit.kafka]`).
+        #[arg(long)]
+        kafka: Option<String>,
+        /// The audit topic.
+        #[arg(long, requires = "kafka", default_value = "_kafka_gateway_audit")]
+        topic: String,
+        /// Kafka client properties, as kafka-acls.sh --command-config takes.
+        #[arg(long, requires = "kafka")]
+        command_config: Option<PathBuf>,
+        /// Deadline of each network step.
+        #[arg(long, default_value = "30s")]
+        timeout: String,
+    },
     /// Records matching every filter given, as a table or as JSON lines.
     Query {
         paths: Vec<PathBuf>,
@@ -353,10 +369,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn audit(command: AuditCommand) -> anyhow::Result<()> {
     use kafka_gateway::audit;
     match command {
-        AuditCommand::Verify { paths } => {
-            let (report, ok) = audit::cmd_verify(&paths);
-            print!("{report}");
-            anyhow::ensure!(ok, "the audit trail does not verify");
+        AuditCommand::Verify {
+            paths,
+            kafka,
+            topic,
+            command_config,
+            timeout,
+        } => {
+            let files_ok = match (&kafka, paths.is_empty()) {
+                (Some(_), true) => true,
+                _ => {
+                    let (report, ok) = audit::cmd_verify(&paths);
+                    print!("{report}");
+                    ok
+                }
+            };
+            let copy_ok = match kafka {
+                None => true,
+                Some(bootstrap) => {
+                    let opts = cluster_options(bootstrap, command_config, &timeout)?;
+                    let report = current_thread()?
+                        .block_on(audit::kafka_verify::cmd_verify_kafka(&opts, &topic))?;
+                    println!("audit topic {topic}:");
+                    print!("{report}");
+                    report.ok()
+                }
+            };
+            anyhow::ensure!(files_ok, "the audit trail does not verify");
+            anyhow::ensure!(copy_ok, "the audit topic's copy does not verify");
         }
         AuditCommand::Query {
             paths,

@@ -64,13 +64,27 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let metrics = Metrics::new();
     let started = std::time::Instant::now();
     let instance = format!("{}-{}", hostname(), std::process::id());
+    // The Kafka copy takes the file's lines; its queue exists before the trail opens so that what
+    // an earlier run did not copy is queued first.
+    let copy = config.audit.as_ref().and_then(|a| {
+        a.kafka.as_ref().map(|k| {
+            crate::audit::copy::CopyQueue::new(
+                k.queue_capacity,
+                Some(crate::audit::copy::watermark_path(
+                    &a.writer.dir,
+                    &a.writer.file_prefix,
+                )),
+            )
+        })
+    });
     let (audit, audit_task) = match &config.audit {
         None => {
             tracing::warn!("no [audit] section: this gateway keeps no audit trail");
             (AuditCtx::disabled(), None)
         }
         Some(a) => {
-            let (auditor, task) = Auditor::start(a.writer.clone()).context("audit trail")?;
+            let (auditor, task) =
+                Auditor::start_copying(a.writer.clone(), copy.clone()).context("audit trail")?;
             tracing::info!(dir = %a.writer.dir.display(), level = ?a.level, "audit trail open");
             (
                 AuditCtx::new(auditor, a.level, instance.clone()),
@@ -119,18 +133,26 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             shutdown_rx.clone(),
         ));
     }
-    if let Some(k) = config.audit.as_ref().and_then(|a| a.kafka.clone()) {
+    if let (Some(k), Some(q)) = (config.audit.as_ref().and_then(|a| a.kafka.clone()), copy) {
         tracing::info!(topic = %k.topic, "audit events also go to the upstream cluster");
         audit.attach_kafka(crate::audit::kafka_sink::KafkaSink::start(
             k,
             cluster.clone(),
             instance.clone(),
+            q,
         ));
     }
     let authenticator = crate::auth::authenticator::Authenticator::new(&config.auth)
         .await
         .context("authentication")?;
     let mut startup_policy_error = false;
+    // The audit topic: no client reaches it through a wildcard or prefix rule, or as a super user.
+    let reserved: Vec<String> = config
+        .audit
+        .as_ref()
+        .and_then(|a| a.kafka.as_ref())
+        .map(|k| vec![k.topic.clone()])
+        .unwrap_or_default();
     let policy = match (&config.authz.model, config.authz.allow_all) {
         (_, true) => {
             tracing::warn!(
@@ -140,9 +162,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
         (None, false) => {
             // Validation requires a model with policy files; without either, deny everyone.
-            Some(Arc::new(crate::policy::cache::PolicyHandle::new(
-                crate::policy::engine::Engine::deny_all(&config.authz.super_users),
-            )))
+            Some(Arc::new(
+                crate::policy::cache::PolicyHandle::new(crate::policy::engine::Engine::deny_all(
+                    &config.authz.super_users,
+                ))
+                .reserving(reserved.clone()),
+            ))
         }
         (Some(model), false) => {
             let (handle, error) = crate::policy::cache::PolicyHandle::load_or_deny_all(
@@ -150,6 +175,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 &config.authz.policy_files,
                 &config.authz.super_users,
             );
+            let handle = handle.reserving(reserved.clone());
             startup_policy_error = error.is_some();
             match error {
                 None => tracing::info!(version = %handle.current().version(), "policy loaded"),

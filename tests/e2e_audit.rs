@@ -30,7 +30,7 @@ p, User:alice, Topic, t-new, Create, *, allow
 struct Trail {
     _dir: TempDir,
     audit_dir: PathBuf,
-    _broker: KafkaCluster,
+    broker: KafkaCluster,
     gateway: Gateway,
 }
 
@@ -65,7 +65,7 @@ fn start_with(policy_text: &str, extra_audit: &str) -> Trail {
     Trail {
         _dir: dir,
         audit_dir,
-        _broker: broker,
+        broker,
         gateway,
     }
 }
@@ -533,33 +533,41 @@ fn a_failing_trail_refuses_what_it_cannot_record_and_says_so_when_it_recovers() 
     assert!(ok, "the chain survives the outage:\n{report}");
 }
 
+/// Issue 11 item 10: the audit topic holds the file trail's own chained lines, `audit verify
+/// --kafka` checks them and names a record produced behind the gateway's back, and the topic is
+/// reserved: a `Topic:*` grant and a super user do not reach it, a literal rule does.
 #[test]
-fn the_same_events_reach_an_audit_topic_on_the_upstream_cluster() {
-    let t = start("[audit.kafka]\ntopic = \"gw-audit\"\n");
+fn the_audit_topic_holds_the_trails_chain_verifies_and_is_reserved() {
+    let policy = format!(
+        "{POLICY}p, User:bob, Topic, *, All, *, allow\n\
+         p, User:bob, Cluster, kafka-cluster, All, *, allow\n\
+         p, User:alice, Topic, gw-audit, Read, *, allow\n\
+         p, User:alice, Topic, gw-audit, Describe, *, allow\n"
+    );
+    let t = start_with(&policy, "[audit.kafka]\ntopic = \"gw-audit\"\n");
     let mut alice = t.client("alice");
     let denied = produce(&mut alice, None, &[("t-no", 0, record_batch(&["v"], None))]);
     assert_eq!(produce_error(&denied, "t-no", 0), 29);
-    // The super user reads the audit topic back through the gateway.
-    let mut admin = t.client("admin");
+    // alice's literal rule reads the audit topic back through the gateway.
     let start = std::time::Instant::now();
-    let events: Vec<serde_json::Value> = loop {
-        let resp = fetch_by_name(&mut admin, &["gw-audit"]);
-        let found = resp
+    let lines: Vec<String> = loop {
+        let resp = fetch_by_name(&mut alice, &["gw-audit"]);
+        let part = resp
             .responses
             .iter()
             .find(|r| r.topic == topic("gw-audit"))
             .and_then(|r| r.partitions.first())
-            .map(|p| record_values(&p.records))
-            .unwrap_or_default();
-        let events: Vec<serde_json::Value> = found
+            .expect("the audit topic's partition");
+        assert_eq!(
+            part.error_code, 0,
+            "a literal Read rule reaches the audit topic"
+        );
+        let found = record_values(&part.records);
+        if found
             .iter()
-            .filter_map(|v| serde_json::from_str(v).ok())
-            .collect();
-        if events
-            .iter()
-            .any(|e| e["event"] == "authz_decision" && e["resource_name"] == "t-no")
+            .any(|v| v.contains("\"resource_name\":\"t-no\""))
         {
-            break events;
+            break found;
         }
         assert!(
             start.elapsed() < Duration::from_secs(15),
@@ -567,20 +575,96 @@ fn the_same_events_reach_an_audit_topic_on_the_upstream_cluster() {
         );
         std::thread::sleep(Duration::from_millis(300));
     };
-    assert!(
-        events.iter().any(|e| e["event"] == "gateway_start"),
-        "{events:?}"
-    );
-    let deny = events
+    // Each chained line on the topic is a line of the file, byte for byte.
+    let file_lines: std::collections::HashSet<String> = trail_files(&t.audit_dir)
         .iter()
-        .find(|e| e["event"] == "authz_decision")
-        .expect("decision");
-    assert_eq!(
-        (deny["principal"].as_str(), deny["decision"].as_str()),
-        (Some("User:alice"), Some("deny"))
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .expect("trail")
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let chained: Vec<&String> = lines.iter().filter(|l| l.contains("\"hash\"")).collect();
+    assert!(chained.len() >= 2, "{lines:?}");
+    for l in &chained {
+        assert!(file_lines.contains(*l), "not a line of the file: {l}");
+    }
+    assert!(
+        lines[0].starts_with("{\"copy_start\""),
+        "the copy declares where it starts: {lines:?}"
     );
-    assert!(deny["instance"].as_str().is_some_and(|i| !i.is_empty()));
-    assert!(deny["ts"].as_str().is_some_and(|ts| ts.ends_with('Z')));
+
+    // Reserved: bob's Topic:* grant and the admin super user reach every topic but this one.
+    let mut bob = t.client("bob");
+    let mut admin = t.client("admin");
+    for (who, c) in [("bob", &mut bob), ("admin", &mut admin)] {
+        let resp = produce(c, None, &[("gw-audit", 0, record_batch(&["forged"], None))]);
+        assert_eq!(
+            produce_error(&resp, "gw-audit", 0),
+            29,
+            "{who} produced to the audit topic"
+        );
+        let resp = fetch_by_name(c, &["gw-audit"]);
+        let code = resp
+            .responses
+            .first()
+            .and_then(|r| r.partitions.first())
+            .map(|p| p.error_code);
+        assert_eq!(code, Some(29), "{who} read the audit topic");
+        let resp = metadata(c, Some(&["gw-audit"]), false);
+        assert_eq!(
+            resp.topics.first().map(|t| t.error_code),
+            Some(29),
+            "{who} described it"
+        );
+        let mut del = kafka_protocol::messages::DeleteTopicsRequest::default();
+        del.topic_names = vec![topic("gw-audit")];
+        del.timeout_ms = 5000;
+        let resp: kafka_protocol::messages::DeleteTopicsResponse =
+            c.request(kafka_protocol::messages::ApiKey::DeleteTopics, 4, &del);
+        assert_eq!(
+            resp.responses.first().map(|r| r.error_code),
+            Some(29),
+            "{who} deleted it"
+        );
+    }
+    let resp = produce(&mut bob, None, &[("t-ok", 0, record_batch(&["v"], None))]);
+    assert_ne!(
+        produce_error(&resp, "t-ok", 0),
+        29,
+        "bob's grant still reaches other topics"
+    );
+
+    // The copy verifies against the cluster itself.
+    let bootstrap = t.broker.addr();
+    let (ok, report) = cli(
+        &[
+            "audit", "verify", "--kafka", &bootstrap, "--topic", "gw-audit",
+        ],
+        None,
+    );
+    assert!(ok, "{report}");
+    assert!(report.contains("OK: the copy's chain verifies"), "{report}");
+
+    // A record produced straight to the broker, behind the gateway: verify names it.
+    let mut direct = RawClient::connect(t.broker.socket(KafkaListener::Plaintext));
+    let forged = r#"{"schema":1,"seq":999,"ts":"2026-12-04T00:00:00.000000Z","prev":"00","event":"gateway_stop","hash":"00"}"#;
+    let resp = produce(
+        &mut direct,
+        None,
+        &[("gw-audit", 0, record_batch(&[forged], None))],
+    );
+    assert_eq!(produce_error(&resp, "gw-audit", 0), 0);
+    let (ok, report) = cli(
+        &[
+            "audit", "verify", "--kafka", &bootstrap, "--topic", "gw-audit",
+        ],
+        None,
+    );
+    assert!(!ok, "{report}");
+    assert!(report.contains("not a valid audit record"), "{report}");
 }
 
 #[test]

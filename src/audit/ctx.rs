@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::kafka_sink::KafkaSink;
-use super::{AuditLevel, AuditUnavailable, Auditor, ConnInfo, Event};
+use super::{AuditLevel, AuditUnavailable, Auditor, ConnInfo, Event, Written};
 
 pub struct AuditCtx {
     pub auditor: Auditor,
@@ -26,7 +26,8 @@ impl AuditCtx {
         })
     }
 
-    /// Adds the Kafka topic sink: from then on every event goes to both.
+    /// Adds the Kafka topic sink: from then on its health and room decide admission too (it gets
+    /// the lines from the file writer).
     pub fn attach_kafka(&self, sink: KafkaSink) {
         let _ = self.kafka.set(sink);
     }
@@ -61,12 +62,29 @@ impl AuditCtx {
     /// writer once the sink recovers.
     pub fn record(&self, event: Event) -> Result<(), AuditUnavailable> {
         let kafka = match self.kafka.get() {
-            Some(k) => k.record(&event, &self.instance),
+            Some(k) => k.admit(),
             None => Ok(()),
         };
         self.auditor
             .record(event)
             .and(kafka)
+            .inspect_err(|e| {
+                tracing::error!(error = %e, "audit trail unavailable: refusing what it would have recorded");
+            })
+    }
+
+    /// Records an event that must be in the trail before what it describes happens (a denial, an
+    /// admin operation): the caller waits on the returned [`Written`] (nothing to wait for unless
+    /// the file trail is fail-closed). The Kafka copy is not waited for: it is produced from the
+    /// file's lines once they are written, and declares anything it could not copy.
+    pub fn record_written(&self, event: Event) -> Result<Written, AuditUnavailable> {
+        let kafka = match self.kafka.get() {
+            Some(k) => k.admit(),
+            None => Ok(()),
+        };
+        self.auditor
+            .record_written(event)
+            .and_then(|w| kafka.map(|()| w))
             .inspect_err(|e| {
                 tracing::error!(error = %e, "audit trail unavailable: refusing what it would have recorded");
             })

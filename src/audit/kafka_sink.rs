@@ -1,15 +1,17 @@
-//! The audit trail's second sink: the same events produced to a topic on the upstream cluster, so the
-//! trail scales out with the cluster and survives the loss of one gateway's disk.
+//! The audit trail's second sink: the file trail's own lines produced to a topic on the upstream
+//! cluster, so the trail scales out with the cluster and survives the loss of one gateway's disk.
 //!
-//! It has its own bounded queue and task, and the same two failure modes as the file trail:
-//! fail-closed refuses what cannot be queued or while the topic cannot be written; best-effort drops,
-//! counts, and produces an `audit_gap` event once writing works again. Records are JSON objects
-//! `{"ts", "instance", "event", ...}` keyed by the gateway instance (one partition keeps one
-//! instance's order); the tamper-evident chain lives in the files, which `audit verify` checks.
+//! Each record's value is a chained line exactly as the file has it (same seq, prev and hash), keyed
+//! by the gateway instance, so `audit verify --kafka` checks the copy as `audit verify` checks the
+//! files. The lines come from the file writer through a bounded [`CopyQueue`]; anything the copy
+//! lacks is declared on the topic (`copy_gap`: which seqs, why), and each run declares where its copy
+//! starts (`copy_start`). Failure modes as for the file: fail-closed refuses new records while the
+//! topic cannot be written or the queue is full; best-effort gives a failing batch up after three
+//! tries and declares it.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -23,9 +25,9 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use tokio::sync::mpsc;
 
-use super::{AuditUnavailable, Event, FailureMode};
+use super::copy::{CopyItem, CopyQueue, Marker};
+use super::{AuditUnavailable, FailureMode};
 use crate::upstream::conn::{exchange, UpstreamConn};
 use crate::upstream::{Cluster, Target};
 
@@ -37,12 +39,11 @@ pub struct KafkaSinkConfig {
     pub batch_max: usize,
 }
 
-/// The handle the gateway records through; cheap to clone.
+/// The handle the gateway admits records through; cheap to clone.
 #[derive(Clone)]
 pub struct KafkaSink {
-    tx: mpsc::Sender<Bytes>,
+    queue: Arc<CopyQueue>,
     healthy: Arc<AtomicBool>,
-    dropped: Arc<AtomicU64>,
     mode: FailureMode,
 }
 
@@ -51,120 +52,146 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RESPONSE: usize = 16 << 20;
 
 impl KafkaSink {
-    /// Starts the producing task (inside a tokio runtime).
-    pub fn start(config: KafkaSinkConfig, cluster: Arc<Cluster>, instance: String) -> KafkaSink {
-        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+    /// Starts the producing task (inside a tokio runtime), taking lines from `queue`, which the file
+    /// writer fills.
+    pub fn start(
+        config: KafkaSinkConfig,
+        cluster: Arc<Cluster>,
+        instance: String,
+        queue: Arc<CopyQueue>,
+    ) -> KafkaSink {
         let sink = KafkaSink {
-            tx,
+            queue,
             healthy: Arc::new(AtomicBool::new(true)),
-            dropped: Arc::new(AtomicU64::new(0)),
             mode: config.on_failure,
         };
-        tokio::spawn(produce_loop(config, cluster, instance, rx, sink.clone()));
+        tokio::spawn(produce_loop(config, cluster, instance, sink.clone()));
         sink
     }
 
-    /// Queues one event. Never blocks.
-    pub fn record(&self, event: &Event, instance: &str) -> Result<(), AuditUnavailable> {
-        if self.mode == FailureMode::FailClosed && !self.healthy.load(Ordering::Relaxed) {
+    /// Whether a new record may go ahead as far as the copy is concerned. Never blocks.
+    pub fn admit(&self) -> Result<(), AuditUnavailable> {
+        if self.mode == FailureMode::BestEffort {
+            return Ok(());
+        }
+        if !self.healthy.load(Ordering::Relaxed) {
             return Err(AuditUnavailable::SinkFailing);
         }
-        let line = render(event, instance);
-        match self.tx.try_send(line) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(AuditUnavailable::Closed),
-            Err(mpsc::error::TrySendError::Full(_)) => match self.mode {
-                FailureMode::FailClosed => Err(AuditUnavailable::QueueFull),
-                FailureMode::BestEffort => {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                    Ok(())
-                }
-            },
+        if !self.queue.has_room() {
+            return Err(AuditUnavailable::QueueFull);
         }
+        Ok(())
     }
 
     pub fn healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
     }
 
+    /// Records of the chain declared as not copied.
     pub fn dropped_total(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.queue.declared_total()
     }
 }
 
-/// One record value: the event's own JSON with the time and the instance added.
-fn render(event: &Event, instance: &str) -> Bytes {
-    let mut v = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
-    if let serde_json::Value::Object(map) = &mut v {
-        map.insert("ts".into(), super::time::rfc3339(SystemTime::now()).into());
-        map.insert("instance".into(), instance.into());
+/// The last seq an item accounts for on the topic.
+fn last_seq(item: &CopyItem) -> Option<u64> {
+    match item {
+        CopyItem::Line { seq, .. } => Some(*seq),
+        CopyItem::Gap { to, .. } => Some(*to),
+        CopyItem::Start { .. } => None,
     }
-    Bytes::from(v.to_string())
 }
 
 async fn produce_loop(
     config: KafkaSinkConfig,
     cluster: Arc<Cluster>,
     instance: String,
-    mut rx: mpsc::Receiver<Bytes>,
     sink: KafkaSink,
 ) {
+    let queue = sink.queue.clone();
     let mut conn: Option<UpstreamConn> = None;
     let mut backoff = Duration::from_millis(100);
-    let mut failing_since: Option<SystemTime> = None;
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < config.batch_max {
-            match rx.try_recv() {
-                Ok(b) => batch.push(b),
-                Err(_) => break,
+    let mut failing = false;
+    let mut mark: Option<u64> = None;
+    let mut mark_written = tokio::time::Instant::now();
+    loop {
+        let items = tokio::select! {
+            items = queue.take(config.batch_max) => items,
+            // A busy trail notes its watermark once a second, an idle one right away.
+            _ = tokio::time::sleep(Duration::from_secs(1)), if mark.is_some() => {
+                if let Some(m) = mark.take() {
+                    queue.write_watermark(m);
+                }
+                mark_written = tokio::time::Instant::now();
+                continue;
             }
-        }
+        };
+        let values: Vec<Bytes> = items
+            .iter()
+            .map(|i| match i {
+                CopyItem::Line { line, .. } => line.clone(),
+                other => Marker::of(other).map(|m| m.to_bytes()).unwrap_or_default(),
+            })
+            .collect();
         // A batch is only let go once the broker has it (fail-closed keeps retrying while the queue
-        // fills and refuses new records); best-effort gives up after a few tries and counts the loss.
+        // fills and new records are refused); best-effort gives up after a few tries and declares it.
         let mut attempts = 0;
         loop {
-            match produce(&cluster, &mut conn, &config.topic, &instance, &batch).await {
+            match produce(&cluster, &mut conn, &config.topic, &instance, &values).await {
                 Ok(()) => {
                     sink.healthy.store(true, Ordering::Relaxed);
-                    if let Some(since) = failing_since.take() {
+                    if std::mem::take(&mut failing) {
                         tracing::info!(topic = %config.topic, "audit topic writable again");
-                        let dropped = sink.dropped.swap(0, Ordering::Relaxed);
-                        if dropped > 0 {
-                            let gap = Event::AuditGap {
-                                dropped,
-                                from: super::time::rfc3339(since),
-                                to: super::time::rfc3339(SystemTime::now()),
-                            };
-                            let _ = produce(
-                                &cluster,
-                                &mut conn,
-                                &config.topic,
-                                &instance,
-                                &[render(&gap, &instance)],
-                            )
-                            .await;
-                        }
                     }
                     backoff = Duration::from_millis(100);
+                    if let Some(seq) = items.iter().filter_map(last_seq).max() {
+                        mark = Some(seq);
+                    }
+                    if queue.is_empty() || mark_written.elapsed() >= Duration::from_secs(1) {
+                        if let Some(m) = mark.take() {
+                            queue.write_watermark(m);
+                        }
+                        mark_written = tokio::time::Instant::now();
+                    }
                     break;
                 }
                 Err(e) => {
                     conn = None;
                     attempts += 1;
-                    if failing_since.is_none() {
-                        failing_since = Some(SystemTime::now());
+                    if !failing {
+                        failing = true;
                         tracing::error!(topic = %config.topic, error = %e, "audit topic not writable");
                     }
                     sink.healthy.store(false, Ordering::Relaxed);
                     if config.on_failure == FailureMode::BestEffort && attempts >= 3 {
-                        sink.dropped
-                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        give_up(&queue, items);
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
                         break;
                     }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
+            }
+        }
+    }
+}
+
+/// Best-effort, after failed tries: lines become one declared gap, a marker is tried again later;
+/// both go back in front of what is queued, so the topic keeps chain order.
+fn give_up(queue: &CopyQueue, items: Vec<CopyItem>) {
+    let seqs: Vec<u64> = items
+        .iter()
+        .filter_map(|i| match i {
+            CopyItem::Line { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    match (seqs.first(), seqs.last()) {
+        (Some(from), Some(to)) => queue.give_up(*from, *to),
+        _ => {
+            for item in items.into_iter().rev() {
+                queue.push_front(item);
             }
         }
     }
@@ -199,8 +226,8 @@ async fn produce(
     {
         cluster.reauthenticate(c).await?;
     }
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let batch = encode_batch(values, instance, now)
         .map_err(|e| ProduceError::Broker(format!("encoding the batch: {e}")))?;
@@ -354,47 +381,52 @@ fn encode_batch(values: &[Bytes], instance: &str, now: i64) -> Result<Bytes, Str
 mod tests {
     use super::*;
 
-    fn sink(mode: FailureMode, capacity: usize) -> (KafkaSink, mpsc::Receiver<Bytes>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        let sink = KafkaSink {
-            tx,
+    fn sink(mode: FailureMode, capacity: usize) -> KafkaSink {
+        KafkaSink {
+            queue: CopyQueue::new(capacity, None),
             healthy: Arc::new(AtomicBool::new(true)),
-            dropped: Arc::new(AtomicU64::new(0)),
             mode,
-        };
-        (sink, rx)
-    }
-
-    fn event() -> Event {
-        Event::GatewayStop {
-            instance: "i".into(),
-            reason: "r".into(),
-            uptime_ms: 1,
         }
     }
 
     #[test]
-    fn fail_closed_refuses_when_full_or_failing_and_loses_nothing_silently() {
-        let (s, mut rx) = sink(FailureMode::FailClosed, 2);
-        assert!(s.record(&event(), "i").is_ok());
-        assert!(s.record(&event(), "i").is_ok());
-        assert!(matches!(
-            s.record(&event(), "i"),
-            Err(AuditUnavailable::QueueFull)
-        ));
-        assert_eq!(s.dropped_total(), 0, "refused, not dropped");
+    fn fail_closed_refuses_when_full_or_failing_and_best_effort_declares() {
+        let s = sink(FailureMode::FailClosed, 2);
+        assert!(s.admit().is_ok());
+        s.queue.push_line(0, Bytes::from_static(b"a"));
+        s.queue.push_line(1, Bytes::from_static(b"b"));
+        assert_eq!(s.admit(), Err(AuditUnavailable::QueueFull));
         s.healthy.store(false, Ordering::Relaxed);
-        let _ = rx.try_recv();
-        assert!(matches!(
-            s.record(&event(), "i"),
-            Err(AuditUnavailable::SinkFailing)
-        ));
-        let line = rx.try_recv().expect("queued record");
-        let v: serde_json::Value = serde_json::from_slice(&line).expect("json");
+        assert_eq!(s.admit(), Err(AuditUnavailable::SinkFailing));
+        assert_eq!(s.dropped_total(), 0, "refused, not dropped");
+
+        let b = sink(FailureMode::BestEffort, 1);
+        b.healthy.store(false, Ordering::Relaxed);
+        for seq in 0..5 {
+            assert!(b.admit().is_ok());
+            b.queue.push_line(seq, Bytes::from_static(b"x"));
+        }
+        assert_eq!(b.dropped_total(), 4, "one queued, four declared as a gap");
+    }
+
+    #[tokio::test]
+    async fn a_batch_given_up_is_declared_ahead_of_what_follows() {
+        let q = CopyQueue::new(10, None);
+        for seq in 0..3 {
+            q.push_line(seq, Bytes::from_static(b"l"));
+        }
+        let batch = q.take(2).await;
+        give_up(&q, batch);
         assert_eq!(
-            (v["event"].as_str(), v["instance"].as_str()),
-            (Some("gateway_stop"), Some("i"))
+            q.take(10).await,
+            [CopyItem::Gap {
+                from: 0,
+                to: 1,
+                reason: super::super::copy::GapReason::ProduceFailed
+            }]
         );
+        assert_eq!(q.take(10).await.len(), 1);
+        assert_eq!(q.declared_total(), 2);
     }
 
     #[test]
@@ -412,15 +444,5 @@ mod tests {
             "base sequence of a producer without an id"
         );
         assert_eq!(records[4].value.as_deref(), Some(&b"e4"[..]));
-    }
-
-    #[test]
-    fn best_effort_counts_what_it_drops() {
-        let (s, _rx) = sink(FailureMode::BestEffort, 1);
-        s.healthy.store(false, Ordering::Relaxed);
-        for _ in 0..5 {
-            assert!(s.record(&event(), "i").is_ok());
-        }
-        assert_eq!(s.dropped_total(), 4, "one queued, four counted as dropped");
     }
 }

@@ -19,10 +19,12 @@
 //! by `audit_retention` / `audit_torn_tail` records inside the chain, and verify accepts exactly what
 //! they declare and nothing else.
 
+pub mod copy;
 pub mod ctx;
 pub mod disk;
 pub mod event;
 pub mod kafka_sink;
+pub mod kafka_verify;
 pub mod level;
 pub mod record;
 pub mod repeats;
@@ -41,7 +43,9 @@ pub use report::cmd_report;
 pub use review::{cmd_query, cmd_tail, QueryFilters, TailOptions};
 pub use sink::{parse_file_name, trail_files};
 pub use verify::{cmd_verify, verify, VerifyReport};
-pub use writer::{AuditConfig, AuditError, AuditUnavailable, Auditor, FailureMode, FsyncPolicy};
+pub use writer::{
+    AuditConfig, AuditError, AuditUnavailable, Auditor, FailureMode, FsyncPolicy, Written,
+};
 
 #[cfg(test)]
 mod review_tests;

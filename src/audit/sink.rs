@@ -12,16 +12,21 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
+use bytes::Bytes;
+
+use super::copy::{CopyQueue, GapReason};
 use super::event::{DeletedFile, Event, TornCause};
 use super::record::{self, encode_body, encode_line, sha256_hex, GENESIS};
 use super::time;
 use super::writer::{AuditConfig, FsyncPolicy};
 
-/// One record waiting to be written: when it happened and its serialized event.
-#[derive(Debug, Clone)]
+/// One record waiting to be written: when it happened, its serialized event, and who waits for it
+/// to be written (fail-closed callers answer nothing before that).
+#[derive(Debug)]
 pub(crate) struct Pending {
     pub ts: SystemTime,
     pub body: Vec<u8>,
+    pub ack: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Pending {
@@ -33,6 +38,7 @@ impl Pending {
         Pending {
             ts,
             body: encode_body(event),
+            ack: None,
         }
     }
 }
@@ -184,6 +190,13 @@ pub(crate) struct Sink {
     failed: Option<FailedWrite>,
     unsynced: bool,
     buf: Vec<u8>,
+    /// Waiters of records written since the last [`take_written`](Self::take_written), to be told
+    /// once the write is as durable as the fsync policy makes it.
+    written: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// The Kafka copy: every line written is handed over, byte for byte, once it is synced.
+    copy: Option<std::sync::Arc<CopyQueue>>,
+    /// Lines written since the last hand-over.
+    copied: Vec<(u64, Bytes)>,
     /// Test hook: when >= 0, the byte budget left before writes fail with ENOSPC (a full disk).
     #[cfg(test)]
     pub fault: std::sync::Arc<std::sync::atomic::AtomicI64>,
@@ -195,7 +208,10 @@ pub(crate) struct Sink {
 impl Sink {
     /// Opens the trail in `cfg.dir`: finds the last good record of the newest file, declares any torn
     /// tail, and starts a new file that continues the chain.
-    pub fn open(cfg: AuditConfig) -> Result<Sink, SinkError> {
+    pub fn open(
+        cfg: AuditConfig,
+        copy: Option<std::sync::Arc<CopyQueue>>,
+    ) -> Result<Sink, SinkError> {
         fs::create_dir_all(&cfg.dir).map_err(err("create directory", &cfg.dir))?;
         let files = trail_files(&cfg.dir, Some(&cfg.file_prefix)).map_err(err("list", &cfg.dir))?;
         let mut sink = Sink {
@@ -207,6 +223,9 @@ impl Sink {
             failed: None,
             unsynced: false,
             buf: Vec::new(),
+            written: Vec::new(),
+            copy,
+            copied: Vec::new(),
             #[cfg(test)]
             fault: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(-1)),
             #[cfg(test)]
@@ -224,6 +243,9 @@ impl Sink {
                 sink.last_hash = hash;
                 break;
             }
+        }
+        if let Some(q) = &sink.copy {
+            copy_again(q, &files, sink.next_seq, &sink.last_hash);
         }
         let last_good_seq = sink.next_seq.checked_sub(1);
         // Oldest first, so the declarations read in file order.
@@ -256,6 +278,33 @@ impl Sink {
 
     pub fn has_unsynced(&self) -> bool {
         self.unsynced
+    }
+
+    /// Hands the lines written since the last call to the Kafka copy. Called once they are as
+    /// durable as the fsync policy makes them (or the sync failed: they are in the file as far
+    /// as anyone knows), so the copy does not get ahead of the disk in the normal case.
+    pub fn hand_over_copies(&mut self) {
+        if let Some(q) = &self.copy {
+            for (seq, line) in self.copied.drain(..) {
+                q.push_line(seq, line);
+            }
+        }
+    }
+
+    /// Drops the waiters of every record not yet known to be written, telling them it failed.
+    pub fn forget_waiters(&mut self) {
+        self.written.clear();
+        let failed = self.failed.iter_mut().flat_map(|f| f.items.iter_mut());
+        for p in self.pending.iter_mut().chain(failed) {
+            p.ack = None;
+        }
+    }
+
+    /// The waiters of every record written since the last call. The caller tells them only after
+    /// the write (and the fsync the policy asks for) succeeded; dropping them instead tells them
+    /// it failed.
+    pub fn take_written(&mut self) -> Vec<tokio::sync::oneshot::Sender<()>> {
+        std::mem::take(&mut self.written)
     }
 
     /// Writes everything pending. On error, records not known to be written stay pending and the sink
@@ -330,9 +379,18 @@ impl Sink {
             self.current = None;
             return Err(err("write", &path)(e));
         }
+        if self.copy.is_some() {
+            let mut start = 0;
+            for (seq, _, end) in &lines {
+                self.copied
+                    .push((*seq, Bytes::copy_from_slice(&self.buf[start..end - 1])));
+                start = *end;
+            }
+        }
         cur.len += self.buf.len() as u64;
         cur.lines += lines.len() as u64;
-        self.pending.drain(..lines.len());
+        self.written
+            .extend(self.pending.drain(..lines.len()).filter_map(|p| p.ack));
         self.next_seq = seq;
         self.last_hash = prev;
         self.unsynced = true;
@@ -386,6 +444,10 @@ impl Sink {
         let mut matched = 0usize;
         for (seq, hash, end) in &f.lines {
             if written.len() >= *end && written[..*end] == f.bytes[..*end] {
+                if self.copy.is_some() {
+                    self.copied
+                        .push((*seq, Bytes::copy_from_slice(&f.bytes[matched..end - 1])));
+                }
                 kept += 1;
                 matched = *end;
                 self.next_seq = seq + 1;
@@ -395,7 +457,10 @@ impl Sink {
             }
         }
         // The rest go back in front, in order, to be written again (with fresh seqs) in a new file.
-        for p in f.items.into_iter().skip(kept).rev() {
+        let mut items = f.items;
+        let rest = items.split_off(kept.min(items.len()));
+        self.written.extend(items.into_iter().filter_map(|p| p.ack));
+        for p in rest.into_iter().rev() {
             self.pending.push_front(p);
         }
         let torn = &written[matched..];
@@ -510,6 +575,64 @@ impl Sink {
                 anchor_prev,
             }));
     }
+}
+
+/// At start, with a Kafka copy: queues again the lines an earlier run wrote after the last one the
+/// topic is known to have (its watermark), so a restart leaves no hole in the copy; what no longer
+/// exists or does not fit is declared. Then declares where this run's copy starts.
+fn copy_again(q: &CopyQueue, files: &[PathBuf], next_seq: u64, last_hash: &str) {
+    let Some(mark) = q
+        .read_watermark()
+        .filter(|w| w.saturating_add(1) < next_seq)
+    else {
+        q.push_start(next_seq, last_hash.to_string());
+        return;
+    };
+    let mut expected = mark + 1;
+    let mut started = false;
+    let firsts: Vec<u64> = files
+        .iter()
+        .map(|f| parse_file_name(&file_name(f)).map_or(0, |(_, s)| s))
+        .collect();
+    for (i, path) in files.iter().enumerate() {
+        // Every record of this file is at or below the watermark.
+        if firsts.get(i + 1).is_some_and(|next| *next <= expected) {
+            continue;
+        }
+        let Ok(data) = fs::read(path) else { continue };
+        for line in data.split(|&b| b == b'\n') {
+            let Ok(h) = record::check_line(line) else {
+                continue;
+            };
+            if h.seq < expected || h.seq >= next_seq {
+                continue;
+            }
+            if !started {
+                q.push_start(h.seq, h.prev.clone());
+                started = true;
+            }
+            if h.seq > expected {
+                q.push_gap(expected, h.seq - 1, GapReason::NotCopiedBeforeRestart);
+            }
+            if q.has_room() {
+                q.push_line(h.seq, Bytes::copy_from_slice(line));
+            } else {
+                q.push_gap(h.seq, h.seq, GapReason::NotCopiedBeforeRestart);
+            }
+            expected = h.seq + 1;
+        }
+    }
+    if !started {
+        q.push_start(next_seq, last_hash.to_string());
+    }
+    if expected < next_seq {
+        q.push_gap(expected, next_seq - 1, GapReason::NotCopiedBeforeRestart);
+    }
+    tracing::info!(
+        from = mark + 1,
+        to = next_seq - 1,
+        "audit: copying again to Kafka what the previous run wrote after its last copied record"
+    );
 }
 
 /// (seq, prev) of a file's first record.

@@ -128,6 +128,33 @@ pub enum AuditUnavailable {
     SinkFailing,
     #[error("audit trail is shut down")]
     Closed,
+    #[error("audit record not confirmed written within {0:?}")]
+    NotWritten(Duration),
+}
+
+/// A record accepted by [`Auditor::record_written`]: resolves once the record is in the trail as
+/// durably as the fsync policy makes it (`always` and `batch`: fsynced; an interval or `never`:
+/// written to the file).
+#[must_use = "a fail-closed caller answers nothing before the record is written"]
+#[derive(Debug)]
+pub struct Written(Option<oneshot::Receiver<()>>);
+
+impl Written {
+    /// Nothing to wait for (no trail, or a best-effort one).
+    pub fn now() -> Written {
+        Written(None)
+    }
+
+    /// Waits for the write, at most `deadline`. `Err` if the writer failed the write (the record
+    /// stays queued and is written once the sink recovers) or took longer.
+    pub async fn wait(self, deadline: Duration) -> Result<(), AuditUnavailable> {
+        let Some(rx) = self.0 else { return Ok(()) };
+        match tokio::time::timeout(deadline, rx).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(AuditUnavailable::SinkFailing),
+            Err(_) => Err(AuditUnavailable::NotWritten(deadline)),
+        }
+    }
 }
 
 /// Count and time range of refused or dropped records not yet reported in the trail.
@@ -214,14 +241,23 @@ impl Auditor {
     /// Opens the trail (continuing the chain of the newest file in `config.dir`, declaring any torn
     /// tail a crash left) and spawns the writer task. Must be called inside a tokio runtime.
     pub fn start(config: AuditConfig) -> Result<(Auditor, JoinHandle<()>), AuditError> {
+        Auditor::start_copying(config, None)
+    }
+
+    /// Like [`start`](Self::start), handing every line written to `copy` as well (the Kafka copy).
+    pub fn start_copying(
+        config: AuditConfig,
+        copy: Option<Arc<super::copy::CopyQueue>>,
+    ) -> Result<(Auditor, JoinHandle<()>), AuditError> {
         config.validate()?;
         let sink_err = |e: SinkError| AuditError::Sink {
             dir: config.dir.display().to_string(),
             message: e.to_string(),
         };
-        let mut sink = Sink::open(config.clone()).map_err(sink_err)?;
+        let mut sink = Sink::open(config.clone(), copy).map_err(sink_err)?;
         // Write the start-up declarations now, so an unwritable trail stops the gateway at start.
         sink.write_pending().map_err(sink_err)?;
+        sink.hand_over_copies();
         let shared = Arc::new(Shared {
             mode: config.on_failure,
             healthy: AtomicBool::new(true),
@@ -268,6 +304,28 @@ impl Auditor {
     /// `Err` only in fail-closed mode (queue full, sink failing) or after shutdown; in best-effort mode a
     /// record that does not fit is counted as dropped and `Ok` is returned.
     pub fn record(&self, event: Event) -> Result<(), AuditUnavailable> {
+        self.enqueue(event, None)
+    }
+
+    /// Like [`record`](Self::record), and in fail-closed mode also returns what to wait on before
+    /// carrying out what the record describes: fail-closed means written, not merely queued.
+    /// Concurrent waiters share one write and one fsync (group commit).
+    pub fn record_written(&self, event: Event) -> Result<Written, AuditUnavailable> {
+        match &self.inner {
+            Some(i) if i.shared.mode == FailureMode::FailClosed => {
+                let (tx, rx) = oneshot::channel();
+                self.enqueue(event, Some(tx))?;
+                Ok(Written(Some(rx)))
+            }
+            _ => self.enqueue(event, None).map(|()| Written::now()),
+        }
+    }
+
+    fn enqueue(
+        &self,
+        event: Event,
+        ack: Option<oneshot::Sender<()>>,
+    ) -> Result<(), AuditUnavailable> {
         let Some(inner) = &self.inner else {
             return Ok(());
         };
@@ -280,7 +338,9 @@ impl Auditor {
             self.refuse(now);
             return Err(AuditUnavailable::SinkFailing);
         }
-        match inner.tx.try_send(Pending::at(now, &event)) {
+        let mut pending = Pending::at(now, &event);
+        pending.ack = ack;
+        match inner.tx.try_send(pending) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => match shared.mode {
                 FailureMode::FailClosed => {
@@ -580,6 +640,7 @@ impl Writer {
         if sync || matches!(self.fsync, FsyncPolicy::Always | FsyncPolicy::Batch) {
             self.last_sync = Instant::now();
         }
+        self.tell_written(result.is_ok());
         match result {
             Ok(()) => Ok(true),
             Err(e) => {
@@ -589,8 +650,30 @@ impl Writer {
         }
     }
 
+    /// Tells the waiters of the records just written that they are in the trail, or (`ok` false:
+    /// the write or its fsync failed, so what reached the disk is unknown) that they are not.
+    fn tell_written(&mut self, ok: bool) {
+        let waiters = match self.sink.as_mut() {
+            Some(s) => {
+                s.hand_over_copies();
+                s.take_written()
+            }
+            None => Vec::new(),
+        };
+        if ok {
+            for w in waiters {
+                let _ = w.send(());
+            }
+        }
+    }
+
     fn fail(&mut self, e: SinkError) {
         tracing::error!(error = %e, mode = ?self.shared.mode, "audit: trail sink failed; retrying");
+        // Whoever waits on a record not yet written is refused now rather than at its deadline;
+        // the records themselves stay queued and are written once the sink recovers.
+        if let Some(s) = self.sink.as_mut() {
+            s.forget_waiters();
+        }
         let since = SystemTime::now();
         self.shared.healthy.store(false, Ordering::Release);
         if self.episode.is_none() {
@@ -635,6 +718,7 @@ impl Writer {
                 self.write(true).await?;
             }
             Err(e) => {
+                self.tell_written(false);
                 tracing::debug!(error = %e, "audit: trail sink still failing");
                 if let Some(ep) = self.episode.as_mut() {
                     ep.error = e.to_string();

@@ -579,3 +579,173 @@ async fn throughput_100k_with_fsync_per_batch() {
     let ids = decision_ids(&read_records(dir.path()));
     assert_eq!(ids.len(), N as usize);
 }
+
+/// Fail-closed means written: a waiter is told only once its record is in the file. A slow disk
+/// (every write takes 150 ms) holds the answer back; 32 concurrent waiters share the writes (group
+/// commit) instead of taking a write each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_waited_on_is_in_the_file_before_the_waiter_is_told() {
+    let dir = TempDir::new("written");
+    let (a, h) = Auditor::start(config(dir.path())).expect("starts");
+    a.disk_delay_ms().store(150, Ordering::SeqCst);
+    let t0 = Instant::now();
+    let waits: Vec<_> = (0..32)
+        .map(|i| a.record_written(decision(i)).expect("accepted"))
+        .collect();
+    let mut tasks = Vec::new();
+    for (i, w) in waits.into_iter().enumerate() {
+        let dir = dir.path().to_path_buf();
+        tasks.push(tokio::spawn(async move {
+            w.wait(Duration::from_secs(10)).await.expect("written");
+            let ids = decision_ids(&read_records(&dir));
+            assert!(
+                ids.contains(&(i as i32)),
+                "record {i} told written before it is"
+            );
+            t0.elapsed()
+        }));
+    }
+    for t in tasks {
+        let took = t.await.expect("waiter");
+        assert!(took >= Duration::from_millis(150), "told after {took:?}");
+        assert!(
+            took < Duration::from_millis(1500),
+            "32 waiters took {took:?}: no group commit"
+        );
+    }
+    a.disk_delay_ms().store(0, Ordering::SeqCst);
+    a.shutdown().await.expect("clean");
+    h.await.expect("ends");
+}
+
+/// A write that fails tells its waiters so (they refuse); a write slower than the deadline is
+/// refused too; the records stay queued and reach the trail once the disk recovers.
+#[tokio::test]
+async fn a_waiter_is_refused_when_the_write_fails_or_is_too_slow() {
+    let dir = TempDir::new("unwritten");
+    let (a, h) = Auditor::start(config(dir.path())).expect("starts");
+    a.disk_budget().store(0, Ordering::SeqCst);
+    let w = a.record_written(decision(1)).expect("accepted");
+    assert_eq!(
+        w.wait(Duration::from_secs(5)).await,
+        Err(AuditUnavailable::SinkFailing),
+        "a full disk refuses the waiter"
+    );
+    a.disk_budget().store(-1, Ordering::SeqCst);
+    wait_for("recovery", || a.healthy()).await;
+    a.disk_delay_ms().store(300, Ordering::SeqCst);
+    let slow = a.record_written(decision(2)).expect("accepted");
+    assert_eq!(
+        slow.wait(Duration::from_millis(50)).await,
+        Err(AuditUnavailable::NotWritten(Duration::from_millis(50)))
+    );
+    a.disk_delay_ms().store(0, Ordering::SeqCst);
+    a.shutdown().await.expect("clean");
+    h.await.expect("ends");
+    assert_eq!(decision_ids(&read_records(dir.path())), [1, 2]);
+
+    // Best-effort trails and no trail at all have nothing to wait for.
+    let dir = TempDir::new("unwritten-be");
+    let mut cfg = config(dir.path());
+    cfg.on_failure = FailureMode::BestEffort;
+    let (a, h) = Auditor::start(cfg).expect("starts");
+    a.disk_delay_ms().store(300, Ordering::SeqCst);
+    let w = a.record_written(decision(3)).expect("accepted");
+    assert_eq!(w.wait(Duration::from_millis(1)).await, Ok(()));
+    a.disk_delay_ms().store(0, Ordering::SeqCst);
+    a.shutdown().await.expect("clean");
+    h.await.expect("ends");
+    let w = Auditor::disabled()
+        .record_written(decision(4))
+        .expect("no trail");
+    assert_eq!(w.wait(Duration::from_millis(1)).await, Ok(()));
+}
+
+/// The Kafka copy gets the file's own lines, byte for byte, in chain order; a restart copies
+/// again what the previous run wrote after its watermark, so the copy's chain has no hole; the
+/// whole result verifies as the topic would.
+#[tokio::test]
+async fn the_copy_is_the_files_lines_and_a_restart_copies_what_was_not_copied() {
+    use super::copy::{watermark_path, CopyItem, CopyQueue};
+    use super::kafka_verify::{verify_copy, CopyRecord};
+    let dir = TempDir::new("copy");
+    let mark = watermark_path(dir.path(), "audit");
+    let q = CopyQueue::new(1000, Some(mark.clone()));
+    let (a, h) = Auditor::start_copying(config(dir.path()), Some(q.clone())).expect("starts");
+    for i in 0..10 {
+        a.record(decision(i)).expect("accepted");
+    }
+    a.shutdown().await.expect("clean");
+    h.await.expect("ends");
+    let mut copied = Vec::new();
+    while !q.is_empty() {
+        copied.extend(q.take(100).await);
+    }
+    let file_lines: Vec<Vec<u8>> = trail_files(dir.path(), None)
+        .expect("ls")
+        .iter()
+        .flat_map(|f| {
+            fs::read(f)
+                .expect("readable")
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let lines: Vec<Vec<u8>> = copied
+        .iter()
+        .filter_map(|i| match i {
+            CopyItem::Line { line, .. } => Some(line.to_vec()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lines, file_lines, "the copy is the file, line for line");
+    assert!(
+        matches!(&copied[0], CopyItem::Start { seq: 0, prev } if prev == GENESIS),
+        "{:?}",
+        copied[0]
+    );
+
+    // The topic had up to seq 4 when the gateway died; the next run copies 5.. again first.
+    q.write_watermark(4);
+    let q2 = CopyQueue::new(1000, Some(mark));
+    let (a, h) = Auditor::start_copying(config(dir.path()), Some(q2.clone())).expect("restarts");
+    a.record(decision(10)).expect("accepted");
+    a.shutdown().await.expect("clean");
+    h.await.expect("ends");
+    let mut again = Vec::new();
+    while !q2.is_empty() {
+        again.extend(q2.take(100).await);
+    }
+    let seqs: Vec<u64> = again
+        .iter()
+        .filter_map(|i| match i {
+            CopyItem::Line { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seqs, (5..=10).collect::<Vec<_>>(), "{again:?}");
+
+    // What the topic holds: the first run's lines up to 4, then the second run's.
+    let mut topic = Vec::new();
+    for (key, items) in [("gw-1", &copied), ("gw-2", &again)] {
+        for item in items.iter() {
+            let value = match item {
+                CopyItem::Line { seq, line } if key == "gw-2" || *seq <= 4 => line.clone(),
+                CopyItem::Line { .. } => continue,
+                other => super::copy::Marker::of(other).expect("marker").to_bytes(),
+            };
+            topic.push(CopyRecord {
+                partition: 0,
+                offset: topic.len() as i64,
+                key: Some(key.into()),
+                value,
+            });
+        }
+    }
+    let report = verify_copy(&topic, &std::collections::HashMap::new());
+    assert!(report.ok(), "{report}");
+    assert_eq!(report.chains.len(), 1, "{report}");
+    assert_eq!(report.chains[0].last_seq, 10);
+}

@@ -346,6 +346,8 @@ impl Snapshot {
 pub struct PolicyHandle {
     current: RwLock<Arc<Snapshot>>,
     cache_capacity: usize,
+    /// Topics only a literal rule reaches (the audit topic), applied to every engine installed.
+    reserved: Vec<String>,
 }
 
 impl std::fmt::Debug for PolicyHandle {
@@ -365,7 +367,21 @@ impl PolicyHandle {
         PolicyHandle {
             current: RwLock::new(Arc::new(Snapshot::new(engine, cache_capacity))),
             cache_capacity,
+            reserved: Vec::new(),
         }
+    }
+
+    /// Reserves `topics`: from now on (this policy and every reload) no principal, super users
+    /// included, reaches them except through a rule that names them literally.
+    pub fn reserving(mut self, topics: Vec<String>) -> PolicyHandle {
+        self.reserved = topics;
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        match Arc::get_mut(&mut current) {
+            Some(snapshot) => snapshot.engine.set_reserved(&self.reserved),
+            None => unreachable!("a handle being built is not shared yet"),
+        }
+        drop(current);
+        self
     }
 
     /// Startup: the loaded policy, or, if it does not load, a deny-all engine (only super users
@@ -389,6 +405,11 @@ impl PolicyHandle {
 
     /// Installs `engine` with an empty cache; returns the previous snapshot.
     pub fn replace(&self, engine: Engine) -> Arc<Snapshot> {
+        let engine = if self.reserved.is_empty() {
+            engine
+        } else {
+            engine.with_reserved(&self.reserved)
+        };
         let next = Arc::new(Snapshot::new(engine, self.cache_capacity));
         std::mem::replace(
             &mut *self.current.write().unwrap_or_else(PoisonError::into_inner),

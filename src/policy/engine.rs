@@ -41,6 +41,9 @@ pub enum Reason {
     Allow(RuleId),
     /// No ALLOW matched: Kafka's default deny.
     NoMatchingAllow,
+    /// A reserved topic (the audit topic) that no rule names literally: wildcard and prefix
+    /// rules, and super users, do not reach it.
+    Reserved,
 }
 
 impl Reason {
@@ -48,7 +51,7 @@ impl Reason {
     pub fn rule(self) -> Option<RuleId> {
         match self {
             Reason::Deny(id) | Reason::Allow(id) => Some(id),
-            Reason::SuperUser | Reason::NoMatchingAllow => None,
+            Reason::SuperUser | Reason::NoMatchingAllow | Reason::Reserved => None,
         }
     }
 }
@@ -60,6 +63,9 @@ impl fmt::Display for Reason {
             Reason::Deny(id) => write!(f, "denied by rule {id}"),
             Reason::Allow(id) => write!(f, "allowed by rule {id}"),
             Reason::NoMatchingAllow => f.write_str("no matching allow (default deny)"),
+            Reason::Reserved => f.write_str(
+                "reserved topic (the audit topic): only a rule naming it literally applies",
+            ),
         }
     }
 }
@@ -231,6 +237,8 @@ pub struct Engine {
     super_users: Vec<Principal>,
     index: Index,
     version: String,
+    /// Topics only literal rules reach (see [`Reason::Reserved`]).
+    reserved: Vec<String>,
 }
 
 impl fmt::Debug for Engine {
@@ -254,7 +262,24 @@ impl Engine {
             version: set.version_hash().to_string(),
             policy: Some(set),
             index,
+            reserved: Vec::new(),
         }
+    }
+
+    /// This engine with `topics` reserved: only a rule naming one literally decides on it.
+    pub fn with_reserved(mut self, topics: &[String]) -> Engine {
+        self.reserved = topics.to_vec();
+        self
+    }
+
+    /// Reserves `topics` in place (see [`Engine::with_reserved`]).
+    pub fn set_reserved(&mut self, topics: &[String]) {
+        self.reserved = topics.to_vec();
+    }
+
+    /// Whether `name` of `rtype` is reserved.
+    pub fn is_reserved(&self, rtype: ResourceType, name: &str) -> bool {
+        rtype == ResourceType::Topic && self.reserved.iter().any(|r| r == name)
     }
 
     /// The engine to run with when the policy is missing or invalid (item 32): everyone but the
@@ -273,6 +298,7 @@ impl Engine {
             super_users: supers,
             index: Index::default(),
             version: DENY_ALL_VERSION.to_string(),
+            reserved: Vec::new(),
         }
     }
 
@@ -321,14 +347,23 @@ impl Engine {
         rtype: ResourceType,
         name: &str,
     ) -> Decision {
-        if self.is_super_user(principal) {
+        let reserved = self.is_reserved(rtype, name);
+        if self.is_super_user(principal) && !reserved {
             return Decision::from_reason(Reason::SuperUser);
         }
         let host = canonical_ip(host);
         let rt = rtype_index(rtype);
         let (mut deny, mut allow) = (u32::MAX, u32::MAX);
+        let literal = |id: u32| {
+            self.rules()
+                .get(id as usize)
+                .is_some_and(|r| matches!(r.pattern, Pattern::Literal(_)))
+        };
         self.index.for_each_slot(principal, |slot| {
             self.index.buckets[slot as usize][rt].for_each_match(name, |id| {
+                if reserved && !literal(id) {
+                    return;
+                }
                 let r = &self.index.compact[id as usize];
                 match r.effect {
                     Effect::Deny
@@ -353,6 +388,8 @@ impl Engine {
             Reason::Deny(RuleId(deny))
         } else if allow != u32::MAX {
             Reason::Allow(RuleId(allow))
+        } else if reserved {
+            Reason::Reserved
         } else {
             Reason::NoMatchingAllow
         })
@@ -608,6 +645,10 @@ impl Authorize for SessionAuthz {
 
     fn allowed_any(&self, op: Operation, rtype: ResourceType) -> bool {
         self.decide_any(op, rtype).allowed
+    }
+
+    fn reserved(&self, rtype: ResourceType, name: &str) -> bool {
+        self.snapshot.engine().is_reserved(rtype, name)
     }
 }
 

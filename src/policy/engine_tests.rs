@@ -721,3 +721,47 @@ fn cli_check_reports_errors_with_file_and_line() {
     assert!(out.contains("bad.policy:3: prefix pattern"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 11 item 10: the audit topic is reserved. `Topic:*` and prefix grants and super users do
+/// not reach it; a rule naming it literally does, and a literal deny still wins; other topics are
+/// decided as before.
+#[test]
+fn a_reserved_topic_is_reached_only_by_rules_that_name_it() {
+    let e = Engine::new(set(
+        "p, User:bob, Topic, *, All, *, allow\n\
+         p, User:carol, Topic, _kafka*, All, *, allow\n\
+         p, User:alice, Topic, _kafka_gateway_audit, Read, *, allow\n\
+         p, User:dave, Topic, _kafka_gateway_audit, Read, *, allow\n\
+         p, User:dave, Topic, _kafka_gateway_audit, All, *, deny\n",
+        &["User:root"],
+    ))
+    .with_reserved(&["_kafka_gateway_audit".to_string()]);
+    let audit = "_kafka_gateway_audit";
+    let d = |who: &str, op: Op, name: &str| e.decide(&user(who), ip(ANY_HOST), op, Rt::Topic, name);
+    assert_eq!(d("bob", Op::Read, audit).reason, Reason::Reserved);
+    assert!(!d("bob", Op::Write, audit).allowed);
+    assert!(
+        !d("carol", Op::Read, audit).allowed,
+        "a prefix rule does not reach it"
+    );
+    assert_eq!(
+        d("root", Op::Read, audit).reason,
+        Reason::Reserved,
+        "nor a super user"
+    );
+    assert!(d("alice", Op::Read, audit).allowed, "a literal rule does");
+    assert!(
+        !d("alice", Op::Write, audit).allowed,
+        "only for what it grants"
+    );
+    assert!(!d("dave", Op::Read, audit).allowed, "a literal deny wins");
+    assert!(
+        d("bob", Op::Write, "orders").allowed,
+        "other topics as before"
+    );
+    assert!(d("root", Op::Delete, "orders").allowed);
+    assert!(
+        !e.is_reserved(Rt::Group, audit),
+        "only the topic is reserved"
+    );
+}

@@ -388,7 +388,7 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                     ids,
                 )?;
                 let request_ref = RequestRef::new(meta, &request.header);
-                audit_decisions(&authz, &request_ref, ctx)?;
+                audit_decisions(&authz, &request_ref, ctx).await?;
                 match plan {
                     None => {
                         // Fail closed: an API without a request-to-check mapping is never forwarded.
@@ -711,9 +711,11 @@ impl RequestRef {
 
 /// Stage 3: audit. Every denied check, and the allowed ones the configured level asks for, become
 /// records before anything is forwarded; if the trail cannot take them (fail-closed), the request
-/// does not happen and the connection is closed (clients retry on a new one). Called again after
-/// a response merge, for the checks made while completing or filtering the response.
-fn audit_decisions(
+/// does not happen and the connection is closed (clients retry on a new one). Fail-closed means
+/// written: a request with a denial or an admin operation waits until those records are in the
+/// file (fsynced under `batch` / `always`), at most `timeouts.audit_write`. Called again after a
+/// response merge, for the checks made while completing or filtering the response.
+async fn audit_decisions(
     authz: &SessionAuthz,
     request: &RequestRef,
     ctx: &SessionCtx,
@@ -743,10 +745,18 @@ fn audit_decisions(
             more,
             repeated: None,
         };
-    let write = |r: AuthzDecision| {
-        ctx.audit
-            .record(Event::AuthzDecision(Box::new(r)))
-            .map_err(|e| SessionError::Denied(format!("audit trail unavailable: {e}")))
+    let mut waiters = Vec::new();
+    let mut write = |r: AuthzDecision| {
+        let must_be_written =
+            r.decision == Decision::Deny || crate::audit::level::is_admin_api(r.api_key);
+        let event = Event::AuthzDecision(Box::new(r));
+        let refused = |e| SessionError::Denied(format!("audit trail unavailable: {e}"));
+        if must_be_written {
+            waiters.push(ctx.audit.record_written(event).map_err(refused)?);
+            Ok(())
+        } else {
+            ctx.audit.record(event).map_err(refused)
+        }
     };
     // The mapping may ask the same question twice for one request (deciding, then shaping the
     // answer): one record per distinct check.
@@ -822,6 +832,20 @@ fn audit_decisions(
             version.clone(),
             Some(n),
         ))?;
+    }
+    if !waiters.is_empty() {
+        let deadline = ctx.config.timeouts.audit_write;
+        let until = Instant::now() + deadline;
+        for w in waiters {
+            let left = until.saturating_duration_since(Instant::now());
+            if let Err(e) = w.wait(left.max(Duration::from_millis(1))).await {
+                ctx.metrics.inc("audit_unwritten_refusals_total", &[]);
+                tracing::error!(error = %e, "audit trail unavailable: the record was not written, refusing the request");
+                return Err(SessionError::Denied(format!(
+                    "audit trail unavailable: {e}"
+                )));
+            }
+        }
     }
     if batch.dropped_allowed > 0 || !batch.denied_overflow.is_empty() {
         let summarized: u64 = batch.denied_overflow.iter().map(|o| o.2).sum();
@@ -1029,7 +1053,7 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                             })?;
                         // Fail closed here too: a response whose checks the trail cannot take is
                         // not delivered.
-                        audit_decisions(&authz, &request_ref, ctx)?;
+                        audit_decisions(&authz, &request_ref, ctx).await?;
                         merged
                     }
                 };

@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, CreateAclsRequest, CreateAclsResponse, DescribeAclsRequest,
     DescribeAclsResponse,
 };
+use kafka_protocol::protocol::{Decodable, Encodable};
 
 use super::client_properties::ClientProperties;
 use super::cluster::query_api_versions;
@@ -188,6 +189,28 @@ impl AdminConn {
                 ours: show(ours),
             }),
         }
+    }
+
+    /// Any request, at the highest version both sides speak, but not above `max`.
+    pub async fn call<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        api: ApiKey,
+        name: &'static str,
+        max: i16,
+        req: &Req,
+    ) -> Result<(i16, Resp), AclRequestError> {
+        let version = self.version(api, name)?.min(max);
+        let resp = exchange(
+            &mut self.conn,
+            api,
+            version,
+            req,
+            name,
+            self.timeout,
+            MAX_RESPONSE_BYTES,
+        )
+        .await?;
+        Ok((version, resp))
     }
 
     /// Every ACL the cluster holds: DescribeAcls with a filter that matches everything.

@@ -22,6 +22,12 @@ pub trait Authorize {
     /// Kafka's `authorizeByResourceType`: is `op` allowed on at least one resource of `rtype`, with no
     /// DENY that covers every such resource? (KIP-679: WRITE on any topic allows idempotent producing.)
     fn allowed_any(&self, op: Operation, rtype: ResourceType) -> bool;
+    /// Whether the resource is reserved (the audit topic): a cluster-level grant that would reach
+    /// every topic (Create, Delete on the cluster) does not reach it.
+    fn reserved(&self, rtype: ResourceType, name: &str) -> bool {
+        let _ = (rtype, name);
+        false
+    }
 }
 
 /// Topic ids the gateway has learned from upstream Metadata responses.

@@ -68,7 +68,9 @@ pub struct ClusterOptions {
 }
 
 impl ClusterOptions {
-    async fn connect(&self) -> Result<(AdminConn, ClientProperties), MigrateError> {
+    /// Logs in to the first reachable bootstrap server; the properties are returned for
+    /// connections to other brokers.
+    pub async fn connect(&self) -> Result<(AdminConn, ClientProperties), MigrateError> {
         let bootstrap = self
             .bootstrap
             .split(',')

@@ -72,7 +72,10 @@ pub(super) fn create_topics(
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
     let cluster_create = cluster_allowed(authz, Operation::Create);
-    let allowed = |n: &str| cluster_create || topic_allowed(authz, Operation::Create, n);
+    let allowed = |n: &str| {
+        (cluster_create && !authz.reserved(ResourceType::Topic, n))
+            || topic_allowed(authz, Operation::Create, n)
+    };
     let strip = |n: &str| {
         version >= FIRST_CREATE_CONFIGS_VERSION
             && !topic_allowed(authz, Operation::DescribeConfigs, n)
@@ -209,20 +212,27 @@ pub(super) fn delete_topics(
     } else {
         req.topic_names.iter().cloned().map(Target::Name).collect()
     };
-    // None: forward; Some(name if known): denied.
+    // DELETE on the cluster reaches every topic but a reserved one; asked only when a topic's own
+    // check fails, as Kafka does.
+    let cluster_delete = std::cell::OnceCell::new();
+    let may_delete = |n: &str| {
+        topic_allowed(authz, Operation::Delete, n)
+            || (!authz.reserved(ResourceType::Topic, n)
+                && *cluster_delete.get_or_init(|| cluster_allowed(authz, Operation::Delete)))
+    };
+    // None: forward; Some(name if known): denied. An id the gateway cannot resolve is never
+    // forwarded (it could name any topic): UNKNOWN_TOPIC_ID.
     let denied = |t: &Target| -> Option<Option<String>> {
         match t {
-            Target::Name(n) => {
-                (!topic_allowed(authz, Operation::Delete, n)).then(|| Some(n.to_string()))
-            }
+            Target::Name(n) => (!may_delete(n)).then(|| Some(n.to_string())),
             Target::Id(id) => match resolve(ids, *id) {
                 None => Some(None),
-                Some(n) => (!topic_allowed(authz, Operation::Delete, &n)).then_some(Some(n)),
+                Some(n) => (!may_delete(&n)).then_some(Some(n)),
             },
             Target::Malformed => None,
         }
     };
-    if targets.iter().all(|t| denied(t).is_none()) || cluster_allowed(authz, Operation::Delete) {
+    if targets.iter().all(|t| denied(t).is_none()) {
         return Ok(Plan::Forward);
     }
 

@@ -1,5 +1,5 @@
 //! Shared-state helpers: lock access for the gateway's small pieces of shared state (broker map,
-//! credential store), and the gateway-wide bound on concurrent key derivations.
+//! credential store), and the gateway-wide bounds on concurrent key derivations and upstream logins.
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -15,12 +15,22 @@ pub fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 /// Key derivations (PBKDF2: a PLAIN login's check, the gateway's own SCRAM login upstream) allowed
-/// at once, gateway-wide: one per core, so a login storm cannot take more than the machine's cores
-/// nor queue unbounded work on tokio's blocking pool.
+/// at once, gateway-wide: one fewer than the cores (at least one), so a login storm always leaves a
+/// core to the clients already logged in, and never queues unbounded work on tokio's blocking pool.
 pub fn hashing_slots() -> &'static tokio::sync::Semaphore {
     static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
     SLOTS.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        tokio::sync::Semaphore::new(cores)
+        tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
     })
+}
+
+/// The gateway's own upstream logins (SASL exchanges with brokers) allowed at once. A reconnect
+/// storm opens one upstream connection per client connection; beyond this many, logins queue
+/// (within the connect deadline) instead of all running together.
+pub const UPSTREAM_LOGINS: usize = 32;
+
+pub fn upstream_login_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(UPSTREAM_LOGINS))
 }

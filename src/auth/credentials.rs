@@ -126,7 +126,12 @@ impl ScramHash {
     }
 
     /// RFC 5802 `Hi(password, salt, i)`: PBKDF2 with this hash's HMAC, output one hash long.
-    fn salted_password(self, password: &[u8], salt: &[u8], iterations: NonZeroU32) -> Vec<u8> {
+    pub(crate) fn salted_password(
+        self,
+        password: &[u8],
+        salt: &[u8],
+        iterations: NonZeroU32,
+    ) -> Vec<u8> {
         let mut out = vec![0u8; self.output_len()];
         pbkdf2::derive(
             self.pbkdf2_algorithm(),

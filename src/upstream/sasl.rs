@@ -24,7 +24,10 @@ use kafka_protocol::messages::{
     SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use rsasl::prelude::{Mechname, SASLClient, SASLConfig, Session, State};
+use rsasl::callback::{Context, Request, SessionCallback, SessionData};
+use rsasl::mechanisms::scram::properties::{Iterations, Salt, SaltedPassword};
+use rsasl::prelude::{Mechname, SASLClient, SASLConfig, Session, SessionError, State};
+use rsasl::property::{AuthId, Password};
 
 use super::conn::{exchange, UpstreamConn, UpstreamError};
 use crate::auth::credentials::ITERATIONS;
@@ -124,12 +127,14 @@ impl SaslLogin {
     /// its first message.
     pub fn start(sasl: &UpstreamSasl) -> Result<(SaslLogin, LoginStep), LoginError> {
         let mechanism = sasl.mechanism;
-        let config = SASLConfig::with_credentials(
-            None,
-            sasl.username.clone(),
-            sasl.password.expose().to_string(),
-        )
-        .map_err(|e| LoginError::Config(e.to_string()))?;
+        let config = SASLConfig::builder()
+            .with_default_mechanisms()
+            .with_callback(Credentials {
+                mechanism,
+                username: sasl.username.clone(),
+                password: sasl.password.clone(),
+            })
+            .map_err(|e| LoginError::Config(e.to_string()))?;
         let mechname = Mechname::parse(mechanism.name().as_bytes())
             .map_err(|e| LoginError::Config(e.to_string()))?;
         let session = SASLClient::new(config)
@@ -226,6 +231,132 @@ impl SaslLogin {
             }
         }
     }
+}
+
+/// The gateway's credentials for rsasl. For SCRAM it answers rsasl's request for the salted
+/// password itself, from [`salted_passwords`] when this salt and count were seen before: the
+/// broker keeps one salt per credential, so only the first login after a start (or a credential
+/// change) runs PBKDF2, not every new upstream connection.
+struct Credentials {
+    mechanism: Mechanism,
+    username: String,
+    password: crate::config::Secret,
+}
+
+impl SessionCallback for Credentials {
+    fn callback(
+        &self,
+        _session: &SessionData,
+        context: &Context,
+        request: &mut Request<'_>,
+    ) -> Result<(), SessionError> {
+        if request.is::<SaltedPassword>() {
+            let hash = crate::auth::credentials::ScramHash::of(self.mechanism);
+            let (Some(hash), Some(salt), Some(&iterations)) = (
+                hash,
+                context.get_ref::<Salt>(),
+                context.get_ref::<Iterations>(),
+            ) else {
+                // Not answered: rsasl falls back to the plain password.
+                return Ok(());
+            };
+            let Some(rounds) = std::num::NonZeroU32::new(iterations) else {
+                return Ok(());
+            };
+            let salted = salted_passwords().get_or_derive(
+                self.mechanism,
+                &self.username,
+                self.password.expose(),
+                salt,
+                iterations,
+                || hash.salted_password(self.password.expose().as_bytes(), salt, rounds),
+            );
+            request.satisfy::<SaltedPassword>(&salted)?;
+            return Ok(());
+        }
+        request
+            .satisfy::<AuthId>(&self.username)?
+            .satisfy::<Password>(self.password.expose().as_bytes())?;
+        Ok(())
+    }
+}
+
+/// Salted passwords of the gateway's own logins, keyed by a hash of everything they derive from
+/// (mechanism, user, password, salt, iteration count), so a changed password or salt is a miss,
+/// never a stale hit. A few entries: one per broker credential of the gateway.
+pub(crate) struct SaltedPasswords {
+    entries: std::sync::Mutex<std::collections::VecDeque<([u8; 32], Vec<u8>)>>,
+    derivations: std::sync::atomic::AtomicU64,
+}
+
+const SALTED_CACHE_ENTRIES: usize = 8;
+
+impl SaltedPasswords {
+    fn get_or_derive(
+        &self,
+        mechanism: Mechanism,
+        username: &str,
+        password: &str,
+        salt: &[u8],
+        iterations: u32,
+        derive: impl FnOnce() -> Vec<u8>,
+    ) -> Vec<u8> {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        for part in [
+            mechanism.name().as_bytes(),
+            username.as_bytes(),
+            password.as_bytes(),
+            salt,
+        ] {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part);
+        }
+        ctx.update(&iterations.to_be_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(ctx.finish().as_ref());
+        if let Some((_, v)) = self.lock().iter().find(|(k, _)| *k == key) {
+            return v.clone();
+        }
+        // Derived outside the lock: the caller holds a hashing slot already.
+        let salted = derive();
+        self.derivations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut entries = self.lock();
+        if !entries.iter().any(|(k, _)| *k == key) {
+            if entries.len() >= SALTED_CACHE_ENTRIES {
+                entries.pop_front();
+            }
+            entries.push_back((key, salted.clone()));
+        }
+        salted
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<([u8; 32], Vec<u8>)>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// PBKDF2 runs so far.
+    #[cfg(test)]
+    pub(crate) fn derivations(&self) -> u64 {
+        self.derivations.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl SaltedPasswords {
+    pub(crate) fn new() -> SaltedPasswords {
+        SaltedPasswords {
+            entries: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            derivations: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+/// The gateway-wide cache.
+pub(crate) fn salted_passwords() -> &'static SaltedPasswords {
+    static CACHE: std::sync::OnceLock<SaltedPasswords> = std::sync::OnceLock::new();
+    CACHE.get_or_init(SaltedPasswords::new)
 }
 
 /// The iteration count of a SCRAM server-first message when it is a number outside Kafka's range.
@@ -390,6 +521,17 @@ pub async fn login(
     timeout: Duration,
     max_response: usize,
 ) -> Result<i64, UpstreamError> {
+    let addr = conn.addr.clone();
+    let _slot = tokio::time::timeout(timeout, crate::sync::upstream_login_slots().acquire())
+        .await
+        .map_err(|_| UpstreamError::Protocol {
+            addr,
+            phase: "SASL login",
+            message: format!(
+                "{} upstream logins already running for {timeout:?}",
+                crate::sync::UPSTREAM_LOGINS
+            ),
+        })?;
     let mut t = Exclusive {
         conn,
         timeout,

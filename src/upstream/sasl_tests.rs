@@ -206,3 +206,50 @@ fn iteration_counts_outside_kafkas_range_are_refused_before_pbkdf2() {
         }
     }
 }
+
+/// Issue 11 item 6: the salted password is derived once per (mechanism, user, password, salt,
+/// count); any change is a miss, never a stale hit; and logins that take it from the cache still
+/// prove the password to the broker.
+#[test]
+fn the_salted_password_is_derived_once_and_reused_by_later_logins() {
+    let cache = SaltedPasswords::new();
+    let derive = |c: &SaltedPasswords, user: &str, pw: &str, salt: &[u8], i: u32| {
+        c.get_or_derive(Mechanism::ScramSha256, user, pw, salt, i, || {
+            format!("{user}/{pw}/{i}").into_bytes()
+        })
+    };
+    let first = derive(&cache, "svc", "pw", b"salt", 4096);
+    assert_eq!(derive(&cache, "svc", "pw", b"salt", 4096), first);
+    assert_eq!(cache.derivations(), 1, "the second login reuses it");
+    for (user, pw, salt, i) in [
+        ("svc", "pw2", &b"salt"[..], 4096),
+        ("svc", "pw", b"salt2", 4096),
+        ("svc", "pw", b"salt", 8192),
+        ("svc2", "pw", b"salt", 4096),
+    ] {
+        derive(&cache, user, pw, salt, i);
+    }
+    assert_eq!(cache.derivations(), 5, "every changed input is a miss");
+    for i in 0..20 {
+        derive(&cache, "many", "pw", b"salt", 4096 + i);
+    }
+    assert!(cache.lock().len() <= SALTED_CACHE_ENTRIES, "bounded");
+
+    // Logins whose salted password the gateway answers itself (rather than rsasl) still prove the
+    // password to the broker.
+    for mechanism in [Mechanism::ScramSha256, Mechanism::ScramSha512] {
+        let user = format!("cache-{}", mechanism.name());
+        for round in 0..2 {
+            let mut server = broker(mechanism, &[&user]);
+            let (mut login, first) = SaslLogin::start(&sasl(mechanism, &user)).expect("starts");
+            let Step::Continue(server_first) = server.step(&sent(first)) else {
+                panic!("client-first refused");
+            };
+            let client_final = sent(login.next(&server_first).expect("server-first accepted"));
+            let Step::Success { response, .. } = server.step(&client_final) else {
+                panic!("{mechanism} round {round}: the proof from the salted password was refused");
+            };
+            assert_eq!(login.next(&response).expect("verified"), LoginStep::Done);
+        }
+    }
+}

@@ -1625,6 +1625,25 @@ fn scenario_26_delete_topics_by_name_needs_delete() {
     ));
 }
 
+/// Plans a DeleteTopics v6 that must be forwarded in part: the ids forwarded, and the merge.
+fn delete_v6_partial(
+    req: DeleteTopicsRequest,
+    acl: &Acl,
+    ids: &Ids,
+) -> (Vec<Uuid>, crate::policy::mapping::Merge) {
+    let (request, merge) = partial(plan(
+        ApiKey::DeleteTopics,
+        6,
+        RequestKind::DeleteTopics(req),
+        acl,
+        ids,
+    ));
+    let RequestKind::DeleteTopics(fwd) = forwarded(ApiKey::DeleteTopics, 6, &request) else {
+        panic!()
+    };
+    (fwd.topics.iter().map(|t| t.topic_id).collect(), merge)
+}
+
 #[test]
 fn delete_topics_v6_by_id() {
     let acl = Acl::new(&[
@@ -1644,20 +1663,8 @@ fn delete_topics_v6_by_id() {
         state(None, id(9)),
         state(Some("byname"), Uuid::nil()),
     ]);
-    let (request, merge) = partial(plan(
-        ApiKey::DeleteTopics,
-        6,
-        RequestKind::DeleteTopics(req),
-        &acl,
-        &ids,
-    ));
-    let RequestKind::DeleteTopics(fwd) = forwarded(ApiKey::DeleteTopics, 6, &request) else {
-        panic!()
-    };
-    assert_eq!(
-        fwd.topics.iter().map(|t| t.topic_id).collect::<Vec<_>>(),
-        vec![id(1)]
-    );
+    let (forwarded_ids, merge) = delete_v6_partial(req, &acl, &ids);
+    assert_eq!(forwarded_ids, vec![id(1)]);
     let up = DeleteTopicsResponse::default().with_responses(vec![
         delete_topics_response::DeletableTopicResult::default()
             .with_name(Some(tn("gone")))
@@ -1692,6 +1699,33 @@ fn delete_topics_v6_by_id() {
         resp.responses[3].error_message.as_deref(),
         Some("This server does not host this topic ID.")
     );
+}
+
+/// Issue 11 item 2: DELETE on the cluster reaches every topic the gateway can name, but an id it
+/// cannot resolve (it could be any topic, the audit topic included) is answered UNKNOWN_TOPIC_ID
+/// and never forwarded.
+#[test]
+fn delete_topics_by_an_unknown_id_is_never_forwarded_even_with_cluster_delete() {
+    let acl = Acl::new(&[(Op::Delete, Rt::Cluster, CLUSTER_NAME)]);
+    let ids = Ids(vec![(id(1), "known")]);
+    let state = |tid: Uuid| delete_topics_request::DeleteTopicState::default().with_topic_id(tid);
+    let req = DeleteTopicsRequest::default().with_topics(vec![state(id(1)), state(id(9))]);
+    assert_eq!(
+        delete_v6_partial(req, &acl, &ids).0,
+        vec![id(1)],
+        "the known topic is deleted through the cluster grant, the unknown id is not forwarded"
+    );
+    let known_only = DeleteTopicsRequest::default().with_topics(vec![state(id(1))]);
+    assert!(matches!(
+        plan(
+            ApiKey::DeleteTopics,
+            6,
+            RequestKind::DeleteTopics(known_only),
+            &acl,
+            &ids
+        ),
+        Plan::Forward
+    ));
 }
 
 #[test]

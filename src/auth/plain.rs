@@ -11,9 +11,10 @@
 //! PLAIN sends the password in the clear: the session layer must only offer it over TLS (see
 //! [`FailureReason::PlainOverPlaintext`]).
 //!
-//! The one PBKDF2 a PLAIN login costs runs on tokio's blocking pool, at most [`crate::sync::hashing_slots`] at
-//! a time across the gateway, never on the runtime threads that serve authenticated clients; and a
-//! name or address under lockout is refused before anything is hashed.
+//! The one PBKDF2 a PLAIN login costs runs on the gateway's low-priority hashing threads
+//! ([`crate::sync::on_hashing_thread`]), at most [`crate::sync::hashing_slots`] at a time, never on
+//! the runtime threads that serve authenticated clients; and a name or address under lockout is
+//! refused before anything is hashed.
 
 use std::sync::Arc;
 
@@ -107,7 +108,7 @@ impl PlainExchange {
         };
         let password = password.to_string();
         let password_ok =
-            tokio::task::spawn_blocking(move || credential.verify_password(&password))
+            crate::sync::on_hashing_thread(move || credential.verify_password(&password))
                 .await
                 .unwrap_or(false);
         if !known {

@@ -449,17 +449,18 @@ pub(crate) async fn authenticate<T: SaslTransport>(
         if last {
             return Ok(lifetime);
         }
-        // The broker's server-first message makes rsasl run PBKDF2 (thousands of HMACs): on the
-        // blocking pool, a bounded number at a time, so a crowd of connections opening at once
-        // (a restart, a reconnect storm) does not stall the runtime threads serving clients.
+        // The broker's server-first message may make the login run PBKDF2 (thousands of HMACs;
+        // only the first time per salt, see `Credentials`): on the low-priority hashing threads,
+        // a bounded number at a time, so a crowd of connections opening at once (a restart, a
+        // reconnect storm) does not stall the runtime threads serving clients.
         let slot = crate::sync::hashing_slots().acquire().await;
         let message = resp.auth_bytes.clone();
-        let (back, next) = tokio::task::spawn_blocking(move || {
+        let (back, next) = crate::sync::on_hashing_thread(move || {
             let next = client.next(&message);
             (client, next)
         })
         .await
-        .map_err(|e| err(t, format!("the login's key derivation failed: {e}")))?;
+        .ok_or_else(|| err(t, "the login's key derivation failed".into()))?;
         drop(slot);
         client = back;
         step = next.map_err(|e| err(t, e.to_string()))?;

@@ -325,6 +325,62 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(dir.join(name), bytes)
 }
 
+/// Audit topics for `audit_copy`: `flags | key byte + value | 0xFF | ...`: a chain with its start
+/// marker, a declared gap, a duplicate, an edited record and a stranger.
+fn audit_copy_seeds(dir: &Path) -> std::io::Result<usize> {
+    use kafka_gateway::audit::record::{encode_line, GENESIS};
+    std::fs::create_dir_all(dir)?;
+    let mut lines = Vec::new();
+    let mut prev = GENESIS.to_string();
+    for seq in 0..6u64 {
+        let mut buf = Vec::new();
+        let body = format!(r#"{{"event":"gateway_stop","instance":"i","reason":"r{seq}","uptime_ms":1}}"#);
+        prev = encode_line(seq, "2026-12-04T00:00:00.000000Z", &prev, body.as_bytes(), &mut buf);
+        buf.pop();
+        lines.push(buf);
+    }
+    let start = format!(r#"{{"copy_start":{{"seq":0,"prev":"{GENESIS}"}}}}"#).into_bytes();
+    let gap = br#"{"copy_gap":{"from_seq":3,"to_seq":3,"reason":"queue_full"}}"#.to_vec();
+    let topics: Vec<(&str, u8, Vec<(u8, Vec<u8>)>)> = vec![
+        ("chain", 0, (0..6).map(|i| (0, lines[i].clone())).collect()),
+        (
+            "declared",
+            0,
+            vec![
+                (1, start),
+                (1, lines[0].clone()),
+                (1, lines[1].clone()),
+                (1, lines[2].clone()),
+                (2, gap),
+                (2, lines[4].clone()),
+                (2, lines[4].clone()),
+            ],
+        ),
+        (
+            "tampered",
+            1,
+            vec![
+                (0, lines[2].clone()),
+                (0, lines[3].iter().map(|b| if *b == b'3' { b'7' } else { *b }).collect()),
+                (3, b"not json".to_vec()),
+                (0, lines[5].clone()),
+            ],
+        ),
+    ];
+    for (name, flags, records) in &topics {
+        let mut seed = vec![*flags];
+        for (i, (key, value)) in records.iter().enumerate() {
+            if i > 0 {
+                seed.push(0xFF);
+            }
+            seed.push(*key);
+            seed.extend_from_slice(value);
+        }
+        write(dir, name, &seed)?;
+    }
+    Ok(topics.len())
+}
+
 fn main() -> std::io::Result<()> {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut args = std::env::args_os().skip(1).map(PathBuf::from);
@@ -514,11 +570,13 @@ fn main() -> std::io::Result<()> {
     let oauth = auth::oauth(&auth_dirs[1])?;
     let config = auth::config(&auth_dirs[2], &here.join("../policies"))?;
     let upstream = auth::upstream_sasl(&auth_dirs[3])?;
+    let copies = audit_copy_seeds(&root.join("audit_copy"))?;
 
     println!(
         "seeds: {requests} requests ({skipped} version/body pairs that do not encode skipped), \
          {responses} responses, {merges} request/response pairs, 5 frame streams, {scram} SCRAM \
-         exchanges, {upstream} broker SCRAM/PLAIN answers, {oauth} OAUTHBEARER inputs, {config} config files, in {}",
+         exchanges, {upstream} broker SCRAM/PLAIN answers, {oauth} OAUTHBEARER inputs, {config} config files, \
+         {copies} audit topics, in {}",
         root.display()
     );
     if captures.is_dir() {

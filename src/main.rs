@@ -444,12 +444,18 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
 }
 
 fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()> {
-    use kafka_gateway::policy::engine::{cmd_check, cmd_explain, cmd_who_can};
+    use kafka_gateway::policy::engine::{cmd_check, cmd_explain_reserving, cmd_who_can};
     // Import reads a cluster, not a policy: no policy source is loaded for it.
     let command = match command {
         PolicyCommand::Import { cluster, out } => return policy_import(cluster, out),
         other => other,
     };
+    // The audit topic the config reserves, if the config can be read (explain answers as the
+    // gateway would).
+    let reserved: Vec<String> = Config::load(&source.config)
+        .ok()
+        .and_then(|c| c.audit.and_then(|a| a.kafka).map(|k| vec![k.topic]))
+        .unwrap_or_default();
     let (model, files, super_users) = if source.model.is_some() && !source.files.is_empty() {
         (
             source.model.unwrap_or_default(),
@@ -492,14 +498,12 @@ fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()
             resource,
             host,
         } => {
-            let out = cmd_explain(
+            let out = cmd_explain_reserving(
                 &model,
                 &files,
                 &super_users,
-                &principal,
-                &operation,
-                &resource,
-                host.as_deref(),
+                &reserved,
+                (&principal, &operation, &resource, host.as_deref()),
             )
             .map_err(|e| anyhow::anyhow!(e))?;
             print!("{out}");

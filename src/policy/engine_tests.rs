@@ -764,4 +764,10 @@ fn a_reserved_topic_is_reached_only_by_rules_that_name_it() {
         !e.is_reserved(Rt::Group, audit),
         "only the topic is reserved"
     );
+    // `policy explain` answers as the gateway does, without a casbin "disagreement".
+    let out = e
+        .explain(&user("bob"), ip(ANY_HOST), Op::Read, Rt::Topic, audit)
+        .to_string();
+    assert!(out.contains("reserved topic"), "{out}");
+    assert!(!out.contains("DISAGREES"), "{out}");
 }

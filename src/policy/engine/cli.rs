@@ -85,6 +85,24 @@ pub fn cmd_explain(
     resource: &str,
     host: Option<&str>,
 ) -> Result<String, String> {
+    cmd_explain_reserving(
+        model,
+        files,
+        super_users,
+        &[],
+        (principal, op, resource, host),
+    )
+}
+
+/// [`cmd_explain`] with the topics the gateway reserves (the audit topic of `[audit.kafka]`), so
+/// the answer is the gateway's. The question is `(principal, operation, resource, host)`.
+pub fn cmd_explain_reserving(
+    model: &Path,
+    files: &[PathBuf],
+    super_users: &[String],
+    reserved: &[String],
+    (principal, op, resource, host): (&str, &str, &str, Option<&str>),
+) -> Result<String, String> {
     let principal = parse_principal(principal)?;
     let op = parse_op(op)?;
     let (rtype, name) = parse_resource(resource)?;
@@ -100,7 +118,7 @@ pub fn cmd_explain(
         ),
     };
     let set = PolicySet::load(model, files, super_users).map_err(|e| e.to_string())?;
-    let engine = Engine::new(set);
+    let engine = Engine::new(set).with_reserved(reserved);
     Ok(format!(
         "{host_note}{}",
         engine.explain(&principal, host, op, rtype, &name)

@@ -98,9 +98,73 @@ impl std::fmt::Display for CopyReport {
     }
 }
 
+#[derive(Clone, Copy)]
 struct Open {
     chain: usize,
     last_seq: u64,
+}
+
+/// The chains' last records, by hash and by seq: each record costs a few map operations, so a
+/// topic filled by someone hostile cannot make verify quadratic.
+#[derive(Default)]
+struct Tips {
+    by_hash: HashMap<String, Open>,
+    by_seq: BTreeSet<(u64, String)>,
+}
+
+impl Tips {
+    fn insert(&mut self, hash: String, open: Open) {
+        self.by_seq.insert((open.last_seq, hash.clone()));
+        self.by_hash.insert(hash, open);
+    }
+
+    fn remove(&mut self, hash: &str) -> Option<Open> {
+        let open = self.by_hash.remove(hash)?;
+        self.by_seq.remove(&(open.last_seq, hash.to_string()));
+        Some(open)
+    }
+
+    /// The tip with the highest seq below `seq`: the smallest hole a record at `seq` leaves.
+    fn nearest_below(&self, seq: u64) -> Option<(String, Open)> {
+        let (_, hash) = self.by_seq.range(..(seq, String::new())).next_back()?;
+        Some((hash.clone(), *self.by_hash.get(hash)?))
+    }
+}
+
+/// Declared gaps as disjoint, non-adjacent intervals (start -> end, inclusive).
+#[derive(Default)]
+struct Gaps(std::collections::BTreeMap<u64, u64>);
+
+impl Gaps {
+    fn insert(&mut self, mut from: u64, mut to: u64) {
+        if from > to {
+            return;
+        }
+        // Merge every interval that overlaps or touches [from, to].
+        let touching: Vec<(u64, u64)> = self
+            .0
+            .range(..=to.saturating_add(1))
+            .rev()
+            .take_while(|(_, e)| e.saturating_add(1) >= from)
+            .map(|(s, e)| (*s, *e))
+            .collect();
+        for (s, e) in touching {
+            self.0.remove(&s);
+            from = from.min(s);
+            to = to.max(e);
+        }
+        self.0.insert(from, to);
+    }
+
+    /// Whether every seq in `from..=to` is declared (an empty range is).
+    fn covers(&self, from: u64, to: u64) -> bool {
+        from > to
+            || self
+                .0
+                .range(..=from)
+                .next_back()
+                .is_some_and(|(_, e)| *e >= to)
+    }
 }
 
 /// Checks the records of the audit topic, in offset order per partition. `log_start` says, per
@@ -110,8 +174,8 @@ pub fn verify_copy(records: &[CopyRecord], log_start: &HashMap<i32, i64>) -> Cop
     // Every line's hash -> its seq: duplicates and forks are found by hash.
     let mut seen: HashMap<String, u64> = HashMap::new();
     // Chain tips: hash of the last record -> the chain.
-    let mut tips: HashMap<String, Open> = HashMap::new();
-    let mut gaps: Vec<(u64, u64, GapReason)> = Vec::new();
+    let mut tips = Tips::default();
+    let mut gaps = Gaps::default();
     let mut starts: HashSet<(u64, String)> = HashSet::new();
     let mut keys_seen: HashSet<(i32, String)> = HashSet::new();
     for rec in records {
@@ -134,7 +198,7 @@ pub fn verify_copy(records: &[CopyRecord], log_start: &HashMap<i32, i64>) -> Cop
                         "{at}: seq {from_seq}..={to_seq} declared not copied ({})",
                         reason_name(reason)
                     ));
-                    gaps.push((from_seq, to_seq, reason));
+                    gaps.insert(from_seq, to_seq);
                 }
                 Marker::CopyStart { seq, prev } => {
                     starts.insert((seq, prev));
@@ -184,12 +248,12 @@ pub fn verify_copy(records: &[CopyRecord], log_start: &HashMap<i32, i64>) -> Cop
             ));
             continue;
         }
-        // Follows a chain across a declared gap.
+        // Follows a chain across a declared gap: the nearest chain below is the only candidate
+        // (a farther one leaves a larger hole, covered only if the nearest's is).
         let across = tips
-            .iter()
-            .filter(|(_, o)| o.last_seq < h.seq && covered(&gaps, o.last_seq + 1, h.seq - 1))
-            .max_by_key(|(_, o)| o.last_seq)
-            .map(|(k, _)| k.clone());
+            .nearest_below(h.seq)
+            .filter(|(_, o)| gaps.covers(o.last_seq + 1, h.seq - 1))
+            .map(|(k, _)| k);
         if let Some(tip) = across {
             if let Some(open) = tips.remove(&tip) {
                 r.declared_missing += h.seq - open.last_seq - 1;
@@ -208,7 +272,7 @@ pub fn verify_copy(records: &[CopyRecord], log_start: &HashMap<i32, i64>) -> Cop
                 log_start.get(&rec.partition).copied().unwrap_or_default()
             ));
             Some("retention")
-        } else if h.seq > 0 && covered(&gaps, 0, h.seq - 1) {
+        } else if h.seq > 0 && gaps.covers(0, h.seq - 1) {
             Some("declared gap")
         } else {
             None
@@ -240,14 +304,7 @@ pub fn verify_copy(records: &[CopyRecord], log_start: &HashMap<i32, i64>) -> Cop
 }
 
 /// Appends record `seq` (whose hash is `hash`) to `chain`; it becomes the chain's tip.
-fn advance(
-    chains: &mut [Chain],
-    tips: &mut HashMap<String, Open>,
-    chain: usize,
-    seq: u64,
-    hash: String,
-    key: &str,
-) {
+fn advance(chains: &mut [Chain], tips: &mut Tips, chain: usize, seq: u64, hash: String, key: &str) {
     let c = &mut chains[chain];
     c.last_seq = seq;
     c.records += 1;
@@ -261,30 +318,6 @@ fn advance(
             last_seq: seq,
         },
     );
-}
-
-/// Whether declared gaps cover every seq in `from..=to`.
-fn covered(gaps: &[(u64, u64, GapReason)], from: u64, to: u64) -> bool {
-    if from > to {
-        return true;
-    }
-    let mut spans: Vec<(u64, u64)> = gaps
-        .iter()
-        .filter(|g| g.1 >= from && g.0 <= to)
-        .map(|g| (g.0, g.1))
-        .collect();
-    spans.sort_unstable();
-    let mut next = from;
-    for (a, b) in spans {
-        if a > next {
-            return false;
-        }
-        next = next.max(b.saturating_add(1));
-        if next > to {
-            return true;
-        }
-    }
-    next > to
 }
 
 fn reason_name(r: GapReason) -> &'static str {
@@ -621,14 +654,18 @@ mod tests {
 
     #[test]
     fn declared_gaps_must_cover_the_whole_hole() {
-        let gaps = [
-            (2, 3, GapReason::QueueFull),
-            (4, 6, GapReason::ProduceFailed),
-        ];
-        assert!(covered(&gaps, 2, 6));
-        assert!(covered(&gaps, 3, 5));
-        assert!(!covered(&gaps, 1, 6));
-        assert!(!covered(&gaps, 2, 7));
-        assert!(covered(&gaps, 5, 4), "an empty range");
+        let mut gaps = Gaps::default();
+        gaps.insert(4, 6);
+        gaps.insert(2, 3);
+        gaps.insert(10, 12);
+        gaps.insert(11, 20);
+        assert!(gaps.covers(2, 6), "adjacent declarations join");
+        assert!(gaps.covers(3, 5));
+        assert!(!gaps.covers(1, 6));
+        assert!(!gaps.covers(2, 7));
+        assert!(!gaps.covers(6, 10), "7..=9 is not declared");
+        assert!(gaps.covers(10, 20), "overlapping declarations merge");
+        assert!(gaps.covers(5, 4), "an empty range");
+        assert_eq!(gaps.0.len(), 2, "{:?}", gaps.0);
     }
 }

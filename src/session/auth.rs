@@ -499,7 +499,7 @@ impl AuthGate {
         };
         self.authenticator
             .record_failure(attempted.as_deref(), self.ip);
-        let _ = self.audit.record(Event::AuthFailure {
+        let written = self.audit.record_written(Event::AuthFailure {
             conn: self.conn.clone(),
             mechanism: mechanism.name().into(),
             attempted: attempted.clone(),
@@ -511,6 +511,18 @@ impl AuthGate {
             reason = %reason, reauth = self.reauthenticating.is_some(), "authentication failed"
         );
         tokio::time::sleep(self.authenticator.config.failure_delay).await;
+        // Fail-closed means written: the refusal is answered once it is in the trail (the write
+        // mostly overlaps the failure delay), within the login's own deadline; otherwise the
+        // connection is closed unanswered.
+        let in_trail = match written {
+            Ok(w) => w.wait(self.authenticator.config.timeout).await.is_ok(),
+            Err(_) => false,
+        };
+        if !in_trail {
+            return Ok(Verdict::Close(
+                "audit trail unavailable: the failed login could not be recorded".into(),
+            ));
+        }
         let mut resp = SaslAuthenticateResponse::default();
         resp.error_code = SASL_AUTHENTICATION_FAILED;
         resp.error_message = Some(StrBytes::from_string(format!(

@@ -71,6 +71,8 @@ pub(crate) mod message {
     pub const CREATE_DENIED: &str = "Authorization failed.";
     pub const DUPLICATE_TOPIC_NAME: &str = "Duplicate topic name.";
     pub const DUPLICATE_TOPIC_ID: &str = "Duplicate topic id.";
+    pub const NAME_AND_ID: &str = "You may not specify both topic name and topic id.";
+    pub const NEITHER_NAME_NOR_ID: &str = "Neither topic name nor id were specified.";
     pub const DUPLICATE_RESOURCE: &str = "Each resource must appear at most once.";
 }
 

@@ -183,8 +183,12 @@ const FIRST_DELETE_BY_ID_VERSION: i16 = 6;
 enum Target {
     Name(TopicName),
     Id(Uuid),
-    /// Both or neither given: forwarded, the upstream answers 42.
-    Malformed,
+    /// Both or neither given: answered here as Kafka answers it (42, per entry), never forwarded:
+    /// with both, the name could be allowed and the id another topic's.
+    Malformed {
+        name: Option<TopicName>,
+        id: Uuid,
+    },
 }
 
 /// ControllerApis.deleteTopics: DELETE on the cluster allows everything; otherwise DELETE on the
@@ -206,7 +210,10 @@ pub(super) fn delete_topics(
             .map(|t| match (&t.name, t.topic_id.is_nil()) {
                 (Some(n), true) => Target::Name(n.clone()),
                 (None, false) => Target::Id(t.topic_id),
-                _ => Target::Malformed,
+                _ => Target::Malformed {
+                    name: t.name.clone(),
+                    id: t.topic_id,
+                },
             })
             .collect()
     } else {
@@ -229,7 +236,7 @@ pub(super) fn delete_topics(
                 None => Some(None),
                 Some(n) => (!may_delete(&n)).then_some(Some(n)),
             },
-            Target::Malformed => None,
+            Target::Malformed { .. } => Some(None),
         }
     };
     if targets.iter().all(|t| denied(t).is_none()) {
@@ -261,7 +268,17 @@ pub(super) fn delete_topics(
         let entry = match (t, verdict) {
             (Target::Name(n), None) => Slot::Upstream(Key::Name(n.0.clone())),
             (Target::Id(id), None) => Slot::Upstream(Key::Id(*id)),
-            (Target::Malformed, _) => continue,
+            (Target::Malformed { name, id }, _) => Slot::Local(
+                DeletableTopicResult::default()
+                    .with_name(name.clone())
+                    .with_topic_id(*id)
+                    .with_error_code(code::INVALID_REQUEST)
+                    .with_error_message(message_for(if name.is_some() {
+                        message::NAME_AND_ID
+                    } else {
+                        message::NEITHER_NAME_NOR_ID
+                    })),
+            ),
             (Target::Name(n), Some(_)) if dup_names.contains(&***n) => {
                 if !answered_names.insert(n.0.clone()) {
                     continue;

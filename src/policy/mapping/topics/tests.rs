@@ -1644,6 +1644,25 @@ fn delete_v6_partial(
     (fwd.topics.iter().map(|t| t.topic_id).collect(), merge)
 }
 
+/// The client's answer to a DeleteTopics v6 planned with [`delete_v6_partial`], once the broker
+/// has deleted `deleted` (name, id) for the forwarded part.
+fn delete_v6_answer(
+    merge: crate::policy::mapping::Merge,
+    deleted: (&'static str, Uuid),
+    acl: &Acl,
+    ids: &Ids,
+) -> DeleteTopicsResponse {
+    let up = DeleteTopicsResponse::default().with_responses(vec![
+        delete_topics_response::DeletableTopicResult::default()
+            .with_name(Some(tn(deleted.0)))
+            .with_topic_id(deleted.1),
+    ]);
+    let merged = merge
+        .apply(upstream(ApiKey::DeleteTopics, 6, &up), acl, ids)
+        .expect("merge");
+    response(ApiKey::DeleteTopics, 6, &merged)
+}
+
 #[test]
 fn delete_topics_v6_by_id() {
     let acl = Acl::new(&[
@@ -1665,15 +1684,7 @@ fn delete_topics_v6_by_id() {
     ]);
     let (forwarded_ids, merge) = delete_v6_partial(req, &acl, &ids);
     assert_eq!(forwarded_ids, vec![id(1)]);
-    let up = DeleteTopicsResponse::default().with_responses(vec![
-        delete_topics_response::DeletableTopicResult::default()
-            .with_name(Some(tn("gone")))
-            .with_topic_id(id(1)),
-    ]);
-    let merged = merge
-        .apply(upstream(ApiKey::DeleteTopics, 6, &up), &acl, &ids)
-        .expect("merge");
-    let resp: DeleteTopicsResponse = response(ApiKey::DeleteTopics, 6, &merged);
+    let resp = delete_v6_answer(merge, ("gone", id(1)), &acl, &ids);
     let got: Vec<_> = resp
         .responses
         .iter()
@@ -1726,6 +1737,66 @@ fn delete_topics_by_an_unknown_id_is_never_forwarded_even_with_cluster_delete() 
         ),
         Plan::Forward
     ));
+}
+
+/// Issue 11 item 2: an entry naming an allowed topic and carrying a denied topic's id is never
+/// forwarded: answered 42 with Kafka's message, as ControllerApis answers it; so is an entry with
+/// neither. The well-formed entries go ahead.
+#[test]
+fn delete_topics_entries_with_both_a_name_and_an_id_are_answered_here() {
+    let acl = Acl::new(&[
+        (Op::Delete, Rt::Topic, "allowed"),
+        (Op::Delete, Rt::Topic, "other"),
+    ]);
+    let ids = Ids(vec![
+        (id(1), "allowed"),
+        (id(2), "secret"),
+        (id(3), "other"),
+    ]);
+    let state = |name: Option<&'static str>, tid: Uuid| {
+        delete_topics_request::DeleteTopicState::default()
+            .with_name(name.map(tn))
+            .with_topic_id(tid)
+    };
+    let req = DeleteTopicsRequest::default().with_topics(vec![
+        state(Some("allowed"), id(2)),
+        state(None, Uuid::nil()),
+        state(None, id(3)),
+    ]);
+    let (forwarded_ids, merge) = delete_v6_partial(req, &acl, &ids);
+    assert_eq!(
+        forwarded_ids,
+        vec![id(3)],
+        "only the well-formed entry is forwarded"
+    );
+    let resp = delete_v6_answer(merge, ("other", id(3)), &acl, &ids);
+    let got: Vec<_> = resp
+        .responses
+        .iter()
+        .map(|r| {
+            (
+                r.topic_id,
+                r.error_code,
+                r.error_message.as_deref().map(str::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                id(2),
+                42,
+                Some("You may not specify both topic name and topic id.".into())
+            ),
+            (
+                Uuid::nil(),
+                42,
+                Some("Neither topic name nor id were specified.".into())
+            ),
+            (id(3), 0, None),
+        ]
+    );
 }
 
 #[test]

@@ -444,7 +444,7 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
 }
 
 fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()> {
-    use kafka_gateway::policy::engine::{cmd_check, cmd_explain_reserving, cmd_who_can};
+    use kafka_gateway::policy::engine::{cmd_check, cmd_explain_reserving, cmd_who_can_reserving};
     // Import reads a cluster, not a policy: no policy source is loaded for it.
     let command = match command {
         PolicyCommand::Import { cluster, out } => return policy_import(cluster, out),
@@ -512,8 +512,14 @@ fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()
             operation,
             resource,
         } => {
-            let out = cmd_who_can(&model, &files, &super_users, &operation, &resource)
-                .map_err(|e| anyhow::anyhow!(e))?;
+            let out = cmd_who_can_reserving(
+                &model,
+                &files,
+                &super_users,
+                &reserved,
+                (&operation, &resource),
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
             print!("{out}");
         }
         PolicyCommand::Export {

@@ -27,7 +27,7 @@ use super::mapping::Authorize;
 use super::model::{Effect, Operation, ResourceType};
 use crate::auth::Principal;
 
-pub use cli::{cmd_check, cmd_explain, cmd_explain_reserving, cmd_who_can};
+pub use cli::{cmd_check, cmd_explain, cmd_explain_reserving, cmd_who_can, cmd_who_can_reserving};
 pub use explain::{ExplainedRule, Explanation, Outcome, Via, WhoCan, WhoVerdict};
 
 /// Why a decision came out as it did.

@@ -770,4 +770,10 @@ fn a_reserved_topic_is_reached_only_by_rules_that_name_it() {
         .to_string();
     assert!(out.contains("reserved topic"), "{out}");
     assert!(!out.contains("DISAGREES"), "{out}");
+    // `policy who-can` too: only alice's and dave's literal rules, no super user.
+    let who = e.who_can(Op::Read, Rt::Topic, audit);
+    let mut names: Vec<&str> = who.iter().map(|w| w.principal.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names, ["User:alice", "User:dave"], "{who:?}");
 }

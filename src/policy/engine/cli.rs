@@ -133,12 +133,29 @@ pub fn cmd_who_can(
     op: &str,
     resource: &str,
 ) -> Result<String, String> {
+    cmd_who_can_reserving(model, files, super_users, &[], (op, resource))
+}
+
+/// [`cmd_who_can`] with the topics the gateway reserves: on those only literal rules count and
+/// super users are not listed. The question is `(operation, resource)`.
+pub fn cmd_who_can_reserving(
+    model: &Path,
+    files: &[PathBuf],
+    super_users: &[String],
+    reserved: &[String],
+    (op, resource): (&str, &str),
+) -> Result<String, String> {
     let op = parse_op(op)?;
     let (rtype, name) = parse_resource(resource)?;
     let set = PolicySet::load(model, files, super_users).map_err(|e| e.to_string())?;
-    let engine = Engine::new(set);
+    let engine = Engine::new(set).with_reserved(reserved);
     let entries = engine.who_can(op, rtype, &name);
     let mut out = format!("who can {op} {rtype} `{}`:\n", show_name(&name));
+    if engine.is_reserved(rtype, &name) {
+        out.push_str(
+            "(a reserved topic, the audit topic: only rules naming it literally, no super user)\n",
+        );
+    }
     if entries.iter().all(|e| e.verdict != WhoVerdict::Allowed) {
         out.push_str("(no principal is allowed by a rule: only super users)\n");
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{Decision, Engine};
 use crate::auth::Principal;
-use crate::policy::files::{canonical_ip, op_applies, HostSpec, Rule, Subject};
+use crate::policy::files::{canonical_ip, op_applies, HostSpec, Pattern, Rule, Subject};
 use crate::policy::model::{Effect, Operation, ResourceType};
 
 /// How a rule's principal applies to the requester.
@@ -368,8 +368,10 @@ pub(super) fn who_can(
     rtype: ResourceType,
     name: &str,
 ) -> Vec<WhoCan> {
-    let mut out: Vec<WhoCan> = engine
-        .super_users()
+    // A reserved topic: no super user, and only literal rules (see `Engine::decide`).
+    let reserved = engine.is_reserved(rtype, name);
+    let supers: &[Principal] = if reserved { &[] } else { engine.super_users() };
+    let mut out: Vec<WhoCan> = supers
         .iter()
         .map(|p| WhoCan {
             principal: p.to_string(),
@@ -386,7 +388,12 @@ pub(super) fn who_can(
     let matching: Vec<&Arc<Rule>> = set
         .rules()
         .iter()
-        .filter(|r| r.rtype == rtype && r.pattern.matches(name) && op_applies(r.op, r.effect, op))
+        .filter(|r| {
+            r.rtype == rtype
+                && r.pattern.matches(name)
+                && op_applies(r.op, r.effect, op)
+                && (!reserved || matches!(r.pattern, Pattern::Literal(_)))
+        })
         .collect();
     let is_member = |user: &str, group: &str| {
         set.memberships()

@@ -345,6 +345,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         if let Some(task) = audit_task {
             let _ = task.await;
         }
+        // The file's last lines (the stop record among them) reach the topic too; whatever does
+        // not within the deadline is copied by the next start (the watermark says from where).
+        if let Some(k) = audit.kafka() {
+            if !k.drain(std::time::Duration::from_secs(10)).await {
+                tracing::warn!("audit topic: the copy did not catch up before exit; the next start copies the rest");
+            }
+        }
     });
 
     Ok(Running {

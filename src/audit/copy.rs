@@ -46,6 +46,8 @@ pub enum CopyItem {
 struct State {
     items: VecDeque<CopyItem>,
     lines: usize,
+    /// Items were taken and the taker has not said it is done with them.
+    taken: bool,
 }
 
 /// The bounded queue between the file writer and the Kafka task.
@@ -66,6 +68,7 @@ impl CopyQueue {
             state: Mutex::new(State {
                 items: VecDeque::new(),
                 lines: 0,
+                taken: false,
             }),
             notify: Notify::new(),
             capacity: capacity.max(1),
@@ -154,6 +157,7 @@ impl CopyQueue {
                     }
                 }
                 if !out.is_empty() {
+                    s.taken = true;
                     return out;
                 }
             }
@@ -168,6 +172,17 @@ impl CopyQueue {
 
     pub fn is_empty(&self) -> bool {
         self.state().items.is_empty()
+    }
+
+    /// The taker is done with what it took (produced it, or put back what it gave up).
+    pub fn done(&self) {
+        self.state().taken = false;
+    }
+
+    /// Nothing queued and nothing taken but unfinished.
+    pub fn is_idle(&self) -> bool {
+        let s = self.state();
+        s.items.is_empty() && !s.taken
     }
 
     /// The last seq an earlier run had on the topic, if it noted one.

@@ -87,6 +87,21 @@ impl KafkaSink {
         self.healthy.load(Ordering::Relaxed)
     }
 
+    /// At shutdown, once the file writer has stopped: waits until everything queued is on the
+    /// topic, at most `deadline`. Returns whether it all got there.
+    pub async fn drain(&self, deadline: Duration) -> bool {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            if self.queue.is_idle() {
+                return true;
+            }
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Records of the chain declared as not copied.
     pub fn dropped_total(&self) -> u64 {
         self.queue.declared_total()
@@ -153,6 +168,7 @@ async fn produce_loop(
                         }
                         mark_written = tokio::time::Instant::now();
                     }
+                    queue.done();
                     break;
                 }
                 Err(e) => {
@@ -165,6 +181,7 @@ async fn produce_loop(
                     sink.healthy.store(false, Ordering::Relaxed);
                     if config.on_failure == FailureMode::BestEffort && attempts >= 3 {
                         give_up(&queue, items);
+                        queue.done();
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                         break;

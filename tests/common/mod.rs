@@ -558,6 +558,12 @@ impl Gateway {
         Duration::from_millis(ticks * 10)
     }
 
+    /// SIGKILL, and waits for the process to be gone.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn sigterm(&self) {
         let ok = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])

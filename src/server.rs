@@ -289,9 +289,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics.clone(),
         shutdown_rx.clone(),
     ));
+    // Ready: the cluster has answered once, and no fail-closed audit sink is refusing records (a
+    // load balancer should not send clients to a gateway that refuses them all).
+    let reachable = Arc::new(AtomicBool::new(false));
     tokio::spawn(refresh_cluster(
         cluster.clone(),
         config.upstream.metadata_refresh,
+        reachable.clone(),
+        shutdown_rx.clone(),
+    ));
+    tokio::spawn(track_readiness(
+        reachable,
+        audit.clone(),
         ready,
         shutdown_rx.clone(),
     ));
@@ -360,6 +369,39 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown: shutdown_tx,
         done,
     })
+}
+
+/// Keeps `ready` (what `/readyz` answers) in step with the cluster's reachability and the audit
+/// trail's admission, checked every 250 ms.
+async fn track_readiness(
+    reachable: Arc<AtomicBool>,
+    audit: Arc<AuditCtx>,
+    ready: Arc<AtomicBool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut was_refusing = false;
+    loop {
+        let refusing = audit.refusing();
+        if refusing != was_refusing {
+            if refusing {
+                tracing::warn!("not ready: the audit trail (fail-closed) is refusing records");
+            } else {
+                tracing::info!("the audit trail takes records again");
+            }
+            was_refusing = refusing;
+        }
+        ready.store(
+            reachable.load(Ordering::Relaxed) && !refusing,
+            Ordering::Release,
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = shutdown.wait_for(|s| *s) => {
+                ready.store(false, Ordering::Release);
+                return;
+            }
+        }
+    }
 }
 
 /// Queries the cluster at start (retrying until it answers) and then every `every`.

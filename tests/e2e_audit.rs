@@ -541,10 +541,24 @@ fn a_failing_trail_refuses_what_it_cannot_record_and_says_so_when_it_recovers() 
         t.gateway.log_text().contains("audit trail unavailable"),
         "the refusal is logged"
     );
+    // A load balancer is told: not ready while the trail refuses, ready again once it recovers.
+    let readyz = |t: &Trail| http_get(t.gateway.admin, "/readyz").map(|r| r.0);
+    let wait_ready = |t: &Trail, want: u16| {
+        let start = std::time::Instant::now();
+        while readyz(t) != Some(want) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "/readyz never answered {want}: {:?}",
+                readyz(t)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_ready(&t, 503);
     // Recovery: the directory comes back; new work is recorded again, and so is the outage.
     std::fs::remove_file(&t.audit_dir).expect("unblock");
     std::fs::rename(&moved, &t.audit_dir).expect("restore");
-    std::thread::sleep(Duration::from_secs(3));
+    wait_ready(&t, 200);
     let mut again = t.client("alice");
     let denied = produce(&mut again, None, &[("t-no", 0, record_batch(&["v"], None))]);
     assert_eq!(produce_error(&denied, "t-no", 0), 29);

@@ -57,6 +57,12 @@ impl AuditCtx {
         self.auditor.healthy() && self.kafka.get().is_none_or(KafkaSink::healthy)
     }
 
+    /// Whether a fail-closed sink is refusing records now (so the gateway refuses what they
+    /// would describe): the file trail failing or shut down, or the Kafka copy failing or full.
+    pub fn refusing(&self) -> bool {
+        self.auditor.refuses() || self.kafka.get().is_some_and(|k| k.admit().is_err())
+    }
+
     /// Records an event. An error means the trail cannot take it (fail-closed): the caller must not
     /// carry out what the record describes. The refusal itself is logged here and recorded by the
     /// writer once the sink recovers.

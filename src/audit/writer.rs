@@ -393,6 +393,19 @@ impl Auditor {
         rx.await.unwrap_or(Err(AuditUnavailable::Closed))
     }
 
+    /// Whether [`record`](Self::record) refuses now: a fail-closed trail whose sink is failing, or
+    /// any trail after shutdown.
+    pub fn refuses(&self) -> bool {
+        match &self.inner {
+            None => false,
+            Some(i) => {
+                i.shared.closed.load(Ordering::Acquire)
+                    || (i.shared.mode == FailureMode::FailClosed
+                        && !i.shared.healthy.load(Ordering::Acquire))
+            }
+        }
+    }
+
     /// False while the sink is failing (fail-closed callers are refused) or after shutdown.
     pub fn healthy(&self) -> bool {
         match &self.inner {

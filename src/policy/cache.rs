@@ -235,27 +235,31 @@ impl DecisionCache {
         shard.insert(h, entry);
     }
 
-    /// The cached decision, or `decide()`'s, cached. Hashes the key once.
+    /// The cached decision, or `decide()`'s, cached only if `may_insert`. Also returns whether it
+    /// added an entry. Hashes the key once.
     #[allow(clippy::too_many_arguments)]
-    pub fn get_or_insert_with(
+    pub fn get_or_decide(
         &self,
         p: &Principal,
         host: IpAddr,
         op: Operation,
         rtype: ResourceType,
         name: Option<&str>,
+        may_insert: bool,
         decide: impl FnOnce() -> Decision,
-    ) -> Decision {
+    ) -> (Decision, bool) {
         if !self.cacheable(p, name) {
-            return decide();
+            return (decide(), false);
         }
         let h = self.key_hash(p, host, op, rtype, name);
         if let Some(d) = self.get_hashed(h, p, host, op, rtype, name) {
-            return d;
+            return (d, false);
         }
         let d = decide();
-        self.insert_hashed(h, p, host, op, rtype, name, d);
-        d
+        if may_insert {
+            self.insert_hashed(h, p, host, op, rtype, name, d);
+        }
+        (d, may_insert)
     }
 
     pub fn stats(&self) -> CacheStats {
@@ -321,8 +325,20 @@ impl Snapshot {
         rtype: ResourceType,
         name: &str,
     ) -> Decision {
+        self.decide_within(p, host, (op, rtype, name), true).0
+    }
+
+    /// [`Snapshot::decide`], adding the decision to the cache only if `may_insert`; also returns
+    /// whether it did.
+    pub fn decide_within(
+        &self,
+        p: &Principal,
+        host: IpAddr,
+        (op, rtype, name): (Operation, ResourceType, &str),
+        may_insert: bool,
+    ) -> (Decision, bool) {
         self.cache
-            .get_or_insert_with(p, host, op, rtype, Some(name), || {
+            .get_or_decide(p, host, op, rtype, Some(name), may_insert, || {
                 self.engine.decide(p, host, op, rtype, name)
             })
     }
@@ -335,9 +351,11 @@ impl Snapshot {
         op: Operation,
         rtype: ResourceType,
     ) -> Decision {
-        self.cache.get_or_insert_with(p, host, op, rtype, None, || {
-            self.engine.decide_any(p, host, op, rtype)
-        })
+        self.cache
+            .get_or_decide(p, host, op, rtype, None, true, || {
+                self.engine.decide_any(p, host, op, rtype)
+            })
+            .0
     }
 }
 

@@ -1697,6 +1697,17 @@ fn the_gateway_answers_as_kafka_does_with_the_same_acls() {
                 gw.refresh_ids();
                 (sa, sb_) = (show(&a, &kafka), show(&b, &gw));
             }
+            if sa != sb_ && api == ApiKey::Metadata {
+                // An auto-created topic can reach one cluster's metadata before the other's (seen
+                // once: the gateway's side listed it, the direct side not yet). Metadata changes
+                // nothing that was not already asked for: ask both again once things settled.
+                std::thread::sleep(Duration::from_millis(500));
+                kafka.refresh_ids();
+                gw.refresh_ids();
+                let a2 = send(kc.get(&kafka, user, host), api, v, &req_k, &kafka);
+                let b2 = send(gc.get(&gw, user, host), api, v, &req_g, &gw);
+                (sa, sb_) = (show(&a2, &kafka), show(&b2, &gw));
+            }
             pairs += 1;
             *covered.entry((format!("{api:?}"), v)).or_default() += 1;
             if sa != sb_ {

@@ -450,11 +450,14 @@ fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()
         PolicyCommand::Import { cluster, out } => return policy_import(cluster, out),
         other => other,
     };
-    // The audit topic the config reserves, if the config can be read (explain answers as the
-    // gateway would).
-    let reserved: Vec<String> = Config::load(&source.config)
+    // Read once: it names the policy (unless --model and --file say it all) and the audit topic
+    // it reserves (explain and who-can answer as the gateway would).
+    let loaded = Config::load(&source.config);
+    let reserved: Vec<String> = loaded
+        .as_ref()
         .ok()
-        .and_then(|c| c.audit.and_then(|a| a.kafka).map(|k| vec![k.topic]))
+        .and_then(|c| c.audit.as_ref()?.kafka.as_ref())
+        .map(|k| vec![k.topic.clone()])
         .unwrap_or_default();
     let (model, files, super_users) = if source.model.is_some() && !source.files.is_empty() {
         (
@@ -463,8 +466,7 @@ fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()
             source.super_users,
         )
     } else {
-        let config = Config::load(&source.config)?;
-        let authz = config.authz;
+        let authz = loaded?.authz;
         anyhow::ensure!(
             !authz.allow_all,
             "{}: authorization.allow_all = true, there is no policy to check",

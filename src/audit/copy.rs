@@ -91,7 +91,7 @@ impl CopyQueue {
         let mut s = self.state();
         if s.lines >= self.capacity {
             push_gap(&mut s.items, seq, seq, GapReason::QueueFull);
-            self.declared.fetch_add(1, Ordering::Relaxed);
+            self.count_declared(seq, seq);
         } else {
             s.lines += 1;
             s.items.push_back(CopyItem::Line { seq, line });
@@ -107,8 +107,7 @@ impl CopyQueue {
 
     pub fn push_gap(&self, from: u64, to: u64, reason: GapReason) {
         push_gap(&mut self.state().items, from, to, reason);
-        self.declared
-            .fetch_add(to.saturating_sub(from) + 1, Ordering::Relaxed);
+        self.count_declared(from, to);
         self.notify.notify_one();
     }
 
@@ -124,8 +123,7 @@ impl CopyQueue {
 
     /// Declares lines the Kafka task gave up producing, ahead of everything still queued.
     pub fn give_up(&self, from: u64, to: u64) {
-        self.declared
-            .fetch_add(to.saturating_sub(from) + 1, Ordering::Relaxed);
+        self.count_declared(from, to);
         self.push_front(CopyItem::Gap {
             from,
             to,
@@ -141,20 +139,16 @@ impl CopyQueue {
                 let mut s = self.state();
                 let mut out = Vec::new();
                 while out.len() < max.max(1) {
-                    let is_line = matches!(s.items.front(), Some(CopyItem::Line { .. }));
-                    if !out.is_empty() && !is_line {
-                        break;
+                    match s.items.front() {
+                        Some(CopyItem::Line { .. }) => s.lines -= 1,
+                        // A marker goes alone.
+                        Some(_) if out.is_empty() => {
+                            out.extend(s.items.pop_front());
+                            break;
+                        }
+                        _ => break,
                     }
-                    let Some(item) = s.items.pop_front() else {
-                        break;
-                    };
-                    if is_line {
-                        s.lines -= 1;
-                        out.push(item);
-                    } else {
-                        out.push(item);
-                        break;
-                    }
+                    out.extend(s.items.pop_front());
                 }
                 if !out.is_empty() {
                     s.taken = true;
@@ -163,6 +157,11 @@ impl CopyQueue {
             }
             notified.await;
         }
+    }
+
+    fn count_declared(&self, from: u64, to: u64) {
+        self.declared
+            .fetch_add(to.saturating_sub(from) + 1, Ordering::Relaxed);
     }
 
     /// Records declared as not copied so far.

@@ -60,23 +60,15 @@ impl AuditCtx {
     /// Whether a fail-closed sink is refusing records now (so the gateway refuses what they
     /// would describe): the file trail failing or shut down, or the Kafka copy failing or full.
     pub fn refusing(&self) -> bool {
-        self.auditor.refuses() || self.kafka.get().is_some_and(|k| k.admit().is_err())
+        self.auditor.refuses() || self.kafka_admits().is_err()
     }
 
     /// Records an event. An error means the trail cannot take it (fail-closed): the caller must not
     /// carry out what the record describes. The refusal itself is logged here and recorded by the
     /// writer once the sink recovers.
     pub fn record(&self, event: Event) -> Result<(), AuditUnavailable> {
-        let kafka = match self.kafka.get() {
-            Some(k) => k.admit(),
-            None => Ok(()),
-        };
-        self.auditor
-            .record(event)
-            .and(kafka)
-            .inspect_err(|e| {
-                tracing::error!(error = %e, "audit trail unavailable: refusing what it would have recorded");
-            })
+        let kafka = self.kafka_admits();
+        logged(self.auditor.record(event).and(kafka))
     }
 
     /// Records an event that must be in the trail before what it describes happens (a denial, an
@@ -84,17 +76,25 @@ impl AuditCtx {
     /// the file trail is fail-closed). The Kafka copy is not waited for: it is produced from the
     /// file's lines once they are written, and declares anything it could not copy.
     pub fn record_written(&self, event: Event) -> Result<Written, AuditUnavailable> {
-        let kafka = match self.kafka.get() {
-            Some(k) => k.admit(),
-            None => Ok(()),
-        };
-        self.auditor
-            .record_written(event)
-            .and_then(|w| kafka.map(|()| w))
-            .inspect_err(|e| {
-                tracing::error!(error = %e, "audit trail unavailable: refusing what it would have recorded");
-            })
+        let kafka = self.kafka_admits();
+        logged(
+            self.auditor
+                .record_written(event)
+                .and_then(|w| kafka.map(|()| w)),
+        )
     }
+
+    /// The Kafka copy's admission (it gets the line from the file writer, not from here).
+    fn kafka_admits(&self) -> Result<(), AuditUnavailable> {
+        self.kafka.get().map_or(Ok(()), KafkaSink::admit)
+    }
+}
+
+/// Logs a refusal; the writer records it once the sink recovers.
+fn logged<T>(r: Result<T, AuditUnavailable>) -> Result<T, AuditUnavailable> {
+    r.inspect_err(|e| {
+        tracing::error!(error = %e, "audit trail unavailable: refusing what it would have recorded");
+    })
 }
 
 #[cfg(test)]

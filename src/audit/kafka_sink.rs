@@ -127,17 +127,16 @@ async fn produce_loop(
     let mut conn: Option<UpstreamConn> = None;
     let mut backoff = Duration::from_millis(100);
     let mut failing = false;
-    let mut mark: Option<u64> = None;
-    let mut mark_written = tokio::time::Instant::now();
+    let mut mark = Watermark {
+        seq: None,
+        written: tokio::time::Instant::now(),
+    };
     loop {
-        let items = tokio::select! {
+        let mut items = tokio::select! {
             items = queue.take(config.batch_max) => items,
             // A busy trail notes its watermark once a second, an idle one right away.
-            _ = tokio::time::sleep(Duration::from_secs(1)), if mark.is_some() => {
-                if let Some(m) = mark.take() {
-                    queue.write_watermark(m);
-                }
-                mark_written = tokio::time::Instant::now();
+            _ = tokio::time::sleep(Duration::from_secs(1)), if mark.seq.is_some() => {
+                mark.write(&queue);
                 continue;
             }
         };
@@ -160,13 +159,10 @@ async fn produce_loop(
                     }
                     backoff = Duration::from_millis(100);
                     if let Some(seq) = items.iter().filter_map(last_seq).max() {
-                        mark = Some(seq);
+                        mark.seq = Some(seq);
                     }
-                    if queue.is_empty() || mark_written.elapsed() >= Duration::from_secs(1) {
-                        if let Some(m) = mark.take() {
-                            queue.write_watermark(m);
-                        }
-                        mark_written = tokio::time::Instant::now();
+                    if queue.is_empty() || mark.written.elapsed() >= Duration::from_secs(1) {
+                        mark.write(&queue);
                     }
                     queue.done();
                     break;
@@ -179,34 +175,49 @@ async fn produce_loop(
                         tracing::error!(topic = %config.topic, error = %e, "audit topic not writable");
                     }
                     sink.healthy.store(false, Ordering::Relaxed);
-                    if config.on_failure == FailureMode::BestEffort && attempts >= 3 {
-                        give_up(&queue, items);
+                    let giving_up = config.on_failure == FailureMode::BestEffort && attempts >= 3;
+                    if giving_up {
+                        give_up(&queue, std::mem::take(&mut items));
                         queue.done();
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                        break;
                     }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
+                    if giving_up {
+                        break;
+                    }
                 }
             }
         }
     }
 }
 
+/// The last seq the topic is known to hold, noted in the watermark file at most once a second
+/// while busy.
+struct Watermark {
+    seq: Option<u64>,
+    written: tokio::time::Instant,
+}
+
+impl Watermark {
+    fn write(&mut self, queue: &CopyQueue) {
+        if let Some(seq) = self.seq.take() {
+            queue.write_watermark(seq);
+        }
+        self.written = tokio::time::Instant::now();
+    }
+}
+
 /// Best-effort, after failed tries: lines become one declared gap, a marker is tried again later;
-/// both go back in front of what is queued, so the topic keeps chain order.
+/// both go back in front of what is queued, so the topic keeps chain order. (A batch is either
+/// consecutive lines or one marker: see `CopyQueue::take`.)
 fn give_up(queue: &CopyQueue, items: Vec<CopyItem>) {
-    let seqs: Vec<u64> = items
-        .iter()
-        .filter_map(|i| match i {
-            CopyItem::Line { seq, .. } => Some(*seq),
-            _ => None,
-        })
-        .collect();
-    match (seqs.first(), seqs.last()) {
-        (Some(from), Some(to)) => queue.give_up(*from, *to),
-        _ => {
+    let mut seqs = items.iter().filter_map(|i| match i {
+        CopyItem::Line { seq, .. } => Some(*seq),
+        _ => None,
+    });
+    match seqs.next() {
+        Some(from) => queue.give_up(from, seqs.last().unwrap_or(from)),
+        None => {
             for item in items.into_iter().rev() {
                 queue.push_front(item);
             }

@@ -338,6 +338,27 @@ pub enum KafkaVerifyError {
     Topic { topic: String, message: String },
 }
 
+impl KafkaVerifyError {
+    fn topic(topic: &TopicName, message: String) -> KafkaVerifyError {
+        KafkaVerifyError::Topic {
+            topic: topic.to_string(),
+            message,
+        }
+    }
+
+    /// `what` answered Kafka error `code`: refused unless it is 0.
+    fn check(topic: &TopicName, what: String, code: i16) -> Result<(), KafkaVerifyError> {
+        if code == 0 {
+            return Ok(());
+        }
+        let name = crate::upstream::acls::error_name(code);
+        Err(KafkaVerifyError::topic(
+            topic,
+            format!("{what}: error {code} ({name})"),
+        ))
+    }
+}
+
 /// Reads every record of `topic` (every partition, from its log start to its end) and verifies.
 pub async fn cmd_verify_kafka(
     opts: &ClusterOptions,
@@ -351,22 +372,13 @@ pub async fn cmd_verify_kafka(
     req.topics = Some(vec![t]);
     let (_, meta): (i16, MetadataResponse) =
         conn.call(ApiKey::Metadata, "Metadata", 12, &req).await?;
-    let topic_err = |message: String| KafkaVerifyError::Topic {
-        topic: topic.to_string(),
-        message,
-    };
+    let topic_err = |message: String| KafkaVerifyError::topic(&name, message);
     let tm = meta
         .topics
         .iter()
         .find(|t| t.name.as_ref() == Some(&name))
         .ok_or_else(|| topic_err("not in the cluster's metadata".into()))?;
-    if tm.error_code != 0 {
-        return Err(topic_err(format!(
-            "metadata error {} ({})",
-            tm.error_code,
-            crate::upstream::acls::error_name(tm.error_code)
-        )));
-    }
+    KafkaVerifyError::check(&name, "Metadata".into(), tm.error_code)?;
     let mut partitions: Vec<(i32, BrokerId)> = tm
         .partitions
         .iter()
@@ -437,20 +449,9 @@ async fn list_offset(
         .topics
         .first()
         .and_then(|t| t.partitions.first())
-        .ok_or_else(|| KafkaVerifyError::Topic {
-            topic: name.to_string(),
-            message: "ListOffsets answered no partition".into(),
-        })?;
-    if p.error_code != 0 {
-        return Err(KafkaVerifyError::Topic {
-            topic: name.to_string(),
-            message: format!(
-                "ListOffsets of partition {partition}: error {} ({})",
-                p.error_code,
-                crate::upstream::acls::error_name(p.error_code)
-            ),
-        });
-    }
+        .ok_or_else(|| KafkaVerifyError::topic(name, "ListOffsets answered no partition".into()))?;
+    let what = format!("ListOffsets of partition {partition}");
+    KafkaVerifyError::check(name, what, p.error_code)?;
     Ok(p.offset)
 }
 
@@ -476,22 +477,14 @@ async fn fetch(
     req.max_bytes = 8 << 20;
     req.topics = vec![t];
     let (_, resp): (i16, FetchResponse) = conn.call(ApiKey::Fetch, "Fetch", 12, &req).await?;
-    let err = |message: String| KafkaVerifyError::Topic {
-        topic: name.to_string(),
-        message,
-    };
+    let err = |message: String| KafkaVerifyError::topic(name, message);
     let part = resp
         .responses
         .first()
         .and_then(|t| t.partitions.first())
         .ok_or_else(|| err("Fetch answered no partition".into()))?;
-    if part.error_code != 0 {
-        return Err(err(format!(
-            "Fetch of partition {partition} at offset {offset}: error {} ({})",
-            part.error_code,
-            crate::upstream::acls::error_name(part.error_code)
-        )));
-    }
+    let what = format!("Fetch of partition {partition} at offset {offset}");
+    KafkaVerifyError::check(name, what, part.error_code)?;
     let mut out = Vec::new();
     if let Some(mut bytes) = part.records.clone() {
         let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut bytes)

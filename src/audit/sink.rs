@@ -380,12 +380,8 @@ impl Sink {
             return Err(err("write", &path)(e));
         }
         if self.copy.is_some() {
-            let mut start = 0;
-            for (seq, _, end) in &lines {
-                self.copied
-                    .push((*seq, Bytes::copy_from_slice(&self.buf[start..end - 1])));
-                start = *end;
-            }
+            let written = Bytes::copy_from_slice(&self.buf);
+            self.copied.extend(line_slices(&written, &lines));
         }
         cur.len += self.buf.len() as u64;
         cur.lines += lines.len() as u64;
@@ -444,10 +440,6 @@ impl Sink {
         let mut matched = 0usize;
         for (seq, hash, end) in &f.lines {
             if written.len() >= *end && written[..*end] == f.bytes[..*end] {
-                if self.copy.is_some() {
-                    self.copied
-                        .push((*seq, Bytes::copy_from_slice(&f.bytes[matched..end - 1])));
-                }
                 kept += 1;
                 matched = *end;
                 self.next_seq = seq + 1;
@@ -455,6 +447,10 @@ impl Sink {
             } else {
                 break;
             }
+        }
+        if self.copy.is_some() {
+            let landed = Bytes::copy_from_slice(&f.bytes[..matched]);
+            self.copied.extend(line_slices(&landed, &f.lines[..kept]));
         }
         // The rest go back in front, in order, to be written again (with fresh seqs) in a new file.
         let mut items = f.items;
@@ -575,6 +571,19 @@ impl Sink {
                 anchor_prev,
             }));
     }
+}
+
+/// Each written line of `bytes` (without its newline) with its seq, from the `(seq, hash, end)`
+/// the write recorded, as slices of one buffer.
+fn line_slices<'a>(
+    bytes: &'a Bytes,
+    lines: &'a [(u64, String, usize)],
+) -> impl Iterator<Item = (u64, Bytes)> + 'a {
+    let starts = std::iter::once(0).chain(lines.iter().map(|l| l.2));
+    lines
+        .iter()
+        .zip(starts)
+        .map(|((seq, _, end), start)| (*seq, bytes.slice(start..end - 1)))
 }
 
 /// At start, with a Kafka copy: queues again the lines an earlier run wrote after the last one the

@@ -423,11 +423,7 @@ impl PolicyHandle {
 
     /// Installs `engine` with an empty cache; returns the previous snapshot.
     pub fn replace(&self, engine: Engine) -> Arc<Snapshot> {
-        let engine = if self.reserved.is_empty() {
-            engine
-        } else {
-            engine.with_reserved(&self.reserved)
-        };
+        let engine = engine.with_reserved(&self.reserved);
         let next = Arc::new(Snapshot::new(engine, self.cache_capacity));
         std::mem::replace(
             &mut *self.current.write().unwrap_or_else(PoisonError::into_inner),

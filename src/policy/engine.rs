@@ -268,7 +268,7 @@ impl Engine {
 
     /// This engine with `topics` reserved: only a rule naming one literally decides on it.
     pub fn with_reserved(mut self, topics: &[String]) -> Engine {
-        self.reserved = topics.to_vec();
+        self.set_reserved(topics);
         self
     }
 

@@ -292,6 +292,13 @@ pub(crate) struct SaltedPasswords {
 const SALTED_CACHE_ENTRIES: usize = 8;
 
 impl SaltedPasswords {
+    pub(crate) fn new() -> SaltedPasswords {
+        SaltedPasswords {
+            entries: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            derivations: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
     fn get_or_derive(
         &self,
         mechanism: Mechanism,
@@ -341,15 +348,6 @@ impl SaltedPasswords {
     #[cfg(test)]
     pub(crate) fn derivations(&self) -> u64 {
         self.derivations.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-impl SaltedPasswords {
-    pub(crate) fn new() -> SaltedPasswords {
-        SaltedPasswords {
-            entries: std::sync::Mutex::new(std::collections::VecDeque::new()),
-            derivations: std::sync::atomic::AtomicU64::new(0),
-        }
     }
 }
 

@@ -20,6 +20,11 @@ use super::record::{self, encode_body, encode_line, sha256_hex, GENESIS};
 use super::time;
 use super::writer::{AuditConfig, FsyncPolicy};
 
+/// What one write call carries at most: a batch of a thousand records is written in pieces of
+/// this size (and fsynced once), so the encoding buffer stays this small instead of growing to
+/// hold the whole batch.
+const WRITE_CHUNK_BYTES: usize = 64 * 1024;
+
 /// One record waiting to be written: when it happened, its serialized event, and who waits for it
 /// to be written (fail-closed callers answer nothing before that).
 #[derive(Debug)]
@@ -336,7 +341,8 @@ impl Sink {
         Ok(())
     }
 
-    /// Encodes as many pending records as fit in the current file and writes them with one call.
+    /// Encodes as many pending records as fit in the current file (and in [`WRITE_CHUNK_BYTES`])
+    /// and writes them with one call.
     fn write_chunk(&mut self) -> Result<(), SinkError> {
         let Some(cur) = self.current.as_mut() else {
             return Ok(());
@@ -348,7 +354,8 @@ impl Sink {
         let mut seq = self.next_seq;
         let mut prev = self.last_hash.clone();
         for p in &self.pending {
-            if !lines.is_empty() && (one_per_write || self.buf.len() as u64 >= room) {
+            let full = self.buf.len() as u64 >= room || self.buf.len() >= WRITE_CHUNK_BYTES;
+            if !lines.is_empty() && (one_per_write || full) {
                 break;
             }
             let ts = time::rfc3339(p.ts);

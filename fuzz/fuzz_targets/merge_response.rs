@@ -167,7 +167,7 @@ fuzz_target!(|data: &[u8]| {
     let payload = response_splits(api, version, &frame, "merged response");
     if api::spec_for(api).map(|s| s.response) == Some(ResponseHandling::RewriteBrokers) {
         if let Ok(out) = rewrite::rewrite_brokers(api, version, payload, &advertise) {
-            response_splits(api, version, &out.frame, "rewritten merged response");
+            response_splits(api, version, &out.frame(), "rewritten merged response");
         }
     }
 });

@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
         let Ok(out) = rewrite::rewrite_brokers(api, version, payload, &advertise) else {
             return;
         };
-        let frame = out.frame;
+        let frame = out.frame();
         assert!(frame.len() >= LEN_PREFIX, "frame shorter than its prefix");
         let declared = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
         assert_eq!(

@@ -6,6 +6,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 
 use super::bounds::{self, BoundsError};
 use super::frame::LEN_PREFIX;
+use super::metadata::{self, MetadataRequestWire};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
@@ -111,6 +112,50 @@ pub struct DecodedRequest {
     pub body: RequestKind,
 }
 
+/// A request as the gateway holds it between reading and forwarding: decoded whole, or, for
+/// Metadata (whose topic list is the longest list of small entries a client sends), read in place
+/// from its bytes.
+#[derive(Debug)]
+pub enum Request {
+    Decoded(DecodedRequest),
+    Metadata {
+        header: RequestHeader,
+        wire: MetadataRequestWire,
+    },
+}
+
+impl Request {
+    pub fn header(&self) -> &RequestHeader {
+        match self {
+            Request::Decoded(r) => &r.header,
+            Request::Metadata { header, .. } => header,
+        }
+    }
+
+    /// The decoded body; `None` for a request read in place.
+    pub fn body(&self) -> Option<&RequestKind> {
+        match self {
+            Request::Decoded(r) => Some(&r.body),
+            Request::Metadata { .. } => None,
+        }
+    }
+}
+
+/// Reads a request for the session: Metadata in place ([`read_metadata_request`]), every other
+/// API decoded ([`decode_request_within`]), both held to `budget`.
+pub fn read_request(
+    api: ApiKey,
+    version: i16,
+    payload: Bytes,
+    budget: u64,
+) -> Result<Request, ProtocolError> {
+    if api == ApiKey::Metadata {
+        let (header, wire) = read_metadata_request(version, payload, budget)?;
+        return Ok(Request::Metadata { header, wire });
+    }
+    decode_request_within(api, version, payload, budget).map(Request::Decoded)
+}
+
 /// Decoded size a request of any length may reach: small requests legitimately decode to several
 /// times their wire size (a 20-byte topic entry becomes a 72-byte struct), and a megabyte is
 /// noise next to the gateway's baseline.
@@ -143,16 +188,7 @@ pub fn decode_request_within(
     budget: u64,
 ) -> Result<DecodedRequest, ProtocolError> {
     let mut buf = payload;
-    let header =
-        RequestHeader::decode(&mut buf, api.request_header_version(version)).map_err(|e| {
-            ProtocolError::Decode {
-                api,
-                version,
-                what: "request header",
-                message: e.to_string(),
-            }
-        })?;
-    check_header_tags(api, version, &header.unknown_tagged_fields)?;
+    let header = request_header(api, version, &mut buf)?;
     bounds::estimate_request_body(api as i16, version, &buf, budget).map_err(|source| {
         ProtocolError::Bounds {
             api,
@@ -169,7 +205,73 @@ pub fn decode_request_within(
     Ok(DecodedRequest { header, body })
 }
 
-/// Splits a response payload into its header and the body bytes, bounds-checking the body.
+/// Decodes a request's header from the front of `buf` (which is left at the body).
+fn request_header(
+    api: ApiKey,
+    version: i16,
+    buf: &mut Bytes,
+) -> Result<RequestHeader, ProtocolError> {
+    let header = RequestHeader::decode(buf, api.request_header_version(version)).map_err(|e| {
+        ProtocolError::Decode {
+            api,
+            version,
+            what: "request header",
+            message: e.to_string(),
+        }
+    })?;
+    check_header_tags(api, version, &header.unknown_tagged_fields)?;
+    Ok(header)
+}
+
+/// Reads a Metadata request without decoding its topics: the header is decoded, the body
+/// bounds-checked by the walker and then read in place ([`MetadataRequestWire`]). A request of
+/// tens of thousands of names costs its own bytes, not a struct per name; one whose authorization
+/// could allocate more than `budget` ([`metadata::planning_bytes`]) is refused, as a request
+/// whose decoding would is.
+pub fn read_metadata_request(
+    version: i16,
+    payload: Bytes,
+    budget: u64,
+) -> Result<(RequestHeader, MetadataRequestWire), ProtocolError> {
+    let api = ApiKey::Metadata;
+    let mut buf = payload.clone();
+    let header = request_header(api, version, &mut buf)?;
+    let body_at = payload.len() - buf.len();
+    // The count comes first: a list too long to authorize is refused before it is walked.
+    let count = MetadataRequestWire::peek_topic_count(version, &buf).unwrap_or(None);
+    let planned = metadata::planning_bytes(count.unwrap_or(0));
+    if planned > budget {
+        return Err(ProtocolError::Bounds {
+            api,
+            version,
+            source: BoundsError::DecodedTooLarge {
+                offset: 0,
+                decoded: planned,
+                budget,
+            },
+        });
+    }
+    bounds::measure_request_body(api as i16, version, &buf).map_err(|source| {
+        ProtocolError::Bounds {
+            api,
+            version,
+            source,
+        }
+    })?;
+    drop(buf);
+    let wire = MetadataRequestWire::parse(version, payload, body_at).map_err(|e| {
+        ProtocolError::Decode {
+            api,
+            version,
+            what: "request body",
+            message: e.to_string(),
+        }
+    })?;
+    Ok((header, wire))
+}
+
+/// Splits a response payload into its header and the body bytes, bounds-checking the body and
+/// dropping any bytes after it.
 pub fn split_response(
     api: ApiKey,
     version: i16,
@@ -186,13 +288,16 @@ pub fn split_response(
             }
         })?;
     check_header_tags(api, version, &header.unknown_tagged_fields)?;
-    bounds::check_response_body(api as i16, version, &buf).map_err(|source| {
+    let end = bounds::measure_response_body(api as i16, version, &buf).map_err(|source| {
         ProtocolError::Bounds {
             api,
             version,
             source,
         }
     })?;
+    // Bytes after the body are dropped here, as a decode and re-encode drops them, so that paths
+    // passing parts of a body on unchanged do not forward them either.
+    buf.truncate(end);
     Ok((header, buf))
 }
 

@@ -37,6 +37,64 @@ impl FrameError {
     }
 }
 
+/// One frame (length prefix included) held as parts sent one after the other: the bytes of an
+/// upstream response that are passed on unchanged are sent from where they were read instead of
+/// being copied into a new frame with the few bytes that change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parts(Vec<Bytes>);
+
+impl Parts {
+    pub fn one(frame: Bytes) -> Parts {
+        Parts(vec![frame])
+    }
+
+    /// Appends a part; empty ones are left out.
+    pub fn push(&mut self, part: Bytes) {
+        if !part.is_empty() {
+            self.0.push(part);
+        }
+    }
+
+    /// The frame's size, length prefix included.
+    pub fn len(&self) -> usize {
+        self.0.iter().map(Bytes::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Bytes::is_empty)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Bytes> {
+        self.0.iter()
+    }
+
+    pub fn into_vec(self) -> Vec<Bytes> {
+        self.0
+    }
+
+    pub fn from_vec(parts: Vec<Bytes>) -> Parts {
+        let mut out = Parts::default();
+        for p in parts {
+            out.push(p);
+        }
+        out
+    }
+
+    /// The frame in one buffer: the part itself when there is one, else a copy.
+    pub fn joined(self) -> Bytes {
+        match <[Bytes; 1]>::try_from(self.0) {
+            Ok([one]) => one,
+            Err(parts) => {
+                let mut out = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+                for p in &parts {
+                    out.extend_from_slice(p);
+                }
+                out.freeze()
+            }
+        }
+    }
+}
+
 /// Validates a length prefix against `max` (the payload limit, prefix excluded).
 pub fn frame_len(prefix: [u8; 4], max: usize) -> Result<usize, FrameError> {
     let len = i32::from_be_bytes(prefix);

@@ -5,5 +5,7 @@ pub mod bounds;
 pub mod codec;
 pub mod error_response;
 pub mod frame;
+pub mod metadata;
 pub mod rewrite;
+pub mod wire;
 mod wire_schema;

@@ -4,14 +4,16 @@
 //! and the upstream addresses seen in the response are handed back so the caller can learn the cluster.
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::MetadataResponseBroker;
 use kafka_protocol::messages::{
     ApiKey, DescribeClusterResponse, FindCoordinatorResponse, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::codec::{decode_body, encode_response, split_response, ProtocolError};
-use super::frame::LEN_PREFIX;
+use super::frame::{Parts, LEN_PREFIX};
+use super::metadata::{response_layout, response_topic_at};
+use super::wire::{put_count, Cursor};
 
 /// A broker as the upstream cluster names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,14 +36,24 @@ impl<F: Fn(i32) -> Option<(String, u16)>> Advertise for F {
 
 #[derive(Debug)]
 pub struct Rewritten {
-    /// The new response frame, length prefix included.
-    pub frame: Bytes,
+    /// The new response frame, length prefix included. A Metadata response is two parts: its
+    /// rewritten brokers are a new head (length prefix, header, throttle time, brokers), and the
+    /// rest of its body (cluster id on: most of a large response) stays where the upstream's
+    /// frame has it, sent without being copied.
+    pub parts: Parts,
     /// Brokers the upstream named, with their real addresses.
     pub seen: Vec<UpstreamBroker>,
     /// Node ids that could not be given a gateway address (outside the port range).
     pub unmapped: Vec<i32>,
-    /// Topic names and ids a Metadata response carried (ids are nil before v10).
-    pub topics: Vec<(String, uuid::Uuid)>,
+    /// A Metadata response's topics, for [`Rewritten::topics`].
+    learn: Option<LearnTopics>,
+}
+
+impl Rewritten {
+    /// The whole frame in one buffer (a copy when it is in two parts).
+    pub fn frame(&self) -> Bytes {
+        self.parts.clone().joined()
+    }
 }
 
 /// COORDINATOR_NOT_AVAILABLE: the client retries FindCoordinator later.
@@ -57,17 +69,14 @@ pub fn rewrite_brokers(
     let (header, body) = split_response(api, version, payload)?;
     let mut seen = Vec::new();
     let mut unmapped = Vec::new();
-    let mut topics = Vec::new();
-    let frame = match api {
-        ApiKey::Metadata => metadata_spliced(
-            version,
-            &header,
-            body,
-            map,
-            &mut seen,
-            &mut unmapped,
-            &mut topics,
-        )?,
+    let mut learn = None;
+    let (head, rest) = match api {
+        ApiKey::Metadata => {
+            let (head, rest, topics) =
+                metadata_spliced(version, &header, body, map, &mut seen, &mut unmapped)?;
+            learn = Some(topics);
+            (head, rest)
+        }
         ApiKey::FindCoordinator => {
             let mut resp: FindCoordinatorResponse = decode_body(api, version, body)?;
             if version < 4 {
@@ -93,7 +102,7 @@ pub fn rewrite_brokers(
                     );
                 }
             }
-            encode_response(api, version, &header, &resp)?
+            (encode_response(api, version, &header, &resp)?, Bytes::new())
         }
         ApiKey::DescribeCluster => {
             let mut resp: DescribeClusterResponse = decode_body(api, version, body)?;
@@ -107,7 +116,7 @@ pub fn rewrite_brokers(
                     &mut unmapped,
                 )
             });
-            encode_response(api, version, &header, &resp)?
+            (encode_response(api, version, &header, &resp)?, Bytes::new())
         }
         other => {
             return Err(ProtocolError::Decode {
@@ -118,11 +127,13 @@ pub fn rewrite_brokers(
             })
         }
     };
+    let mut parts = Parts::one(head);
+    parts.push(rest);
     Ok(Rewritten {
-        frame,
+        parts,
         seen,
         unmapped,
-        topics,
+        learn,
     })
 }
 
@@ -155,11 +166,11 @@ fn advertise_node(
     }
 }
 
-/// A Metadata response with its brokers rewritten, without decoding the whole response: the
-/// brokers come first in the body, so they are decoded, rewritten and encoded again, and the rest
-/// (cluster id, controller, topics: most of a large response) is copied as it came. The topics are
-/// read one at a time for the names and ids to learn. Decoding every topic at once cost about three
-/// times the response's size; this costs the new frame.
+/// A Metadata response with its brokers rewritten, without decoding or copying the rest: the
+/// brokers come first in the body, so they are decoded, rewritten and encoded into a new head, and
+/// the rest (cluster id, controller, topics: most of a large response) is sent from the upstream's
+/// frame as it came. Its topics are read later, one at a time, only to learn their ids
+/// ([`Rewritten::topics`]).
 fn metadata_spliced(
     version: i16,
     header: &ResponseHeader,
@@ -167,70 +178,45 @@ fn metadata_spliced(
     map: &dyn Advertise,
     seen: &mut Vec<UpstreamBroker>,
     unmapped: &mut Vec<i32>,
-    topics: &mut Vec<(String, uuid::Uuid)>,
-) -> Result<Bytes, ProtocolError> {
+) -> Result<(Bytes, Bytes, LearnTopics), ProtocolError> {
     let api = ApiKey::Metadata;
-    let err = |e: anyhow::Error| ProtocolError::Decode {
+    let malformed = |e: String| ProtocolError::Decode {
         api,
         version,
         what: "response body",
-        message: e.to_string(),
+        message: e,
     };
+    let layout = response_layout(version, &body).map_err(|e| malformed(e.to_string()))?;
     let compact = version >= 9;
-    let mut r = Reader(body.clone());
+    let mut c = Cursor::new(&body, 0);
     let throttle_time_ms = if version >= 3 {
-        r.i32().map_err(err)?
+        c.i32().map_err(|e| malformed(e.to_string()))?
     } else {
         0
     };
-    let n_brokers = r.count(compact).map_err(err)?;
-    // The body was bounds-checked whole, so `n_brokers` brokers are present.
+    let n_brokers = c
+        .count(compact)
+        .map_err(|e| malformed(e.to_string()))?
+        .unwrap_or(0);
+    // The layout read the list, so `n_brokers` brokers are present.
+    let mut list = body.slice(c.pos()..layout.brokers.end);
     let mut brokers = Vec::with_capacity(n_brokers);
     for _ in 0..n_brokers {
-        brokers.push(MetadataResponseBroker::decode(&mut r.0, version).map_err(err)?);
+        brokers.push(
+            MetadataResponseBroker::decode(&mut list, version)
+                .map_err(|e| malformed(e.to_string()))?,
+        );
     }
-    let rest_start = body.len() - r.0.len();
     brokers
         .retain_mut(|b| advertise_node(b.node_id.0, &mut b.host, &mut b.port, map, seen, unmapped));
-
-    // The rest, read only to learn topic ids and to find where the body ends.
-    if version >= 2 {
-        r.string(compact).map_err(err)?; // cluster_id
-    }
-    if version >= 1 {
-        r.i32().map_err(err)?; // controller_id
-    }
-    for _ in 0..r.count(compact).map_err(err)? {
-        let t = MetadataResponseTopic::decode(&mut r.0, version).map_err(err)?;
-        if t.error_code == 0 {
-            if let Some(name) = t.name {
-                topics.push((name.to_string(), t.topic_id));
-            }
-        }
-    }
-    if (8..=10).contains(&version) {
-        r.i32().map_err(err)?; // cluster_authorized_operations
-    }
-    if version >= 13 {
-        r.skip(2).map_err(err)?; // error_code
-    }
-    if compact {
-        for _ in 0..r.uvarint().map_err(err)? {
-            r.uvarint().map_err(err)?;
-            let size = r.uvarint().map_err(err)?;
-            r.skip(size as usize).map_err(err)?;
-        }
-    }
-    let buf = r.0;
-    // Trailing bytes after the body are dropped, as a decode and re-encode would.
-    let rest = body.slice(rest_start..body.len() - buf.len());
+    let rest = body.slice(layout.brokers.end..);
 
     let enc = |e: anyhow::Error| ProtocolError::Encode {
         api,
         version,
         message: e.to_string(),
     };
-    let mut out = BytesMut::with_capacity(LEN_PREFIX + 64 + 64 * brokers.len() + rest.len());
+    let mut out = BytesMut::with_capacity(LEN_PREFIX + 64 + 64 * brokers.len());
     out.extend_from_slice(&[0u8; LEN_PREFIX]);
     header
         .encode(&mut out, api.response_header_version(version))
@@ -238,81 +224,46 @@ fn metadata_spliced(
     if version >= 3 {
         out.extend_from_slice(&throttle_time_ms.to_be_bytes());
     }
-    if compact {
-        put_uvarint(&mut out, brokers.len() as u32 + 1);
-    } else {
-        out.extend_from_slice(&(brokers.len() as i32).to_be_bytes());
-    }
+    put_count(&mut out, compact, brokers.len()).map_err(|e| enc(e.into()))?;
     for b in &brokers {
         b.encode(&mut out, version).map_err(enc)?;
     }
-    out.extend_from_slice(&rest);
-    let len = i32::try_from(out.len() - LEN_PREFIX)
+    let len = i32::try_from(out.len() - LEN_PREFIX + rest.len())
         .map_err(|_| enc(anyhow::anyhow!("response over 2 GiB")))?;
     out[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
-    Ok(out.freeze())
+    let learn = LearnTopics {
+        version,
+        count: layout.topics.0,
+        start: layout.topics.1 - layout.brokers.end,
+    };
+    Ok((out.freeze(), rest, learn))
 }
 
-/// The few primitives [`metadata_spliced`] reads itself (kafka-protocol keeps its own private).
-struct Reader(Bytes);
-
-impl Reader {
-    fn skip(&mut self, n: usize) -> anyhow::Result<()> {
-        anyhow::ensure!(n <= self.0.len(), "body truncated");
-        let _ = self.0.split_to(n);
-        Ok(())
-    }
-
-    fn i32(&mut self) -> anyhow::Result<i32> {
-        anyhow::ensure!(self.0.len() >= 4, "body truncated");
-        let b = self.0.split_to(4);
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn uvarint(&mut self) -> anyhow::Result<u32> {
-        let mut value = 0u32;
-        for i in 0..5 {
-            anyhow::ensure!(!self.0.is_empty(), "body truncated");
-            let b = self.0.split_to(1)[0];
-            value |= u32::from(b & 0x7F) << (i * 7);
-            if b < 0x80 {
-                return Ok(value);
-            }
-        }
-        anyhow::bail!("varint longer than 5 bytes")
-    }
-
-    /// An array count (non-nullable, as Metadata's brokers and topics are).
-    fn count(&mut self, compact: bool) -> anyhow::Result<usize> {
-        let n = if compact {
-            i64::from(self.uvarint()?) - 1
-        } else {
-            i64::from(self.i32()?)
-        };
-        anyhow::ensure!(n >= 0 && n as usize <= self.0.len(), "array count {n}");
-        Ok(n as usize)
-    }
-
-    /// Skips a (nullable) string.
-    fn string(&mut self, compact: bool) -> anyhow::Result<()> {
-        let len = if compact {
-            i64::from(self.uvarint()?) - 1
-        } else {
-            anyhow::ensure!(self.0.len() >= 2, "body truncated");
-            let b = self.0.split_to(2);
-            i64::from(i16::from_be_bytes([b[0], b[1]]))
-        };
-        anyhow::ensure!(len >= -1, "string length {len}");
-        self.skip(len.max(0) as usize)
-    }
+/// Where a rewritten Metadata response's topics are in its `rest`.
+#[derive(Debug, Clone, Copy)]
+struct LearnTopics {
+    version: i16,
+    count: usize,
+    start: usize,
 }
 
-fn put_uvarint(out: &mut BytesMut, mut v: u32) {
-    while v >= 0x80 {
-        out.extend_from_slice(&[(v as u8) | 0x80]);
-        v >>= 7;
+impl Rewritten {
+    /// The names and ids of the topics a Metadata response answered without error, read one at
+    /// a time from the frame (names are views into it, not copies); nothing for other APIs and
+    /// for versions before topic ids (v10).
+    pub fn topics(&self) -> impl Iterator<Item = (StrBytes, uuid::Uuid)> + '_ {
+        let learn = self.learn.filter(|l| l.version >= 10);
+        let mut at = learn.map_or(0, |l| l.start);
+        (0..learn.map_or(0, |l| l.count))
+            .map_while(move |_| {
+                let l = learn?;
+                let rest = self.parts.iter().nth(1)?;
+                let (t, end) = response_topic_at(l.version, rest, at).ok()?;
+                at = end;
+                Some((t.error_code, t.name, t.topic_id))
+            })
+            .filter_map(|(error, name, id)| (error == 0).then_some((name?.0, id)))
     }
-    out.extend_from_slice(&[v as u8]);
 }
 
 fn rewrite_coordinator(
@@ -397,7 +348,7 @@ mod tests {
         for version in v.min..=v.max {
             let out = rewrite_brokers(ApiKey::Metadata, version, metadata(version), &map)
                 .expect("rewrite");
-            let resp: MetadataResponse = decode_frame(ApiKey::Metadata, version, &out.frame);
+            let resp: MetadataResponse = decode_frame(ApiKey::Metadata, version, &out.frame());
             let got: Vec<(i32, String, i32)> = resp
                 .brokers
                 .iter()
@@ -450,7 +401,8 @@ mod tests {
         resp.cluster_id = (version >= 2).then(|| StrBytes::from_static_str("cluster-Z"));
         resp.controller_id = BrokerId(2);
         for (i, error) in [(0, 0i16), (1, 3), (2, 0)] {
-            let mut t = MetadataResponseTopic::default();
+            let mut t =
+                kafka_protocol::messages::metadata_response::MetadataResponseTopic::default();
             t.error_code = error;
             t.name = Some(TopicName(StrBytes::from_string(format!("topic-{i}"))));
             if version >= 10 {
@@ -497,29 +449,28 @@ mod tests {
             let out =
                 rewrite_brokers(ApiKey::Metadata, version, payload.clone(), &map).expect("rewrite");
             assert_eq!(
-                out.frame,
+                out.frame(),
                 rewritten_by_decoding(version, payload.clone()),
                 "v{version}"
             );
+            let head = out.parts.iter().next().expect("a head");
+            assert!(head.len() < 128, "v{version}: only the head is new");
+            // Ids are learned from v10 on (before, a response has no ids to learn).
             let ids: Vec<(String, uuid::Uuid)> = [0u128, 2]
                 .iter()
-                .map(|&i| {
-                    let id = if version >= 10 {
-                        uuid::Uuid::from_u128(0x1000 + i)
-                    } else {
-                        uuid::Uuid::nil()
-                    };
-                    (format!("topic-{i}"), id)
-                })
+                .filter(|_| version >= 10)
+                .map(|&i| (format!("topic-{i}"), uuid::Uuid::from_u128(0x1000 + i)))
                 .collect();
-            assert_eq!(out.topics, ids, "v{version}: topics learned");
+            let learned: Vec<(String, uuid::Uuid)> =
+                out.topics().map(|(n, id)| (n.to_string(), id)).collect();
+            assert_eq!(learned, ids, "v{version}: topics learned");
             assert_eq!(out.unmapped, vec![70], "v{version}");
             let mut trailing = BytesMut::from(&payload[..]);
             trailing.extend_from_slice(b"junk");
             let out = rewrite_brokers(ApiKey::Metadata, version, trailing.freeze(), &map)
                 .expect("rewrite with trailing bytes");
             assert_eq!(
-                out.frame,
+                out.frame(),
                 rewritten_by_decoding(version, payload),
                 "v{version}"
             );
@@ -542,8 +493,9 @@ mod tests {
         }
         want.extend_from_slice(&1i32.to_be_bytes());
         want.extend_from_slice(&0i32.to_be_bytes());
-        assert_eq!(&out.frame[LEN_PREFIX..], &want[..]);
-        assert_eq!(&out.frame[..LEN_PREFIX], &(want.len() as i32).to_be_bytes());
+        let frame = out.frame();
+        assert_eq!(&frame[LEN_PREFIX..], &want[..]);
+        assert_eq!(&frame[..LEN_PREFIX], &(want.len() as i32).to_be_bytes());
     }
 
     #[test]
@@ -575,7 +527,7 @@ mod tests {
             let out =
                 rewrite_brokers(ApiKey::FindCoordinator, version, payload, &map).expect("rewrite");
             let got: FindCoordinatorResponse =
-                decode_frame(ApiKey::FindCoordinator, version, &out.frame);
+                decode_frame(ApiKey::FindCoordinator, version, &out.frame());
             if version < 4 {
                 assert_eq!(
                     (got.node_id.0, got.host.to_string(), got.port),
@@ -614,7 +566,7 @@ mod tests {
             .expect("encode")
             .slice(LEN_PREFIX..);
         let out = rewrite_brokers(ApiKey::DescribeCluster, 0, payload, &map).expect("rewrite");
-        let got: DescribeClusterResponse = decode_frame(ApiKey::DescribeCluster, 0, &out.frame);
+        let got: DescribeClusterResponse = decode_frame(ApiKey::DescribeCluster, 0, &out.frame());
         assert_eq!(
             (got.brokers[0].host.to_string(), got.brokers[0].port),
             ("gw.example".into(), 9100)

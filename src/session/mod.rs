@@ -30,7 +30,7 @@ use crate::policy::engine::SessionAuthz;
 use crate::policy::mapping::{self, Merge, Plan};
 use crate::protocol::api::{self, ResponseHandling};
 use crate::protocol::codec::{self, peek_request, peek_response_correlation, ProtocolError};
-use crate::protocol::frame::LEN_PREFIX;
+use crate::protocol::frame::{Parts, LEN_PREFIX};
 use crate::protocol::rewrite::rewrite_brokers;
 use crate::upstream::conn::{BoxRead, BoxWrite};
 use crate::upstream::{Cluster, Target, UpstreamError};
@@ -318,8 +318,11 @@ async fn handle_requests<R: AsyncRead + Unpin>(
             });
         }
         let budget = codec::decoded_budget(payload.len(), cfg.limits.max_decoded_bytes as u64);
-        let request = codec::decode_request_within(api, meta.api_version, payload, budget)
+        let request = codec::read_request(api, meta.api_version, payload, budget)
             .inspect_err(|e| ctx.metrics.frame_rejected(e.reason()))?;
+        let expects_response =
+            !matches!(request.body(), Some(RequestKind::Produce(p)) if p.acks == 0);
+        let wait = request.body().map_or(Duration::ZERO, requested_wait);
 
         // Stage 2: authorization. What the policy allows is forwarded; the rest is answered here.
         let mut learn_fetch_session: Option<FetchOwner> = None;
@@ -330,7 +333,7 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                     unreachable!("the gate passes requests only for an authenticated session")
                 };
                 let authz = Arc::new(policy.session(session.principal.clone(), ctx.peer.ip()));
-                if let RequestKind::Fetch(f) = &request.body {
+                if let Some(RequestKind::Fetch(f)) = request.body() {
                     // A fetch session on the broker is keyed by its id alone and every upstream
                     // connection is the gateway's: only its builder, under the policy in force,
                     // may continue it (the partitions it does not name were authorized when they
@@ -372,22 +375,18 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                     }
                 }
                 let (named_ids, named_topics) = (
-                    mapping::topic_ids_named(&request.body),
-                    mapping::topic_names_named(&request.body),
+                    mapping::topic_ids_named(&request),
+                    mapping::topic_names_named(&request),
                 );
                 if !named_ids.is_empty() || !named_topics.is_empty() {
                     ctx.cluster.resolve_topics(&named_ids, &named_topics).await;
                 }
                 let ids = &*ctx.cluster.topic_ids;
-                let plan = mapping::plan(
-                    api,
-                    meta.api_version,
-                    &request.header,
-                    &request.body,
-                    &*authz,
-                    ids,
-                )?;
-                let request_ref = RequestRef::new(meta, &request.header);
+                let plan = mapping::plan_request(api, meta.api_version, &request, &*authz, ids)?;
+                let request_ref = RequestRef::new(meta, request.header());
+                // What is forwarded is in the plan from here on (or is `frame`): the decoded or
+                // read request is let go before the audit wait and the upstream write.
+                drop(request);
                 audit_decisions(&authz, &request_ref, ctx).await?;
                 match plan {
                     None => {
@@ -408,14 +407,14 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                     Some(Plan::Forward) => (frame, None),
                     Some(Plan::ForwardThenMerge(m)) => (frame, Some((m, authz, request_ref))),
                     Some(Plan::ForwardPartial { request, merge }) => {
+                        // Only the allowed part goes upstream: the client's frame is let go.
+                        drop(frame);
                         (request, Some((merge, authz, request_ref)))
                     }
                 }
             }
         };
 
-        let expects_response = !matches!(&request.body, RequestKind::Produce(p) if p.acks == 0);
-        let wait = requested_wait(&request.body);
         let handling = api::spec_for(api).map_or(ResponseHandling::Passthrough, |s| s.response);
 
         if upstream.is_none() {
@@ -990,7 +989,7 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                 unanswered.push_back(correlation_id);
                 continue;
             }
-            Pending::Local { frame } => frame,
+            Pending::Local { frame } => Parts::one(frame),
             Pending::Internal { expected, reply } => {
                 let Some(up) = upstream.as_mut() else {
                     unreachable!("Attach is always queued before the first request upstream")
@@ -1031,10 +1030,21 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                             .register(broker, id, owner, Instant::now());
                     }
                 }
+                // Broker addresses first: a rewritten Metadata response is two parts (a new
+                // head, the rest as the upstream sent it), which the merge keeps apart.
+                let frame = match handling {
+                    ResponseHandling::Passthrough => Parts::one(frame),
+                    ResponseHandling::RewriteBrokers => rewrite(frame, &expected, ctx)?,
+                };
                 let frame = match merge {
                     None => frame,
                     Some((merge, authz, request_ref)) => {
-                        let named = merge.upstream_topic_ids(&frame.slice(LEN_PREFIX..));
+                        let named = frame
+                            .iter()
+                            .next()
+                            .filter(|_| merge.names_upstream_topic_ids())
+                            .map(|f| merge.upstream_topic_ids(&f.slice(LEN_PREFIX.min(f.len())..)))
+                            .unwrap_or_default();
                         {
                             use crate::policy::mapping::TopicIds as _;
                             let ids = &ctx.cluster.topic_ids;
@@ -1044,8 +1054,10 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                                 }
                             }
                         }
+                        // The upstream's frame is consumed: only what the merge keeps of it
+                        // stays (as parts of the new one).
                         let merged = merge
-                            .apply(frame.slice(LEN_PREFIX..), &*authz, &*ctx.cluster.topic_ids)
+                            .apply_parts(frame, &*authz, &*ctx.cluster.topic_ids)
                             .map_err(|e| SessionError::UpstreamProtocol {
                                 api,
                                 version,
@@ -1057,23 +1069,28 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                         merged
                     }
                 };
-                let frame = match handling {
-                    ResponseHandling::Passthrough => frame,
-                    ResponseHandling::RewriteBrokers => rewrite(frame, &expected, ctx)?,
-                };
                 ctx.metrics
                     .response(api as i16, frame.len(), sent.elapsed());
                 frame
             }
         };
-        match tokio::time::timeout(write_timeout, out.write_all(&frame)).await {
+        // A response may come in parts (a rewritten head, the rest as the upstream sent it):
+        // written one after the other, never joined.
+        let size = frame.len();
+        let write = async {
+            for part in frame.iter() {
+                out.write_all(part).await?;
+            }
+            Ok::<_, std::io::Error>(())
+        };
+        match tokio::time::timeout(write_timeout, write).await {
             Err(_) => return Err(SessionError::ClientWriteTimeout(write_timeout)),
             Ok(Err(e)) => return Err(SessionError::ClientWrite(e)),
             Ok(Ok(())) => {}
         }
         ctx.stats
             .bytes_out
-            .fetch_add(frame.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(size as u64, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -1135,7 +1152,7 @@ async fn read_response(
 }
 
 /// Rewrites the broker addresses of a response for this session's listener, learning the upstream's.
-fn rewrite(frame: Bytes, expected: &Expected, ctx: &SessionCtx) -> Result<Bytes, SessionError> {
+fn rewrite(frame: Bytes, expected: &Expected, ctx: &SessionCtx) -> Result<Parts, SessionError> {
     let l = &ctx.listener;
     let advertise = |node: i32| l.broker_port(node).map(|p| (l.advertised_host.clone(), p));
     let out = rewrite_brokers(
@@ -1150,9 +1167,7 @@ fn rewrite(frame: Bytes, expected: &Expected, ctx: &SessionCtx) -> Result<Bytes,
         message: e.to_string(),
     })?;
     ctx.cluster.learn(&out.seen);
-    ctx.cluster
-        .topic_ids
-        .learn(out.topics.iter().map(|(name, id)| (name.as_str(), *id)));
+    ctx.cluster.topic_ids.learn(out.topics());
     if !out.unmapped.is_empty() {
         ctx.metrics
             .inc("unmapped_brokers_total", &[("listener", &l.name)]);
@@ -1162,5 +1177,5 @@ fn rewrite(frame: Bytes, expected: &Expected, ctx: &SessionCtx) -> Result<Bytes,
             "brokers outside this listener's port range are hidden from clients; widen broker_port_count"
         );
     }
-    Ok(out.frame)
+    Ok(out.parts)
 }

@@ -25,15 +25,18 @@ struct Maps {
 
 impl TopicIdMap {
     /// Records topics named by an upstream response; the nil id (older versions) is ignored.
-    pub fn learn<'a>(&self, topics: impl IntoIterator<Item = (&'a str, Uuid)>) {
-        let mut fresh: Vec<(&str, Uuid)> = Vec::new();
+    pub fn learn<S: std::ops::Deref<Target = str>>(
+        &self,
+        topics: impl IntoIterator<Item = (S, Uuid)>,
+    ) {
+        let mut fresh: Vec<(S, Uuid)> = Vec::new();
         {
             let maps = self.inner.read().unwrap_or_else(|p| p.into_inner());
             for (name, id) in topics {
                 if id.is_nil() || name.is_empty() {
                     continue;
                 }
-                if maps.by_id.get(&id).map(String::as_str) != Some(name) {
+                if maps.by_id.get(&id).map(String::as_str) != Some(&*name) {
                     fresh.push((name, id));
                 }
             }
@@ -47,6 +50,7 @@ impl TopicIdMap {
             maps.by_name.clear();
         }
         for (name, id) in fresh {
+            let name = &*name;
             // A re-created topic gets a new id under the same name: drop the stale pairing.
             if let Some(old) = maps.by_name.insert(name.to_string(), id) {
                 maps.by_id.remove(&old);

@@ -12,7 +12,8 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
 use uuid::Uuid;
 
 use super::{Operation, ResourceType};
-use crate::protocol::codec::ProtocolError;
+use crate::protocol::codec::{ProtocolError, Request};
+use crate::protocol::frame::{Parts, LEN_PREFIX};
 
 /// The decisions available to the mapping, for one session (principal + client address).
 pub trait Authorize {
@@ -75,6 +76,40 @@ impl Merge {
         }
     }
 
+    /// [`Merge::apply`] on a response frame (length prefix included) as the session holds it: a
+    /// Metadata response in the two parts the broker rewriting leaves it in
+    /// ([`crate::protocol::rewrite::Rewritten::parts`]) is merged without joining them, so the
+    /// topics it keeps are sent from the upstream's bytes; anything else is merged whole.
+    pub fn apply_parts(
+        self,
+        frame: Parts,
+        authz: &dyn Authorize,
+        ids: &dyn TopicIds,
+    ) -> Result<Parts, ProtocolError> {
+        let mut parts = frame.into_vec();
+        if let Merge::Topics(topics::Merge::Metadata(m)) = self {
+            if let (2, Some(rest)) = (parts.len(), parts.pop()) {
+                let head = parts.pop().unwrap_or_default();
+                return m.apply_split(&head, rest, authz);
+            }
+            let whole = Parts::from_vec(parts).joined();
+            return m
+                .apply(whole.slice(LEN_PREFIX.min(whole.len())..), authz)
+                .map(Parts::one);
+        }
+        let whole = Parts::from_vec(parts).joined();
+        self.apply(whole.slice(LEN_PREFIX.min(whole.len())..), authz, ids)
+            .map(Parts::one)
+    }
+
+    /// Whether [`Merge::upstream_topic_ids`] may name any (only ConsumerGroupHeartbeat's does).
+    pub fn names_upstream_topic_ids(&self) -> bool {
+        matches!(
+            self,
+            Merge::Groups(groups::Merge::ConsumerGroupHeartbeat { .. })
+        )
+    }
+
     /// Topic ids in the upstream's response that the merge must name to authorize them (the
     /// assignment a ConsumerGroupHeartbeat answer carries); the session makes sure the gateway
     /// knows them before [`Merge::apply`], which drops ids it still cannot name. They come from
@@ -105,16 +140,44 @@ pub fn plan(
     groups::plan(api, version, header, body, authz, ids)
 }
 
+/// Authorizes one request as the session holds it ([`Request`]): Metadata from its bytes, every
+/// other API decoded ([`plan`]).
+pub fn plan_request(
+    api: ApiKey,
+    version: i16,
+    request: &Request,
+    authz: &dyn Authorize,
+    ids: &dyn TopicIds,
+) -> Result<Option<Plan>, ProtocolError> {
+    match request {
+        Request::Decoded(r) => plan(api, version, &r.header, &r.body, authz, ids),
+        Request::Metadata { wire, .. } => topics::plan_metadata(wire, authz, ids).map(Some),
+    }
+}
+
 /// The topic ids a request names (Fetch v13+, Metadata by id, DeleteTopics v6+, the assignment a
 /// ConsumerGroupHeartbeat reports). Authorization resolves each to a name through [`TopicIds`]; an
 /// id it cannot resolve is UNKNOWN_TOPIC_ID, so the session first asks the cluster about ids the
 /// gateway has not seen (a topic created since its last look).
-pub fn topic_ids_named(body: &RequestKind) -> Vec<Uuid> {
+pub fn topic_ids_named(request: &Request) -> Vec<Uuid> {
     // Nil ids (topics named by name) are left out as they are met: a request of 20,000 names
     // would otherwise collect 320 KB of zeros first.
     fn named(ids: impl Iterator<Item = Uuid>) -> Vec<Uuid> {
         ids.filter(|id| !id.is_nil()).collect()
     }
+    let body = match request {
+        Request::Decoded(r) => &r.body,
+        Request::Metadata { wire, .. } => {
+            // Entries that fail to read cannot name an id: planning refuses the request anyway.
+            return named(
+                wire.topics()
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|t| t.topic_id),
+            );
+        }
+    };
     match body {
         RequestKind::Fetch(f) => named(
             f.topics
@@ -134,9 +197,9 @@ pub fn topic_ids_named(body: &RequestKind) -> Vec<Uuid> {
 /// The topic names whose existence decides a request's answer: DeleteTopics answers a topic the
 /// session may DESCRIBE but not DELETE with 3 when it does not exist and 29 when it does, so the
 /// session asks the cluster about names the gateway has not seen before planning.
-pub fn topic_names_named(body: &RequestKind) -> Vec<String> {
-    match body {
-        RequestKind::DeleteTopics(d) => d
+pub fn topic_names_named(request: &Request) -> Vec<String> {
+    match request.body() {
+        Some(RequestKind::DeleteTopics(d)) => d
             .topic_names
             .iter()
             .chain(d.topics.iter().filter_map(|t| t.name.as_ref()))

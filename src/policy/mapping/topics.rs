@@ -14,9 +14,9 @@
 //!   Alter/ListPartitionReassignments).
 //!
 //! When everything is allowed the plan is [`Plan::Forward`] and nothing is allocated: Produce and
-//! Fetch carry all the data. Entries the gateway answers itself are kept in the client's order;
-//! Kafka builds these responses from hash maps, so clients match entries by name (or id), never by
-//! position.
+//! Fetch carry all the data. Entries the gateway answers itself are kept in the client's order
+//! (Metadata: after the upstream's topics, where Kafka lists unauthorized ones); Kafka builds
+//! these responses from hash maps, so clients match entries by name (or id), never by position.
 
 mod admin;
 mod fetch;
@@ -40,8 +40,9 @@ use uuid::Uuid;
 use super::{respond, Authorize, Plan, TopicIds};
 use crate::policy::model::CLUSTER_NAME;
 use crate::policy::{Operation, ResourceType};
-use crate::protocol::codec::encode_request_with_header;
 use crate::protocol::codec::{decode_body, encode_response, split_response, ProtocolError};
+use crate::protocol::codec::{encode_request_with_header, read_metadata_request};
+use crate::protocol::metadata::MetadataRequestWire;
 
 /// Kafka error codes these APIs answer with.
 pub(crate) mod code {
@@ -123,6 +124,15 @@ pub enum Merge {
     ),
 }
 
+/// Authorizes a Metadata request read from its bytes (the session never decodes one whole).
+pub fn plan_metadata(
+    wire: &MetadataRequestWire,
+    authz: &dyn Authorize,
+    ids: &dyn TopicIds,
+) -> Result<Plan, ProtocolError> {
+    metadata::metadata(wire, authz, ids)
+}
+
 /// Authorizes one request of the topic, config and cluster-admin APIs; `Ok(None)` for other APIs.
 pub fn plan(
     _api: ApiKey,
@@ -140,7 +150,14 @@ pub fn plan(
             offsets::offset_for_leader_epoch(version, header, r, authz)?
         }
         RequestKind::DeleteRecords(r) => offsets::delete_records(version, header, r, authz)?,
-        RequestKind::Metadata(r) => metadata::metadata(version, header, r, authz, ids)?,
+        RequestKind::Metadata(r) => {
+            // A decoded request (tests, fuzzing) is planned from its bytes, as the session plans
+            // every Metadata request: one implementation.
+            let frame = encode_request_with_header(ApiKey::Metadata, version, header, r)?;
+            let payload = frame.slice(crate::protocol::frame::LEN_PREFIX..);
+            let (_, wire) = read_metadata_request(version, payload, u64::MAX)?;
+            metadata::metadata(&wire, authz, ids)?
+        }
         RequestKind::DescribeCluster(r) => metadata::describe_cluster(version, r),
         RequestKind::CreateTopics(r) => admin::create_topics(version, header, r, authz)?,
         RequestKind::DeleteTopics(r) => admin::delete_topics(version, header, r, authz, ids)?,
@@ -289,7 +306,7 @@ pub enum Key {
 
 /// A response entry type the upstream may answer in any order.
 pub trait Keyed {
-    /// The keys this entry can be found by, at `version` (a Metadata topic by name and by id).
+    /// The keys this entry can be found by, at `version` (a topic by name and by id).
     fn keys(&self, version: i16) -> [Option<Key>; 2];
 }
 

@@ -459,6 +459,23 @@ fn main() -> std::io::Result<()> {
         write(&req_dir, name, &payload)?;
         requests += 1;
     }
+    // And one the in-place Metadata path accepts and plans: 36,000 distinct names of odd and even
+    // length (the target's authorizer allows even ones), so the splice, the de-duplication table
+    // and the gateway's own answers are all at their largest within the 2x bound.
+    let names: Vec<metadata_request::MetadataRequestTopic> = (0..36_000)
+        .map(|i| {
+            let name = if i % 2 == 0 { format!("cost-{i:06}") } else { format!("deny-{i:05}") };
+            metadata_request::MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(name))))
+        })
+        .collect();
+    let body = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
+        .with_topics(Some(names));
+    let payload = request_payload(ApiKey::Metadata, 12, &RequestKind::Metadata(body))
+        .expect("a Metadata request encodes");
+    write(&req_dir, "limit-Metadata-v12-distinct-names", &payload)?;
+    requests += 1;
 
     let resp_dir = root.join("rewrite_response");
     std::fs::create_dir_all(&resp_dir)?;

@@ -23,125 +23,198 @@
 //!   every topic, and the splice keeps none of them: the client sees its 29s and the brokers.
 //!
 //! Broker addresses are left as the upstream sent them: the session rewrites them afterwards.
+//!
+//! The request is read from its bytes ([`MetadataRequestWire`]), never decoded into a struct per
+//! topic: a request of 20,000 names costs its own bytes plus a 4-byte offset per distinct topic,
+//! the forwarded part is spliced from the client's bytes, the gateway's answers are encoded as
+//! they are decided, and the upstream's response is filtered one topic at a time, the topics it
+//! keeps sent from the upstream's bytes. The gateway's answers follow the upstream's topics, where
+//! KafkaApis puts the unauthorized ones (clients match topics by name or id).
 
-use std::collections::HashSet;
+use std::cell::OnceCell;
+use std::hash::{BuildHasher, RandomState};
 
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use bytes::{BufMut, Bytes, BytesMut};
+use hashbrown::hash_table::{Entry, HashTable};
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
-use kafka_protocol::messages::{
-    ApiKey, DescribeClusterRequest, MetadataRequest, MetadataResponse, RequestHeader,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, DescribeClusterRequest, TopicName};
+use kafka_protocol::protocol::Encodable;
 use uuid::Uuid;
 
 use super::{
-    authorized_operations, cluster_allowed, cluster_operations, code, encode_request_with_header,
-    resolve, rewrite, topic_allowed, Key, Keyed, Merge, Slot, Splice,
+    authorized_operations, cluster_allowed, cluster_operations, code, resolve, topic_allowed, Merge,
 };
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::{Operation, ResourceType};
-use crate::protocol::codec::ProtocolError;
+use crate::protocol::codec::{split_response, ProtocolError};
+use crate::protocol::frame::{Parts, LEN_PREFIX};
+use crate::protocol::metadata::{
+    brokers_end, response_tail, response_topic_at, topics_layout, MetadataRequestWire, TopicEntry,
+};
+use crate::protocol::wire::{put_count, WireError};
 
 /// Metadata v4 has `allow_auto_topic_creation`.
 const FIRST_AUTO_CREATE_FLAG_VERSION: i16 = 4;
 /// Metadata v12 may name topics by id only.
 const FIRST_BY_ID_VERSION: i16 = 12;
 
-impl Keyed for MetadataResponseTopic {
-    fn keys(&self, _version: i16) -> [Option<Key>; 2] {
-        [
-            self.name.as_ref().map(|n| Key::Name(n.0.clone())),
-            (!self.topic_id.is_nil()).then_some(Key::Id(self.topic_id)),
-        ]
-    }
-}
+/// The de-duplication table holds each distinct topic's offset in the request with its decision
+/// in the top bits: 4 bytes (plus a control byte) per distinct topic. The session refuses a request
+/// whose [`planning_bytes`](crate::protocol::metadata::planning_bytes) exceed its decoded-size
+/// budget before it gets here.
+const DECISION_SHIFT: u32 = 29;
+const OFFSET_MASK: u32 = (1 << DECISION_SHIFT) - 1;
 
 /// How the upstream's Metadata response is filtered and completed.
 #[derive(Debug)]
 pub struct MetadataMerge {
     version: i16,
-    /// All-topics request: keep only the topics the session may DESCRIBE.
-    filter_all: bool,
-    /// Named request: the client's topics in order, the denied ones answered locally.
-    slots: Option<Vec<Slot<MetadataResponseTopic>>>,
-    /// Forwarded with auto-creation off on the session's behalf: an upstream 3 becomes 29.
-    no_create: Vec<StrBytes>,
+    /// `None`: an all-topics request; only the topics the session may DESCRIBE are kept.
+    named: Option<Named>,
     cluster_ops: bool,
     topic_ops: bool,
 }
 
+/// What a request naming topics keeps of the upstream's answer, and what the gateway adds to it.
+#[derive(Debug)]
+struct Named {
+    /// Keys the hashes below are made with (random per request: not predictable by a client).
+    hasher: RandomState,
+    /// Hashes of the forwarded topics' keys, sorted: an upstream topic is kept only if it was
+    /// asked for, and once. (tansu reads an empty list as "every topic".)
+    forwarded: Vec<u64>,
+    /// Hashes of the names forwarded with auto-creation off on the session's behalf: an upstream
+    /// 3 for one of them becomes 29.
+    no_create: Vec<u64>,
+    /// The gateway's own answers, encoded as response topics at the request's version.
+    local: Bytes,
+    local_count: usize,
+}
+
 /// The decision for one requested topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Decision {
-    Forward,
+    Forward = 0,
     /// Forward with auto-creation off; 3 from upstream becomes 29.
-    ForwardNoCreate,
+    ForwardNoCreate = 1,
     /// Answer 29 by name (no DESCRIBE, or v0-3 creation the session may not do).
-    DeniedName,
+    DeniedName = 2,
     /// Answer 29 with the id echoed and a null name.
-    DeniedId(Uuid),
+    DeniedId = 3,
     /// Answer 100 with the id echoed.
-    UnknownId(Uuid),
+    UnknownId = 4,
+}
+
+impl Decision {
+    fn pack(self, at: u32) -> u32 {
+        at | (self as u32) << DECISION_SHIFT
+    }
+
+    fn unpack(packed: u32) -> (u32, Decision) {
+        let d = match packed >> DECISION_SHIFT {
+            0 => Decision::Forward,
+            1 => Decision::ForwardNoCreate,
+            2 => Decision::DeniedName,
+            3 => Decision::DeniedId,
+            _ => Decision::UnknownId,
+        };
+        (packed & OFFSET_MASK, d)
+    }
+
+    fn forwards(self) -> bool {
+        matches!(self, Decision::Forward | Decision::ForwardNoCreate)
+    }
+}
+
+/// What identifies a requested topic: its name, or its id (by-id requests, or a null name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum TopicKey<'a> {
+    Name(&'a str),
+    Id(Uuid),
+}
+
+/// The key Kafka reads an entry by (KafkaApis `useTopicId`: a request naming any topic by id is
+/// answered by id alone, so name-only entries get no answer (`None`) and a name beside an id is
+/// ignored).
+fn key_of<'a>(t: &TopicEntry<'a>, by_id: bool) -> Option<TopicKey<'a>> {
+    if by_id {
+        return (!t.topic_id.is_nil()).then_some(TopicKey::Id(t.topic_id));
+    }
+    Some(match t.name {
+        Some(n) => TopicKey::Name(n),
+        None => TopicKey::Id(t.topic_id),
+    })
 }
 
 pub(super) fn metadata(
-    version: i16,
-    header: &RequestHeader,
-    req: &MetadataRequest,
+    wire: &MetadataRequestWire,
     authz: &dyn Authorize,
     ids: &dyn TopicIds,
 ) -> Result<Plan, ProtocolError> {
-    let cluster_ops = (8..=10).contains(&version) && req.include_cluster_authorized_operations;
-    let topic_ops = version >= 8 && req.include_topic_authorized_operations;
-    let requested = match &req.topics {
-        Some(t) if !(version == 0 && t.is_empty()) => t,
+    let version = wire.version();
+    let malformed = |e: WireError| ProtocolError::Decode {
+        api: ApiKey::Metadata,
+        version,
+        what: "request body",
+        message: e.to_string(),
+    };
+    let cluster_ops = (8..=10).contains(&version) && wire.include_cluster_authorized_operations();
+    let topic_ops = version >= 8 && wire.include_topic_authorized_operations();
+    let requested = match wire.topic_count() {
+        Some(n) if !(version == 0 && n == 0) => n,
         _ => {
             return Ok(Plan::ForwardThenMerge(super::super::Merge::Topics(
                 Merge::Metadata(MetadataMerge {
                     version,
-                    filter_all: true,
-                    slots: None,
-                    no_create: Vec::new(),
+                    named: None,
                     cluster_ops,
                     topic_ops,
                 }),
             )));
         }
     };
-
-    // A request naming any topic by id is answered by id alone (KafkaApis: `useTopicId`): entries
-    // naming a topic only by name are then not answered at all, and a name beside an id is ignored.
-    // Kafka also reads the list as a set: a topic named twice is answered once.
-    let by_id = version >= FIRST_BY_ID_VERSION && requested.iter().any(|t| !t.topic_id.is_nil());
-    let topics = distinct_topics(requested, by_id);
+    if wire.payload_len() > OFFSET_MASK as usize {
+        return Err(malformed(WireError {
+            at: 0,
+            what: "request too large to plan",
+        }));
+    }
+    let topics = || wire.topics().into_iter().flatten();
+    let mut by_id = false;
+    if version >= FIRST_BY_ID_VERSION {
+        for t in topics() {
+            if !t.map_err(malformed)?.topic_id.is_nil() {
+                by_id = true;
+                break;
+            }
+        }
+    }
 
     // CREATE on the cluster is asked at most once, and only if some topic lacks topic CREATE.
-    let cluster_create = std::cell::OnceCell::new();
+    let cluster_create = OnceCell::new();
     let may_create = |name: &str| {
         topic_allowed(authz, Operation::Create, name)
             || *cluster_create.get_or_init(|| cluster_allowed(authz, Operation::Create))
     };
-    let decide = |t: &Requested<'_>| -> Result<Decision, ProtocolError> {
-        let Some(name) = t.name else {
+    let decide = |t: &TopicEntry<'_>| -> Result<Decision, ProtocolError> {
+        let name = if by_id { None } else { t.name };
+        let Some(name) = name else {
             if version < FIRST_BY_ID_VERSION {
-                return Err(ProtocolError::Decode {
-                    api: ApiKey::Metadata,
-                    version,
-                    what: "request body",
-                    message: "null topic name before v12".into(),
-                });
+                return Err(malformed(WireError {
+                    at: t.at as usize,
+                    what: "null topic name before v12",
+                }));
             }
             return Ok(match resolve(ids, t.topic_id) {
-                None => Decision::UnknownId(t.topic_id),
-                Some(n) if !topic_allowed(authz, Operation::Describe, &n) => {
-                    Decision::DeniedId(t.topic_id)
-                }
+                None => Decision::UnknownId,
+                Some(n) if !topic_allowed(authz, Operation::Describe, &n) => Decision::DeniedId,
                 Some(_) => Decision::Forward,
             });
         };
         if !topic_allowed(authz, Operation::Describe, name) {
             return Ok(Decision::DeniedName);
         }
-        if !req.allow_auto_topic_creation || may_create(name) {
+        if !wire.allow_auto_topic_creation() || may_create(name) {
             return Ok(Decision::Forward);
         }
         Ok(if version >= FIRST_AUTO_CREATE_FLAG_VERSION {
@@ -153,136 +226,127 @@ pub(super) fn metadata(
         })
     };
 
-    let mut all_forward = true;
-    for t in &topics {
-        if !matches!(decide(t)?, Decision::Forward) {
-            all_forward = false;
-            break;
+    // Kafka reads the list as a set: each distinct topic is decided once, at its first entry.
+    let state = RandomState::new();
+    let key_at = |at: u32| {
+        wire.entry_at(at)
+            .ok()
+            .and_then(|e| key_of(&e, by_id).map(|k| (k, e)))
+    };
+    let rehash = |p: &u32| key_at(p & OFFSET_MASK).map_or(0, |(k, _)| state.hash_one(k));
+    let mut table: HashTable<u32> = HashTable::new();
+    let (mut forwards, mut no_creates) = (0, 0);
+    for t in topics() {
+        let t = t.map_err(malformed)?;
+        let Some(k) = key_of(&t, by_id) else {
+            continue;
+        };
+        let same = |p: &u32| key_at(p & OFFSET_MASK).is_some_and(|(o, _)| o == k);
+        if let Entry::Vacant(slot) = table.entry(state.hash_one(k), same, rehash) {
+            let d = decide(&t)?;
+            forwards += usize::from(d.forwards());
+            no_creates += usize::from(d == Decision::ForwardNoCreate);
+            slot.insert(d.pack(t.at));
         }
     }
+    let all_forward = forwards == table.len() && no_creates == 0;
+    let distinct = table.len();
     // An empty list is "no topics" to Kafka but "every topic" to some brokers (tansu): the merge
-    // below keeps only what was asked for, so no broker's reading can widen the answer.
-    if all_forward
-        && !cluster_ops
-        && !topic_ops
-        && !topics.is_empty()
-        && topics.len() == requested.len()
-    {
+    // keeps only what was asked for, so no broker's reading can widen the answer.
+    if all_forward && !cluster_ops && !topic_ops && distinct > 0 && distinct == requested {
         return Ok(Plan::Forward);
     }
 
-    let mut slots = Vec::with_capacity(topics.len());
-    let mut no_create = Vec::new();
-    let mut forwarded_topics = Vec::new();
-    for t in &topics {
-        let slot = match decide(t)? {
-            d @ (Decision::Forward | Decision::ForwardNoCreate) => {
-                if let (Decision::ForwardNoCreate, Some(n)) = (&d, t.name) {
-                    no_create.push(n.0.clone());
-                }
-                forwarded_topics.push(t.entry.clone().with_name(t.name.cloned()));
-                Slot::Upstream(match t.name {
-                    Some(n) => Key::Name(n.0.clone()),
-                    None => Key::Id(t.topic_id),
-                })
-            }
-            Decision::DeniedName => {
-                let name = t.name.cloned();
-                Slot::Local(denied_topic(
-                    code::TOPIC_AUTHORIZATION_FAILED,
-                    name,
-                    Uuid::nil(),
-                ))
-            }
-            Decision::DeniedId(id) => {
-                Slot::Local(denied_topic(code::TOPIC_AUTHORIZATION_FAILED, None, id))
-            }
-            Decision::UnknownId(id) => Slot::Local(denied_topic(code::UNKNOWN_TOPIC_ID, None, id)),
-        };
-        slots.push(slot);
-    }
-
-    let merge = MetadataMerge {
-        version,
-        filter_all: false,
-        slots: Some(slots),
-        no_create,
-        cluster_ops,
-        topic_ops,
+    // The decision of the entry `t` if it is the first of its topic.
+    let first = |t: &TopicEntry<'_>| -> Option<Decision> {
+        let k = key_of(t, by_id)?;
+        let same = |p: &u32| key_at(p & OFFSET_MASK).is_some_and(|(o, _)| o == k);
+        let (at, d) = Decision::unpack(*table.find(state.hash_one(k), same)?);
+        (at == t.at).then_some(d)
     };
-    let changed = by_id || forwarded_topics.len() != topics.len() || !merge.no_create.is_empty();
-    if !changed {
-        return Ok(Plan::ForwardThenMerge(super::super::Merge::Topics(
-            Merge::Metadata(merge),
-        )));
-    }
-    let mut forwarded = req.clone();
-    forwarded.topics = Some(forwarded_topics);
-    if !merge.no_create.is_empty() {
-        forwarded.allow_auto_topic_creation = false;
-    }
-    Ok(Plan::ForwardPartial {
-        request: encode_request_with_header(ApiKey::Metadata, version, header, &forwarded)?,
-        merge: super::super::Merge::Topics(Merge::Metadata(merge)),
-    })
-}
-
-/// One requested topic as Kafka reads it: by id alone when the request names any topic by id.
-struct Requested<'a> {
-    entry: &'a MetadataRequestTopic,
-    name: Option<&'a kafka_protocol::messages::TopicName>,
-    topic_id: Uuid,
-}
-
-/// The requested topics Kafka answers (KafkaApis `useTopicId`: a request naming any topic by id
-/// is answered by id alone, so name-only entries get no answer and a name beside an id is
-/// ignored), each once (Kafka reads the list as a set), first occurrences in request order.
-///
-/// Memory stays a few bytes per topic (borrowed entries and a sorted index, no copies and no hash
-/// set of owned names): a request of many topics may decode to about twice its size, and this must
-/// not add a third.
-fn distinct_topics(requested: &[MetadataRequestTopic], by_id: bool) -> Vec<Requested<'_>> {
-    #[derive(PartialEq, Eq, PartialOrd, Ord)]
-    enum KeyRef<'a> {
-        Name(&'a [u8]),
-        Id(Uuid),
-    }
-    let all: Vec<Requested<'_>> = requested
-        .iter()
-        .filter(|t| !by_id || !t.topic_id.is_nil())
-        .map(|t| Requested {
-            entry: t,
-            name: if by_id { None } else { t.name.as_ref() },
-            topic_id: t.topic_id,
-        })
-        .collect();
-    fn key<'a>(t: &Requested<'a>) -> KeyRef<'a> {
-        match t.name {
-            Some(n) => KeyRef::Name(n.0.as_bytes()),
-            None => KeyRef::Id(t.topic_id),
+    // The gateway's own answers, encoded at their exact size (names are views into the request):
+    // they wait for the upstream's response beside it.
+    let answer = |t: &TopicEntry<'_>, d: Decision| match d {
+        Decision::Forward | Decision::ForwardNoCreate => None,
+        Decision::DeniedName => Some(denied_topic(
+            code::TOPIC_AUTHORIZATION_FAILED,
+            wire.name_view(t).map(TopicName),
+            Uuid::nil(),
+        )),
+        Decision::DeniedId => Some(denied_topic(
+            code::TOPIC_AUTHORIZATION_FAILED,
+            None,
+            t.topic_id,
+        )),
+        Decision::UnknownId => Some(denied_topic(code::UNKNOWN_TOPIC_ID, None, t.topic_id)),
+    };
+    let encoding = |e: anyhow::Error| ProtocolError::Encode {
+        api: ApiKey::Metadata,
+        version,
+        message: e.to_string(),
+    };
+    let mut local_size = 0;
+    for t in topics() {
+        let t = t.map_err(malformed)?;
+        if let Some(a) = first(&t).and_then(|d| answer(&t, d)) {
+            local_size += a.compute_size(version).map_err(encoding)?;
         }
     }
-    let mut order: Vec<u32> = (0..all.len() as u32).collect();
-    // Stable: among equal keys the first occurrence comes first and is the one kept.
-    order.sort_by(|&a, &b| key(&all[a as usize]).cmp(&key(&all[b as usize])));
-    let mut keep = vec![false; all.len()];
-    for (i, &at) in order.iter().enumerate() {
-        keep[at as usize] = i == 0 || key(&all[order[i - 1] as usize]) != key(&all[at as usize]);
+    let hasher = RandomState::new();
+    let mut local = BytesMut::with_capacity(local_size);
+    let mut local_count = 0;
+    let mut forwarded = Vec::with_capacity(forwards);
+    let mut no_create = Vec::with_capacity(no_creates);
+    for t in topics() {
+        let t = t.map_err(malformed)?;
+        let (Some(d), Some(k)) = (first(&t), key_of(&t, by_id)) else {
+            continue;
+        };
+        match answer(&t, d) {
+            Some(a) => {
+                a.encode(&mut local, version).map_err(encoding)?;
+                local_count += 1;
+            }
+            None => {
+                forwarded.push(hasher.hash_one(k));
+                if d == Decision::ForwardNoCreate {
+                    no_create.push(hasher.hash_one(k));
+                }
+            }
+        }
     }
-    drop(order);
-    let mut keep = keep.into_iter();
-    let mut out = all;
-    out.retain(|_| keep.next().unwrap_or(false));
-    out
+    forwarded.sort_unstable();
+    no_create.sort_unstable();
+    let changed = by_id || forwarded.len() != distinct || !no_create.is_empty();
+    let request = if changed {
+        let allow_auto = wire.allow_auto_topic_creation() && no_create.is_empty();
+        let keep = |t: &TopicEntry<'_>| first(t).is_some_and(Decision::forwards);
+        Some(wire.splice(keep, by_id, allow_auto).map_err(malformed)?)
+    } else {
+        None
+    };
+    drop(table);
+    let merge = super::super::Merge::Topics(Merge::Metadata(MetadataMerge {
+        version,
+        named: Some(Named {
+            hasher,
+            forwarded,
+            no_create,
+            local: local.freeze(),
+            local_count,
+        }),
+        cluster_ops,
+        topic_ops,
+    }));
+    Ok(match request {
+        Some(request) => Plan::ForwardPartial { request, merge },
+        None => Plan::ForwardThenMerge(merge),
+    })
 }
 
 /// Kafka's `metadataResponseTopic(error, name, id, isInternal = false, no partitions)`; its
 /// authorized operations stay at the schema default (i32::MIN).
-fn denied_topic(
-    code: i16,
-    name: Option<kafka_protocol::messages::TopicName>,
-    id: Uuid,
-) -> MetadataResponseTopic {
+fn denied_topic(code: i16, name: Option<TopicName>, id: Uuid) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_error_code(code)
         .with_name(name)
@@ -291,55 +355,219 @@ fn denied_topic(
         .with_partitions(Vec::new())
 }
 
+impl Named {
+    /// Whether the upstream topic `t` was asked for and not answered yet (marking it answered).
+    fn take(&self, t: &MetadataResponseTopic, answered: &mut [bool]) -> bool {
+        let keys = [
+            t.name.as_ref().map(|n| TopicKey::Name(n.0.as_str())),
+            (!t.topic_id.is_nil()).then_some(TopicKey::Id(t.topic_id)),
+        ];
+        for k in keys.into_iter().flatten() {
+            if let Ok(i) = self.forwarded.binary_search(&self.hasher.hash_one(k)) {
+                if !std::mem::replace(&mut answered[i], true) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn no_create(&self, name: &str) -> bool {
+        self.no_create
+            .binary_search(&self.hasher.hash_one(TopicKey::Name(name)))
+            .is_ok()
+    }
+}
+
+/// What the merge does with one upstream topic.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    Drop,
+    Copy,
+    Change,
+}
+
 impl MetadataMerge {
-    pub(super) fn apply(
+    /// The upstream's response (payload: header and body, no length prefix) filtered and
+    /// completed, as one frame.
+    pub(crate) fn apply(
         self,
-        payload: bytes::Bytes,
+        payload: Bytes,
         authz: &dyn Authorize,
-    ) -> Result<bytes::Bytes, ProtocolError> {
+    ) -> Result<Bytes, ProtocolError> {
+        let version = self.version;
+        let api = ApiKey::Metadata;
+        let (header, body) = split_response(api, version, payload)?;
+        let brokers_end = brokers_end(version, &body).map_err(|e| malformed(version, e))?;
+        let mut head = BytesMut::with_capacity(LEN_PREFIX + 16 + brokers_end);
+        head.put_i32(0);
+        header
+            .encode(&mut head, api.response_header_version(version))
+            .map_err(|e| encoding(version, e))?;
+        head.extend_from_slice(&body[..brokers_end]);
+        Ok(self
+            .apply_split(&head, body.slice(brokers_end..), authz)?
+            .joined())
+    }
+
+    /// The response filtered and completed from its two parts as the broker rewriting leaves
+    /// them ([`crate::protocol::rewrite::Rewritten::parts`]): `head` is the frame up to the end
+    /// of the brokers (length prefix, header, throttle time, brokers), `rest` the body from the
+    /// cluster id on, already bounds-checked. Topics kept unchanged are sent from `rest` as they
+    /// came; only the topic count, changed topics, the gateway's own answers and the fields after
+    /// the topics are new bytes.
+    pub(crate) fn apply_split(
+        self,
+        head: &[u8],
+        rest: Bytes,
+        authz: &dyn Authorize,
+    ) -> Result<Parts, ProtocolError> {
         let MetadataMerge {
             version,
-            filter_all,
-            slots,
-            no_create,
+            named,
             cluster_ops,
             topic_ops,
         } = self;
-        let no_create: HashSet<StrBytes> = no_create.into_iter().collect();
-        rewrite(
-            ApiKey::Metadata,
-            version,
-            payload,
-            |r: &mut MetadataResponse| {
-                if filter_all {
-                    r.topics.retain(|t| {
-                        t.name
-                            .as_ref()
-                            .is_some_and(|n| topic_allowed(authz, Operation::Describe, n))
-                    });
+        let malformed = |e: WireError| malformed(version, e);
+        let (topics_count, (count, first)) = topics_layout(version, &rest, 0).map_err(malformed)?;
+
+        // First pass: which topics stay, which change; where each ends.
+        let mut answered = vec![false; named.as_ref().map_or(0, |n| n.forwarded.len())];
+        let mut plan: Vec<(Keep, u32)> = Vec::with_capacity(count);
+        let mut at = first;
+        for _ in 0..count {
+            let (t, end) = response_topic_at(version, &rest, at).map_err(malformed)?;
+            let keep = match &named {
+                None => t
+                    .name
+                    .as_ref()
+                    .is_some_and(|n| topic_allowed(authz, Operation::Describe, n)),
+                Some(named) => named.take(&t, &mut answered),
+            };
+            let no_create = |n: &TopicName| named.as_ref().is_some_and(|x| x.no_create(n));
+            let change = topic_ops
+                || (t.error_code == code::UNKNOWN_TOPIC_OR_PARTITION
+                    && t.name.as_ref().is_some_and(no_create));
+            let keep = match (keep, change) {
+                (false, _) => Keep::Drop,
+                (true, false) => Keep::Copy,
+                (true, true) => Keep::Change,
+            };
+            plan.push((keep, end as u32));
+            at = end;
+        }
+        drop(answered);
+        let topics_end = at;
+        let (ops_at, end) = response_tail(version, &rest, topics_end).map_err(malformed)?;
+
+        // Second pass: the new frame. New bytes collect in `fresh`; a run of kept topics long
+        // enough to be worth a part of its own is sent from `rest` (short ones are copied, so
+        // the parts stay few whatever the pattern of kept and dropped topics).
+        let (local, local_count) = named
+            .as_ref()
+            .map_or((Bytes::new(), 0), |n| (n.local.clone(), n.local_count));
+        let kept = plan.iter().filter(|(k, _)| *k != Keep::Drop).count();
+        let mut parts = Parts::default();
+        let mut fresh = BytesMut::with_capacity(head.len() + topics_count + 8);
+        fresh.extend_from_slice(head);
+        fresh.extend_from_slice(&rest[..topics_count]);
+        put_count(&mut fresh, version >= 9, kept + local_count).map_err(malformed)?;
+        let mut run = first..first;
+        let flush_run =
+            |run: &mut std::ops::Range<usize>, fresh: &mut BytesMut, parts: &mut Parts| {
+                if run.len() >= MIN_PART {
+                    parts.push(fresh.split().freeze());
+                    parts.push(rest.slice(run.clone()));
+                } else {
+                    fresh.extend_from_slice(&rest[run.clone()]);
                 }
-                for t in r.topics.iter_mut() {
-                    let Some(name) = t.name.clone() else {
-                        continue;
-                    };
-                    if t.error_code == code::UNKNOWN_TOPIC_OR_PARTITION
-                        && no_create.contains(&name.0)
-                    {
-                        *t =
-                            denied_topic(code::TOPIC_AUTHORIZATION_FAILED, Some(name), Uuid::nil());
-                    } else if topic_ops {
-                        t.topic_authorized_operations =
-                            authorized_operations(authz, ResourceType::Topic, &name);
+                *run = run.end..run.end;
+            };
+        let mut at = first;
+        for (keep, end) in plan {
+            let end = end as usize;
+            match keep {
+                Keep::Copy if run.end == at => run.end = end,
+                Keep::Copy => {
+                    flush_run(&mut run, &mut fresh, &mut parts);
+                    run = at..end;
+                }
+                Keep::Drop => {}
+                Keep::Change => {
+                    flush_run(&mut run, &mut fresh, &mut parts);
+                    let (mut t, _) = response_topic_at(version, &rest, at).map_err(malformed)?;
+                    let no_create = named
+                        .as_ref()
+                        .zip(t.name.as_ref())
+                        .is_some_and(|(n, name)| n.no_create(name));
+                    match t.name.clone() {
+                        Some(name)
+                            if t.error_code == code::UNKNOWN_TOPIC_OR_PARTITION && no_create =>
+                        {
+                            t = denied_topic(
+                                code::TOPIC_AUTHORIZATION_FAILED,
+                                Some(name),
+                                Uuid::nil(),
+                            );
+                        }
+                        Some(name) if topic_ops => {
+                            t.topic_authorized_operations =
+                                authorized_operations(authz, ResourceType::Topic, &name);
+                        }
+                        _ => {}
                     }
+                    t.encode(&mut fresh, version)
+                        .map_err(|e| encoding(version, e))?;
                 }
-                if let Some(slots) = slots {
-                    r.topics = Splice { version, slots }.apply(std::mem::take(&mut r.topics));
-                }
-                if cluster_ops {
-                    r.cluster_authorized_operations = cluster_operations(authz);
-                }
-            },
-        )
+            }
+            at = end;
+        }
+        flush_run(&mut run, &mut fresh, &mut parts);
+        if local.len() >= MIN_PART {
+            parts.push(fresh.split().freeze());
+            parts.push(local);
+        } else {
+            fresh.extend_from_slice(&local);
+        }
+        let tail = &rest[topics_end..end];
+        let tail_at = fresh.len();
+        fresh.extend_from_slice(tail);
+        if let (true, Some(p)) = (cluster_ops, ops_at) {
+            let p = tail_at + (p - topics_end);
+            fresh[p..p + 4].copy_from_slice(&cluster_operations(authz).to_be_bytes());
+        }
+        parts.push(fresh.freeze());
+        let mut parts = parts.into_vec();
+        let len = parts.iter().map(Bytes::len).sum::<usize>() - LEN_PREFIX;
+        let len = i32::try_from(len)
+            .map_err(|_| encoding(version, anyhow::anyhow!("response over 2 GiB")))?;
+        // The length goes at the front of the first part, which is always new bytes (the head
+        // and the count, copied if the rest of its buffer went out as other parts).
+        let mut first_part = BytesMut::from(std::mem::take(&mut parts[0]));
+        first_part[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
+        parts[0] = first_part.freeze();
+        Ok(Parts::from_vec(parts))
+    }
+}
+
+/// A run of unchanged topics shorter than this is copied into the new bytes rather than sent as
+/// a part of its own.
+const MIN_PART: usize = 512;
+
+fn malformed(version: i16, e: WireError) -> ProtocolError {
+    ProtocolError::Decode {
+        api: ApiKey::Metadata,
+        version,
+        what: "response body",
+        message: e.to_string(),
+    }
+}
+
+fn encoding(version: i16, e: anyhow::Error) -> ProtocolError {
+    ProtocolError::Encode {
+        api: ApiKey::Metadata,
+        version,
+        message: e.to_string(),
     }
 }
 

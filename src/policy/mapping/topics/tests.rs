@@ -947,11 +947,16 @@ fn md_upstream(version: i16, topics: Vec<metadata_response::MetadataResponseTopi
     upstream(ApiKey::Metadata, version, &resp)
 }
 
+/// The response's topics by name, sorted: Kafka builds the list from a hash set, and the
+/// gateway puts its own answers after the upstream's, so only the set is meaningful.
 fn md_names(resp: &MetadataResponse) -> Vec<(Option<String>, i16)> {
-    resp.topics
+    let mut names: Vec<_> = resp
+        .topics
         .iter()
         .map(|t| (t.name.as_ref().map(|n| n.to_string()), t.error_code))
-        .collect()
+        .collect();
+    names.sort();
+    names
 }
 
 #[test]
@@ -991,12 +996,12 @@ fn scenario_8_9_metadata_named_topics_without_describe_get_29_and_are_not_forwar
         assert_eq!(
             md_names(&resp),
             vec![
-                (Some("secret".into()), 29),
+                (Some("nowhere".into()), 29),
                 (Some("ok".into()), 0),
-                (Some("nowhere".into()), 29)
+                (Some("secret".into()), 29),
             ]
         );
-        for denied in [&resp.topics[0], &resp.topics[2]] {
+        for denied in resp.topics.iter().filter(|t| t.error_code == 29) {
             assert!(denied.topic_id.is_nil());
             assert!(denied.partitions.is_empty());
             assert!(!denied.is_internal);
@@ -1210,7 +1215,7 @@ fn scenario_11_metadata_by_topic_id() {
         .apply(md_upstream(12, vec![md_topic("ok", id(6), 0)]), &acl, &ids)
         .expect("merge");
     let resp: MetadataResponse = response(ApiKey::Metadata, 12, &merged);
-    let got: Vec<_> = resp
+    let mut got: Vec<_> = resp
         .topics
         .iter()
         .map(|t| {
@@ -1221,6 +1226,7 @@ fn scenario_11_metadata_by_topic_id() {
             )
         })
         .collect();
+    got.sort();
     assert_eq!(
         got,
         vec![
@@ -2315,4 +2321,117 @@ fn produce_by_topic_id_resolves_names() {
         .map(|t| (t.topic_id, t.partition_responses[0].error_code))
         .collect();
     assert_eq!(got, vec![(id(1), 0), (id(2), 29), (id(3), 100)]);
+}
+
+/// Issue 11 item 5: a Metadata request of many names is authorized from its bytes. Planning one
+/// of 36,000 names (1 MiB, every other denied) allocates less than the frame's size beyond what it
+/// hands on (the spliced request, the gateway's answers), and merging the answer costs the new
+/// bytes only: kept topics are sent from the upstream's frame.
+#[test]
+fn metadata_of_many_names_costs_about_its_own_size() {
+    struct Half;
+    impl Authorize for Half {
+        fn allowed(&self, _op: Op, _rtype: Rt, name: &str) -> bool {
+            name.starts_with("cost")
+        }
+        fn allowed_any(&self, _op: Op, _rtype: Rt) -> bool {
+            false
+        }
+    }
+    let names: Vec<String> = (0..36_000)
+        .map(|i| match i % 2 {
+            1 => format!("deny-{i:06}"),
+            _ => format!("cost-{i:06}"),
+        })
+        .collect();
+    let req = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
+        .with_topics(Some(
+            names
+                .iter()
+                .map(|n| {
+                    metadata_request::MetadataRequestTopic::default()
+                        .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
+                })
+                .collect(),
+        ));
+    let frame = crate::protocol::codec::encode_request_with_header(
+        ApiKey::Metadata,
+        12,
+        &header(ApiKey::Metadata, 12),
+        &req,
+    )
+    .expect("encode");
+    let upstream_topics: Vec<_> = names
+        .iter()
+        .filter(|n| n.starts_with("cost"))
+        .map(|n| {
+            metadata_response::MetadataResponseTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
+                .with_error_code(3)
+        })
+        .collect();
+    drop(req);
+    let up = md_upstream(12, upstream_topics);
+    let rewritten = crate::protocol::rewrite::rewrite_brokers(ApiKey::Metadata, 12, up, &|n| {
+        Some(("gw".to_string(), 9000 + n as u16))
+    })
+    .expect("rewrite");
+
+    let mut planned = None;
+    let plan_cost = allocation_counter::measure(|| {
+        let (_, wire) =
+            crate::protocol::codec::read_metadata_request(12, frame.slice(LEN_PREFIX..), u64::MAX)
+                .expect("read");
+        planned = Some(mapping::plan_request(
+            ApiKey::Metadata,
+            12,
+            &crate::protocol::codec::Request::Metadata {
+                header: header(ApiKey::Metadata, 12),
+                wire,
+            },
+            &Half,
+            &Ids::default(),
+        ));
+    });
+    let (forward, merge) = partial(planned.expect("planned").expect("plan").expect("mapped"));
+    assert!(
+        forward.len() < frame.len() / 2 + 64,
+        "only the allowed half is forwarded"
+    );
+    // What the plan hands on: the spliced request and the answers for 18,000 denied names.
+    let handed_on = plan_cost.bytes_current.max(0) as u64;
+    let scratch = plan_cost.bytes_max - handed_on;
+    assert!(
+        scratch < frame.len() as u64 / 2,
+        "planning used {scratch} bytes beyond what it handed on, for a {} byte frame",
+        frame.len()
+    );
+    assert!(
+        handed_on < 2 * frame.len() as u64,
+        "the plan keeps {handed_on} bytes for a {} byte frame",
+        frame.len()
+    );
+    let mut merged = None;
+    let merge_cost = allocation_counter::measure(|| {
+        merged = Some(merge.apply_parts(rewritten.parts.clone(), &Half, &Ids::default()));
+    });
+    let merged = merged.expect("merged").expect("merge");
+    let upstream_len = rewritten.parts.len();
+    assert!(
+        merge_cost.bytes_max < upstream_len as u64 / 4,
+        "merging allocated {} bytes for a {upstream_len} byte answer",
+        merge_cost.bytes_max
+    );
+    println!(
+        "RESULT metadata 36,000 names: frame {} B, plan scratch {scratch} B, handed on {handed_on} B, merge {} B for a {upstream_len} B answer",
+        frame.len(),
+        merge_cost.bytes_max
+    );
+    let resp: MetadataResponse = response(ApiKey::Metadata, 12, &merged.joined());
+    assert_eq!(resp.topics.len(), 36_000);
+    assert_eq!(
+        resp.topics.iter().filter(|t| t.error_code == 29).count(),
+        18_000
+    );
 }

@@ -9,6 +9,8 @@ use crate::protocol::frame::{frame_len, split_frame, FrameError, Split, LEN_PREF
 /// this much, not the announced size.
 const MAX_RESERVE: usize = 1 << 20;
 const MIN_RESERVE: usize = 16 * 1024;
+/// A buffer left empty with more room than this after a frame is replaced rather than kept.
+const KEEP_BUFFER: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -52,7 +54,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub async fn next(&mut self, max: usize) -> Result<Option<Bytes>, ReadError> {
         loop {
             let needed = match split_frame(&mut self.buf, max)? {
-                Split::Frame(frame) => return Ok(Some(frame)),
+                Split::Frame(frame) => {
+                    self.let_go_of_large_buffer();
+                    return Ok(Some(frame));
+                }
                 Split::Incomplete { needed } => needed,
             };
             let want = match needed {
@@ -63,6 +68,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             if !self.fill(want).await? {
                 return Ok(None);
             }
+        }
+    }
+
+    /// After a large frame has been split off and nothing else is buffered, the buffer's memory
+    /// belongs to that frame alone: start a new one, so the frame's memory is freed once it has
+    /// been sent on, instead of staying with the connection until its next large frame.
+    fn let_go_of_large_buffer(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_BUFFER {
+            self.buf = BytesMut::new();
         }
     }
 

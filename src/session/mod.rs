@@ -387,9 +387,19 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                 // What is forwarded is in the plan from here on (or is `frame`): the decoded or
                 // read request is let go before the audit wait and the upstream write.
                 drop(request);
+                // The client's frame is kept only if it is what goes upstream: a partial plan
+                // forwards its own bytes and an answer needs none, so it is let go before the
+                // audit wait.
+                let (plan, frame) = match plan {
+                    Some(Plan::Forward | Plan::ForwardThenMerge(_)) => (plan, Some(frame)),
+                    other => {
+                        drop(frame);
+                        (other, None)
+                    }
+                };
                 audit_decisions(&authz, &request_ref, ctx).await?;
-                match plan {
-                    None => {
+                match (plan, frame) {
+                    (None, _) => {
                         // Fail closed: an API without a request-to-check mapping is never forwarded.
                         ctx.metrics.frame_rejected("unmapped_api");
                         return Err(SessionError::Unsupported {
@@ -397,19 +407,22 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                             version: meta.api_version,
                         });
                     }
-                    Some(Plan::Respond(response)) => {
+                    (Some(Plan::Respond(response)), _) => {
                         if tx.send(Pending::Local { frame: response }).await.is_err() {
                             return Ok(());
                         }
                         continue;
                     }
-                    Some(Plan::Close(why)) => return Err(SessionError::Denied(why)),
-                    Some(Plan::Forward) => (frame, None),
-                    Some(Plan::ForwardThenMerge(m)) => (frame, Some((m, authz, request_ref))),
-                    Some(Plan::ForwardPartial { request, merge }) => {
-                        // Only the allowed part goes upstream: the client's frame is let go.
-                        drop(frame);
+                    (Some(Plan::Close(why)), _) => return Err(SessionError::Denied(why)),
+                    (Some(Plan::Forward), Some(frame)) => (frame, None),
+                    (Some(Plan::ForwardThenMerge(m)), Some(frame)) => {
+                        (frame, Some((m, authz, request_ref)))
+                    }
+                    (Some(Plan::ForwardPartial { request, merge }), _) => {
                         (request, Some((merge, authz, request_ref)))
+                    }
+                    (Some(Plan::Forward | Plan::ForwardThenMerge(_)), None) => {
+                        unreachable!("the frame is kept for the plans that forward it")
                     }
                 }
             }

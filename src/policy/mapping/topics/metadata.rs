@@ -234,7 +234,8 @@ pub(super) fn metadata(
             .and_then(|e| key_of(&e, by_id).map(|k| (k, e)))
     };
     let rehash = |p: &u32| key_at(p & OFFSET_MASK).map_or(0, |(k, _)| state.hash_one(k));
-    let mut table: HashTable<u32> = HashTable::new();
+    // Sized for every entry at once: growing it step by step held the old and new tables.
+    let mut table: HashTable<u32> = HashTable::with_capacity(requested);
     let (mut forwards, mut no_creates) = (0, 0);
     for t in topics() {
         let t = t.map_err(malformed)?;

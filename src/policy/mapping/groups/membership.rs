@@ -486,10 +486,13 @@ pub(super) fn delete_groups(
     };
     let mut allowed = Vec::new();
     let mut denied: Denied<DeletableGroupResult> = Vec::new();
+    // Each denied name is answered once: a set, not a scan of the answers so far (50,000 denied
+    // names made that 1.25 billion comparisons).
+    let mut answered = std::collections::HashSet::new();
     for (i, (group, ok)) in req.groups_names.iter().zip(&flags).enumerate() {
         if *ok {
             allowed.push(group.clone());
-        } else if !denied.iter().any(|(_, d)| d.group_id == *group) {
+        } else if answered.insert(&group.0) {
             let result = DeletableGroupResult::default()
                 .with_group_id(group.clone())
                 .with_error_code(GROUP_AUTHORIZATION_FAILED);

@@ -103,11 +103,12 @@ pub(super) fn fetch(
     }
 
     let mut forwarded = req.clone();
-    let mut denied_keys = Vec::new();
+    // A set: forgotten topics are looked up in it one by one (a list made that quadratic).
+    let mut denied_keys = std::collections::HashSet::new();
     forwarded.topics.retain(|t| {
         let keep = denial(t).is_none();
         if !keep {
-            denied_keys.push(topic_key(version, t));
+            denied_keys.insert(topic_key(version, t));
         }
         keep
     });

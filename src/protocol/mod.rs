@@ -5,6 +5,7 @@ pub mod bounds;
 pub mod codec;
 pub mod error_response;
 pub mod frame;
+pub mod list;
 pub mod metadata;
 pub mod rewrite;
 pub mod wire;

@@ -37,11 +37,13 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::txn_offset_commit_response::TxnOffsetCommitResponseTopic;
 use kafka_protocol::messages::{ApiKey, GroupId, RequestHeader, RequestKind, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
+use std::marker::PhantomData;
 
 use super::{respond, Authorize, Plan, TopicIds};
 use crate::policy::{Operation, ResourceType};
 use crate::protocol::codec::encode_request_with_header;
 use crate::protocol::codec::{decode_body, split_response, ProtocolError};
+use crate::protocol::list::{self, Answers};
 
 /// Kafka error codes these APIs answer with.
 pub(crate) mod code {
@@ -66,8 +68,88 @@ pub(crate) mod message {
 }
 
 /// Entries answered by the gateway, each with its position in the client's list, to be merged with
-/// the upstream's entries for the forwarded rest.
-pub type Denied<T> = Vec<(usize, T)>;
+/// the upstream's entries for the forwarded rest. They are encoded as they are decided: 50,000
+/// denied group names cost their encoded answers (about 20 bytes each), not 50,000 response
+/// structs of 230 bytes held until the response is encoded.
+#[derive(Debug)]
+pub struct Denied<T> {
+    api: ApiKey,
+    version: i16,
+    answers: Answers,
+    _entry: PhantomData<fn() -> T>,
+}
+
+impl<T: Encodable + Decodable + Default> Denied<T> {
+    pub fn new(api: ApiKey, version: i16) -> Denied<T> {
+        Denied {
+            api,
+            version,
+            answers: Answers::default(),
+            _entry: PhantomData,
+        }
+    }
+
+    /// Answers the entry at `place` in the client's list with `entry`.
+    pub fn push(&mut self, place: usize, entry: &T) -> Result<(), ProtocolError> {
+        self.answers.push(self.api, self.version, place, entry)
+    }
+
+    pub fn len(&self) -> usize {
+        self.answers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.answers.is_empty()
+    }
+
+    /// The whole answer, when nothing was forwarded: `body` (its list left empty) with these
+    /// entries as the list `put` sets.
+    fn respond<R: Encodable + Clone>(
+        &self,
+        header: &RequestHeader,
+        body: &R,
+        put: impl Fn(&mut R, Vec<T>),
+    ) -> Result<Plan, ProtocolError> {
+        let header = crate::protocol::codec::response_header(header.correlation_id);
+        let count = self.answers.len();
+        let entries = list::interleave::<T>(&[], &self.answers);
+        let frame =
+            list::encode_with_list(self.api, self.version, &header, body, put, count, entries)?;
+        Ok(Plan::Respond(frame))
+    }
+
+    /// The upstream's response (`resp`, whose list was taken out as `upstream`) with these entries
+    /// put back at their places among the upstream's.
+    fn merge<R: Encodable + Clone>(
+        &self,
+        header: &ResponseHeader,
+        resp: &R,
+        put: impl Fn(&mut R, Vec<T>),
+        upstream: &[T],
+    ) -> Result<Bytes, ProtocolError> {
+        let count = upstream.len() + self.answers.len();
+        let entries = list::interleave(upstream, &self.answers);
+        list::encode_with_list(self.api, self.version, header, resp, put, count, entries)
+    }
+
+    /// The entries decoded again, for a list nested in another (a batched OffsetFetch group's
+    /// topics), which is encoded with its parent.
+    fn into_values(self) -> Result<Vec<(usize, T)>, ProtocolError> {
+        self.answers
+            .iter()
+            .map(|(place, mut bytes)| {
+                T::decode(&mut bytes, self.version)
+                    .map(|t| (place, t))
+                    .map_err(|e| ProtocolError::Decode {
+                        api: self.api,
+                        version: self.version,
+                        what: "an answer of the gateway's",
+                        message: e.to_string(),
+                    })
+            })
+            .collect()
+    }
+}
 
 /// How the upstream's response is completed or filtered, per API. Each variant keeps the request
 /// version the response is decoded and re-encoded at (OffsetDelete has only v0).
@@ -85,10 +167,12 @@ pub enum Merge {
         denied: Denied<OffsetFetchResponseTopic>,
         filter_all: bool,
     },
-    /// OffsetFetch v8+ (batched groups): one slot per group of the client's request.
+    /// OffsetFetch v8+ (batched groups): the groups answered by the gateway, at their places in
+    /// the client's list, and the forwarded ones, in the client's order.
     OffsetFetchGroups {
         version: i16,
-        groups: Vec<FetchGroupSlot>,
+        local: Denied<OffsetFetchResponseGroup>,
+        forwarded: Vec<ForwardedGroup>,
     },
     /// Topics denied READ (29 on every partition); v0 only.
     OffsetDelete {
@@ -141,17 +225,13 @@ pub enum Merge {
     ListTransactions { version: i16 },
 }
 
-/// One group of a batched (v8+) OffsetFetch, in the client's order.
+/// A forwarded group of a batched (v8+) OffsetFetch: the upstream's answer for it is completed
+/// with `denied` topics, or filtered to the topics the session may see.
 #[derive(Debug)]
-pub enum FetchGroupSlot {
-    /// Answered by the gateway (group denied, or every named topic denied).
-    Local(OffsetFetchResponseGroup),
-    /// Forwarded; the upstream's answer for it is completed with `denied` topics or filtered.
-    Forwarded {
-        group_id: GroupId,
-        denied: Denied<OffsetFetchResponseTopics>,
-        filter_all: bool,
-    },
+pub struct ForwardedGroup {
+    pub group_id: GroupId,
+    pub denied: Denied<OffsetFetchResponseTopics>,
+    pub filter_all: bool,
 }
 
 /// Authorizes one request of the group, offset and transaction APIs; `Ok(None)` for other APIs.
@@ -217,9 +297,11 @@ impl Merge {
                 denied,
                 filter_all,
             } => offsets::merge_offset_fetch(version, denied, filter_all, payload, authz),
-            Merge::OffsetFetchGroups { version, groups } => {
-                offsets::merge_offset_fetch_groups(version, groups, payload, authz)
-            }
+            Merge::OffsetFetchGroups {
+                version,
+                local,
+                forwarded,
+            } => offsets::merge_offset_fetch_groups(version, local, forwarded, payload, authz),
             Merge::OffsetDelete { denied } => offsets::merge_offset_delete(denied, payload),
             Merge::TxnOffsetCommit { version, denied } => {
                 offsets::merge_txn_offset_commit(version, denied, payload)
@@ -282,25 +364,46 @@ fn mask<T>(items: &[T], ok: impl Fn(&T) -> bool) -> Option<Vec<bool>> {
     Some(flags)
 }
 
-/// The items whose flag is set (cloned, to be forwarded) and, for the others, `deny(item)` with the
-/// item's position in the client's list.
-fn split<T: Clone, R>(items: &[T], flags: &[bool], deny: impl Fn(&T) -> R) -> (Vec<T>, Denied<R>) {
+/// The items whose flag is set (cloned, to be forwarded) and, for the others, `deny(item)`
+/// encoded at its position in the client's list.
+fn split<T: Clone, R: Encodable + Decodable + Default>(
+    api: ApiKey,
+    version: i16,
+    items: &[T],
+    flags: &[bool],
+    deny: impl Fn(&T) -> R,
+) -> Result<(Vec<T>, Denied<R>), ProtocolError> {
     let mut allowed = Vec::new();
-    let mut denied = Vec::new();
+    let mut denied = Denied::new(api, version);
     for (i, (item, ok)) in items.iter().zip(flags).enumerate() {
         if *ok {
             allowed.push(item.clone());
         } else {
-            denied.push((i, deny(item)));
+            denied.push(i, &deny(item))?;
         }
     }
-    (allowed, denied)
+    Ok((allowed, denied))
+}
+
+/// Every item answered by the gateway with `deny(item)` (the whole request is denied).
+fn deny_all<T, R: Encodable + Decodable + Default>(
+    api: ApiKey,
+    version: i16,
+    items: &[T],
+    deny: impl Fn(&T) -> R,
+) -> Result<Denied<R>, ProtocolError> {
+    let mut denied = Denied::new(api, version);
+    for (i, item) in items.iter().enumerate() {
+        denied.push(i, &deny(item))?;
+    }
+    Ok(denied)
 }
 
 /// Puts the gateway's entries back at their positions among the upstream's entries (which answer
-/// the forwarded items, in order). Entries carry their own names, so an upstream that reorders or
-/// drops entries only changes the order, never which name gets which answer.
-fn interleave<T>(upstream: Vec<T>, denied: Denied<T>) -> Vec<T> {
+/// the forwarded items, in order), for a list nested in another; top-level lists are written
+/// entry by entry instead ([`Denied::merge`]). Entries carry their own names, so an upstream that
+/// reorders or drops entries only changes the order, never which name gets which answer.
+fn interleave<T>(upstream: Vec<T>, denied: Vec<(usize, T)>) -> Vec<T> {
     let mut out = Vec::with_capacity(upstream.len() + denied.len());
     let mut upstream = upstream.into_iter();
     let mut denied = denied.into_iter().peekable();

@@ -22,8 +22,8 @@ use super::code::{
     INVALID_REQUEST, TOPIC_AUTHORIZATION_FAILED, TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
 };
 use super::{
-    forward_partial, group_authorized_operations, interleave, mask, message, read_response,
-    respond, split, then_merge, Denied, Merge,
+    forward_partial, group_authorized_operations, mask, message, read_response, respond, split,
+    then_merge, Denied, Merge,
 };
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::model::CLUSTER_NAME;
@@ -80,13 +80,17 @@ pub(super) fn find_coordinator(
     let Some(flags) = mask(&req.coordinator_keys, key_ok) else {
         return Ok(Plan::Forward);
     };
-    let (allowed, denied) = split(&req.coordinator_keys, &flags, |key| {
-        no_coordinator(key).with_error_code(error)
-    });
+    let (allowed, denied) = split(
+        API_FIND_COORDINATOR,
+        version,
+        &req.coordinator_keys,
+        &flags,
+        |key| no_coordinator(key).with_error_code(error),
+    )?;
     if allowed.is_empty() {
-        let coordinators = denied.into_iter().map(|(_, c)| c).collect();
-        let resp = FindCoordinatorResponse::default().with_coordinators(coordinators);
-        return respond(API_FIND_COORDINATOR, version, header, &resp);
+        return denied.respond(header, &FindCoordinatorResponse::default(), |r, v| {
+            r.coordinators = v
+        });
     }
     let mut forwarded = req.clone();
     forwarded.coordinator_keys = allowed;
@@ -155,8 +159,8 @@ pub(super) fn merge_find_coordinator(
 ) -> Result<Bytes, ProtocolError> {
     let (header, mut resp): (_, FindCoordinatorResponse) =
         read_response(API_FIND_COORDINATOR, version, payload)?;
-    resp.coordinators = interleave(std::mem::take(&mut resp.coordinators), denied);
-    encode_response(API_FIND_COORDINATOR, version, &header, &resp)
+    let upstream = std::mem::take(&mut resp.coordinators);
+    denied.merge(&header, &resp, |r, v| r.coordinators = v, &upstream)
 }
 
 // ---- classic group protocol ----
@@ -316,23 +320,19 @@ pub(super) fn consumer_group_describe(
     let Some(flags) = mask(&req.group_ids, group_ok) else {
         return Ok(then_merge(Merge::ConsumerGroupDescribe {
             version,
-            denied: Vec::new(),
+            denied: Denied::new(API, version),
             authorized_operations,
         }));
     };
-    let (allowed, denied) = split(&req.group_ids, &flags, |g| {
+    let (allowed, denied) = split(API, version, &req.group_ids, &flags, |g| {
         CgDescribedGroup::default()
             .with_group_id(g.clone())
             .with_error_code(GROUP_AUTHORIZATION_FAILED)
-    });
+    })?;
     if allowed.is_empty() {
-        let groups = denied.into_iter().map(|(_, g)| g).collect();
-        return respond(
-            API,
-            version,
-            header,
-            &ConsumerGroupDescribeResponse::default().with_groups(groups),
-        );
+        return denied.respond(header, &ConsumerGroupDescribeResponse::default(), |r, v| {
+            r.groups = v
+        });
     }
     let mut forwarded = req.clone();
     forwarded.group_ids = allowed;
@@ -357,8 +357,8 @@ pub(super) fn merge_consumer_group_describe(
     const API: ApiKey = ApiKey::ConsumerGroupDescribe;
     let (header, mut resp): (_, ConsumerGroupDescribeResponse) =
         read_response(API, version, payload)?;
-    let groups = interleave(std::mem::take(&mut resp.groups), denied);
-    resp.groups = groups
+    // The gateway's own answers (30, no members) need none of this: only the upstream's groups.
+    let upstream: Vec<CgDescribedGroup> = std::mem::take(&mut resp.groups)
         .into_iter()
         .map(|mut group| {
             let hidden = group
@@ -379,7 +379,7 @@ pub(super) fn merge_consumer_group_describe(
             group
         })
         .collect();
-    encode_response(API, version, &header, &resp)
+    denied.merge(&header, &resp, |r, v| r.groups = v, &upstream)
 }
 
 // ---- group admin ----
@@ -403,23 +403,19 @@ pub(super) fn describe_groups(
         }
         return Ok(then_merge(Merge::DescribeGroups {
             version,
-            denied: Vec::new(),
+            denied: Denied::new(API, version),
             authorized_operations,
         }));
     };
-    let (allowed, denied) = split(&req.groups, &flags, |g| {
+    let (allowed, denied) = split(API, version, &req.groups, &flags, |g| {
         DescribedGroup::default()
             .with_group_id(g.clone())
             .with_error_code(GROUP_AUTHORIZATION_FAILED)
-    });
+    })?;
     if allowed.is_empty() {
-        let groups = denied.into_iter().map(|(_, g)| g).collect();
-        return respond(
-            API,
-            version,
-            header,
-            &DescribeGroupsResponse::default().with_groups(groups),
-        );
+        return denied.respond(header, &DescribeGroupsResponse::default(), |r, v| {
+            r.groups = v
+        });
     }
     let mut forwarded = req.clone();
     forwarded.groups = allowed;
@@ -440,13 +436,13 @@ pub(super) fn merge_describe_groups(
 ) -> Result<Bytes, ProtocolError> {
     const API: ApiKey = ApiKey::DescribeGroups;
     let (header, mut resp): (_, DescribeGroupsResponse) = read_response(API, version, payload)?;
-    resp.groups = interleave(std::mem::take(&mut resp.groups), denied);
+    let mut upstream = std::mem::take(&mut resp.groups);
     if authorized_operations {
-        for group in resp.groups.iter_mut().filter(|g| g.error_code == 0) {
+        for group in upstream.iter_mut().filter(|g| g.error_code == 0) {
             group.authorized_operations = group_authorized_operations(authz, &group.group_id);
         }
     }
-    encode_response(API, version, &header, &resp)
+    denied.merge(&header, &resp, |r, v| r.groups = v, &upstream)
 }
 
 /// KafkaApis.handleListGroupsRequest: with DESCRIBE on the cluster every group is listed; otherwise
@@ -485,7 +481,7 @@ pub(super) fn delete_groups(
         return Ok(Plan::Forward);
     };
     let mut allowed = Vec::new();
-    let mut denied: Denied<DeletableGroupResult> = Vec::new();
+    let mut denied: Denied<DeletableGroupResult> = Denied::new(API, version);
     // Each denied name is answered once: a set, not a scan of the answers so far (50,000 denied
     // names made that 1.25 billion comparisons).
     let mut answered = std::collections::HashSet::new();
@@ -496,17 +492,13 @@ pub(super) fn delete_groups(
             let result = DeletableGroupResult::default()
                 .with_group_id(group.clone())
                 .with_error_code(GROUP_AUTHORIZATION_FAILED);
-            denied.push((i, result));
+            denied.push(i, &result)?;
         }
     }
     if allowed.is_empty() {
-        let results = denied.into_iter().map(|(_, r)| r).collect();
-        return respond(
-            API,
-            version,
-            header,
-            &DeleteGroupsResponse::default().with_results(results),
-        );
+        return denied.respond(header, &DeleteGroupsResponse::default(), |r, v| {
+            r.results = v
+        });
     }
     let mut forwarded = req.clone();
     forwarded.groups_names = allowed;
@@ -526,6 +518,6 @@ pub(super) fn merge_delete_groups(
 ) -> Result<Bytes, ProtocolError> {
     const API: ApiKey = ApiKey::DeleteGroups;
     let (header, mut resp): (_, DeleteGroupsResponse) = read_response(API, version, payload)?;
-    resp.results = interleave(std::mem::take(&mut resp.results), denied);
-    encode_response(API, version, &header, &resp)
+    let upstream = std::mem::take(&mut resp.results);
+    denied.merge(&header, &resp, |r, v| r.results = v, &upstream)
 }

@@ -36,12 +36,13 @@ use super::code::{
     GROUP_AUTHORIZATION_FAILED, TOPIC_AUTHORIZATION_FAILED, TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
 };
 use super::{
-    forward_partial, interleave, mask, read_response, respond, split, then_merge, Denied,
-    FetchGroupSlot, Merge,
+    deny_all, forward_partial, interleave, mask, read_response, respond, split, then_merge, Denied,
+    ForwardedGroup, Merge,
 };
 use crate::policy::mapping::{Authorize, Plan};
 use crate::policy::{Operation, ResourceType};
 use crate::protocol::codec::{encode_response, ProtocolError};
+use std::collections::HashMap;
 
 /// Kafka's `OffsetFetchResponse.INVALID_OFFSET`.
 const INVALID_OFFSET: i64 = -1;
@@ -63,34 +64,23 @@ pub(super) fn offset_commit(
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
     const API: ApiKey = ApiKey::OffsetCommit;
+    let put = |r: &mut OffsetCommitResponse, v| r.topics = v;
     if !authz.allowed(Operation::Read, ResourceType::Group, &req.group_id) {
-        let topics = req
-            .topics
-            .iter()
-            .map(|t| commit_error(t, GROUP_AUTHORIZATION_FAILED));
-        return respond(
-            API,
-            version,
-            header,
-            &OffsetCommitResponse::default().with_topics(topics.collect()),
-        );
+        let denied = deny_all(API, version, &req.topics, |t| {
+            commit_error(t, GROUP_AUTHORIZATION_FAILED)
+        })?;
+        return denied.respond(header, &OffsetCommitResponse::default(), put);
     }
     let Some(flags) = mask(&req.topics, |t| {
         topic_allowed(authz, Operation::Read, &t.name)
     }) else {
         return Ok(Plan::Forward);
     };
-    let (allowed, denied) = split(&req.topics, &flags, |t| {
+    let (allowed, denied) = split(API, version, &req.topics, &flags, |t| {
         commit_error(t, TOPIC_AUTHORIZATION_FAILED)
-    });
+    })?;
     if allowed.is_empty() {
-        let topics = denied.into_iter().map(|(_, t)| t).collect();
-        return respond(
-            API,
-            version,
-            header,
-            &OffsetCommitResponse::default().with_topics(topics),
-        );
+        return denied.respond(header, &OffsetCommitResponse::default(), put);
     }
     let mut forwarded = req.clone();
     forwarded.topics = allowed;
@@ -122,8 +112,8 @@ pub(super) fn merge_offset_commit(
 ) -> Result<Bytes, ProtocolError> {
     const API: ApiKey = ApiKey::OffsetCommit;
     let (header, mut resp): (_, OffsetCommitResponse) = read_response(API, version, payload)?;
-    resp.topics = interleave(std::mem::take(&mut resp.topics), denied);
-    encode_response(API, version, &header, &resp)
+    let upstream = std::mem::take(&mut resp.topics);
+    denied.merge(&header, &resp, |r, v| r.topics = v, &upstream)
 }
 
 // ---- OffsetFetch ----
@@ -145,13 +135,13 @@ pub(super) fn offset_fetch(
         let mut resp = OffsetFetchResponse::default();
         if version >= 2 {
             resp.error_code = GROUP_AUTHORIZATION_FAILED;
-        } else {
-            let topics = req.topics.iter().flatten();
-            resp.topics = topics
-                .map(|t| fetch_error(t, GROUP_AUTHORIZATION_FAILED))
-                .collect();
+            return respond(API, version, header, &resp);
         }
-        return respond(API, version, header, &resp);
+        let topics = req.topics.as_deref().unwrap_or_default();
+        let denied = deny_all(API, version, topics, |t| {
+            fetch_error(t, GROUP_AUTHORIZATION_FAILED)
+        })?;
+        return denied.respond(header, &resp, |r: &mut OffsetFetchResponse, v| r.topics = v);
     }
     // All topics (null), and an empty list too: Kafka reads [] as none, but a broker that reads it
     // as all (tansu does, for Metadata) must not widen the answer past what the session may see.
@@ -160,7 +150,7 @@ pub(super) fn offset_fetch(
         _ => {
             let merge = Merge::OffsetFetch {
                 version,
-                denied: Vec::new(),
+                denied: Denied::new(API, version),
                 filter_all: true,
             };
             return Ok(then_merge(merge));
@@ -171,17 +161,11 @@ pub(super) fn offset_fetch(
     }) else {
         return Ok(Plan::Forward);
     };
-    let (allowed, denied) = split(topics, &flags, |t| {
+    let (allowed, denied) = split(API, version, topics, &flags, |t| {
         fetch_error(t, TOPIC_AUTHORIZATION_FAILED)
-    });
+    })?;
     if allowed.is_empty() {
-        let topics = denied.into_iter().map(|(_, t)| t).collect();
-        return respond(
-            API,
-            version,
-            header,
-            &OffsetFetchResponse::default().with_topics(topics),
-        );
+        return denied.respond(header, &OffsetFetchResponse::default(), |r, v| r.topics = v);
     }
     let mut forwarded = req.clone();
     forwarded.topics = Some(allowed);
@@ -221,10 +205,11 @@ pub(super) fn merge_offset_fetch(
             .retain(|t| topic_allowed(authz, Operation::Describe, &t.name));
     }
     // Kafka adds its topic errors only when the coordinator answered without a group error.
-    if resp.error_code == 0 && !denied.is_empty() {
-        resp.topics = interleave(std::mem::take(&mut resp.topics), denied);
+    if resp.error_code != 0 || denied.is_empty() {
+        return encode_response(API, version, &header, &resp);
     }
-    encode_response(API, version, &header, &resp)
+    let upstream = std::mem::take(&mut resp.topics);
+    denied.merge(&header, &resp, |r, v| r.topics = v, &upstream)
 }
 
 /// OffsetFetch v8+: each group is checked and answered on its own.
@@ -250,81 +235,74 @@ fn offset_fetch_groups(
         return Ok(Plan::Forward);
     }
 
-    let mut slots = Vec::with_capacity(req.groups.len());
+    let mut local = Denied::new(API, version);
+    let mut forwarded = Vec::new();
     let mut forwarded_groups = Vec::new();
     let mut reduced = false;
-    for group in &req.groups {
+    for (place, group) in req.groups.iter().enumerate() {
         if !group_ok(group) {
-            let local = OffsetFetchResponseGroup::default()
+            let answer = OffsetFetchResponseGroup::default()
                 .with_group_id(group.group_id.clone())
                 .with_error_code(GROUP_AUTHORIZATION_FAILED);
-            slots.push(FetchGroupSlot::Local(local));
+            local.push(place, &answer)?;
             reduced = true;
             continue;
         }
         // All topics (null) or an empty list (see `offset_fetch`): filtered to what may be seen.
         let Some(topics) = group.topics.as_ref().filter(|t| !t.is_empty()) else {
-            slots.push(FetchGroupSlot::Forwarded {
+            forwarded.push(ForwardedGroup {
                 group_id: group.group_id.clone(),
-                denied: Vec::new(),
+                denied: Denied::new(API, version),
                 filter_all: true,
             });
             forwarded_groups.push(group.clone());
             continue;
         };
         let Some(flags) = mask(topics, topic_ok) else {
-            slots.push(FetchGroupSlot::Forwarded {
+            forwarded.push(ForwardedGroup {
                 group_id: group.group_id.clone(),
-                denied: Vec::new(),
+                denied: Denied::new(API, version),
                 filter_all: false,
             });
             forwarded_groups.push(group.clone());
             continue;
         };
         reduced = true;
-        let (allowed, denied) = split(topics, &flags, |t| {
+        let (allowed, denied) = split(API, version, topics, &flags, |t| {
             fetch_group_error(t, TOPIC_AUTHORIZATION_FAILED)
-        });
+        })?;
         if allowed.is_empty() {
-            let local = OffsetFetchResponseGroup::default()
+            let answer = OffsetFetchResponseGroup::default()
                 .with_group_id(group.group_id.clone())
-                .with_topics(denied.into_iter().map(|(_, t)| t).collect());
-            slots.push(FetchGroupSlot::Local(local));
+                .with_topics(denied.into_values()?.into_iter().map(|(_, t)| t).collect());
+            local.push(place, &answer)?;
             continue;
         }
-        slots.push(FetchGroupSlot::Forwarded {
+        forwarded.push(ForwardedGroup {
             group_id: group.group_id.clone(),
             denied,
             filter_all: false,
         });
-        let mut forwarded = group.clone();
-        forwarded.topics = Some(allowed);
-        forwarded_groups.push(forwarded);
+        let mut group = group.clone();
+        group.topics = Some(allowed);
+        forwarded_groups.push(group);
     }
 
     if forwarded_groups.is_empty() {
-        let groups = slots.into_iter().filter_map(|slot| match slot {
-            FetchGroupSlot::Local(g) => Some(g),
-            FetchGroupSlot::Forwarded { .. } => None,
-        });
-        return respond(
-            API,
-            version,
-            header,
-            &OffsetFetchResponse::default().with_groups(groups.collect()),
-        );
+        return local.respond(header, &OffsetFetchResponse::default(), |r, v| r.groups = v);
     }
     let merge = Merge::OffsetFetchGroups {
         version,
-        groups: slots,
+        local,
+        forwarded,
     };
     if !reduced {
         // Only "all topics" groups: the request goes as it is, the answer is filtered.
         return Ok(then_merge(merge));
     }
-    let mut forwarded = req.clone();
-    forwarded.groups = forwarded_groups;
-    forward_partial(API, version, header, &forwarded, merge)
+    let mut request = req.clone();
+    request.groups = forwarded_groups;
+    forward_partial(API, version, header, &request, merge)
 }
 
 fn fetch_group_error(topic: &OffsetFetchRequestTopics, error: i16) -> OffsetFetchResponseTopics {
@@ -344,42 +322,46 @@ fn fetch_group_error(topic: &OffsetFetchRequestTopics, error: i16) -> OffsetFetc
 
 pub(super) fn merge_offset_fetch_groups(
     version: i16,
-    slots: Vec<FetchGroupSlot>,
+    local: Denied<OffsetFetchResponseGroup>,
+    forwarded: Vec<ForwardedGroup>,
     payload: Bytes,
     authz: &dyn Authorize,
 ) -> Result<Bytes, ProtocolError> {
     const API: ApiKey = ApiKey::OffsetFetch;
     let (header, mut resp): (_, OffsetFetchResponse) = read_response(API, version, payload)?;
-    let mut upstream = std::mem::take(&mut resp.groups);
-    let mut groups = Vec::with_capacity(slots.len());
-    for slot in slots {
-        match slot {
-            FetchGroupSlot::Local(group) => groups.push(group),
-            FetchGroupSlot::Forwarded {
-                group_id,
-                denied,
-                filter_all,
-            } => {
-                // Matched by id, not position; a group the upstream answered but nobody asked for
-                // is dropped rather than passed on.
-                let Some(at) = upstream.iter().position(|g| g.group_id == group_id) else {
-                    continue;
-                };
-                let mut group = upstream.remove(at);
-                if filter_all {
-                    group
-                        .topics
-                        .retain(|t| topic_allowed(authz, Operation::Describe, &t.name));
-                }
-                if group.error_code == 0 && !denied.is_empty() {
-                    group.topics = interleave(std::mem::take(&mut group.topics), denied);
-                }
-                groups.push(group);
-            }
+    // Matched by id, not position (through an index: one scan per group was quadratic); a group
+    // the upstream answered but nobody asked for is dropped rather than passed on.
+    let mut upstream: Vec<Option<OffsetFetchResponseGroup>> = std::mem::take(&mut resp.groups)
+        .into_iter()
+        .map(Some)
+        .collect();
+    let mut by_id: HashMap<StrBytes, Vec<usize>> = HashMap::new();
+    for (i, g) in upstream.iter().enumerate().rev() {
+        if let Some(g) = g {
+            by_id.entry(g.group_id.0.clone()).or_default().push(i);
         }
     }
-    resp.groups = groups;
-    encode_response(API, version, &header, &resp)
+    let mut groups = Vec::with_capacity(forwarded.len());
+    for slot in forwarded {
+        let found = by_id.get_mut(&slot.group_id.0).and_then(Vec::pop);
+        let Some(mut group) = found.and_then(|at| upstream[at].take()) else {
+            continue;
+        };
+        if slot.filter_all {
+            group
+                .topics
+                .retain(|t| topic_allowed(authz, Operation::Describe, &t.name));
+        }
+        if group.error_code == 0 && !slot.denied.is_empty() {
+            group.topics = interleave(
+                std::mem::take(&mut group.topics),
+                slot.denied.into_values()?,
+            );
+        }
+        groups.push(group);
+    }
+    drop(upstream);
+    local.merge(&header, &resp, |r, v| r.groups = v, &groups)
 }
 
 // ---- OffsetDelete ----
@@ -403,9 +385,9 @@ pub(super) fn offset_delete(
     }) else {
         return Ok(Plan::Forward);
     };
-    let (allowed, denied) = split(&req.topics, &flags, |t| {
+    let (allowed, denied) = split(API, version, &req.topics, &flags, |t| {
         delete_error(t, TOPIC_AUTHORIZATION_FAILED)
-    });
+    })?;
     // Forwarded even when every topic is denied (with none): Kafka always asks the group
     // coordinator, whose group-level error (GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP, ...) replaces the
     // topic errors in the answer.
@@ -439,10 +421,11 @@ pub(super) fn merge_offset_delete(
     const VERSION: i16 = 0;
     let (header, mut resp): (_, OffsetDeleteResponse) = read_response(API, VERSION, payload)?;
     // OffsetDeleteResponse.Builder.merge: a top-level error replaces the gateway's topic errors.
-    if resp.error_code == 0 {
-        resp.topics = interleave(std::mem::take(&mut resp.topics), denied);
+    if resp.error_code != 0 {
+        return encode_response(API, VERSION, &header, &resp);
     }
-    encode_response(API, VERSION, &header, &resp)
+    let upstream = std::mem::take(&mut resp.topics);
+    denied.merge(&header, &resp, |r, v| r.topics = v, &upstream)
 }
 
 // ---- TxnOffsetCommit ----
@@ -467,35 +450,21 @@ pub(super) fn txn_offset_commit(
     } else {
         None
     };
+    let put = |r: &mut TxnOffsetCommitResponse, v| r.topics = v;
     if let Some(error) = whole {
-        let topics = req
-            .topics
-            .iter()
-            .map(|t| txn_commit_error(t, error))
-            .collect();
-        return respond(
-            API,
-            version,
-            header,
-            &TxnOffsetCommitResponse::default().with_topics(topics),
-        );
+        let denied = deny_all(API, version, &req.topics, |t| txn_commit_error(t, error))?;
+        return denied.respond(header, &TxnOffsetCommitResponse::default(), put);
     }
     let Some(flags) = mask(&req.topics, |t| {
         topic_allowed(authz, Operation::Read, &t.name)
     }) else {
         return Ok(Plan::Forward);
     };
-    let (allowed, denied) = split(&req.topics, &flags, |t| {
+    let (allowed, denied) = split(API, version, &req.topics, &flags, |t| {
         txn_commit_error(t, TOPIC_AUTHORIZATION_FAILED)
-    });
+    })?;
     if allowed.is_empty() {
-        let topics = denied.into_iter().map(|(_, t)| t).collect();
-        return respond(
-            API,
-            version,
-            header,
-            &TxnOffsetCommitResponse::default().with_topics(topics),
-        );
+        return denied.respond(header, &TxnOffsetCommitResponse::default(), put);
     }
     let mut forwarded = req.clone();
     forwarded.topics = allowed;
@@ -529,6 +498,6 @@ pub(super) fn merge_txn_offset_commit(
 ) -> Result<Bytes, ProtocolError> {
     const API: ApiKey = ApiKey::TxnOffsetCommit;
     let (header, mut resp): (_, TxnOffsetCommitResponse) = read_response(API, version, payload)?;
-    resp.topics = interleave(std::mem::take(&mut resp.topics), denied);
-    encode_response(API, version, &header, &resp)
+    let upstream = std::mem::take(&mut resp.topics);
+    denied.merge(&header, &resp, |r, v| r.topics = v, &upstream)
 }

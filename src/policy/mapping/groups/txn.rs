@@ -25,8 +25,8 @@ use super::code::{
     TOPIC_AUTHORIZATION_FAILED, TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
 };
 use super::{
-    forward_partial, interleave, is_internal_topic, mask, message, read_response, respond, split,
-    then_merge, Denied, Merge,
+    forward_partial, is_internal_topic, mask, message, read_response, respond, split, then_merge,
+    Denied, Merge,
 };
 use crate::policy::mapping::{Authorize, Plan};
 use crate::policy::model::CLUSTER_NAME;
@@ -183,15 +183,11 @@ pub(super) fn describe_producers(
     let Some(flags) = mask(&req.topics, topic_ok) else {
         return Ok(Plan::Forward);
     };
-    let (allowed, denied) = split(&req.topics, &flags, producers_denied);
+    let (allowed, denied) = split(API, version, &req.topics, &flags, producers_denied)?;
     if allowed.is_empty() {
-        let topics = denied.into_iter().map(|(_, t)| t).collect();
-        return respond(
-            API,
-            version,
-            header,
-            &DescribeProducersResponse::default().with_topics(topics),
-        );
+        return denied.respond(header, &DescribeProducersResponse::default(), |r, v| {
+            r.topics = v
+        });
     }
     let mut forwarded = req.clone();
     forwarded.topics = allowed;
@@ -225,8 +221,8 @@ pub(super) fn merge_describe_producers(
 ) -> Result<Bytes, ProtocolError> {
     const API: ApiKey = ApiKey::DescribeProducers;
     let (header, mut resp): (_, DescribeProducersResponse) = read_response(API, version, payload)?;
-    resp.topics = interleave(std::mem::take(&mut resp.topics), denied);
-    encode_response(API, version, &header, &resp)
+    let upstream = std::mem::take(&mut resp.topics);
+    denied.merge(&header, &resp, |r, v| r.topics = v, &upstream)
 }
 
 /// KafkaApis.handleDescribeTransactionsRequest: DESCRIBE per transactional id, else 53 for it; the
@@ -245,18 +241,18 @@ pub(super) fn describe_transactions(
     let Some(flags) = mask(&req.transactional_ids, id_ok) else {
         return Ok(then_merge(Merge::DescribeTransactions {
             version,
-            denied: Vec::new(),
+            denied: Denied::new(API, version),
         }));
     };
-    let (allowed, denied) = split(&req.transactional_ids, &flags, |id| {
+    let (allowed, denied) = split(API, version, &req.transactional_ids, &flags, |id| {
         TransactionState::default()
             .with_transactional_id(id.clone())
             .with_error_code(TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
-    });
+    })?;
     if allowed.is_empty() {
-        let states = denied.into_iter().map(|(_, s)| s).collect();
-        let resp = DescribeTransactionsResponse::default().with_transaction_states(states);
-        return respond(API, version, header, &resp);
+        return denied.respond(header, &DescribeTransactionsResponse::default(), |r, v| {
+            r.transaction_states = v
+        });
     }
     let mut forwarded = req.clone();
     forwarded.transactional_ids = allowed;
@@ -273,13 +269,14 @@ pub(super) fn merge_describe_transactions(
     const API: ApiKey = ApiKey::DescribeTransactions;
     let (header, mut resp): (_, DescribeTransactionsResponse) =
         read_response(API, version, payload)?;
-    resp.transaction_states = interleave(std::mem::take(&mut resp.transaction_states), denied);
-    for state in &mut resp.transaction_states {
+    // The gateway's own answers (53) carry no topics: only the upstream's states are filtered.
+    let mut upstream = std::mem::take(&mut resp.transaction_states);
+    for state in &mut upstream {
         state
             .topics
             .retain(|t| authz.allowed(Operation::Describe, ResourceType::Topic, &t.topic));
     }
-    encode_response(API, version, &header, &resp)
+    denied.merge(&header, &resp, |r, v| r.transaction_states = v, &upstream)
 }
 
 /// KafkaApis.handleListTransactionsRequest: the answer keeps the transactional ids the session may

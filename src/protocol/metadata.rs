@@ -169,11 +169,11 @@ impl MetadataRequestWire {
 
     /// An entry's name as a view into the request's bytes (no copy), for answers that echo it.
     pub fn name_view(&self, t: &TopicEntry<'_>) -> Option<kafka_protocol::protocol::StrBytes> {
-        t.name?;
+        let name = t.name?;
         let (start, end) = (t.name_at as usize, t.tags_at as usize);
-        let bytes = self.payload.get(start..end)?;
-        // A name is what its entry read there: checked all the same (a foreign entry is `None`).
-        (std::str::from_utf8(bytes).ok() == t.name).then_some(())?;
+        // A name is what its entry read there: checked all the same (a foreign entry is `None`);
+        // `from_utf8` below is the one UTF-8 check.
+        (self.payload.get(start..end)? == name.as_bytes()).then_some(())?;
         kafka_protocol::protocol::StrBytes::from_utf8(self.payload.slice(start..end)).ok()
     }
 

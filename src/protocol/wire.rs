@@ -52,37 +52,35 @@ impl<'a> Cursor<'a> {
         self.take(n).map(|_| ())
     }
 
-    pub fn i8(&mut self) -> Result<i8, WireError> {
-        Ok(self.take(1)?[0] as i8)
+    /// The next `N` bytes as an array (for the fixed-size types).
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
     }
 
     /// A boolean as kafka-protocol reads one: any non-zero byte is true.
     pub fn bool(&mut self) -> Result<bool, WireError> {
-        Ok(self.take(1)?[0] != 0)
+        Ok(self.array::<1>()?[0] != 0)
     }
 
     pub fn i16(&mut self) -> Result<i16, WireError> {
-        let b = self.take(2)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
+        self.array().map(i16::from_be_bytes)
     }
 
     pub fn i32(&mut self) -> Result<i32, WireError> {
-        let b = self.take(4)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.array().map(i32::from_be_bytes)
     }
 
     pub fn uuid(&mut self) -> Result<Uuid, WireError> {
-        let b = self.take(16)?;
-        let mut id = [0u8; 16];
-        id.copy_from_slice(b);
-        Ok(Uuid::from_bytes(id))
+        self.array().map(Uuid::from_bytes)
     }
 
     /// An unsigned varint of at most 5 bytes (kafka-protocol's limit for lengths and counts).
     pub fn uvarint(&mut self) -> Result<u32, WireError> {
         let mut value = 0u32;
         for i in 0..5 {
-            let b = self.take(1)?[0];
+            let [b] = self.array()?;
             value |= u32::from(b & 0x7F) << (i * 7);
             if b < 0x80 {
                 return Ok(value);

@@ -1055,7 +1055,6 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                         let named = frame
                             .iter()
                             .next()
-                            .filter(|_| merge.names_upstream_topic_ids())
                             .map(|f| merge.upstream_topic_ids(&f.slice(LEN_PREFIX.min(f.len())..)))
                             .unwrap_or_default();
                         {

@@ -87,27 +87,19 @@ impl Merge {
         ids: &dyn TopicIds,
     ) -> Result<Parts, ProtocolError> {
         let mut parts = frame.into_vec();
-        if let Merge::Topics(topics::Merge::Metadata(m)) = self {
-            if let (2, Some(rest)) = (parts.len(), parts.pop()) {
+        match self {
+            Merge::Topics(topics::Merge::Metadata(m)) if parts.len() == 2 => {
+                let rest = parts.pop().unwrap_or_default();
                 let head = parts.pop().unwrap_or_default();
-                return m.apply_split(&head, rest, authz);
+                m.apply_split(&head, rest, authz)
             }
-            let whole = Parts::from_vec(parts).joined();
-            return m
-                .apply(whole.slice(LEN_PREFIX.min(whole.len())..), authz)
-                .map(Parts::one);
+            merge => {
+                let whole = Parts::from_vec(parts).joined();
+                merge
+                    .apply(whole.slice(LEN_PREFIX.min(whole.len())..), authz, ids)
+                    .map(Parts::one)
+            }
         }
-        let whole = Parts::from_vec(parts).joined();
-        self.apply(whole.slice(LEN_PREFIX.min(whole.len())..), authz, ids)
-            .map(Parts::one)
-    }
-
-    /// Whether [`Merge::upstream_topic_ids`] may name any (only ConsumerGroupHeartbeat's does).
-    pub fn names_upstream_topic_ids(&self) -> bool {
-        matches!(
-            self,
-            Merge::Groups(groups::Merge::ConsumerGroupHeartbeat { .. })
-        )
     }
 
     /// Topic ids in the upstream's response that the merge must name to authorize them (the

@@ -1560,7 +1560,18 @@ fn reload_faults_keep_the_last_good_policy_say_why_and_revocations_reach_open_co
         "revocation took {by_poll:?}"
     );
 
-    // Each failure is in the audit trail (with its reason) and the log.
+    // Each failure is in the audit trail (with its reason) and the log. A reload's record is
+    // written after the new policy is in force (the SIGHUP grant above is seen by bob first), so
+    // the trail is read once the three successful reloads are in it.
+    let applied_reloads = |records: &[serde_json::Value]| {
+        records
+            .iter()
+            .filter(|r| r["event"] == "reload" && r["outcome"] == "ok" && r["source"] != "start")
+            .count()
+    };
+    eventually("the reload records written", Duration::from_secs(5), || {
+        applied_reloads(&s.audit_records()) >= 3
+    });
     let records = s.audit_records();
     let failed: Vec<_> = records
         .iter()

@@ -1,5 +1,5 @@
 //! Fuzzes request decoding: header peeking, the pre-decode bounds walk, the bounded decoder, and
-//! Metadata requests read in place and authorized from their bytes.
+//! the requests read in place (Metadata, Fetch, group-name lists) and authorized from their bytes.
 //!
 //! Input: a request payload as it arrives from a client, length prefix removed
 //! (`api_key i16 | api_version i16 | correlation_id i32 | rest of header | body`).
@@ -14,11 +14,12 @@
 //!   with an 8 MiB `-malloc_limit_mb` and 1 MiB hostile seeds (many empty names, many unknown
 //!   tags), so a broken decoded-size accounting is a crash;
 //! - a decoded request re-encodes (header and body) without panicking;
-//! - the session's reader (`codec::read_request`) reads Metadata in place: it never panics, and
+//! - the session's reader (`codec::read_request`) reads Metadata, Fetch and the group-name lists
+//!   (DescribeGroups, DeleteGroups, ConsumerGroupDescribe) in place: it never panics, and
 //!   planning such a request with an authorizer that denies every other name never panics, and
 //!   any request it forwards in part decodes again;
-//! - issue 11 item 5, measured on every input: decoding a request, or reading and planning a
-//!   Metadata request, never has more than twice the request's size plus 1 MiB allocated at once
+//! - issue 11 item 5, measured on every input: decoding a request, or reading and planning one
+//!   read in place, never has more than twice the request's size plus 1 MiB allocated at once
 //!   (allocation-counter is this binary's allocator and reports the peak), so a regression in
 //!   the decoded-size accounting or in the in-place Metadata path is a crash, not a figure.
 #![no_main]
@@ -57,13 +58,20 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let version = meta.api_version;
-    if key == ApiKey::Metadata {
+    if matches!(
+        key,
+        ApiKey::Metadata
+            | ApiKey::Fetch
+            | ApiKey::DescribeGroups
+            | ApiKey::DeleteGroups
+            | ApiKey::ConsumerGroupDescribe
+    ) {
         let mut spliced = None;
-        let cost = allocation_counter::measure(|| spliced = metadata_in_place(version, data));
+        let cost = allocation_counter::measure(|| spliced = read_in_place(key, version, data));
         within_item_5(key, version, data.len(), cost.bytes_max);
         if let Some(request) = spliced {
             if let Err(e) = codec::decode_request(key, version, request.slice(4..)) {
-                panic!("Metadata v{version}: a spliced request does not decode: {e}");
+                panic!("{key:?} v{version}: a spliced request does not decode: {e}");
             }
         }
     }
@@ -115,13 +123,14 @@ fn within_item_5(api: ApiKey, version: i16, len: usize, peak: u64) {
     );
 }
 
-/// The session's path for Metadata: read in place under the default budget and planned from the
-/// bytes; the request forwarded in part, if any.
-fn metadata_in_place(version: i16, data: &[u8]) -> Option<Bytes> {
+/// The session's path for the APIs it reads in place (Metadata, Fetch, the group-name lists):
+/// read under the default budget and planned from the bytes; the request forwarded in part, if
+/// any.
+fn read_in_place(api: ApiKey, version: i16, data: &[u8]) -> Option<Bytes> {
     let payload = Bytes::copy_from_slice(data);
     let budget = codec::decoded_budget(payload.len(), codec::DEFAULT_DECODED_FLOOR);
-    let request = codec::read_request(ApiKey::Metadata, version, payload, budget).ok()?;
-    match mapping::plan_request(ApiKey::Metadata, version, &request, &EvenNames, &SomeIds) {
+    let request = codec::read_request(api, version, payload, budget).ok()?;
+    match mapping::plan_request(api, version, &request, &EvenNames, &SomeIds) {
         Ok(Some(mapping::Plan::ForwardPartial { request, .. })) => Some(request),
         _ => None,
     }

@@ -15,8 +15,10 @@ pub const FULL_RECORDS: u64 = 10;
 /// How often at most a summary is written for one kind while it keeps repeating.
 pub const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 /// Kinds tracked per connection. Past this, new kinds are recorded in full: each distinct one is
-/// a different fact worth its record, and the map stays bounded.
-pub const MAX_KINDS: usize = 1024;
+/// a different fact worth its record, and the map stays bounded. A retry loop repeats a few kinds;
+/// 256 (about 100 KiB) covers it without a connection that sweeps many names holding a
+/// thousand-entry table for its life.
+pub const MAX_KINDS: usize = 256;
 
 /// What makes two denials "identical": the same API, resource, operation and deciding rule.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -34,8 +36,11 @@ struct Seen<T> {
     recorded: u64,
     suppressed: u64,
     last_summary: Instant,
-    /// The last suppressed denial's record, which a summary at close is written from.
-    last: Option<T>,
+    /// The last suppressed denial's record, which a summary at close is written from. Boxed: a
+    /// record is a few hundred bytes, and the table keeps a slot for one in every bucket of up to
+    /// MAX_KINDS kinds whether suppressed or not (1.5 MiB for a thousand kinds, inline; issue 11
+    /// item 5).
+    last: Option<Box<T>>,
 }
 
 /// What to do with one denial.
@@ -101,7 +106,7 @@ impl<T> DenialRepeats<T> {
             return Verdict::Summary(n);
         }
         seen.suppressed += 1;
-        seen.last = Some(record);
+        seen.last = Some(Box::new(record));
         Verdict::Suppress
     }
 
@@ -112,7 +117,7 @@ impl<T> DenialRepeats<T> {
             .values_mut()
             .filter_map(|s| {
                 let n = std::mem::take(&mut s.suppressed);
-                s.last.take().map(|last| (last, n))
+                s.last.take().map(|last| (*last, n))
             })
             .collect()
     }

@@ -5,8 +5,11 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeade
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use super::bounds::{self, BoundsError};
+use super::fetch::{self, FetchRequestWire};
 use super::frame::LEN_PREFIX;
 use super::metadata::{self, MetadataRequestWire};
+use super::names::{self, NameListWire};
+use super::wire::WireError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
@@ -113,8 +116,8 @@ pub struct DecodedRequest {
 }
 
 /// A request as the gateway holds it between reading and forwarding: decoded whole, or, for
-/// Metadata (whose topic list is the longest list of small entries a client sends), read in place
-/// from its bytes.
+/// Metadata and Fetch (whose topic and partition lists are the longest lists of small entries a
+/// client sends), read in place from its bytes.
 #[derive(Debug)]
 pub enum Request {
     Decoded(DecodedRequest),
@@ -122,13 +125,24 @@ pub enum Request {
         header: RequestHeader,
         wire: MetadataRequestWire,
     },
+    Fetch {
+        header: RequestHeader,
+        wire: FetchRequestWire,
+    },
+    /// DescribeGroups, DeleteGroups, ConsumerGroupDescribe: one list of group names.
+    Names {
+        header: RequestHeader,
+        wire: NameListWire,
+    },
 }
 
 impl Request {
     pub fn header(&self) -> &RequestHeader {
         match self {
             Request::Decoded(r) => &r.header,
-            Request::Metadata { header, .. } => header,
+            Request::Metadata { header, .. }
+            | Request::Fetch { header, .. }
+            | Request::Names { header, .. } => header,
         }
     }
 
@@ -136,13 +150,14 @@ impl Request {
     pub fn body(&self) -> Option<&RequestKind> {
         match self {
             Request::Decoded(r) => Some(&r.body),
-            Request::Metadata { .. } => None,
+            Request::Metadata { .. } | Request::Fetch { .. } | Request::Names { .. } => None,
         }
     }
 }
 
-/// Reads a request for the session: Metadata in place ([`read_metadata_request`]), every other
-/// API decoded ([`decode_request_within`]), both held to `budget`.
+/// Reads a request for the session: Metadata, Fetch and the group-name lists in place
+/// ([`read_metadata_request`], [`read_fetch_request`], [`read_names_request`]), every other API
+/// decoded ([`decode_request_within`]), all held to `budget`.
 pub fn read_request(
     api: ApiKey,
     version: i16,
@@ -152,6 +167,14 @@ pub fn read_request(
     if api == ApiKey::Metadata {
         let (header, wire) = read_metadata_request(version, payload, budget)?;
         return Ok(Request::Metadata { header, wire });
+    }
+    if api == ApiKey::Fetch && fetch::VERSIONS.contains(&version) {
+        let (header, wire) = read_fetch_request(version, payload, budget)?;
+        return Ok(Request::Fetch { header, wire });
+    }
+    if names::applies(api, version) {
+        let (header, wire) = read_names_request(api, version, payload, budget)?;
+        return Ok(Request::Names { header, wire });
     }
     decode_request_within(api, version, payload, budget).map(Request::Decoded)
 }
@@ -233,13 +256,77 @@ pub fn read_metadata_request(
     payload: Bytes,
     budget: u64,
 ) -> Result<(RequestHeader, MetadataRequestWire), ProtocolError> {
-    let api = ApiKey::Metadata;
+    read_in_place(
+        ApiKey::Metadata,
+        version,
+        payload,
+        budget,
+        |body| {
+            MetadataRequestWire::peek_topic_count(version, body)
+                .ok()
+                .flatten()
+                .unwrap_or(0)
+        },
+        metadata::planning_bytes,
+        |payload, body_at| MetadataRequestWire::parse(version, payload, body_at),
+    )
+}
+
+/// Reads a Fetch request in place (v4-15, the gateway's range): its topic count is checked against
+/// `budget` ([`fetch::planning_bytes`]) before the list is walked, then the body is bounds-checked
+/// and read.
+pub fn read_fetch_request(
+    version: i16,
+    payload: Bytes,
+    budget: u64,
+) -> Result<(RequestHeader, FetchRequestWire), ProtocolError> {
+    read_in_place(
+        ApiKey::Fetch,
+        version,
+        payload,
+        budget,
+        |body| FetchRequestWire::peek_topic_count(version, body).unwrap_or(0),
+        fetch::planning_bytes,
+        |payload, body_at| FetchRequestWire::parse(version, payload, body_at),
+    )
+}
+
+/// Reads a request that is one list of group names in place ([`names::applies`]): its count is
+/// checked against `budget` ([`names::planning_bytes`]) before the list is walked.
+pub fn read_names_request(
+    api: ApiKey,
+    version: i16,
+    payload: Bytes,
+    budget: u64,
+) -> Result<(RequestHeader, NameListWire), ProtocolError> {
+    read_in_place(
+        api,
+        version,
+        payload,
+        budget,
+        |body| NameListWire::peek_count(api, version, body).unwrap_or(0),
+        names::planning_bytes,
+        |payload, body_at| NameListWire::parse(api, version, payload, body_at),
+    )
+}
+
+/// Reads a request in place: the count of its longest list (`count`, read from the body first)
+/// is checked against `budget` through what authorizing that many entries may allocate
+/// (`planning`), so a list too long to authorize is refused before it is walked; then the body
+/// is bounds-checked and `parse`d from the payload and where its body starts.
+fn read_in_place<W>(
+    api: ApiKey,
+    version: i16,
+    payload: Bytes,
+    budget: u64,
+    count: impl FnOnce(&[u8]) -> usize,
+    planning: fn(usize) -> u64,
+    parse: impl FnOnce(Bytes, usize) -> Result<W, WireError>,
+) -> Result<(RequestHeader, W), ProtocolError> {
     let mut buf = payload.clone();
     let header = request_header(api, version, &mut buf)?;
     let body_at = payload.len() - buf.len();
-    // The count comes first: a list too long to authorize is refused before it is walked.
-    let count = MetadataRequestWire::peek_topic_count(version, &buf).unwrap_or(None);
-    let planned = metadata::planning_bytes(count.unwrap_or(0));
+    let planned = planning(count(&buf));
     if planned > budget {
         return Err(ProtocolError::Bounds {
             api,
@@ -259,13 +346,11 @@ pub fn read_metadata_request(
         }
     })?;
     drop(buf);
-    let wire = MetadataRequestWire::parse(version, payload, body_at).map_err(|e| {
-        ProtocolError::Decode {
-            api,
-            version,
-            what: "request body",
-            message: e.to_string(),
-        }
+    let wire = parse(payload, body_at).map_err(|e| ProtocolError::Decode {
+        api,
+        version,
+        what: "request body",
+        message: e.to_string(),
     })?;
     Ok((header, wire))
 }

@@ -20,6 +20,20 @@ pub struct Answers {
 }
 
 impl Answers {
+    /// Room for `entries` answers of `bytes` in all, reserved at once: a buffer grown by doubling
+    /// would hold up to twice the answers for the request's life.
+    pub fn with_capacity(bytes: usize, entries: usize) -> Answers {
+        Answers {
+            bytes: BytesMut::with_capacity(bytes),
+            marks: Vec::with_capacity(entries),
+        }
+    }
+
+    /// The encoded answers' size in all.
+    pub fn bytes_len(&self) -> usize {
+        self.bytes.len()
+    }
+
     pub fn push<T: Encodable>(
         &mut self,
         api: ApiKey,
@@ -34,6 +48,18 @@ impl Answers {
                 version,
                 message: e.to_string(),
             })?;
+        self.marks.push((place as u32, self.bytes.len() as u32));
+        Ok(())
+    }
+
+    /// Appends an entry `write` encodes itself (the answers of a list nested in the entry are
+    /// written without a struct per answer).
+    pub fn push_with<E>(
+        &mut self,
+        place: usize,
+        write: impl FnOnce(&mut BytesMut) -> Result<(), E>,
+    ) -> Result<(), E> {
+        write(&mut self.bytes)?;
         self.marks.push((place as u32, self.bytes.len() as u32));
         Ok(())
     }
@@ -63,86 +89,157 @@ pub enum Entry<'a, T> {
     Value(&'a T),
 }
 
-/// Encodes `body` (whose list `put` sets is empty) with `entries` as that list: `body` is encoded
-/// once with the list empty and once with one default entry; the first byte where the two differ
-/// is in the list's count, which splits the first encoding into what comes before the list and
-/// what comes after it. The entries are written between the two.
+/// A response with its one long list left out: the frame up to the list's count (length prefix
+/// and header included) and what follows the list. `body` is encoded once with the list empty and
+/// once with one default entry; the first byte where the two differ is in the list's count, which
+/// splits the first encoding into what comes before the list and what comes after it.
+pub struct Shell {
+    api: ApiKey,
+    version: i16,
+    head: BytesMut,
+    tail: Vec<u8>,
+    compact: bool,
+}
+
+impl Shell {
+    pub fn new<R, T>(
+        api: ApiKey,
+        version: i16,
+        header: &ResponseHeader,
+        body: &R,
+        put: impl Fn(&mut R, Vec<T>),
+    ) -> Result<Shell, ProtocolError>
+    where
+        R: Encodable + Clone,
+        T: Encodable + Default,
+    {
+        let encoding = |e: anyhow::Error| ProtocolError::Encode {
+            api,
+            version,
+            message: e.to_string(),
+        };
+        let mut empty = BytesMut::new();
+        let mut shell = body.clone();
+        put(&mut shell, Vec::new());
+        shell.encode(&mut empty, version).map_err(encoding)?;
+        let mut one = BytesMut::new();
+        put(&mut shell, vec![T::default()]);
+        shell.encode(&mut one, version).map_err(encoding)?;
+        let compact = api.response_header_version(version) >= 1;
+        let differ = empty.iter().zip(one.iter()).position(|(a, b)| a != b);
+        let (at, len) = match (differ, compact) {
+            (Some(d), true) => (d, 1),
+            (Some(d), false) if d >= 3 => (d - 3, 4),
+            _ => {
+                return Err(encoding(anyhow::anyhow!(
+                    "no list count found in the response"
+                )))
+            }
+        };
+        let empty_count: &[u8] = if compact { &[1] } else { &[0, 0, 0, 0] };
+        if empty.get(at..at + len) != Some(empty_count) {
+            return Err(encoding(anyhow::anyhow!(
+                "the list count is not where it was looked for"
+            )));
+        }
+        let mut head = BytesMut::with_capacity(LEN_PREFIX + 64 + at);
+        head.put_i32(0);
+        header
+            .encode(&mut head, api.response_header_version(version))
+            .map_err(encoding)?;
+        head.extend_from_slice(&empty[..at]);
+        Ok(Shell {
+            api,
+            version,
+            head,
+            tail: empty[at + len..].to_vec(),
+            compact,
+        })
+    }
+
+    /// The frame with `count` entries that `write` appends (`size` bytes, for sizing the frame
+    /// once); `write` returns how many it wrote.
+    pub fn finish(
+        self,
+        count: usize,
+        size: usize,
+        write: impl FnOnce(&mut BytesMut) -> Result<usize, ProtocolError>,
+    ) -> Result<Bytes, ProtocolError> {
+        let encoding = |m: String| ProtocolError::Encode {
+            api: self.api,
+            version: self.version,
+            message: m,
+        };
+        let mut out = BytesMut::with_capacity(self.head.len() + 5 + size + self.tail.len());
+        out.extend_from_slice(&self.head);
+        put_count(&mut out, self.compact, count).map_err(|e| encoding(e.to_string()))?;
+        let written = write(&mut out)?;
+        if written != count {
+            return Err(encoding(format!(
+                "{written} entries written for a count of {count}"
+            )));
+        }
+        out.extend_from_slice(&self.tail);
+        let len = i32::try_from(out.len() - LEN_PREFIX)
+            .map_err(|_| encoding("response over 2 GiB".into()))?;
+        out[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
+        Ok(out.freeze())
+    }
+}
+
+/// Encodes `body` (whose list `put` sets is empty) with `entries` as that list ([`Shell`]): the
+/// entries (`count` of them, `entries_size` bytes encoded, for sizing the frame once) are written
+/// between what comes before the list and what comes after it.
 pub fn encode_with_list<'a, R, T>(
     api: ApiKey,
     version: i16,
     header: &ResponseHeader,
     body: &R,
     put: impl Fn(&mut R, Vec<T>),
-    count: usize,
+    (count, entries_size): (usize, usize),
     entries: impl Iterator<Item = Entry<'a, T>>,
 ) -> Result<Bytes, ProtocolError>
 where
     R: Encodable + Clone,
     T: Encodable + Default + 'a,
 {
-    let encoding = |e: anyhow::Error| ProtocolError::Encode {
-        api,
-        version,
-        message: e.to_string(),
-    };
-    let mut empty = BytesMut::new();
-    let mut shell = body.clone();
-    put(&mut shell, Vec::new());
-    shell.encode(&mut empty, version).map_err(encoding)?;
-    let mut one = BytesMut::new();
-    put(&mut shell, vec![T::default()]);
-    shell.encode(&mut one, version).map_err(encoding)?;
-    let compact = api.response_header_version(version) >= 1;
-    let differ = empty.iter().zip(one.iter()).position(|(a, b)| a != b);
-    let (at, len) = match (differ, compact) {
-        (Some(d), true) => (d, 1),
-        (Some(d), false) if d >= 3 => (d - 3, 4),
-        _ => {
-            return Err(encoding(anyhow::anyhow!(
-                "no list count found in the response"
-            )))
+    Shell::new(api, version, header, body, put)?.finish(count, entries_size, |out| {
+        let mut written = 0;
+        for e in entries {
+            match e {
+                Entry::Encoded(b) => out.extend_from_slice(b),
+                Entry::Value(v) => v.encode(out, version).map_err(|e| ProtocolError::Encode {
+                    api,
+                    version,
+                    message: e.to_string(),
+                })?,
+            }
+            written += 1;
         }
-    };
-    let empty_count: &[u8] = if compact { &[1] } else { &[0, 0, 0, 0] };
-    if empty.get(at..at + len) != Some(empty_count) {
-        return Err(encoding(anyhow::anyhow!(
-            "the list count is not where it was looked for"
-        )));
-    }
-    let mut out = BytesMut::with_capacity(LEN_PREFIX + 64 + empty.len());
-    out.put_i32(0);
-    header
-        .encode(&mut out, api.response_header_version(version))
-        .map_err(encoding)?;
-    out.extend_from_slice(&empty[..at]);
-    put_count(&mut out, compact, count).map_err(|e| encoding(e.into()))?;
-    let mut written = 0;
-    for e in entries {
-        match e {
-            Entry::Encoded(b) => out.extend_from_slice(b),
-            Entry::Value(v) => v.encode(&mut out, version).map_err(encoding)?,
-        }
-        written += 1;
-    }
-    if written != count {
-        return Err(encoding(anyhow::anyhow!(
-            "{written} entries written for a count of {count}"
-        )));
-    }
-    out.extend_from_slice(&empty[at + len..]);
-    let size = i32::try_from(out.len() - LEN_PREFIX)
-        .map_err(|_| encoding(anyhow::anyhow!("response over 2 GiB")))?;
-    out[..LEN_PREFIX].copy_from_slice(&size.to_be_bytes());
-    Ok(out.freeze())
+        Ok(written)
+    })
+}
+
+/// The encoded size of `values` with `answers`, for [`encode_with_list`].
+pub fn entries_size<'a, T: Encodable + 'a>(
+    version: i16,
+    values: impl IntoIterator<Item = &'a T>,
+    answers: &Answers,
+) -> usize {
+    values
+        .into_iter()
+        .map(|v| v.compute_size(version).unwrap_or(0))
+        .sum::<usize>()
+        + answers.bytes_len()
 }
 
 /// The upstream's entries (answering the forwarded items, in order) with the gateway's answers put
 /// back at their places in the client's list.
-pub fn interleave<'a, T>(
-    upstream: &'a [T],
+pub fn interleave<'a, T: 'a>(
+    upstream: impl IntoIterator<Item = &'a T>,
     answers: &'a Answers,
 ) -> impl Iterator<Item = Entry<'a, T>> {
-    let mut up = upstream.iter();
+    let mut up = upstream.into_iter();
     let mut local = answers.iter().peekable();
     let mut n = 0usize;
     std::iter::from_fn(move || {
@@ -215,7 +312,7 @@ mod tests {
                 &header,
                 &body,
                 &put,
-                items.len(),
+                (items.len(), entries_size(version, &upstream, &answers)),
                 interleave(&upstream, &answers),
             )
             .expect("streamed");

@@ -12,7 +12,7 @@ use kafka_protocol::protocol::Decodable;
 use uuid::Uuid;
 
 use super::frame::LEN_PREFIX;
-use super::wire::{put_count, Cursor, WireError};
+use super::wire::{entries, put_count, set_frame_length, Cursor, WireError};
 
 /// v9 is the first flexible version (compact strings and arrays, tagged fields).
 const FIRST_FLEXIBLE: i16 = 9;
@@ -158,12 +158,14 @@ impl MetadataRequestWire {
     }
 
     /// The requested topics in order; `None` for a null list (all topics).
-    pub fn topics(&self) -> Option<Topics<'_>> {
-        self.topics.map(|t| Topics {
-            payload: &self.payload,
-            cursor: Cursor::new(&self.payload, t.start),
-            left: t.count,
-            version: self.version,
+    pub fn topics(
+        &self,
+    ) -> Option<impl Iterator<Item = Result<TopicEntry<'_>, WireError>> + Clone> {
+        let (payload, version) = (&self.payload[..], self.version);
+        self.topics.map(|t| {
+            entries(Cursor::new(payload, t.start), t.count, move |c| {
+                read_entry(payload, c, version)
+            })
         })
     }
 
@@ -225,36 +227,8 @@ impl MetadataRequestWire {
         if self.version >= FIRST_AUTO_CREATE_FLAG {
             out[flag_at] = u8::from(allow_auto_topic_creation);
         }
-        let len = i32::try_from(out.len() - LEN_PREFIX).map_err(|_| WireError {
-            at: 0,
-            what: "request over 2 GiB",
-        })?;
-        out[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
+        set_frame_length(&mut out)?;
         Ok(out.freeze())
-    }
-}
-
-/// The requested topics of a [`MetadataRequestWire`], read one at a time.
-pub struct Topics<'a> {
-    payload: &'a [u8],
-    cursor: Cursor<'a>,
-    left: usize,
-    version: i16,
-}
-
-impl<'a> Iterator for Topics<'a> {
-    type Item = Result<TopicEntry<'a>, WireError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.left == 0 {
-            return None;
-        }
-        self.left -= 1;
-        let entry = read_entry(self.payload, &mut self.cursor, self.version);
-        if entry.is_err() {
-            self.left = 0;
-        }
-        Some(entry)
     }
 }
 

@@ -136,6 +136,43 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// `count` entries read one at a time by `read` from `c`; after an entry fails, none more.
+pub fn entries<'a, T>(
+    mut c: Cursor<'a>,
+    count: usize,
+    read: impl Fn(&mut Cursor<'a>) -> Result<T, WireError> + Clone + 'a,
+) -> impl Iterator<Item = Result<T, WireError>> + Clone + 'a
+where
+    T: 'a,
+{
+    let mut left = count;
+    std::iter::from_fn(move || {
+        if left == 0 {
+            return None;
+        }
+        left -= 1;
+        let entry = read(&mut c);
+        if entry.is_err() {
+            left = 0;
+        }
+        Some(entry)
+    })
+}
+
+/// Writes the length of the frame `out` holds (after its 4-byte prefix) into that prefix.
+pub fn set_frame_length(out: &mut BytesMut) -> Result<(), WireError> {
+    let len = out
+        .len()
+        .checked_sub(4)
+        .and_then(|n| i32::try_from(n).ok())
+        .ok_or(WireError {
+            at: 0,
+            what: "frame over 2 GiB",
+        })?;
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
 pub fn put_uvarint(out: &mut BytesMut, mut v: u32) {
     while v >= 0x80 {
         out.put_u8((v as u8) | 0x80);

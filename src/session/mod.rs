@@ -322,7 +322,10 @@ async fn handle_requests<R: AsyncRead + Unpin>(
             .inspect_err(|e| ctx.metrics.frame_rejected(e.reason()))?;
         let expects_response =
             !matches!(request.body(), Some(RequestKind::Produce(p)) if p.acks == 0);
-        let wait = request.body().map_or(Duration::ZERO, requested_wait);
+        let wait = match &request {
+            codec::Request::Fetch { wire, .. } => wait_of(i64::from(wire.max_wait_ms)),
+            _ => request.body().map_or(Duration::ZERO, requested_wait),
+        };
 
         // Stage 2: authorization. What the policy allows is forwarded; the rest is answered here.
         let mut learn_fetch_session: Option<FetchOwner> = None;
@@ -333,7 +336,7 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                     unreachable!("the gate passes requests only for an authenticated session")
                 };
                 let authz = Arc::new(policy.session(session.principal.clone(), ctx.peer.ip()));
-                if let Some(RequestKind::Fetch(f)) = request.body() {
+                if let codec::Request::Fetch { wire: f, .. } = &request {
                     // A fetch session on the broker is keyed by its id alone and every upstream
                     // connection is the gateway's: only its builder, under the policy in force,
                     // may continue it (the partitions it does not name were authorized when they
@@ -893,7 +896,6 @@ async fn audit_decisions(
 /// How long the broker may legitimately hold this request before answering, beyond the base timeout.
 fn requested_wait(body: &RequestKind) -> Duration {
     let ms = match body {
-        RequestKind::Fetch(f) => i64::from(f.max_wait_ms),
         RequestKind::Produce(p) => i64::from(p.timeout_ms),
         RequestKind::JoinGroup(j) => i64::from(j.rebalance_timeout_ms.max(j.session_timeout_ms)),
         RequestKind::CreateTopics(c) => i64::from(c.timeout_ms),
@@ -902,7 +904,12 @@ fn requested_wait(body: &RequestKind) -> Duration {
         RequestKind::DeleteRecords(d) => i64::from(d.timeout_ms),
         _ => 0,
     };
-    // A client cannot make the gateway wait forever by asking for it.
+    wait_of(ms)
+}
+
+/// A wait a request asks for, in milliseconds: a client cannot make the gateway wait forever by
+/// asking for it.
+fn wait_of(ms: i64) -> Duration {
     Duration::from_millis(ms.clamp(0, 15 * 60 * 1000) as u64)
 }
 

@@ -42,8 +42,11 @@ use std::marker::PhantomData;
 use super::{respond, Authorize, Plan, TopicIds};
 use crate::policy::{Operation, ResourceType};
 use crate::protocol::codec::encode_request_with_header;
+use crate::protocol::codec::read_names_request;
 use crate::protocol::codec::{decode_body, split_response, ProtocolError};
 use crate::protocol::list::{self, Answers};
+use crate::protocol::names::{NameListWire, NamedAnswer};
+use crate::protocol::wire::WireError;
 
 /// Kafka error codes these APIs answer with.
 pub(crate) mod code {
@@ -94,6 +97,22 @@ impl<T: Encodable + Decodable + Default> Denied<T> {
         self.answers.push(self.api, self.version, place, entry)
     }
 
+    /// Answers the entry at `place` with what `write` encodes.
+    fn push_with(
+        &mut self,
+        place: usize,
+        write: impl FnOnce(&mut bytes::BytesMut) -> Result<(), WireError>,
+    ) -> Result<(), ProtocolError> {
+        let (api, version) = (self.api, self.version);
+        self.answers
+            .push_with(place, write)
+            .map_err(|e| ProtocolError::Encode {
+                api,
+                version,
+                message: e.to_string(),
+            })
+    }
+
     pub fn len(&self) -> usize {
         self.answers.len()
     }
@@ -111,10 +130,10 @@ impl<T: Encodable + Decodable + Default> Denied<T> {
         put: impl Fn(&mut R, Vec<T>),
     ) -> Result<Plan, ProtocolError> {
         let header = crate::protocol::codec::response_header(header.correlation_id);
-        let count = self.answers.len();
+        let size = (self.answers.len(), self.answers.bytes_len());
         let entries = list::interleave::<T>(&[], &self.answers);
         let frame =
-            list::encode_with_list(self.api, self.version, &header, body, put, count, entries)?;
+            list::encode_with_list(self.api, self.version, &header, body, put, size, entries)?;
         Ok(Plan::Respond(frame))
     }
 
@@ -127,9 +146,12 @@ impl<T: Encodable + Decodable + Default> Denied<T> {
         put: impl Fn(&mut R, Vec<T>),
         upstream: &[T],
     ) -> Result<Bytes, ProtocolError> {
-        let count = upstream.len() + self.answers.len();
+        let size = (
+            upstream.len() + self.answers.len(),
+            list::entries_size(self.version, upstream, &self.answers),
+        );
         let entries = list::interleave(upstream, &self.answers);
-        list::encode_with_list(self.api, self.version, header, resp, put, count, entries)
+        list::encode_with_list(self.api, self.version, header, resp, put, size, entries)
     }
 
     /// The entries decoded again, for a list nested in another (a batched OffsetFetch group's
@@ -234,6 +256,34 @@ pub struct ForwardedGroup {
     pub filter_all: bool,
 }
 
+/// Authorizes a request that is one list of group names, read from its bytes (the session never
+/// decodes one whole).
+pub fn plan_names(
+    header: &RequestHeader,
+    wire: &NameListWire,
+    authz: &dyn Authorize,
+) -> Result<Plan, ProtocolError> {
+    match wire.api() {
+        ApiKey::DescribeGroups => membership::describe_groups(header, wire, authz),
+        ApiKey::DeleteGroups => membership::delete_groups(header, wire, authz),
+        _ => membership::consumer_group_describe(header, wire, authz),
+    }
+}
+
+/// A decoded name-list request (tests, fuzzing), encoded again and planned from its bytes as the
+/// session plans every such request: one implementation.
+fn names_in_place(
+    api: ApiKey,
+    version: i16,
+    header: &RequestHeader,
+    frame: Bytes,
+    authz: &dyn Authorize,
+) -> Result<Plan, ProtocolError> {
+    let payload = frame.slice(crate::protocol::frame::LEN_PREFIX..);
+    let (_, wire) = read_names_request(api, version, payload, u64::MAX)?;
+    plan_names(header, &wire, authz)
+}
+
 /// Authorizes one request of the group, offset and transaction APIs; `Ok(None)` for other APIs.
 /// Every API here is authorized by name; topic ids only matter when merging.
 pub fn plan(
@@ -257,12 +307,21 @@ pub fn plan(
         RequestKind::ConsumerGroupHeartbeat(r) => {
             membership::consumer_group_heartbeat(version, header, r, authz)?
         }
-        RequestKind::DescribeGroups(r) => membership::describe_groups(version, header, r, authz)?,
+        // As the session reads them: in place, from the request's bytes.
+        RequestKind::DescribeGroups(r) => {
+            let frame = encode_request_with_header(ApiKey::DescribeGroups, version, header, r)?;
+            names_in_place(ApiKey::DescribeGroups, version, header, frame, authz)?
+        }
         RequestKind::ConsumerGroupDescribe(r) => {
-            membership::consumer_group_describe(version, header, r, authz)?
+            let api = ApiKey::ConsumerGroupDescribe;
+            let frame = encode_request_with_header(api, version, header, r)?;
+            names_in_place(api, version, header, frame, authz)?
+        }
+        RequestKind::DeleteGroups(r) => {
+            let frame = encode_request_with_header(ApiKey::DeleteGroups, version, header, r)?;
+            names_in_place(ApiKey::DeleteGroups, version, header, frame, authz)?
         }
         RequestKind::ListGroups(_) => membership::list_groups(version, authz),
-        RequestKind::DeleteGroups(r) => membership::delete_groups(version, header, r, authz)?,
         RequestKind::InitProducerId(r) => txn::init_producer_id(version, header, r, authz)?,
         RequestKind::AddPartitionsToTxn(r) => {
             txn::add_partitions_to_txn(version, header, r, authz)?
@@ -362,6 +421,106 @@ fn mask<T>(items: &[T], ok: impl Fn(&T) -> bool) -> Option<Vec<bool>> {
         flags[i] = i != first && ok(item);
     }
     Some(flags)
+}
+
+/// How a request that is one list of group names ([`NameListWire`]) is answered.
+enum ByName<T> {
+    AllAllowed,
+    /// Every name denied: the whole answer.
+    Answered(Plan),
+    /// The allowed names forwarded (`request`), the denied ones answered here.
+    Partial {
+        request: Bytes,
+        denied: Denied<T>,
+    },
+}
+
+/// Authorizes each name of `wire` once with `ok`, answering a denied one with `answer` (once per
+/// distinct name with `once`, as Kafka de-duplicates DeleteGroups). Read in place: no struct per
+/// name, and when every name is denied the answers are written straight into the response
+/// (`body` with the list `put` sets).
+fn by_name<T, R>(
+    header: &RequestHeader,
+    wire: &NameListWire,
+    ok: impl Fn(&str) -> bool,
+    answer: &NamedAnswer,
+    once: bool,
+    body: &R,
+    put: impl Fn(&mut R, Vec<T>),
+) -> Result<ByName<T>, ProtocolError>
+where
+    T: Encodable + Decodable + Default,
+    R: Encodable + Clone,
+{
+    use hashbrown::hash_table::{Entry, HashTable};
+    use std::hash::{BuildHasher, RandomState};
+    // Per name: allowed, denied and answered, or denied and answered already (a repeat).
+    const ALLOWED: u8 = 0;
+    const ANSWER: u8 = 1;
+    const REPEAT: u8 = 2;
+    let mut state: Vec<u8> = Vec::with_capacity(wire.len());
+    for (_, name) in wire.names() {
+        state.push(if ok(name) { ALLOWED } else { ANSWER });
+    }
+    if state.iter().all(|s| *s == ALLOWED) {
+        return Ok(ByName::AllAllowed);
+    }
+    if once {
+        // A table of name offsets, not of names: 5 bytes a bucket (issue 11 item 5).
+        let hasher = RandomState::new();
+        let denied = state.iter().filter(|s| **s == ANSWER).count();
+        let mut seen: HashTable<u32> = HashTable::with_capacity(denied);
+        let name_at = |at: &u32| wire.name_at(*at).unwrap_or_default();
+        for ((at, name), s) in wire.names().zip(state.iter_mut()) {
+            if *s == ALLOWED {
+                continue;
+            }
+            let hash = hasher.hash_one(name);
+            match seen.entry(
+                hash,
+                |o| name_at(o) == name,
+                |o| hasher.hash_one(name_at(o)),
+            ) {
+                Entry::Occupied(_) => *s = REPEAT,
+                Entry::Vacant(slot) => {
+                    slot.insert(at);
+                }
+            }
+        }
+    }
+    let (api, version) = (wire.api(), wire.version());
+    let encoding = |e: WireError| ProtocolError::Encode {
+        api,
+        version,
+        message: e.to_string(),
+    };
+    let answered = || {
+        wire.names()
+            .zip(state.iter())
+            .filter(|(_, s)| **s == ANSWER)
+            .map(|((_, name), _)| name)
+    };
+    if state.iter().all(|s| *s != ALLOWED) {
+        let header = crate::protocol::codec::response_header(header.correlation_id);
+        let count = answered().count();
+        let size = answered().map(|n| answer.size(n)).sum();
+        let frame =
+            list::Shell::new(api, version, &header, body, put)?.finish(count, size, |out| {
+                for name in answered() {
+                    answer.write(out, name).map_err(encoding)?;
+                }
+                Ok(count)
+            })?;
+        return Ok(ByName::Answered(Plan::Respond(frame)));
+    }
+    let mut denied = Denied::new(api, version);
+    for (place, ((_, name), s)) in wire.names().zip(state.iter()).enumerate() {
+        if *s == ANSWER {
+            denied.push_with(place, |out| answer.write(out, name))?;
+        }
+    }
+    let request = wire.splice(|i| state[i] == ALLOWED).map_err(encoding)?;
+    Ok(ByName::Partial { request, denied })
 }
 
 /// The items whose flag is set (cloned, to be forwarded) and, for the others, `deny(item)`

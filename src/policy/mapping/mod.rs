@@ -144,6 +144,8 @@ pub fn plan_request(
     match request {
         Request::Decoded(r) => plan(api, version, &r.header, &r.body, authz, ids),
         Request::Metadata { wire, .. } => topics::plan_metadata(wire, authz, ids).map(Some),
+        Request::Fetch { header, wire } => topics::plan_fetch(header, wire, authz, ids).map(Some),
+        Request::Names { header, wire } => groups::plan_names(header, wire, authz).map(Some),
     }
 }
 
@@ -159,6 +161,14 @@ pub fn topic_ids_named(request: &Request) -> Vec<Uuid> {
     }
     let body = match request {
         Request::Decoded(r) => &r.body,
+        Request::Names { .. } => return Vec::new(),
+        Request::Fetch { wire, .. } => {
+            let ids = wire.topics().chain(wire.forgotten()).map_while(Result::ok);
+            return named(ids.filter_map(|t| match t.topic {
+                crate::protocol::fetch::TopicRef::Id(id) => Some(id),
+                crate::protocol::fetch::TopicRef::Name(_) => None,
+            }));
+        }
         Request::Metadata { wire, .. } => {
             // Entries that fail to read cannot name an id: planning refuses the request anyway.
             return named(

@@ -28,6 +28,7 @@ pub mod records;
 #[cfg(test)]
 mod tests;
 
+pub use fetch::FetchMerge;
 pub use metadata::MetadataMerge;
 
 use std::collections::{HashMap, VecDeque};
@@ -41,7 +42,10 @@ use super::{respond, Authorize, Plan, TopicIds};
 use crate::policy::model::CLUSTER_NAME;
 use crate::policy::{Operation, ResourceType};
 use crate::protocol::codec::{decode_body, encode_response, split_response, ProtocolError};
-use crate::protocol::codec::{encode_request_with_header, read_metadata_request};
+use crate::protocol::codec::{
+    encode_request_with_header, read_fetch_request, read_metadata_request,
+};
+use crate::protocol::fetch::FetchRequestWire;
 use crate::protocol::metadata::MetadataRequestWire;
 
 /// Kafka error codes these APIs answer with.
@@ -83,9 +87,8 @@ pub(crate) mod message {
 pub enum Merge {
     /// Topics denied WRITE (29 on every partition).
     Produce(Splice<kafka_protocol::messages::produce_response::TopicProduceResponse>),
-    /// Topics denied READ (29) or with an unknown id (100); the response's `session_id` is forced
-    /// to 0 because the forwarded request was made sessionless.
-    Fetch(Splice<kafka_protocol::messages::fetch_response::FetchableTopicResponse>),
+    /// Topics denied READ (29) or with an unknown id (100); see [`FetchMerge`].
+    Fetch(FetchMerge),
     /// Topics denied DESCRIBE (29 on every partition, offset -1).
     ListOffsets(Splice<kafka_protocol::messages::list_offsets_response::ListOffsetsTopicResponse>),
     /// Topics denied DESCRIBE (29 on every partition, epoch and end offset -1).
@@ -124,6 +127,16 @@ pub enum Merge {
     ),
 }
 
+/// Authorizes a Fetch request read from its bytes (the session never decodes one whole).
+pub fn plan_fetch(
+    header: &RequestHeader,
+    wire: &FetchRequestWire,
+    authz: &dyn Authorize,
+    ids: &dyn TopicIds,
+) -> Result<Plan, ProtocolError> {
+    fetch::fetch(header, wire, authz, ids)
+}
+
 /// Authorizes a Metadata request read from its bytes (the session never decodes one whole).
 pub fn plan_metadata(
     wire: &MetadataRequestWire,
@@ -144,7 +157,14 @@ pub fn plan(
 ) -> Result<Option<Plan>, ProtocolError> {
     let plan = match body {
         RequestKind::Produce(r) => produce::produce(version, header, r, authz, ids)?,
-        RequestKind::Fetch(r) => fetch::fetch(version, header, r, authz, ids)?,
+        RequestKind::Fetch(r) if crate::protocol::fetch::VERSIONS.contains(&version) => {
+            // As for Metadata: a decoded request is planned from its bytes, as the session plans
+            // every Fetch request.
+            let frame = encode_request_with_header(ApiKey::Fetch, version, header, r)?;
+            let payload = frame.slice(crate::protocol::frame::LEN_PREFIX..);
+            let (_, wire) = read_fetch_request(version, payload, u64::MAX)?;
+            fetch::fetch(header, &wire, authz, ids)?
+        }
         RequestKind::ListOffsets(r) => offsets::list_offsets(version, header, r, authz)?,
         RequestKind::OffsetForLeaderEpoch(r) => {
             offsets::offset_for_leader_epoch(version, header, r, authz)?
@@ -202,16 +222,7 @@ impl Merge {
                     r.responses = s.apply(std::mem::take(&mut r.responses));
                 },
             ),
-            Merge::Fetch(s) => rewrite(
-                ApiKey::Fetch,
-                s.version,
-                payload,
-                |r: &mut m::FetchResponse| {
-                    r.responses = s.apply(std::mem::take(&mut r.responses));
-                    // The forwarded request was sessionless; the client must not think it holds one.
-                    r.session_id = 0;
-                },
-            ),
+            Merge::Fetch(f) => f.apply(payload),
             Merge::ListOffsets(s) => rewrite(
                 ApiKey::ListOffsets,
                 s.version,

@@ -476,6 +476,46 @@ fn main() -> std::io::Result<()> {
         .expect("a Metadata request encodes");
     write(&req_dir, "limit-Metadata-v12-distinct-names", &payload)?;
     requests += 1;
+    // The other requests read in place at their largest: a Fetch of 15,000 topics of odd and even
+    // length (half denied, so a splice and the gateway's answers), each also forgotten, and a
+    // DeleteGroups of 60,000 such names, some repeated.
+    let names: Vec<String> = (0..15_000)
+        .map(|i| if i % 2 == 0 { format!("t{i:05}") } else { format!("t{i:06}") })
+        .collect();
+    let fetch = FetchRequest::default()
+        .with_topics(
+            names
+                .iter()
+                .map(|n| {
+                    fetch_request::FetchTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(n.clone())))
+                        .with_partitions(vec![fetch_request::FetchPartition::default()])
+                })
+                .collect(),
+        )
+        .with_forgotten_topics_data(
+            names
+                .iter()
+                .map(|n| {
+                    fetch_request::ForgottenTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(n.clone())))
+                        .with_partitions(vec![0])
+                })
+                .collect(),
+        );
+    let payload = request_payload(ApiKey::Fetch, 12, &RequestKind::Fetch(fetch))
+        .expect("a Fetch request encodes");
+    write(&req_dir, "limit-Fetch-v12-denied-and-forgotten", &payload)?;
+    requests += 1;
+    let groups = kafka_protocol::messages::DeleteGroupsRequest::default().with_groups_names(
+        (0..60_000)
+            .map(|i| GroupId(StrBytes::from_string(format!("g{:05}", i % 50_000))))
+            .collect(),
+    );
+    let payload = request_payload(ApiKey::DeleteGroups, 2, &RequestKind::DeleteGroups(groups))
+        .expect("a DeleteGroups request encodes");
+    write(&req_dir, "limit-DeleteGroups-v2-names", &payload)?;
+    requests += 1;
 
     let resp_dir = root.join("rewrite_response");
     std::fs::create_dir_all(&resp_dir)?;

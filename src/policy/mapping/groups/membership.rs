@@ -8,12 +8,11 @@ use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse,
-    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, DeleteGroupsRequest,
-    DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
-    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsResponse, RequestHeader,
-    SyncGroupRequest, SyncGroupResponse,
+    ApiKey, BrokerId, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse, DeleteGroupsResponse, DescribeGroupsResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsResponse,
+    RequestHeader, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -22,13 +21,14 @@ use super::code::{
     INVALID_REQUEST, TOPIC_AUTHORIZATION_FAILED, TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
 };
 use super::{
-    forward_partial, group_authorized_operations, mask, message, read_response, respond, split,
-    then_merge, Denied, Merge,
+    by_name, forward_partial, group_authorized_operations, mask, message, read_response, respond,
+    split, then_merge, ByName, Denied, Merge,
 };
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::model::CLUSTER_NAME;
 use crate::policy::{Operation, ResourceType};
 use crate::protocol::codec::{encode_response, ProtocolError};
+use crate::protocol::names::{NameListWire, NamedAnswer};
 
 // ---- FindCoordinator ----
 
@@ -309,39 +309,40 @@ pub(super) fn merge_consumer_group_heartbeat(
 /// KafkaApis.handleConsumerGroupDescribe: DESCRIBE per group (30); always merged, as Kafka replaces
 /// a group whose assignments name a topic the client may not DESCRIBE by a 29 without members.
 pub(super) fn consumer_group_describe(
-    version: i16,
     header: &RequestHeader,
-    req: &ConsumerGroupDescribeRequest,
+    wire: &NameListWire,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
     const API: ApiKey = ApiKey::ConsumerGroupDescribe;
-    let authorized_operations = req.include_authorized_operations;
-    let group_ok = |g: &GroupId| authz.allowed(Operation::Describe, ResourceType::Group, g);
-    let Some(flags) = mask(&req.group_ids, group_ok) else {
-        return Ok(then_merge(Merge::ConsumerGroupDescribe {
+    let version = wire.version();
+    let authorized_operations = wire.include_authorized_operations();
+    let group_ok = |g: &str| authz.allowed(Operation::Describe, ResourceType::Group, g);
+    let answer = NamedAnswer::new(
+        API,
+        version,
+        &CgDescribedGroup::default().with_error_code(GROUP_AUTHORIZATION_FAILED),
+        true,
+        |g, name| g.group_id = GroupId(StrBytes::from_static_str(name)),
+    )?;
+    let body = ConsumerGroupDescribeResponse::default();
+    match by_name(header, wire, group_ok, &answer, false, &body, |r, v| {
+        r.groups = v
+    })? {
+        ByName::AllAllowed => Ok(then_merge(Merge::ConsumerGroupDescribe {
             version,
             denied: Denied::new(API, version),
             authorized_operations,
-        }));
-    };
-    let (allowed, denied) = split(API, version, &req.group_ids, &flags, |g| {
-        CgDescribedGroup::default()
-            .with_group_id(g.clone())
-            .with_error_code(GROUP_AUTHORIZATION_FAILED)
-    })?;
-    if allowed.is_empty() {
-        return denied.respond(header, &ConsumerGroupDescribeResponse::default(), |r, v| {
-            r.groups = v
-        });
+        })),
+        ByName::Answered(plan) => Ok(plan),
+        ByName::Partial { request, denied } => Ok(Plan::ForwardPartial {
+            request,
+            merge: super::super::Merge::Groups(Merge::ConsumerGroupDescribe {
+                version,
+                denied,
+                authorized_operations,
+            }),
+        }),
     }
-    let mut forwarded = req.clone();
-    forwarded.group_ids = allowed;
-    let merge = Merge::ConsumerGroupDescribe {
-        version,
-        denied,
-        authorized_operations,
-    };
-    forward_partial(API, version, header, &forwarded, merge)
 }
 
 const UNDESCRIBABLE_TOPICS: &str =
@@ -389,42 +390,41 @@ pub(super) fn merge_consumer_group_describe(
 /// authorized operations (v3+) they are recomputed for this session: the upstream computed them for
 /// the gateway.
 pub(super) fn describe_groups(
-    version: i16,
     header: &RequestHeader,
-    req: &DescribeGroupsRequest,
+    wire: &NameListWire,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
     const API: ApiKey = ApiKey::DescribeGroups;
-    let authorized_operations = version >= 3 && req.include_authorized_operations;
-    let group_ok = |g: &GroupId| authz.allowed(Operation::Describe, ResourceType::Group, g);
-    let Some(flags) = mask(&req.groups, group_ok) else {
-        if !authorized_operations {
-            return Ok(Plan::Forward);
-        }
-        return Ok(then_merge(Merge::DescribeGroups {
+    let version = wire.version();
+    let authorized_operations = version >= 3 && wire.include_authorized_operations();
+    let group_ok = |g: &str| authz.allowed(Operation::Describe, ResourceType::Group, g);
+    let answer = NamedAnswer::new(
+        API,
+        version,
+        &DescribedGroup::default().with_error_code(GROUP_AUTHORIZATION_FAILED),
+        version >= 5,
+        |g, name| g.group_id = GroupId(StrBytes::from_static_str(name)),
+    )?;
+    let body = DescribeGroupsResponse::default();
+    match by_name(header, wire, group_ok, &answer, false, &body, |r, v| {
+        r.groups = v
+    })? {
+        ByName::AllAllowed if !authorized_operations => Ok(Plan::Forward),
+        ByName::AllAllowed => Ok(then_merge(Merge::DescribeGroups {
             version,
             denied: Denied::new(API, version),
             authorized_operations,
-        }));
-    };
-    let (allowed, denied) = split(API, version, &req.groups, &flags, |g| {
-        DescribedGroup::default()
-            .with_group_id(g.clone())
-            .with_error_code(GROUP_AUTHORIZATION_FAILED)
-    })?;
-    if allowed.is_empty() {
-        return denied.respond(header, &DescribeGroupsResponse::default(), |r, v| {
-            r.groups = v
-        });
+        })),
+        ByName::Answered(plan) => Ok(plan),
+        ByName::Partial { request, denied } => Ok(Plan::ForwardPartial {
+            request,
+            merge: super::super::Merge::Groups(Merge::DescribeGroups {
+                version,
+                denied,
+                authorized_operations,
+            }),
+        }),
     }
-    let mut forwarded = req.clone();
-    forwarded.groups = allowed;
-    let merge = Merge::DescribeGroups {
-        version,
-        denied,
-        authorized_operations,
-    };
-    forward_partial(API, version, header, &forwarded, merge)
 }
 
 pub(super) fn merge_describe_groups(
@@ -470,45 +470,31 @@ pub(super) fn merge_list_groups(
 /// KafkaApis.handleDeleteGroupsRequest: DELETE per group, else 30 for it (once per distinct name,
 /// as Kafka de-duplicates the list).
 pub(super) fn delete_groups(
-    version: i16,
     header: &RequestHeader,
-    req: &DeleteGroupsRequest,
+    wire: &NameListWire,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
     const API: ApiKey = ApiKey::DeleteGroups;
-    let group_ok = |g: &GroupId| authz.allowed(Operation::Delete, ResourceType::Group, g);
-    let Some(flags) = mask(&req.groups_names, group_ok) else {
-        return Ok(Plan::Forward);
-    };
-    let mut allowed = Vec::new();
-    let mut denied: Denied<DeletableGroupResult> = Denied::new(API, version);
-    // Each denied name is answered once: a set, not a scan of the answers so far (50,000 denied
-    // names made that 1.25 billion comparisons).
-    let mut answered = std::collections::HashSet::new();
-    for (i, (group, ok)) in req.groups_names.iter().zip(&flags).enumerate() {
-        if *ok {
-            allowed.push(group.clone());
-        } else if answered.insert(&group.0) {
-            let result = DeletableGroupResult::default()
-                .with_group_id(group.clone())
-                .with_error_code(GROUP_AUTHORIZATION_FAILED);
-            denied.push(i, &result)?;
-        }
-    }
-    if allowed.is_empty() {
-        return denied.respond(header, &DeleteGroupsResponse::default(), |r, v| {
-            r.results = v
-        });
-    }
-    let mut forwarded = req.clone();
-    forwarded.groups_names = allowed;
-    forward_partial(
+    let version = wire.version();
+    let group_ok = |g: &str| authz.allowed(Operation::Delete, ResourceType::Group, g);
+    let answer = NamedAnswer::new(
         API,
         version,
-        header,
-        &forwarded,
-        Merge::DeleteGroups { version, denied },
-    )
+        &DeletableGroupResult::default().with_error_code(GROUP_AUTHORIZATION_FAILED),
+        version >= 2,
+        |g, name| g.group_id = GroupId(StrBytes::from_static_str(name)),
+    )?;
+    let body = DeleteGroupsResponse::default();
+    match by_name(header, wire, group_ok, &answer, true, &body, |r, v| {
+        r.results = v
+    })? {
+        ByName::AllAllowed => Ok(Plan::Forward),
+        ByName::Answered(plan) => Ok(plan),
+        ByName::Partial { request, denied } => Ok(Plan::ForwardPartial {
+            request,
+            merge: super::super::Merge::Groups(Merge::DeleteGroups { version, denied }),
+        }),
+    }
 }
 
 pub(super) fn merge_delete_groups(

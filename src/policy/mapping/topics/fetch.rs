@@ -2,37 +2,33 @@
 //! cluster, else 29 on every partition; a consumer needs READ on each topic, else 29 on its
 //! partitions; v13+ topics are named by id, and an id the gateway does not know gets 100.
 //!
+//! The request is read in place ([`FetchRequestWire`]): no struct per partition, and the gateway's
+//! answers are written as bytes, into the response itself when it answers everything.
+//!
 //! A partially denied fetch is forwarded without the denied topics and without its fetch session
 //! (session 0, epoch -1: Kafka's sessionless full fetch). An incremental session would otherwise
 //! hold the denied partitions out of every later request while the client still expects them; with
 //! `session_id` 0 in the response the client falls back to full fetches, so each request is checked
-//! whole. `forgotten_topics_data` entries for denied topics are dropped.
-//!
-//! Known limit: an incremental request names only the partitions that changed, so a session set up
-//! while every topic was allowed keeps serving its partitions after a policy change denies one.
-//! Open connections should be re-checked (or closed) when the policy changes.
+//! whole. `forgotten_topics_data` is dropped with the session: a sessionless fetch has nothing to
+//! forget, and FetchManager.newContext ignores the list for one.
 
-use kafka_protocol::messages::fetch_request::FetchTopic;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, RequestHeader};
+use std::collections::{HashMap, VecDeque};
 
-use super::{
-    cluster_allowed, code, encode_request_with_header, into_locals, local_count, resolve, respond,
-    slots_for, topic_allowed, Key, Keyed, Merge, Splice,
-};
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::FetchableTopicResponse;
+use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{cluster_allowed, code, resolve, topic_allowed, Key, Keyed};
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::Operation;
-use crate::protocol::codec::ProtocolError;
+use crate::protocol::codec::{decode_body, split_response, ProtocolError};
+use crate::protocol::fetch::{respond_denied, DeniedTopics, FetchRequestWire, TopicRef};
+use crate::protocol::list::{self, Answers};
+use crate::protocol::wire::WireError;
 
 /// Fetch v13 names topics by id.
 const FIRST_TOPIC_ID_VERSION: i16 = 13;
-/// Fetch v7 has fetch sessions.
-const FIRST_SESSION_VERSION: i16 = 7;
-/// Fetch v15 moves the replica id into `replica_state`.
-const FIRST_REPLICA_STATE_VERSION: i16 = 15;
-/// `FetchMetadata.INVALID_SESSION_ID` and `FINAL_EPOCH`: a sessionless full fetch.
-const NO_SESSION_ID: i32 = 0;
-const SESSIONLESS_EPOCH: i32 = -1;
 
 impl Keyed for FetchableTopicResponse {
     fn keys(&self, version: i16) -> [Option<Key>; 2] {
@@ -44,127 +40,161 @@ impl Keyed for FetchableTopicResponse {
     }
 }
 
-pub(super) fn fetch(
+/// The upstream's answer to the allowed topics, completed with the gateway's answers for the
+/// denied ones, each at its place in the client's list.
+#[derive(Debug)]
+pub struct FetchMerge {
     version: i16,
+    /// The forwarded topics, in the client's order.
+    forwarded: Vec<Key>,
+    answers: Answers,
+}
+
+fn malformed(version: i16) -> impl Fn(WireError) -> ProtocolError {
+    move |e| ProtocolError::Decode {
+        api: ApiKey::Fetch,
+        version,
+        what: "request body",
+        message: e.to_string(),
+    }
+}
+
+pub(super) fn fetch(
     header: &RequestHeader,
-    req: &FetchRequest,
+    wire: &FetchRequestWire,
     authz: &dyn Authorize,
     ids: &dyn TopicIds,
 ) -> Result<Plan, ProtocolError> {
-    let replica_id = if version >= FIRST_REPLICA_STATE_VERSION {
-        req.replica_state.replica_id.0
-    } else {
-        req.replica_id.0
-    };
-    if replica_id >= 0 {
+    let version = wire.version();
+    let malformed = malformed(version);
+    let correlation_id = header.correlation_id;
+    if wire.replica_id >= 0 {
         if cluster_allowed(authz, Operation::ClusterAction) {
             return Ok(Plan::Forward);
         }
-        let responses = req
-            .topics
-            .iter()
-            .map(|t| topic_error(version, t, code::TOPIC_AUTHORIZATION_FAILED))
-            .collect();
-        return respond(ApiKey::Fetch, version, header, &response(responses));
+        let denied = DeniedTopics::new(version, code::TOPIC_AUTHORIZATION_FAILED)?;
+        let topics = wire.topics().map_while(Result::ok).map(|t| (t, &denied));
+        return respond_denied(version, correlation_id, topics).map(Plan::Respond);
     }
 
-    // The error for a topic, if any: 100 for an id the gateway does not know, 29 without READ.
-    let denial = |t: &FetchTopic| -> Option<i16> {
-        if version >= FIRST_TOPIC_ID_VERSION {
-            match resolve(ids, t.topic_id) {
-                None => Some(code::UNKNOWN_TOPIC_ID),
-                Some(name) if !topic_allowed(authz, Operation::Read, &name) => {
-                    Some(code::TOPIC_AUTHORIZATION_FAILED)
-                }
-                Some(_) => None,
-            }
-        } else if topic_allowed(authz, Operation::Read, &t.topic) {
-            None
+    // The error for each topic, decided once (0: allowed): 100 for an id the gateway does not
+    // know, 29 without READ.
+    let denial = |t: TopicRef<'_>| -> i16 {
+        let name = match t {
+            TopicRef::Id(id) => match resolve(ids, id) {
+                None => return code::UNKNOWN_TOPIC_ID,
+                Some(name) => std::borrow::Cow::Owned(name),
+            },
+            TopicRef::Name(name) => std::borrow::Cow::Borrowed(name),
+        };
+        if topic_allowed(authz, Operation::Read, &name) {
+            0
         } else {
-            Some(code::TOPIC_AUTHORIZATION_FAILED)
+            code::TOPIC_AUTHORIZATION_FAILED
         }
     };
-    if req.topics.iter().all(|t| denial(t).is_none()) {
+    let mut codes = Vec::with_capacity(wire.topic_count());
+    for t in wire.topics() {
+        codes.push(denial(t.map_err(&malformed)?.topic));
+    }
+    if codes.iter().all(|c| *c == 0) {
         return Ok(Plan::Forward);
     }
-
-    let slots = slots_for(
-        &req.topics,
-        |t| topic_key(version, t),
-        |t| denial(t).map(|code| topic_error(version, t, code)),
-    );
-    if local_count(&slots) == req.topics.len() {
-        return respond(
-            ApiKey::Fetch,
-            version,
-            header,
-            &response(into_locals(slots)),
-        );
-    }
-
-    let mut forwarded = req.clone();
-    // A set: forgotten topics are looked up in it one by one (a list made that quadratic).
-    let mut denied_keys = std::collections::HashSet::new();
-    forwarded.topics.retain(|t| {
-        let keep = denial(t).is_none();
-        if !keep {
-            denied_keys.insert(topic_key(version, t));
-        }
-        keep
-    });
-    forwarded.forgotten_topics_data.retain(|f| {
-        let key = if version >= FIRST_TOPIC_ID_VERSION {
-            Key::Id(f.topic_id)
+    let denied_29 = DeniedTopics::new(version, code::TOPIC_AUTHORIZATION_FAILED)?;
+    let denied_100 = DeniedTopics::new(version, code::UNKNOWN_TOPIC_ID)?;
+    let answer_for = |c: i16| {
+        if c == code::UNKNOWN_TOPIC_ID {
+            &denied_100
         } else {
-            Key::Name(f.topic.0.clone())
-        };
-        !denied_keys.contains(&key)
-    });
-    if version >= FIRST_SESSION_VERSION {
-        forwarded.session_id = NO_SESSION_ID;
-        forwarded.session_epoch = SESSIONLESS_EPOCH;
+            &denied_29
+        }
+    };
+    if codes.iter().all(|c| *c != 0) {
+        let topics = wire
+            .topics()
+            .map_while(Result::ok)
+            .zip(codes.iter())
+            .map(|(t, c)| (t, answer_for(*c)));
+        return respond_denied(version, correlation_id, topics).map(Plan::Respond);
     }
+
+    let mut forwarded = Vec::new();
+    let (mut size, mut denied) = (0, 0);
+    for (t, c) in wire.topics().map_while(Result::ok).zip(codes.iter()) {
+        if *c != 0 {
+            size += answer_for(*c).size(&t);
+            denied += 1;
+        }
+    }
+    let mut answers = Answers::with_capacity(size, denied);
+    for (place, (t, c)) in wire.topics().zip(codes.iter()).enumerate() {
+        let t = t.map_err(&malformed)?;
+        if *c == 0 {
+            forwarded.push(match t.topic {
+                TopicRef::Id(id) => Key::Id(id),
+                TopicRef::Name(n) => Key::Name(StrBytes::from_string(n.to_owned())),
+            });
+        } else {
+            answers
+                .push_with(place, |out| answer_for(*c).write(out, &t))
+                .map_err(&malformed)?;
+        }
+    }
+    let request = wire
+        .splice(|forgotten, i, _| !forgotten && codes[i] == 0, true)
+        .map_err(&malformed)?;
     Ok(Plan::ForwardPartial {
-        request: encode_request_with_header(ApiKey::Fetch, version, header, &forwarded)?,
-        merge: super::super::Merge::Topics(Merge::Fetch(Splice { version, slots })),
+        request,
+        merge: super::super::Merge::Topics(super::Merge::Fetch(FetchMerge {
+            version,
+            forwarded,
+            answers,
+        })),
     })
 }
 
-fn topic_key(version: i16, t: &FetchTopic) -> Key {
-    if version >= FIRST_TOPIC_ID_VERSION {
-        Key::Id(t.topic_id)
-    } else {
-        Key::Name(t.topic.0.clone())
+impl FetchMerge {
+    /// The upstream's response with the gateway's answers put back; its `session_id` is forced to
+    /// 0 because the forwarded request was made sessionless. Upstream topics the forwarded request
+    /// did not name are dropped.
+    pub fn apply(self, payload: Bytes) -> Result<Bytes, ProtocolError> {
+        const API: ApiKey = ApiKey::Fetch;
+        let version = self.version;
+        let (header, body) = split_response(API, version, payload)?;
+        let mut resp: FetchResponse = decode_body(API, version, body)?;
+        let upstream = std::mem::take(&mut resp.responses);
+        resp.session_id = 0;
+        let mut index: HashMap<Key, VecDeque<usize>> = HashMap::with_capacity(upstream.len());
+        for (i, t) in upstream.iter().enumerate() {
+            for key in t.keys(version).into_iter().flatten() {
+                index.entry(key).or_default().push_back(i);
+            }
+        }
+        let ordered: Vec<&FetchableTopicResponse> = self
+            .forwarded
+            .iter()
+            .filter_map(|k| index.get_mut(k)?.pop_front())
+            .map(|i| &upstream[i])
+            .collect();
+        if ordered.len() < upstream.len() {
+            tracing::debug!(
+                extra = upstream.len() - ordered.len(),
+                "dropped upstream entries the request did not ask for"
+            );
+        }
+        let size = (
+            ordered.len() + self.answers.len(),
+            list::entries_size(version, ordered.iter().copied(), &self.answers),
+        );
+        let entries = list::interleave(ordered, &self.answers);
+        list::encode_with_list(
+            API,
+            version,
+            &header,
+            &resp,
+            |r: &mut FetchResponse, v| r.responses = v,
+            size,
+            entries,
+        )
     }
-}
-
-/// A response answered by the gateway: no error, no session, no throttle.
-fn response(responses: Vec<FetchableTopicResponse>) -> FetchResponse {
-    FetchResponse::default()
-        .with_session_id(NO_SESSION_ID)
-        .with_responses(responses)
-}
-
-/// `FetchResponse.partitionResponse(tp, error)` for every partition of `t`: high watermark -1,
-/// last stable offset -1, log start offset -1, no records.
-fn topic_error(version: i16, t: &FetchTopic, code: i16) -> FetchableTopicResponse {
-    let partitions = t
-        .partitions
-        .iter()
-        .map(|p| {
-            PartitionData::default()
-                .with_partition_index(p.partition)
-                .with_error_code(code)
-                .with_high_watermark(-1)
-                .with_last_stable_offset(-1)
-                .with_log_start_offset(-1)
-        })
-        .collect();
-    let mut out = FetchableTopicResponse::default().with_partitions(partitions);
-    if version >= FIRST_TOPIC_ID_VERSION {
-        out.topic_id = t.topic_id;
-    } else {
-        out.topic = t.topic.clone();
-    }
-    out
 }

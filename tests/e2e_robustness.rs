@@ -1020,6 +1020,76 @@ fn cost_the_worst_request_of_each_api_family_is_bounded_by_its_size() {
     costs.push(cost_of(&s, what, forgetting_fetch_of(n)));
     assert!(costs.last().expect("cost").answered, "{what}");
 
+    // The topic APIs whose answers have an entry per partition or per topic, everything denied:
+    // the most entries the session admits.
+    let produce_of = |n: i32| {
+        let parts: Vec<(&str, i32, Bytes)> = (0..n).map(|i| ("secret", i, Bytes::new())).collect();
+        c_encode(ApiKey::Produce, 9, &produce_request(-1, None, &parts))
+    };
+    let list_offsets_of = |n: i32| {
+        let t = list_offsets_request::ListOffsetsTopic::default()
+            .with_name(topic("secret"))
+            .with_partitions(
+                (0..n)
+                    .map(|i| {
+                        list_offsets_request::ListOffsetsPartition::default()
+                            .with_partition_index(i)
+                            .with_timestamp(-1)
+                    })
+                    .collect(),
+            );
+        c_encode(
+            ApiKey::ListOffsets,
+            7,
+            &ListOffsetsRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_topics(vec![t]),
+        )
+    };
+    let create_topics_of = |n: i32| {
+        let topics = (0..n)
+            .map(|i| {
+                create_topics_request::CreatableTopic::default()
+                    .with_name(topic(&format!("deny-t-{i:06}")))
+                    .with_num_partitions(1)
+                    .with_replication_factor(1)
+            })
+            .collect();
+        c_encode(
+            ApiKey::CreateTopics,
+            5,
+            &CreateTopicsRequest::default()
+                .with_topics(topics)
+                .with_timeout_ms(1000),
+        )
+    };
+    type Maker<'a> = &'a dyn Fn(i32) -> Bytes;
+    let makers: [(&'static str, ApiKey, i16, Maker); 3] = [
+        (
+            "Produce v9, the most partitions admitted, denied",
+            ApiKey::Produce,
+            9,
+            &produce_of,
+        ),
+        (
+            "ListOffsets v7, the most partitions admitted, denied",
+            ApiKey::ListOffsets,
+            7,
+            &list_offsets_of,
+        ),
+        (
+            "CreateTopics v5, the most topics admitted, denied",
+            ApiKey::CreateTopics,
+            5,
+            &create_topics_of,
+        ),
+    ];
+    for (what, api, version, make) in makers {
+        let n = largest_accepted(api, version, make);
+        costs.push(cost_of(&s, what, make(n)));
+        assert!(costs.last().expect("cost").answered, "{what}");
+    }
+
     // Group names: DescribeGroups of 1 MiB of one-letter names.
     let mut dg = DescribeGroupsRequest::default();
     dg.groups = (0..(limit - 64) / 2).map(|_| group("c")).collect();

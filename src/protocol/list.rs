@@ -8,30 +8,69 @@ use kafka_protocol::protocol::Encodable;
 
 use super::codec::ProtocolError;
 use super::frame::LEN_PREFIX;
-use super::wire::put_count;
+use super::wire::{put_count, set_frame_length};
+
+/// Bytes kept free before the first answer, so that a response made of the answers alone gets its
+/// length, header and the fields before its list written in front of them, not copied.
+const HEADROOM: usize = 64;
 
 /// Entries of one response list encoded at the response version as they are decided, each with
 /// its place in the client's list (where it goes among the upstream's entries).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Answers {
+    /// `HEADROOM` bytes, then the answers.
     bytes: BytesMut,
     /// (place in the client's list, end of the entry in `bytes`)
     marks: Vec<(u32, u32)>,
+}
+
+impl Default for Answers {
+    fn default() -> Answers {
+        Answers::with_capacity(0, 0)
+    }
 }
 
 impl Answers {
     /// Room for `entries` answers of `bytes` in all, reserved at once: a buffer grown by doubling
     /// would hold up to twice the answers for the request's life.
     pub fn with_capacity(bytes: usize, entries: usize) -> Answers {
+        let mut buf = BytesMut::with_capacity(HEADROOM + bytes);
+        buf.resize(HEADROOM, 0);
         Answers {
-            bytes: BytesMut::with_capacity(bytes),
+            bytes: buf,
             marks: Vec::with_capacity(entries),
         }
     }
 
     /// The encoded answers' size in all.
     pub fn bytes_len(&self) -> usize {
-        self.bytes.len()
+        self.bytes.len() - HEADROOM
+    }
+
+    /// The whole response when every entry of its list is one of these answers, in order: `shell`
+    /// is written into the room kept before the answers and its tail after them, so the answers
+    /// are not copied (when the room is too small, they are).
+    pub fn into_frame(self, shell: Shell) -> Result<Bytes, ProtocolError> {
+        let Answers { mut bytes, marks } = self;
+        let count = marks.len();
+        drop(marks);
+        let mut head = BytesMut::with_capacity(shell.head.len() + 5);
+        head.extend_from_slice(&shell.head);
+        put_count(&mut head, shell.compact, count).map_err(|e| shell.error(e.to_string()))?;
+        if head.len() > HEADROOM {
+            let size = bytes.len() - HEADROOM;
+            return shell.finish(count, size, |out| {
+                out.extend_from_slice(&bytes[HEADROOM..]);
+                Ok(count)
+            });
+        }
+        let start = HEADROOM - head.len();
+        bytes[start..HEADROOM].copy_from_slice(&head);
+        bytes.extend_from_slice(&shell.tail);
+        let mut frame = bytes.split_off(start);
+        drop(bytes);
+        set_frame_length(&mut frame).map_err(|e| shell.error(e.to_string()))?;
+        Ok(frame.freeze())
     }
 
     pub fn push<T: Encodable>(
@@ -74,7 +113,7 @@ impl Answers {
 
     /// The entries in order, each with its place.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &[u8])> {
-        let mut start = 0usize;
+        let mut start = HEADROOM;
         self.marks.iter().map(move |&(place, end)| {
             let entry = &self.bytes[start..end as usize];
             start = end as usize;
@@ -89,10 +128,55 @@ pub enum Entry<'a, T> {
     Value(&'a T),
 }
 
+/// `value` encoded with the list `put` sets left out: what comes before the list's count and what
+/// comes after the list, and whether the count is compact. `value` is encoded once with the list
+/// empty and once with one default entry; the first byte where the two differ is in the count.
+fn split_list<R, T>(
+    api: ApiKey,
+    version: i16,
+    value: &R,
+    put: impl Fn(&mut R, Vec<T>),
+) -> Result<(BytesMut, Vec<u8>, bool), ProtocolError>
+where
+    R: Encodable + Clone,
+    T: Encodable + Default,
+{
+    let encoding = |e: anyhow::Error| ProtocolError::Encode {
+        api,
+        version,
+        message: e.to_string(),
+    };
+    let mut empty = BytesMut::new();
+    let mut shell = value.clone();
+    put(&mut shell, Vec::new());
+    shell.encode(&mut empty, version).map_err(encoding)?;
+    let mut one = BytesMut::new();
+    put(&mut shell, vec![T::default()]);
+    shell.encode(&mut one, version).map_err(encoding)?;
+    let compact = api.response_header_version(version) >= 1;
+    let differ = empty.iter().zip(one.iter()).position(|(a, b)| a != b);
+    let (at, len) = match (differ, compact) {
+        (Some(d), true) => (d, 1),
+        (Some(d), false) if d >= 3 => (d - 3, 4),
+        _ => {
+            return Err(encoding(anyhow::anyhow!(
+                "no list count found in the response"
+            )))
+        }
+    };
+    let empty_count: &[u8] = if compact { &[1] } else { &[0, 0, 0, 0] };
+    if empty.get(at..at + len) != Some(empty_count) {
+        return Err(encoding(anyhow::anyhow!(
+            "the list count is not where it was looked for"
+        )));
+    }
+    let tail = empty[at + len..].to_vec();
+    empty.truncate(at);
+    Ok((empty, tail, compact))
+}
+
 /// A response with its one long list left out: the frame up to the list's count (length prefix
-/// and header included) and what follows the list. `body` is encoded once with the list empty and
-/// once with one default entry; the first byte where the two differ is in the list's count, which
-/// splits the first encoding into what comes before the list and what comes after it.
+/// and header included) and what follows the list ([`split_list`]).
 pub struct Shell {
     api: ApiKey,
     version: i16,
@@ -113,48 +197,32 @@ impl Shell {
         R: Encodable + Clone,
         T: Encodable + Default,
     {
-        let encoding = |e: anyhow::Error| ProtocolError::Encode {
-            api,
-            version,
-            message: e.to_string(),
-        };
-        let mut empty = BytesMut::new();
-        let mut shell = body.clone();
-        put(&mut shell, Vec::new());
-        shell.encode(&mut empty, version).map_err(encoding)?;
-        let mut one = BytesMut::new();
-        put(&mut shell, vec![T::default()]);
-        shell.encode(&mut one, version).map_err(encoding)?;
-        let compact = api.response_header_version(version) >= 1;
-        let differ = empty.iter().zip(one.iter()).position(|(a, b)| a != b);
-        let (at, len) = match (differ, compact) {
-            (Some(d), true) => (d, 1),
-            (Some(d), false) if d >= 3 => (d - 3, 4),
-            _ => {
-                return Err(encoding(anyhow::anyhow!(
-                    "no list count found in the response"
-                )))
-            }
-        };
-        let empty_count: &[u8] = if compact { &[1] } else { &[0, 0, 0, 0] };
-        if empty.get(at..at + len) != Some(empty_count) {
-            return Err(encoding(anyhow::anyhow!(
-                "the list count is not where it was looked for"
-            )));
-        }
-        let mut head = BytesMut::with_capacity(LEN_PREFIX + 64 + at);
+        let (before, tail, compact) = split_list(api, version, body, put)?;
+        let mut head = BytesMut::with_capacity(LEN_PREFIX + 16 + before.len());
         head.put_i32(0);
         header
             .encode(&mut head, api.response_header_version(version))
-            .map_err(encoding)?;
-        head.extend_from_slice(&empty[..at]);
+            .map_err(|e| ProtocolError::Encode {
+                api,
+                version,
+                message: e.to_string(),
+            })?;
+        head.extend_from_slice(&before);
         Ok(Shell {
             api,
             version,
             head,
-            tail: empty[at + len..].to_vec(),
+            tail,
             compact,
         })
+    }
+
+    fn error(&self, message: String) -> ProtocolError {
+        ProtocolError::Encode {
+            api: self.api,
+            version: self.version,
+            message,
+        }
     }
 
     /// The frame with `count` entries that `write` appends (`size` bytes, for sizing the frame
@@ -165,25 +233,105 @@ impl Shell {
         size: usize,
         write: impl FnOnce(&mut BytesMut) -> Result<usize, ProtocolError>,
     ) -> Result<Bytes, ProtocolError> {
-        let encoding = |m: String| ProtocolError::Encode {
-            api: self.api,
-            version: self.version,
-            message: m,
-        };
         let mut out = BytesMut::with_capacity(self.head.len() + 5 + size + self.tail.len());
         out.extend_from_slice(&self.head);
-        put_count(&mut out, self.compact, count).map_err(|e| encoding(e.to_string()))?;
+        put_count(&mut out, self.compact, count).map_err(|e| self.error(e.to_string()))?;
         let written = write(&mut out)?;
         if written != count {
-            return Err(encoding(format!(
-                "{written} entries written for a count of {count}"
-            )));
+            return Err(self.error(format!("{written} entries written for a count of {count}")));
         }
         out.extend_from_slice(&self.tail);
-        let len = i32::try_from(out.len() - LEN_PREFIX)
-            .map_err(|_| encoding("response over 2 GiB".into()))?;
-        out[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
+        set_frame_length(&mut out).map_err(|e| self.error(e.to_string()))?;
         Ok(out.freeze())
+    }
+}
+
+/// A list entry (a topic) whose nested list (its partitions) is answered alike: one nested answer
+/// encoded once, each entry of the nested list a copy with its own index written in (the index
+/// is an i32 the encoding holds as is; where, is found by encoding two indexes).
+#[derive(Debug, Clone)]
+pub struct NestedAnswer {
+    api: ApiKey,
+    version: i16,
+    template: Vec<u8>,
+    index_at: usize,
+}
+
+impl NestedAnswer {
+    pub fn new<P: Encodable + Clone>(
+        api: ApiKey,
+        version: i16,
+        nested: &P,
+        set_index: impl Fn(&mut P, i32),
+    ) -> Result<NestedAnswer, ProtocolError> {
+        let encode = |index: i32| {
+            let mut p = nested.clone();
+            set_index(&mut p, index);
+            let mut out = BytesMut::new();
+            p.encode(&mut out, version)
+                .map(|()| out)
+                .map_err(|e| ProtocolError::Encode {
+                    api,
+                    version,
+                    message: e.to_string(),
+                })
+        };
+        let (zero, marked) = (encode(0)?, encode(0x7F7F_7F7F)?);
+        let index_at = zero
+            .iter()
+            .zip(marked.iter())
+            .position(|(a, b)| a != b)
+            .filter(|&at| {
+                zero.len() == marked.len()
+                    && marked.get(at..at + 4) == Some(&[0x7F; 4][..])
+                    && zero.get(at..at + 4) == Some(&[0; 4][..])
+                    && zero[at + 4..] == marked[at + 4..]
+            })
+            .ok_or_else(|| ProtocolError::Encode {
+                api,
+                version,
+                message: "the index is not where it was looked for".into(),
+            })?;
+        Ok(NestedAnswer {
+            api,
+            version,
+            template: zero.to_vec(),
+            index_at,
+        })
+    }
+
+    /// The size of `count` nested answers.
+    pub fn size(&self, count: usize) -> usize {
+        count * self.template.len()
+    }
+
+    /// Appends `entry` (its nested list set by `put`) with one nested answer per index.
+    pub fn write<R, T>(
+        &self,
+        out: &mut BytesMut,
+        entry: &R,
+        put: impl Fn(&mut R, Vec<T>),
+        indexes: impl ExactSizeIterator<Item = i32>,
+    ) -> Result<(), ProtocolError>
+    where
+        R: Encodable + Clone,
+        T: Encodable + Default,
+    {
+        let (before, after, compact) = split_list(self.api, self.version, entry, put)?;
+        out.reserve(before.len() + 5 + self.size(indexes.len()) + after.len());
+        out.extend_from_slice(&before);
+        put_count(out, compact, indexes.len()).map_err(|e| ProtocolError::Encode {
+            api: self.api,
+            version: self.version,
+            message: e.to_string(),
+        })?;
+        for index in indexes {
+            let at = out.len() + self.index_at;
+            out.extend_from_slice(&self.template);
+            out[at..at + 4].copy_from_slice(&index.to_be_bytes());
+        }
+        out.extend_from_slice(&after);
+        Ok(())
     }
 }
 
@@ -317,6 +465,14 @@ mod tests {
             )
             .expect("streamed");
             assert_eq!(got, want, "{api:?} v{version}");
+            // Every entry answered: the response written around the answers is the same frame.
+            let mut all = Answers::default();
+            for (i, item) in items.iter().enumerate() {
+                all.push(api, version, i, item).expect("answer");
+            }
+            let shell = Shell::new(api, version, &header, &body, &put).expect("shell");
+            let got = all.into_frame(shell).expect("in place");
+            assert_eq!(got, want, "{api:?} v{version}, answered in place");
         }
     }
 
@@ -420,5 +576,78 @@ mod tests {
         );
         assert_eq!(places(vec![], &[(1, "x"), (3, "y")]), vec!["x", "y"]);
         assert_eq!(places(vec!["u"], &[(5, "late")]), vec!["u", "late"]);
+    }
+
+    /// A topic answered from one encoded partition with each index written in is the topic
+    /// kafka-protocol encodes with every partition, at every version of the APIs that use it.
+    #[test]
+    fn nested_answers_are_the_whole_encoding() {
+        use kafka_protocol::messages::list_offsets_response::{
+            ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+        };
+        use kafka_protocol::messages::produce_response::{
+            PartitionProduceResponse, TopicProduceResponse,
+        };
+        let indexes = [0, 7, -1, i32::MAX, 300];
+        let range = ApiKey::Produce.valid_versions();
+        for version in range.min..=range.max {
+            let partition = PartitionProduceResponse::default()
+                .with_error_code(29)
+                .with_base_offset(-1)
+                .with_log_start_offset(-1)
+                .with_error_message(Some(s("why")));
+            let nested =
+                NestedAnswer::new(ApiKey::Produce, version, &partition, |p, i| p.index = i)
+                    .expect("template");
+            let topic = TopicProduceResponse::default().with_name(TopicName(s("t")));
+            let mut got = BytesMut::new();
+            nested
+                .write(
+                    &mut got,
+                    &topic,
+                    |t, v| t.partition_responses = v,
+                    indexes.into_iter(),
+                )
+                .expect("write");
+            let whole = topic.clone().with_partition_responses(
+                indexes
+                    .iter()
+                    .map(|i| partition.clone().with_index(*i))
+                    .collect(),
+            );
+            let mut want = BytesMut::new();
+            whole.encode(&mut want, version).expect("encode");
+            assert_eq!(got, want, "Produce v{version}");
+        }
+        let range = ApiKey::ListOffsets.valid_versions();
+        for version in range.min..=range.max {
+            let partition = ListOffsetsPartitionResponse::default()
+                .with_error_code(29)
+                .with_timestamp(-1)
+                .with_offset(-1);
+            let nested = NestedAnswer::new(ApiKey::ListOffsets, version, &partition, |p, i| {
+                p.partition_index = i
+            })
+            .expect("template");
+            let topic = ListOffsetsTopicResponse::default().with_name(TopicName(s("t")));
+            let mut got = BytesMut::new();
+            nested
+                .write(
+                    &mut got,
+                    &topic,
+                    |t, v| t.partitions = v,
+                    indexes.into_iter(),
+                )
+                .expect("write");
+            let whole = topic.clone().with_partitions(
+                indexes
+                    .iter()
+                    .map(|i| partition.clone().with_partition_index(*i))
+                    .collect(),
+            );
+            let mut want = BytesMut::new();
+            whole.encode(&mut want, version).expect("encode");
+            assert_eq!(got, want, "ListOffsets v{version}");
+        }
     }
 }

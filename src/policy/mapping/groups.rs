@@ -124,16 +124,14 @@ impl<T: Encodable + Decodable + Default> Denied<T> {
     /// The whole answer, when nothing was forwarded: `body` (its list left empty) with these
     /// entries as the list `put` sets.
     fn respond<R: Encodable + Clone>(
-        &self,
+        self,
         header: &RequestHeader,
         body: &R,
         put: impl Fn(&mut R, Vec<T>),
     ) -> Result<Plan, ProtocolError> {
         let header = crate::protocol::codec::response_header(header.correlation_id);
-        let size = (self.answers.len(), self.answers.bytes_len());
-        let entries = list::interleave::<T>(&[], &self.answers);
-        let frame =
-            list::encode_with_list(self.api, self.version, &header, body, put, size, entries)?;
+        let shell = list::Shell::new(self.api, self.version, &header, body, put)?;
+        let frame = self.answers.into_frame(shell)?;
         Ok(Plan::Respond(frame))
     }
 

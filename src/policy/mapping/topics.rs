@@ -13,10 +13,14 @@
 //!   DescribeLogDirs and the cluster-ALTER/DESCRIBE APIs (ElectLeaders, AlterReplicaLogDirs,
 //!   Alter/ListPartitionReassignments).
 //!
-//! When everything is allowed the plan is [`Plan::Forward`] and nothing is allocated: Produce and
-//! Fetch carry all the data. Entries the gateway answers itself are kept in the client's order
-//! (Metadata: after the upstream's topics, where Kafka lists unauthorized ones); Kafka builds
-//! these responses from hash maps, so clients match entries by name (or id), never by position.
+//! When everything is allowed the plan is [`Plan::Forward`], and Produce and Fetch (which carry
+//! all the data) allocate nothing to decide it. Entries the gateway answers itself are kept in
+//! the client's order (Metadata: after the upstream's topics, where Kafka lists unauthorized
+//! ones); Kafka builds these responses from hash maps, so clients match entries by name (or id),
+//! never by position. No answer is built as a response struct per entry: a denied entry is
+//! encoded as it is decided ([`Splice`], [`plan_entries`]), a denied topic's partitions from one
+//! encoded partition ([`crate::protocol::list::NestedAnswer`]), and a wholly denied request is
+//! written straight into its response.
 
 mod admin;
 mod fetch;
@@ -28,12 +32,12 @@ pub mod records;
 #[cfg(test)]
 mod tests;
 
-pub use fetch::FetchMerge;
 pub use metadata::MetadataMerge;
 
 use std::collections::{HashMap, VecDeque};
+use std::marker::PhantomData;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use uuid::Uuid;
@@ -46,6 +50,7 @@ use crate::protocol::codec::{
     encode_request_with_header, read_fetch_request, read_metadata_request,
 };
 use crate::protocol::fetch::FetchRequestWire;
+use crate::protocol::list::{self, Answers};
 use crate::protocol::metadata::MetadataRequestWire;
 
 /// Kafka error codes these APIs answer with.
@@ -87,8 +92,9 @@ pub(crate) mod message {
 pub enum Merge {
     /// Topics denied WRITE (29 on every partition).
     Produce(Splice<kafka_protocol::messages::produce_response::TopicProduceResponse>),
-    /// Topics denied READ (29) or with an unknown id (100); see [`FetchMerge`].
-    Fetch(FetchMerge),
+    /// Topics denied READ (29) or with an unknown id (100); the response's `session_id` is forced
+    /// to 0 because the forwarded request was made sessionless.
+    Fetch(Splice<kafka_protocol::messages::fetch_response::FetchableTopicResponse>),
     /// Topics denied DESCRIBE (29 on every partition, offset -1).
     ListOffsets(Splice<kafka_protocol::messages::list_offsets_response::ListOffsetsTopicResponse>),
     /// Topics denied DESCRIBE (29 on every partition, epoch and end offset -1).
@@ -214,38 +220,35 @@ impl Merge {
     ) -> Result<Bytes, ProtocolError> {
         use kafka_protocol::messages as m;
         match self {
-            Merge::Produce(s) => rewrite(
-                ApiKey::Produce,
-                s.version,
+            Merge::Produce(s) => s.merge(
                 payload,
-                |r: &mut m::ProduceResponse| {
-                    r.responses = s.apply(std::mem::take(&mut r.responses));
-                },
+                |r: &mut m::ProduceResponse| std::mem::take(&mut r.responses),
+                |r, v| r.responses = v,
             ),
-            Merge::Fetch(f) => f.apply(payload),
-            Merge::ListOffsets(s) => rewrite(
-                ApiKey::ListOffsets,
-                s.version,
+            Merge::Fetch(s) => s.merge(
                 payload,
-                |r: &mut m::ListOffsetsResponse| {
-                    r.topics = s.apply(std::mem::take(&mut r.topics));
+                |r: &mut m::FetchResponse| {
+                    // The forwarded request was sessionless: the client must not think it holds
+                    // a session.
+                    r.session_id = 0;
+                    std::mem::take(&mut r.responses)
                 },
+                |r, v| r.responses = v,
             ),
-            Merge::OffsetForLeaderEpoch(s) => rewrite(
-                ApiKey::OffsetForLeaderEpoch,
-                s.version,
+            Merge::ListOffsets(s) => s.merge(
                 payload,
-                |r: &mut m::OffsetForLeaderEpochResponse| {
-                    r.topics = s.apply(std::mem::take(&mut r.topics));
-                },
+                |r: &mut m::ListOffsetsResponse| std::mem::take(&mut r.topics),
+                |r, v| r.topics = v,
             ),
-            Merge::DeleteRecords(s) => rewrite(
-                ApiKey::DeleteRecords,
-                s.version,
+            Merge::OffsetForLeaderEpoch(s) => s.merge(
                 payload,
-                |r: &mut m::DeleteRecordsResponse| {
-                    r.topics = s.apply(std::mem::take(&mut r.topics));
-                },
+                |r: &mut m::OffsetForLeaderEpochResponse| std::mem::take(&mut r.topics),
+                |r, v| r.topics = v,
+            ),
+            Merge::DeleteRecords(s) => s.merge(
+                payload,
+                |r: &mut m::DeleteRecordsResponse| std::mem::take(&mut r.topics),
+                |r, v| r.topics = v,
             ),
             Merge::Metadata(mm) => mm.apply(payload, authz),
             Merge::DescribeCluster { version } => rewrite(
@@ -260,45 +263,30 @@ impl Merge {
                 splice,
                 strip_configs,
             } => admin::merge_create_topics(splice, &strip_configs, payload),
-            Merge::DeleteTopics(s) => rewrite(
-                ApiKey::DeleteTopics,
-                s.version,
+            Merge::DeleteTopics(s) => s.merge(
                 payload,
-                |r: &mut m::DeleteTopicsResponse| {
-                    r.responses = s.apply(std::mem::take(&mut r.responses));
-                },
+                |r: &mut m::DeleteTopicsResponse| std::mem::take(&mut r.responses),
+                |r, v| r.responses = v,
             ),
-            Merge::CreatePartitions(s) => rewrite(
-                ApiKey::CreatePartitions,
-                s.version,
+            Merge::CreatePartitions(s) => s.merge(
                 payload,
-                |r: &mut m::CreatePartitionsResponse| {
-                    r.results = s.apply(std::mem::take(&mut r.results));
-                },
+                |r: &mut m::CreatePartitionsResponse| std::mem::take(&mut r.results),
+                |r, v| r.results = v,
             ),
-            Merge::DescribeConfigs(s) => rewrite(
-                ApiKey::DescribeConfigs,
-                s.version,
+            Merge::DescribeConfigs(s) => s.merge(
                 payload,
-                |r: &mut m::DescribeConfigsResponse| {
-                    r.results = s.apply(std::mem::take(&mut r.results));
-                },
+                |r: &mut m::DescribeConfigsResponse| std::mem::take(&mut r.results),
+                |r, v| r.results = v,
             ),
-            Merge::AlterConfigs(s) => rewrite(
-                ApiKey::AlterConfigs,
-                s.version,
+            Merge::AlterConfigs(s) => s.merge(
                 payload,
-                |r: &mut m::AlterConfigsResponse| {
-                    r.responses = s.apply(std::mem::take(&mut r.responses));
-                },
+                |r: &mut m::AlterConfigsResponse| std::mem::take(&mut r.responses),
+                |r, v| r.responses = v,
             ),
-            Merge::IncrementalAlterConfigs(s) => rewrite(
-                ApiKey::IncrementalAlterConfigs,
-                s.version,
+            Merge::IncrementalAlterConfigs(s) => s.merge(
                 payload,
-                |r: &mut m::IncrementalAlterConfigsResponse| {
-                    r.responses = s.apply(std::mem::take(&mut r.responses));
-                },
+                |r: &mut m::IncrementalAlterConfigsResponse| std::mem::take(&mut r.responses),
+                |r, v| r.responses = v,
             ),
         }
     }
@@ -329,88 +317,193 @@ pub enum Slot<T> {
     Upstream(Key),
 }
 
-/// The client's entries in order, for one response list.
+/// The client's entries in order, for one response list: the gateway's answers encoded as they are
+/// decided (no struct is kept per answer), the forwarded entries by key.
 #[derive(Debug)]
 pub struct Splice<T> {
+    api: ApiKey,
     pub version: i16,
-    pub slots: Vec<Slot<T>>,
+    forwarded: Vec<Key>,
+    answers: Answers,
+    /// Entries so far: the next entry's place in the client's list.
+    places: usize,
+    _entry: PhantomData<fn() -> T>,
 }
 
-impl<T: Keyed> Splice<T> {
-    /// The final list: each slot in the client's order, local entries as built, forwarded ones taken
-    /// from `upstream` (first unused match). Upstream entries no slot asked for are dropped: the
-    /// client is only ever told about what it asked for and was checked for. (tansu, for one, reads
-    /// an empty Metadata topic list as "every topic", which would otherwise reach a client that was
-    /// denied all it asked for.)
-    pub fn apply(self, upstream: Vec<T>) -> Vec<T> {
-        let mut pool: Vec<Option<T>> = upstream.into_iter().map(Some).collect();
-        let mut index: HashMap<Key, VecDeque<usize>> = HashMap::with_capacity(pool.len());
-        for (i, entry) in pool.iter().enumerate() {
-            if let Some(entry) = entry {
-                for key in entry.keys(self.version).into_iter().flatten() {
-                    index.entry(key).or_default().push_back(i);
+impl<T: Keyed + Encodable + Decodable + Default> Splice<T> {
+    pub fn new(api: ApiKey, version: i16) -> Splice<T> {
+        Splice::with_capacity(api, version, 0, 0)
+    }
+
+    /// Room for `answers` answers of `bytes` in all, reserved at once ([`Answers::with_capacity`]).
+    pub fn with_capacity(api: ApiKey, version: i16, bytes: usize, answers: usize) -> Splice<T> {
+        Splice {
+            api,
+            version,
+            forwarded: Vec::new(),
+            answers: Answers::with_capacity(bytes, answers),
+            places: 0,
+            _entry: PhantomData,
+        }
+    }
+
+    /// The next entry: its answer (encoded now) or its key in the upstream's answer.
+    pub fn push(&mut self, slot: Slot<T>) -> Result<(), ProtocolError> {
+        match slot {
+            Slot::Local(entry) => self
+                .answers
+                .push(self.api, self.version, self.places, &entry)?,
+            Slot::Upstream(key) => self.forwarded.push(key),
+        }
+        self.places += 1;
+        Ok(())
+    }
+
+    /// The next entry, answered with what `write` encodes.
+    pub fn push_with(
+        &mut self,
+        write: impl FnOnce(&mut BytesMut) -> Result<(), ProtocolError>,
+    ) -> Result<(), ProtocolError> {
+        self.answers.push_with(self.places, write)?;
+        self.places += 1;
+        Ok(())
+    }
+
+    /// Entries answered by the gateway.
+    pub fn local_count(&self) -> usize {
+        self.answers.len()
+    }
+
+    /// Entries in all.
+    pub fn entries(&self) -> usize {
+        self.places
+    }
+
+    /// The whole answer when every entry is the gateway's: `body` with the answers as the list
+    /// `put` sets, written around them rather than copied.
+    pub fn respond<R: Encodable + Clone>(
+        self,
+        header: &RequestHeader,
+        body: &R,
+        put: impl Fn(&mut R, Vec<T>),
+    ) -> Result<Plan, ProtocolError> {
+        let header = crate::protocol::codec::response_header(header.correlation_id);
+        let shell = list::Shell::new(self.api, self.version, &header, body, put)?;
+        self.answers.into_frame(shell).map(Plan::Respond)
+    }
+
+    /// The upstream's response (`payload`, length prefix removed) with its list (`take`n out,
+    /// and `put` back) completed: each entry in the client's order, the gateway's answers as
+    /// encoded, the forwarded ones found in the upstream's list by key (first unused match).
+    /// Upstream entries no forwarded entry asks for are dropped: the client is only ever told
+    /// about what it asked for and was checked for.
+    pub fn merge<R: Decodable + Encodable + Clone>(
+        self,
+        payload: Bytes,
+        take: impl FnOnce(&mut R) -> Vec<T>,
+        put: impl Fn(&mut R, Vec<T>),
+    ) -> Result<Bytes, ProtocolError> {
+        let (header, body) = split_response(self.api, self.version, payload)?;
+        let mut resp: R = decode_body(self.api, self.version, body)?;
+        let upstream = take(&mut resp);
+        let mut index: HashMap<Key, VecDeque<usize>> = HashMap::with_capacity(upstream.len());
+        for (i, entry) in upstream.iter().enumerate() {
+            for key in entry.keys(self.version).into_iter().flatten() {
+                index.entry(key).or_default().push_back(i);
+            }
+        }
+        let mut taken = vec![false; upstream.len()];
+        let mut ordered = Vec::with_capacity(self.forwarded.len());
+        for key in &self.forwarded {
+            let Some(queue) = index.get_mut(key) else {
+                continue;
+            };
+            // An entry indexed under two keys may already have been taken by the other.
+            while let Some(i) = queue.pop_front() {
+                if !std::mem::replace(&mut taken[i], true) {
+                    ordered.push(&upstream[i]);
+                    break;
                 }
             }
         }
-        let mut out = Vec::with_capacity(self.slots.len() + pool.len());
-        for slot in self.slots {
-            match slot {
-                Slot::Local(entry) => out.push(entry),
-                Slot::Upstream(key) => {
-                    let Some(queue) = index.get_mut(&key) else {
-                        continue;
-                    };
-                    // An entry indexed under two keys may already have been taken by the other.
-                    while let Some(i) = queue.pop_front() {
-                        if let Some(entry) = pool[i].take() {
-                            out.push(entry);
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        let extra = pool.iter().flatten().count();
+        let extra = upstream.len() - ordered.len();
         if extra > 0 {
             tracing::debug!(
                 extra,
                 "dropped upstream entries the request did not ask for"
             );
         }
-        out
+        let size = (
+            ordered.len() + self.answers.len(),
+            list::entries_size(self.version, ordered.iter().copied(), &self.answers),
+        );
+        let entries = list::interleave(ordered, &self.answers);
+        list::encode_with_list(self.api, self.version, &header, &resp, put, size, entries)
     }
 }
 
-/// Builds the slots for a request list whose entries are either answered locally or forwarded.
-/// `decide` returns `Some(local entry)` for an entry the gateway answers.
-fn slots_for<R, T>(
-    entries: &[R],
-    key: impl Fn(&R) -> Key,
-    mut decide: impl FnMut(&R) -> Option<T>,
-) -> Vec<Slot<T>> {
-    entries
-        .iter()
-        .map(|e| match decide(e) {
-            Some(local) => Slot::Local(local),
-            None => Slot::Upstream(key(e)),
-        })
-        .collect()
+/// Plans a request whose entries are each forwarded or answered here: `codes[i]` is the error
+/// for entry `i` (`None`: forwarded), `write` writes a denied entry's answer, `key` names a
+/// forwarded one in the upstream's answer. Wholly denied, the answers are written straight into
+/// the response (`body` with the list `put` sets); in part, `forward` gives the request without
+/// the denied entries and `merge` what completes its answer. No struct is built per answer.
+#[allow(clippy::too_many_arguments)] // one list's description: what the callers differ in
+fn plan_entries<E, T, R>(
+    api: ApiKey,
+    version: i16,
+    header: &RequestHeader,
+    entries: &[E],
+    codes: &[Option<i16>],
+    key: impl Fn(&E) -> Key,
+    write: impl Fn(&mut BytesMut, &E, i16) -> Result<(), ProtocolError>,
+    (body, put): (&R, impl Fn(&mut R, Vec<T>)),
+    forward: impl FnOnce() -> Result<Bytes, ProtocolError>,
+    merge: impl FnOnce(Splice<T>) -> Merge,
+) -> Result<Plan, ProtocolError>
+where
+    T: Keyed + Encodable + Decodable + Default,
+    R: Encodable + Clone,
+{
+    if codes.iter().all(Option::is_none) {
+        return Ok(Plan::Forward);
+    }
+    if codes.iter().all(Option::is_some) {
+        let header = crate::protocol::codec::response_header(header.correlation_id);
+        let shell = list::Shell::new(api, version, &header, body, put)?;
+        let frame = shell.finish(entries.len(), 0, |out| {
+            for (e, code) in entries.iter().zip(codes) {
+                write(out, e, code.unwrap_or_default())?;
+            }
+            Ok(entries.len())
+        })?;
+        return Ok(Plan::Respond(frame));
+    }
+    let mut splice = Splice::new(api, version);
+    for (e, code) in entries.iter().zip(codes) {
+        match code {
+            Some(code) => splice.push_with(|out| write(out, e, *code))?,
+            None => splice.push(Slot::Upstream(key(e)))?,
+        }
+    }
+    Ok(Plan::ForwardPartial {
+        request: forward()?,
+        merge: super::Merge::Topics(merge(splice)),
+    })
 }
 
-/// Number of entries answered locally.
-fn local_count<T>(slots: &[Slot<T>]) -> usize {
-    slots.iter().filter(|s| matches!(s, Slot::Local(_))).count()
-}
-
-/// The local entries of `slots`, in order (for a response answered entirely by the gateway).
-fn into_locals<T>(slots: Vec<Slot<T>>) -> Vec<T> {
-    slots
-        .into_iter()
-        .filter_map(|s| match s {
-            Slot::Local(t) => Some(t),
-            Slot::Upstream(_) => None,
-        })
-        .collect()
+/// The request `req` with only the entries of its list (`list`) whose code is `None`, encoded.
+fn forward_kept<R: Encodable + Clone, E>(
+    api: ApiKey,
+    version: i16,
+    header: &RequestHeader,
+    req: &R,
+    list: impl Fn(&mut R) -> &mut Vec<E>,
+    codes: &[Option<i16>],
+) -> Result<Bytes, ProtocolError> {
+    let mut forwarded = req.clone();
+    let mut kept = codes.iter();
+    list(&mut forwarded).retain(|_| kept.next().is_some_and(Option::is_none));
+    encode_request_with_header(api, version, header, &forwarded)
 }
 
 /// Names that occur more than once in `names`.
@@ -502,38 +595,5 @@ fn resolve(ids: &dyn TopicIds, id: Uuid) -> Option<String> {
         None
     } else {
         ids.name_of(id)
-    }
-}
-
-/// The outcome of checking a list of entries named by topic.
-enum Checked<T> {
-    /// Every entry is allowed.
-    AllAllowed,
-    /// Every entry is answered by the gateway.
-    AllDenied(Vec<T>),
-    /// Some entries are answered by the gateway: forward the rest, splice these in.
-    Partial(Vec<Slot<T>>),
-}
-
-/// Checks each entry with `allowed` (no allocation when all pass) and builds the local answer for
-/// the denied ones with `local`.
-fn check_by_name<R, T>(
-    entries: &[R],
-    name: impl Fn(&R) -> &StrBytes,
-    allowed: impl Fn(&str) -> bool,
-    local: impl Fn(&R) -> T,
-) -> Checked<T> {
-    if entries.iter().all(|e| allowed(name(e))) {
-        return Checked::AllAllowed;
-    }
-    let slots = slots_for(
-        entries,
-        |e| Key::Name(name(e).clone()),
-        |e| (!allowed(name(e))).then(|| local(e)),
-    );
-    if local_count(&slots) == entries.len() {
-        Checked::AllDenied(into_locals(slots))
-    } else {
-        Checked::Partial(slots)
     }
 }

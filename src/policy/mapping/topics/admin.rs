@@ -34,8 +34,8 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::{
-    cluster_allowed, code, duplicates, encode_request_with_header, into_locals, local_count,
-    message, resolve, respond, rewrite, topic_allowed, Key, Keyed, Merge, Slot, Splice,
+    cluster_allowed, code, duplicates, encode_request_with_header, message, resolve, respond,
+    topic_allowed, Key, Keyed, Merge, Slot, Splice,
 };
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::{Operation, ResourceType};
@@ -90,14 +90,14 @@ pub(super) fn create_topics(
 
     let dups = duplicates(req.topics.iter().map(|t| &**t.name));
     let mut answered_dups = HashSet::new();
-    let mut slots = Vec::with_capacity(req.topics.len());
+    let mut slots = Splice::new(ApiKey::CreateTopics, version);
     let mut strip_configs = Vec::new();
     for t in &req.topics {
         if allowed(&t.name) {
             if strip(&t.name) {
                 strip_configs.push(t.name.0.clone());
             }
-            slots.push(Slot::Upstream(Key::Name(t.name.0.clone())));
+            slots.push(Slot::Upstream(Key::Name(t.name.0.clone())))?;
         } else if dups.contains(&**t.name) {
             if answered_dups.insert(&**t.name) {
                 slots.push(Slot::Local(
@@ -105,7 +105,7 @@ pub(super) fn create_topics(
                         .with_name(t.name.clone())
                         .with_error_code(code::INVALID_REQUEST)
                         .with_error_message(msg(message::DUPLICATE_TOPIC_NAME)),
-                ));
+                ))?;
             }
         } else {
             slots.push(Slot::Local(
@@ -113,16 +113,17 @@ pub(super) fn create_topics(
                     .with_name(t.name.clone())
                     .with_error_code(code::TOPIC_AUTHORIZATION_FAILED)
                     .with_error_message(msg(message::CREATE_DENIED)),
-            ));
+            ))?;
         }
     }
-    let locals = local_count(&slots);
-    if locals == slots.len() {
-        let resp = CreateTopicsResponse::default().with_topics(into_locals(slots));
-        return respond(ApiKey::CreateTopics, version, header, &resp);
+    let locals = slots.local_count();
+    if locals == slots.entries() {
+        return slots.respond(header, &CreateTopicsResponse::default(), |r, v| {
+            r.topics = v
+        });
     }
     let merge = wrap(Merge::CreateTopics {
-        splice: Splice { version, slots },
+        splice: slots,
         strip_configs,
     });
     if locals == 0 {
@@ -142,9 +143,7 @@ pub(super) fn merge_create_topics(
     payload: bytes::Bytes,
 ) -> Result<bytes::Bytes, ProtocolError> {
     let strip: HashSet<&StrBytes> = strip_configs.iter().collect();
-    rewrite(
-        ApiKey::CreateTopics,
-        splice.version,
+    splice.merge(
         payload,
         |r: &mut CreateTopicsResponse| {
             for t in r.topics.iter_mut() {
@@ -157,8 +156,9 @@ pub(super) fn merge_create_topics(
                     t.configs = defaults.configs;
                 }
             }
-            r.topics = splice.apply(std::mem::take(&mut r.topics));
+            std::mem::take(&mut r.topics)
         },
+        |r, v| r.topics = v,
     )
 }
 
@@ -260,7 +260,7 @@ pub(super) fn delete_topics(
         .collect();
     let mut answered_names = HashSet::new();
     let mut answered_ids = HashSet::new();
-    let mut slots = Vec::with_capacity(targets.len());
+    let mut slots = Splice::new(ApiKey::DeleteTopics, version);
     let mut keep = Vec::with_capacity(targets.len());
     for t in &targets {
         let verdict = denied(t);
@@ -336,11 +336,12 @@ pub(super) fn delete_topics(
                 )
             }
         };
-        slots.push(entry);
+        slots.push(entry)?;
     }
     if keep.iter().all(|k| !k) {
-        let resp = DeleteTopicsResponse::default().with_responses(into_locals(slots));
-        return respond(ApiKey::DeleteTopics, version, header, &resp);
+        return slots.respond(header, &DeleteTopicsResponse::default(), |r, v| {
+            r.responses = v
+        });
     }
     let mut forwarded = req.clone();
     if version >= FIRST_DELETE_BY_ID_VERSION {
@@ -352,7 +353,7 @@ pub(super) fn delete_topics(
     }
     Ok(Plan::ForwardPartial {
         request: encode_request_with_header(ApiKey::DeleteTopics, version, header, &forwarded)?,
-        merge: wrap(Merge::DeleteTopics(Splice { version, slots })),
+        merge: wrap(Merge::DeleteTopics(slots)),
     })
 }
 
@@ -378,10 +379,10 @@ pub(super) fn create_partitions(
     }
     let dups = duplicates(req.topics.iter().map(|t| &**t.name));
     let mut answered = HashSet::new();
-    let mut slots = Vec::with_capacity(req.topics.len());
+    let mut slots = Splice::new(ApiKey::CreatePartitions, version);
     for t in &req.topics {
         if allowed(&t.name) {
-            slots.push(Slot::Upstream(Key::Name(t.name.0.clone())));
+            slots.push(Slot::Upstream(Key::Name(t.name.0.clone())))?;
         } else if dups.contains(&**t.name) {
             if answered.insert(&**t.name) {
                 slots.push(Slot::Local(
@@ -389,7 +390,7 @@ pub(super) fn create_partitions(
                         .with_name(t.name.clone())
                         .with_error_code(code::INVALID_REQUEST)
                         .with_error_message(msg(message::DUPLICATE_TOPIC_NAME)),
-                ));
+                ))?;
             }
         } else {
             slots.push(Slot::Local(
@@ -397,18 +398,19 @@ pub(super) fn create_partitions(
                     .with_name(t.name.clone())
                     .with_error_code(code::TOPIC_AUTHORIZATION_FAILED)
                     .with_error_message(None),
-            ));
+            ))?;
         }
     }
-    if local_count(&slots) == slots.len() {
-        let resp = CreatePartitionsResponse::default().with_results(into_locals(slots));
-        return respond(ApiKey::CreatePartitions, version, header, &resp);
+    if slots.local_count() == slots.entries() {
+        return slots.respond(header, &CreatePartitionsResponse::default(), |r, v| {
+            r.results = v
+        });
     }
     let mut forwarded = req.clone();
     forwarded.topics.retain(|t| allowed(&t.name));
     Ok(Plan::ForwardPartial {
         request: encode_request_with_header(ApiKey::CreatePartitions, version, header, &forwarded)?,
-        merge: wrap(Merge::CreatePartitions(Splice { version, slots })),
+        merge: wrap(Merge::CreatePartitions(slots)),
     })
 }
 
@@ -506,23 +508,23 @@ pub(super) fn describe_configs(
         let resp = DescribeConfigsResponse::default().with_results(results);
         return respond(ApiKey::DescribeConfigs, version, header, &resp);
     }
-    let slots: Vec<_> = req
-        .resources
-        .iter()
-        .map(|r| match check(r) {
+    let mut slots = Splice::new(ApiKey::DescribeConfigs, version);
+    for r in &req.resources {
+        slots.push(match check(r) {
             Ok(Some((code, text))) => Slot::Local(result(r, code, text)),
             _ => Slot::Upstream(Key::Resource(r.resource_type, r.resource_name.clone())),
-        })
-        .collect();
-    if local_count(&slots) == slots.len() {
-        let resp = DescribeConfigsResponse::default().with_results(into_locals(slots));
-        return respond(ApiKey::DescribeConfigs, version, header, &resp);
+        })?;
+    }
+    if slots.local_count() == slots.entries() {
+        return slots.respond(header, &DescribeConfigsResponse::default(), |r, v| {
+            r.results = v
+        });
     }
     let mut forwarded = req.clone();
     forwarded.resources.retain(|r| check(r) == Ok(None));
     Ok(Plan::ForwardPartial {
         request: encode_request_with_header(ApiKey::DescribeConfigs, version, header, &forwarded)?,
-        merge: wrap(Merge::DescribeConfigs(Splice { version, slots })),
+        merge: wrap(Merge::DescribeConfigs(slots)),
     })
 }
 
@@ -573,19 +575,27 @@ fn alter_verdict(
     }
 }
 
+/// The entries of an AlterConfigs-like request, and which of them are forwarded.
+type AlterSlots<T> = (Splice<T>, Vec<bool>);
+
 /// Shared by AlterConfigs and IncrementalAlterConfigs (same shapes, different types): the slots,
 /// and which resources are forwarded; `None` when everything is forwarded.
 fn alter_slots<T>(
+    api: ApiKey,
+    version: i16,
     resources: &[(i8, &StrBytes)],
     authz: &dyn Authorize,
     build: impl Fn(i8, &StrBytes, i16, StrBytes) -> T,
-) -> Option<(Vec<Slot<T>>, Vec<bool>)> {
+) -> Result<Option<AlterSlots<T>>, ProtocolError>
+where
+    T: Keyed + kafka_protocol::protocol::Encodable + kafka_protocol::protocol::Decodable + Default,
+{
     let none = HashSet::new();
     if resources
         .iter()
         .all(|(t, n)| alter_verdict(authz, *t, n, &none).is_none())
     {
-        return None;
+        return Ok(None);
     }
     let mut seen = HashSet::new();
     let dups: HashSet<(i8, &str)> = resources
@@ -594,9 +604,9 @@ fn alter_slots<T>(
         .map(|(t, n)| (*t, &***n))
         .collect();
     let mut keep = Vec::with_capacity(resources.len());
-    let slots = resources
-        .iter()
-        .map(|(t, n)| match alter_verdict(authz, *t, n, &dups) {
+    let mut slots = Splice::new(api, version);
+    for (t, n) in resources {
+        slots.push(match alter_verdict(authz, *t, n, &dups) {
             None => {
                 keep.push(true);
                 Slot::Upstream(Key::Resource(*t, (*n).clone()))
@@ -605,9 +615,9 @@ fn alter_slots<T>(
                 keep.push(false);
                 Slot::Local(build(*t, n, code, text))
             }
-        })
-        .collect();
-    Some((slots, keep))
+        })?;
+    }
+    Ok(Some((slots, keep)))
 }
 
 /// ControllerApis.handleLegacyAlterConfigs / authorizeAlterResource: ALTER_CONFIGS on the topic
@@ -618,30 +628,33 @@ pub(super) fn alter_configs(
     req: &AlterConfigsRequest,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
+    const API: ApiKey = ApiKey::AlterConfigs;
     let resources: Vec<(i8, &StrBytes)> = req
         .resources
         .iter()
         .map(|r| (r.resource_type, &r.resource_name))
         .collect();
-    let Some((slots, keep)) = alter_slots(&resources, authz, |t, n, code, text| {
+    let Some((slots, keep)) = alter_slots(API, version, &resources, authz, |t, n, code, text| {
         AlterResult::default()
             .with_resource_type(t)
             .with_resource_name(n.clone())
             .with_error_code(code)
             .with_error_message(Some(text))
-    }) else {
+    })?
+    else {
         return Ok(Plan::Forward);
     };
     if keep.iter().all(|k| !k) {
-        let resp = AlterConfigsResponse::default().with_responses(into_locals(slots));
-        return respond(ApiKey::AlterConfigs, version, header, &resp);
+        return slots.respond(header, &AlterConfigsResponse::default(), |r, v| {
+            r.responses = v
+        });
     }
     let mut forwarded = req.clone();
     let mut k = keep.iter();
     forwarded.resources.retain(|_| *k.next().unwrap_or(&true));
     Ok(Plan::ForwardPartial {
         request: encode_request_with_header(ApiKey::AlterConfigs, version, header, &forwarded)?,
-        merge: wrap(Merge::AlterConfigs(Splice { version, slots })),
+        merge: wrap(Merge::AlterConfigs(slots)),
     })
 }
 
@@ -653,23 +666,28 @@ pub(super) fn incremental_alter_configs(
     req: &IncrementalAlterConfigsRequest,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
+    const API: ApiKey = ApiKey::IncrementalAlterConfigs;
     let resources: Vec<(i8, &StrBytes)> = req
         .resources
         .iter()
         .map(|r| (r.resource_type, &r.resource_name))
         .collect();
-    let Some((slots, keep)) = alter_slots(&resources, authz, |t, n, code, text| {
+    let Some((slots, keep)) = alter_slots(API, version, &resources, authz, |t, n, code, text| {
         IncrementalResult::default()
             .with_resource_type(t)
             .with_resource_name(n.clone())
             .with_error_code(code)
             .with_error_message(Some(text))
-    }) else {
+    })?
+    else {
         return Ok(Plan::Forward);
     };
     if keep.iter().all(|k| !k) {
-        let resp = IncrementalAlterConfigsResponse::default().with_responses(into_locals(slots));
-        return respond(ApiKey::IncrementalAlterConfigs, version, header, &resp);
+        return slots.respond(
+            header,
+            &IncrementalAlterConfigsResponse::default(),
+            |r, v| r.responses = v,
+        );
     }
     let mut forwarded = req.clone();
     let mut k = keep.iter();
@@ -681,7 +699,7 @@ pub(super) fn incremental_alter_configs(
             header,
             &forwarded,
         )?,
-        merge: wrap(Merge::IncrementalAlterConfigs(Splice { version, slots })),
+        merge: wrap(Merge::IncrementalAlterConfigs(slots)),
     })
 }
 

@@ -12,19 +12,15 @@
 //! whole. `forgotten_topics_data` is dropped with the session: a sessionless fetch has nothing to
 //! forget, and FetchManager.newContext ignores the list for one.
 
-use std::collections::{HashMap, VecDeque};
-
-use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::FetchableTopicResponse;
-use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{cluster_allowed, code, resolve, topic_allowed, Key, Keyed};
+use super::{cluster_allowed, code, resolve, topic_allowed, Key, Keyed, Slot, Splice};
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::Operation;
-use crate::protocol::codec::{decode_body, split_response, ProtocolError};
+use crate::protocol::codec::ProtocolError;
 use crate::protocol::fetch::{respond_denied, DeniedTopics, FetchRequestWire, TopicRef};
-use crate::protocol::list::{self, Answers};
 use crate::protocol::wire::WireError;
 
 /// Fetch v13 names topics by id.
@@ -38,16 +34,6 @@ impl Keyed for FetchableTopicResponse {
             [Some(Key::Name(self.topic.0.clone())), None]
         }
     }
-}
-
-/// The upstream's answer to the allowed topics, completed with the gateway's answers for the
-/// denied ones, each at its place in the client's list.
-#[derive(Debug)]
-pub struct FetchMerge {
-    version: i16,
-    /// The forwarded topics, in the client's order.
-    forwarded: Vec<Key>,
-    answers: Answers,
 }
 
 fn malformed(version: i16) -> impl Fn(WireError) -> ProtocolError {
@@ -93,12 +79,20 @@ pub(super) fn fetch(
             code::TOPIC_AUTHORIZATION_FAILED
         }
     };
+    // Nothing is allocated while every topic is allowed: Fetch carries every consumer's data.
+    let mut all_allowed = true;
+    for t in wire.topics() {
+        if denial(t.map_err(&malformed)?.topic) != 0 {
+            all_allowed = false;
+            break;
+        }
+    }
+    if all_allowed {
+        return Ok(Plan::Forward);
+    }
     let mut codes = Vec::with_capacity(wire.topic_count());
     for t in wire.topics() {
         codes.push(denial(t.map_err(&malformed)?.topic));
-    }
-    if codes.iter().all(|c| *c == 0) {
-        return Ok(Plan::Forward);
     }
     let denied_29 = DeniedTopics::new(version, code::TOPIC_AUTHORIZATION_FAILED)?;
     let denied_100 = DeniedTopics::new(version, code::UNKNOWN_TOPIC_ID)?;
@@ -118,7 +112,6 @@ pub(super) fn fetch(
         return respond_denied(version, correlation_id, topics).map(Plan::Respond);
     }
 
-    let mut forwarded = Vec::new();
     let (mut size, mut denied) = (0, 0);
     for (t, c) in wire.topics().map_while(Result::ok).zip(codes.iter()) {
         if *c != 0 {
@@ -126,18 +119,16 @@ pub(super) fn fetch(
             denied += 1;
         }
     }
-    let mut answers = Answers::with_capacity(size, denied);
-    for (place, (t, c)) in wire.topics().zip(codes.iter()).enumerate() {
+    let mut splice = Splice::with_capacity(ApiKey::Fetch, version, size, denied);
+    for (t, c) in wire.topics().zip(codes.iter()) {
         let t = t.map_err(&malformed)?;
         if *c == 0 {
-            forwarded.push(match t.topic {
+            splice.push(Slot::Upstream(match t.topic {
                 TopicRef::Id(id) => Key::Id(id),
                 TopicRef::Name(n) => Key::Name(StrBytes::from_string(n.to_owned())),
-            });
+            }))?;
         } else {
-            answers
-                .push_with(place, |out| answer_for(*c).write(out, &t))
-                .map_err(&malformed)?;
+            splice.push_with(|out| answer_for(*c).write(out, &t).map_err(&malformed))?;
         }
     }
     let request = wire
@@ -145,56 +136,6 @@ pub(super) fn fetch(
         .map_err(&malformed)?;
     Ok(Plan::ForwardPartial {
         request,
-        merge: super::super::Merge::Topics(super::Merge::Fetch(FetchMerge {
-            version,
-            forwarded,
-            answers,
-        })),
+        merge: super::super::Merge::Topics(super::Merge::Fetch(splice)),
     })
-}
-
-impl FetchMerge {
-    /// The upstream's response with the gateway's answers put back; its `session_id` is forced to
-    /// 0 because the forwarded request was made sessionless. Upstream topics the forwarded request
-    /// did not name are dropped.
-    pub fn apply(self, payload: Bytes) -> Result<Bytes, ProtocolError> {
-        const API: ApiKey = ApiKey::Fetch;
-        let version = self.version;
-        let (header, body) = split_response(API, version, payload)?;
-        let mut resp: FetchResponse = decode_body(API, version, body)?;
-        let upstream = std::mem::take(&mut resp.responses);
-        resp.session_id = 0;
-        let mut index: HashMap<Key, VecDeque<usize>> = HashMap::with_capacity(upstream.len());
-        for (i, t) in upstream.iter().enumerate() {
-            for key in t.keys(version).into_iter().flatten() {
-                index.entry(key).or_default().push_back(i);
-            }
-        }
-        let ordered: Vec<&FetchableTopicResponse> = self
-            .forwarded
-            .iter()
-            .filter_map(|k| index.get_mut(k)?.pop_front())
-            .map(|i| &upstream[i])
-            .collect();
-        if ordered.len() < upstream.len() {
-            tracing::debug!(
-                extra = upstream.len() - ordered.len(),
-                "dropped upstream entries the request did not ask for"
-            );
-        }
-        let size = (
-            ordered.len() + self.answers.len(),
-            list::entries_size(version, ordered.iter().copied(), &self.answers),
-        );
-        let entries = list::interleave(ordered, &self.answers);
-        list::encode_with_list(
-            API,
-            version,
-            &header,
-            &resp,
-            |r: &mut FetchResponse, v| r.responses = v,
-            size,
-            entries,
-        )
-    }
 }

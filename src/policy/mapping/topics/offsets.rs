@@ -19,16 +19,14 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{
     ApiKey, DeleteRecordsRequest, DeleteRecordsResponse, ListOffsetsRequest, ListOffsetsResponse,
-    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, RequestHeader,
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, RequestHeader, TopicName,
 };
 
-use super::{
-    check_by_name, cluster_allowed, code, encode_request_with_header, respond, topic_allowed,
-    Checked, Key, Keyed, Merge, Splice,
-};
+use super::{cluster_allowed, code, forward_kept, plan_entries, topic_allowed, Key, Keyed, Merge};
 use crate::policy::mapping::{Authorize, Plan};
 use crate::policy::Operation;
 use crate::protocol::codec::ProtocolError;
+use crate::protocol::list::NestedAnswer;
 
 impl Keyed for ListOffsetsTopicResponse {
     fn keys(&self, _version: i16) -> [Option<Key>; 2] {
@@ -54,51 +52,40 @@ pub(super) fn list_offsets(
     req: &ListOffsetsRequest,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
-    let checked = check_by_name(
+    const API: ApiKey = ApiKey::ListOffsets;
+    let codes = denied_topics(
         &req.topics,
-        |t| &t.name.0,
+        |t| &t.name,
         |n| topic_allowed(authz, Operation::Describe, n),
-        |t| {
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    ListOffsetsPartitionResponse::default()
-                        .with_partition_index(p.partition_index)
-                        .with_error_code(code::TOPIC_AUTHORIZATION_FAILED)
-                        .with_timestamp(-1)
-                        .with_offset(-1)
-                })
-                .collect();
-            ListOffsetsTopicResponse::default()
-                .with_name(t.name.clone())
-                .with_partitions(partitions)
-        },
     );
-    match checked {
-        Checked::AllAllowed => Ok(Plan::Forward),
-        Checked::AllDenied(topics) => respond(
-            ApiKey::ListOffsets,
-            version,
-            header,
-            &ListOffsetsResponse::default().with_topics(topics),
-        ),
-        Checked::Partial(slots) => {
-            let mut forwarded = req.clone();
-            forwarded
-                .topics
-                .retain(|t| topic_allowed(authz, Operation::Describe, &t.name));
-            Ok(Plan::ForwardPartial {
-                request: encode_request_with_header(
-                    ApiKey::ListOffsets,
-                    version,
-                    header,
-                    &forwarded,
-                )?,
-                merge: super::super::Merge::Topics(Merge::ListOffsets(Splice { version, slots })),
-            })
-        }
+    if codes.iter().all(Option::is_none) {
+        return Ok(Plan::Forward);
     }
+    let partition = NestedAnswer::new(
+        API,
+        version,
+        &ListOffsetsPartitionResponse::default()
+            .with_error_code(code::TOPIC_AUTHORIZATION_FAILED)
+            .with_timestamp(-1)
+            .with_offset(-1),
+        |p, i| p.partition_index = i,
+    )?;
+    plan_entries(
+        API,
+        version,
+        header,
+        &req.topics,
+        &codes,
+        |t| Key::Name(t.name.0.clone()),
+        |out, t, _| {
+            let topic = ListOffsetsTopicResponse::default().with_name(t.name.clone());
+            let partitions = t.partitions.iter().map(|p| p.partition_index);
+            partition.write(out, &topic, |t, v| t.partitions = v, partitions)
+        },
+        (&ListOffsetsResponse::default(), |r, v| r.topics = v),
+        || forward_kept(API, version, header, req, |r| &mut r.topics, &codes),
+        Merge::ListOffsets,
+    )
 }
 
 pub(super) fn offset_for_leader_epoch(
@@ -107,59 +94,44 @@ pub(super) fn offset_for_leader_epoch(
     req: &OffsetForLeaderEpochRequest,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
+    const API: ApiKey = ApiKey::OffsetForLeaderEpoch;
     // Kafka asks CLUSTER_ACTION first; asking it only when a topic fails gives the same answer
     // with one check fewer for consumers.
-    let checked = check_by_name(
+    let codes = denied_topics(
         &req.topics,
-        |t| &t.topic.0,
+        |t| &t.topic,
         |n| topic_allowed(authz, Operation::Describe, n),
-        |t| {
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    EpochEndOffset::default()
-                        .with_partition(p.partition)
-                        .with_error_code(code::TOPIC_AUTHORIZATION_FAILED)
-                        .with_leader_epoch(-1)
-                        .with_end_offset(-1)
-                })
-                .collect();
-            OffsetForLeaderTopicResult::default()
-                .with_topic(t.topic.clone())
-                .with_partitions(partitions)
-        },
     );
-    if matches!(checked, Checked::AllAllowed) || cluster_allowed(authz, Operation::ClusterAction) {
+    if codes.iter().all(Option::is_none) || cluster_allowed(authz, Operation::ClusterAction) {
         return Ok(Plan::Forward);
     }
-    match checked {
-        Checked::AllAllowed => Ok(Plan::Forward),
-        Checked::AllDenied(topics) => respond(
-            ApiKey::OffsetForLeaderEpoch,
-            version,
-            header,
-            &OffsetForLeaderEpochResponse::default().with_topics(topics),
-        ),
-        Checked::Partial(slots) => {
-            let mut forwarded = req.clone();
-            forwarded
-                .topics
-                .retain(|t| topic_allowed(authz, Operation::Describe, &t.topic));
-            Ok(Plan::ForwardPartial {
-                request: encode_request_with_header(
-                    ApiKey::OffsetForLeaderEpoch,
-                    version,
-                    header,
-                    &forwarded,
-                )?,
-                merge: super::super::Merge::Topics(Merge::OffsetForLeaderEpoch(Splice {
-                    version,
-                    slots,
-                })),
-            })
-        }
-    }
+    let partition = NestedAnswer::new(
+        API,
+        version,
+        &EpochEndOffset::default()
+            .with_error_code(code::TOPIC_AUTHORIZATION_FAILED)
+            .with_leader_epoch(-1)
+            .with_end_offset(-1),
+        |p, i| p.partition = i,
+    )?;
+    plan_entries(
+        API,
+        version,
+        header,
+        &req.topics,
+        &codes,
+        |t| Key::Name(t.topic.0.clone()),
+        |out, t, _| {
+            let topic = OffsetForLeaderTopicResult::default().with_topic(t.topic.clone());
+            let partitions = t.partitions.iter().map(|p| p.partition);
+            partition.write(out, &topic, |t, v| t.partitions = v, partitions)
+        },
+        (&OffsetForLeaderEpochResponse::default(), |r, v| {
+            r.topics = v
+        }),
+        || forward_kept(API, version, header, req, |r| &mut r.topics, &codes),
+        Merge::OffsetForLeaderEpoch,
+    )
 }
 
 pub(super) fn delete_records(
@@ -168,48 +140,49 @@ pub(super) fn delete_records(
     req: &DeleteRecordsRequest,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
-    let checked = check_by_name(
+    const API: ApiKey = ApiKey::DeleteRecords;
+    let codes = denied_topics(
         &req.topics,
-        |t| &t.name.0,
+        |t| &t.name,
         |n| topic_allowed(authz, Operation::Delete, n),
-        |t| {
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    DeleteRecordsPartitionResult::default()
-                        .with_partition_index(p.partition_index)
-                        .with_error_code(code::TOPIC_AUTHORIZATION_FAILED)
-                        .with_low_watermark(-1)
-                })
-                .collect();
-            DeleteRecordsTopicResult::default()
-                .with_name(t.name.clone())
-                .with_partitions(partitions)
-        },
     );
-    match checked {
-        Checked::AllAllowed => Ok(Plan::Forward),
-        Checked::AllDenied(topics) => respond(
-            ApiKey::DeleteRecords,
-            version,
-            header,
-            &DeleteRecordsResponse::default().with_topics(topics),
-        ),
-        Checked::Partial(slots) => {
-            let mut forwarded = req.clone();
-            forwarded
-                .topics
-                .retain(|t| topic_allowed(authz, Operation::Delete, &t.name));
-            Ok(Plan::ForwardPartial {
-                request: encode_request_with_header(
-                    ApiKey::DeleteRecords,
-                    version,
-                    header,
-                    &forwarded,
-                )?,
-                merge: super::super::Merge::Topics(Merge::DeleteRecords(Splice { version, slots })),
-            })
-        }
+    if codes.iter().all(Option::is_none) {
+        return Ok(Plan::Forward);
     }
+    let partition = NestedAnswer::new(
+        API,
+        version,
+        &DeleteRecordsPartitionResult::default()
+            .with_error_code(code::TOPIC_AUTHORIZATION_FAILED)
+            .with_low_watermark(-1),
+        |p, i| p.partition_index = i,
+    )?;
+    plan_entries(
+        API,
+        version,
+        header,
+        &req.topics,
+        &codes,
+        |t| Key::Name(t.name.0.clone()),
+        |out, t, _| {
+            let topic = DeleteRecordsTopicResult::default().with_name(t.name.clone());
+            let partitions = t.partitions.iter().map(|p| p.partition_index);
+            partition.write(out, &topic, |t, v| t.partitions = v, partitions)
+        },
+        (&DeleteRecordsResponse::default(), |r, v| r.topics = v),
+        || forward_kept(API, version, header, req, |r| &mut r.topics, &codes),
+        Merge::DeleteRecords,
+    )
+}
+
+/// Each topic's error: 29 when `allowed` refuses its name, `None` (forwarded) otherwise.
+fn denied_topics<E>(
+    topics: &[E],
+    name: impl Fn(&E) -> &TopicName,
+    allowed: impl Fn(&str) -> bool,
+) -> Vec<Option<i16>> {
+    topics
+        .iter()
+        .map(|t| (!allowed(name(t))).then_some(code::TOPIC_AUTHORIZATION_FAILED))
+        .collect()
 }

@@ -8,12 +8,12 @@ use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, RequestH
 use kafka_protocol::protocol::StrBytes;
 
 use super::{
-    code, encode_request_with_header, local_count, message, records, resolve, respond, slots_for,
-    topic_allowed, Key, Keyed, Merge, Splice,
+    code, forward_kept, message, plan_entries, records, resolve, topic_allowed, Key, Keyed, Merge,
 };
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::{Operation, ResourceType};
 use crate::protocol::codec::ProtocolError;
+use crate::protocol::list::NestedAnswer;
 
 /// Produce v13 names topics by id.
 const FIRST_TOPIC_ID_VERSION: i16 = 13;
@@ -41,8 +41,9 @@ pub(super) fn produce(
                 "acks=0 Produce denied: TransactionalId WRITE (53)".into(),
             ));
         }
-        let resp = error_response(version, req, code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
-        return respond(ApiKey::Produce, version, header, &resp);
+        // ProduceRequest.getErrorResponse: 53 on every partition, nothing written.
+        let codes = vec![Some(code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED); req.topic_data.len()];
+        return plan_denied(version, header, req, &codes);
     }
 
     // Fast path: no allocation unless some topic is denied.
@@ -69,31 +70,111 @@ pub(super) fn produce(
         ));
     }
 
-    let slots = slots_for(
-        &req.topic_data,
-        |t| topic_key(version, t),
-        |t| {
+    let codes: Vec<Option<i16>> = req
+        .topic_data
+        .iter()
+        .map(|t| {
             if allowed(t) {
-                return None;
-            }
-            let code = if version >= FIRST_TOPIC_ID_VERSION && name_of(t).is_none() {
-                code::UNKNOWN_TOPIC_ID
+                None
+            } else if version >= FIRST_TOPIC_ID_VERSION && name_of(t).is_none() {
+                Some(code::UNKNOWN_TOPIC_ID)
             } else {
-                code::TOPIC_AUTHORIZATION_FAILED
-            };
-            Some(topic_error(version, t, code))
+                Some(code::TOPIC_AUTHORIZATION_FAILED)
+            }
+        })
+        .collect();
+    plan_denied(version, header, req, &codes)
+}
+
+/// The plan for a request with some topic denied (`codes`: each topic's error, `None` for
+/// forwarded).
+fn plan_denied(
+    version: i16,
+    header: &RequestHeader,
+    req: &ProduceRequest,
+    codes: &[Option<i16>],
+) -> Result<Plan, ProtocolError> {
+    let answers = Answering::new(version)?;
+    plan_entries(
+        ApiKey::Produce,
+        version,
+        header,
+        &req.topic_data,
+        codes,
+        |t| topic_key(version, t),
+        |out, t, code| answers.write(out, t, code),
+        (&ProduceResponse::default(), |r, v| r.responses = v),
+        || {
+            forward_kept(
+                ApiKey::Produce,
+                version,
+                header,
+                req,
+                |r| &mut r.topic_data,
+                codes,
+            )
         },
-    );
-    if local_count(&slots) == req.topic_data.len() {
-        let resp = ProduceResponse::default().with_responses(super::into_locals(slots));
-        return respond(ApiKey::Produce, version, header, &resp);
+        Merge::Produce,
+    )
+}
+
+/// The answers for a denied topic's partitions (`new PartitionResponse(error)`: base offset -1,
+/// log append time -1, log start offset -1), one encoded partition per error code. Only the
+/// whole-request 53 (getErrorResponse) carries a message, from v8.
+struct Answering {
+    version: i16,
+    by_code: [(i16, NestedAnswer); 3],
+}
+
+impl Answering {
+    fn new(version: i16) -> Result<Answering, ProtocolError> {
+        let answer = |code| {
+            let error_message = (code == code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                && version >= 8)
+                .then(|| StrBytes::from_static_str(message::TRANSACTIONAL_ID_AUTHORIZATION_FAILED));
+            NestedAnswer::new(
+                ApiKey::Produce,
+                version,
+                &PartitionProduceResponse::default()
+                    .with_error_code(code)
+                    .with_base_offset(-1)
+                    .with_log_append_time_ms(-1)
+                    .with_log_start_offset(-1)
+                    .with_error_message(error_message),
+                |p, i| p.index = i,
+            )
+            .map(|a| (code, a))
+        };
+        Ok(Answering {
+            version,
+            by_code: [
+                answer(code::TOPIC_AUTHORIZATION_FAILED)?,
+                answer(code::UNKNOWN_TOPIC_ID)?,
+                answer(code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)?,
+            ],
+        })
     }
-    let mut forwarded = req.clone();
-    forwarded.topic_data.retain(allowed);
-    Ok(Plan::ForwardPartial {
-        request: encode_request_with_header(ApiKey::Produce, version, header, &forwarded)?,
-        merge: super::super::Merge::Topics(Merge::Produce(Splice { version, slots })),
-    })
+
+    fn write(
+        &self,
+        out: &mut bytes::BytesMut,
+        t: &kafka_protocol::messages::produce_request::TopicProduceData,
+        code: i16,
+    ) -> Result<(), ProtocolError> {
+        let (_, partition) = self
+            .by_code
+            .iter()
+            .find(|(c, _)| *c == code)
+            .unwrap_or(&self.by_code[0]);
+        let mut topic = TopicProduceResponse::default();
+        if self.version >= FIRST_TOPIC_ID_VERSION {
+            topic.topic_id = t.topic_id;
+        } else {
+            topic.name = t.name.clone();
+        }
+        let partitions = t.partition_data.iter().map(|p| p.index);
+        partition.write(out, &topic, |t, v| t.partition_responses = v, partitions)
+    }
 }
 
 fn topic_key(version: i16, t: &kafka_protocol::messages::produce_request::TopicProduceData) -> Key {
@@ -138,45 +219,4 @@ fn transactional_denied(
         }
     }
     Ok(false)
-}
-
-/// ProduceRequest.getErrorResponse: `code` on every partition (53 carries its message, v8+).
-fn error_response(version: i16, req: &ProduceRequest, code: i16) -> ProduceResponse {
-    let responses = req
-        .topic_data
-        .iter()
-        .map(|t| topic_error(version, t, code))
-        .collect();
-    ProduceResponse::default().with_responses(responses)
-}
-
-fn topic_error(
-    version: i16,
-    t: &kafka_protocol::messages::produce_request::TopicProduceData,
-    code: i16,
-) -> TopicProduceResponse {
-    // `new PartitionResponse(error)`: base offset -1, log append time -1, log start offset -1. Only
-    // getErrorResponse (the whole-request 53) sets a message.
-    let error_message = (code == code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED && version >= 8)
-        .then(|| StrBytes::from_static_str(message::TRANSACTIONAL_ID_AUTHORIZATION_FAILED));
-    let partitions = t
-        .partition_data
-        .iter()
-        .map(|p| {
-            PartitionProduceResponse::default()
-                .with_index(p.index)
-                .with_error_code(code)
-                .with_base_offset(-1)
-                .with_log_append_time_ms(-1)
-                .with_log_start_offset(-1)
-                .with_error_message(error_message.clone())
-        })
-        .collect();
-    let mut out = TopicProduceResponse::default().with_partition_responses(partitions);
-    if version >= FIRST_TOPIC_ID_VERSION {
-        out.topic_id = t.topic_id;
-    } else {
-        out.name = t.name.clone();
-    }
-    out
 }

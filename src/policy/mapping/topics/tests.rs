@@ -2211,19 +2211,34 @@ fn splice_keeps_the_client_order_whatever_the_upstream_order() {
             produce_response::PartitionProduceResponse::default().with_error_code(code),
         ])
     };
-    let splice = Splice {
-        version: 9,
-        slots: vec![
-            Slot::Upstream(Key::Name(sb("c"))),
-            Slot::Local(t("x", 29)),
-            Slot::Upstream(Key::Name(sb("a"))),
-            Slot::Upstream(Key::Name(sb("a"))),
-            Slot::Upstream(Key::Name(sb("missing"))),
-        ],
-    };
+    let mut splice = Splice::new(ApiKey::Produce, 9);
+    for slot in [
+        Slot::Upstream(Key::Name(sb("c"))),
+        Slot::Local(t("x", 29)),
+        Slot::Upstream(Key::Name(sb("a"))),
+        Slot::Upstream(Key::Name(sb("a"))),
+        Slot::Upstream(Key::Name(sb("missing"))),
+    ] {
+        splice.push(slot).expect("push");
+    }
     // The upstream answers out of order, twice for "a", and with a topic nobody asked for (dropped:
     // found end to end, where tansu answered an empty Metadata topic list with every topic).
-    let out = splice.apply(vec![t("a", 1), t("extra", 2), t("c", 3), t("a", 4)]);
+    let upstream = ProduceResponse::default().with_responses(vec![
+        t("a", 1),
+        t("extra", 2),
+        t("c", 3),
+        t("a", 4),
+    ]);
+    let frame =
+        encode_response(ApiKey::Produce, 9, &response_header(4711), &upstream).expect("encode");
+    let merged = splice
+        .merge(
+            frame.slice(LEN_PREFIX..),
+            |r: &mut ProduceResponse| std::mem::take(&mut r.responses),
+            |r, v| r.responses = v,
+        )
+        .expect("merge");
+    let out = response::<ProduceResponse>(ApiKey::Produce, 9, &merged).responses;
     let got: Vec<_> = out
         .iter()
         .map(|t| (t.name.to_string(), t.partition_responses[0].error_code))

@@ -192,9 +192,10 @@ enum Target {
 }
 
 /// ControllerApis.deleteTopics: DELETE on the cluster allows everything; otherwise DELETE on the
-/// topic. By name, without DELETE: 29 unless the session may DESCRIBE the topic and it does not
-/// exist, which is 3 (Kafka checks DESCRIBE, then existence, then DELETE; the gateway asked the
-/// cluster about names it had not seen before this plan, see [`super::super::topic_names_named`]).
+/// topic, and by name DESCRIBE too. By name, without DESCRIBE: 29; with DESCRIBE but without
+/// DELETE: 29, or 3 when the topic does not exist (Kafka checks DESCRIBE, then existence, then
+/// DELETE; the gateway asked the cluster about names it had not seen before this plan, see
+/// [`super::super::topic_names_named`]).
 /// By id: an id unknown to the cluster gets 100; a denied one echoes the id, with the name only
 /// if the session may DESCRIBE the topic.
 pub(super) fn delete_topics(
@@ -220,18 +221,24 @@ pub(super) fn delete_topics(
         req.topic_names.iter().cloned().map(Target::Name).collect()
     };
     // DELETE on the cluster reaches every topic but a reserved one; asked only when a topic's own
-    // check fails, as Kafka does.
+    // check fails.
     let cluster_delete = std::cell::OnceCell::new();
-    let may_delete = |n: &str| {
-        topic_allowed(authz, Operation::Delete, n)
-            || (!authz.reserved(ResourceType::Topic, n)
-                && *cluster_delete.get_or_init(|| cluster_allowed(authz, Operation::Delete)))
+    let by_cluster = |n: &str| {
+        !authz.reserved(ResourceType::Topic, n)
+            && *cluster_delete.get_or_init(|| cluster_allowed(authz, Operation::Delete))
+    };
+    let may_delete = |n: &str| topic_allowed(authz, Operation::Delete, n) || by_cluster(n);
+    // By name Kafka also needs DESCRIBE (it answers 29 first for a topic it may not describe):
+    // DELETE implies DESCRIBE, but a DENY on DESCRIBE still refuses the deletion.
+    let may_delete_name = |n: &str| {
+        (topic_allowed(authz, Operation::Delete, n) && topic_allowed(authz, Operation::Describe, n))
+            || by_cluster(n)
     };
     // None: forward; Some(name if known): denied. An id the gateway cannot resolve is never
     // forwarded (it could name any topic): UNKNOWN_TOPIC_ID.
     let denied = |t: &Target| -> Option<Option<String>> {
         match t {
-            Target::Name(n) => (!may_delete(n)).then(|| Some(n.to_string())),
+            Target::Name(n) => (!may_delete_name(n)).then(|| Some(n.to_string())),
             Target::Id(id) => match resolve(ids, *id) {
                 None => Some(None),
                 Some(n) => (!may_delete(&n)).then_some(Some(n)),

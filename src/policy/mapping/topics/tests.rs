@@ -85,7 +85,7 @@ fn header(api: ApiKey, version: i16) -> RequestHeader {
         .with_client_id(Some(sb("client-1")))
 }
 
-fn plan(api: ApiKey, version: i16, body: RequestKind, acl: &Acl, ids: &Ids) -> Plan {
+fn plan(api: ApiKey, version: i16, body: RequestKind, acl: &dyn Authorize, ids: &Ids) -> Plan {
     mapping::plan(api, version, &header(api, version), &body, acl, ids)
         .expect("plan")
         .expect("an API of the topics module")
@@ -1629,6 +1629,53 @@ fn scenario_26_delete_topics_by_name_needs_delete() {
         RequestKind::DeleteTopics(req),
         &cluster,
         &Ids::default(),
+    ));
+}
+
+/// Found by the differential test against Kafka 4.4 (seed 1796582140342442869): DELETE on a
+/// topic with DESCRIBE explicitly denied. Kafka answers 29 by name, whether or not the topic
+/// exists, and deletes nothing; the gateway forwarded the deletion. By id Kafka only asks DELETE.
+#[test]
+fn delete_topics_by_name_needs_describe_as_well_as_delete() {
+    struct DeleteNotDescribe;
+    impl Authorize for DeleteNotDescribe {
+        fn allowed(&self, op: Op, rtype: Rt, name: &str) -> bool {
+            op == Op::Delete && rtype == Rt::Topic && name == "t"
+        }
+        fn allowed_any(&self, _op: Op, _rtype: Rt) -> bool {
+            false
+        }
+    }
+    for ids in [Ids(vec![(id(7), "t")]), Ids::default()] {
+        for version in [1i16, 5, 6] {
+            let req = if version >= 6 {
+                DeleteTopicsRequest::default().with_topics(vec![
+                    delete_topics_request::DeleteTopicState::default().with_name(Some(tn("t"))),
+                ])
+            } else {
+                DeleteTopicsRequest::default().with_topic_names(vec![tn("t")])
+            };
+            let frame = respond_frame(plan(
+                ApiKey::DeleteTopics,
+                version,
+                RequestKind::DeleteTopics(req),
+                &DeleteNotDescribe,
+                &ids,
+            ));
+            let resp: DeleteTopicsResponse = response(ApiKey::DeleteTopics, version, &frame);
+            assert_eq!(resp.responses[0].error_code, 29, "v{version}");
+        }
+    }
+    // By id, DELETE is enough.
+    let req = DeleteTopicsRequest::default().with_topics(vec![
+        delete_topics_request::DeleteTopicState::default().with_topic_id(id(7)),
+    ]);
+    assert_forward(plan(
+        ApiKey::DeleteTopics,
+        6,
+        RequestKind::DeleteTopics(req),
+        &DeleteNotDescribe,
+        &Ids(vec![(id(7), "t")]),
     ));
 }
 

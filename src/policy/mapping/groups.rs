@@ -50,6 +50,7 @@ use crate::protocol::wire::WireError;
 
 /// Kafka error codes these APIs answer with.
 pub(crate) mod code {
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
     pub const GROUP_AUTHORIZATION_FAILED: i16 = 30;
     pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
@@ -322,7 +323,7 @@ pub fn plan(
         RequestKind::ListGroups(_) => membership::list_groups(version, authz),
         RequestKind::InitProducerId(r) => txn::init_producer_id(version, header, r, authz)?,
         RequestKind::AddPartitionsToTxn(r) => {
-            txn::add_partitions_to_txn(version, header, r, authz)?
+            txn::add_partitions_to_txn(version, header, r, authz, _ids)?
         }
         RequestKind::AddOffsetsToTxn(r) => txn::add_offsets_to_txn(version, header, r, authz)?,
         RequestKind::EndTxn(r) => txn::end_txn(version, header, r, authz)?,

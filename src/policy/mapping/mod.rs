@@ -197,8 +197,9 @@ pub fn topic_ids_named(request: &Request) -> Vec<Uuid> {
 }
 
 /// The topic names whose existence decides a request's answer: DeleteTopics answers a topic the
-/// session may DESCRIBE but not DELETE with 3 when it does not exist and 29 when it does, so the
-/// session asks the cluster about names the gateway has not seen before planning.
+/// session may DESCRIBE but not DELETE with 3 when it does not exist and 29 when it does, and a
+/// partly denied AddPartitionsToTxn answers an allowed topic 3 or 55, so the session asks the
+/// cluster about names the gateway has not seen before planning.
 pub fn topic_names_named(request: &Request) -> Vec<String> {
     match request.body() {
         Some(RequestKind::DeleteTopics(d)) => d
@@ -206,6 +207,12 @@ pub fn topic_names_named(request: &Request) -> Vec<String> {
             .iter()
             .chain(d.topics.iter().filter_map(|t| t.name.as_ref()))
             .map(|n| n.0.to_string())
+            .collect(),
+        // A partly denied AddPartitionsToTxn answers its allowed topics 3 when they do not exist.
+        Some(RequestKind::AddPartitionsToTxn(a)) => a
+            .v3_and_below_topics
+            .iter()
+            .map(|t| t.name.0.to_string())
             .collect(),
         _ => Vec::new(),
     }

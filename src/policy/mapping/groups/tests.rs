@@ -1648,27 +1648,32 @@ fn add_partitions_to_txn_v3_one_denied_topic_fails_all_with_29_and_55() {
         .allow(Write, Txn, "tx")
         .allow(Write, Topic, "t1")
         .allow(Write, Topic, "__consumer_offsets");
-    let req = add_partitions(
-        "tx",
-        &[("t1", &[0]), ("t2", &[0, 1]), ("__consumer_offsets", &[3])],
-    );
-    let plan = plan_for(
-        ApiKey::AddPartitionsToTxn,
-        3,
-        RequestKind::AddPartitionsToTxn(req),
-        &acl,
-    );
-    let resp: AddPartitionsToTxnResponse = local(plan, ApiKey::AddPartitionsToTxn, 3);
-    assert_eq!(
-        txn_results(&resp),
-        vec![
-            ("t1", 0, 55),
-            ("t2", 0, 29),
-            ("t2", 1, 29),
-            ("__consumer_offsets", 3, 29)
-        ],
-        "internal topics are never authorized"
-    );
+    // An allowed topic that exists gets 55; one that does not, 3, as KafkaApis checks the
+    // metadata cache after authorization (found by the differential test against Kafka 4.4,
+    // seed 1796584439296049617).
+    let exists = Ids(HashMap::from([(Uuid::from_u128(1), "t1".to_string())]));
+    for (ids, t1) in [(exists, 55), (Ids::default(), 3)] {
+        let req = add_partitions(
+            "tx",
+            &[("t1", &[0]), ("t2", &[0, 1]), ("__consumer_offsets", &[3])],
+        );
+        let api = ApiKey::AddPartitionsToTxn;
+        let body = RequestKind::AddPartitionsToTxn(req);
+        let plan = plan(api, 3, &header(api, 3), &body, &acl, &ids)
+            .expect("plan")
+            .expect("a groups API");
+        let resp: AddPartitionsToTxnResponse = local(plan, ApiKey::AddPartitionsToTxn, 3);
+        assert_eq!(
+            txn_results(&resp),
+            vec![
+                ("t1", 0, t1),
+                ("t2", 0, 29),
+                ("t2", 1, 29),
+                ("__consumer_offsets", 3, 29)
+            ],
+            "internal topics are never authorized"
+        );
+    }
 
     let req = add_partitions("tx", &[("t1", &[0])]);
     let plan = plan_for(

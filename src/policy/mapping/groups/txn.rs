@@ -22,13 +22,13 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::code::{
     CLUSTER_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, OPERATION_NOT_ATTEMPTED,
-    TOPIC_AUTHORIZATION_FAILED, TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    TOPIC_AUTHORIZATION_FAILED, TRANSACTIONAL_ID_AUTHORIZATION_FAILED, UNKNOWN_TOPIC_OR_PARTITION,
 };
 use super::{
     forward_partial, is_internal_topic, mask, message, read_response, respond, split, then_merge,
     Denied, Merge,
 };
-use crate::policy::mapping::{Authorize, Plan};
+use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::model::CLUSTER_NAME;
 use crate::policy::{Operation, ResourceType};
 use crate::protocol::codec::{encode_response, ProtocolError};
@@ -70,13 +70,16 @@ pub(super) fn init_producer_id(
 
 /// KafkaApis.handleAddPartitionsToTxnRequest. Client versions (v0-3): WRITE on the transactional
 /// id, else 53 on every partition; WRITE on each topic (never on an internal topic), else 29, and
-/// if any partition fails nothing is added: the others get 55 OPERATION_NOT_ATTEMPTED. v4+ batches
-/// come from brokers verifying transactions and need CLUSTER_ACTION, else a top-level 31.
+/// if any partition fails nothing is added: an allowed topic that does not exist gets 3, the
+/// others 55 OPERATION_NOT_ATTEMPTED (the session asked the cluster about names the gateway had
+/// not seen before this plan). v4+ batches come from brokers verifying transactions and need
+/// CLUSTER_ACTION, else a top-level 31.
 pub(super) fn add_partitions_to_txn(
     version: i16,
     header: &RequestHeader,
     req: &AddPartitionsToTxnRequest,
     authz: &dyn Authorize,
+    ids: &dyn TopicIds,
 ) -> Result<Plan, ProtocolError> {
     const API: ApiKey = ApiKey::AddPartitionsToTxn;
     if version >= 4 {
@@ -110,10 +113,12 @@ pub(super) fn add_partitions_to_txn(
                 .iter()
                 .zip(flags)
                 .map(|(t, ok)| {
-                    let error = if ok {
-                        OPERATION_NOT_ATTEMPTED
-                    } else {
+                    let error = if !ok {
                         TOPIC_AUTHORIZATION_FAILED
+                    } else if ids.id_of(&t.name).is_none() {
+                        UNKNOWN_TOPIC_OR_PARTITION
+                    } else {
+                        OPERATION_NOT_ATTEMPTED
                     };
                     txn_partitions_result(t, error)
                 })

@@ -1767,33 +1767,28 @@ fn the_gateway_answers_as_kafka_does_with_the_same_acls() {
             }
             pairs += 1;
             *covered.entry((format!("{api:?}"), v)).or_default() += 1;
+            let difference = |kafka_said: String, gateway_said: String, kafka: &Side| Difference {
+                set: set_name.clone(),
+                policy: policy_text(acls),
+                user,
+                host,
+                api,
+                version: v,
+                request: ids_to_names(&format!("{req_k:?}"), kafka),
+                kafka: kafka_said,
+                gateway: gateway_said,
+            };
             if !may_create.is_empty() {
                 if let Some(created) = settle_auto_creation(&mut kafka, &mut gw, &may_create) {
-                    differences.push(Difference {
-                        set: set_name.clone(),
-                        policy: policy_text(acls),
-                        user,
-                        host,
-                        api,
-                        version: v,
-                        request: ids_to_names(&format!("{req_k:?}"), &kafka),
-                        kafka: "(no topic auto-created)".into(),
-                        gateway: format!("auto-created {created:?}"),
-                    });
+                    differences.push(difference(
+                        "(no topic auto-created)".into(),
+                        format!("auto-created {created:?}"),
+                        &kafka,
+                    ));
                 }
             }
             if sa != sb_ {
-                differences.push(Difference {
-                    set: set_name.clone(),
-                    policy: policy_text(acls),
-                    user,
-                    host,
-                    api,
-                    version: v,
-                    request: ids_to_names(&format!("{req_k:?}"), &kafka),
-                    kafka: sa,
-                    gateway: sb_,
-                });
+                differences.push(difference(sa, sb_, &kafka));
             }
         }
     }

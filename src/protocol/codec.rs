@@ -155,6 +155,14 @@ impl Request {
     }
 }
 
+/// Whether the session reads requests of `api` at `version` in place ([`read_request`]) rather
+/// than decoding them whole.
+pub fn reads_in_place(api: ApiKey, version: i16) -> bool {
+    api == ApiKey::Metadata
+        || (api == ApiKey::Fetch && fetch::VERSIONS.contains(&version))
+        || names::applies(api, version)
+}
+
 /// Reads a request for the session: Metadata, Fetch and the group-name lists in place
 /// ([`read_metadata_request`], [`read_fetch_request`], [`read_names_request`]), every other API
 /// decoded ([`decode_request_within`]), all held to `budget`.
@@ -478,6 +486,26 @@ pub fn encode_request_with_header<T: Encodable>(
     header: &RequestHeader,
     body: &T,
 ) -> Result<Bytes, ProtocolError> {
+    encode_framed(api, version, header, |buf| body.encode(buf, version))
+}
+
+/// [`encode_request_with_header`] for a decoded request of any API (tests and fuzzing hold
+/// requests as `RequestKind`).
+pub fn encode_request_kind_with_header(
+    api: ApiKey,
+    version: i16,
+    header: &RequestHeader,
+    body: &RequestKind,
+) -> Result<Bytes, ProtocolError> {
+    encode_framed(api, version, header, |buf| body.encode(buf, version))
+}
+
+fn encode_framed(
+    api: ApiKey,
+    version: i16,
+    header: &RequestHeader,
+    body: impl FnOnce(&mut BytesMut) -> anyhow::Result<()>,
+) -> Result<Bytes, ProtocolError> {
     let err = |e: anyhow::Error| ProtocolError::Encode {
         api,
         version,
@@ -488,7 +516,7 @@ pub fn encode_request_with_header<T: Encodable>(
     header
         .encode(&mut buf, api.request_header_version(version))
         .map_err(err)?;
-    body.encode(&mut buf, version).map_err(err)?;
+    body(&mut buf).map_err(err)?;
     let len = i32::try_from(buf.len() - LEN_PREFIX).map_err(|_| ProtocolError::Encode {
         api,
         version,

@@ -8,13 +8,15 @@ use std::ops::Range;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::{ApiKey, ResponseHeader};
-use kafka_protocol::protocol::Encodable;
+use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader};
 use uuid::Uuid;
 
 use super::codec::ProtocolError;
 use super::frame::LEN_PREFIX;
-use super::wire::{entries, put_count, put_uvarint, set_frame_length, Cursor, WireError};
+use super::list::{NestedAnswer, Shell};
+use super::wire::{
+    entries, put_count, put_uvarint, set_frame_length, uvarint_len, Cursor, WireError,
+};
 
 /// The versions read here: the gateway's Fetch range (v4+ has `isolation_level`, and the
 /// gateway caps Fetch at v15: v16+ responses carry broker endpoints).
@@ -226,7 +228,7 @@ impl FetchRequestWire {
     /// id 0 and epoch -1 (Kafka's sessionless full fetch) where the version has sessions.
     pub fn splice(
         &self,
-        mut keep: impl FnMut(bool, usize, &TopicEntry<'_>) -> bool,
+        mut keep: impl FnMut(bool, usize) -> bool,
         sessionless: bool,
     ) -> Result<Bytes, WireError> {
         let flexible = self.version >= FIRST_FLEXIBLE;
@@ -240,7 +242,7 @@ impl FetchRequestWire {
             };
             for (i, t) in self.entries(list_of, forgotten).enumerate() {
                 let t = t?;
-                if keep(list == 1, i, &t) {
+                if keep(list == 1, i) {
                     kept[list].push(t.range);
                 }
             }
@@ -368,32 +370,27 @@ fn read_entry<'a>(
 
 /// Writes `FetchResponse.partitionResponse(tp, error)` answers (high watermark, last stable
 /// offset and log start offset -1, no records) for whole topics, at one version and error code.
+/// The topic's name or id is written from the request's bytes; its partitions from one encoded
+/// partition answer ([`NestedAnswer`]).
 #[derive(Debug)]
 pub struct DeniedTopics {
     version: i16,
-    /// One partition's answer, encoded once; each partition copies it with its own index (the
-    /// first field, an i32, at every version).
-    partition: Vec<u8>,
+    partition: NestedAnswer,
 }
 
 impl DeniedTopics {
     pub fn new(version: i16, code: i16) -> Result<DeniedTopics, ProtocolError> {
-        let mut partition = BytesMut::new();
-        PartitionData::default()
-            .with_error_code(code)
-            .with_high_watermark(-1)
-            .with_last_stable_offset(-1)
-            .with_log_start_offset(-1)
-            .encode(&mut partition, version)
-            .map_err(|e| ProtocolError::Encode {
-                api: ApiKey::Fetch,
-                version,
-                message: e.to_string(),
-            })?;
-        Ok(DeniedTopics {
+        let partition = NestedAnswer::new(
+            ApiKey::Fetch,
             version,
-            partition: partition.to_vec(),
-        })
+            &PartitionData::default()
+                .with_error_code(code)
+                .with_high_watermark(-1)
+                .with_last_stable_offset(-1)
+                .with_log_start_offset(-1),
+            |p, i| p.partition_index = i,
+        )?;
+        Ok(DeniedTopics { version, partition })
     }
 
     /// The encoded size of the answer for `t`.
@@ -410,11 +407,11 @@ impl DeniedTopics {
         } else {
             (4, 0)
         };
-        name + count + n * self.partition.len() + tags
+        name + count + self.partition.size(n) + tags
     }
 
     /// Appends a `FetchableTopicResponse` for `t` with every partition answered.
-    pub fn write(&self, out: &mut BytesMut, t: &TopicEntry<'_>) -> Result<(), WireError> {
+    pub fn write(&self, out: &mut BytesMut, t: &TopicEntry<'_>) -> Result<(), ProtocolError> {
         let flexible = self.version >= FIRST_FLEXIBLE;
         match t.topic {
             TopicRef::Id(id) => out.extend_from_slice(id.as_bytes()),
@@ -427,12 +424,8 @@ impl DeniedTopics {
                 out.extend_from_slice(name.as_bytes());
             }
         }
-        put_count(out, flexible, t.partition_count())?;
-        for index in t.partitions() {
-            let at = out.len();
-            out.extend_from_slice(&self.partition);
-            out[at..at + 4].copy_from_slice(&index.to_be_bytes());
-        }
+        self.partition
+            .write_list(out, flexible, t.partition_count(), t.partitions())?;
         if flexible {
             out.put_u8(0); // no tagged fields
         }
@@ -440,58 +433,28 @@ impl DeniedTopics {
     }
 }
 
-/// Bytes of `v` as an unsigned varint.
-fn uvarint_len(v: usize) -> usize {
-    let bits = usize::BITS - v.leading_zeros();
-    (bits.max(1) as usize).div_ceil(7)
-}
-
 /// A whole Fetch response the gateway answers itself: no error, no session, no throttle, and one
 /// denied answer per topic of `topics` (each with its error code).
 pub fn respond_denied<'a>(
     version: i16,
-    correlation_id: i32,
+    request: &RequestHeader,
     topics: impl Iterator<Item = (TopicEntry<'a>, &'a DeniedTopics)> + Clone,
 ) -> Result<Bytes, ProtocolError> {
-    let encoding = |e: WireError| ProtocolError::Encode {
-        api: ApiKey::Fetch,
-        version,
-        message: e.to_string(),
-    };
-    let flexible = version >= FIRST_FLEXIBLE;
     let (count, size) = topics
         .clone()
         .fold((0usize, 0usize), |(n, s), (t, d)| (n + 1, s + d.size(&t)));
-    let mut out = BytesMut::with_capacity(LEN_PREFIX + 32 + size);
-    out.put_i32(0); // the length, set below
-    let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    header
-        .encode(&mut out, ApiKey::Fetch.response_header_version(version))
-        .map_err(|e| ProtocolError::Encode {
-            api: ApiKey::Fetch,
-            version,
-            message: e.to_string(),
-        })?;
-    out.put_i32(0); // throttle_time_ms
-    if version >= FIRST_SESSION {
-        out.put_i16(0); // error_code
-        out.put_i32(0); // session_id
-    }
-    put_count(&mut out, flexible, count).map_err(encoding)?;
-    for (t, denied) in topics {
-        denied.write(&mut out, &t).map_err(encoding)?;
-    }
-    if flexible {
-        out.put_u8(0); // no tagged fields
-    }
-    let len = i32::try_from(out.len() - LEN_PREFIX).map_err(|_| {
-        encoding(WireError {
-            at: 0,
-            what: "response over 2 GiB",
-        })
-    })?;
-    out[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
-    Ok(out.freeze())
+    let body = FetchResponse::default().with_session_id(0);
+    Shell::answering(ApiKey::Fetch, version, request, &body, |r, v| {
+        r.responses = v
+    })?
+    .finish(count, size, |out| {
+        let mut written = 0;
+        for (t, denied) in topics {
+            denied.write(out, &t)?;
+            written += 1;
+        }
+        Ok(written)
+    })
 }
 
 #[cfg(test)]

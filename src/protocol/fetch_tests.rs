@@ -167,10 +167,10 @@ proptest! {
         prop_assert_eq!(read_topics, want);
         prop_assert_eq!(wire.forgotten().count(), req.forgotten_topics_data.len());
 
-        prop_assert_eq!(wire.splice(|_, _, _| true, false).expect("splice"), frame);
+        prop_assert_eq!(wire.splice(|_, _| true, false).expect("splice"), frame);
 
         let mut i = 0;
-        let spliced = wire.splice(|_, _, _| { i += 1; i % drop_every != 0 }, true).expect("splice");
+        let spliced = wire.splice(|_, _| { i += 1; i % drop_every != 0 }, true).expect("splice");
         let mut want = req.clone();
         let mut j = 0;
         want.topics.retain(|_| { j += 1; j % drop_every != 0 });
@@ -199,7 +199,7 @@ proptest! {
             denied.write(&mut one, &t).expect("write");
             prop_assert_eq!(denied.size(&t), one.len(), "the size written is the size told");
         }
-        let got = respond_denied(version, 77, wire.topics().map(|t| (t.expect("entry"), &denied)))
+        let got = respond_denied(version, &header(version), wire.topics().map(|t| (t.expect("entry"), &denied)))
             .expect("respond");
         let responses = req.topics.iter().map(|t| {
             FetchableTopicResponse::default()
@@ -239,7 +239,7 @@ proptest! {
             for t in wire.topics().chain(wire.forgotten()) {
                 let _ = t.map(|t| t.partitions().count());
             }
-            let _ = wire.splice(|_, _, _| true, true);
+            let _ = wire.splice(|_, _| true, true);
         }
     }
 }

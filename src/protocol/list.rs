@@ -3,7 +3,7 @@
 //! held as 50,000 response structs.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ResponseHeader};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::Encodable;
 
 use super::codec::ProtocolError;
@@ -217,6 +217,23 @@ impl Shell {
         })
     }
 
+    /// The shell of an answer the gateway gives a request itself: its correlation id, no tagged
+    /// header fields.
+    pub fn answering<R, T>(
+        api: ApiKey,
+        version: i16,
+        request: &RequestHeader,
+        body: &R,
+        put: impl Fn(&mut R, Vec<T>),
+    ) -> Result<Shell, ProtocolError>
+    where
+        R: Encodable + Clone,
+        T: Encodable + Default,
+    {
+        let header = super::codec::response_header(request.correlation_id);
+        Shell::new(api, version, &header, body, put)
+    }
+
     fn error(&self, message: String) -> ProtocolError {
         ProtocolError::Encode {
             api: self.api,
@@ -320,17 +337,39 @@ impl NestedAnswer {
         let (before, after, compact) = split_list(self.api, self.version, entry, put)?;
         out.reserve(before.len() + 5 + self.size(indexes.len()) + after.len());
         out.extend_from_slice(&before);
-        put_count(out, compact, indexes.len()).map_err(|e| ProtocolError::Encode {
+        self.write_list(out, compact, indexes.len(), indexes)?;
+        out.extend_from_slice(&after);
+        Ok(())
+    }
+
+    /// Appends the nested list alone: its count (`compact` or not), then one nested answer per
+    /// index, for callers that write the entry around it themselves. `indexes` must yield `count`
+    /// indexes; fewer or more is an error, never a frame whose count is wrong.
+    pub fn write_list(
+        &self,
+        out: &mut BytesMut,
+        compact: bool,
+        count: usize,
+        indexes: impl Iterator<Item = i32>,
+    ) -> Result<(), ProtocolError> {
+        let error = |message: String| ProtocolError::Encode {
             api: self.api,
             version: self.version,
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        put_count(out, compact, count).map_err(|e| error(e.to_string()))?;
+        let mut written = 0;
         for index in indexes {
             let at = out.len() + self.index_at;
             out.extend_from_slice(&self.template);
             out[at..at + 4].copy_from_slice(&index.to_be_bytes());
+            written += 1;
         }
-        out.extend_from_slice(&after);
+        if written != count {
+            return Err(error(format!(
+                "{written} nested answers written for a count of {count}"
+            )));
+        }
         Ok(())
     }
 }

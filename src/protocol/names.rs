@@ -11,7 +11,7 @@ use kafka_protocol::protocol::Encodable;
 
 use super::codec::ProtocolError;
 use super::frame::LEN_PREFIX;
-use super::wire::{put_count, put_uvarint, set_frame_length, Cursor, WireError};
+use super::wire::{put_count, put_uvarint, set_frame_length, uvarint_len, Cursor, WireError};
 
 /// How a name-list request of one API is laid out at one version.
 #[derive(Debug, Clone, Copy)]
@@ -269,8 +269,7 @@ impl NamedAnswer {
     /// The encoded size of the answer for `name`.
     pub fn size(&self, name: &str) -> usize {
         let len = if self.compact {
-            let v = name.len() + 1;
-            (usize::BITS - v.leading_zeros()).div_ceil(7) as usize
+            uvarint_len(name.len() + 1)
         } else {
             2
         };

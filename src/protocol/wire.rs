@@ -173,6 +173,12 @@ pub fn set_frame_length(out: &mut BytesMut) -> Result<(), WireError> {
     Ok(())
 }
 
+/// Bytes `v` takes as an unsigned varint.
+pub fn uvarint_len(v: usize) -> usize {
+    let bits = usize::BITS - v.leading_zeros();
+    (bits.max(1) as usize).div_ceil(7)
+}
+
 pub fn put_uvarint(out: &mut BytesMut, mut v: u32) {
     while v >= 0x80 {
         out.put_u8((v as u8) | 0x80);
@@ -230,6 +236,9 @@ mod tests {
     #[test]
     fn counts_and_varints_round_trip() {
         for n in [0usize, 1, 127, 128, 300, 1 << 21] {
+            let mut varint = BytesMut::new();
+            put_uvarint(&mut varint, n as u32);
+            assert_eq!(uvarint_len(n), varint.len(), "{n}");
             for compact in [false, true] {
                 let mut out = BytesMut::new();
                 put_count(&mut out, compact, n).expect("fits");

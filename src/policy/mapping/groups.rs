@@ -42,7 +42,6 @@ use std::marker::PhantomData;
 use super::{respond, Authorize, Plan, TopicIds};
 use crate::policy::{Operation, ResourceType};
 use crate::protocol::codec::encode_request_with_header;
-use crate::protocol::codec::read_names_request;
 use crate::protocol::codec::{decode_body, split_response, ProtocolError};
 use crate::protocol::list::{self, Answers};
 use crate::protocol::names::{NameListWire, NamedAnswer};
@@ -130,8 +129,7 @@ impl<T: Encodable + Decodable + Default> Denied<T> {
         body: &R,
         put: impl Fn(&mut R, Vec<T>),
     ) -> Result<Plan, ProtocolError> {
-        let header = crate::protocol::codec::response_header(header.correlation_id);
-        let shell = list::Shell::new(self.api, self.version, &header, body, put)?;
+        let shell = list::Shell::answering(self.api, self.version, header, body, put)?;
         let frame = self.answers.into_frame(shell)?;
         Ok(Plan::Respond(frame))
     }
@@ -269,20 +267,6 @@ pub fn plan_names(
     }
 }
 
-/// A decoded name-list request (tests, fuzzing), encoded again and planned from its bytes as the
-/// session plans every such request: one implementation.
-fn names_in_place(
-    api: ApiKey,
-    version: i16,
-    header: &RequestHeader,
-    frame: Bytes,
-    authz: &dyn Authorize,
-) -> Result<Plan, ProtocolError> {
-    let payload = frame.slice(crate::protocol::frame::LEN_PREFIX..);
-    let (_, wire) = read_names_request(api, version, payload, u64::MAX)?;
-    plan_names(header, &wire, authz)
-}
-
 /// Authorizes one request of the group, offset and transaction APIs; `Ok(None)` for other APIs.
 /// Every API here is authorized by name; topic ids only matter when merging.
 pub fn plan(
@@ -305,20 +289,6 @@ pub fn plan(
         RequestKind::LeaveGroup(r) => membership::leave_group(version, header, r, authz)?,
         RequestKind::ConsumerGroupHeartbeat(r) => {
             membership::consumer_group_heartbeat(version, header, r, authz)?
-        }
-        // As the session reads them: in place, from the request's bytes.
-        RequestKind::DescribeGroups(r) => {
-            let frame = encode_request_with_header(ApiKey::DescribeGroups, version, header, r)?;
-            names_in_place(ApiKey::DescribeGroups, version, header, frame, authz)?
-        }
-        RequestKind::ConsumerGroupDescribe(r) => {
-            let api = ApiKey::ConsumerGroupDescribe;
-            let frame = encode_request_with_header(api, version, header, r)?;
-            names_in_place(api, version, header, frame, authz)?
-        }
-        RequestKind::DeleteGroups(r) => {
-            let frame = encode_request_with_header(ApiKey::DeleteGroups, version, header, r)?;
-            names_in_place(ApiKey::DeleteGroups, version, header, frame, authz)?
         }
         RequestKind::ListGroups(_) => membership::list_groups(version, authz),
         RequestKind::InitProducerId(r) => txn::init_producer_id(version, header, r, authz)?,
@@ -500,16 +470,18 @@ where
             .map(|((_, name), _)| name)
     };
     if state.iter().all(|s| *s != ALLOWED) {
-        let header = crate::protocol::codec::response_header(header.correlation_id);
         let count = answered().count();
         let size = answered().map(|n| answer.size(n)).sum();
-        let frame =
-            list::Shell::new(api, version, &header, body, put)?.finish(count, size, |out| {
+        let frame = list::Shell::answering(api, version, header, body, put)?.finish(
+            count,
+            size,
+            |out| {
                 for name in answered() {
                     answer.write(out, name).map_err(encoding)?;
                 }
                 Ok(count)
-            })?;
+            },
+        )?;
         return Ok(ByName::Answered(Plan::Respond(frame)));
     }
     let mut denied = Denied::new(api, version);

@@ -45,10 +45,8 @@ use uuid::Uuid;
 use super::{respond, Authorize, Plan, TopicIds};
 use crate::policy::model::CLUSTER_NAME;
 use crate::policy::{Operation, ResourceType};
+use crate::protocol::codec::encode_request_with_header;
 use crate::protocol::codec::{decode_body, encode_response, split_response, ProtocolError};
-use crate::protocol::codec::{
-    encode_request_with_header, read_fetch_request, read_metadata_request,
-};
 use crate::protocol::fetch::FetchRequestWire;
 use crate::protocol::list::{self, Answers};
 use crate::protocol::metadata::MetadataRequestWire;
@@ -163,27 +161,11 @@ pub fn plan(
 ) -> Result<Option<Plan>, ProtocolError> {
     let plan = match body {
         RequestKind::Produce(r) => produce::produce(version, header, r, authz, ids)?,
-        RequestKind::Fetch(r) if crate::protocol::fetch::VERSIONS.contains(&version) => {
-            // As for Metadata: a decoded request is planned from its bytes, as the session plans
-            // every Fetch request.
-            let frame = encode_request_with_header(ApiKey::Fetch, version, header, r)?;
-            let payload = frame.slice(crate::protocol::frame::LEN_PREFIX..);
-            let (_, wire) = read_fetch_request(version, payload, u64::MAX)?;
-            fetch::fetch(header, &wire, authz, ids)?
-        }
         RequestKind::ListOffsets(r) => offsets::list_offsets(version, header, r, authz)?,
         RequestKind::OffsetForLeaderEpoch(r) => {
             offsets::offset_for_leader_epoch(version, header, r, authz)?
         }
         RequestKind::DeleteRecords(r) => offsets::delete_records(version, header, r, authz)?,
-        RequestKind::Metadata(r) => {
-            // A decoded request (tests, fuzzing) is planned from its bytes, as the session plans
-            // every Metadata request: one implementation.
-            let frame = encode_request_with_header(ApiKey::Metadata, version, header, r)?;
-            let payload = frame.slice(crate::protocol::frame::LEN_PREFIX..);
-            let (_, wire) = read_metadata_request(version, payload, u64::MAX)?;
-            metadata::metadata(&wire, authz, ids)?
-        }
         RequestKind::DescribeCluster(r) => metadata::describe_cluster(version, r),
         RequestKind::CreateTopics(r) => admin::create_topics(version, header, r, authz)?,
         RequestKind::DeleteTopics(r) => admin::delete_topics(version, header, r, authz, ids)?,
@@ -387,8 +369,7 @@ impl<T: Keyed + Encodable + Decodable + Default> Splice<T> {
         body: &R,
         put: impl Fn(&mut R, Vec<T>),
     ) -> Result<Plan, ProtocolError> {
-        let header = crate::protocol::codec::response_header(header.correlation_id);
-        let shell = list::Shell::new(self.api, self.version, &header, body, put)?;
+        let shell = list::Shell::answering(self.api, self.version, header, body, put)?;
         self.answers.into_frame(shell).map(Plan::Respond)
     }
 
@@ -468,8 +449,7 @@ where
         return Ok(Plan::Forward);
     }
     if codes.iter().all(Option::is_some) {
-        let header = crate::protocol::codec::response_header(header.correlation_id);
-        let shell = list::Shell::new(api, version, &header, body, put)?;
+        let shell = list::Shell::answering(api, version, header, body, put)?;
         let frame = shell.finish(entries.len(), 0, |out| {
             for (e, code) in entries.iter().zip(codes) {
                 write(out, e, code.unwrap_or_default())?;

@@ -44,10 +44,9 @@ use kafka_protocol::messages::{
     offset_commit_request, offset_fetch_request, produce_request, ApiKey, BrokerId,
     CreateTopicsRequest, DescribeClusterResponse, DescribeGroupsRequest, FetchRequest,
     FindCoordinatorRequest, FindCoordinatorResponse, GroupId, ListOffsetsRequest, MetadataRequest,
-    MetadataResponse, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, RequestKind,
-    ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
+    MetadataResponse, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, RequestHeader,
+    RequestKind, ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
 };
-use kafka_protocol::protocol::buf::ByteBufMut;
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
 fn s(v: &'static str) -> StrBytes {
@@ -235,23 +234,14 @@ fn uuid_of(bytes: [u8; 16]) -> uuid::Uuid {
     uuid::Uuid::from_bytes(bytes)
 }
 
-/// Encodes a request body behind a request header, as `codec::encode_request` frames it.
+/// A request payload (length prefix removed): `body` behind a header of correlation id 1.
 fn request_payload(key: ApiKey, version: i16, body: &RequestKind) -> Option<Bytes> {
-    struct Body<'a>(&'a RequestKind);
-    impl Encodable for Body<'_> {
-        fn encode<B: ByteBufMut>(&self, buf: &mut B, version: i16) -> anyhow::Result<()> {
-            let mut tmp = bytes::BytesMut::new();
-            self.0.encode(&mut tmp, version)?;
-            buf.put_slice(&tmp);
-            Ok(())
-        }
-        fn compute_size(&self, version: i16) -> anyhow::Result<usize> {
-            let mut tmp = bytes::BytesMut::new();
-            self.0.encode(&mut tmp, version)?;
-            Ok(tmp.len())
-        }
-    }
-    let frame = codec::encode_request(key, version, 1, "fuzz-seed", &Body(body)).ok()?;
+    let header = RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(1)
+        .with_client_id(Some(StrBytes::from_static_str("fuzz-seed")));
+    let frame = codec::encode_request_kind_with_header(key, version, &header, body).ok()?;
     Some(frame.slice(LEN_PREFIX..))
 }
 
@@ -334,8 +324,15 @@ fn audit_copy_seeds(dir: &Path) -> std::io::Result<usize> {
     let mut prev = GENESIS.to_string();
     for seq in 0..6u64 {
         let mut buf = Vec::new();
-        let body = format!(r#"{{"event":"gateway_stop","instance":"i","reason":"r{seq}","uptime_ms":1}}"#);
-        prev = encode_line(seq, "2026-12-04T00:00:00.000000Z", &prev, body.as_bytes(), &mut buf);
+        let body =
+            format!(r#"{{"event":"gateway_stop","instance":"i","reason":"r{seq}","uptime_ms":1}}"#);
+        prev = encode_line(
+            seq,
+            "2026-12-04T00:00:00.000000Z",
+            &prev,
+            body.as_bytes(),
+            &mut buf,
+        );
         buf.pop();
         lines.push(buf);
     }
@@ -361,7 +358,13 @@ fn audit_copy_seeds(dir: &Path) -> std::io::Result<usize> {
             1,
             vec![
                 (0, lines[2].clone()),
-                (0, lines[3].iter().map(|b| if *b == b'3' { b'7' } else { *b }).collect()),
+                (
+                    0,
+                    lines[3]
+                        .iter()
+                        .map(|b| if *b == b'3' { b'7' } else { *b })
+                        .collect(),
+                ),
                 (3, b"not json".to_vec()),
                 (0, lines[5].clone()),
             ],
@@ -464,7 +467,11 @@ fn main() -> std::io::Result<()> {
     // and the gateway's own answers are all at their largest within the 2x bound.
     let names: Vec<metadata_request::MetadataRequestTopic> = (0..36_000)
         .map(|i| {
-            let name = if i % 2 == 0 { format!("cost-{i:06}") } else { format!("deny-{i:05}") };
+            let name = if i % 2 == 0 {
+                format!("cost-{i:06}")
+            } else {
+                format!("deny-{i:05}")
+            };
             metadata_request::MetadataRequestTopic::default()
                 .with_name(Some(TopicName(StrBytes::from_string(name))))
         })
@@ -480,7 +487,13 @@ fn main() -> std::io::Result<()> {
     // length (half denied, so a splice and the gateway's answers), each also forgotten, and a
     // DeleteGroups of 60,000 such names, some repeated.
     let names: Vec<String> = (0..15_000)
-        .map(|i| if i % 2 == 0 { format!("t{i:05}") } else { format!("t{i:06}") })
+        .map(|i| {
+            if i % 2 == 0 {
+                format!("t{i:05}")
+            } else {
+                format!("t{i:06}")
+            }
+        })
         .collect();
     let fetch = FetchRequest::default()
         .with_topics(

@@ -53,14 +53,13 @@ pub(super) fn fetch(
 ) -> Result<Plan, ProtocolError> {
     let version = wire.version();
     let malformed = malformed(version);
-    let correlation_id = header.correlation_id;
     if wire.replica_id >= 0 {
         if cluster_allowed(authz, Operation::ClusterAction) {
             return Ok(Plan::Forward);
         }
         let denied = DeniedTopics::new(version, code::TOPIC_AUTHORIZATION_FAILED)?;
         let topics = wire.topics().map_while(Result::ok).map(|t| (t, &denied));
-        return respond_denied(version, correlation_id, topics).map(Plan::Respond);
+        return respond_denied(version, header, topics).map(Plan::Respond);
     }
 
     // The error for each topic, decided once (0: allowed): 100 for an id the gateway does not
@@ -109,7 +108,7 @@ pub(super) fn fetch(
             .map_while(Result::ok)
             .zip(codes.iter())
             .map(|(t, c)| (t, answer_for(*c)));
-        return respond_denied(version, correlation_id, topics).map(Plan::Respond);
+        return respond_denied(version, header, topics).map(Plan::Respond);
     }
 
     let (mut size, mut denied) = (0, 0);
@@ -128,11 +127,11 @@ pub(super) fn fetch(
                 TopicRef::Name(n) => Key::Name(StrBytes::from_string(n.to_owned())),
             }))?;
         } else {
-            splice.push_with(|out| answer_for(*c).write(out, &t).map_err(&malformed))?;
+            splice.push_with(|out| answer_for(*c).write(out, &t))?;
         }
     }
     let request = wire
-        .splice(|forgotten, i, _| !forgotten && codes[i] == 0, true)
+        .splice(|forgotten, i| !forgotten && codes[i] == 0, true)
         .map_err(&malformed)?;
     Ok(Plan::ForwardPartial {
         request,

@@ -540,8 +540,8 @@ pub struct Decisions {
 /// A session's view of the policy: one principal, one client address, one policy snapshot. It
 /// serves the request mapping's [`Authorize`] and records every decision for audit.
 ///
-/// Rebind it to the current snapshot at the start of each request ([`SessionAuthz::rebind`]), so
-/// a request sees one policy for all its checks and the next request sees a reload.
+/// The session makes one per request from the current snapshot, so a request sees one policy for
+/// all its checks and the next request sees a reload.
 pub struct SessionAuthz {
     snapshot: Arc<Snapshot>,
     version: Arc<str>,
@@ -566,14 +566,6 @@ impl SessionAuthz {
             host: canonical_ip(host),
             log: Mutex::default(),
             cache_inserts_left: std::sync::atomic::AtomicU32::new(REQUEST_CACHE_INSERTS),
-        }
-    }
-
-    /// Switches to another policy snapshot (between requests, never during one).
-    pub fn rebind(&mut self, snapshot: Arc<Snapshot>) {
-        if !Arc::ptr_eq(&snapshot, &self.snapshot) {
-            self.version = Arc::from(snapshot.engine().version());
-            self.snapshot = snapshot;
         }
     }
 

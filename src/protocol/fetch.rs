@@ -8,12 +8,12 @@ use std::ops::Range;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader};
+use kafka_protocol::messages::ApiKey;
 use uuid::Uuid;
 
 use super::codec::ProtocolError;
 use super::frame::LEN_PREFIX;
-use super::list::{NestedAnswer, Shell};
+use super::list::NestedAnswer;
 use super::wire::{
     entries, put_count, put_uvarint, set_frame_length, uvarint_len, Cursor, WireError,
 };
@@ -431,30 +431,6 @@ impl DeniedTopics {
         }
         Ok(())
     }
-}
-
-/// A whole Fetch response the gateway answers itself: no error, no session, no throttle, and one
-/// denied answer per topic of `topics` (each with its error code).
-pub fn respond_denied<'a>(
-    version: i16,
-    request: &RequestHeader,
-    topics: impl Iterator<Item = (TopicEntry<'a>, &'a DeniedTopics)> + Clone,
-) -> Result<Bytes, ProtocolError> {
-    let (count, size) = topics
-        .clone()
-        .fold((0usize, 0usize), |(n, s), (t, d)| (n + 1, s + d.size(&t)));
-    let body = FetchResponse::default().with_session_id(0);
-    Shell::answering(ApiKey::Fetch, version, request, &body, |r, v| {
-        r.responses = v
-    })?
-    .finish(count, size, |out| {
-        let mut written = 0;
-        for (t, denied) in topics {
-            denied.write(out, &t)?;
-            written += 1;
-        }
-        Ok(written)
-    })
 }
 
 #[cfg(test)]

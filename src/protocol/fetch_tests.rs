@@ -199,8 +199,15 @@ proptest! {
             denied.write(&mut one, &t).expect("write");
             prop_assert_eq!(denied.size(&t), one.len(), "the size written is the size told");
         }
-        let got = respond_denied(version, &header(version), wire.topics().map(|t| (t.expect("entry"), &denied)))
-            .expect("respond");
+        let body = FetchResponse::default();
+        let shell = crate::protocol::list::Shell::answering(ApiKey::Fetch, version, &header(version), &body, |r, v| r.responses = v)
+            .expect("shell");
+        let got = shell.finish(wire.topic_count(), 0, |out| {
+            for t in wire.topics() {
+                denied.write(out, &t.expect("entry"))?;
+            }
+            Ok(wire.topic_count())
+        }).expect("respond");
         let responses = req.topics.iter().map(|t| {
             FetchableTopicResponse::default()
                 .with_topic(t.topic.clone())

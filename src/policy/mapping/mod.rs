@@ -5,6 +5,7 @@
 //! [`Authorize`] bound to the client's principal and address, and a [`TopicIds`] map.
 
 pub mod groups;
+pub(crate) mod list_api;
 pub mod topics;
 
 use bytes::Bytes;
@@ -14,6 +15,41 @@ use uuid::Uuid;
 use super::{Operation, ResourceType};
 use crate::protocol::codec::{self, ProtocolError, Request};
 use crate::protocol::frame::{Parts, LEN_PREFIX};
+
+/// Kafka error codes the mappings answer with.
+pub(crate) mod code {
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+    pub const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+    pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+    pub const UNSUPPORTED_VERSION: i16 = 35;
+    pub const INVALID_REQUEST: i16 = 42;
+    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+    pub const OPERATION_NOT_ATTEMPTED: i16 = 55;
+    pub const UNKNOWN_TOPIC_ID: i16 = 100;
+}
+
+/// `Errors.message()` texts and the fixed messages KafkaApis/ControllerApis send with some errors.
+pub(crate) mod message {
+    pub const TOPIC_AUTHORIZATION_FAILED: &str = "Topic authorization failed.";
+    pub const GROUP_AUTHORIZATION_FAILED: &str = "Group authorization failed.";
+    pub const CLUSTER_AUTHORIZATION_FAILED: &str = "Cluster authorization failed.";
+    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: &str =
+        "Transactional Id authorization failed.";
+    pub const UNKNOWN_TOPIC_ID: &str = "This server does not host this topic ID.";
+    pub const UNKNOWN_TOPIC_OR_PARTITION: &str = "This server does not host this topic-partition.";
+    pub const INVALID_REQUEST: &str = "This most likely occurs because of a request being malformed \
+        by the client library or the message was sent to an incompatible broker. See the broker logs \
+        for more details.";
+    /// ControllerApis.createTopics' text for a topic it may not create.
+    pub const CREATE_DENIED: &str = "Authorization failed.";
+    pub const DUPLICATE_TOPIC_NAME: &str = "Duplicate topic name.";
+    pub const DUPLICATE_TOPIC_ID: &str = "Duplicate topic id.";
+    pub const NAME_AND_ID: &str = "You may not specify both topic name and topic id.";
+    pub const NEITHER_NAME_NOR_ID: &str = "Neither topic name nor id were specified.";
+    pub const DUPLICATE_RESOURCE: &str = "Each resource must appear at most once.";
+}
 
 /// The decisions available to the mapping, for one session (principal + client address).
 pub trait Authorize {
@@ -54,14 +90,19 @@ pub enum Plan {
     Close(String),
 }
 
-/// Response adjustments, one variant per module that produces them.
+/// Response adjustments: Metadata's (merged from the two parts the broker rewriting leaves it
+/// in), every other API's through [`list_api::Complete`].
 #[derive(Debug)]
 pub enum Merge {
-    Topics(topics::Merge),
-    Groups(groups::Merge),
+    Metadata(topics::MetadataMerge),
+    Complete(Box<dyn list_api::Complete>),
 }
 
 impl Merge {
+    pub(crate) fn list<L: list_api::ResponseList>(m: list_api::ListMerge<L>) -> Merge {
+        Merge::Complete(Box::new(m))
+    }
+
     /// Applies the adjustment to the upstream's response payload (length prefix removed, header
     /// included) and returns the new frame (length prefix included).
     pub fn apply(
@@ -71,8 +112,8 @@ impl Merge {
         ids: &dyn TopicIds,
     ) -> Result<Bytes, ProtocolError> {
         match self {
-            Merge::Topics(m) => m.apply(payload, authz, ids),
-            Merge::Groups(m) => m.apply(payload, authz, ids),
+            Merge::Metadata(m) => m.apply(payload, authz),
+            Merge::Complete(c) => c.complete(payload, authz, ids),
         }
     }
 
@@ -88,7 +129,7 @@ impl Merge {
     ) -> Result<Parts, ProtocolError> {
         let mut parts = frame.into_vec();
         match self {
-            Merge::Topics(topics::Merge::Metadata(m)) if parts.len() == 2 => {
+            Merge::Metadata(m) if parts.len() == 2 => {
                 let rest = parts.pop().unwrap_or_default();
                 let head = parts.pop().unwrap_or_default();
                 m.apply_split(&head, rest, authz)
@@ -108,10 +149,8 @@ impl Merge {
     /// the broker, not the client, so resolving them cannot be turned into an amplification.
     pub fn upstream_topic_ids(&self, payload: &Bytes) -> Vec<Uuid> {
         match self {
-            Merge::Groups(groups::Merge::ConsumerGroupHeartbeat { version }) => {
-                groups::assignment_topic_ids(*version, payload.clone())
-            }
-            _ => Vec::new(),
+            Merge::Complete(c) => c.upstream_topic_ids(payload),
+            Merge::Metadata(_) => Vec::new(),
         }
     }
 }
@@ -134,10 +173,44 @@ pub fn plan(
         let request = codec::read_request(api, version, frame.slice(LEN_PREFIX..), budget)?;
         return plan_request(api, version, &request, authz, ids);
     }
-    if let Some(p) = topics::plan(api, version, header, body, authz, ids)? {
-        return Ok(Some(p));
-    }
-    groups::plan(api, version, header, body, authz, ids)
+    use groups::{membership, offsets, txn};
+    use topics::{admin, metadata, offsets as topic_offsets, produce};
+    use RequestKind as K;
+    let (v, h) = (version, header);
+    let plan = match body {
+        K::Produce(r) => produce::produce(v, h, r, authz, ids)?,
+        K::ListOffsets(r) => topic_offsets::list_offsets(v, h, r, authz)?,
+        K::OffsetForLeaderEpoch(r) => topic_offsets::offset_for_leader_epoch(v, h, r, authz)?,
+        K::DeleteRecords(r) => topic_offsets::delete_records(v, h, r, authz)?,
+        K::DescribeCluster(r) => metadata::describe_cluster(v, r),
+        K::CreateTopics(r) => admin::create_topics(v, h, r, authz)?,
+        K::DeleteTopics(r) => admin::delete_topics(v, h, r, authz, ids)?,
+        K::CreatePartitions(r) => admin::create_partitions(v, h, r, authz)?,
+        K::DescribeConfigs(r) => admin::describe_configs(v, h, r, authz)?,
+        K::AlterConfigs(r) => admin::alter_configs(v, h, r, authz)?,
+        K::IncrementalAlterConfigs(r) => admin::incremental_alter_configs(v, h, r, authz)?,
+        K::DescribeLogDirs(_) => admin::describe_log_dirs(v, h, authz)?,
+        K::OffsetCommit(r) => offsets::offset_commit(v, h, r, authz)?,
+        K::OffsetFetch(r) => offsets::offset_fetch(v, h, r, authz)?,
+        K::OffsetDelete(r) => offsets::offset_delete(v, h, r, authz)?,
+        K::TxnOffsetCommit(r) => offsets::txn_offset_commit(v, h, r, authz)?,
+        K::FindCoordinator(r) => membership::find_coordinator(v, h, r, authz)?,
+        K::JoinGroup(r) => membership::join_group(v, h, r, authz)?,
+        K::SyncGroup(r) => membership::sync_group(v, h, r, authz)?,
+        K::Heartbeat(r) => membership::heartbeat(v, h, r, authz)?,
+        K::LeaveGroup(r) => membership::leave_group(v, h, r, authz)?,
+        K::ConsumerGroupHeartbeat(r) => membership::consumer_group_heartbeat(v, h, r, authz)?,
+        K::ListGroups(_) => membership::list_groups(v, authz),
+        K::InitProducerId(r) => txn::init_producer_id(v, h, r, authz)?,
+        K::AddPartitionsToTxn(r) => txn::add_partitions_to_txn(v, h, r, authz, ids)?,
+        K::AddOffsetsToTxn(r) => txn::add_offsets_to_txn(v, h, r, authz)?,
+        K::EndTxn(r) => txn::end_txn(v, h, r, authz)?,
+        K::DescribeProducers(r) => txn::describe_producers(v, h, r, authz)?,
+        K::DescribeTransactions(r) => txn::describe_transactions(v, h, r, authz)?,
+        K::ListTransactions(_) => txn::list_transactions(v),
+        _ => return Ok(None),
+    };
+    Ok(Some(plan))
 }
 
 /// Authorizes one request as the session holds it ([`Request`]): Metadata from its bytes, every
@@ -151,9 +224,17 @@ pub fn plan_request(
 ) -> Result<Option<Plan>, ProtocolError> {
     match request {
         Request::Decoded(r) => plan(api, version, &r.header, &r.body, authz, ids),
-        Request::Metadata { wire, .. } => topics::plan_metadata(wire, authz, ids).map(Some),
-        Request::Fetch { header, wire } => topics::plan_fetch(header, wire, authz, ids).map(Some),
-        Request::Names { header, wire } => groups::plan_names(header, wire, authz).map(Some),
+        Request::Metadata { wire, .. } => topics::metadata::metadata(wire, authz, ids).map(Some),
+        Request::Fetch { header, wire } => topics::fetch::fetch(header, wire, authz, ids).map(Some),
+        Request::Names { header, wire } => {
+            use groups::membership::{consumer_group_describe, delete_groups, describe_groups};
+            match wire.api() {
+                ApiKey::DescribeGroups => describe_groups(header, wire, authz),
+                ApiKey::DeleteGroups => delete_groups(header, wire, authz),
+                _ => consumer_group_describe(header, wire, authz),
+            }
+            .map(Some)
+        }
     }
 }
 

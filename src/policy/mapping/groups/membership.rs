@@ -2,7 +2,6 @@
 //! ConsumerGroupHeartbeat) and the group admin APIs (DescribeGroups, ConsumerGroupDescribe,
 //! ListGroups, DeleteGroups).
 
-use bytes::Bytes;
 use kafka_protocol::messages::consumer_group_describe_response::DescribedGroup as CgDescribedGroup;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
@@ -14,21 +13,32 @@ use kafka_protocol::messages::{
     JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsResponse,
     RequestHeader, SyncGroupRequest, SyncGroupResponse,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use super::code::{
     CLUSTER_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, INCONSISTENT_GROUP_PROTOCOL,
     INVALID_REQUEST, TOPIC_AUTHORIZATION_FAILED, TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
 };
-use super::{
-    by_name, forward_partial, group_authorized_operations, mask, message, read_response, respond,
-    split, then_merge, ByName, Denied, Merge,
+use super::{group_allowed, group_authorized_operations, message, topic_allowed};
+use crate::policy::mapping::list_api::{
+    self, by_name, list_api, rewrite, single, Answer, Decoded, Key, ResponseList, Splicing, Then,
+    Verdict,
 };
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::model::CLUSTER_NAME;
 use crate::policy::{Operation, ResourceType};
-use crate::protocol::codec::{encode_response, ProtocolError};
+use crate::protocol::codec::ProtocolError;
 use crate::protocol::names::{NameListWire, NamedAnswer};
+
+list_api!(Coordinators: FindCoordinator,
+    FindCoordinatorResponse[coordinators] => Coordinator, |_, a| by_name(&a.key);
+    FindCoordinatorRequest[coordinator_keys] => StrBytes, |_, k| Key::Name(k.clone()));
+list_api!(DescribedGroups: DescribeGroups,
+    DescribeGroupsResponse[groups] => DescribedGroup, |_, a| by_name(&a.group_id));
+list_api!(CgDescribedGroups: ConsumerGroupDescribe,
+    ConsumerGroupDescribeResponse[groups] => CgDescribedGroup, |_, a| by_name(&a.group_id));
+list_api!(DeletedGroups: DeleteGroups,
+    DeleteGroupsResponse[results] => DeletableGroupResult, |_, a| by_name(&a.group_id));
 
 // ---- FindCoordinator ----
 
@@ -40,8 +50,9 @@ const KEY_TYPE_SHARE: i8 = 2;
 /// KafkaApis.getCoordinator: GROUP keys need DESCRIBE on the group (30), TRANSACTION keys DESCRIBE
 /// on the transactional id (53). Denied keys get node -1, host "", port -1. SHARE keys are
 /// broker-to-broker: INVALID_REQUEST before v6, CLUSTER_ACTION on the cluster from v6 (31 for the
-/// whole request). An unknown key type is INVALID_REQUEST, as Kafka's `CoordinatorType.forId` fails.
-pub(super) fn find_coordinator(
+/// whole request, with its message on every key). An unknown key type is INVALID_REQUEST, as
+/// Kafka's `CoordinatorType.forId` fails.
+pub(in crate::policy::mapping) fn find_coordinator(
     version: i16,
     header: &RequestHeader,
     req: &FindCoordinatorRequest,
@@ -54,93 +65,60 @@ pub(super) fn find_coordinator(
             TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
         ),
         KEY_TYPE_SHARE if version >= 6 => {
-            if authz.allowed(
+            let allowed = authz.allowed(
                 Operation::ClusterAction,
                 ResourceType::Cluster,
                 CLUSTER_NAME,
-            ) {
-                return Ok(Plan::Forward);
-            }
-            return coordinator_request_error(version, header, req, CLUSTER_AUTHORIZATION_FAILED);
+            );
+            (
+                ResourceType::Cluster,
+                if allowed {
+                    0
+                } else {
+                    CLUSTER_AUTHORIZATION_FAILED
+                },
+            )
         }
-        _ => return coordinator_request_error(version, header, req, INVALID_REQUEST),
+        _ => (ResourceType::Cluster, INVALID_REQUEST),
     };
-    let key_ok = |key: &StrBytes| authz.allowed(Operation::Describe, rtype, key);
+    // An error for the whole request (`FindCoordinatorRequest.getErrorResponse`).
+    let whole = (rtype == ResourceType::Cluster && error != 0).then_some(error);
+    let key_ok = |key: &StrBytes| {
+        rtype == ResourceType::Cluster || authz.allowed(Operation::Describe, rtype, key)
+    };
     if version < 4 {
-        if key_ok(&req.key) {
-            return Ok(Plan::Forward);
-        }
-        return respond(
-            API_FIND_COORDINATOR,
+        return single(
+            ApiKey::FindCoordinator,
             version,
             header,
-            &single_coordinator_error(error),
+            whole.is_none() && key_ok(&req.key),
+            || {
+                FindCoordinatorResponse::default()
+                    .with_error_code(error)
+                    .with_error_message(Some(StrBytes::from_static_str(error_message(error))))
+                    .with_node_id(BrokerId(-1))
+                    .with_host(StrBytes::new())
+                    .with_port(-1)
+            },
         );
     }
-    let Some(flags) = mask(&req.coordinator_keys, key_ok) else {
-        return Ok(Plan::Forward);
-    };
-    let (allowed, denied) = split(
-        API_FIND_COORDINATOR,
-        version,
-        &req.coordinator_keys,
-        &flags,
-        |key| no_coordinator(key).with_error_code(error),
-    )?;
-    if allowed.is_empty() {
-        return denied.respond(header, &FindCoordinatorResponse::default(), |r, v| {
-            r.coordinators = v
+    let answer =
+        list_api::answer_with(ApiKey::FindCoordinator, version, |key: &&StrBytes, code| {
+            Coordinator::default()
+                .with_key((*key).clone())
+                .with_node_id(BrokerId(-1))
+                .with_host(StrBytes::new())
+                .with_port(-1)
+                .with_error_code(code)
+                .with_error_message(whole.map(|e| StrBytes::from_static_str(error_message(e))))
         });
-    }
-    let mut forwarded = req.clone();
-    forwarded.coordinator_keys = allowed;
-    let merge = Merge::FindCoordinator { version, denied };
-    forward_partial(API_FIND_COORDINATOR, version, header, &forwarded, merge)
-}
-
-const API_FIND_COORDINATOR: ApiKey = ApiKey::FindCoordinator;
-
-/// `FindCoordinatorResponse.prepareOldResponse(error, Node.noNode())` (v0-3).
-fn single_coordinator_error(error: i16) -> FindCoordinatorResponse {
-    FindCoordinatorResponse::default()
-        .with_error_code(error)
-        .with_error_message(Some(StrBytes::from_static_str(error_message(error))))
-        .with_node_id(BrokerId(-1))
-        .with_host(StrBytes::new())
-        .with_port(-1)
-}
-
-fn no_coordinator(key: &StrBytes) -> Coordinator {
-    Coordinator::default()
-        .with_key(key.clone())
-        .with_node_id(BrokerId(-1))
-        .with_host(StrBytes::new())
-        .with_port(-1)
-}
-
-/// An error for the whole request (`FindCoordinatorRequest.getErrorResponse`): v4+ repeats it, with
-/// its message, for every key.
-fn coordinator_request_error(
-    version: i16,
-    header: &RequestHeader,
-    req: &FindCoordinatorRequest,
-    error: i16,
-) -> Result<Plan, ProtocolError> {
-    if version < 4 {
-        return respond(
-            API_FIND_COORDINATOR,
-            version,
-            header,
-            &single_coordinator_error(error),
-        );
-    }
-    let coordinators = req.coordinator_keys.iter().map(|key| {
-        no_coordinator(key)
-            .with_error_code(error)
-            .with_error_message(Some(StrBytes::from_static_str(error_message(error))))
-    });
-    let resp = FindCoordinatorResponse::default().with_coordinators(coordinators.collect());
-    respond(API_FIND_COORDINATOR, version, header, &resp)
+    list_api::plan_each(
+        Decoded::<Coordinators>::new(version, header, req),
+        whole,
+        (key_ok, error),
+        &answer,
+        Then::default(),
+    )
 }
 
 fn error_message(error: i16) -> &'static str {
@@ -152,47 +130,31 @@ fn error_message(error: i16) -> &'static str {
     }
 }
 
-pub(super) fn merge_find_coordinator(
-    version: i16,
-    denied: Denied<Coordinator>,
-    payload: Bytes,
-) -> Result<Bytes, ProtocolError> {
-    let (header, mut resp): (_, FindCoordinatorResponse) =
-        read_response(API_FIND_COORDINATOR, version, payload)?;
-    let upstream = std::mem::take(&mut resp.coordinators);
-    denied.merge(&header, &resp, |r, v| r.coordinators = v, &upstream)
-}
-
 // ---- classic group protocol ----
-
-fn group_read(authz: &dyn Authorize, group: &str) -> bool {
-    authz.allowed(Operation::Read, ResourceType::Group, group)
-}
 
 /// READ on the group, else `JoinGroupRequest.getErrorResponse`: 30, generation -1, member id and
 /// leader "" (UNKNOWN_MEMBER_ID; Kafka does not echo the client's member id), protocol name null
 /// from v7 ("" before), no members.
-pub(super) fn join_group(
+pub(in crate::policy::mapping) fn join_group(
     version: i16,
     header: &RequestHeader,
     req: &JoinGroupRequest,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
-    if group_read(authz, &req.group_id) {
-        return Ok(Plan::Forward);
-    }
-    let mut resp = JoinGroupResponse::default()
-        .with_error_code(GROUP_AUTHORIZATION_FAILED)
-        .with_generation_id(-1)
-        .with_leader(StrBytes::new())
-        .with_member_id(StrBytes::new());
-    resp.protocol_name = (version < 7).then(StrBytes::new);
-    respond(ApiKey::JoinGroup, version, header, &resp)
+    let allowed = group_allowed(authz, Operation::Read, &req.group_id);
+    single(ApiKey::JoinGroup, version, header, allowed, || {
+        JoinGroupResponse::default()
+            .with_error_code(GROUP_AUTHORIZATION_FAILED)
+            .with_generation_id(-1)
+            .with_leader(StrBytes::new())
+            .with_member_id(StrBytes::new())
+            .with_protocol_name((version < 7).then(StrBytes::new))
+    })
 }
 
 /// From v5 both protocol type and name are required: Kafka answers 23 before authorizing. Then
 /// READ on the group, else 30 with an empty assignment.
-pub(super) fn sync_group(
+pub(in crate::policy::mapping) fn sync_group(
     version: i16,
     header: &RequestHeader,
     req: &SyncGroupRequest,
@@ -200,42 +162,53 @@ pub(super) fn sync_group(
 ) -> Result<Plan, ProtocolError> {
     let error = if version >= 5 && (req.protocol_type.is_none() || req.protocol_name.is_none()) {
         INCONSISTENT_GROUP_PROTOCOL
-    } else if group_read(authz, &req.group_id) {
-        return Ok(Plan::Forward);
+    } else if group_allowed(authz, Operation::Read, &req.group_id) {
+        0
     } else {
         GROUP_AUTHORIZATION_FAILED
     };
-    let resp = SyncGroupResponse::default().with_error_code(error);
-    respond(ApiKey::SyncGroup, version, header, &resp)
+    single(ApiKey::SyncGroup, version, header, error == 0, || {
+        SyncGroupResponse::default().with_error_code(error)
+    })
 }
 
-/// READ on the group, else 30.
-pub(super) fn heartbeat(
+/// Heartbeat and LeaveGroup: READ on the group, else 30 (LeaveGroupRequest.getErrorResponse: the
+/// top-level error only; v3+ batches carry no per-member entries in that answer).
+pub(in crate::policy::mapping) fn group_read<R: Encodable + Default>(
+    (api, version, header): (ApiKey, i16, &RequestHeader),
+    group: &str,
+    authz: &dyn Authorize,
+    with_error: fn(R, i16) -> R,
+) -> Result<Plan, ProtocolError> {
+    let allowed = group_allowed(authz, Operation::Read, group);
+    single(api, version, header, allowed, || {
+        with_error(R::default(), GROUP_AUTHORIZATION_FAILED)
+    })
+}
+
+pub(in crate::policy::mapping) fn heartbeat(
     version: i16,
     header: &RequestHeader,
     req: &HeartbeatRequest,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
-    if group_read(authz, &req.group_id) {
-        return Ok(Plan::Forward);
-    }
-    let resp = HeartbeatResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED);
-    respond(ApiKey::Heartbeat, version, header, &resp)
+    let at = (ApiKey::Heartbeat, version, header);
+    group_read(at, &req.group_id, authz, HeartbeatResponse::with_error_code)
 }
 
-/// READ on the group, else `LeaveGroupRequest.getErrorResponse`: the top-level 30 only; v3+
-/// batches carry no per-member entries in that answer.
-pub(super) fn leave_group(
+pub(in crate::policy::mapping) fn leave_group(
     version: i16,
     header: &RequestHeader,
     req: &LeaveGroupRequest,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
-    if group_read(authz, &req.group_id) {
-        return Ok(Plan::Forward);
-    }
-    let resp = LeaveGroupResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED);
-    respond(ApiKey::LeaveGroup, version, header, &resp)
+    let at = (ApiKey::LeaveGroup, version, header);
+    group_read(
+        at,
+        &req.group_id,
+        authz,
+        LeaveGroupResponse::with_error_code,
+    )
 }
 
 // ---- KIP-848 consumer groups ----
@@ -244,266 +217,226 @@ pub(super) fn leave_group(
 /// subscribed topic name when the heartbeat carries them (29 otherwise). Forwarded with a merge
 /// that drops undescribable topics from the assignment: a subscription regex is resolved by the
 /// upstream's coordinator with the gateway's rights, where Kafka resolves it with the member's.
-pub(super) fn consumer_group_heartbeat(
+pub(in crate::policy::mapping) fn consumer_group_heartbeat(
     version: i16,
     header: &RequestHeader,
     req: &ConsumerGroupHeartbeatRequest,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
     const API: ApiKey = ApiKey::ConsumerGroupHeartbeat;
-    if !group_read(authz, &req.group_id) {
-        let resp =
-            ConsumerGroupHeartbeatResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED);
-        return respond(API, version, header, &resp);
-    }
-    let names = req.subscribed_topic_names.iter().flatten();
-    if names
-        .into_iter()
-        .any(|name| !authz.allowed(Operation::Describe, ResourceType::Topic, name))
+    let error = if !group_allowed(authz, Operation::Read, &req.group_id) {
+        GROUP_AUTHORIZATION_FAILED
+    } else if req
+        .subscribed_topic_names
+        .iter()
+        .flatten()
+        .any(|name| !topic_allowed(authz, Operation::Describe, name))
     {
-        let resp =
-            ConsumerGroupHeartbeatResponse::default().with_error_code(TOPIC_AUTHORIZATION_FAILED);
-        return respond(API, version, header, &resp);
-    }
-    Ok(then_merge(Merge::ConsumerGroupHeartbeat { version }))
+        TOPIC_AUTHORIZATION_FAILED
+    } else {
+        // Keeps the assigned topics the member may DESCRIBE. An id the gateway cannot name even
+        // after asking the cluster (the session does, see `Merge::upstream_topic_ids`) is dropped:
+        // it is never passed to a client unauthorized.
+        let adjust =
+            |r: &mut ConsumerGroupHeartbeatResponse, authz: &dyn Authorize, ids: &dyn TopicIds| {
+                if let Some(assignment) = &mut r.assignment {
+                    assignment.topic_partitions.retain(|tp| {
+                        ids.name_of(tp.topic_id)
+                            .is_some_and(|name| topic_allowed(authz, Operation::Describe, &name))
+                    });
+                }
+            };
+        return Ok(rewrite(API, version, adjust, Some(assignment_ids)));
+    };
+    single(API, version, header, false, || {
+        ConsumerGroupHeartbeatResponse::default().with_error_code(error)
+    })
 }
 
-/// The topic ids of the assignment in a ConsumerGroupHeartbeat response (none if it does not decode:
-/// the merge then reports the error).
-pub(in crate::policy::mapping) fn assignment_topic_ids(
-    version: i16,
-    payload: Bytes,
-) -> Vec<uuid::Uuid> {
-    read_response::<ConsumerGroupHeartbeatResponse>(
-        ApiKey::ConsumerGroupHeartbeat,
+/// The topic ids of the assignment in a ConsumerGroupHeartbeat response.
+fn assignment_ids(r: &ConsumerGroupHeartbeatResponse) -> Vec<uuid::Uuid> {
+    r.assignment
+        .iter()
+        .flat_map(|a| a.topic_partitions.iter().map(|tp| tp.topic_id))
+        .collect()
+}
+
+// ---- group admin ----
+
+/// An answer entry for one group, as the gateway writes it for a denied group.
+trait GroupEntry: Encodable + Default + Clone {
+    fn denied(group_id: GroupId) -> Self;
+}
+
+macro_rules! group_entry {
+    ($($t:ty),*) => {$(
+        impl GroupEntry for $t {
+            fn denied(group_id: GroupId) -> Self {
+                Self::default().with_group_id(group_id).with_error_code(GROUP_AUTHORIZATION_FAILED)
+            }
+        }
+    )*};
+}
+group_entry!(DescribedGroup, CgDescribedGroup, DeletableGroupResult);
+
+/// A request that is one list of group names ([`NameListWire`]): each name allowed `op`, or
+/// answered 30, once per distinct name when `once` (Kafka de-duplicates DeleteGroups). Read in
+/// place: no struct per name; a denied group's answer is encoded once ([`NamedAnswer`], the name
+/// `compact` from the flexible versions on) with each name written in.
+fn by_group_name<L: ResponseList>(
+    (header, wire, authz): (&RequestHeader, &NameListWire, &dyn Authorize),
+    (op, once, compact): (Operation, bool, bool),
+    then: Then<L>,
+) -> Result<Plan, ProtocolError>
+where
+    L::Answer: GroupEntry,
+{
+    let (api, version) = (wire.api(), wire.version());
+    let answer = NamedAnswer::new(
+        api,
         version,
-        payload,
-    )
-    .ok()
-    .and_then(|(_, r)| r.assignment)
-    .map(|a| a.topic_partitions.iter().map(|tp| tp.topic_id).collect())
-    .unwrap_or_default()
+        &L::Answer::denied(GroupId::default()),
+        compact,
+        |g, name| *g = L::Answer::denied(GroupId(StrBytes::from_static_str(name))),
+    )?;
+    let allowed = |g: &str| group_allowed(authz, op, g);
+    use hashbrown::hash_table::{Entry, HashTable};
+    use std::hash::{BuildHasher, RandomState};
+    // A table of name offsets, not of names: 5 bytes a bucket (issue 11 item 5).
+    let hasher = RandomState::new();
+    let mut seen: HashTable<u32> = HashTable::new();
+    let name_at = |at: &u32| wire.name_at(*at).unwrap_or_default();
+    let check = |&(at, name): &(u32, &str)| {
+        if allowed(name) {
+            return Verdict::Forward;
+        }
+        if !once {
+            return Verdict::Answer(GROUP_AUTHORIZATION_FAILED);
+        }
+        let hash = hasher.hash_one(name);
+        match seen.entry(
+            hash,
+            |o| name_at(o) == name,
+            |o| hasher.hash_one(name_at(o)),
+        ) {
+            Entry::Occupied(_) => Verdict::Repeat,
+            Entry::Vacant(slot) => {
+                slot.insert(at);
+                Verdict::Answer(GROUP_AUTHORIZATION_FAILED)
+            }
+        }
+    };
+    let named = Named(&answer, api, version);
+    list_api::plan(header, wire, check, &named, then)
 }
 
-/// Keeps the assigned topics the member may DESCRIBE. An id the gateway cannot name even after
-/// asking the cluster (the session does, see `Merge::upstream_topic_ids`) is dropped: it is never
-/// passed to a client unauthorized.
-pub(super) fn merge_consumer_group_heartbeat(
-    version: i16,
-    payload: Bytes,
-    authz: &dyn Authorize,
-    ids: &dyn TopicIds,
-) -> Result<Bytes, ProtocolError> {
-    const API: ApiKey = ApiKey::ConsumerGroupHeartbeat;
-    let (header, mut resp): (_, ConsumerGroupHeartbeatResponse) =
-        read_response(API, version, payload)?;
-    if let Some(assignment) = &mut resp.assignment {
-        assignment.topic_partitions.retain(|tp| {
-            ids.name_of(tp.topic_id)
-                .is_some_and(|name| authz.allowed(Operation::Describe, ResourceType::Topic, &name))
-        });
+/// A [`NamedAnswer`] as the answer for a group name, at an API and version.
+struct Named<'a>(&'a NamedAnswer, ApiKey, i16);
+
+impl<'a> Answer<(u32, &'a str)> for Named<'_> {
+    fn write(
+        &self,
+        out: &mut bytes::BytesMut,
+        &(_, name): &(u32, &'a str),
+        _: i16,
+    ) -> Result<(), ProtocolError> {
+        self.0.write(out, name).map_err(|e| ProtocolError::Encode {
+            api: self.1,
+            version: self.2,
+            message: e.to_string(),
+        })
     }
-    encode_response(API, version, &header, &resp)
+
+    fn size(&self, &(_, name): &(u32, &'a str), _: i16) -> usize {
+        self.0.size(name)
+    }
 }
 
 /// KafkaApis.handleConsumerGroupDescribe: DESCRIBE per group (30); always merged, as Kafka replaces
 /// a group whose assignments name a topic the client may not DESCRIBE by a 29 without members.
-pub(super) fn consumer_group_describe(
+pub(in crate::policy::mapping) fn consumer_group_describe(
     header: &RequestHeader,
     wire: &NameListWire,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
-    const API: ApiKey = ApiKey::ConsumerGroupDescribe;
-    let version = wire.version();
-    let authorized_operations = wire.include_authorized_operations();
-    let group_ok = |g: &str| authz.allowed(Operation::Describe, ResourceType::Group, g);
-    let answer = NamedAnswer::new(
-        API,
-        version,
-        &CgDescribedGroup::default().with_error_code(GROUP_AUTHORIZATION_FAILED),
-        true,
-        |g, name| g.group_id = GroupId(StrBytes::from_static_str(name)),
-    )?;
-    let body = ConsumerGroupDescribeResponse::default();
-    match by_name(header, wire, group_ok, &answer, false, &body, |r, v| {
-        r.groups = v
-    })? {
-        ByName::AllAllowed => Ok(then_merge(Merge::ConsumerGroupDescribe {
-            version,
-            denied: Denied::new(API, version),
-            authorized_operations,
-        })),
-        ByName::Answered(plan) => Ok(plan),
-        ByName::Partial { request, denied } => Ok(Plan::ForwardPartial {
-            request,
-            merge: super::super::Merge::Groups(Merge::ConsumerGroupDescribe {
-                version,
-                denied,
-                authorized_operations,
-            }),
-        }),
-    }
-}
-
-const UNDESCRIBABLE_TOPICS: &str =
-    "The group has described topic(s) that the client is not authorized to describe.";
-
-pub(super) fn merge_consumer_group_describe(
-    version: i16,
-    denied: Denied<CgDescribedGroup>,
-    authorized_operations: bool,
-    payload: Bytes,
-    authz: &dyn Authorize,
-) -> Result<Bytes, ProtocolError> {
-    const API: ApiKey = ApiKey::ConsumerGroupDescribe;
-    let (header, mut resp): (_, ConsumerGroupDescribeResponse) =
-        read_response(API, version, payload)?;
+    let recompute = wire.include_authorized_operations();
     // The gateway's own answers (30, no members) need none of this: only the upstream's groups.
-    let upstream: Vec<CgDescribedGroup> = std::mem::take(&mut resp.groups)
-        .into_iter()
-        .map(|mut group| {
+    let then = Then::<CgDescribedGroups>::default().adjust(move |r, authz, _| {
+        for group in &mut r.groups {
             let hidden = group
                 .members
                 .iter()
                 .flat_map(|m| [&m.assignment, &m.target_assignment])
                 .flat_map(|a| &a.topic_partitions)
-                .any(|tp| !authz.allowed(Operation::Describe, ResourceType::Topic, &tp.topic_name));
+                .any(|tp| !topic_allowed(authz, Operation::Describe, &tp.topic_name));
             if hidden {
-                return CgDescribedGroup::default()
-                    .with_group_id(group.group_id)
+                *group = CgDescribedGroup::default()
+                    .with_group_id(std::mem::take(&mut group.group_id))
                     .with_error_code(TOPIC_AUTHORIZATION_FAILED)
                     .with_error_message(Some(StrBytes::from_static_str(UNDESCRIBABLE_TOPICS)));
-            }
-            if authorized_operations && group.error_code == 0 {
+            } else if recompute && group.error_code == 0 {
                 group.authorized_operations = group_authorized_operations(authz, &group.group_id);
             }
-            group
-        })
-        .collect();
-    denied.merge(&header, &resp, |r, v| r.groups = v, &upstream)
+        }
+        Ok(Splicing::Answers)
+    });
+    by_group_name(
+        (header, wire, authz),
+        (Operation::Describe, false, true),
+        then,
+    )
 }
 
-// ---- group admin ----
+const UNDESCRIBABLE_TOPICS: &str =
+    "The group has described topic(s) that the client is not authorized to describe.";
 
 /// KafkaApis.handleDescribeGroupsRequest: DESCRIBE per group, else `groupError(group, 30)` (state,
 /// protocol type and data "", no members, authorized operations omitted). When the client asks for
 /// authorized operations (v3+) they are recomputed for this session: the upstream computed them for
 /// the gateway.
-pub(super) fn describe_groups(
+pub(in crate::policy::mapping) fn describe_groups(
     header: &RequestHeader,
     wire: &NameListWire,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
-    const API: ApiKey = ApiKey::DescribeGroups;
     let version = wire.version();
-    let authorized_operations = version >= 3 && wire.include_authorized_operations();
-    let group_ok = |g: &str| authz.allowed(Operation::Describe, ResourceType::Group, g);
-    let answer = NamedAnswer::new(
-        API,
-        version,
-        &DescribedGroup::default().with_error_code(GROUP_AUTHORIZATION_FAILED),
-        version >= 5,
-        |g, name| g.group_id = GroupId(StrBytes::from_static_str(name)),
-    )?;
-    let body = DescribeGroupsResponse::default();
-    match by_name(header, wire, group_ok, &answer, false, &body, |r, v| {
-        r.groups = v
-    })? {
-        ByName::AllAllowed if !authorized_operations => Ok(Plan::Forward),
-        ByName::AllAllowed => Ok(then_merge(Merge::DescribeGroups {
-            version,
-            denied: Denied::new(API, version),
-            authorized_operations,
-        })),
-        ByName::Answered(plan) => Ok(plan),
-        ByName::Partial { request, denied } => Ok(Plan::ForwardPartial {
-            request,
-            merge: super::super::Merge::Groups(Merge::DescribeGroups {
-                version,
-                denied,
-                authorized_operations,
-            }),
-        }),
+    let mut then = Then::<DescribedGroups>::default();
+    if version >= 3 && wire.include_authorized_operations() {
+        then = then.adjust(|r, authz, _| {
+            for group in r.groups.iter_mut().filter(|g| g.error_code == 0) {
+                group.authorized_operations = group_authorized_operations(authz, &group.group_id);
+            }
+            Ok(Splicing::Answers)
+        });
     }
-}
-
-pub(super) fn merge_describe_groups(
-    version: i16,
-    denied: Denied<DescribedGroup>,
-    authorized_operations: bool,
-    payload: Bytes,
-    authz: &dyn Authorize,
-) -> Result<Bytes, ProtocolError> {
-    const API: ApiKey = ApiKey::DescribeGroups;
-    let (header, mut resp): (_, DescribeGroupsResponse) = read_response(API, version, payload)?;
-    let mut upstream = std::mem::take(&mut resp.groups);
-    if authorized_operations {
-        for group in upstream.iter_mut().filter(|g| g.error_code == 0) {
-            group.authorized_operations = group_authorized_operations(authz, &group.group_id);
-        }
-    }
-    denied.merge(&header, &resp, |r, v| r.groups = v, &upstream)
-}
-
-/// KafkaApis.handleListGroupsRequest: with DESCRIBE on the cluster every group is listed; otherwise
-/// only the groups the session may DESCRIBE, without an error.
-pub(super) fn list_groups(version: i16, authz: &dyn Authorize) -> Plan {
-    if authz.allowed(Operation::Describe, ResourceType::Cluster, CLUSTER_NAME) {
-        Plan::Forward
-    } else {
-        then_merge(Merge::ListGroups { version })
-    }
-}
-
-pub(super) fn merge_list_groups(
-    version: i16,
-    payload: Bytes,
-    authz: &dyn Authorize,
-) -> Result<Bytes, ProtocolError> {
-    const API: ApiKey = ApiKey::ListGroups;
-    let (header, mut resp): (_, ListGroupsResponse) = read_response(API, version, payload)?;
-    resp.groups
-        .retain(|g| authz.allowed(Operation::Describe, ResourceType::Group, &g.group_id));
-    encode_response(API, version, &header, &resp)
+    let shape = (Operation::Describe, false, version >= 5);
+    by_group_name((header, wire, authz), shape, then)
 }
 
 /// KafkaApis.handleDeleteGroupsRequest: DELETE per group, else 30 for it (once per distinct name,
 /// as Kafka de-duplicates the list).
-pub(super) fn delete_groups(
+pub(in crate::policy::mapping) fn delete_groups(
     header: &RequestHeader,
     wire: &NameListWire,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
-    const API: ApiKey = ApiKey::DeleteGroups;
-    let version = wire.version();
-    let group_ok = |g: &str| authz.allowed(Operation::Delete, ResourceType::Group, g);
-    let answer = NamedAnswer::new(
-        API,
-        version,
-        &DeletableGroupResult::default().with_error_code(GROUP_AUTHORIZATION_FAILED),
-        version >= 2,
-        |g, name| g.group_id = GroupId(StrBytes::from_static_str(name)),
-    )?;
-    let body = DeleteGroupsResponse::default();
-    match by_name(header, wire, group_ok, &answer, true, &body, |r, v| {
-        r.results = v
-    })? {
-        ByName::AllAllowed => Ok(Plan::Forward),
-        ByName::Answered(plan) => Ok(plan),
-        ByName::Partial { request, denied } => Ok(Plan::ForwardPartial {
-            request,
-            merge: super::super::Merge::Groups(Merge::DeleteGroups { version, denied }),
-        }),
-    }
+    let shape = (Operation::Delete, true, wire.version() >= 2);
+    by_group_name::<DeletedGroups>((header, wire, authz), shape, Then::default())
 }
 
-pub(super) fn merge_delete_groups(
-    version: i16,
-    denied: Denied<DeletableGroupResult>,
-    payload: Bytes,
-) -> Result<Bytes, ProtocolError> {
-    const API: ApiKey = ApiKey::DeleteGroups;
-    let (header, mut resp): (_, DeleteGroupsResponse) = read_response(API, version, payload)?;
-    let upstream = std::mem::take(&mut resp.results);
-    denied.merge(&header, &resp, |r, v| r.results = v, &upstream)
+/// KafkaApis.handleListGroupsRequest: with DESCRIBE on the cluster every group is listed; otherwise
+/// only the groups the session may DESCRIBE, without an error.
+pub(in crate::policy::mapping) fn list_groups(version: i16, authz: &dyn Authorize) -> Plan {
+    if authz.allowed(Operation::Describe, ResourceType::Cluster, CLUSTER_NAME) {
+        return Plan::Forward;
+    }
+    rewrite(
+        ApiKey::ListGroups,
+        version,
+        |r: &mut ListGroupsResponse, authz, _| {
+            r.groups
+                .retain(|g| group_allowed(authz, Operation::Describe, &g.group_id))
+        },
+        None,
+    )
 }

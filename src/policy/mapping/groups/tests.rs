@@ -53,7 +53,6 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use uuid::Uuid;
 
 use super::super::{Authorize, Merge as MappingMerge, Plan, TopicIds};
-use super::interleave;
 use crate::policy::mapping::plan;
 use crate::policy::model::CLUSTER_NAME;
 use crate::policy::{Operation, ResourceType};
@@ -2020,38 +2019,6 @@ fn list_transactions_keeps_describable_ids() {
         ),
         vec!["mine"]
     );
-}
-
-// ---- generic ----
-
-#[test]
-fn other_apis_are_not_mapped_here() {
-    let body = RequestKind::Metadata(MetadataRequest::default());
-    // The groups module's own planner, not the mapping's (which plans every API).
-    let out = super::plan(
-        ApiKey::Metadata,
-        12,
-        &header(ApiKey::Metadata, 12),
-        &body,
-        &Acl::new(),
-        &Ids::default(),
-    )
-    .expect("no error");
-    assert!(out.is_none());
-}
-
-#[test]
-fn interleave_restores_positions_and_survives_short_or_long_upstreams() {
-    assert_eq!(
-        interleave(vec!["b", "d"], vec![(0, "a"), (2, "c")]),
-        vec!["a", "b", "c", "d"]
-    );
-    assert_eq!(interleave(vec![], vec![(1, "x"), (3, "y")]), vec!["x", "y"]);
-    assert_eq!(
-        interleave(vec!["u1", "u2", "u3"], vec![(1, "d")]),
-        vec!["u1", "d", "u2", "u3"]
-    );
-    assert_eq!(interleave::<&str>(vec!["u"], vec![]), vec!["u"]);
 }
 
 /// Every local answer must encode at every version the gateway accepts (kafka-protocol refuses

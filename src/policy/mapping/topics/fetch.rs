@@ -12,129 +12,105 @@
 //! whole. `forgotten_topics_data` is dropped with the session: a sessionless fetch has nothing to
 //! forget, and FetchManager.newContext ignores the list for one.
 
-use kafka_protocol::messages::fetch_response::FetchableTopicResponse;
-use kafka_protocol::messages::{ApiKey, RequestHeader};
-use kafka_protocol::protocol::StrBytes;
+use std::cell::OnceCell;
 
-use super::{cluster_allowed, code, resolve, topic_allowed, Key, Keyed, Slot, Splice};
+use kafka_protocol::messages::fetch_response::FetchableTopicResponse;
+use kafka_protocol::messages::{FetchResponse, RequestHeader};
+
+use super::{cluster_allowed, code, resolve, topic_allowed};
+use crate::policy::mapping::list_api::{self, list_api, Answer, Key, Splicing, Then, Verdict};
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::Operation;
 use crate::protocol::codec::ProtocolError;
-use crate::protocol::fetch::{respond_denied, DeniedTopics, FetchRequestWire, TopicRef};
-use crate::protocol::wire::WireError;
+use crate::protocol::fetch::{DeniedTopics, FetchRequestWire, TopicEntry, TopicRef};
 
 /// Fetch v13 names topics by id.
 const FIRST_TOPIC_ID_VERSION: i16 = 13;
 
-impl Keyed for FetchableTopicResponse {
-    fn keys(&self, version: i16) -> [Option<Key>; 2] {
-        if version >= FIRST_TOPIC_ID_VERSION {
-            [Some(Key::Id(self.topic_id)), None]
-        } else {
-            [Some(Key::Name(self.topic.0.clone())), None]
+list_api!(FetchTopics: Fetch,
+    FetchResponse[responses] => FetchableTopicResponse, |v, a| [Some(if v >= FIRST_TOPIC_ID_VERSION {
+        Key::Id(a.topic_id)
+    } else {
+        Key::Name(a.topic.0.clone())
+    }), None]);
+
+/// The answers for denied topics, 29 or 100 on every partition, made when the first is needed:
+/// a Fetch whose every topic is allowed allocates nothing.
+struct Denied {
+    version: i16,
+    by_code: OnceCell<[DeniedTopics; 2]>,
+}
+
+impl Denied {
+    fn for_code(&self, code: i16) -> Result<&DeniedTopics, ProtocolError> {
+        if self.by_code.get().is_none() {
+            let made = [
+                DeniedTopics::new(self.version, code::TOPIC_AUTHORIZATION_FAILED)?,
+                DeniedTopics::new(self.version, code::UNKNOWN_TOPIC_ID)?,
+            ];
+            let _ = self.by_code.set(made);
         }
+        let [t29, t100] = self.by_code.get().expect("set above");
+        Ok(if code == code::UNKNOWN_TOPIC_ID {
+            t100
+        } else {
+            t29
+        })
     }
 }
 
-fn malformed(version: i16) -> impl Fn(WireError) -> ProtocolError {
-    move |e| ProtocolError::Decode {
-        api: ApiKey::Fetch,
-        version,
-        what: "request body",
-        message: e.to_string(),
+impl<'a> Answer<TopicEntry<'a>> for Denied {
+    fn write(
+        &self,
+        out: &mut bytes::BytesMut,
+        t: &TopicEntry<'a>,
+        code: i16,
+    ) -> Result<(), ProtocolError> {
+        self.for_code(code)?.write(out, t)
+    }
+
+    fn size(&self, t: &TopicEntry<'a>, code: i16) -> usize {
+        self.for_code(code).map_or(0, |d| d.size(t))
     }
 }
 
-pub(super) fn fetch(
+pub(in crate::policy::mapping) fn fetch(
     header: &RequestHeader,
     wire: &FetchRequestWire,
     authz: &dyn Authorize,
     ids: &dyn TopicIds,
 ) -> Result<Plan, ProtocolError> {
     let version = wire.version();
-    let malformed = malformed(version);
-    if wire.replica_id >= 0 {
-        if cluster_allowed(authz, Operation::ClusterAction) {
-            return Ok(Plan::Forward);
-        }
-        let denied = DeniedTopics::new(version, code::TOPIC_AUTHORIZATION_FAILED)?;
-        let topics = wire.topics().map_while(Result::ok).map(|t| (t, &denied));
-        return respond_denied(version, header, topics).map(Plan::Respond);
-    }
-
-    // The error for each topic, decided once (0: allowed): 100 for an id the gateway does not
-    // know, 29 without READ.
-    let denial = |t: TopicRef<'_>| -> i16 {
-        let name = match t {
-            TopicRef::Id(id) => match resolve(ids, id) {
-                None => return code::UNKNOWN_TOPIC_ID,
+    let denied = Denied {
+        version,
+        by_code: OnceCell::new(),
+    };
+    // The follower path: every topic or none.
+    let follower = (wire.replica_id >= 0).then(|| cluster_allowed(authz, Operation::ClusterAction));
+    // 100 for an id the gateway does not know, 29 without READ.
+    let check = |t: &TopicEntry<'_>| {
+        let name = match (follower, t.topic) {
+            (Some(true), _) => return Verdict::Forward,
+            (Some(false), _) => return Verdict::Answer(code::TOPIC_AUTHORIZATION_FAILED),
+            (None, TopicRef::Id(id)) => match resolve(ids, id) {
+                None => return Verdict::Answer(code::UNKNOWN_TOPIC_ID),
                 Some(name) => std::borrow::Cow::Owned(name),
             },
-            TopicRef::Name(name) => std::borrow::Cow::Borrowed(name),
+            (None, TopicRef::Name(name)) => std::borrow::Cow::Borrowed(name),
         };
         if topic_allowed(authz, Operation::Read, &name) {
-            0
+            Verdict::Forward
         } else {
-            code::TOPIC_AUTHORIZATION_FAILED
+            Verdict::Answer(code::TOPIC_AUTHORIZATION_FAILED)
         }
     };
-    // Nothing is allocated while every topic is allowed: Fetch carries every consumer's data.
-    let mut all_allowed = true;
-    for t in wire.topics() {
-        if denial(t.map_err(&malformed)?.topic) != 0 {
-            all_allowed = false;
-            break;
-        }
+    // The forwarded request was made sessionless: the client must not think it holds a session.
+    let mut then = Then::<FetchTopics>::default().on_partial(|r, _, _| {
+        r.session_id = 0;
+        Ok(Splicing::Answers)
+    });
+    if follower == Some(false) {
+        then = then.refused();
     }
-    if all_allowed {
-        return Ok(Plan::Forward);
-    }
-    let mut codes = Vec::with_capacity(wire.topic_count());
-    for t in wire.topics() {
-        codes.push(denial(t.map_err(&malformed)?.topic));
-    }
-    let denied_29 = DeniedTopics::new(version, code::TOPIC_AUTHORIZATION_FAILED)?;
-    let denied_100 = DeniedTopics::new(version, code::UNKNOWN_TOPIC_ID)?;
-    let answer_for = |c: i16| {
-        if c == code::UNKNOWN_TOPIC_ID {
-            &denied_100
-        } else {
-            &denied_29
-        }
-    };
-    if codes.iter().all(|c| *c != 0) {
-        let topics = wire
-            .topics()
-            .map_while(Result::ok)
-            .zip(codes.iter())
-            .map(|(t, c)| (t, answer_for(*c)));
-        return respond_denied(version, header, topics).map(Plan::Respond);
-    }
-
-    let (mut size, mut denied) = (0, 0);
-    for (t, c) in wire.topics().map_while(Result::ok).zip(codes.iter()) {
-        if *c != 0 {
-            size += answer_for(*c).size(&t);
-            denied += 1;
-        }
-    }
-    let mut splice = Splice::with_capacity(ApiKey::Fetch, version, size, denied);
-    for (t, c) in wire.topics().zip(codes.iter()) {
-        let t = t.map_err(&malformed)?;
-        if *c == 0 {
-            splice.push(Slot::Upstream(match t.topic {
-                TopicRef::Id(id) => Key::Id(id),
-                TopicRef::Name(n) => Key::Name(StrBytes::from_string(n.to_owned())),
-            }))?;
-        } else {
-            splice.push_with(|out| answer_for(*c).write(out, &t))?;
-        }
-    }
-    let request = wire
-        .splice(|forgotten, i| !forgotten && codes[i] == 0, true)
-        .map_err(&malformed)?;
-    Ok(Plan::ForwardPartial {
-        request,
-        merge: super::super::Merge::Topics(super::Merge::Fetch(splice)),
-    })
+    list_api::plan(header, wire, check, &denied, then)
 }

@@ -42,9 +42,9 @@ use kafka_protocol::protocol::Encodable;
 use uuid::Uuid;
 
 use super::{
-    authorized_operations, cluster_allowed, cluster_operations, code, resolve, topic_allowed, Merge,
+    authorized_operations, cluster_allowed, cluster_operations, code, resolve, topic_allowed,
 };
-use crate::policy::mapping::{Authorize, Plan, TopicIds};
+use crate::policy::mapping::{list_api, Authorize, Merge, Plan, TopicIds};
 use crate::policy::{Operation, ResourceType};
 use crate::protocol::codec::{split_response, ProtocolError};
 use crate::protocol::frame::{Parts, LEN_PREFIX};
@@ -146,7 +146,7 @@ fn key_of<'a>(t: &TopicEntry<'a>, by_id: bool) -> Option<TopicKey<'a>> {
     })
 }
 
-pub(super) fn metadata(
+pub(in crate::policy::mapping) fn metadata(
     wire: &MetadataRequestWire,
     authz: &dyn Authorize,
     ids: &dyn TopicIds,
@@ -163,14 +163,12 @@ pub(super) fn metadata(
     let requested = match wire.topic_count() {
         Some(n) if !(version == 0 && n == 0) => n,
         _ => {
-            return Ok(Plan::ForwardThenMerge(super::super::Merge::Topics(
-                Merge::Metadata(MetadataMerge {
-                    version,
-                    named: None,
-                    cluster_ops,
-                    topic_ops,
-                }),
-            )));
+            return Ok(Plan::ForwardThenMerge(Merge::Metadata(MetadataMerge {
+                version,
+                named: None,
+                cluster_ops,
+                topic_ops,
+            })));
         }
     };
     if wire.payload_len() > OFFSET_MASK as usize {
@@ -327,7 +325,7 @@ pub(super) fn metadata(
         None
     };
     drop(table);
-    let merge = super::super::Merge::Topics(Merge::Metadata(MetadataMerge {
+    let merge = Merge::Metadata(MetadataMerge {
         version,
         named: Some(Named {
             hasher,
@@ -338,7 +336,7 @@ pub(super) fn metadata(
         }),
         cluster_ops,
         topic_ops,
-    }));
+    });
     Ok(match request {
         Some(request) => Plan::ForwardPartial { request, merge },
         None => Plan::ForwardThenMerge(merge),
@@ -574,11 +572,19 @@ fn encoding(version: i16, e: anyhow::Error) -> ProtocolError {
 
 /// DescribeCluster (v0 at the gateway; no permission needed, as in Kafka): forwarded, and
 /// `cluster_authorized_operations` recomputed for the session when asked for.
-pub(super) fn describe_cluster(version: i16, req: &DescribeClusterRequest) -> Plan {
+pub(in crate::policy::mapping) fn describe_cluster(
+    version: i16,
+    req: &DescribeClusterRequest,
+) -> Plan {
     if req.include_cluster_authorized_operations {
-        Plan::ForwardThenMerge(super::super::Merge::Topics(Merge::DescribeCluster {
+        list_api::rewrite(
+            ApiKey::DescribeCluster,
             version,
-        }))
+            |r: &mut kafka_protocol::messages::DescribeClusterResponse, authz, _| {
+                r.cluster_authorized_operations = cluster_operations(authz);
+            },
+            None,
+        )
     } else {
         Plan::Forward
     }

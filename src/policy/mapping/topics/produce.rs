@@ -3,13 +3,14 @@
 //! on its partitions, whether or not it exists). An acks=0 request has no response to carry an
 //! error, so a denial closes the connection, as Kafka does.
 
+use kafka_protocol::messages::produce_request::TopicProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, RequestHeader};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, RequestHeader, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
 
-use super::{
-    code, forward_kept, message, plan_entries, records, resolve, topic_allowed, Key, Keyed, Merge,
-};
+use super::{code, message, records, resolve, topic_allowed, Decoded};
+use crate::policy::mapping::list_api::{self, list_api, Key, Then, Verdict};
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::{Operation, ResourceType};
 use crate::protocol::codec::ProtocolError;
@@ -18,17 +19,11 @@ use crate::protocol::list::NestedAnswer;
 /// Produce v13 names topics by id.
 const FIRST_TOPIC_ID_VERSION: i16 = 13;
 
-impl Keyed for TopicProduceResponse {
-    fn keys(&self, version: i16) -> [Option<Key>; 2] {
-        if version >= FIRST_TOPIC_ID_VERSION {
-            [Some(Key::Id(self.topic_id)), None]
-        } else {
-            [Some(Key::Name(self.name.0.clone())), None]
-        }
-    }
-}
+list_api!(ProduceTopics: Produce,
+    ProduceResponse[responses] => TopicProduceResponse, |v, a| [Some(topic_key(v, &a.name, a.topic_id)), None];
+    ProduceRequest[topic_data] => TopicProduceData, |v, t| topic_key(v, &t.name, t.topic_id));
 
-pub(super) fn produce(
+pub(in crate::policy::mapping) fn produce(
     version: i16,
     header: &RequestHeader,
     req: &ProduceRequest,
@@ -43,18 +38,18 @@ pub(super) fn produce(
         }
         // ProduceRequest.getErrorResponse: 53 on every partition, nothing written.
         let codes = vec![Some(code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED); req.topic_data.len()];
-        return plan_denied(version, header, req, &codes);
+        return plan_denied(version, header, req, &codes, Then::default().refused());
     }
 
     // Fast path: no allocation unless some topic is denied.
-    let name_of = |t: &kafka_protocol::messages::produce_request::TopicProduceData| {
+    let name_of = |t: &TopicProduceData| {
         if version >= FIRST_TOPIC_ID_VERSION {
             resolve(ids, t.topic_id)
         } else {
             Some(t.name.0.to_string())
         }
     };
-    let allowed = |t: &kafka_protocol::messages::produce_request::TopicProduceData| {
+    let allowed = |t: &TopicProduceData| {
         if version >= FIRST_TOPIC_ID_VERSION {
             name_of(t).is_some_and(|n| topic_allowed(authz, Operation::Write, &n))
         } else {
@@ -83,7 +78,7 @@ pub(super) fn produce(
             }
         })
         .collect();
-    plan_denied(version, header, req, &codes)
+    plan_denied(version, header, req, &codes, Then::default())
 }
 
 /// The plan for a request with some topic denied (`codes`: each topic's error, `None` for
@@ -93,28 +88,23 @@ fn plan_denied(
     header: &RequestHeader,
     req: &ProduceRequest,
     codes: &[Option<i16>],
+    then: Then<ProduceTopics>,
 ) -> Result<Plan, ProtocolError> {
     let answers = Answering::new(version)?;
-    plan_entries(
-        ApiKey::Produce,
-        version,
+    let mut codes = codes.iter();
+    list_api::plan::<ProduceTopics, _>(
         header,
-        &req.topic_data,
-        codes,
-        |t| topic_key(version, t),
-        |out, t, code| answers.write(out, t, code),
-        (&ProduceResponse::default(), |r, v| r.responses = v),
-        || {
-            forward_kept(
-                ApiKey::Produce,
-                version,
-                header,
-                req,
-                |r| &mut r.topic_data,
-                codes,
-            )
+        Decoded::<ProduceTopics> {
+            version,
+            header,
+            request: req,
         },
-        Merge::Produce,
+        |_| match codes.next() {
+            Some(Some(code)) => Verdict::Answer(*code),
+            _ => Verdict::Forward,
+        },
+        &|out: &mut bytes::BytesMut, t: &&TopicProduceData, code| answers.write(out, t, code),
+        then,
     )
 }
 
@@ -158,7 +148,7 @@ impl Answering {
     fn write(
         &self,
         out: &mut bytes::BytesMut,
-        t: &kafka_protocol::messages::produce_request::TopicProduceData,
+        t: &TopicProduceData,
         code: i16,
     ) -> Result<(), ProtocolError> {
         let (_, partition) = self
@@ -177,11 +167,11 @@ impl Answering {
     }
 }
 
-fn topic_key(version: i16, t: &kafka_protocol::messages::produce_request::TopicProduceData) -> Key {
+fn topic_key(version: i16, name: &TopicName, id: Uuid) -> Key {
     if version >= FIRST_TOPIC_ID_VERSION {
-        Key::Id(t.topic_id)
+        Key::Id(id)
     } else {
-        Key::Name(t.name.0.clone())
+        Key::Name(name.0.clone())
     }
 }
 

@@ -25,7 +25,8 @@ use super::code::{
 };
 use super::{group_allowed, is_internal_topic, message, topic_allowed};
 use crate::policy::mapping::list_api::{
-    answer_with, by_name, list_api, plan_each, rewrite, single, Decoded, Key, Splicing, Then,
+    self, answer_with, by_name, list_api, plan_each, rewrite, single, Decoded, Key, Splicing, Then,
+    Verdict,
 };
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::model::CLUSTER_NAME;
@@ -100,42 +101,48 @@ pub(in crate::policy::mapping) fn add_partitions_to_txn(
         !is_internal_topic(&t.name) && topic_allowed(authz, Operation::Write, &t.name)
     };
     let topics = &req.v3_and_below_topics;
-    // Nothing is added when anything fails: the whole request is answered, per topic.
-    let whole = if !txn_write(authz, &req.v3_and_below_transactional_id) {
-        Some(TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
-    } else if topics.iter().all(topic_ok) {
-        None
+    let txn_ok = txn_write(authz, &req.v3_and_below_transactional_id);
+    // Nothing is added when anything fails: the whole request is answered, per topic. Each topic
+    // is checked once (those before the first denied one were checked finding it).
+    let first_denied = if txn_ok {
+        topics.iter().position(|t| !topic_ok(t))
     } else {
-        Some(OPERATION_NOT_ATTEMPTED)
+        Some(0)
+    };
+    let mut place = 0;
+    let check = |t: &&AddPartitionsToTxnTopic| {
+        let i = place;
+        place += 1;
+        match first_denied {
+            None => Verdict::Forward,
+            Some(_) if !txn_ok => Verdict::Answer(TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+            Some(first) if i == first || (i > first && !topic_ok(t)) => {
+                Verdict::Answer(TOPIC_AUTHORIZATION_FAILED)
+            }
+            Some(_) if ids.id_of(&t.name).is_none() => Verdict::Answer(UNKNOWN_TOPIC_OR_PARTITION),
+            Some(_) => Verdict::Answer(OPERATION_NOT_ATTEMPTED),
+        }
     };
     let answer = answer_with(
         ApiKey::AddPartitionsToTxn,
         version,
         |t: &&AddPartitionsToTxnTopic, code| {
-            let error = match code {
-                OPERATION_NOT_ATTEMPTED if !topic_ok(t) => TOPIC_AUTHORIZATION_FAILED,
-                OPERATION_NOT_ATTEMPTED if ids.id_of(&t.name).is_none() => {
-                    UNKNOWN_TOPIC_OR_PARTITION
-                }
-                code => code,
-            };
             let partitions = t.partitions.iter().map(|&index| {
                 AddPartitionsToTxnPartitionResult::default()
                     .with_partition_index(index)
-                    .with_partition_error_code(error)
+                    .with_partition_error_code(code)
             });
             AddPartitionsToTxnTopicResult::default()
                 .with_name(t.name.clone())
                 .with_results_by_partition(partitions.collect())
         },
     );
-    plan_each(
-        Decoded::<TxnTopics>::new(version, header, req),
-        whole,
-        (topic_ok, TOPIC_AUTHORIZATION_FAILED),
-        &answer,
-        Then::default(),
-    )
+    let then = match first_denied {
+        Some(_) => Then::<TxnTopics>::default().refused(),
+        None => Then::default(),
+    };
+    let source = Decoded::<TxnTopics>::new(version, header, req);
+    list_api::plan(header, source, check, &answer, then)
 }
 
 /// KafkaApis.handleAddOffsetsToTxnRequest: WRITE on the transactional id (53), then READ on the

@@ -85,11 +85,11 @@ pub(in crate::policy::mapping) fn create_topics(
     req: &CreateTopicsRequest,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
-    let cluster_create = std::cell::OnceCell::new();
+    // Kafka asks CREATE on the cluster first (the audit trail records the checks in its order).
+    let cluster_create = cluster_allowed(authz, Operation::Create);
     let allowed = |n: &str| {
-        topic_allowed(authz, Operation::Create, n)
-            || (!authz.reserved(ResourceType::Topic, n)
-                && *cluster_create.get_or_init(|| cluster_allowed(authz, Operation::Create)))
+        (cluster_create && !authz.reserved(ResourceType::Topic, n))
+            || topic_allowed(authz, Operation::Create, n)
     };
     let strip: HashSet<StrBytes> = req
         .topics

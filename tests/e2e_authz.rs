@@ -1308,19 +1308,18 @@ fn scenario_26_delete_topics_needs_delete_and_create_topics_needs_create() {
 }
 
 #[test]
-fn scenario_27_acl_scram_token_apis_refused_and_broker_configs_need_cluster_describe_configs() {
+fn scenario_27_acl_apis_answered_from_the_policy_scram_token_apis_refused_and_broker_configs_need_cluster_describe_configs(
+) {
     let s = authz_setup(
         "p, User:alice, Topic, t1, DescribeConfigs, *, allow\n\
          p, User:carol, Cluster, kafka-cluster, DescribeConfigs, *, allow\n",
     );
     let mut admin = s.admin();
     create_topics_ok(&mut admin, &["t1", "t2"], 1);
-    // The gateway owns identity and policy: the brokers' ACL, SCRAM and delegation-token APIs are not
+    // The gateway owns identity and policy: the brokers' SCRAM and delegation-token APIs are not
     // offered (to anyone, super users included); neither are AlterReplicaLogDirs and ElectLeaders.
+    // The ACL APIs are offered and answered from the policy (issue 12 item 5), never forwarded.
     let refused = [
-        ApiKey::DescribeAcls,
-        ApiKey::CreateAcls,
-        ApiKey::DeleteAcls,
         ApiKey::DescribeUserScramCredentials,
         ApiKey::AlterUserScramCredentials,
         ApiKey::CreateDelegationToken,
@@ -1339,14 +1338,57 @@ fn scenario_27_acl_scram_token_apis_refused_and_broker_configs_need_cluster_desc
                 "{api:?} offered to {user}"
             );
         }
+        for api in [ApiKey::DescribeAcls, ApiKey::CreateAcls, ApiKey::DeleteAcls] {
+            assert!(
+                offered.contains(&(api as i16)),
+                "{api:?} not offered to {user}"
+            );
+        }
     }
-    // The broker itself implements DescribeAcls, CreateAcls and the SCRAM APIs: the gateway must not forward them.
+    // DescribeAcls: 31 without cluster DESCRIBE; the policy's rules for a super user.
     let mut acls = DescribeAclsRequest::default();
     acls.resource_type_filter = 1; // ANY
     acls.pattern_type_filter = 1; // ANY
     acls.operation = 1; // ANY
     acls.permission_type = 1; // ANY
-    assert_refused_with_close(&mut s.admin(), ApiKey::DescribeAcls, 2, &acls);
+    acls.resource_name_filter = None;
+    acls.principal_filter = None;
+    acls.host_filter = None;
+    let denied: DescribeAclsResponse = s.client("alice").request(ApiKey::DescribeAcls, 2, &acls);
+    assert_eq!(denied.error_code, CLUSTER_AUTHORIZATION_FAILED);
+    assert!(denied.resources.is_empty());
+    let listed: DescribeAclsResponse = s.admin().request(ApiKey::DescribeAcls, 2, &acls);
+    assert_eq!(listed.error_code, 0, "{listed:?}");
+    let mut got: Vec<(i8, String, String, i8)> = listed
+        .resources
+        .iter()
+        .flat_map(|r| {
+            r.acls.iter().map(|a| {
+                (
+                    r.resource_type,
+                    r.resource_name.to_string(),
+                    a.principal.to_string(),
+                    a.operation,
+                )
+            })
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (2, "t1".to_string(), "User:alice".to_string(), 10),
+            (4, "kafka-cluster".to_string(), "User:carol".to_string(), 10),
+        ]
+    );
+    // CreateAcls and DeleteAcls: 31 without cluster ALTER, else 54 (the files are the source).
+    let creation = kafka_protocol::messages::create_acls_request::AclCreation::default();
+    let create = CreateAclsRequest::default().with_creations(vec![creation]);
+    for (user, code) in [("alice", CLUSTER_AUTHORIZATION_FAILED), ("admin", 54)] {
+        let r: CreateAclsResponse = s.client(user).request(ApiKey::CreateAcls, 2, &create);
+        assert_eq!(r.results.len(), 1);
+        assert_eq!(r.results[0].error_code, code, "{user}: {r:?}");
+    }
     assert_refused_with_close(
         &mut s.client("alice"),
         ApiKey::DescribeUserScramCredentials,

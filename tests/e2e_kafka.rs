@@ -1,8 +1,8 @@
 //! What only Apache Kafka can show: the gateway's own identity on Kafka's SASL and mTLS listeners,
 //! upstream re-authentication before the broker's `connections.max.reauth.ms`, transactional
 //! producers (Java 4.4 with transaction.version 2, and Java 3.9.1) with read_committed consumers,
-//! the KIP-848 consumer protocol beside the classic one, and incremental fetch sessions (served only
-//! to who built them).
+//! the KIP-848 consumer protocol beside the classic one, incremental fetch sessions (served only
+//! to who built them), and Kafka's own `kafka-acls.sh` listing the policy.
 
 mod common;
 
@@ -468,4 +468,134 @@ fn incremental_fetch_sessions_belong_to_who_built_them_and_end_with_a_revocation
          another principal, to the builder from another address, and after READ was revoked (also \
          on a new connection); the full fetch then got 29"
     );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Kafka's ACL tools, answered from the policy
+// ---------------------------------------------------------------------------------------------------------
+
+/// Runs Kafka 4.4's `kafka-acls.sh` (AclCommand) against `bootstrap` as `user` over SCRAM-SHA-512.
+fn kafka_acls(
+    tools: &Tools,
+    dir: &std::path::Path,
+    bootstrap: &str,
+    user: &str,
+    args: &[&str],
+) -> std::process::Output {
+    let props = dir.join(format!("{user}.properties"));
+    std::fs::write(
+        &props,
+        format!(
+            "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n\
+             sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \
+             username=\"{user}\" password=\"{user}-secret\";\n"
+        ),
+    )
+    .expect("client properties");
+    let props = props.to_string_lossy().into_owned();
+    std::process::Command::new("java")
+        .args([
+            "-Xmx256m",
+            "-XX:TieredStopAtLevel=1",
+            "-cp",
+            &tools.kafka_cp,
+        ])
+        .arg("org.apache.kafka.tools.AclCommand")
+        .args(["--bootstrap-server", bootstrap, "--command-config", &props])
+        .args(args)
+        .output()
+        .expect("run AclCommand")
+}
+
+#[test]
+fn kafka_acls_lists_the_policy_and_cannot_change_it() {
+    let cluster = KafkaCluster::start();
+    let r = rig(
+        &cluster.upstream(),
+        &[SASL],
+        Some(
+            "g, User:alice, Group:team\n\
+             p, Group:team, Topic, grp-*, All, *, allow\n\
+             p, User:bob, Topic, orders, Read, 10.0.0.7, deny\n\
+             p, User:bob, Cluster, *, Describe, *, allow\n",
+        ),
+        "",
+    );
+    let dir = TempDir::new("kafka-acls");
+    let bootstrap = r.gateway.addr("sasl").to_string();
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    // bob may DESCRIBE the cluster: the policy, in Kafka's form (the group expanded to alice).
+    let list = kafka_acls(&r.tools, dir.path(), &bootstrap, "bob", &["--list"]);
+    let out = text(&list);
+    assert!(list.status.success(), "{out}");
+    for want in [
+        "ResourcePattern(resourceType=TOPIC, name=grp-, patternType=PREFIXED)",
+        "(principal=User:alice, host=*, operation=ALL, permissionType=ALLOW)",
+        "ResourcePattern(resourceType=TOPIC, name=orders, patternType=LITERAL)",
+        "(principal=User:bob, host=10.0.0.7, operation=READ, permissionType=DENY)",
+        "ResourcePattern(resourceType=CLUSTER, name=kafka-cluster, patternType=LITERAL)",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    // A filter: only the topic orders.
+    let one = kafka_acls(
+        &r.tools,
+        dir.path(),
+        &bootstrap,
+        "bob",
+        &["--list", "--topic", "orders"],
+    );
+    let one = text(&one);
+    assert!(
+        one.contains("name=orders") && !one.contains("name=grp-"),
+        "{one}"
+    );
+    // alice may not DESCRIBE the cluster.
+    let denied = kafka_acls(&r.tools, dir.path(), &bootstrap, "alice", &["--list"]);
+    let out = text(&denied);
+    assert!(!denied.status.success(), "{out}");
+    assert!(out.contains("ClusterAuthorizationException"), "{out}");
+    // Changes are refused, even for a super user: the files are the source of truth, and the
+    // brokers' ACLs are untouched.
+    let add = kafka_acls(
+        &r.tools,
+        dir.path(),
+        &bootstrap,
+        "admin",
+        &[
+            "--add",
+            "--allow-principal",
+            "User:bob",
+            "--operation",
+            "Read",
+            "--topic",
+            "x",
+        ],
+    );
+    let out = text(&add);
+    assert!(
+        out.contains("SecurityDisabledException") && out.contains("policy files"),
+        "{out}"
+    );
+    let direct = cluster.bootstrap(KafkaListener::Plaintext);
+    let brokers = std::process::Command::new("java")
+        .args([
+            "-Xmx256m",
+            "-XX:TieredStopAtLevel=1",
+            "-cp",
+            &r.tools.kafka_cp,
+        ])
+        .arg("org.apache.kafka.tools.AclCommand")
+        .args(["--bootstrap-server", &direct, "--list"])
+        .output()
+        .expect("run AclCommand");
+    let out = text(&brokers);
+    assert!(brokers.status.success(), "{out}");
+    assert!(!out.contains("name=x,"), "the broker got an ACL: {out}");
 }

@@ -655,6 +655,15 @@ impl Authorize for SessionAuthz {
     fn reserved(&self, rtype: ResourceType, name: &str) -> bool {
         self.snapshot.engine().is_reserved(rtype, name)
     }
+
+    fn acl_bindings(&self) -> Option<Vec<crate::policy::migrate::AclBinding>> {
+        // A snapshot without a policy set denies everything: an authorizer with no ACLs.
+        let set = self.snapshot.engine().policy();
+        Some(
+            set.map(crate::policy::migrate::describe_bindings)
+                .unwrap_or_default(),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -226,6 +226,23 @@ pub struct Export {
 pub enum ExportTarget {
     KafkaAclsScript,
     CreateAcls,
+    /// An answer to DescribeAcls: the policy as it is, never refused. A CIDR block wider than one
+    /// address is listed as `net/len` (a host no Kafka ACL matches, so the listing does not claim
+    /// more than the rule allows), a group without members as no ACL (it matches nobody).
+    DescribeAcls,
+}
+
+/// The policy's rules as the ACL bindings DescribeAcls lists, each once: what Kafka with the same
+/// ACLs would hold ([`ExportTarget::DescribeAcls`]).
+pub fn describe_bindings(set: &PolicySet) -> Vec<AclBinding> {
+    match export(set, ExportTarget::DescribeAcls) {
+        Ok(e) => e.acls.into_iter().map(|a| a.binding).collect(),
+        // Unreachable: this target refuses nothing. Listing nothing is the fail-closed answer.
+        Err(e) => {
+            tracing::error!(error = %e, "the policy could not be listed as ACLs");
+            Vec::new()
+        }
+    }
 }
 
 /// A rule that cannot be exported.
@@ -323,6 +340,7 @@ fn export_rule(
                 .iter()
                 .map(|u| (format!("User:{u}"), Some(g.clone())))
                 .collect(),
+            None if target == ExportTarget::DescribeAcls => Vec::new(),
             None => {
                 errs.push(format!(
                     "Group:{g} has no members (no `g, User:<name>, Group:{g}` line): Kafka has no groups, \
@@ -337,6 +355,9 @@ fn export_rule(
         HostSpec::Ip(ip) => Some(java_host_address(ip)),
         HostSpec::Cidr { net, len } if len == if net.is_ipv4() { 32 } else { 128 } => {
             Some(java_host_address(net))
+        }
+        HostSpec::Cidr { net, len } if target == ExportTarget::DescribeAcls => {
+            Some(format!("{}/{len}", java_host_address(net)))
         }
         HostSpec::Cidr { .. } => {
             errs.push(format!(

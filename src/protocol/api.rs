@@ -35,8 +35,8 @@ use ResponseHandling::{Passthrough as P, RewriteBrokers as R};
 /// - DescribeCluster v1+ can describe controllers (endpoint_type 2), whose ids are not broker node ids.
 ///
 /// Deliberately absent (refused and left out of ApiVersions): broker-to-broker and controller APIs;
-/// ACL, SCRAM-credential, delegation-token and quota APIs (the gateway owns identity and policy, so the
-/// brokers' would be misleading); DescribeQuorum and the share-group APIs, whose responses name nodes
+/// SCRAM-credential, delegation-token and quota APIs (the gateway owns identity and policy, so the
+/// brokers' would be misleading; the ACL APIs are [`ANSWERED`] from the policy instead); DescribeQuorum and the share-group APIs, whose responses name nodes
 /// the gateway does not rewrite; telemetry push.
 pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::Produce, 9, P),
@@ -75,7 +75,15 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::ListTransactions, i16::MAX, P),
     spec(ApiKey::ConsumerGroupHeartbeat, i16::MAX, P),
     spec(ApiKey::ConsumerGroupDescribe, i16::MAX, P),
+    spec(ApiKey::DescribeAcls, i16::MAX, P),
+    spec(ApiKey::CreateAcls, i16::MAX, P),
+    spec(ApiKey::DeleteAcls, i16::MAX, P),
 ];
+
+/// APIs the gateway answers from its own state once the request is authorized, never forwarding
+/// them, and offers whatever the upstream offers: Kafka's ACL APIs, answered from the policy files
+/// (see `policy::mapping::acls`).
+pub const ANSWERED: [ApiKey; 3] = [ApiKey::DescribeAcls, ApiKey::CreateAcls, ApiKey::DeleteAcls];
 
 pub fn spec_for(key: ApiKey) -> Option<&'static ApiSpec> {
     SUPPORTED.iter().find(|s| s.key == key)
@@ -145,7 +153,10 @@ impl VersionTable {
         }
         // The APIs the gateway answers itself are offered whatever the upstream says, at the
         // versions the gateway implements: clients check for them before authenticating.
-        for (key, min, max) in gateway_owned() {
+        let answered = ANSWERED
+            .into_iter()
+            .filter_map(|k| gateway_range(k).map(|(min, max)| (k, min, max)));
+        for (key, min, max) in gateway_owned().into_iter().chain(answered) {
             ranges.retain(|r| r.0 != key as i16);
             ranges.push((key as i16, min, max));
         }
@@ -305,7 +316,8 @@ mod tests {
             (0, 0, 12),  // Produce
             (1, 4, 17),  // Fetch
             (3, 0, 12),  // Metadata
-            (30, 0, 3),  // CreateAcls: not forwarded
+            (30, 0, 3),  // CreateAcls: answered by the gateway, not forwarded
+            (57, 0, 2),  // UpdateFeatures: refused
             (999, 0, 1), // unknown key
         ]));
         assert_eq!(
@@ -315,7 +327,13 @@ mod tests {
         );
         assert_eq!(t.range(1), Some((4, 15)));
         assert!(t.range(3).is_some());
-        assert_eq!(t.range(30), None);
+        assert_eq!(t.range(30), Some((1, 3)), "the gateway's own range");
+        assert_eq!(
+            t.range(29),
+            Some((1, 3)),
+            "offered whatever the upstream offers"
+        );
+        assert_eq!(t.range(57), None);
         assert_eq!(t.range(999), None);
         assert!(t.range(18).is_some(), "ApiVersions is always answered");
         assert_eq!(
@@ -330,7 +348,7 @@ mod tests {
         assert!(!t.allows(0, 10));
         assert!(t.allows(0, 9));
         let keys: Vec<i16> = t.response().api_keys.iter().map(|a| a.api_key).collect();
-        assert!(!keys.contains(&30));
+        assert!(keys.contains(&30) && !keys.contains(&57));
     }
 
     #[test]
@@ -470,5 +488,57 @@ mod tests {
         assert_eq!(r.error_code, 35);
         assert_eq!(r.api_keys.len(), 1);
         assert_eq!(r.api_keys[0].api_key, 18);
+    }
+}
+
+/// The highest API key of Apache Kafka 4.4 (UnregisterController).
+pub const KAFKA_4_4_LAST_API_KEY: i16 = 94;
+
+/// What the gateway does with `key`, as the README's API table says it: forwarded at a version
+/// range, answered by the gateway at a range, or refused.
+pub fn treatment(key: i16) -> String {
+    let range = |(min, max): (i16, i16)| {
+        if min == max {
+            format!("v{min}")
+        } else {
+            format!("v{min}-{max}")
+        }
+    };
+    let Ok(api) = ApiKey::try_from(key) else {
+        return "refused".into();
+    };
+    if let Some((_, min, max)) = gateway_owned().into_iter().find(|(k, _, _)| *k == api) {
+        return format!("answered {}", range((min, max)));
+    }
+    match gateway_range(api) {
+        Some(r) if ANSWERED.contains(&api) => format!("answered {}", range(r)),
+        Some(r) => format!("forwarded {}", range(r)),
+        None => "refused".into(),
+    }
+}
+
+#[cfg(test)]
+mod readme_table {
+    /// The README's table of Kafka 4.4's APIs says what the code does, key by key.
+    #[test]
+    fn the_readme_lists_every_kafka_4_4_api_as_the_gateway_treats_it() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        let rows: Vec<(i16, String)> = readme
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let key = cells.get(1)?.parse::<i16>().ok()?;
+                Some((key, cells.get(3)?.trim_matches('*').to_string()))
+            })
+            .collect();
+        let want: Vec<(i16, String)> = (0..=super::KAFKA_4_4_LAST_API_KEY)
+            .map(|k| (k, super::treatment(k)))
+            .collect();
+        let table: String = want.iter().map(|(k, t)| format!("{k}: {t}\n")).collect();
+        assert_eq!(
+            rows, want,
+            "the README's API table is out of date; the code says:\n{table}"
+        );
     }
 }

@@ -330,6 +330,27 @@ async fn handle_requests<R: AsyncRead + Unpin>(
         // Stage 2: authorization. What the policy allows is forwarded; the rest is answered here.
         let mut learn_fetch_session: Option<FetchOwner> = None;
         let (forward, merge) = match &ctx.policy {
+            // Without a policy the ACL APIs are still answered here, as a broker without an
+            // authorizer answers them: the brokers' ACLs are not what the gateway enforces, and
+            // forwarding would let any client change them with the gateway's identity.
+            None if api::ANSWERED.contains(&api) => {
+                let ids = &*ctx.cluster.topic_ids;
+                let authz = &mapping::NoAuthorizer;
+                match mapping::plan_request(api, meta.api_version, &request, authz, ids)? {
+                    Some(Plan::Respond(response)) => {
+                        if tx.send(Pending::Local { frame: response }).await.is_err() {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    _ => {
+                        return Err(SessionError::Unsupported {
+                            api_key: meta.api_key,
+                            version: meta.api_version,
+                        })
+                    }
+                }
+            }
             None => (frame, None),
             Some(policy) => {
                 let Some(session) = gate.session() else {

@@ -4,6 +4,7 @@
 //! Pure functions over decoded messages: no sockets, no policy files. The session hands in an
 //! [`Authorize`] bound to the client's principal and address, and a [`TopicIds`] map.
 
+pub(crate) mod acls;
 pub mod groups;
 pub(crate) mod list_api;
 pub mod topics;
@@ -64,6 +65,24 @@ pub trait Authorize {
     fn reserved(&self, rtype: ResourceType, name: &str) -> bool {
         let _ = (rtype, name);
         false
+    }
+    /// The policy as Kafka ACL bindings, for DescribeAcls; `None` when the gateway authorizes
+    /// nothing (`allow_all`), which Kafka answers as a broker without an authorizer.
+    fn acl_bindings(&self) -> Option<Vec<crate::policy::migrate::AclBinding>> {
+        None
+    }
+}
+
+/// The gateway without a policy (`allow_all`): everything is allowed and there is no authorizer,
+/// so the ACL APIs get Kafka's answers for a broker without one.
+pub struct NoAuthorizer;
+
+impl Authorize for NoAuthorizer {
+    fn allowed(&self, _: Operation, _: ResourceType, _: &str) -> bool {
+        true
+    }
+    fn allowed_any(&self, _: Operation, _: ResourceType) -> bool {
+        true
     }
 }
 
@@ -208,6 +227,9 @@ pub fn plan(
         K::DescribeProducers(r) => txn::describe_producers(v, h, r, authz)?,
         K::DescribeTransactions(r) => txn::describe_transactions(v, h, r, authz)?,
         K::ListTransactions(_) => txn::list_transactions(v),
+        K::DescribeAcls(r) => acls::describe_acls(v, h, r, authz)?,
+        K::CreateAcls(r) => acls::create_acls(v, h, r, authz)?,
+        K::DeleteAcls(r) => acls::delete_acls(v, h, r, authz)?,
         _ => return Ok(None),
     };
     Ok(Some(plan))

@@ -2143,8 +2143,10 @@ fn apis_the_gateway_does_not_offer_are_not_planned() {
             RequestKind::AlterPartitionReassignments(AlterPartitionReassignmentsRequest::default()),
         ),
         (
-            ApiKey::DescribeAcls,
-            RequestKind::DescribeAcls(DescribeAclsRequest::default()),
+            ApiKey::DescribeUserScramCredentials,
+            RequestKind::DescribeUserScramCredentials(
+                DescribeUserScramCredentialsRequest::default(),
+            ),
         ),
     ];
     for (api, body) in cases {

@@ -709,7 +709,13 @@ fn build(api: ApiKey, v: i16, rng: &mut Rng, side: &Side, n: usize) -> RequestKi
                 .into_iter()
                 .map(|t| {
                     let mut td = produce_request::TopicProduceData::default();
-                    td.name = tn(t);
+                    if v >= 13 {
+                        // v13 names topics by id: this side's id for a picked name, or one no
+                        // cluster knows.
+                        td.topic_id = pick_topic_id(rng, side).1;
+                    } else {
+                        td.name = tn(t);
+                    }
                     let mut p = produce_request::PartitionProduceData::default();
                     p.index = 0;
                     p.records = Some(record_batch(&["d"], producer));
@@ -717,6 +723,8 @@ fn build(api: ApiKey, v: i16, rng: &mut Rng, side: &Side, n: usize) -> RequestKi
                     td
                 })
                 .collect();
+            req.topic_data
+                .dedup_by(|a, b| a.name == b.name && a.topic_id == b.topic_id);
             RequestKind::Produce(req)
         }
         ApiKey::Fetch => {
@@ -1459,7 +1467,7 @@ fn sort(resp: &mut ResponseKind, side: &Side) {
         ResponseKind::ConsumerGroupDescribe(d) => {
             d.groups.sort_by(|a, b| a.group_id.cmp(&b.group_id))
         }
-        ResponseKind::Produce(p) => p.responses.sort_by(|a, b| a.name.cmp(&b.name)),
+        ResponseKind::Produce(p) => p.responses.sort_by_key(|t| key(&t.name, t.topic_id)),
         ResponseKind::ListOffsets(l) => l.topics.sort_by(|a, b| a.name.cmp(&b.name)),
         ResponseKind::OffsetCommit(o) => o.topics.sort_by(|a, b| a.name.cmp(&b.name)),
         ResponseKind::TxnOffsetCommit(o) => o.topics.sort_by(|a, b| a.name.cmp(&b.name)),

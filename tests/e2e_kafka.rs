@@ -174,9 +174,10 @@ fn transactional_producers_java_4_4_and_3_9_with_read_committed_consumers() {
     let cluster = KafkaCluster::start();
     let r = rig(&cluster.upstream(), &[SASL], Some(TXN_POLICY), "");
     let bootstrap = r.gateway.addr("sasl").to_string();
-    // The cluster runs transactions v2 (KIP-890), which needs Produce v12 and EndTxn v5. The
-    // gateway offers Produce up to v9, so it advertises transaction.version 1 and 4.4 clients
-    // use the v1 protocol (with v2 advertised they abort every transaction: seen before the cap).
+    // The cluster runs transactions v2 (KIP-890), which needs Produce v12, EndTxn v5 and
+    // TxnOffsetCommit v5: the gateway offers them (Produce up to v13, its `node_endpoints`
+    // rewritten), so it passes transaction.version 2 on and 4.4 clients use the v2 protocol
+    // (no AddPartitionsToTxn: the broker adds partitions as transactional batches arrive).
     let level = |addr: std::net::SocketAddr| -> i16 {
         let resp: kafka_protocol::messages::ApiVersionsResponse = RawClient::connect(addr).request(
             kafka_protocol::messages::ApiKey::ApiVersions,
@@ -189,7 +190,7 @@ fn transactional_producers_java_4_4_and_3_9_with_read_committed_consumers() {
             .map_or(0, |f| f.max_version_level)
     };
     assert_eq!(level(cluster.socket(KafkaListener::Plaintext)), 2);
-    assert_eq!(level(r.gateway.addr("sasl")), 1);
+    assert_eq!(level(r.gateway.addr("sasl")), 2);
     type Run = fn(&Tools, &[&str]) -> serde_json::Value;
     let clients: [(&str, Run, &str); 3] = [
         ("java 4.4.0", java44_workload, "group.protocol=consumer"),

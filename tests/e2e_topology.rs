@@ -400,6 +400,115 @@ fn leaders(cluster: &KafkaMultiCluster, topic: &str) -> Vec<i32> {
     ps.into_iter().map(|(_, l)| l).collect()
 }
 
+/// KIP-951 after a leader move: a Produce (v11) sent through the gateway to a broker that no
+/// longer leads the partition (a client's cached leader) is answered NOT_LEADER_OR_FOLLOWER, and a
+/// Fetch (v16) with the epoch from before the move FENCED_LEADER_EPOCH, each with the current
+/// leader's endpoint, which names the gateway's port for it; sent there, they succeed. The client
+/// needs no Metadata request, and never learns a broker's own address.
+fn a_stale_leader_points_the_client_at_the_gateways_port_for_the_new_one(
+    cluster: &KafkaMultiCluster,
+    gateway: &Gateway,
+    topic: &str,
+) {
+    const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+    const FENCED_LEADER_EPOCH: i16 = 74;
+    let leader = leaders(cluster, topic)[0];
+    let stale = (1..=3).find(|n| *n != leader).expect("a follower");
+    let port_of = |node: i32| i32::from(gateway.broker_ports[0]) + node - 1;
+    let at = |port: i32| SocketAddr::from(([127, 0, 0, 1], port as u16));
+    let (topic_id, leader_epoch) = {
+        let mut c = RawClient::connect(cluster.brokers[0].socket(KafkaListener::Plaintext));
+        let t = &common::kafka::metadata(&mut c, Some(&[topic]), false).topics[0];
+        let p0 = t
+            .partitions
+            .iter()
+            .find(|p| p.partition_index == 0)
+            .expect("partition 0");
+        (t.topic_id, p0.leader_epoch)
+    };
+    assert!(leader_epoch > 0, "leadership moved, so the epoch is past 0");
+    let mut produce = ProduceRequest::default();
+    produce.acks = 1;
+    produce.timeout_ms = 10_000;
+    let mut td = produce_request::TopicProduceData::default();
+    td.name = TopicName(StrBytes::from_string(topic.to_string()));
+    let mut p = produce_request::PartitionProduceData::default();
+    p.index = 0;
+    p.records = Some(common::kafka::record_batch(&["kip-951"], None));
+    td.partition_data = vec![p];
+    produce.topic_data = vec![td];
+    let mut c = RawClient::connect(at(port_of(stale)));
+    let resp: ProduceResponse = c.request(ApiKey::Produce, 11, &produce);
+    let part = &resp.responses[0].partition_responses[0];
+    assert_eq!(part.error_code, NOT_LEADER_OR_FOLLOWER, "{resp:?}");
+    assert_eq!(part.current_leader.leader_id.0, leader, "{resp:?}");
+    let hint = resp
+        .node_endpoints
+        .iter()
+        .find(|e| e.node_id.0 == leader)
+        .unwrap_or_else(|| panic!("no endpoint for the new leader: {resp:?}"));
+    assert_eq!(
+        (hint.host.as_str(), hint.port),
+        ("127.0.0.1", port_of(leader)),
+        "the leader's endpoint is the gateway's port for it"
+    );
+    let mut c = RawClient::connect(at(hint.port));
+    let resp: ProduceResponse = c.request(ApiKey::Produce, 11, &produce);
+    assert_eq!(
+        resp.responses[0].partition_responses[0].error_code, 0,
+        "{resp:?}"
+    );
+
+    // Fetch v16: a consumer asking with the leader epoch from before the move is told
+    // FENCED_LEADER_EPOCH with the current leader's endpoint (followers may serve consumers, so a
+    // stale epoch, not a stale broker, is what makes a fetch point elsewhere).
+    let mut fetch = FetchRequest::default();
+    fetch.replica_id = BrokerId(-1);
+    fetch.max_wait_ms = 0;
+    fetch.max_bytes = 1 << 20;
+    fetch.session_epoch = -1;
+    let mut ft = fetch_request::FetchTopic::default();
+    ft.topic_id = topic_id;
+    let mut fp = fetch_request::FetchPartition::default();
+    fp.partition_max_bytes = 1 << 16;
+    fp.current_leader_epoch = leader_epoch - 1;
+    fp.last_fetched_epoch = -1;
+    fp.log_start_offset = -1;
+    ft.partitions = vec![fp];
+    fetch.topics = vec![ft];
+    let mut c = RawClient::connect(at(port_of(leader)));
+    let resp: FetchResponse = c.request(ApiKey::Fetch, 16, &fetch);
+    let part = &resp.responses[0].partitions[0];
+    assert_eq!(part.error_code, FENCED_LEADER_EPOCH, "{}", short(&resp));
+    let hint = resp
+        .node_endpoints
+        .iter()
+        .find(|e| e.node_id.0 == part.current_leader.leader_id.0)
+        .unwrap_or_else(|| panic!("no endpoint for the leader: {}", short(&resp)));
+    assert_eq!(
+        (hint.host.as_str(), hint.port),
+        ("127.0.0.1", port_of(leader))
+    );
+    fetch.topics[0].partitions[0].current_leader_epoch = part.current_leader.leader_epoch;
+    let mut c = RawClient::connect(at(hint.port));
+    let resp: FetchResponse = c.request(ApiKey::Fetch, 16, &fetch);
+    let part = &resp.responses[0].partitions[0];
+    assert_eq!(part.error_code, 0, "{}", short(&resp));
+    assert!(part.records.as_ref().is_some_and(|r| !r.is_empty()));
+}
+
+/// A Fetch response without its records, for assertion messages.
+fn short(r: &FetchResponse) -> String {
+    let mut r = r.clone();
+    for p in r.responses.iter_mut().flat_map(|t| &mut t.partitions) {
+        p.records = p
+            .records
+            .as_ref()
+            .map(|b| Bytes::from(format!("<{} bytes>", b.len())));
+    }
+    format!("{r:?}")
+}
+
 /// Runs the churn workload through the gateway while `change` alters the cluster, and a monitor
 /// checks that every broker address the gateway hands out is one of its own ports.
 fn churn_through(
@@ -532,6 +641,11 @@ fn three_brokers_killed_moved_joined_and_the_controller_restarted_lose_nothing()
     });
     let after = leaders(&cluster, "churn-kill9");
     assert_ne!(before, after, "leadership did not move");
+    a_stale_leader_points_the_client_at_the_gateways_port_for_the_new_one(
+        &cluster,
+        &gateway,
+        "churn-moved",
+    );
 
     // 3. A fourth broker (node id 4) joins and takes over half the leaders: clients reach it through
     //    the gateway's port for node 4 without the gateway being restarted.

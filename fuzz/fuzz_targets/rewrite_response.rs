@@ -1,5 +1,5 @@
 //! Fuzzes what the gateway does with upstream responses on their own: broker-address rewriting of
-//! the responses that name brokers, and the bounded split + typed decode every other response
+//! the responses that name brokers (with Produce v10+ / Fetch v16+ `node_endpoints`), and the bounded split + typed decode every other response
 //! goes through when the gateway reads it (merging authorization results, its own upstream
 //! queries and SASL login).
 //!
@@ -23,7 +23,7 @@ use std::sync::OnceLock;
 
 use bytes::{Bytes, BytesMut};
 use kafka_gateway::protocol::frame::LEN_PREFIX;
-use kafka_gateway::protocol::{codec, rewrite};
+use kafka_gateway::protocol::{codec, endpoints, rewrite};
 use kafka_gateway_fuzz::{advertise, response_apis, REWRITTEN};
 use kafka_protocol::messages::{ApiKey, ResponseKind};
 use libfuzzer_sys::fuzz_target;
@@ -45,7 +45,8 @@ fuzz_target!(|data: &[u8]| {
     let version = (i32::from(min) + i32::from(*version_sel) % span) as i16;
     let payload = Bytes::copy_from_slice(payload);
 
-    if REWRITTEN.contains(&api) {
+    // Produce v10+ and Fetch v16+ name brokers in `node_endpoints` (KIP-951).
+    if REWRITTEN.contains(&api) || endpoints::applies(api, version) {
         let Ok(out) = rewrite::rewrite_brokers(api, version, payload, &advertise) else {
             return;
         };

@@ -29,9 +29,9 @@ const fn spec(key: ApiKey, max: i16, response: ResponseHandling) -> ApiSpec {
 
 use ResponseHandling::{Passthrough as P, RewriteBrokers as R};
 
-/// The allow-list. Version caps below kafka-protocol's own maximum say why:
-/// - Produce v10+ and Fetch v16+ responses may carry `node_endpoints` (KIP-951) naming brokers; capping
-///   them keeps large Fetch responses out of the decode-and-re-encode path.
+/// The allow-list. Produce v10+ and Fetch v16+ responses may carry `node_endpoints` (KIP-951): they
+/// are rewritten without decoding the rest ([`super::endpoints`]; [`handling`] says when). Version
+/// caps below kafka-protocol's own maximum say why:
 /// - DescribeCluster v1+ can describe controllers (endpoint_type 2), whose ids are not broker node ids.
 ///
 /// Deliberately absent (refused and left out of ApiVersions): broker-to-broker and controller APIs;
@@ -39,8 +39,8 @@ use ResponseHandling::{Passthrough as P, RewriteBrokers as R};
 /// brokers' would be misleading; the ACL APIs are [`ANSWERED`] from the policy instead); DescribeQuorum and the share-group APIs, whose responses name nodes
 /// the gateway does not rewrite; telemetry push.
 pub const SUPPORTED: &[ApiSpec] = &[
-    spec(ApiKey::Produce, 9, P),
-    spec(ApiKey::Fetch, 15, P),
+    spec(ApiKey::Produce, i16::MAX, R),
+    spec(ApiKey::Fetch, i16::MAX, R),
     spec(ApiKey::ListOffsets, i16::MAX, P),
     spec(ApiKey::Metadata, i16::MAX, R),
     spec(ApiKey::OffsetCommit, i16::MAX, P),
@@ -87,6 +87,21 @@ pub const ANSWERED: [ApiKey; 3] = [ApiKey::DescribeAcls, ApiKey::CreateAcls, Api
 
 pub fn spec_for(key: ApiKey) -> Option<&'static ApiSpec> {
     SUPPORTED.iter().find(|s| s.key == key)
+}
+
+/// What the session does with the upstream's response to `key` at `version`: Produce and Fetch
+/// responses name brokers only from the versions with `node_endpoints`.
+pub fn handling(key: ApiKey, version: i16) -> ResponseHandling {
+    match spec_for(key).map(|s| s.response) {
+        Some(ResponseHandling::RewriteBrokers)
+            if matches!(key, ApiKey::Produce | ApiKey::Fetch)
+                && !super::endpoints::applies(key, version) =>
+        {
+            ResponseHandling::Passthrough
+        }
+        Some(h) => h,
+        None => ResponseHandling::Passthrough,
+    }
 }
 
 /// The range the gateway itself can handle for `key`: what kafka-protocol can decode in both directions,
@@ -234,11 +249,12 @@ impl VersionTable {
         match name {
             // Only brokers and controllers act on these.
             "metadata.version" | "kraft.version" | "eligible.leader.replicas.version" => i16::MAX,
-            // KIP-890 part 2: Produce v12, AddPartitionsToTxn v5 and EndTxn v5.
+            // KIP-890 part 2: Produce v12, AddPartitionsToTxn v5, EndTxn v5, TxnOffsetCommit v5.
             "transaction.version"
                 if offers(ApiKey::Produce, 12)
                     && offers(ApiKey::EndTxn, 5)
-                    && offers(ApiKey::AddPartitionsToTxn, 5) =>
+                    && offers(ApiKey::AddPartitionsToTxn, 5)
+                    && offers(ApiKey::TxnOffsetCommit, 5) =>
             {
                 i16::MAX
             }
@@ -311,7 +327,7 @@ mod tests {
     }
 
     #[test]
-    fn intersection_caps_produce_and_fetch_and_drops_unknown_apis() {
+    fn intersection_of_upstream_and_gateway_ranges_drops_unknown_apis() {
         let t = VersionTable::from_upstream(&upstream(&[
             (0, 0, 12),  // Produce
             (1, 4, 17),  // Fetch
@@ -322,10 +338,10 @@ mod tests {
         ]));
         assert_eq!(
             t.range(0),
-            Some((3, 9)),
-            "Produce: kafka-protocol min 3, gateway cap 9"
+            Some((3, 12)),
+            "Produce: kafka-protocol's min 3, the upstream's max 12"
         );
-        assert_eq!(t.range(1), Some((4, 15)));
+        assert_eq!(t.range(1), Some((4, 17)));
         assert!(t.range(3).is_some());
         assert_eq!(t.range(30), Some((1, 3)), "the gateway's own range");
         assert_eq!(
@@ -345,8 +361,8 @@ mod tests {
             t.range(36).is_some(),
             "SaslAuthenticate is answered by the gateway"
         );
-        assert!(!t.allows(0, 10));
-        assert!(t.allows(0, 9));
+        assert!(!t.allows(0, 13));
+        assert!(t.allows(0, 12));
         let keys: Vec<i16> = t.response().api_keys.iter().map(|a| a.api_key).collect();
         assert!(keys.contains(&30) && !keys.contains(&57));
     }
@@ -422,9 +438,14 @@ mod tests {
             ("eligible.leader.replicas.version", 1),
             ("some.future.version", 3),
         ];
-        // Produce capped below v12: transactions v2 would need it, so transaction.version is 1.
+        // Everything transactions v2 needs is offered: transaction.version 2 goes through.
+        let full = [(0, 3, 13), (26, 0, 5), (24, 0, 5), (28, 0, 5), (68, 0, 1)];
+        let t = VersionTable::from_upstream(&with_features(upstream(&full), &kafka_4_4));
+        assert!(finalized(&t.response()).contains(&("transaction.version".to_string(), 2)));
+        // Produce below v12 (an older upstream): transactions v2 would need it, so
+        // transaction.version is 1.
         let t = VersionTable::from_upstream(&with_features(
-            upstream(&[(0, 3, 13), (26, 0, 5), (24, 0, 5), (68, 0, 1)]),
+            upstream(&[(0, 3, 11), (26, 0, 5), (24, 0, 5), (28, 0, 5), (68, 0, 1)]),
             &kafka_4_4,
         ));
         let r = t.response();

@@ -170,6 +170,30 @@ pub fn measure_response_body(
     measure(api_key, api_version, body, false, u64::MAX).map(|m| m.end)
 }
 
+/// Where the top-level tagged fields of a response body start, the body checked as
+/// [`check_response_body`] checks it; `None` when the version has no tagged fields. Fields are
+/// walked, never decoded: a Fetch response's records are skipped by their length.
+pub fn response_tags_at(
+    api_key: i16,
+    api_version: i16,
+    body: &[u8],
+) -> Result<Option<usize>, BoundsError> {
+    let (st, mut cur) = start(api_key, api_version, body, false, u64::MAX)?;
+    for f in st
+        .fields
+        .iter()
+        .filter(|f| f.0 <= api_version && api_version <= f.1)
+    {
+        walk_ty(&mut cur, f.2, api_version, 1)?;
+    }
+    if st.flex == NEVER || api_version < st.flex {
+        return Ok(None);
+    }
+    let at = cur.pos;
+    walk_tagged(&mut cur, st, api_version, 1)?;
+    Ok(Some(at))
+}
+
 /// The body versions the schema (and so kafka-protocol) supports for `api_key`, inclusive.
 pub fn supported_body_versions(api_key: i16, request: bool) -> Option<(i16, i16)> {
     let id = body_struct(api_key, request)?;
@@ -190,6 +214,22 @@ fn measure(
     request: bool,
     budget: u64,
 ) -> Result<Measured, BoundsError> {
+    let (st, mut cur) = start(api_key, api_version, body, request, budget)?;
+    walk_struct(&mut cur, st, api_version, 1)?;
+    Ok(Measured {
+        end: cur.pos,
+        decoded: cur.decoded,
+    })
+}
+
+/// The body struct of `api_key` at `api_version` and a cursor at the start of `body`.
+fn start(
+    api_key: i16,
+    api_version: i16,
+    body: &[u8],
+    request: bool,
+    budget: u64,
+) -> Result<(&'static StructDef, Cursor<'_>), BoundsError> {
     let id = body_struct(api_key, request).ok_or(BoundsError::UnknownApi { api_key })?;
     let st = &STRUCTS[usize::from(id)];
     if api_version < st.lo || api_version > st.hi {
@@ -198,18 +238,14 @@ fn measure(
             api_version,
         });
     }
-    let mut cur = Cursor {
+    let cur = Cursor {
         buf: body,
         pos: 0,
         end: body.len(),
         decoded: st.size as u64,
         budget,
     };
-    walk_struct(&mut cur, st, api_version, 1)?;
-    Ok(Measured {
-        end: cur.pos,
-        decoded: cur.decoded,
-    })
+    Ok((st, cur))
 }
 
 /// A read position inside `buf[..end]`; `end` shrinks to a tagged field's declared size.

@@ -18,9 +18,9 @@ use super::wire::{
     entries, put_count, put_uvarint, set_frame_length, uvarint_len, Cursor, WireError,
 };
 
-/// The versions read here: the gateway's Fetch range (v4+ has `isolation_level`, and the
-/// gateway caps Fetch at v15: v16+ responses carry broker endpoints).
-pub const VERSIONS: Range<i16> = 4..16;
+/// The versions read here: the gateway's Fetch range (v4+ has `isolation_level`; v16-18 differ
+/// from v15 only in their responses and in partition tagged fields).
+pub const VERSIONS: Range<i16> = 4..19;
 /// v7 has fetch sessions and forgotten topics.
 const FIRST_SESSION: i16 = 7;
 /// v12 is the first flexible version.

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod bounds;
 pub mod codec;
+pub mod endpoints;
 pub mod error_response;
 pub mod fetch;
 pub mod frame;

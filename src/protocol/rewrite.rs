@@ -66,9 +66,19 @@ pub fn rewrite_brokers(
     payload: Bytes,
     map: &dyn Advertise,
 ) -> Result<Rewritten, ProtocolError> {
-    let (header, body) = split_response(api, version, payload)?;
     let mut seen = Vec::new();
     let mut unmapped = Vec::new();
+    if super::endpoints::applies(api, version) {
+        let parts =
+            super::endpoints::rewrite(api, version, payload, map, &mut seen, &mut unmapped)?;
+        return Ok(Rewritten {
+            parts,
+            seen,
+            unmapped,
+            learn: None,
+        });
+    }
+    let (header, body) = split_response(api, version, payload)?;
     let mut learn = None;
     let (head, rest) = match api {
         ApiKey::Metadata => {

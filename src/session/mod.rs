@@ -452,7 +452,7 @@ async fn handle_requests<R: AsyncRead + Unpin>(
             }
         };
 
-        let handling = api::spec_for(api).map_or(ResponseHandling::Passthrough, |s| s.response);
+        let handling = api::handling(api, meta.api_version);
 
         if upstream.is_none() {
             let node = match ctx.target {

@@ -260,7 +260,7 @@ pub fn plan_request(
     }
 }
 
-/// The topic ids a request names (Fetch v13+, Metadata by id, DeleteTopics v6+, the assignment a
+/// The topic ids a request names (Produce v13, Fetch v13+, Metadata by id, DeleteTopics v6+, the assignment a
 /// ConsumerGroupHeartbeat reports). Authorization resolves each to a name through [`TopicIds`]; an
 /// id it cannot resolve is UNKNOWN_TOPIC_ID, so the session first asks the cluster about ids the
 /// gateway has not seen (a topic created since its last look).
@@ -300,6 +300,8 @@ pub fn topic_ids_named(request: &Request) -> Vec<Uuid> {
         ),
         RequestKind::Metadata(m) => named(m.topics.iter().flatten().map(|t| t.topic_id)),
         RequestKind::DeleteTopics(d) => named(d.topics.iter().map(|t| t.topic_id)),
+        // Produce v13 names topics by id (nil before).
+        RequestKind::Produce(p) => named(p.topic_data.iter().map(|t| t.topic_id)),
         RequestKind::ConsumerGroupHeartbeat(h) => {
             named(h.topic_partitions.iter().flatten().map(|t| t.topic_id))
         }

@@ -1,0 +1,163 @@
+//! KIP-951 leader hints rewritten to gateway addresses: Produce v10+ and Fetch v16+ responses name
+//! the brokers a client should move to after NOT_LEADER_OR_FOLLOWER in a tagged field at the end
+//! of the response (`node_endpoints`, tag 0). Nothing else is decoded: the body is walked to its
+//! tagged fields (records are skipped by their length, [`bounds::response_tags_at`]), only those
+//! are read, and the answer is the upstream's bytes up to there, uncopied, plus the rewritten tail.
+//! A response without the tag (every response but a leader move's) goes as it came.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{fetch_response, produce_response, ApiKey, BrokerId};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use super::bounds;
+use super::codec::{split_response, ProtocolError};
+use super::frame::Parts;
+use super::rewrite::{Advertise, UpstreamBroker};
+use super::wire::{put_uvarint, Cursor};
+
+/// The first versions whose responses can carry `node_endpoints`.
+pub const PRODUCE_FIRST: i16 = 10;
+pub const FETCH_FIRST: i16 = 16;
+/// The tag of `node_endpoints` in both responses.
+const NODE_ENDPOINTS_TAG: u32 = 0;
+
+/// Whether responses of `api` at `version` can carry `node_endpoints`.
+pub fn applies(api: ApiKey, version: i16) -> bool {
+    match api {
+        ApiKey::Produce => version >= PRODUCE_FIRST,
+        ApiKey::Fetch => version >= FETCH_FIRST,
+        _ => false,
+    }
+}
+
+/// One `NodeEndpoint`, as both responses define it.
+trait Endpoint: Encodable + Decodable {
+    fn parts(&mut self) -> (&mut BrokerId, &mut StrBytes, &mut i32);
+}
+
+impl Endpoint for produce_response::NodeEndpoint {
+    fn parts(&mut self) -> (&mut BrokerId, &mut StrBytes, &mut i32) {
+        (&mut self.node_id, &mut self.host, &mut self.port)
+    }
+}
+
+impl Endpoint for fetch_response::NodeEndpoint {
+    fn parts(&mut self) -> (&mut BrokerId, &mut StrBytes, &mut i32) {
+        (&mut self.node_id, &mut self.host, &mut self.port)
+    }
+}
+
+/// The response (`payload`: length prefix removed) with its `node_endpoints` at gateway addresses
+/// (a node without one is left out, as in Metadata), as a frame with its length prefix. The
+/// brokers named are added to `seen`, nodes without a gateway port to `unmapped`.
+pub fn rewrite(
+    api: ApiKey,
+    version: i16,
+    payload: Bytes,
+    map: &dyn Advertise,
+    seen: &mut Vec<UpstreamBroker>,
+    unmapped: &mut Vec<i32>,
+) -> Result<Parts, ProtocolError> {
+    let malformed = |message: String| ProtocolError::Decode {
+        api,
+        version,
+        what: "response node endpoints",
+        message,
+    };
+    let (_, body) = split_response(api, version, payload.clone())?;
+    let body_at = payload.len() - body.len();
+    let tags_at = match bounds::response_tags_at(api as i16, version, &body) {
+        Ok(Some(at)) => at,
+        Ok(None) => return Ok(framed(payload, Bytes::new())),
+        Err(e) => return Err(malformed(e.to_string())),
+    };
+    let tags = &body[tags_at..];
+    let mut c = Cursor::new(tags, 0);
+    let wire = |e: super::wire::WireError| malformed(e.to_string());
+    let count = c.uvarint().map_err(wire)?;
+    let mut fields = Vec::with_capacity(count.min(8) as usize);
+    for _ in 0..count {
+        let tag = c.uvarint().map_err(wire)?;
+        let size = c.uvarint().map_err(wire)? as usize;
+        fields.push((tag, c.take(size).map_err(wire)?));
+    }
+    if !fields.iter().any(|(tag, _)| *tag == NODE_ENDPOINTS_TAG) {
+        return Ok(framed(payload, Bytes::new()));
+    }
+    let mut out = BytesMut::with_capacity(tags.len() + 64);
+    put_uvarint(&mut out, count);
+    for (tag, value) in fields {
+        put_uvarint(&mut out, tag);
+        if tag != NODE_ENDPOINTS_TAG {
+            put_uvarint(&mut out, value.len() as u32);
+            out.extend_from_slice(value);
+            continue;
+        }
+        let rewritten = match api {
+            ApiKey::Produce => {
+                endpoints::<produce_response::NodeEndpoint>(version, value, map, seen, unmapped)
+            }
+            _ => endpoints::<fetch_response::NodeEndpoint>(version, value, map, seen, unmapped),
+        }
+        .map_err(|e| malformed(e.to_string()))?;
+        put_uvarint(&mut out, rewritten.len() as u32);
+        out.extend_from_slice(&rewritten);
+    }
+    let head = payload.slice(..body_at + tags_at);
+    Ok(framed(head, out.freeze()))
+}
+
+/// A compact array of endpoints, each advertised at its gateway address, encoded again.
+fn endpoints<E: Endpoint>(
+    version: i16,
+    value: &[u8],
+    map: &dyn Advertise,
+    seen: &mut Vec<UpstreamBroker>,
+    unmapped: &mut Vec<i32>,
+) -> anyhow::Result<Vec<u8>> {
+    let mut c = Cursor::new(value, 0);
+    let n = c
+        .count(true)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .unwrap_or(0);
+    // The bounds walk checked every entry is present: `n` is backed by the bytes.
+    let mut buf = Bytes::copy_from_slice(&value[c.pos()..]);
+    let mut kept = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut e = E::decode(&mut buf, version)?;
+        let (node, host, port) = e.parts();
+        seen.push(UpstreamBroker {
+            node_id: node.0,
+            host: host.to_string(),
+            port: *port,
+        });
+        match map.advertise(node.0) {
+            Some((h, p)) => {
+                *host = StrBytes::from_string(h);
+                *port = i32::from(p);
+                kept.push(e);
+            }
+            None => unmapped.push(node.0),
+        }
+    }
+    let mut out = BytesMut::new();
+    put_uvarint(&mut out, kept.len() as u32 + 1);
+    for e in &kept {
+        e.encode(&mut out, version)?;
+    }
+    Ok(out.to_vec())
+}
+
+/// `head` (the payload up to the tagged fields, or all of it) and `tail` as one frame.
+fn framed(head: Bytes, tail: Bytes) -> Parts {
+    let mut prefix = BytesMut::with_capacity(4);
+    prefix.put_i32((head.len() + tail.len()) as i32);
+    let mut parts = Parts::one(prefix.freeze());
+    parts.push(head);
+    parts.push(tail);
+    parts
+}
+
+#[cfg(test)]
+#[path = "endpoints_tests.rs"]
+mod tests;

@@ -1,8 +1,9 @@
 //! What only Apache Kafka can show: the gateway's own identity on Kafka's SASL and mTLS listeners,
 //! upstream re-authentication before the broker's `connections.max.reauth.ms`, transactional
-//! producers (Java 4.4 with transaction.version 2, and Java 3.9.1) with read_committed consumers,
+//! producers (Java 4.4 with transactions v2, and Java 3.9.1) with read_committed consumers,
 //! the KIP-848 consumer protocol beside the classic one, incremental fetch sessions (served only
-//! to who built them), and Kafka's own `kafka-acls.sh` listing the policy.
+//! to who built them), Kafka's own `kafka-acls.sh` listing the policy, and Kafka Streams (classic
+//! group protocol; the streams protocol refused cleanly).
 
 mod common;
 
@@ -599,4 +600,97 @@ fn kafka_acls_lists_the_policy_and_cannot_change_it() {
     let out = text(&brokers);
     assert!(brokers.status.success(), "{out}");
     assert!(!out.contains("name=x,"), "the broker got an ACL: {out}");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Kafka Streams
+// ---------------------------------------------------------------------------------------------------------
+
+/// Runs StreamsClient (Kafka Streams 4.4) through the gateway as alice; its JSON line and success.
+fn streams_client(
+    tools: &Tools,
+    bootstrap: &str,
+    app: &str,
+    protocol: &str,
+) -> (serde_json::Value, bool) {
+    let out = std::process::Command::new("java")
+        .args([
+            "-Xmx256m",
+            "-XX:TieredStopAtLevel=1",
+            "-cp",
+            &tools.streams_cp,
+            "StreamsClient",
+        ])
+        .args([
+            "--bootstrap",
+            bootstrap,
+            "--app-id",
+            app,
+            "--group-protocol",
+            protocol,
+        ])
+        .args([
+            "--input",
+            &format!("{app}-in"),
+            "--output",
+            &format!("{app}-out"),
+        ])
+        .args(["--count", "200", "--timeout", "60"])
+        .args([
+            "--sasl-mechanism",
+            "SCRAM-SHA-512",
+            "--username",
+            "alice",
+            "--password",
+            "alice-secret",
+        ])
+        .output()
+        .expect("run StreamsClient");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| {
+            panic!(
+                "StreamsClient printed no result:\n{stdout}\n{}",
+                tail(&String::from_utf8_lossy(&out.stderr), 3000)
+            )
+        });
+    (
+        serde_json::from_str(line).expect("JSON"),
+        out.status.success(),
+    )
+}
+
+/// Kafka Streams works through the gateway with the classic group protocol (the default), under a
+/// policy; the streams group protocol (KIP-1071: StreamsGroupHeartbeat, not in kafka-protocol 0.18)
+/// is not offered, so a Streams application that asks for it stops with Kafka's own "not
+/// supported" error instead of hanging or reaching the brokers unchecked.
+#[test]
+fn kafka_streams_runs_with_the_classic_protocol_and_streams_groups_are_refused_cleanly() {
+    let cluster = KafkaCluster::start();
+    let r = rig(
+        &cluster.upstream(),
+        &[SASL],
+        Some(
+            "p, User:alice, Topic, streams-*, All, *, allow\n\
+             p, User:alice, Group, streams-*, All, *, allow\n\
+             p, User:alice, Cluster, kafka-cluster, IdempotentWrite, *, allow\n",
+        ),
+        "",
+    );
+    let bootstrap = r.gateway.addr("sasl").to_string();
+    let (classic, ok) = streams_client(&r.tools, &bootstrap, "streams-classic", "classic");
+    assert!(ok, "{classic}");
+    assert_eq!(classic["copied"], 200, "{classic}");
+    assert_eq!(classic["wrong"], 0, "{classic}");
+    let (refused, ok) = streams_client(&r.tools, &bootstrap, "streams-kip1071", "streams");
+    assert!(!ok, "{refused}");
+    assert_eq!(refused["copied"], 0, "{refused}");
+    let error = refused["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("STREAMS") || error.contains("streams"),
+        "{refused}"
+    );
 }

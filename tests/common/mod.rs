@@ -28,6 +28,8 @@ pub struct Tools {
     pub java44_cp: String,
     /// Apache Kafka 4.4.0, broker and tools (with KafkaHost).
     pub kafka_cp: String,
+    /// Kafka Streams 4.4.0 (with StreamsClient).
+    pub streams_cp: String,
 }
 
 pub fn tools() -> Tools {
@@ -66,6 +68,7 @@ pub fn tools() -> Tools {
         java_cp: get("KGW_JAVA_CP"),
         java44_cp: get("KGW_JAVA44_CP"),
         kafka_cp: get("KGW_KAFKA_CP"),
+        streams_cp: get("KGW_STREAMS_CP"),
     }
 }
 

@@ -1,8 +1,9 @@
 //! KIP-951 leader hints rewritten to gateway addresses: Produce v10+ and Fetch v16+ responses name
 //! the brokers a client should move to after NOT_LEADER_OR_FOLLOWER in a tagged field at the end
-//! of the response (`node_endpoints`, tag 0). Nothing else is decoded: the body is walked to its
-//! tagged fields (records are skipped by their length, [`bounds::response_tags_at`]), only those
-//! are read, and the answer is the upstream's bytes up to there, uncopied, plus the rewritten tail.
+//! of the response (`node_endpoints`, tag 0). Nothing else is decoded: the body is skipped to its
+//! tagged fields (records by their length: [`super::fetch::response_tags_at`] for Fetch,
+//! [`bounds::response_tags_at`] for Produce), only those are read, and the answer is the
+//! upstream's bytes up to there, uncopied, plus the rewritten tail.
 //! A response without the tag (every response but a leader move's) goes as it came.
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -66,10 +67,17 @@ pub fn rewrite(
     };
     let (_, body) = split_response(api, version, payload.clone())?;
     let body_at = payload.len() - body.len();
-    let tags_at = match bounds::response_tags_at(api as i16, version, &body) {
-        Ok(Some(at)) => at,
-        Ok(None) => return Ok(framed(payload, Bytes::new())),
-        Err(e) => return Err(malformed(e.to_string())),
+    // Fetch responses carry the data, often of many partitions: they are skipped by a reader of
+    // their own. Produce responses are small: the generic walk.
+    let tags_at = match api {
+        ApiKey::Fetch => {
+            super::fetch::response_tags_at(&body).map_err(|e| malformed(e.to_string()))?
+        }
+        _ => match bounds::response_tags_at(api as i16, version, &body) {
+            Ok(Some(at)) => at,
+            Ok(None) => return Ok(framed(payload, Bytes::new())),
+            Err(e) => return Err(malformed(e.to_string())),
+        },
     };
     let tags = &body[tags_at..];
     let mut c = Cursor::new(tags, 0);

@@ -158,6 +158,34 @@ fn a_response_without_endpoints_is_the_upstreams_bytes() {
 }
 
 proptest! {
+    /// The Fetch reader finds the tagged fields where the generic walk does, for any response.
+    #[test]
+    fn the_fetch_reader_finds_the_tags_where_the_schema_walk_does(
+        version in FETCH_FIRST..=18i16,
+        topics in prop::collection::vec((0u8..3, prop::collection::vec(0usize..200, 0..4)), 0..4),
+        aborted in 0usize..3,
+        nodes in prop::collection::vec(0i32..4, 0..3),
+    ) {
+        use kafka_protocol::messages::fetch_response::AbortedTransaction;
+        let mut resp = fetch_response(&nodes.iter().map(|n| (*n, "h", 1)).collect::<Vec<_>>());
+        resp.responses = topics.iter().enumerate().map(|(t, (_, sizes))| {
+            FetchableTopicResponse::default()
+                .with_topic_id(uuid::Uuid::from_u128(t as u128 + 1))
+                .with_partitions(sizes.iter().enumerate().map(|(p, size)| {
+                    PartitionData::default()
+                        .with_partition_index(p as i32)
+                        .with_aborted_transactions(Some(vec![AbortedTransaction::default(); aborted]))
+                        .with_records((*size > 0).then(|| Bytes::from(vec![1u8; *size])))
+                }).collect())
+        }).collect();
+        let frame = encode_response(ApiKey::Fetch, version, &response_header(1), &resp)
+            .expect("encode");
+        let (_, body) = split_response(ApiKey::Fetch, version, frame.slice(LEN_PREFIX..))
+            .expect("split");
+        let walked = bounds::response_tags_at(ApiKey::Fetch as i16, version, &body).expect("walk");
+        prop_assert_eq!(Some(crate::protocol::fetch::response_tags_at(&body).expect("read")), walked);
+    }
+
     /// Whatever follows a valid header, rewriting never panics: it answers or refuses.
     #[test]
     fn arbitrary_bodies_are_rewritten_or_refused_without_panic(

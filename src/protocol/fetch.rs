@@ -433,6 +433,35 @@ impl DeniedTopics {
     }
 }
 
+/// Where the top-level tagged fields of a Fetch v13+ response body start: the body skipped field
+/// by field (records by their length, never read). What the generic walk
+/// ([`super::bounds::response_tags_at`]) does for every API, at a tenth of its cost per partition:
+/// every Fetch v16+ response goes through it to find its `node_endpoints`. Every read is bounded
+/// by the body; a count that the bytes left cannot back is refused.
+pub fn response_tags_at(body: &[u8]) -> Result<usize, WireError> {
+    let mut c = Cursor::new(body, 0);
+    c.skip(4 + 2 + 4)?; // throttle_time_ms, error_code, session_id
+    let topics = c.count(true)?.unwrap_or(0);
+    for _ in 0..topics {
+        c.skip(16)?; // topic_id
+        let partitions = c.count(true)?.unwrap_or(0);
+        for _ in 0..partitions {
+            // partition_index, error_code, high_watermark, last_stable_offset, log_start_offset
+            c.skip(4 + 2 + 8 + 8 + 8)?;
+            let aborted = c.count(true)?.unwrap_or(0);
+            for _ in 0..aborted {
+                c.skip(8 + 8)?; // producer_id, first_offset
+                c.skip_tags()?;
+            }
+            c.skip(4)?; // preferred_read_replica
+            c.string(true)?; // records: compact nullable bytes, skipped by length
+            c.skip_tags()?;
+        }
+        c.skip_tags()?;
+    }
+    Ok(c.pos())
+}
+
 #[cfg(test)]
 #[path = "fetch_tests.rs"]
 mod tests;

@@ -1354,6 +1354,14 @@ fn build(api: ApiKey, v: i16, rng: &mut Rng, side: &Side, n: usize) -> RequestKi
             req.include_authorized_operations = rng.chance(50);
             RequestKind::ConsumerGroupDescribe(req)
         }
+        ApiKey::ListConfigResources => {
+            let mut req = ListConfigResourcesRequest::default();
+            if v >= 1 {
+                // Topic, broker, broker logger, client metrics, group; an empty list means all.
+                req.resource_types = rng.some(&[2i8, 4, 8, 16, 32], 2);
+            }
+            RequestKind::ListConfigResources(req)
+        }
         ApiKey::DescribeAcls => {
             // Any filter the Java AclBindingFilter can express (no UNKNOWN element).
             let mut req = DescribeAclsRequest::default()
@@ -1513,6 +1521,9 @@ fn sort(resp: &mut ResponseKind, side: &Side) {
         ResponseKind::ListTransactions(l) => l
             .transaction_states
             .sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id)),
+        ResponseKind::ListConfigResources(l) => l.config_resources.sort_by(|a, b| {
+            (a.resource_type, &a.resource_name).cmp(&(b.resource_type, &b.resource_name))
+        }),
         // Kafka groups the bindings in a hash map.
         ResponseKind::DescribeAcls(d) => {
             d.resources.sort_by(|a, b| {

@@ -75,6 +75,7 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::ListTransactions, i16::MAX, P),
     spec(ApiKey::ConsumerGroupHeartbeat, i16::MAX, P),
     spec(ApiKey::ConsumerGroupDescribe, i16::MAX, P),
+    spec(ApiKey::ListConfigResources, i16::MAX, P),
     spec(ApiKey::DescribeAcls, i16::MAX, P),
     spec(ApiKey::CreateAcls, i16::MAX, P),
     spec(ApiKey::DeleteAcls, i16::MAX, P),

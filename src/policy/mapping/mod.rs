@@ -209,6 +209,7 @@ pub fn plan(
         K::AlterConfigs(r) => admin::alter_configs(v, h, r, authz)?,
         K::IncrementalAlterConfigs(r) => admin::incremental_alter_configs(v, h, r, authz)?,
         K::DescribeLogDirs(_) => admin::describe_log_dirs(v, h, authz)?,
+        K::ListConfigResources(_) => admin::list_config_resources(v, h, authz)?,
         K::OffsetCommit(r) => offsets::offset_commit(v, h, r, authz)?,
         K::OffsetFetch(r) => offsets::offset_fetch(v, h, r, authz)?,
         K::OffsetDelete(r) => offsets::offset_delete(v, h, r, authz)?,

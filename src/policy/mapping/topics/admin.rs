@@ -1,7 +1,7 @@
 //! Topic and cluster administration. A KRaft broker forwards most of these to the controller, so the
 //! reference is ControllerApis where it decides (CreateTopics, DeleteTopics, CreatePartitions,
 //! AlterConfigs, IncrementalAlterConfigs) and KafkaApis / ConfigHelper otherwise (DescribeConfigs,
-//! DescribeLogDirs).
+//! DescribeLogDirs, ListConfigResources).
 //!
 //! Duplicate entries the gateway answers itself get Kafka's 42 instead of an authorization error
 //! (Kafka checks duplicates first); allowed duplicates are forwarded and answered 42 upstream
@@ -25,7 +25,8 @@ use kafka_protocol::messages::{
     AlterConfigsRequest, AlterConfigsResponse, ApiKey, CreatePartitionsRequest,
     CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
     DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse, DescribeLogDirsResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestHeader, TopicName,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, ListConfigResourcesResponse,
+    RequestHeader, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
@@ -524,4 +525,25 @@ pub(in crate::policy::mapping) fn describe_log_dirs(
         }
         resp
     })
+}
+
+/// KafkaApis.handleListConfigResources: DESCRIBE_CONFIGS on the cluster, else 31 (no message) and
+/// no resources. Kafka then lists every config resource, every topic included, without a check
+/// per name, and so does the upstream to the gateway.
+pub(in crate::policy::mapping) fn list_config_resources(
+    version: i16,
+    header: &RequestHeader,
+    authz: &dyn Authorize,
+) -> Result<Plan, ProtocolError> {
+    let allowed = cluster_allowed(authz, Operation::DescribeConfigs);
+    single(
+        ApiKey::ListConfigResources,
+        version,
+        header,
+        allowed,
+        || {
+            ListConfigResourcesResponse::default()
+                .with_error_code(code::CLUSTER_AUTHORIZATION_FAILED)
+        },
+    )
 }

@@ -412,20 +412,21 @@ fn a_stale_leader_points_the_client_at_the_gateways_port_for_the_new_one(
 ) {
     const NOT_LEADER_OR_FOLLOWER: i16 = 6;
     const FENCED_LEADER_EPOCH: i16 = 74;
-    let leader = leaders(cluster, topic)[0];
+    // The partition whose leader changed most recently (the move rotated every partition's
+    // replicas, but one may have kept its leader): its epoch is past 0.
+    let (topic_id, partition, leader, leader_epoch) = {
+        let mut c = RawClient::connect(cluster.brokers[0].socket(KafkaListener::Plaintext));
+        let t = &common::kafka::metadata(&mut c, Some(&[topic]), false).topics[0];
+        let p = t
+            .partitions
+            .iter()
+            .max_by_key(|p| p.leader_epoch)
+            .expect("partitions");
+        (t.topic_id, p.partition_index, p.leader_id.0, p.leader_epoch)
+    };
     let stale = (1..=3).find(|n| *n != leader).expect("a follower");
     let port_of = |node: i32| i32::from(gateway.broker_ports[0]) + node - 1;
     let at = |port: i32| SocketAddr::from(([127, 0, 0, 1], port as u16));
-    let (topic_id, leader_epoch) = {
-        let mut c = RawClient::connect(cluster.brokers[0].socket(KafkaListener::Plaintext));
-        let t = &common::kafka::metadata(&mut c, Some(&[topic]), false).topics[0];
-        let p0 = t
-            .partitions
-            .iter()
-            .find(|p| p.partition_index == 0)
-            .expect("partition 0");
-        (t.topic_id, p0.leader_epoch)
-    };
     assert!(leader_epoch > 0, "leadership moved, so the epoch is past 0");
     let mut produce = ProduceRequest::default();
     produce.acks = 1;
@@ -433,7 +434,7 @@ fn a_stale_leader_points_the_client_at_the_gateways_port_for_the_new_one(
     let mut td = produce_request::TopicProduceData::default();
     td.name = TopicName(StrBytes::from_string(topic.to_string()));
     let mut p = produce_request::PartitionProduceData::default();
-    p.index = 0;
+    p.index = partition;
     p.records = Some(common::kafka::record_batch(&["kip-951"], None));
     td.partition_data = vec![p];
     produce.topic_data = vec![td];
@@ -470,6 +471,7 @@ fn a_stale_leader_points_the_client_at_the_gateways_port_for_the_new_one(
     let mut ft = fetch_request::FetchTopic::default();
     ft.topic_id = topic_id;
     let mut fp = fetch_request::FetchPartition::default();
+    fp.partition = partition;
     fp.partition_max_bytes = 1 << 16;
     fp.current_leader_epoch = leader_epoch - 1;
     fp.last_fetched_epoch = -1;

@@ -344,12 +344,14 @@ impl<L: ResponseList> Then<L> {
         self
     }
 
+    /// Forwarded even when every entry is answered here, with an empty list: the upstream's
+    /// answer decides (OffsetDelete, whose group-level error replaces the topic errors).
     pub fn forward_empty(mut self) -> Self {
         self.forward_empty = true;
         self
     }
 
-    /// The whole request is denied: every entry is answered with `code`, none forwarded, and a
+    /// The whole request is denied (the check answers every entry): nothing is forwarded, and a
     /// request with no entries gets the empty answer rather than being forwarded.
     pub fn refused(mut self) -> Self {
         self.refused = true;

@@ -45,8 +45,37 @@ fuzz_target!(|data: &[u8]| {
     let version = (i32::from(min) + i32::from(*version_sel) % span) as i16;
     let payload = Bytes::copy_from_slice(payload);
 
-    // Produce v10+ and Fetch v16+ name brokers in `node_endpoints` (KIP-951).
-    if REWRITTEN.contains(&api) || endpoints::applies(api, version) {
+    // Produce v10+ and Fetch v16+ name brokers in `node_endpoints` (KIP-951). They are rewritten
+    // without checking the whole body (a Fetch response is forwarded as the upstream's bytes):
+    // what is required is that a well-formed response stays well formed.
+    if endpoints::applies(api, version) {
+        // Well formed: kafka-protocol decodes it (the bounds walk alone does not check UTF-8).
+        let well_formed = codec::split_response(api, version, payload.clone())
+            .is_ok_and(|(_, mut body)| ResponseKind::decode(api, &mut body, version).is_ok());
+        let (mut seen, mut unmapped) = (Vec::new(), Vec::new());
+        let Ok(parts) =
+            endpoints::rewrite(api, version, payload, &advertise, &mut seen, &mut unmapped)
+        else {
+            assert!(
+                !well_formed,
+                "{api:?} v{version}: a well-formed response was refused"
+            );
+            return;
+        };
+        let frame = parts.joined();
+        let declared = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+        assert_eq!(
+            usize::try_from(declared).ok(),
+            Some(frame.len() - LEN_PREFIX)
+        );
+        if well_formed {
+            if let Err(e) = codec::split_response(api, version, frame.slice(LEN_PREFIX..)) {
+                panic!("{api:?} v{version}: a well-formed response rewritten does not split: {e}");
+            }
+        }
+        return;
+    }
+    if REWRITTEN.contains(&api) {
         let Ok(out) = rewrite::rewrite_brokers(api, version, payload, &advertise) else {
             return;
         };

@@ -364,8 +364,9 @@ fn read_in_place<W>(
 }
 
 /// Splits a response payload into its header and the body bytes, bounds-checking the body and
-/// dropping any bytes after it.
-pub fn split_response(
+/// A response's header, decoded, and its body as the upstream sent it (not walked: a caller that
+/// reads only part of the body checks what it reads).
+pub fn response_header_of(
     api: ApiKey,
     version: i16,
     payload: Bytes,
@@ -381,6 +382,16 @@ pub fn split_response(
             }
         })?;
     check_header_tags(api, version, &header.unknown_tagged_fields)?;
+    Ok((header, buf))
+}
+
+/// dropping any bytes after it.
+pub fn split_response(
+    api: ApiKey,
+    version: i16,
+    payload: Bytes,
+) -> Result<(ResponseHeader, Bytes), ProtocolError> {
+    let (header, mut buf) = response_header_of(api, version, payload)?;
     let end = bounds::measure_response_body(api as i16, version, &buf).map_err(|source| {
         ProtocolError::Bounds {
             api,

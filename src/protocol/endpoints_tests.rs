@@ -11,7 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use proptest::prelude::*;
 
 use super::*;
-use crate::protocol::codec::{decode_body, encode_response, response_header};
+use crate::protocol::codec::{decode_body, encode_response, response_header, split_response};
 use crate::protocol::frame::LEN_PREFIX;
 
 /// Nodes 1 and 2 have gateway ports; node 3 has none.
@@ -155,6 +155,28 @@ fn a_response_without_endpoints_is_the_upstreams_bytes() {
     assert!(!applies(ApiKey::Fetch, 15) && applies(ApiKey::Fetch, 16));
     assert!(!applies(ApiKey::Produce, 9) && applies(ApiKey::Produce, 10));
     assert!(!applies(ApiKey::Metadata, 12));
+}
+
+/// Bytes after the body (which a decoder ignores) do not shift where the rewrite cuts: found by
+/// fuzzing, when the body's offset was taken from a body that `split_response` had trimmed.
+#[test]
+fn bytes_after_the_body_do_not_shift_the_rewrite() {
+    let upstream = ProduceResponse::default()
+        .with_responses(vec![TopicProduceResponse::default()
+            .with_name(TopicName(s("t")))
+            .with_partition_responses(vec![PartitionProduceResponse::default()])])
+        .with_node_endpoints(vec![produce_response::NodeEndpoint::default()
+            .with_node_id(BrokerId(1))
+            .with_host(s("b1"))
+            .with_port(9092)]);
+    let frame =
+        encode_response(ApiKey::Produce, 11, &response_header(3), &upstream).expect("encode");
+    let mut padded = frame.to_vec();
+    padded.extend_from_slice(&[0xAB; 7]);
+    let (out, _, _) = run(ApiKey::Produce, 11, &Bytes::from(padded));
+    let got: ProduceResponse = decoded(ApiKey::Produce, 11, &out.joined());
+    assert_eq!(got.responses, upstream.responses);
+    assert_eq!(got.node_endpoints[0].port, 9001);
 }
 
 proptest! {

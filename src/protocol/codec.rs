@@ -363,7 +363,6 @@ fn read_in_place<W>(
     Ok((header, wire))
 }
 
-/// Splits a response payload into its header and the body bytes, bounds-checking the body and
 /// A response's header, decoded, and its body as the upstream sent it (not walked: a caller that
 /// reads only part of the body checks what it reads).
 pub fn response_header_of(
@@ -385,6 +384,7 @@ pub fn response_header_of(
     Ok((header, buf))
 }
 
+/// Splits a response payload into its header and the body bytes, bounds-checking the body and
 /// dropping any bytes after it.
 pub fn split_response(
     api: ApiKey,

@@ -513,34 +513,36 @@ mod tests {
     }
 }
 
-/// The highest API key of Apache Kafka 4.4 (UnregisterController).
-pub const KAFKA_4_4_LAST_API_KEY: i16 = 94;
-
-/// What the gateway does with `key`, as the README's API table says it: forwarded at a version
-/// range, answered by the gateway at a range, or refused.
-pub fn treatment(key: i16) -> String {
-    let range = |(min, max): (i16, i16)| {
-        if min == max {
-            format!("v{min}")
-        } else {
-            format!("v{min}-{max}")
-        }
-    };
-    let Ok(api) = ApiKey::try_from(key) else {
-        return "refused".into();
-    };
-    if let Some((_, min, max)) = gateway_owned().into_iter().find(|(k, _, _)| *k == api) {
-        return format!("answered {}", range((min, max)));
-    }
-    match gateway_range(api) {
-        Some(r) if ANSWERED.contains(&api) => format!("answered {}", range(r)),
-        Some(r) => format!("forwarded {}", range(r)),
-        None => "refused".into(),
-    }
-}
-
 #[cfg(test)]
 mod readme_table {
+    use super::*;
+
+    /// The highest API key of Apache Kafka 4.4 (UnregisterController).
+    const KAFKA_4_4_LAST_API_KEY: i16 = 94;
+
+    /// What the gateway does with `key`, as the README's API table says it: forwarded at a version
+    /// range, answered by the gateway at a range, or refused.
+    fn treatment(key: i16) -> String {
+        let range = |(min, max): (i16, i16)| {
+            if min == max {
+                format!("v{min}")
+            } else {
+                format!("v{min}-{max}")
+            }
+        };
+        let Ok(api) = ApiKey::try_from(key) else {
+            return "refused".into();
+        };
+        if let Some((_, min, max)) = gateway_owned().into_iter().find(|(k, _, _)| *k == api) {
+            return format!("answered {}", range((min, max)));
+        }
+        match gateway_range(api) {
+            Some(r) if ANSWERED.contains(&api) => format!("answered {}", range(r)),
+            Some(r) => format!("forwarded {}", range(r)),
+            None => "refused".into(),
+        }
+    }
+
     /// The README's table of Kafka 4.4's APIs says what the code does, key by key.
     #[test]
     fn the_readme_lists_every_kafka_4_4_api_as_the_gateway_treats_it() {
@@ -554,8 +556,8 @@ mod readme_table {
                 Some((key, cells.get(3)?.trim_matches('*').to_string()))
             })
             .collect();
-        let want: Vec<(i16, String)> = (0..=super::KAFKA_4_4_LAST_API_KEY)
-            .map(|k| (k, super::treatment(k)))
+        let want: Vec<(i16, String)> = (0..=KAFKA_4_4_LAST_API_KEY)
+            .map(|k| (k, treatment(k)))
             .collect();
         let table: String = want.iter().map(|(k, t)| format!("{k}: {t}\n")).collect();
         assert_eq!(

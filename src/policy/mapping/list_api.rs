@@ -159,8 +159,9 @@ pub trait Entries<'a>: Copy {
     fn count(self) -> usize;
     fn each(self) -> impl Iterator<Item = Result<Self::Entry, ProtocolError>> + 'a;
     fn key(self, e: &Self::Entry) -> Key;
-    /// The request (length prefix included) with only the entries `keep` marks.
-    fn forward(self, keep: &[bool]) -> Result<Bytes, ProtocolError>;
+    /// The request (length prefix included) with only the entries whose verdict is
+    /// [`Verdict::Forward`].
+    fn forward(self, verdicts: &[Verdict]) -> Result<Bytes, ProtocolError>;
 }
 
 /// A decoded request's list.
@@ -202,10 +203,10 @@ impl<'a, L: RequestList> Entries<'a> for Decoded<'a, L> {
     fn key(self, e: &&'a L::Entry) -> Key {
         L::key(self.version, e)
     }
-    fn forward(self, keep: &[bool]) -> Result<Bytes, ProtocolError> {
+    fn forward(self, verdicts: &[Verdict]) -> Result<Bytes, ProtocolError> {
         let mut forwarded = self.request.clone();
-        let mut kept = keep.iter();
-        L::entries_mut(&mut forwarded).retain(|_| kept.next().copied().unwrap_or(true));
+        let mut kept = verdicts.iter();
+        L::entries_mut(&mut forwarded).retain(|_| kept.next() == Some(&Verdict::Forward));
         encode_request_with_header(L::API, self.version, self.header, &forwarded)
     }
 }
@@ -239,9 +240,12 @@ impl<'a> Entries<'a> for &'a FetchRequestWire {
             crate::protocol::fetch::TopicRef::Name(n) => Key::name(n),
         }
     }
-    fn forward(self, keep: &[bool]) -> Result<Bytes, ProtocolError> {
-        self.splice(|forgotten, i| !forgotten && keep[i], true)
-            .map_err(malformed(ApiKey::Fetch, FetchRequestWire::version(self)))
+    fn forward(self, verdicts: &[Verdict]) -> Result<Bytes, ProtocolError> {
+        self.splice(
+            |forgotten, i| !forgotten && verdicts[i] == Verdict::Forward,
+            true,
+        )
+        .map_err(malformed(ApiKey::Fetch, FetchRequestWire::version(self)))
     }
 }
 
@@ -261,8 +265,8 @@ impl<'a> Entries<'a> for &'a NameListWire {
     fn key(self, e: &(u32, &'a str)) -> Key {
         Key::name(e.1)
     }
-    fn forward(self, keep: &[bool]) -> Result<Bytes, ProtocolError> {
-        self.splice(|i| keep[i])
+    fn forward(self, verdicts: &[Verdict]) -> Result<Bytes, ProtocolError> {
+        self.splice(|i| verdicts[i] == Verdict::Forward)
             .map_err(malformed(self.api(), NameListWire::version(self)))
     }
 }
@@ -442,9 +446,8 @@ pub fn plan<'a, L: ResponseList, S: Entries<'a>>(
         }
         place += 1;
     }
-    let keep: Vec<bool> = verdicts.iter().map(|v| *v == Verdict::Forward).collect();
+    let request = source.forward(&verdicts)?;
     drop(verdicts);
-    let request = source.forward(&keep)?;
     let adjust = match (then.always, then.partial) {
         (Some(a), Some(p)) => Some(chain::<L>(a, p)),
         (a, p) => a.or(p),

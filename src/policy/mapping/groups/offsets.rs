@@ -373,11 +373,17 @@ fn offset_fetch_groups(
     if untouched {
         return Ok(Plan::Forward);
     }
-    // The request with each allowed group's denied topics cut, and each such group's merge.
+    // The request with each allowed group's denied topics cut, each such group's merge, and
+    // each group's verdict: every group and topic is checked once here.
     let mut reduced = req.clone();
     let mut nested: HashMap<StrBytes, ListMerge<GroupTopics>> = HashMap::new();
+    let mut verdicts = Vec::with_capacity(reduced.groups.len());
     let mut changed = false;
-    for group in reduced.groups.iter_mut().filter(|g| group_ok(g)) {
+    for group in reduced.groups.iter_mut() {
+        if !group_ok(group) {
+            verdicts.push(Verdict::Answer(GROUP_AUTHORIZATION_FAILED));
+            continue;
+        }
         let id = group.group_id.0.clone();
         // All topics (null) or an empty list (see `offset_fetch`): filtered to what may be seen.
         let Some(topics) = group.topics.as_mut().filter(|t| !t.is_empty()) else {
@@ -386,22 +392,30 @@ fn offset_fetch_groups(
                 id,
                 ListMerge::nested(version, None, Answers::default(), Some(Box::new(filter))),
             );
+            verdicts.push(Verdict::Forward);
             continue;
         };
-        if topics.iter().all(topic_ok) || !topics.iter().any(topic_ok) {
-            continue; // forwarded as it is, or answered whole below
+        let oks: Vec<bool> = topics.iter().map(topic_ok).collect();
+        if oks.iter().all(|ok| *ok) {
+            verdicts.push(Verdict::Forward);
+            continue;
+        }
+        if !oks.iter().any(|ok| *ok) {
+            verdicts.push(Verdict::Answer(EVERY_TOPIC_DENIED));
+            continue;
         }
         let mut answers = Answers::default();
         let mut forwarded = Vec::new();
-        for (place, t) in topics.iter().enumerate() {
-            match topic_ok(t) {
+        for (place, (t, ok)) in topics.iter().zip(&oks).enumerate() {
+            match ok {
                 true => forwarded.push(Key::Name(t.name.0.clone())),
                 false => {
                     answers.push(ApiKey::OffsetFetch, version, place, &group_topic_error(t))?
                 }
             }
         }
-        topics.retain(topic_ok);
+        let mut kept = oks.iter();
+        topics.retain(|_| kept.next() == Some(&true));
         changed = true;
         let merge = ListMerge::nested(
             version,
@@ -410,13 +424,14 @@ fn offset_fetch_groups(
             Some(Box::new(upstream_error_wins)),
         );
         nested.insert(id, merge);
+        verdicts.push(Verdict::Forward);
     }
-    let check = |g: &&OffsetFetchRequestGroup| match (group_ok(g), &g.topics) {
-        (false, _) => Verdict::Answer(GROUP_AUTHORIZATION_FAILED),
-        (true, Some(t)) if !t.is_empty() && !t.iter().any(topic_ok) => {
-            Verdict::Answer(EVERY_TOPIC_DENIED)
-        }
-        _ => Verdict::Forward,
+    let mut groups = verdicts.into_iter();
+    // One verdict per group of `reduced`, in order (never short: fail closed if it were).
+    let check = |_: &&OffsetFetchRequestGroup| {
+        groups
+            .next()
+            .unwrap_or(Verdict::Answer(GROUP_AUTHORIZATION_FAILED))
     };
     let answer = answer_with(
         ApiKey::OffsetFetch,

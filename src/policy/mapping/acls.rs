@@ -19,10 +19,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::{code, message, respond, Authorize, Plan};
+use super::{cluster_allowed, code, message, respond, Authorize, Plan};
 use crate::policy::migrate::{wire, AclBinding};
-use crate::policy::model::{PatternType, CLUSTER_NAME};
-use crate::policy::{Operation, ResourceType};
+use crate::policy::model::PatternType;
+use crate::policy::Operation;
 use crate::protocol::codec::ProtocolError;
 
 /// Kafka's SECURITY_DISABLED.
@@ -40,10 +40,6 @@ const MATCH: i8 = 2;
 
 fn text(s: &'static str) -> Option<StrBytes> {
     Some(StrBytes::from_static_str(s))
-}
-
-fn cluster_allowed(authz: &dyn Authorize, op: Operation) -> bool {
-    authz.allowed(op, ResourceType::Cluster, CLUSTER_NAME)
 }
 
 /// AclApis.handleDescribeAcls: DESCRIBE on the cluster (31); then the bindings matching the

@@ -10,6 +10,7 @@ use super::*;
 use crate::policy::files::PolicySet;
 use crate::policy::mapping::{self, NoAuthorizer};
 use crate::policy::migrate::describe_bindings;
+use crate::policy::ResourceType;
 use crate::protocol::codec::{decode_body, split_response};
 use crate::protocol::frame::LEN_PREFIX;
 

@@ -22,7 +22,7 @@ mod tests;
 
 use super::Authorize;
 pub(crate) use super::{code, message};
-use crate::policy::{Operation, ResourceType};
+use crate::policy::ResourceType;
 
 /// Kafka's authorized-operations bit field for a group.
 fn group_authorized_operations(authz: &dyn Authorize, group: &str) -> i32 {
@@ -37,10 +37,4 @@ fn is_internal_topic(name: &str) -> bool {
     )
 }
 
-fn group_allowed(authz: &dyn Authorize, op: Operation, group: &str) -> bool {
-    authz.allowed(op, ResourceType::Group, group)
-}
-
-fn topic_allowed(authz: &dyn Authorize, op: Operation, topic: &str) -> bool {
-    authz.allowed(op, ResourceType::Topic, topic)
-}
+use super::{cluster_allowed, group_allowed, topic_allowed};

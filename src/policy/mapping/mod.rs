@@ -86,6 +86,23 @@ impl Authorize for NoAuthorizer {
     }
 }
 
+/// The checks every mapping makes, by resource type.
+fn topic_allowed(authz: &dyn Authorize, op: Operation, name: &str) -> bool {
+    authz.allowed(op, ResourceType::Topic, name)
+}
+
+fn group_allowed(authz: &dyn Authorize, op: Operation, group: &str) -> bool {
+    authz.allowed(op, ResourceType::Group, group)
+}
+
+fn cluster_allowed(authz: &dyn Authorize, op: Operation) -> bool {
+    authz.allowed(
+        op,
+        ResourceType::Cluster,
+        crate::policy::model::CLUSTER_NAME,
+    )
+}
+
 /// Topic ids the gateway has learned from upstream Metadata responses.
 pub trait TopicIds {
     fn name_of(&self, id: Uuid) -> Option<String>;

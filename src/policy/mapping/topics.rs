@@ -44,13 +44,7 @@ use crate::policy::{Operation, ResourceType};
 // ---------------------------------------------------------------------------------------------
 // Authorization helpers.
 
-fn topic_allowed(authz: &dyn Authorize, op: Operation, name: &str) -> bool {
-    authz.allowed(op, ResourceType::Topic, name)
-}
-
-fn cluster_allowed(authz: &dyn Authorize, op: Operation) -> bool {
-    authz.allowed(op, ResourceType::Cluster, CLUSTER_NAME)
-}
+use super::{cluster_allowed, topic_allowed};
 
 /// Kafka's `AuthHelper.authorizedOperations`: one bit (`1 << code`) per operation of
 /// `AclEntry.supportedOperations(type)` the session is allowed. Implication (READ ⇒ DESCRIBE, ...)

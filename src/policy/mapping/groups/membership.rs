@@ -19,13 +19,12 @@ use super::code::{
     CLUSTER_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, INCONSISTENT_GROUP_PROTOCOL,
     INVALID_REQUEST, TOPIC_AUTHORIZATION_FAILED, TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
 };
-use super::{group_allowed, group_authorized_operations, message, topic_allowed};
+use super::{cluster_allowed, group_allowed, group_authorized_operations, message, topic_allowed};
 use crate::policy::mapping::list_api::{
     self, by_name, list_api, rewrite, single, Answer, Decoded, Key, ResponseList, Splicing, Then,
     Verdict,
 };
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
-use crate::policy::model::CLUSTER_NAME;
 use crate::policy::{Operation, ResourceType};
 use crate::protocol::codec::ProtocolError;
 use crate::protocol::names::{NameListWire, NamedAnswer};
@@ -65,11 +64,7 @@ pub(in crate::policy::mapping) fn find_coordinator(
             TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
         ),
         KEY_TYPE_SHARE if version >= 6 => {
-            let allowed = authz.allowed(
-                Operation::ClusterAction,
-                ResourceType::Cluster,
-                CLUSTER_NAME,
-            );
+            let allowed = cluster_allowed(authz, Operation::ClusterAction);
             (
                 ResourceType::Cluster,
                 if allowed {
@@ -427,7 +422,7 @@ pub(in crate::policy::mapping) fn delete_groups(
 /// KafkaApis.handleListGroupsRequest: with DESCRIBE on the cluster every group is listed; otherwise
 /// only the groups the session may DESCRIBE, without an error.
 pub(in crate::policy::mapping) fn list_groups(version: i16, authz: &dyn Authorize) -> Plan {
-    if authz.allowed(Operation::Describe, ResourceType::Cluster, CLUSTER_NAME) {
+    if cluster_allowed(authz, Operation::Describe) {
         return Plan::Forward;
     }
     rewrite(

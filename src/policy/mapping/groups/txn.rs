@@ -23,13 +23,12 @@ use super::code::{
     CLUSTER_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, OPERATION_NOT_ATTEMPTED,
     TOPIC_AUTHORIZATION_FAILED, TRANSACTIONAL_ID_AUTHORIZATION_FAILED, UNKNOWN_TOPIC_OR_PARTITION,
 };
-use super::{group_allowed, is_internal_topic, message, topic_allowed};
+use super::{cluster_allowed, group_allowed, is_internal_topic, message, topic_allowed};
 use crate::policy::mapping::list_api::{
     self, answer_with, by_name, list_api, plan_each, rewrite, single, Decoded, Key, Splicing, Then,
     Verdict,
 };
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
-use crate::policy::model::CLUSTER_NAME;
 use crate::policy::{Operation, ResourceType};
 use crate::protocol::codec::ProtocolError;
 
@@ -45,10 +44,6 @@ list_api!(TxnStates: DescribeTransactions,
 
 fn txn_write(authz: &dyn Authorize, id: &str) -> bool {
     authz.allowed(Operation::Write, ResourceType::TransactionalId, id)
-}
-
-fn cluster_allowed(authz: &dyn Authorize, op: Operation) -> bool {
-    authz.allowed(op, ResourceType::Cluster, CLUSTER_NAME)
 }
 
 /// KafkaApis.handleInitProducerIdRequest: a transactional producer needs WRITE on its

@@ -11,14 +11,15 @@
 #   $CACHE/kafka-4.4.0/libs/   Apache Kafka 4.4.0 broker + tools runtime classpath, from Maven Central
 #                              (scripts/maven/kafka-broker/pom.xml, mvn dependency:copy-dependencies)
 #   $CACHE/kafka-4.4.0/classes/ tests/kafka/KafkaHost.java compiled against it (starts the brokers)
-#   $CACHE/java-4.4.0/         kafka-clients 4.4.0 + runtime deps, from Maven Central
+#   $CACHE/java-4.4.0/         kafka-clients 4.4.0 + runtime deps, from Maven Central (classes/:
+#                              WorkloadClient; share-classes/: ShareClient)
 #                              (scripts/maven/kafka-clients/pom.xml); WorkloadClient compiled
 #                              against it in classes/
 #   $CACHE/streams-4.4.0/      Kafka Streams 4.4.0 + runtime deps (scripts/maven/kafka-streams/
 #                              pom.xml); tests/clients/java/StreamsClient.java compiled in classes/
 #   $CACHE/m2/                 the Maven local repository they come from: a second run is offline
 #   $CACHE/env.sh              exports KGW_CACHE KGW_TANSU KGW_PYTHON KGW_JAVA_CP KGW_JAVA44_CP
-#                              KGW_KAFKA_CP KGW_STREAMS_CP
+#                              KGW_KAFKA_CP KGW_STREAMS_CP KGW_SHARE_CP
 #
 # Idempotent: every step checks what is already there (versions / hashes) and
 # skips it. Safe to run concurrently (flock). Usage:
@@ -286,6 +287,9 @@ got="$(jar_kafka_version "$JAVA44_DIR/libs/kafka-clients-${KAFKA_VERSION}.jar")"
 JAVA44_LIBS_CP="$(classpath_of "$JAVA44_DIR/libs")"
 compile_java "$JAVA_SRC" "$JAVA44_LIBS_CP" "$JAVA44_DIR/classes"
 JAVA44_CP="$JAVA44_DIR/classes:$JAVA44_LIBS_CP"
+# ShareClient: a share-group member (KafkaShareConsumer, KIP-932), which the 3.9.1 client lacks
+compile_java "$REPO/tests/clients/java/ShareClient.java" "$JAVA44_LIBS_CP" "$JAVA44_DIR/share-classes"
+SHARE_CP="$JAVA44_DIR/share-classes:$JAVA44_LIBS_CP"
 say "kafka: Apache Kafka $KAFKA_VERSION broker ($(ls "$KAFKA_DIR/libs"/*.jar | wc -l) jars) and Java client $KAFKA_VERSION ready"
 
 # Kafka Streams 4.4.0 and StreamsClient (a Streams application run through the gateway)
@@ -306,6 +310,7 @@ export KGW_JAVA_CP='$JAVA_CP'
 export KGW_JAVA44_CP='$JAVA44_CP'
 export KGW_KAFKA_CP='$KAFKA_CP'
 export KGW_STREAMS_CP='$STREAMS_CP'
+export KGW_SHARE_CP='$SHARE_CP'
 EOF
 mv "$CACHE/env.sh.tmp" "$CACHE/env.sh"
 

@@ -3,7 +3,8 @@
 //! producers (Java 4.4 with transactions v2, and Java 3.9.1) with read_committed consumers,
 //! the KIP-848 consumer protocol beside the classic one, incremental fetch sessions (served only
 //! to who built them), Kafka's own `kafka-acls.sh` listing the policy, and Kafka Streams (classic
-//! group protocol; the streams protocol refused cleanly).
+//! group protocol; the streams protocol refused cleanly), and share groups (KIP-932) with a denied
+//! member.
 
 mod common;
 
@@ -646,6 +647,11 @@ fn streams_client(
         ])
         .output()
         .expect("run StreamsClient");
+    json_result("StreamsClient", &out)
+}
+
+/// The JSON line a test client prints last, and whether it exited 0.
+fn json_result(what: &str, out: &std::process::Output) -> (serde_json::Value, bool) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
         .lines()
@@ -653,7 +659,7 @@ fn streams_client(
         .find(|l| l.starts_with('{'))
         .unwrap_or_else(|| {
             panic!(
-                "StreamsClient printed no result:\n{stdout}\n{}",
+                "{what} printed no result:\n{stdout}\n{}",
                 tail(&String::from_utf8_lossy(&out.stderr), 3000)
             )
         });
@@ -693,4 +699,161 @@ fn kafka_streams_runs_with_the_classic_protocol_and_streams_groups_are_refused_c
         error.contains("STREAMS") || error.contains("streams"),
         "{refused}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Share groups (KIP-932)
+// ---------------------------------------------------------------------------------------------------------
+
+/// Runs a Kafka 4.4 tool's main class against the brokers directly (test setup, not under test).
+fn kafka_tool(tools: &Tools, class: &str, args: &[&str]) {
+    let out = std::process::Command::new("java")
+        .args([
+            "-Xmx256m",
+            "-XX:TieredStopAtLevel=1",
+            "-cp",
+            &tools.kafka_cp,
+            class,
+        ])
+        .args(args)
+        .output()
+        .expect("run a Kafka tool");
+    assert!(
+        out.status.success(),
+        "{class} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Starts ShareClient (a KafkaShareConsumer of the Java client 4.4) as `user`.
+fn share_client(tools: &Tools, bootstrap: &str, user: &str, args: &[&str]) -> std::process::Child {
+    let password = format!("{user}-secret");
+    std::process::Command::new("java")
+        .args([
+            "-Xmx256m",
+            "-XX:TieredStopAtLevel=1",
+            "-cp",
+            &tools.share_cp,
+            "ShareClient",
+        ])
+        .args([
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            "share-t",
+            "--group",
+            "share-g",
+        ])
+        .args(sasl_args(user, &password))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ShareClient")
+}
+
+/// ShareClient's JSON line, and whether it succeeded.
+fn share_result(child: std::process::Child) -> (serde_json::Value, bool) {
+    let out = child.wait_with_output().expect("ShareClient ran");
+    json_result("ShareClient", &out)
+}
+
+/// Two members of one share group consume through the gateway: alice reads every record, releasing
+/// each record at an even offset the first time, which the broker delivers again before she accepts
+/// it (acknowledgements through ShareFetch and ShareAcknowledge, redelivery by the broker); bob may
+/// join the group and describe the topic but not READ it, so each of his fetches is answered
+/// TOPIC_AUTHORIZATION_FAILED by the gateway, on every poll as Kafka answers the partitions of a
+/// share session, while the group goes on serving alice.
+#[test]
+fn share_group_members_consume_acknowledge_and_see_redelivery_and_a_denied_member_gets_29() {
+    let cluster = KafkaCluster::start();
+    let r = rig(
+        &cluster.upstream(),
+        &[SASL],
+        Some(
+            "p, User:alice, Topic, share-*, All, *, allow\n\
+             p, User:alice, Group, share-*, All, *, allow\n\
+             p, User:alice, Cluster, kafka-cluster, IdempotentWrite, *, allow\n\
+             p, User:bob, Group, share-*, Read, *, allow\n\
+             p, User:bob, Topic, share-*, Describe, *, allow\n",
+        ),
+        "",
+    );
+    let direct = cluster.bootstrap(KafkaListener::Plaintext);
+    kafka_tool(
+        &r.tools,
+        "org.apache.kafka.tools.TopicCommand",
+        &[
+            "--bootstrap-server",
+            &direct,
+            "--create",
+            "--topic",
+            "share-t",
+            "--partitions",
+            "2",
+            "--replication-factor",
+            "1",
+        ],
+    );
+    // Share groups start at the latest offset by default; the records are produced first.
+    kafka_tool(
+        &r.tools,
+        "org.apache.kafka.tools.ConfigCommand",
+        &[
+            "--bootstrap-server",
+            &direct,
+            "--alter",
+            "--entity-type",
+            "groups",
+            "--entity-name",
+            "share-g",
+            "--add-config",
+            "share.auto.offset.reset=earliest",
+        ],
+    );
+    let bootstrap = r.gateway.addr("sasl").to_string();
+    let bob = share_client(
+        &r.tools,
+        &bootstrap,
+        "bob",
+        &["--count", "1", "--timeout", "60", "--max-auth-errors", "3"],
+    );
+    let alice = share_client(
+        &r.tools,
+        &bootstrap,
+        "alice",
+        &[
+            "--produce",
+            "100",
+            "--count",
+            "100",
+            "--timeout",
+            "90",
+            "--release-even",
+            "true",
+        ],
+    );
+    let (alice, alice_ok) = share_result(alice);
+    let (bob, bob_ok) = share_result(bob);
+    eprintln!("alice: {alice}\nbob: {bob}");
+    assert!(alice_ok, "alice: {alice}");
+    assert_eq!(alice["produced"], 100, "{alice}");
+    assert_eq!(alice["accepted"], 100, "{alice}");
+    let released = alice["released"].as_u64().unwrap_or_default();
+    let redelivered = alice["redelivered"].as_u64().unwrap_or_default();
+    assert!(released > 0, "{alice}");
+    assert!(
+        redelivered >= released,
+        "every released record comes back: {alice}"
+    );
+    assert_eq!(alice["auth_errors"], 0, "{alice}");
+    assert!(!bob_ok, "bob: {bob}");
+    assert_eq!(bob["accepted"], 0, "{bob}");
+    assert_eq!(
+        bob["auth_errors"], 3,
+        "denied on every poll, not once: {bob}"
+    );
+    let error = bob["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("TopicAuthorization"), "{bob}");
 }

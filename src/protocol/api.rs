@@ -36,8 +36,9 @@ use ResponseHandling::{Passthrough as P, RewriteBrokers as R};
 ///
 /// Deliberately absent (refused and left out of ApiVersions): broker-to-broker and controller APIs;
 /// SCRAM-credential, delegation-token and quota APIs (the gateway owns identity and policy, so the
-/// brokers' would be misleading; the ACL APIs are [`ANSWERED`] from the policy instead); DescribeQuorum and the share-group APIs, whose responses name nodes
-/// the gateway does not rewrite; telemetry push.
+/// brokers' would be misleading; the ACL APIs are [`ANSWERED`] from the policy instead);
+/// DescribeQuorum, whose response names controllers the gateway does not front; the share-group
+/// offset admin APIs (not yet mapped); telemetry push.
 pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::Produce, i16::MAX, R),
     spec(ApiKey::Fetch, i16::MAX, R),
@@ -75,6 +76,10 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::ListTransactions, i16::MAX, P),
     spec(ApiKey::ConsumerGroupHeartbeat, i16::MAX, P),
     spec(ApiKey::ConsumerGroupDescribe, i16::MAX, P),
+    spec(ApiKey::ShareGroupHeartbeat, i16::MAX, P),
+    spec(ApiKey::ShareGroupDescribe, i16::MAX, P),
+    spec(ApiKey::ShareFetch, i16::MAX, R),
+    spec(ApiKey::ShareAcknowledge, i16::MAX, R),
     spec(ApiKey::ListConfigResources, i16::MAX, P),
     spec(ApiKey::DescribeAcls, i16::MAX, P),
     spec(ApiKey::CreateAcls, i16::MAX, P),
@@ -95,8 +100,10 @@ pub fn spec_for(key: ApiKey) -> Option<&'static ApiSpec> {
 pub fn handling(key: ApiKey, version: i16) -> ResponseHandling {
     match spec_for(key).map(|s| s.response) {
         Some(ResponseHandling::RewriteBrokers)
-            if matches!(key, ApiKey::Produce | ApiKey::Fetch)
-                && !super::endpoints::applies(key, version) =>
+            if !matches!(
+                key,
+                ApiKey::Metadata | ApiKey::FindCoordinator | ApiKey::DescribeCluster
+            ) && !super::endpoints::applies(key, version) =>
         {
             ResponseHandling::Passthrough
         }
@@ -264,7 +271,16 @@ impl VersionTable {
             "group.version" if self.range(ApiKey::ConsumerGroupHeartbeat as i16).is_some() => {
                 i16::MAX
             }
-            // KIP-932 share groups and KIP-1071 streams groups: the gateway offers none of their APIs.
+            // KIP-932 share groups, level 1: the consumer's APIs at v1 (what kafka-protocol
+            // decodes). A later level may rest on later versions of them: it is not passed on.
+            "share.version"
+                if offers(ApiKey::ShareGroupHeartbeat, 1)
+                    && offers(ApiKey::ShareFetch, 1)
+                    && offers(ApiKey::ShareAcknowledge, 1) =>
+            {
+                1
+            }
+            // KIP-1071 streams groups: the gateway offers none of their APIs.
             _ => 0,
         }
     }
@@ -466,6 +482,12 @@ mod tests {
             .find(|f| f.name.as_str() == "transaction.version")
             .expect("supported");
         assert_eq!((tv.min_version, tv.max_version), (0, 1));
+        // The share consumer's APIs offered: share groups at level 1, the level their v1 carries.
+        let t = VersionTable::from_upstream(&with_features(
+            upstream(&[(76, 1, 1), (78, 1, 2), (79, 1, 2)]),
+            &kafka_4_4,
+        ));
+        assert!(finalized(&t.response()).contains(&("share.version".to_string(), 1)));
         // Without ConsumerGroupHeartbeat upstream, the consumer protocol is not advertised either.
         let t = VersionTable::from_upstream(&with_features(
             upstream(&[(0, 3, 9)]),

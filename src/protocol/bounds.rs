@@ -194,6 +194,31 @@ pub fn response_tags_at(
     Ok(Some(at))
 }
 
+/// Where the last field of a response body present at `api_version` starts and ends, the body
+/// checked as [`check_response_body`] checks it; `None` when the version has no field. Fields are
+/// walked, never decoded.
+pub fn response_last_field_at(
+    api_key: i16,
+    api_version: i16,
+    body: &[u8],
+) -> Result<Option<(usize, usize)>, BoundsError> {
+    let (st, mut cur) = start(api_key, api_version, body, false, u64::MAX)?;
+    let mut last = None;
+    for f in st
+        .fields
+        .iter()
+        .filter(|f| f.0 <= api_version && api_version <= f.1)
+    {
+        let at = cur.pos;
+        walk_ty(&mut cur, f.2, api_version, 1)?;
+        last = Some((at, cur.pos));
+    }
+    if st.flex != NEVER && api_version >= st.flex {
+        walk_tagged(&mut cur, st, api_version, 1)?;
+    }
+    Ok(last)
+}
+
 /// The body versions the schema (and so kafka-protocol) supports for `api_key`, inclusive.
 pub fn supported_body_versions(api_key: i16, request: bool) -> Option<(i16, i16)> {
     let id = body_struct(api_key, request)?;

@@ -129,7 +129,8 @@ pub enum Request {
         header: RequestHeader,
         wire: FetchRequestWire,
     },
-    /// DescribeGroups, DeleteGroups, ConsumerGroupDescribe: one list of group names.
+    /// DescribeGroups, DeleteGroups, ConsumerGroupDescribe, ShareGroupDescribe: one list of group
+    /// names.
     Names {
         header: RequestHeader,
         wire: NameListWire,

@@ -5,9 +5,16 @@
 //! [`bounds::response_tags_at`] for Produce), only those are read, and the answer is the
 //! upstream's bytes up to there, uncopied, plus the rewritten tail.
 //! A response without the tag (every response but a leader move's) goes as it came.
+//!
+//! ShareFetch and ShareAcknowledge responses (KIP-932) carry the same hints as their last regular
+//! field: the body is walked to it ([`bounds::response_last_field_at`]), and only a non-empty
+//! list is rewritten, spliced between the upstream's bytes before and after it.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{fetch_response, produce_response, ApiKey, BrokerId};
+use kafka_protocol::messages::{
+    fetch_response, produce_response, share_acknowledge_response, share_fetch_response, ApiKey,
+    BrokerId,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::bounds;
@@ -27,6 +34,7 @@ pub fn applies(api: ApiKey, version: i16) -> bool {
     match api {
         ApiKey::Produce => version >= PRODUCE_FIRST,
         ApiKey::Fetch => version >= FETCH_FIRST,
+        ApiKey::ShareFetch | ApiKey::ShareAcknowledge => true,
         _ => false,
     }
 }
@@ -36,17 +44,21 @@ trait Endpoint: Encodable + Decodable {
     fn parts(&mut self) -> (&mut BrokerId, &mut StrBytes, &mut i32);
 }
 
-impl Endpoint for produce_response::NodeEndpoint {
-    fn parts(&mut self) -> (&mut BrokerId, &mut StrBytes, &mut i32) {
-        (&mut self.node_id, &mut self.host, &mut self.port)
-    }
+macro_rules! endpoint {
+    ($($t:ty),*) => {$(
+        impl Endpoint for $t {
+            fn parts(&mut self) -> (&mut BrokerId, &mut StrBytes, &mut i32) {
+                (&mut self.node_id, &mut self.host, &mut self.port)
+            }
+        }
+    )*};
 }
-
-impl Endpoint for fetch_response::NodeEndpoint {
-    fn parts(&mut self) -> (&mut BrokerId, &mut StrBytes, &mut i32) {
-        (&mut self.node_id, &mut self.host, &mut self.port)
-    }
-}
+endpoint!(
+    produce_response::NodeEndpoint,
+    fetch_response::NodeEndpoint,
+    share_fetch_response::NodeEndpoint,
+    share_acknowledge_response::NodeEndpoint
+);
 
 /// The response (`payload`: length prefix removed) with its `node_endpoints` at gateway addresses
 /// (a node without one is left out, as in Metadata), as a frame with its length prefix. The
@@ -72,6 +84,32 @@ pub fn rewrite(
     let (_, rest) = super::codec::response_header_of(api, version, payload.clone())?;
     let body_at = payload.len() - rest.len();
     let body = &payload[body_at..];
+    if matches!(api, ApiKey::ShareFetch | ApiKey::ShareAcknowledge) {
+        let Some((start, end)) = bounds::response_last_field_at(api as i16, version, body)
+            .map_err(|e| malformed(e.to_string()))?
+        else {
+            return Ok(framed(payload, Bytes::new()));
+        };
+        // An empty compact array (every response but a leader move's) is one byte: 1.
+        if body[start..end] == [1] {
+            return Ok(framed(payload, Bytes::new()));
+        }
+        let value = &body[start..end];
+        let rewritten = match api {
+            ApiKey::ShareFetch => {
+                endpoints::<share_fetch_response::NodeEndpoint>(version, value, map, seen, unmapped)
+            }
+            _ => endpoints::<share_acknowledge_response::NodeEndpoint>(
+                version, value, map, seen, unmapped,
+            ),
+        }
+        .map_err(|e| malformed(e.to_string()))?;
+        return Ok(framed_all([
+            payload.slice(..body_at + start),
+            Bytes::from(rewritten),
+            payload.slice(body_at + end..),
+        ]));
+    }
     // Fetch responses carry the data, often of many partitions: they are skipped by a reader of
     // their own. Produce responses are small: the generic walk.
     let tags_at = match api {
@@ -160,11 +198,17 @@ fn endpoints<E: Endpoint>(
 
 /// `head` (the payload up to the tagged fields, or all of it) and `tail` as one frame.
 fn framed(head: Bytes, tail: Bytes) -> Parts {
+    framed_all([head, tail])
+}
+
+/// The pieces of a payload as one frame, behind its length prefix.
+fn framed_all<const N: usize>(pieces: [Bytes; N]) -> Parts {
     let mut prefix = BytesMut::with_capacity(4);
-    prefix.put_i32((head.len() + tail.len()) as i32);
+    prefix.put_i32(pieces.iter().map(Bytes::len).sum::<usize>() as i32);
     let mut parts = Parts::one(prefix.freeze());
-    parts.push(head);
-    parts.push(tail);
+    for piece in pieces {
+        parts.push(piece);
+    }
     parts
 }
 

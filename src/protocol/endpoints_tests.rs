@@ -6,7 +6,10 @@ use kafka_protocol::messages::fetch_response::{self, FetchableTopicResponse, Par
 use kafka_protocol::messages::produce_response::{
     self, PartitionProduceResponse, TopicProduceResponse,
 };
-use kafka_protocol::messages::{ApiKey, BrokerId, FetchResponse, ProduceResponse, TopicName};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, FetchResponse, ProduceResponse, ShareAcknowledgeResponse, ShareFetchResponse,
+    TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use proptest::prelude::*;
 
@@ -242,5 +245,84 @@ proptest! {
         prop_assert_eq!(seen.len(), nodes.len());
         prop_assert_eq!(unmapped.len(), nodes.iter().filter(|n| **n >= 3).count());
         prop_assert_eq!(got.responses, upstream.responses);
+    }
+}
+
+/// ShareFetch and ShareAcknowledge name the leaders in a regular field: rewritten in place, the
+/// bytes before it (records included) and after it the upstream's own.
+#[test]
+fn share_endpoints_get_gateway_addresses_and_the_rest_is_the_upstreams() {
+    use kafka_protocol::messages::share_acknowledge_response as ack;
+    use kafka_protocol::messages::share_fetch_response as sf;
+    let records = Bytes::from(vec![9u8; 200]);
+    let endpoint = |id: i32| {
+        sf::NodeEndpoint::default()
+            .with_node_id(BrokerId(id))
+            .with_host(s(&format!("b{id}")))
+            .with_port(9092)
+            .with_rack(Some(s("r1")))
+    };
+    let upstream = ShareFetchResponse::default()
+        .with_acquisition_lock_timeout_ms(30_000)
+        .with_responses(vec![sf::ShareFetchableTopicResponse::default()
+            .with_topic_id(uuid::Uuid::from_u128(5))
+            .with_partitions(vec![sf::PartitionData::default()
+                .with_partition_index(0)
+                .with_error_code(6)
+                .with_records(Some(records.clone()))])])
+        .with_node_endpoints(vec![endpoint(1), endpoint(3)])
+        .with_unknown_tagged_fields([(7, Bytes::from_static(b"keep"))].into());
+    let frame =
+        encode_response(ApiKey::ShareFetch, 1, &response_header(9), &upstream).expect("encode");
+    let (parts, seen, unmapped) = run(ApiKey::ShareFetch, 1, &frame);
+    assert!(
+        parts
+            .iter()
+            .any(|p| p.as_ptr() == frame[LEN_PREFIX..].as_ptr()),
+        "the head is the upstream's buffer, not a copy"
+    );
+    let got: ShareFetchResponse = decoded(ApiKey::ShareFetch, 1, &parts.joined());
+    let mut want = upstream.clone();
+    want.node_endpoints = vec![endpoint(1).with_host(s("gw.example")).with_port(9001)];
+    assert_eq!(got, want);
+    assert_eq!(seen.len(), 2);
+    assert_eq!(unmapped, vec![3]);
+    // Without endpoints (every response but a leader move's) the frame goes as it came.
+    let plain = upstream.with_node_endpoints(Vec::new());
+    let frame =
+        encode_response(ApiKey::ShareFetch, 1, &response_header(9), &plain).expect("encode");
+    let (parts, seen, _) = run(ApiKey::ShareFetch, 1, &frame);
+    assert_eq!(parts.joined(), frame);
+    assert!(seen.is_empty());
+
+    let upstream = ShareAcknowledgeResponse::default()
+        .with_responses(vec![ack::ShareAcknowledgeTopicResponse::default()
+            .with_topic_id(uuid::Uuid::from_u128(5))
+            .with_partitions(
+                vec![ack::PartitionData::default().with_error_code(6)],
+            )])
+        .with_node_endpoints(vec![ack::NodeEndpoint::default()
+            .with_node_id(BrokerId(2))
+            .with_host(s("b2"))
+            .with_port(9092)]);
+    let frame = encode_response(ApiKey::ShareAcknowledge, 1, &response_header(9), &upstream)
+        .expect("encode");
+    let (parts, _, unmapped) = run(ApiKey::ShareAcknowledge, 1, &frame);
+    let got: ShareAcknowledgeResponse = decoded(ApiKey::ShareAcknowledge, 1, &parts.joined());
+    assert_eq!(got.node_endpoints[0].host.as_str(), "gw.example");
+    assert_eq!(got.node_endpoints[0].port, 9002);
+    assert!(unmapped.is_empty());
+    // A truncated response is refused, never read past its end.
+    for cut in 1..frame.len() - LEN_PREFIX {
+        let payload = frame.slice(LEN_PREFIX..frame.len() - cut);
+        let (mut seen, mut unmapped) = (Vec::new(), Vec::new());
+        let _ = rewrite(
+            ApiKey::ShareAcknowledge,
+            1,
+            payload,
+            &advertise,
+            &mut seen,
+            &mut unmapped,
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! Requests that are one list of names (DescribeGroups, DeleteGroups, ConsumerGroupDescribe) read
+//! Requests that are one list of names (DescribeGroups, DeleteGroups, ConsumerGroupDescribe,
+//! ShareGroupDescribe) read
 //! in place, and answers that echo a name written from a template. A group name is a 32-byte
 //! struct once decoded, more than twice its wire size: this keeps such a request's memory to its
 //! own bytes.
@@ -32,6 +33,10 @@ fn shape(api: ApiKey, version: i16) -> Option<Shape> {
             flag: false,
         }),
         ApiKey::ConsumerGroupDescribe if (0..=1).contains(&version) => Some(Shape {
+            flexible: true,
+            flag: true,
+        }),
+        ApiKey::ShareGroupDescribe if version == 1 => Some(Shape {
             flexible: true,
             flag: true,
         }),

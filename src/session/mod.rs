@@ -371,8 +371,7 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                     };
                     if f.session_id != 0 {
                         let checked = ctx.cluster.fetch_sessions.check(
-                            fetch_broker(ctx.target),
-                            f.session_id,
+                            &(fetch_broker(ctx.target), f.session_id),
                             &owner,
                             Instant::now(),
                         );
@@ -406,7 +405,16 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                     ctx.cluster.resolve_topics(&named_ids, &named_topics).await;
                 }
                 let ids = &*ctx.cluster.topic_ids;
-                let plan = mapping::plan_request(api, meta.api_version, &request, &*authz, ids)?;
+                let share_owner = || FetchOwner {
+                    principal: session.principal.to_string(),
+                    host: ctx.peer.ip(),
+                    listener: ctx.listener.name.clone(),
+                    policy_version: authz.snapshot().version().to_string(),
+                };
+                let plan = match plan_share(&request, ctx, share_owner, &*authz, ids)? {
+                    Some(plan) => Some(plan),
+                    None => mapping::plan_request(api, meta.api_version, &request, &*authz, ids)?,
+                };
                 let request_ref = RequestRef::new(meta, request.header());
                 // What is forwarded is in the plan from here on (or is `frame`): the decoded or
                 // read request is let go before the audit wait and the upstream write.
@@ -708,6 +716,79 @@ fn fetch_broker(target: Target) -> crate::upstream::fetch_sessions::Broker {
         Target::Node(n) => n,
         Target::Bootstrap => -1,
     }
+}
+
+/// Plans a ShareFetch or ShareAcknowledge against the share-session registry
+/// ([`crate::upstream::fetch_sessions`]) and records what the request changes in its session;
+/// `None` for any other request. A share session on the broker is keyed by group and member id
+/// (the client's own UUID, which anyone allowed to describe the group can read): only the client
+/// that opened it through this gateway, under the policy in force, may continue it.
+fn plan_share(
+    request: &codec::Request,
+    ctx: &SessionCtx,
+    owner: impl FnOnce() -> FetchOwner,
+    authz: &dyn mapping::Authorize,
+    ids: &dyn mapping::TopicIds,
+) -> Result<Option<Plan>, ProtocolError> {
+    use mapping::groups::share::{self, Continuing};
+    let codec::Request::Decoded(d) = request else {
+        return Ok(None);
+    };
+    let (group, member, epoch) = match &d.body {
+        RequestKind::ShareFetch(r) => (&r.group_id, &r.member_id, r.share_session_epoch),
+        RequestKind::ShareAcknowledge(r) => (&r.group_id, &r.member_id, r.share_session_epoch),
+        _ => return Ok(None),
+    };
+    let text = |s: Option<&str>| s.unwrap_or_default().to_owned();
+    let key = (
+        fetch_broker(ctx.target),
+        text(group.as_ref().map(|g| g.as_str())),
+        text(member.as_ref().map(|m| m.as_str())),
+    );
+    let (owner, now) = (owner(), Instant::now());
+    let registry = &ctx.cluster.share_sessions;
+    let checked = if epoch == share::INITIAL_EPOCH {
+        Ok(Vec::new())
+    } else {
+        registry.check(&key, &owner, now)
+    };
+    if let Err(refusal) = &checked {
+        ctx.metrics.inc(
+            "share_sessions_refused_total",
+            &[("reason", refusal.as_str())],
+        );
+        tracing::info!(
+            principal = %owner.principal, peer = %ctx.peer, group = %key.1,
+            reason = refusal.as_str(),
+            "share session refused: the client opens a new one"
+        );
+    }
+    let session = match &checked {
+        Ok(carried) => Continuing::Allowed(carried),
+        Err(_) => Continuing::Refused,
+    };
+    let version = d.header.request_api_version;
+    let plan = match &d.body {
+        RequestKind::ShareFetch(r) => {
+            let planned = share::share_fetch(version, &d.header, r, authz, ids, session)?;
+            match (planned.denied, epoch) {
+                (None, _) => {}
+                (Some(denied), share::INITIAL_EPOCH) => registry.register(key, owner, denied, now),
+                (Some(_), share::FINAL_EPOCH) => registry.remove(&key),
+                (Some(denied), _) => registry.set(&key, denied),
+            }
+            planned.plan
+        }
+        RequestKind::ShareAcknowledge(r) => {
+            let plan = share::share_acknowledge(version, &d.header, r, authz, ids, session)?;
+            if epoch == share::FINAL_EPOCH && !matches!(plan, Plan::Respond(_)) {
+                registry.remove(&key);
+            }
+            plan
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(plan))
 }
 
 /// Kafka's answer to an incremental fetch for a session it does not hold: FETCH_SESSION_ID_NOT_FOUND
@@ -1066,9 +1147,12 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                     let (broker, owner) = *learned;
                     let id = codec::peek_fetch_session_id(version, &frame[LEN_PREFIX..]);
                     if let Some(id) = id.filter(|id| *id != 0) {
-                        ctx.cluster
-                            .fetch_sessions
-                            .register(broker, id, owner, Instant::now());
+                        ctx.cluster.fetch_sessions.register(
+                            (broker, id),
+                            owner,
+                            (),
+                            Instant::now(),
+                        );
                     }
                 }
                 // Broker addresses first: a rewritten Metadata response is two parts (a new

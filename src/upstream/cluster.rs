@@ -44,6 +44,8 @@ pub struct Cluster {
     pub topic_ids: Arc<super::topic_ids::TopicIdMap>,
     /// Who built each incremental fetch session on the brokers.
     pub fetch_sessions: super::fetch_sessions::FetchSessions,
+    /// Who built each share session on the brokers, and its partitions the gateway answered.
+    pub share_sessions: super::fetch_sessions::ShareSessions,
     next_bootstrap: AtomicUsize,
     /// One refresh at a time; callers that arrive during one wait for it instead of starting another.
     refresh_lock: tokio::sync::Mutex<()>,
@@ -77,6 +79,11 @@ impl Cluster {
             // Kafka's brokers keep 1,000 session slots each by default; idle sessions they evict
             // after 2 minutes under pressure. Ten minutes idle costs a client one full fetch.
             fetch_sessions: super::fetch_sessions::FetchSessions::new(
+                100_000,
+                Duration::from_secs(600),
+            ),
+            // Kafka's brokers keep group.share.max.share.sessions (2,000 by default) each.
+            share_sessions: super::fetch_sessions::ShareSessions::new(
                 100_000,
                 Duration::from_secs(600),
             ),

@@ -30,6 +30,8 @@ pub struct Tools {
     pub kafka_cp: String,
     /// Kafka Streams 4.4.0 (with StreamsClient).
     pub streams_cp: String,
+    /// The Java client 4.4.0 (with ShareClient, a share-group member).
+    pub share_cp: String,
 }
 
 pub fn tools() -> Tools {
@@ -69,6 +71,7 @@ pub fn tools() -> Tools {
         java44_cp: get("KGW_JAVA44_CP"),
         kafka_cp: get("KGW_KAFKA_CP"),
         streams_cp: get("KGW_STREAMS_CP"),
+        share_cp: get("KGW_SHARE_CP"),
     }
 }
 

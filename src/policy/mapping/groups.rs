@@ -4,7 +4,8 @@
 //!
 //! - [`offsets`]: OffsetCommit, OffsetFetch, OffsetDelete, TxnOffsetCommit.
 //! - [`membership`]: FindCoordinator, the classic and KIP-848 group protocols, DescribeGroups,
-//!   ConsumerGroupDescribe, ListGroups, DeleteGroups.
+//!   ConsumerGroupDescribe, ShareGroupDescribe, ListGroups, DeleteGroups.
+//! - [`share`]: ShareGroupHeartbeat, ShareFetch, ShareAcknowledge (KIP-932).
 //! - [`txn`]: InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, DescribeProducers,
 //!   DescribeTransactions, ListTransactions.
 //!
@@ -15,6 +16,7 @@
 
 pub(super) mod membership;
 pub(super) mod offsets;
+pub mod share;
 pub(super) mod txn;
 
 #[cfg(test)]

@@ -210,6 +210,7 @@ pub fn plan(
         return plan_request(api, version, &request, authz, ids);
     }
     use groups::{membership, offsets, txn};
+    const NEW: groups::share::Continuing = groups::share::Continuing::Allowed(&[]);
     use topics::{admin, metadata, offsets as topic_offsets, produce};
     use RequestKind as K;
     let (v, h) = (version, header);
@@ -237,6 +238,11 @@ pub fn plan(
         K::Heartbeat(r) => membership::heartbeat(v, h, r, authz)?,
         K::LeaveGroup(r) => membership::leave_group(v, h, r, authz)?,
         K::ConsumerGroupHeartbeat(r) => membership::consumer_group_heartbeat(v, h, r, authz)?,
+        K::ShareGroupHeartbeat(r) => groups::share::share_group_heartbeat(v, h, r, authz)?,
+        // A share request out of its session's context (tests, fuzzing): the session carries
+        // no partitions answered earlier. The session plans these itself (`groups::share`).
+        K::ShareFetch(r) => groups::share::share_fetch(v, h, r, authz, ids, NEW)?.plan,
+        K::ShareAcknowledge(r) => groups::share::share_acknowledge(v, h, r, authz, ids, NEW)?,
         K::ListGroups(_) => membership::list_groups(v, authz),
         K::InitProducerId(r) => txn::init_producer_id(v, h, r, authz)?,
         K::AddPartitionsToTxn(r) => txn::add_partitions_to_txn(v, h, r, authz, ids)?,
@@ -267,10 +273,13 @@ pub fn plan_request(
         Request::Metadata { wire, .. } => topics::metadata::metadata(wire, authz, ids).map(Some),
         Request::Fetch { header, wire } => topics::fetch::fetch(header, wire, authz, ids).map(Some),
         Request::Names { header, wire } => {
-            use groups::membership::{consumer_group_describe, delete_groups, describe_groups};
+            use groups::membership::{
+                consumer_group_describe, delete_groups, describe_groups, share_group_describe,
+            };
             match wire.api() {
                 ApiKey::DescribeGroups => describe_groups(header, wire, authz),
                 ApiKey::DeleteGroups => delete_groups(header, wire, authz),
+                ApiKey::ShareGroupDescribe => share_group_describe(header, wire, authz),
                 _ => consumer_group_describe(header, wire, authz),
             }
             .map(Some)
@@ -279,7 +288,7 @@ pub fn plan_request(
 }
 
 /// The topic ids a request names (Produce v13, Fetch v13+, Metadata by id, DeleteTopics v6+, the assignment a
-/// ConsumerGroupHeartbeat reports). Authorization resolves each to a name through [`TopicIds`]; an
+/// ConsumerGroupHeartbeat reports, ShareFetch, ShareAcknowledge). Authorization resolves each to a name through [`TopicIds`]; an
 /// id it cannot resolve is UNKNOWN_TOPIC_ID, so the session first asks the cluster about ids the
 /// gateway has not seen (a topic created since its last look).
 pub fn topic_ids_named(request: &Request) -> Vec<Uuid> {
@@ -323,6 +332,13 @@ pub fn topic_ids_named(request: &Request) -> Vec<Uuid> {
         RequestKind::ConsumerGroupHeartbeat(h) => {
             named(h.topic_partitions.iter().flatten().map(|t| t.topic_id))
         }
+        RequestKind::ShareFetch(f) => named(
+            f.topics
+                .iter()
+                .map(|t| t.topic_id)
+                .chain(f.forgotten_topics_data.iter().map(|t| t.topic_id)),
+        ),
+        RequestKind::ShareAcknowledge(a) => named(a.topics.iter().map(|t| t.topic_id)),
         _ => Vec::new(),
     }
 }

@@ -91,7 +91,7 @@ fn cluster_operations(authz: &dyn Authorize) -> i32 {
 }
 
 /// A topic name for a topic id: the gateway's map, or `None` (Kafka's UNKNOWN_TOPIC_ID).
-fn resolve(ids: &dyn TopicIds, id: Uuid) -> Option<String> {
+pub(in crate::policy::mapping) fn resolve(ids: &dyn TopicIds, id: Uuid) -> Option<String> {
     if id.is_nil() {
         None
     } else {

@@ -6,12 +6,13 @@ use kafka_protocol::messages::consumer_group_describe_response::DescribedGroup a
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::share_group_describe_response::DescribedGroup as ShareDescribedGroup;
 use kafka_protocol::messages::{
     ApiKey, BrokerId, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
     ConsumerGroupHeartbeatResponse, DeleteGroupsResponse, DescribeGroupsResponse,
     FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
     JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsResponse,
-    RequestHeader, SyncGroupRequest, SyncGroupResponse,
+    RequestHeader, ShareGroupDescribeResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
@@ -36,6 +37,8 @@ list_api!(DescribedGroups: DescribeGroups,
     DescribeGroupsResponse[groups] => DescribedGroup, |_, a| by_name(&a.group_id));
 list_api!(CgDescribedGroups: ConsumerGroupDescribe,
     ConsumerGroupDescribeResponse[groups] => CgDescribedGroup, |_, a| by_name(&a.group_id));
+list_api!(ShareDescribedGroups: ShareGroupDescribe,
+    ShareGroupDescribeResponse[groups] => ShareDescribedGroup, |_, a| by_name(&a.group_id));
 list_api!(DeletedGroups: DeleteGroups,
     DeleteGroupsResponse[results] => DeletableGroupResult, |_, a| by_name(&a.group_id));
 
@@ -219,16 +222,8 @@ pub(in crate::policy::mapping) fn consumer_group_heartbeat(
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
     const API: ApiKey = ApiKey::ConsumerGroupHeartbeat;
-    let error = if !group_allowed(authz, Operation::Read, &req.group_id) {
-        GROUP_AUTHORIZATION_FAILED
-    } else if req
-        .subscribed_topic_names
-        .iter()
-        .flatten()
-        .any(|name| !topic_allowed(authz, Operation::Describe, name))
-    {
-        TOPIC_AUTHORIZATION_FAILED
-    } else {
+    let subscribed = req.subscribed_topic_names.as_deref();
+    let Some(error) = heartbeat_error(authz, &req.group_id, true, subscribed) else {
         // Keeps the assigned topics the member may DESCRIBE. An id the gateway cannot name even
         // after asking the cluster (the session does, see `Merge::upstream_topic_ids`) is dropped:
         // it is never passed to a client unauthorized.
@@ -246,6 +241,29 @@ pub(in crate::policy::mapping) fn consumer_group_heartbeat(
     single(API, version, header, false, || {
         ConsumerGroupHeartbeatResponse::default().with_error_code(error)
     })
+}
+
+/// The checks of a KIP-848 or KIP-932 heartbeat, in Kafka's order: READ on the group (30), a
+/// valid member id (42), DESCRIBE on every subscribed topic (29); `None` when all pass.
+pub(super) fn heartbeat_error(
+    authz: &dyn Authorize,
+    group: &str,
+    member_ok: bool,
+    subscribed: Option<&[kafka_protocol::messages::TopicName]>,
+) -> Option<i16> {
+    if !group_allowed(authz, Operation::Read, group) {
+        Some(GROUP_AUTHORIZATION_FAILED)
+    } else if !member_ok {
+        Some(INVALID_REQUEST)
+    } else if subscribed
+        .into_iter()
+        .flatten()
+        .any(|name| !topic_allowed(authz, Operation::Describe, name))
+    {
+        Some(TOPIC_AUTHORIZATION_FAILED)
+    } else {
+        None
+    }
 }
 
 /// The topic ids of the assignment in a ConsumerGroupHeartbeat response.
@@ -272,7 +290,12 @@ macro_rules! group_entry {
         }
     )*};
 }
-group_entry!(DescribedGroup, CgDescribedGroup, DeletableGroupResult);
+group_entry!(
+    DescribedGroup,
+    CgDescribedGroup,
+    ShareDescribedGroup,
+    DeletableGroupResult
+);
 
 /// A request that is one list of group names ([`NameListWire`]): each name allowed `op`, or
 /// answered 30, once per distinct name when `once` (Kafka de-duplicates DeleteGroups). Read in
@@ -354,23 +377,79 @@ pub(in crate::policy::mapping) fn consumer_group_describe(
     wire: &NameListWire,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
+    assigned_group_describe::<CgDescribedGroups>(header, wire, authz)
+}
+
+/// KafkaApis.handleShareGroupDescribe: as ConsumerGroupDescribe (share members have no target
+/// assignment).
+pub(in crate::policy::mapping) fn share_group_describe(
+    header: &RequestHeader,
+    wire: &NameListWire,
+    authz: &dyn Authorize,
+) -> Result<Plan, ProtocolError> {
+    assigned_group_describe::<ShareDescribedGroups>(header, wire, authz)
+}
+
+/// A described group of the KIP-848 and KIP-932 protocols, whose members' assignments name topics.
+trait AssignedGroup: GroupEntry {
+    fn assigned_topics(&self) -> impl Iterator<Item = &str>;
+    /// Kafka's answer for a group naming a topic the client may not DESCRIBE.
+    fn hidden(group_id: GroupId) -> Self;
+    fn group_id(&mut self) -> &mut GroupId;
+    /// The error code, and where the authorized operations go.
+    fn result(&mut self) -> (i16, &mut i32);
+}
+
+macro_rules! assigned_group {
+    ($t:ty, |$m:ident| $assignments:expr) => {
+        impl AssignedGroup for $t {
+            fn assigned_topics(&self) -> impl Iterator<Item = &str> {
+                self.members
+                    .iter()
+                    .flat_map(|$m| $assignments)
+                    .flat_map(|a| &a.topic_partitions)
+                    .map(|tp| tp.topic_name.as_str())
+            }
+            fn hidden(group_id: GroupId) -> Self {
+                Self::default()
+                    .with_group_id(group_id)
+                    .with_error_code(TOPIC_AUTHORIZATION_FAILED)
+                    .with_error_message(Some(StrBytes::from_static_str(UNDESCRIBABLE_TOPICS)))
+            }
+            fn group_id(&mut self) -> &mut GroupId {
+                &mut self.group_id
+            }
+            fn result(&mut self) -> (i16, &mut i32) {
+                (self.error_code, &mut self.authorized_operations)
+            }
+        }
+    };
+}
+assigned_group!(CgDescribedGroup, |m| [&m.assignment, &m.target_assignment]);
+assigned_group!(ShareDescribedGroup, |m| [&m.assignment]);
+
+fn assigned_group_describe<L: ResponseList>(
+    header: &RequestHeader,
+    wire: &NameListWire,
+    authz: &dyn Authorize,
+) -> Result<Plan, ProtocolError>
+where
+    L::Answer: AssignedGroup,
+{
     let recompute = wire.include_authorized_operations();
     // The gateway's own answers (30, no members) need none of this: only the upstream's groups.
-    let then = Then::<CgDescribedGroups>::default().adjust(move |r, authz, _| {
-        for group in &mut r.groups {
+    let then = Then::<L>::default().adjust(move |r, authz, _| {
+        for group in L::answers(r) {
             let hidden = group
-                .members
-                .iter()
-                .flat_map(|m| [&m.assignment, &m.target_assignment])
-                .flat_map(|a| &a.topic_partitions)
-                .any(|tp| !topic_allowed(authz, Operation::Describe, &tp.topic_name));
+                .assigned_topics()
+                .any(|topic| !topic_allowed(authz, Operation::Describe, topic));
             if hidden {
-                *group = CgDescribedGroup::default()
-                    .with_group_id(std::mem::take(&mut group.group_id))
-                    .with_error_code(TOPIC_AUTHORIZATION_FAILED)
-                    .with_error_message(Some(StrBytes::from_static_str(UNDESCRIBABLE_TOPICS)));
-            } else if recompute && group.error_code == 0 {
-                group.authorized_operations = group_authorized_operations(authz, &group.group_id);
+                *group = L::Answer::hidden(std::mem::take(group.group_id()));
+            } else if recompute {
+                let name = group.group_id().clone();
+                if let (0, ops) = group.result() {
+                    *ops = group_authorized_operations(authz, &name);
+                }
             }
         }
         Ok(Splicing::Answers)

@@ -2234,3 +2234,373 @@ fn merged_frames_carry_a_correct_length_prefix() {
     assert_eq!(len as usize, out.len() - LEN_PREFIX);
     assert_eq!(out, frame, "nothing filtered: same bytes");
 }
+
+// ---- share groups (KIP-932) ----
+
+mod share {
+    use super::*;
+    use crate::policy::mapping::groups::share::{
+        share_acknowledge, share_fetch, Continuing, SHARE_SESSION_NOT_FOUND,
+    };
+    use kafka_protocol::messages::share_acknowledge_request::{
+        AcknowledgePartition, AcknowledgeTopic, AcknowledgementBatch as AckBatch,
+    };
+    use kafka_protocol::messages::share_fetch_request::{
+        AcknowledgementBatch, FetchPartition, FetchTopic, ForgottenTopic,
+    };
+    use kafka_protocol::messages::share_fetch_response::{
+        PartitionData, ShareFetchableTopicResponse,
+    };
+    use kafka_protocol::messages::share_group_describe_response::{
+        Assignment, DescribedGroup as ShareGroup, Member as ShareMember, TopicPartitions,
+    };
+
+    const A: Uuid = Uuid::from_u128(0xa);
+    const B: Uuid = Uuid::from_u128(0xb);
+    const UNKNOWN: Uuid = Uuid::from_u128(0xc);
+
+    fn ids() -> Ids {
+        Ids(HashMap::from([(A, "a".to_owned()), (B, "b".to_owned())]))
+    }
+
+    /// READ on group g and topic a only.
+    fn acl() -> Acl {
+        Acl::new().allow(Read, Group, "g").allow(Read, Topic, "a")
+    }
+
+    fn topic(id: Uuid, partitions: &[(i32, bool)]) -> FetchTopic {
+        FetchTopic::default().with_topic_id(id).with_partitions(
+            partitions
+                .iter()
+                .map(|&(p, acked)| {
+                    let batches = if acked {
+                        vec![AcknowledgementBatch::default()
+                            .with_first_offset(0)
+                            .with_last_offset(1)
+                            .with_acknowledge_types(vec![1, 1])]
+                    } else {
+                        Vec::new()
+                    };
+                    FetchPartition::default()
+                        .with_partition_index(p)
+                        .with_acknowledgement_batches(batches)
+                })
+                .collect(),
+        )
+    }
+
+    fn fetch(epoch: i32, topics: Vec<FetchTopic>) -> ShareFetchRequest {
+        ShareFetchRequest::default()
+            .with_group_id(Some(gid("g")))
+            .with_member_id(Some(s("m")))
+            .with_share_session_epoch(epoch)
+            .with_topics(topics)
+    }
+
+    fn plan_fetch(
+        req: &ShareFetchRequest,
+        acl: &Acl,
+        session: Continuing<'_>,
+    ) -> crate::policy::mapping::groups::share::SharePlan {
+        let h = header(ApiKey::ShareFetch, 1);
+        share_fetch(1, &h, req, acl, &ids(), session).expect("plan")
+    }
+
+    /// (topic, partition, error, acknowledge error) of every partition, sorted.
+    fn rows(r: &ShareFetchResponse) -> Vec<(Uuid, i32, i16, i16)> {
+        let mut v: Vec<_> = r
+            .responses
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(move |p| {
+                    (
+                        t.topic_id,
+                        p.partition_index,
+                        p.error_code,
+                        p.acknowledge_error_code,
+                    )
+                })
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn upstream_a() -> ShareFetchResponse {
+        ShareFetchResponse::default().with_responses(vec![ShareFetchableTopicResponse::default()
+            .with_topic_id(A)
+            .with_partitions(vec![PartitionData::default()
+                .with_partition_index(0)
+                .with_records(Some(Bytes::new()))])])
+    }
+
+    #[test]
+    fn share_group_heartbeat_needs_group_read_then_describe_on_subscribed_topics() {
+        let h = |topics: &[&str]| {
+            RequestKind::ShareGroupHeartbeat(
+                ShareGroupHeartbeatRequest::default()
+                    .with_group_id(gid("g"))
+                    .with_member_id(s("m"))
+                    .with_subscribed_topic_names(Some(topics.iter().map(|t| tname(t)).collect())),
+            )
+        };
+        let api = ApiKey::ShareGroupHeartbeat;
+        let r: ShareGroupHeartbeatResponse =
+            local(plan_for(api, 1, h(&["a"]), &Acl::new()), api, 1);
+        assert_eq!(r.error_code, 30);
+        let r: ShareGroupHeartbeatResponse =
+            local(plan_for(api, 1, h(&["a", "b"]), &acl()), api, 1);
+        assert_eq!(r.error_code, 29);
+        assert_eq!(kind(&plan_for(api, 1, h(&["a"]), &acl())), "Forward");
+        // Kafka checks the member id before the topics.
+        let mut no_member = h(&["b"]);
+        if let RequestKind::ShareGroupHeartbeat(r) = &mut no_member {
+            r.member_id = s("");
+        }
+        let r: ShareGroupHeartbeatResponse = local(plan_for(api, 1, no_member, &acl()), api, 1);
+        assert_eq!(r.error_code, 42);
+    }
+
+    #[test]
+    fn share_fetch_without_group_read_is_30_before_any_session_check() {
+        let req = fetch(3, vec![topic(A, &[(0, false)])]);
+        let p = plan_fetch(
+            &req,
+            &Acl::new().allow(Read, Topic, "a"),
+            Continuing::Refused,
+        );
+        assert!(p.denied.is_none(), "the session is left as it was");
+        let r: ShareFetchResponse = local(p.plan, ApiKey::ShareFetch, 1);
+        assert_eq!((r.error_code, r.responses.len()), (30, 0));
+        // Group allowed, session not this client's: 122, and the client opens a new one.
+        let r: ShareFetchResponse = local(
+            plan_fetch(&req, &acl(), Continuing::Refused).plan,
+            ApiKey::ShareFetch,
+            1,
+        );
+        assert_eq!(r.error_code, SHARE_SESSION_NOT_FOUND);
+        // Opening a session (epoch 0) needs no registry entry.
+        let open = fetch(0, vec![topic(A, &[(0, false)])]);
+        assert_eq!(
+            kind(&plan_fetch(&open, &acl(), Continuing::Refused).plan),
+            "Forward"
+        );
+    }
+
+    #[test]
+    fn share_requests_naming_an_unknown_topic_id_are_unknown_server_error_as_in_kafka_4_4() {
+        let req = fetch(
+            0,
+            vec![topic(A, &[(0, false)]), topic(UNKNOWN, &[(0, false)])],
+        );
+        let p = plan_fetch(&req, &acl(), Continuing::Allowed(&[]));
+        assert!(p.denied.is_none());
+        let r: ShareFetchResponse = local(p.plan, ApiKey::ShareFetch, 1);
+        assert_eq!((r.error_code, r.responses.len()), (-1, 0));
+        // The group check comes first.
+        let r: ShareFetchResponse = local(
+            plan_fetch(&req, &Acl::new(), Continuing::Allowed(&[])).plan,
+            ApiKey::ShareFetch,
+            1,
+        );
+        assert_eq!(r.error_code, 30);
+    }
+
+    #[test]
+    fn share_fetch_opening_with_acknowledgements_is_invalid_request() {
+        let req = fetch(0, vec![topic(B, &[(0, true)])]);
+        let r: ShareFetchResponse = local(
+            plan_fetch(&req, &acl(), Continuing::Allowed(&[])).plan,
+            ApiKey::ShareFetch,
+            1,
+        );
+        assert_eq!(r.error_code, 42);
+    }
+
+    #[test]
+    fn share_fetch_forwards_the_readable_topics_and_answers_the_rest_per_partition() {
+        let req = fetch(
+            0,
+            vec![topic(A, &[(0, false)]), topic(B, &[(0, false), (1, false)])],
+        );
+        let p = plan_fetch(&req, &acl(), Continuing::Allowed(&[]));
+        assert_eq!(
+            p.denied,
+            Some(vec![(B, 0, 29), (B, 1, 29)]),
+            "the session carries what was answered"
+        );
+        let (forwarded, merge) = partial(p.plan, ApiKey::ShareFetch, 1);
+        let RequestKind::ShareFetch(forwarded) = forwarded else {
+            panic!("a ShareFetch")
+        };
+        let sent: Vec<Uuid> = forwarded.topics.iter().map(|t| t.topic_id).collect();
+        assert_eq!(sent, vec![A]);
+        let r: ShareFetchResponse =
+            merged(merge, ApiKey::ShareFetch, 1, &upstream_a(), &acl(), &ids());
+        assert_eq!(rows(&r), vec![(A, 0, 0, 0), (B, 0, 29, 0), (B, 1, 29, 0)]);
+        let denied = r.responses.iter().find(|t| t.topic_id == B).expect("b");
+        assert_eq!(
+            denied.partitions[0].records,
+            Some(Bytes::new()),
+            "empty records"
+        );
+    }
+
+    #[test]
+    fn share_fetch_answers_the_sessions_denied_partitions_on_every_fetch_until_forgotten() {
+        let carried = [(B, 0, 29)];
+        let req = fetch(2, vec![]);
+        let p = plan_fetch(&req, &acl(), Continuing::Allowed(&carried));
+        assert_eq!(p.denied, Some(carried.to_vec()));
+        let merge = then_merge(p.plan);
+        let r: ShareFetchResponse =
+            merged(merge, ApiKey::ShareFetch, 1, &upstream_a(), &acl(), &ids());
+        assert_eq!(rows(&r), vec![(A, 0, 0, 0), (B, 0, 29, 0)]);
+        // An upstream error (the session's epoch) goes as it came: no partitions.
+        let p = plan_fetch(&req, &acl(), Continuing::Allowed(&carried));
+        let upstream = ShareFetchResponse::default().with_error_code(123);
+        let r: ShareFetchResponse = merged(
+            then_merge(p.plan),
+            ApiKey::ShareFetch,
+            1,
+            &upstream,
+            &acl(),
+            &ids(),
+        );
+        assert_eq!((r.error_code, r.responses.len()), (123, 0));
+        // Forgotten: no longer answered, no longer carried.
+        let forget = req.with_forgotten_topics_data(vec![ForgottenTopic::default()
+            .with_topic_id(B)
+            .with_partitions(vec![0])]);
+        let p = plan_fetch(&forget, &acl(), Continuing::Allowed(&carried));
+        assert_eq!(p.denied, Some(vec![]));
+        assert_eq!(kind(&p.plan), "Forward");
+    }
+
+    #[test]
+    fn share_fetch_acknowledgements_of_a_denied_partition_get_its_error_or_42_when_invalid() {
+        let mut req = fetch(
+            5,
+            vec![topic(A, &[(0, true)]), topic(B, &[(0, true), (1, true)])],
+        );
+        // Partition 1's batch claims two offsets with three types: invalid.
+        req.topics[1].partitions[1].acknowledgement_batches[0].acknowledge_types = vec![1, 1, 1];
+        let (_, merge) = partial(
+            plan_fetch(&req, &acl(), Continuing::Allowed(&[])).plan,
+            ApiKey::ShareFetch,
+            1,
+        );
+        let r: ShareFetchResponse =
+            merged(merge, ApiKey::ShareFetch, 1, &upstream_a(), &acl(), &ids());
+        assert_eq!(rows(&r), vec![(A, 0, 0, 0), (B, 0, 29, 29), (B, 1, 29, 42)]);
+        // Closing the session: nothing is fetched, only acknowledgements are answered.
+        req.share_session_epoch = -1;
+        req.topics[1].partitions[1].acknowledgement_batches.clear();
+        let p = plan_fetch(&req, &acl(), Continuing::Allowed(&[(B, 7, 29)]));
+        assert_eq!(p.denied, Some(vec![]));
+        let (_, merge) = partial(p.plan, ApiKey::ShareFetch, 1);
+        let r: ShareFetchResponse = merged(
+            merge,
+            ApiKey::ShareFetch,
+            1,
+            &ShareFetchResponse::default(),
+            &acl(),
+            &ids(),
+        );
+        assert_eq!(rows(&r), vec![(B, 0, 0, 29)]);
+    }
+
+    #[test]
+    fn share_acknowledge_answers_denied_topics_per_partition() {
+        let req = ShareAcknowledgeRequest::default()
+            .with_group_id(Some(gid("g")))
+            .with_member_id(Some(s("m")))
+            .with_share_session_epoch(3)
+            .with_topics(
+                [A, B]
+                    .iter()
+                    .map(|&id| {
+                        AcknowledgeTopic::default()
+                            .with_topic_id(id)
+                            .with_partitions(vec![AcknowledgePartition::default()
+                                .with_partition_index(0)
+                                .with_acknowledgement_batches(vec![AckBatch::default()
+                                    .with_first_offset(3)
+                                    .with_last_offset(3)
+                                    .with_acknowledge_types(vec![2])])])
+                    })
+                    .collect(),
+            );
+        let api = ApiKey::ShareAcknowledge;
+        let h = header(api, 1);
+        let plan = |acl: &Acl, s| share_acknowledge(1, &h, &req, acl, &ids(), s).expect("plan");
+        let r: ShareAcknowledgeResponse =
+            local(plan(&Acl::new(), Continuing::Allowed(&[])), api, 1);
+        assert_eq!(r.error_code, 30);
+        let r: ShareAcknowledgeResponse = local(plan(&acl(), Continuing::Refused), api, 1);
+        assert_eq!(r.error_code, SHARE_SESSION_NOT_FOUND);
+        let both = acl().allow(Read, Topic, "b");
+        assert_eq!(kind(&plan(&both, Continuing::Allowed(&[]))), "Forward");
+        let (forwarded, merge) = partial(plan(&acl(), Continuing::Allowed(&[])), api, 1);
+        let RequestKind::ShareAcknowledge(forwarded) = forwarded else {
+            panic!("a ShareAcknowledge")
+        };
+        assert_eq!(forwarded.topics.len(), 1);
+        let r: ShareAcknowledgeResponse = merged(
+            merge,
+            api,
+            1,
+            &ShareAcknowledgeResponse::default(),
+            &acl(),
+            &ids(),
+        );
+        let got: Vec<_> = r
+            .responses
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(move |p| (t.topic_id, p.error_code)))
+            .collect();
+        assert_eq!(got, vec![(B, 29)]);
+    }
+
+    #[test]
+    fn share_group_describe_is_30_per_denied_group_and_29_for_undescribable_assignments() {
+        let api = ApiKey::ShareGroupDescribe;
+        let req = RequestKind::ShareGroupDescribe(
+            ShareGroupDescribeRequest::default()
+                .with_group_ids(vec![gid("g"), gid("h")])
+                .with_include_authorized_operations(true),
+        );
+        let acl = Acl::new()
+            .allow(Describe, Group, "g")
+            .allow(Describe, Topic, "a");
+        let (_, merge) = partial(plan_for(api, 1, req, &acl), api, 1);
+        let member = |topic: &str| {
+            ShareMember::default().with_assignment(Assignment::default().with_topic_partitions(
+                vec![TopicPartitions::default().with_topic_name(tname(topic))],
+            ))
+        };
+        let upstream =
+            ShareGroupDescribeResponse::default().with_groups(vec![ShareGroup::default()
+                .with_group_id(gid("g"))
+                .with_members(vec![member("a")])]);
+        let r: ShareGroupDescribeResponse = merged(merge, api, 1, &upstream, &acl, &Ids::default());
+        let got: Vec<_> = r
+            .groups
+            .iter()
+            .map(|g| (g.group_id.as_str(), g.error_code))
+            .collect();
+        assert_eq!(got, vec![("g", 0), ("h", 30)]);
+        assert_ne!(r.groups[0].authorized_operations, i32::MIN, "recomputed");
+        // A member assigned a topic the client may not describe hides the group.
+        let req = RequestKind::ShareGroupDescribe(
+            ShareGroupDescribeRequest::default().with_group_ids(vec![gid("g")]),
+        );
+        let merge = then_merge(plan_for(api, 1, req, &acl));
+        let upstream =
+            ShareGroupDescribeResponse::default().with_groups(vec![ShareGroup::default()
+                .with_group_id(gid("g"))
+                .with_members(vec![member("a"), member("b")])]);
+        let r: ShareGroupDescribeResponse = merged(merge, api, 1, &upstream, &acl, &Ids::default());
+        assert_eq!((r.groups[0].error_code, r.groups[0].members.len()), (29, 0));
+    }
+}

@@ -1478,6 +1478,63 @@ fn build(api: ApiKey, v: i16, rng: &mut Rng, side: &Side, n: usize) -> RequestKi
                     .with_topics(vec![topic]),
             )
         }
+        ApiKey::DescribeShareGroupOffsets => {
+            use describe_share_group_offsets_request as d;
+            let groups = rng
+                .some(&GROUPS, 2)
+                .into_iter()
+                .map(|g| {
+                    let topics = (!rng.chance(30)).then(|| {
+                        rng.some(&TOPICS, 3)
+                            .into_iter()
+                            .map(|t| {
+                                d::DescribeShareGroupOffsetsRequestTopic::default()
+                                    .with_topic_name(tn(t))
+                                    .with_partitions(vec![0])
+                            })
+                            .collect()
+                    });
+                    d::DescribeShareGroupOffsetsRequestGroup::default()
+                        .with_group_id(GroupId(sb(g)))
+                        .with_topics(topics)
+                })
+                .collect();
+            RequestKind::DescribeShareGroupOffsets(
+                DescribeShareGroupOffsetsRequest::default().with_groups(groups),
+            )
+        }
+        ApiKey::AlterShareGroupOffsets => {
+            use alter_share_group_offsets_request as a;
+            let topics = rng
+                .some(&TOPICS, 3)
+                .into_iter()
+                .map(|t| {
+                    a::AlterShareGroupOffsetsRequestTopic::default()
+                        .with_topic_name(tn(t))
+                        .with_partitions(vec![a::AlterShareGroupOffsetsRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_start_offset(0)])
+                })
+                .collect();
+            RequestKind::AlterShareGroupOffsets(
+                AlterShareGroupOffsetsRequest::default()
+                    .with_group_id(GroupId(sb(group(rng))))
+                    .with_topics(topics),
+            )
+        }
+        ApiKey::DeleteShareGroupOffsets => {
+            use delete_share_group_offsets_request as d;
+            let topics = rng
+                .some(&TOPICS, 3)
+                .into_iter()
+                .map(|t| d::DeleteShareGroupOffsetsRequestTopic::default().with_topic_name(tn(t)))
+                .collect();
+            RequestKind::DeleteShareGroupOffsets(
+                DeleteShareGroupOffsetsRequest::default()
+                    .with_group_id(GroupId(sb(group(rng))))
+                    .with_topics(topics),
+            )
+        }
         other => panic!("no request builder for {other:?}"),
     }
 }
@@ -1562,6 +1619,18 @@ fn sort(resp: &mut ResponseKind, side: &Side) {
             for t in &mut f.responses {
                 t.partitions.sort_by_key(|p| p.partition_index);
             }
+        }
+        ResponseKind::DescribeShareGroupOffsets(d) => {
+            d.groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+            for g in &mut d.groups {
+                g.topics.sort_by(|a, b| a.topic_name.cmp(&b.topic_name));
+            }
+        }
+        ResponseKind::AlterShareGroupOffsets(a) => {
+            a.responses.sort_by(|x, y| x.topic_name.cmp(&y.topic_name))
+        }
+        ResponseKind::DeleteShareGroupOffsets(d) => {
+            d.responses.sort_by(|x, y| x.topic_name.cmp(&y.topic_name))
         }
         ResponseKind::ShareAcknowledge(a) => {
             a.responses.sort_by_key(|t| key("", t.topic_id));

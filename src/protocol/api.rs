@@ -37,8 +37,7 @@ use ResponseHandling::{Passthrough as P, RewriteBrokers as R};
 /// Deliberately absent (refused and left out of ApiVersions): broker-to-broker and controller APIs;
 /// SCRAM-credential, delegation-token and quota APIs (the gateway owns identity and policy, so the
 /// brokers' would be misleading; the ACL APIs are [`ANSWERED`] from the policy instead);
-/// DescribeQuorum, whose response names controllers the gateway does not front; the share-group
-/// offset admin APIs (not yet mapped); telemetry push.
+/// DescribeQuorum, whose response names controllers the gateway does not front; telemetry push.
 pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::Produce, i16::MAX, R),
     spec(ApiKey::Fetch, i16::MAX, R),
@@ -80,6 +79,9 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::ShareGroupDescribe, i16::MAX, P),
     spec(ApiKey::ShareFetch, i16::MAX, R),
     spec(ApiKey::ShareAcknowledge, i16::MAX, R),
+    spec(ApiKey::DescribeShareGroupOffsets, i16::MAX, P),
+    spec(ApiKey::AlterShareGroupOffsets, i16::MAX, P),
+    spec(ApiKey::DeleteShareGroupOffsets, i16::MAX, P),
     spec(ApiKey::ListConfigResources, i16::MAX, P),
     spec(ApiKey::DescribeAcls, i16::MAX, P),
     spec(ApiKey::CreateAcls, i16::MAX, P),

@@ -231,6 +231,9 @@ pub fn plan(
         K::OffsetCommit(r) => offsets::offset_commit(v, h, r, authz)?,
         K::OffsetFetch(r) => offsets::offset_fetch(v, h, r, authz)?,
         K::OffsetDelete(r) => offsets::offset_delete(v, h, r, authz)?,
+        K::DescribeShareGroupOffsets(r) => offsets::describe_share_group_offsets(v, h, r, authz)?,
+        K::AlterShareGroupOffsets(r) => offsets::alter_share_group_offsets(v, h, r, authz, ids)?,
+        K::DeleteShareGroupOffsets(r) => offsets::delete_share_group_offsets(v, h, r, authz)?,
         K::TxnOffsetCommit(r) => offsets::txn_offset_commit(v, h, r, authz)?,
         K::FindCoordinator(r) => membership::find_coordinator(v, h, r, authz)?,
         K::JoinGroup(r) => membership::join_group(v, h, r, authz)?,
@@ -354,6 +357,12 @@ pub fn topic_names_named(request: &Request) -> Vec<String> {
             .iter()
             .chain(d.topics.iter().filter_map(|t| t.name.as_ref()))
             .map(|n| n.0.to_string())
+            .collect(),
+        // AlterShareGroupOffsets answers a denied topic under its id.
+        Some(RequestKind::AlterShareGroupOffsets(a)) => a
+            .topics
+            .iter()
+            .map(|t| t.topic_name.0.to_string())
             .collect(),
         // A partly denied AddPartitionsToTxn answers its allowed topics 3 when they do not exist.
         Some(RequestKind::AddPartitionsToTxn(a)) => a

@@ -1,5 +1,7 @@
-//! OffsetCommit, OffsetFetch, OffsetDelete and TxnOffsetCommit: a group check first (the whole
-//! request fails with 30, or 53 for a transactional id), then a topic check per topic.
+//! OffsetCommit, OffsetFetch, OffsetDelete, TxnOffsetCommit and the share-group offset admin APIs
+//! (DescribeShareGroupOffsets, AlterShareGroupOffsets, DeleteShareGroupOffsets): a group check
+//! first (the whole request fails with 30, or 53 for a transactional id), then a topic check per
+//! topic.
 //!
 //! A request whose every named topic is denied is answered by the gateway and never forwarded with
 //! an empty topic list: Kafka reads an empty list as "no topics", but an older or non-Kafka
@@ -7,6 +9,19 @@
 
 use std::collections::HashMap;
 
+use kafka_protocol::messages::alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic;
+use kafka_protocol::messages::alter_share_group_offsets_response::{
+    AlterShareGroupOffsetsResponsePartition, AlterShareGroupOffsetsResponseTopic,
+};
+use kafka_protocol::messages::delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic;
+use kafka_protocol::messages::delete_share_group_offsets_response::DeleteShareGroupOffsetsResponseTopic;
+use kafka_protocol::messages::describe_share_group_offsets_request::{
+    DescribeShareGroupOffsetsRequestGroup, DescribeShareGroupOffsetsRequestTopic,
+};
+use kafka_protocol::messages::describe_share_group_offsets_response::{
+    DescribeShareGroupOffsetsResponseGroup, DescribeShareGroupOffsetsResponsePartition,
+    DescribeShareGroupOffsetsResponseTopic,
+};
 use kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -27,16 +42,18 @@ use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{
-    ApiKey, OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
-    OffsetFetchRequest, OffsetFetchResponse, RequestHeader, TxnOffsetCommitRequest,
-    TxnOffsetCommitResponse,
+    AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse, ApiKey,
+    DeleteShareGroupOffsetsRequest, DeleteShareGroupOffsetsResponse,
+    DescribeShareGroupOffsetsRequest, DescribeShareGroupOffsetsResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
+    OffsetFetchResponse, RequestHeader, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use super::code::{
     GROUP_AUTHORIZATION_FAILED, TOPIC_AUTHORIZATION_FAILED, TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
 };
-use super::{group_allowed, topic_allowed};
+use super::{group_allowed, message, topic_allowed};
 use crate::policy::mapping::list_api::{
     self, answer_with, by_name, list_api, plan_each, single, Decoded, Key, ListMerge, RequestList,
     ResponseList, Splicing, Then, Verdict,
@@ -240,23 +257,23 @@ trait HasErrorCode {
     fn error_code(&self) -> i16;
 }
 
-impl HasErrorCode for OffsetDeleteResponse {
-    fn error_code(&self) -> i16 {
-        self.error_code
-    }
+macro_rules! has_error_code {
+    ($($t:ty),*) => {$(
+        impl HasErrorCode for $t {
+            fn error_code(&self) -> i16 {
+                self.error_code
+            }
+        }
+    )*};
 }
-
-impl HasErrorCode for OffsetFetchResponse {
-    fn error_code(&self) -> i16 {
-        self.error_code
-    }
-}
-
-impl HasErrorCode for OffsetFetchResponseGroup {
-    fn error_code(&self) -> i16 {
-        self.error_code
-    }
-}
+has_error_code!(
+    OffsetDeleteResponse,
+    OffsetFetchResponse,
+    OffsetFetchResponseGroup,
+    AlterShareGroupOffsetsResponse,
+    DeleteShareGroupOffsetsResponse,
+    DescribeShareGroupOffsetsResponseGroup
+);
 
 /// Keeps the topics the session may DESCRIBE, for a request that asked for every topic.
 fn describable_only<L: ResponseList>(
@@ -464,6 +481,255 @@ fn offset_fetch_groups(
         header,
         Decoded::<FetchGroups>::new(version, header, &reduced),
         check,
+        &answer,
+        then,
+    )
+}
+
+// ---- share-group offsets (KIP-932) ----
+
+list_api!(ShareAlterTopics: AlterShareGroupOffsets,
+    AlterShareGroupOffsetsResponse[responses] => AlterShareGroupOffsetsResponseTopic,
+        |_, a| by_name(&a.topic_name);
+    AlterShareGroupOffsetsRequest[topics] => AlterShareGroupOffsetsRequestTopic,
+        |_, t| Key::Name(t.topic_name.0.clone()));
+list_api!(ShareDeleteTopics: DeleteShareGroupOffsets,
+    DeleteShareGroupOffsetsResponse[responses] => DeleteShareGroupOffsetsResponseTopic,
+        |_, a| by_name(&a.topic_name);
+    DeleteShareGroupOffsetsRequest[topics] => DeleteShareGroupOffsetsRequestTopic,
+        |_, t| Key::Name(t.topic_name.0.clone()));
+list_api!(ShareDescribeGroups: DescribeShareGroupOffsets,
+    DescribeShareGroupOffsetsResponse[groups] => DescribeShareGroupOffsetsResponseGroup,
+        |_, a| by_name(&a.group_id);
+    DescribeShareGroupOffsetsRequest[groups] => DescribeShareGroupOffsetsRequestGroup,
+        |_, g| Key::Name(g.group_id.0.clone()));
+list_api!(ShareDescribeTopics: DescribeShareGroupOffsets,
+    DescribeShareGroupOffsetsResponseGroup[topics] => DescribeShareGroupOffsetsResponseTopic,
+        |_, a| by_name(&a.topic_name));
+
+fn topic_denied_message() -> Option<StrBytes> {
+    Some(StrBytes::from_static_str(
+        message::TOPIC_AUTHORIZATION_FAILED,
+    ))
+}
+
+/// The admin APIs that change a share group's offsets: `group_op` on the group, else a top-level
+/// 30 with Kafka's message and no topics; READ on each topic, else 29. The coordinator is asked
+/// even when no topic is left, and its group-level error replaces the topic errors, as Kafka's
+/// handlers answer.
+fn share_offsets_change<'a, L: RequestList>(
+    source: Decoded<'a, L>,
+    (group, group_op): (&str, Operation),
+    authz: &dyn Authorize,
+    (topic_name, answer): (fn(&L::Entry) -> &str, &impl list_api::Answer<&'a L::Entry>),
+) -> Result<Plan, ProtocolError>
+where
+    L::Response: HasErrorCode + GroupDenied,
+{
+    if !group_allowed(authz, group_op, group) {
+        return single(L::API, source.version, source.header, false, || {
+            L::Response::group_denied()
+        });
+    }
+    let allowed = |t: &L::Entry| topic_allowed(authz, Operation::Read, topic_name(t));
+    let then = Then::default()
+        .forward_empty()
+        .on_partial(upstream_error_wins);
+    plan_each(
+        source,
+        None,
+        (allowed, TOPIC_AUTHORIZATION_FAILED),
+        answer,
+        then,
+    )
+}
+
+/// KafkaApis.handleAlterShareGroupOffsetsRequest: READ on the group (not ALTER), READ on each
+/// topic; a denied topic is answered 29 on each partition under its id (nil when unknown).
+pub(in crate::policy::mapping) fn alter_share_group_offsets(
+    version: i16,
+    header: &RequestHeader,
+    req: &AlterShareGroupOffsetsRequest,
+    authz: &dyn Authorize,
+    ids: &dyn crate::policy::mapping::TopicIds,
+) -> Result<Plan, ProtocolError> {
+    let answer = answer_with(
+        ApiKey::AlterShareGroupOffsets,
+        version,
+        |t: &&AlterShareGroupOffsetsRequestTopic, code| {
+            AlterShareGroupOffsetsResponseTopic::default()
+                .with_topic_name(t.topic_name.clone())
+                .with_topic_id(ids.id_of(&t.topic_name).unwrap_or_default())
+                .with_partitions(partitions(
+                    t.partitions.iter().map(|p| p.partition_index),
+                    code,
+                    |i, e| {
+                        AlterShareGroupOffsetsResponsePartition::default()
+                            .with_partition_index(i)
+                            .with_error_code(e)
+                            .with_error_message(topic_denied_message())
+                    },
+                ))
+        },
+    );
+    share_offsets_change(
+        Decoded::<ShareAlterTopics>::new(version, header, req),
+        (&req.group_id, Operation::Read),
+        authz,
+        (|t| &t.topic_name, &answer),
+    )
+}
+
+/// KafkaApis.handleDeleteShareGroupOffsetsRequest: DELETE on the group, READ on each topic (29
+/// on the topic, with Kafka's message).
+pub(in crate::policy::mapping) fn delete_share_group_offsets(
+    version: i16,
+    header: &RequestHeader,
+    req: &DeleteShareGroupOffsetsRequest,
+    authz: &dyn Authorize,
+) -> Result<Plan, ProtocolError> {
+    let answer = answer_with(
+        ApiKey::DeleteShareGroupOffsets,
+        version,
+        |t: &&DeleteShareGroupOffsetsRequestTopic, code| {
+            DeleteShareGroupOffsetsResponseTopic::default()
+                .with_topic_name(t.topic_name.clone())
+                .with_error_code(code)
+                .with_error_message(topic_denied_message())
+        },
+    );
+    share_offsets_change(
+        Decoded::<ShareDeleteTopics>::new(version, header, req),
+        (&req.group_id, Operation::Delete),
+        authz,
+        (|t| &t.topic_name, &answer),
+    )
+}
+
+/// A response whose whole answer for a denied group is a top-level 30 with Kafka's message
+/// (`getErrorResponse(Errors)` copies `error.message()`).
+trait GroupDenied {
+    fn group_denied() -> Self;
+}
+
+macro_rules! group_denied {
+    ($($t:ty),*) => {$(
+        impl GroupDenied for $t {
+            fn group_denied() -> Self {
+                Self::default()
+                    .with_error_code(GROUP_AUTHORIZATION_FAILED)
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        message::GROUP_AUTHORIZATION_FAILED,
+                    )))
+            }
+        }
+    )*};
+}
+group_denied!(
+    AlterShareGroupOffsetsResponse,
+    DeleteShareGroupOffsetsResponse
+);
+
+/// KafkaApis.handleDescribeShareGroupOffsetsRequest: DESCRIBE on each group (the group's 30, no
+/// message); all topics (null) → the answer keeps the DESCRIBE-able topics; named topics →
+/// DESCRIBE on each, a denied one answered 29 on each partition (start offset -1, nil id), after
+/// the coordinator's answer and only when it has no group-level error. Unlike OffsetFetch, a
+/// group whose every named topic is denied still goes to the coordinator (with none).
+pub(in crate::policy::mapping) fn describe_share_group_offsets(
+    version: i16,
+    header: &RequestHeader,
+    req: &DescribeShareGroupOffsetsRequest,
+    authz: &dyn Authorize,
+) -> Result<Plan, ProtocolError> {
+    const API: ApiKey = ApiKey::DescribeShareGroupOffsets;
+    let group_ok = |g: &DescribeShareGroupOffsetsRequestGroup| {
+        group_allowed(authz, Operation::Describe, &g.group_id)
+    };
+    let topic_ok = |t: &DescribeShareGroupOffsetsRequestTopic| {
+        topic_allowed(authz, Operation::Describe, &t.topic_name)
+    };
+    let mut reduced = req.clone();
+    let mut nested: HashMap<StrBytes, ListMerge<ShareDescribeTopics>> = HashMap::new();
+    let mut changed = false;
+    for group in reduced.groups.iter_mut().filter(|g| group_ok(g)) {
+        let id = group.group_id.0.clone();
+        let Some(topics) = &mut group.topics else {
+            let filter = describable_only::<ShareDescribeTopics>(|t| &t.topic_name);
+            nested.insert(
+                id,
+                ListMerge::nested(version, None, Answers::default(), Some(Box::new(filter))),
+            );
+            continue;
+        };
+        if topics.iter().all(topic_ok) {
+            continue;
+        }
+        // Kafka appends the denied topics after the coordinator's: their places come last.
+        let mut answers = Answers::default();
+        let mut forwarded = Vec::new();
+        for t in topics.iter() {
+            if topic_ok(t) {
+                forwarded.push(Key::Name(t.topic_name.0.clone()));
+            }
+        }
+        for (n, t) in topics.iter().filter(|t| !topic_ok(t)).enumerate() {
+            let denied = DescribeShareGroupOffsetsResponseTopic::default()
+                .with_topic_name(t.topic_name.clone())
+                .with_partitions(partitions(
+                    t.partitions.iter().copied(),
+                    TOPIC_AUTHORIZATION_FAILED,
+                    |i, e| {
+                        DescribeShareGroupOffsetsResponsePartition::default()
+                            .with_partition_index(i)
+                            .with_start_offset(INVALID_OFFSET)
+                            .with_error_code(e)
+                            .with_error_message(topic_denied_message())
+                    },
+                ));
+            answers.push(API, version, forwarded.len() + n, &denied)?;
+        }
+        topics.retain(topic_ok);
+        changed = true;
+        let merge = ListMerge::nested(
+            version,
+            Some(forwarded),
+            answers,
+            Some(Box::new(upstream_error_wins)),
+        );
+        nested.insert(id, merge);
+    }
+    if !changed && nested.is_empty() && req.groups.iter().all(group_ok) {
+        return Ok(Plan::Forward);
+    }
+    let answer = answer_with(
+        API,
+        version,
+        |g: &&DescribeShareGroupOffsetsRequestGroup, code| {
+            DescribeShareGroupOffsetsResponseGroup::default()
+                .with_group_id(g.group_id.clone())
+                .with_error_code(code)
+        },
+    );
+    let mut then = Then::<ShareDescribeGroups>::default();
+    if changed {
+        then = then.changed();
+    }
+    if !nested.is_empty() {
+        then = then.adjust(
+            move |r: &mut DescribeShareGroupOffsetsResponse, authz, ids| {
+                for group in &mut r.groups {
+                    if let Some(merge) = nested.remove(&group.group_id.0) {
+                        merge.apply_to(group, authz, ids)?;
+                    }
+                }
+                Ok(Splicing::Answers)
+            },
+        );
+    }
+    plan_each(
+        Decoded::<ShareDescribeGroups>::new(version, header, &reduced),
+        None,
+        (group_ok, GROUP_AUTHORIZATION_FAILED),
         &answer,
         then,
     )

@@ -2603,4 +2603,164 @@ mod share {
         let r: ShareGroupDescribeResponse = merged(merge, api, 1, &upstream, &acl, &Ids::default());
         assert_eq!((r.groups[0].error_code, r.groups[0].members.len()), (29, 0));
     }
+
+    #[test]
+    fn share_offset_admin_apis_check_the_group_then_each_topic() {
+        use kafka_protocol::messages::alter_share_group_offsets_request as alter;
+        use kafka_protocol::messages::delete_share_group_offsets_request as delete;
+        use kafka_protocol::messages::delete_share_group_offsets_response as deleted;
+        // DeleteShareGroupOffsets: DELETE on the group, READ on each topic.
+        let api = ApiKey::DeleteShareGroupOffsets;
+        let req = |topics: &[&str]| {
+            RequestKind::DeleteShareGroupOffsets(
+                DeleteShareGroupOffsetsRequest::default()
+                    .with_group_id(gid("g"))
+                    .with_topics(
+                        topics
+                            .iter()
+                            .map(|t| {
+                                delete::DeleteShareGroupOffsetsRequestTopic::default()
+                                    .with_topic_name(tname(t))
+                            })
+                            .collect(),
+                    ),
+            )
+        };
+        let r: DeleteShareGroupOffsetsResponse =
+            local(plan_for(api, 0, req(&["a"]), &acl()), api, 0);
+        assert_eq!(r.error_code, 30, "READ on the group is not DELETE");
+        let acl = acl().allow(Delete, Group, "g");
+        let (forwarded, merge) = partial(plan_for(api, 0, req(&["a", "b"]), &acl), api, 0);
+        let RequestKind::DeleteShareGroupOffsets(forwarded) = forwarded else {
+            panic!("a DeleteShareGroupOffsets")
+        };
+        assert_eq!(forwarded.topics.len(), 1);
+        let upstream = DeleteShareGroupOffsetsResponse::default().with_responses(vec![
+            deleted::DeleteShareGroupOffsetsResponseTopic::default().with_topic_name(tname("a")),
+        ]);
+        let r: DeleteShareGroupOffsetsResponse = merged(merge, api, 0, &upstream, &acl, &ids());
+        let got: Vec<_> = r
+            .responses
+            .iter()
+            .map(|t| (t.topic_name.as_str(), t.error_code))
+            .collect();
+        assert_eq!(got, vec![("a", 0), ("b", 29)]);
+        // Every topic denied: the coordinator is still asked; its group error wins.
+        let (_, merge) = partial(plan_for(api, 0, req(&["b"]), &acl), api, 0);
+        let upstream = DeleteShareGroupOffsetsResponse::default().with_error_code(69);
+        let r: DeleteShareGroupOffsetsResponse = merged(merge, api, 0, &upstream, &acl, &ids());
+        assert_eq!((r.error_code, r.responses.len()), (69, 0));
+
+        // AlterShareGroupOffsets: READ on the group; a denied topic under its id.
+        let api = ApiKey::AlterShareGroupOffsets;
+        let req = RequestKind::AlterShareGroupOffsets(
+            AlterShareGroupOffsetsRequest::default()
+                .with_group_id(gid("g"))
+                .with_topics(vec![alter::AlterShareGroupOffsetsRequestTopic::default()
+                    .with_topic_name(tname("b"))
+                    .with_partitions(vec![
+                        alter::AlterShareGroupOffsetsRequestPartition::default()
+                            .with_partition_index(3),
+                    ])]),
+        );
+        let h = header(api, 0);
+        let RequestKind::AlterShareGroupOffsets(body) = &req else {
+            unreachable!()
+        };
+        let plan = crate::policy::mapping::groups::offsets::alter_share_group_offsets(
+            0,
+            &h,
+            body,
+            &acl,
+            &ids(),
+        )
+        .expect("plan");
+        let (_, merge) = partial(plan, api, 0);
+        let r: AlterShareGroupOffsetsResponse = merged(
+            merge,
+            api,
+            0,
+            &AlterShareGroupOffsetsResponse::default(),
+            &acl,
+            &ids(),
+        );
+        assert_eq!(r.responses[0].topic_id, B);
+        assert_eq!(r.responses[0].partitions[0].error_code, 29);
+    }
+
+    #[test]
+    fn describe_share_group_offsets_filters_all_topics_and_appends_denied_named_ones() {
+        use kafka_protocol::messages::describe_share_group_offsets_request as req_;
+        use kafka_protocol::messages::describe_share_group_offsets_response as resp_;
+        let api = ApiKey::DescribeShareGroupOffsets;
+        let acl = Acl::new()
+            .allow(Describe, Group, "g")
+            .allow(Describe, Topic, "a");
+        let group = |id: &str, topics: Option<&[&str]>| {
+            req_::DescribeShareGroupOffsetsRequestGroup::default()
+                .with_group_id(gid(id))
+                .with_topics(topics.map(|ts| {
+                    ts.iter()
+                        .map(|t| {
+                            req_::DescribeShareGroupOffsetsRequestTopic::default()
+                                .with_topic_name(tname(t))
+                                .with_partitions(vec![0])
+                        })
+                        .collect()
+                }))
+        };
+        let req = RequestKind::DescribeShareGroupOffsets(
+            DescribeShareGroupOffsetsRequest::default()
+                .with_groups(vec![group("g", Some(&["a", "b"])), group("h", None)]),
+        );
+        let (forwarded, merge) = partial(plan_for(api, 0, req, &acl), api, 0);
+        let RequestKind::DescribeShareGroupOffsets(forwarded) = forwarded else {
+            panic!("a DescribeShareGroupOffsets")
+        };
+        assert_eq!(forwarded.groups.len(), 1);
+        assert_eq!(forwarded.groups[0].topics.as_ref().map(Vec::len), Some(1));
+        let topic = |t: &str| {
+            resp_::DescribeShareGroupOffsetsResponseTopic::default()
+                .with_topic_name(tname(t))
+                .with_partitions(vec![
+                    resp_::DescribeShareGroupOffsetsResponsePartition::default(),
+                ])
+        };
+        let upstream = DescribeShareGroupOffsetsResponse::default().with_groups(vec![
+            resp_::DescribeShareGroupOffsetsResponseGroup::default()
+                .with_group_id(gid("g"))
+                .with_topics(vec![topic("a")]),
+        ]);
+        let r: DescribeShareGroupOffsetsResponse =
+            merged(merge, api, 0, &upstream, &acl, &Ids::default());
+        let got: Vec<_> = r
+            .groups
+            .iter()
+            .map(|g| {
+                let topics: Vec<_> = g
+                    .topics
+                    .iter()
+                    .map(|t| (t.topic_name.as_str(), t.partitions[0].error_code))
+                    .collect();
+                (g.group_id.as_str(), g.error_code, topics)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![("g", 0, vec![("a", 0), ("b", 29)]), ("h", 30, vec![])]
+        );
+        // All topics: what the session may not describe is dropped.
+        let req = RequestKind::DescribeShareGroupOffsets(
+            DescribeShareGroupOffsetsRequest::default().with_groups(vec![group("g", None)]),
+        );
+        let merge = then_merge(plan_for(api, 0, req, &acl));
+        let upstream = DescribeShareGroupOffsetsResponse::default().with_groups(vec![
+            resp_::DescribeShareGroupOffsetsResponseGroup::default()
+                .with_group_id(gid("g"))
+                .with_topics(vec![topic("a"), topic("b")]),
+        ]);
+        let r: DescribeShareGroupOffsetsResponse =
+            merged(merge, api, 0, &upstream, &acl, &Ids::default());
+        assert_eq!(r.groups[0].topics.len(), 1);
+    }
 }

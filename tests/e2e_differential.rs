@@ -1478,6 +1478,33 @@ fn build(api: ApiKey, v: i16, rng: &mut Rng, side: &Side, n: usize) -> RequestKi
                     .with_topics(vec![topic]),
             )
         }
+        ApiKey::DescribeTopicPartitions => {
+            let mut req = DescribeTopicPartitionsRequest::default()
+                .with_response_partition_limit(*rng.pick(&[2000, 1]));
+            if !rng.chance(30) {
+                req.topics = rng
+                    .some(&TOPICS, 4)
+                    .into_iter()
+                    .map(|t| {
+                        describe_topic_partitions_request::TopicRequest::default().with_name(tn(t))
+                    })
+                    .collect();
+            }
+            if rng.chance(40) {
+                // A cursor on a named topic, on any topic (invalid for a list without it), or
+                // with a negative partition.
+                let on: &str = match req.topics.first() {
+                    Some(t) if rng.chance(70) => t.name.as_str(),
+                    _ => topic(rng),
+                };
+                req.cursor = Some(
+                    describe_topic_partitions_request::Cursor::default()
+                        .with_topic_name(tn(on))
+                        .with_partition_index(*rng.pick(&[0, 1, -1])),
+                );
+            }
+            RequestKind::DescribeTopicPartitions(req)
+        }
         ApiKey::DescribeShareGroupOffsets => {
             use describe_share_group_offsets_request as d;
             let groups = rng
@@ -1620,6 +1647,7 @@ fn sort(resp: &mut ResponseKind, side: &Side) {
                 t.partitions.sort_by_key(|p| p.partition_index);
             }
         }
+        ResponseKind::DescribeTopicPartitions(d) => d.topics.sort_by(|a, b| a.name.cmp(&b.name)),
         ResponseKind::DescribeShareGroupOffsets(d) => {
             d.groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
             for g in &mut d.groups {

@@ -70,6 +70,7 @@ pub const SUPPORTED: &[ApiSpec] = &[
     spec(ApiKey::IncrementalAlterConfigs, i16::MAX, P),
     spec(ApiKey::OffsetDelete, i16::MAX, P),
     spec(ApiKey::DescribeCluster, 0, R),
+    spec(ApiKey::DescribeTopicPartitions, i16::MAX, P),
     spec(ApiKey::DescribeProducers, i16::MAX, P),
     spec(ApiKey::DescribeTransactions, i16::MAX, P),
     spec(ApiKey::ListTransactions, i16::MAX, P),

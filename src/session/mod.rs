@@ -404,6 +404,9 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                 if !named_ids.is_empty() || !named_topics.is_empty() {
                     ctx.cluster.resolve_topics(&named_ids, &named_topics).await;
                 }
+                if mapping::asks_for_every_topic(&request) {
+                    ctx.cluster.refresh_listing().await;
+                }
                 let ids = &*ctx.cluster.topic_ids;
                 let share_owner = || FetchOwner {
                     principal: session.principal.to_string(),

@@ -188,6 +188,16 @@ impl Cluster {
         }
     }
 
+    /// Lists the cluster's topics again for a request that asks for every topic
+    /// (DescribeTopicPartitions), whose answer must not miss a topic created a moment ago. Not
+    /// rate-limited: it costs the brokers what the client's own request for every topic costs,
+    /// and concurrent callers share one refresh ([`Cluster::refresh`]).
+    pub async fn refresh_listing(&self) {
+        if let Err(e) = self.refresh().await {
+            tracing::warn!(error = %e, "refresh for a topic listing failed");
+        }
+    }
+
     /// Logs in again on an exclusive connection whose SASL session is due for renewal.
     pub async fn reauthenticate(&self, conn: &mut UpstreamConn) -> Result<(), UpstreamError> {
         self.connector.reauthenticate(conn).await
@@ -323,12 +333,13 @@ impl Cluster {
             })
             .collect();
         self.learn(&seen);
-        self.topic_ids.learn(
-            meta.topics
-                .iter()
-                .filter(|t| t.error_code == 0)
-                .filter_map(|t| Some((t.name.as_ref()?.as_str(), t.topic_id))),
-        );
+        let listing: Vec<(String, uuid::Uuid)> = meta
+            .topics
+            .iter()
+            .filter(|t| t.error_code == 0)
+            .filter_map(|t| Some((t.name.as_ref()?.to_string(), t.topic_id)))
+            .collect();
+        self.topic_ids.learn_listing(&listing);
         *write(&self.versions) = Some(table);
         Ok(())
     }

@@ -15,6 +15,9 @@ const MAX_TOPICS: usize = 1_000_000;
 #[derive(Default)]
 pub struct TopicIdMap {
     inner: RwLock<Maps>,
+    /// The names of the last full listing of the cluster (the gateway's refresh), for requests
+    /// that ask for every topic and must be answered as the describable ones by name.
+    listing: RwLock<std::sync::Arc<Vec<String>>>,
 }
 
 #[derive(Default)]
@@ -59,6 +62,13 @@ impl TopicIdMap {
         }
     }
 
+    /// Records a full listing of the cluster's topics (and learns their ids).
+    pub fn learn_listing(&self, topics: &[(String, Uuid)]) {
+        self.learn(topics.iter().map(|(n, id)| (n.as_str(), *id)));
+        let names = topics.iter().map(|(n, _)| n.clone()).collect();
+        *self.listing.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(names);
+    }
+
     pub fn len(&self) -> usize {
         self.inner
             .read()
@@ -89,6 +99,15 @@ impl TopicIds for TopicIdMap {
             .by_name
             .get(name)
             .copied()
+    }
+
+    fn listing(&self) -> Vec<String> {
+        let listing = self
+            .listing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        listing.to_vec()
     }
 }
 

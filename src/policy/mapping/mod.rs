@@ -107,6 +107,10 @@ fn cluster_allowed(authz: &dyn Authorize, op: Operation) -> bool {
 pub trait TopicIds {
     fn name_of(&self, id: Uuid) -> Option<String>;
     fn id_of(&self, name: &str) -> Option<Uuid>;
+    /// Every topic of the cluster's last full listing (none when there has been none).
+    fn listing(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// What to do with one request after authorization.
@@ -220,6 +224,9 @@ pub fn plan(
         K::OffsetForLeaderEpoch(r) => topic_offsets::offset_for_leader_epoch(v, h, r, authz)?,
         K::DeleteRecords(r) => topic_offsets::delete_records(v, h, r, authz)?,
         K::DescribeCluster(r) => metadata::describe_cluster(v, r),
+        K::DescribeTopicPartitions(r) => {
+            topics::partitions::describe_topic_partitions(v, h, r, authz, ids)?
+        }
         K::CreateTopics(r) => admin::create_topics(v, h, r, authz)?,
         K::DeleteTopics(r) => admin::delete_topics(v, h, r, authz, ids)?,
         K::CreatePartitions(r) => admin::create_partitions(v, h, r, authz)?,
@@ -372,6 +379,12 @@ pub fn topic_names_named(request: &Request) -> Vec<String> {
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// Whether a request is answered from the gateway's listing of every topic (a
+/// DescribeTopicPartitions without names): the session lists them again first.
+pub fn asks_for_every_topic(request: &Request) -> bool {
+    matches!(request.body(), Some(RequestKind::DescribeTopicPartitions(d)) if d.topics.is_empty())
 }
 
 /// A response the gateway answers itself, with the request's correlation id.

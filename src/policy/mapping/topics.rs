@@ -9,6 +9,7 @@
 //! - [`offsets`]: ListOffsets, OffsetForLeaderEpoch, DeleteRecords.
 //! - [`metadata`]: Metadata (DESCRIBE filtering, auto-creation guard, authorized-operations
 //!   bitfields) and DescribeCluster.
+//! - [`partitions`]: DescribeTopicPartitions (DESCRIBE filtering, paging over what may be seen).
 //! - [`admin`]: CreateTopics, DeleteTopics, CreatePartitions, the three config APIs and
 //!   DescribeLogDirs.
 //!
@@ -25,6 +26,7 @@ pub(super) mod admin;
 pub(super) mod fetch;
 pub(super) mod metadata;
 pub(super) mod offsets;
+pub(super) mod partitions;
 pub(super) mod produce;
 pub mod records;
 

@@ -857,3 +857,114 @@ fn share_group_members_consume_acknowledge_and_see_redelivery_and_a_denied_membe
     let error = bob["last_error"].as_str().unwrap_or_default();
     assert!(error.contains("TopicAuthorization"), "{bob}");
 }
+
+/// A ShareFetch through the gateway in share session (`group`, `member`) at `epoch`, naming
+/// partition 0 of `topics` (by id).
+fn share_fetch(
+    c: &mut RawClient,
+    member: &str,
+    epoch: i32,
+    topics: &[uuid::Uuid],
+) -> kafka_protocol::messages::ShareFetchResponse {
+    use kafka_protocol::messages::share_fetch_request::{FetchPartition, FetchTopic};
+    let req = kafka_protocol::messages::ShareFetchRequest::default()
+        .with_group_id(Some(group("share-s")))
+        .with_member_id(Some(sb(member)))
+        .with_share_session_epoch(epoch)
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_max_records(100)
+        .with_batch_size(100)
+        .with_topics(
+            topics
+                .iter()
+                .map(|id| {
+                    FetchTopic::default()
+                        .with_topic_id(*id)
+                        .with_partitions(vec![FetchPartition::default().with_partition_index(0)])
+                })
+                .collect(),
+        );
+    c.request(kafka_protocol::messages::ApiKey::ShareFetch, 1, &req)
+}
+
+const SHARE_SESSION_NOT_FOUND: i16 = 122;
+
+/// A broker keys a share session by group and member id, which anyone allowed to describe the
+/// group can read, and serves its partitions to whoever continues it: Kafka re-authorizes them
+/// against the requester, the gateway (whose upstream connections are all its own) serves a
+/// session only to the client that opened it under the policy in force, and answers anyone else
+/// SHARE_SESSION_NOT_FOUND, after which a client opens a new session, authorized in full.
+#[test]
+fn share_sessions_belong_to_the_client_that_opened_them() {
+    let cluster = KafkaCluster::start();
+    let r = rig(
+        &cluster.upstream(),
+        &[SASL],
+        Some(
+            "p, User:alice, Topic, share-s, Read, *, allow\n\
+             p, User:alice, Group, share-s, Read, *, allow\n\
+             p, User:bob, Group, share-s, Read, *, allow\n",
+        ),
+        "",
+    );
+    let mut admin = RawClient::connect(cluster.socket(KafkaListener::Plaintext));
+    create_topics_ok(&mut admin, &["share-s"], 1);
+    let id = topic_ids(&mut admin)["share-s"];
+    let login_as = |user: &str| {
+        let mut c =
+            connect_from(std::net::Ipv4Addr::LOCALHOST, r.gateway.addr("sasl")).expect("connect");
+        let l = login(&mut c, "SCRAM-SHA-512", user, &format!("{user}-secret"));
+        assert_eq!(l.error_code(), 0, "{}", l.message());
+        c
+    };
+    // Kafka's text form of a Uuid, as clients make member ids.
+    let member = "AAAAAAAAAAAAAAAAAAAAAQ";
+    let mut alice = login_as("alice");
+    let opened = share_fetch(&mut alice, member, 0, &[id]);
+    assert_eq!(opened.error_code, 0, "{opened:?}");
+    let mut bob = login_as("bob");
+    let stolen = share_fetch(&mut bob, member, 1, &[]);
+    assert_eq!(
+        (stolen.error_code, stolen.responses.len()),
+        (SHARE_SESSION_NOT_FOUND, 0)
+    );
+    let ack = kafka_protocol::messages::ShareAcknowledgeRequest::default()
+        .with_group_id(Some(group("share-s")))
+        .with_member_id(Some(sb(member)))
+        .with_share_session_epoch(1);
+    let acked: kafka_protocol::messages::ShareAcknowledgeResponse =
+        bob.request(kafka_protocol::messages::ApiKey::ShareAcknowledge, 1, &ack);
+    assert_eq!(acked.error_code, SHARE_SESSION_NOT_FOUND);
+    let still = share_fetch(&mut alice, member, 1, &[]);
+    assert_eq!(
+        still.error_code, 0,
+        "the owner's session survived: {still:?}"
+    );
+    // READ on the topic revoked: the session's partition was authorized under the old policy.
+    let reloads = |g: &Gateway| metric_sum(&g.metrics(), "kafka_gateway_reloads_total");
+    let before = reloads(&r.gateway);
+    std::fs::write(&r.policy, "p, User:alice, Group, share-s, Read, *, allow\n").expect("policy");
+    eventually("revocation loaded", Duration::from_secs(8), || {
+        reloads(&r.gateway) > before
+    });
+    let after = share_fetch(&mut alice, member, 2, &[]);
+    assert_eq!(after.error_code, SHARE_SESSION_NOT_FOUND);
+    let reopened = share_fetch(&mut alice, member, 0, &[id]);
+    assert_eq!(reopened.error_code, 0, "{reopened:?}");
+    let denied: Vec<i16> = reopened
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+        .collect();
+    assert_eq!(denied, vec![29], "{reopened:?}");
+    let refused = metric_sum(
+        &r.gateway.metrics(),
+        "kafka_gateway_share_sessions_refused_total",
+    );
+    assert_eq!(
+        refused, 3,
+        "stolen fetch, stolen acknowledge, policy changed"
+    );
+}

@@ -58,7 +58,7 @@ use crate::policy::mapping::list_api::{
     self, answer_with, by_name, list_api, plan_each, single, Decoded, Key, ListMerge, RequestList,
     ResponseList, Splicing, Then, Verdict,
 };
-use crate::policy::mapping::{Authorize, Plan};
+use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::Operation;
 use crate::protocol::codec::ProtocolError;
 use crate::protocol::list::Answers;
@@ -109,6 +109,71 @@ fn partitions<P>(
     indexes.map(|i| partition(i, error)).collect()
 }
 
+/// A list of topics each needing READ, whose denied topic is answered as one declaration says.
+trait ReadTopics: RequestList {
+    fn name(t: &Self::Entry) -> &str;
+    /// The answer for a denied topic (`ids` when the answer names its id).
+    fn denied(t: &Self::Entry, code: i16, ids: Option<&dyn TopicIds>) -> Self::Answer;
+}
+
+/// Declares [`ReadTopics`] for lists: the topic's name, its answer, and, when the answer lists
+/// partitions, their indexes and type, each answered `code` (plus any further fields).
+macro_rules! read_topics {
+    ($($list:ty: |$t:ident, $code:ident, $ids:ident| $name:expr, $topic:expr
+        $(, $parts:expr => $part:ident $(.$field:ident($value:expr))*)?;)*) => {$(
+        impl ReadTopics for $list {
+            fn name($t: &Self::Entry) -> &str { $name }
+            fn denied($t: &Self::Entry, $code: i16, $ids: Option<&dyn TopicIds>) -> Self::Answer {
+                let _ = $ids;
+                $topic$(.with_partitions($parts.map(|i| $part::default()
+                    .with_partition_index(i).with_error_code($code)$(.$field($value))*).collect()))?
+            }
+        }
+    )*};
+}
+
+read_topics! {
+    CommitTopics: |t, code, ids| &t.name,
+        OffsetCommitResponseTopic::default().with_name(t.name.clone()).with_topic_id(t.topic_id),
+        t.partitions.iter().map(|p| p.partition_index) => OffsetCommitResponsePartition;
+    TxnCommitTopics: |t, code, ids| &t.name,
+        TxnOffsetCommitResponseTopic::default().with_name(t.name.clone()),
+        t.partitions.iter().map(|p| p.partition_index) => TxnOffsetCommitResponsePartition;
+    OffsetDeleteTopics: |t, code, ids| &t.name,
+        OffsetDeleteResponseTopic::default().with_name(t.name.clone()),
+        t.partitions.iter().map(|p| p.partition_index) => OffsetDeleteResponsePartition;
+    // Kafka names a denied topic by its id here (nil when unknown), each partition with a message.
+    ShareAlterTopics: |t, code, ids| &t.topic_name,
+        AlterShareGroupOffsetsResponseTopic::default().with_topic_name(t.topic_name.clone())
+            .with_topic_id(ids.and_then(|ids| ids.id_of(&t.topic_name)).unwrap_or_default()),
+        t.partitions.iter().map(|p| p.partition_index) => AlterShareGroupOffsetsResponsePartition
+            .with_error_message(topic_denied_message());
+    ShareDeleteTopics: |t, code, ids| &t.topic_name,
+        DeleteShareGroupOffsetsResponseTopic::default().with_topic_name(t.topic_name.clone())
+            .with_error_code(code).with_error_message(topic_denied_message());
+}
+
+/// READ on each topic of `source`, else 29 on it; `whole`, when set, answers every topic.
+fn read_each<L: ReadTopics>(
+    source: Decoded<'_, L>,
+    whole: Option<i16>,
+    authz: &dyn Authorize,
+    ids: Option<&dyn TopicIds>,
+    then: Then<L>,
+) -> Result<Plan, ProtocolError> {
+    let answer = answer_with(L::API, source.version, |t: &&L::Entry, code| {
+        L::denied(t, code, ids)
+    });
+    let allowed = |t: &L::Entry| topic_allowed(authz, Operation::Read, L::name(t));
+    plan_each(
+        source,
+        whole,
+        (allowed, TOPIC_AUTHORIZATION_FAILED),
+        &answer,
+        then,
+    )
+}
+
 /// KafkaApis.handleOffsetCommitRequest: READ on the group, else 30 on every partition; READ on each
 /// topic, else 29 on its partitions.
 pub(in crate::policy::mapping) fn offset_commit(
@@ -119,32 +184,8 @@ pub(in crate::policy::mapping) fn offset_commit(
 ) -> Result<Plan, ProtocolError> {
     let whole = (!group_allowed(authz, Operation::Read, &req.group_id))
         .then_some(GROUP_AUTHORIZATION_FAILED);
-    let answer = answer_with(
-        ApiKey::OffsetCommit,
-        version,
-        |t: &&OffsetCommitRequestTopic, code| {
-            OffsetCommitResponseTopic::default()
-                .with_name(t.name.clone())
-                .with_topic_id(t.topic_id)
-                .with_partitions(partitions(
-                    t.partitions.iter().map(|p| p.partition_index),
-                    code,
-                    |i, e| {
-                        OffsetCommitResponsePartition::default()
-                            .with_partition_index(i)
-                            .with_error_code(e)
-                    },
-                ))
-        },
-    );
-    let allowed = |t: &OffsetCommitRequestTopic| topic_allowed(authz, Operation::Read, &t.name);
-    plan_each(
-        Decoded::<CommitTopics>::new(version, header, req),
-        whole,
-        (allowed, TOPIC_AUTHORIZATION_FAILED),
-        &answer,
-        Then::default(),
-    )
+    let source = Decoded::<CommitTopics>::new(version, header, req);
+    read_each(source, whole, authz, None, Then::default())
 }
 
 /// KafkaApis.handleTxnOffsetCommitRequest: WRITE on the transactional id (53) then READ on the group
@@ -165,31 +206,8 @@ pub(in crate::policy::mapping) fn txn_offset_commit(
         (!group_allowed(authz, Operation::Read, &req.group_id))
             .then_some(GROUP_AUTHORIZATION_FAILED)
     };
-    let answer = answer_with(
-        ApiKey::TxnOffsetCommit,
-        version,
-        |t: &&TxnOffsetCommitRequestTopic, code| {
-            TxnOffsetCommitResponseTopic::default()
-                .with_name(t.name.clone())
-                .with_partitions(partitions(
-                    t.partitions.iter().map(|p| p.partition_index),
-                    code,
-                    |i, e| {
-                        TxnOffsetCommitResponsePartition::default()
-                            .with_partition_index(i)
-                            .with_error_code(e)
-                    },
-                ))
-        },
-    );
-    let allowed = |t: &TxnOffsetCommitRequestTopic| topic_allowed(authz, Operation::Read, &t.name);
-    plan_each(
-        Decoded::<TxnCommitTopics>::new(version, header, req),
-        whole,
-        (allowed, TOPIC_AUTHORIZATION_FAILED),
-        &answer,
-        Then::default(),
-    )
+    let source = Decoded::<TxnCommitTopics>::new(version, header, req);
+    read_each(source, whole, authz, None, Then::default())
 }
 
 /// KafkaApis.handleOffsetDeleteRequest: DELETE on the group, else a top-level 30 and no topics;
@@ -203,40 +221,8 @@ pub(in crate::policy::mapping) fn offset_delete(
     req: &OffsetDeleteRequest,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
-    if !group_allowed(authz, Operation::Delete, &req.group_id) {
-        let allowed = false;
-        return single(ApiKey::OffsetDelete, version, header, allowed, || {
-            OffsetDeleteResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED)
-        });
-    }
-    let answer = answer_with(
-        ApiKey::OffsetDelete,
-        version,
-        |t: &&OffsetDeleteRequestTopic, code| {
-            OffsetDeleteResponseTopic::default()
-                .with_name(t.name.clone())
-                .with_partitions(partitions(
-                    t.partitions.iter().map(|p| p.partition_index),
-                    code,
-                    |i, e| {
-                        OffsetDeleteResponsePartition::default()
-                            .with_partition_index(i)
-                            .with_error_code(e)
-                    },
-                ))
-        },
-    );
-    let allowed = |t: &OffsetDeleteRequestTopic| topic_allowed(authz, Operation::Read, &t.name);
-    let then = Then::default()
-        .forward_empty()
-        .on_partial(upstream_error_wins);
-    plan_each(
-        Decoded::<OffsetDeleteTopics>::new(version, header, req),
-        None,
-        (allowed, TOPIC_AUTHORIZATION_FAILED),
-        &answer,
-        then,
-    )
+    let source = Decoded::<OffsetDeleteTopics>::new(version, header, req);
+    group_then_topics(source, (&req.group_id, Operation::Delete), authz, None)
 }
 
 /// An answer the coordinator gave with a top-level error goes as it is: Kafka adds its topic
@@ -513,15 +499,15 @@ fn topic_denied_message() -> Option<StrBytes> {
     ))
 }
 
-/// The admin APIs that change a share group's offsets: `group_op` on the group, else a top-level
-/// 30 with Kafka's message and no topics; READ on each topic, else 29. The coordinator is asked
-/// even when no topic is left, and its group-level error replaces the topic errors, as Kafka's
-/// handlers answer.
-fn share_offsets_change<'a, L: RequestList>(
-    source: Decoded<'a, L>,
+/// OffsetDelete and the admin APIs that change a share group's offsets: `group_op` on the group,
+/// else a top-level 30 and no topics; READ on each topic, else 29. The coordinator is asked even
+/// when no topic is left, and its group-level error replaces the topic errors, as Kafka's handlers
+/// answer.
+fn group_then_topics<L: ReadTopics>(
+    source: Decoded<'_, L>,
     (group, group_op): (&str, Operation),
     authz: &dyn Authorize,
-    (topic_name, answer): (fn(&L::Entry) -> &str, &impl list_api::Answer<&'a L::Entry>),
+    ids: Option<&dyn TopicIds>,
 ) -> Result<Plan, ProtocolError>
 where
     L::Response: HasErrorCode + GroupDenied,
@@ -531,17 +517,10 @@ where
             L::Response::group_denied()
         });
     }
-    let allowed = |t: &L::Entry| topic_allowed(authz, Operation::Read, topic_name(t));
     let then = Then::default()
         .forward_empty()
         .on_partial(upstream_error_wins);
-    plan_each(
-        source,
-        None,
-        (allowed, TOPIC_AUTHORIZATION_FAILED),
-        answer,
-        then,
-    )
+    read_each(source, None, authz, ids, then)
 }
 
 /// KafkaApis.handleAlterShareGroupOffsetsRequest: READ on the group (not ALTER), READ on each
@@ -553,31 +532,8 @@ pub(in crate::policy::mapping) fn alter_share_group_offsets(
     authz: &dyn Authorize,
     ids: &dyn crate::policy::mapping::TopicIds,
 ) -> Result<Plan, ProtocolError> {
-    let answer = answer_with(
-        ApiKey::AlterShareGroupOffsets,
-        version,
-        |t: &&AlterShareGroupOffsetsRequestTopic, code| {
-            AlterShareGroupOffsetsResponseTopic::default()
-                .with_topic_name(t.topic_name.clone())
-                .with_topic_id(ids.id_of(&t.topic_name).unwrap_or_default())
-                .with_partitions(partitions(
-                    t.partitions.iter().map(|p| p.partition_index),
-                    code,
-                    |i, e| {
-                        AlterShareGroupOffsetsResponsePartition::default()
-                            .with_partition_index(i)
-                            .with_error_code(e)
-                            .with_error_message(topic_denied_message())
-                    },
-                ))
-        },
-    );
-    share_offsets_change(
-        Decoded::<ShareAlterTopics>::new(version, header, req),
-        (&req.group_id, Operation::Read),
-        authz,
-        (|t| &t.topic_name, &answer),
-    )
+    let source = Decoded::<ShareAlterTopics>::new(version, header, req);
+    group_then_topics(source, (&req.group_id, Operation::Read), authz, Some(ids))
 }
 
 /// KafkaApis.handleDeleteShareGroupOffsetsRequest: DELETE on the group, READ on each topic (29
@@ -588,22 +544,8 @@ pub(in crate::policy::mapping) fn delete_share_group_offsets(
     req: &DeleteShareGroupOffsetsRequest,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
-    let answer = answer_with(
-        ApiKey::DeleteShareGroupOffsets,
-        version,
-        |t: &&DeleteShareGroupOffsetsRequestTopic, code| {
-            DeleteShareGroupOffsetsResponseTopic::default()
-                .with_topic_name(t.topic_name.clone())
-                .with_error_code(code)
-                .with_error_message(topic_denied_message())
-        },
-    );
-    share_offsets_change(
-        Decoded::<ShareDeleteTopics>::new(version, header, req),
-        (&req.group_id, Operation::Delete),
-        authz,
-        (|t| &t.topic_name, &answer),
-    )
+    let source = Decoded::<ShareDeleteTopics>::new(version, header, req);
+    group_then_topics(source, (&req.group_id, Operation::Delete), authz, None)
 }
 
 /// A response whose whole answer for a denied group is a top-level 30 with Kafka's message
@@ -629,6 +571,13 @@ group_denied!(
     AlterShareGroupOffsetsResponse,
     DeleteShareGroupOffsetsResponse
 );
+
+/// OffsetDelete's denied group carries no message (`OffsetDeleteRequest.getErrorResponse`).
+impl GroupDenied for OffsetDeleteResponse {
+    fn group_denied() -> Self {
+        Self::default().with_error_code(GROUP_AUTHORIZATION_FAILED)
+    }
+}
 
 /// KafkaApis.handleDescribeShareGroupOffsetsRequest: DESCRIBE on each group (the group's 30, no
 /// message); all topics (null) → the answer keeps the DESCRIBE-able topics; named topics →

@@ -82,9 +82,11 @@ impl Cluster {
                 100_000,
                 Duration::from_secs(600),
             ),
-            // Kafka's brokers keep group.share.max.share.sessions (2,000 by default) each.
+            // Kafka's brokers keep group.share.max.share.sessions (2,000 by default) each. At
+            // most 10,000 here, each carrying at most SHARE_DENIED_MAX denied partitions: about
+            // 65 MiB in the worst case, the least recently used going first.
             share_sessions: super::fetch_sessions::ShareSessions::new(
-                100_000,
+                10_000,
                 Duration::from_secs(600),
             ),
             next_bootstrap: AtomicUsize::new(0),

@@ -93,8 +93,9 @@ pub type ShareSessions = Sessions<(Broker, String, String), ShareDenied>;
 /// answered in the request that names it.
 pub type ShareDenied = Vec<(uuid::Uuid, i32, i16)>;
 
-/// How many denied partitions one share session carries at most.
-pub const SHARE_DENIED_MAX: usize = 4096;
+/// How many denied partitions one share session carries at most: 6 KiB. A member is denied
+/// partitions only of topics it may describe but not read, a handful in practice.
+pub const SHARE_DENIED_MAX: usize = 256;
 
 impl<K: Hash + Eq + Clone, V: Clone> Sessions<K, V> {
     pub fn new(capacity: usize, idle: Duration) -> Self {

@@ -2763,4 +2763,23 @@ mod share {
             merged(merge, api, 0, &upstream, &acl, &Ids::default());
         assert_eq!(r.groups[0].topics.len(), 1);
     }
+
+    #[test]
+    fn a_share_session_carries_a_bounded_number_of_denied_partitions() {
+        use crate::upstream::fetch_sessions::SHARE_DENIED_MAX;
+        let many: Vec<(i32, bool)> = (0..SHARE_DENIED_MAX as i32 + 50)
+            .map(|p| (p, false))
+            .collect();
+        let req = fetch(0, vec![topic(A, &[(0, false)]), topic(B, &many)]);
+        let p = plan_fetch(&req, &acl(), Continuing::Allowed(&[]));
+        assert_eq!(p.denied.map(|d| d.len()), Some(SHARE_DENIED_MAX));
+        let (_, merge) = partial(p.plan, ApiKey::ShareFetch, 1);
+        let r: ShareFetchResponse =
+            merged(merge, ApiKey::ShareFetch, 1, &upstream_a(), &acl(), &ids());
+        assert_eq!(
+            rows(&r).len(),
+            1 + many.len(),
+            "each is still answered in its request"
+        );
+    }
 }

@@ -485,6 +485,27 @@ fn kafka_acls(
     user: &str,
     args: &[&str],
 ) -> std::process::Output {
+    kafka_cli(tools, dir, (bootstrap, user), "AclCommand", args)
+}
+
+/// A tool's stdout and stderr, for assertions and their messages.
+fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs a Kafka 4.4 command-line tool (`org.apache.kafka.tools.<class>`) against `bootstrap` as
+/// `user` over SCRAM-SHA-512.
+fn kafka_cli(
+    tools: &Tools,
+    dir: &std::path::Path,
+    (bootstrap, user): (&str, &str),
+    class: &str,
+    args: &[&str],
+) -> std::process::Output {
     let props = dir.join(format!("{user}.properties"));
     std::fs::write(
         &props,
@@ -503,11 +524,11 @@ fn kafka_acls(
             "-cp",
             &tools.kafka_cp,
         ])
-        .arg("org.apache.kafka.tools.AclCommand")
+        .arg(format!("org.apache.kafka.tools.{class}"))
         .args(["--bootstrap-server", bootstrap, "--command-config", &props])
         .args(args)
         .output()
-        .expect("run AclCommand")
+        .unwrap_or_else(|e| panic!("run {class}: {e}"))
 }
 
 #[test]
@@ -526,13 +547,7 @@ fn kafka_acls_lists_the_policy_and_cannot_change_it() {
     );
     let dir = TempDir::new("kafka-acls");
     let bootstrap = r.gateway.addr("sasl").to_string();
-    let text = |o: &std::process::Output| {
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    };
+    let text = output_text;
     // bob may DESCRIBE the cluster: the policy, in Kafka's form (the group expanded to alice).
     let list = kafka_acls(&r.tools, dir.path(), &bootstrap, "bob", &["--list"]);
     let out = text(&list);
@@ -966,5 +981,60 @@ fn share_sessions_belong_to_the_client_that_opened_them() {
     assert_eq!(
         refused, 3,
         "stolen fetch, stolen acknowledge, policy changed"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// DescribeTopicPartitions (KIP-966)
+// ---------------------------------------------------------------------------------------------------------
+
+/// `kafka-topics.sh --describe` (Java 4.4 admin: DescribeTopicPartitions, no Metadata fallback as
+/// the gateway offers it) through the gateway shows the topics the session may describe, with
+/// their partitions, and nothing of the others.
+#[test]
+fn kafka_topics_describe_uses_describe_topic_partitions_and_shows_only_describable_topics() {
+    let cluster = KafkaCluster::start();
+    let r = rig(
+        &cluster.upstream(),
+        &[SASL],
+        // DESCRIBE_CONFIGS too: the tool shows each topic's configs.
+        Some(
+            "p, User:alice, Topic, dtp-a, Describe, *, allow\n\
+             p, User:alice, Topic, dtp-a, DescribeConfigs, *, allow\n",
+        ),
+        "",
+    );
+    let mut admin = RawClient::connect(cluster.socket(KafkaListener::Plaintext));
+    create_topics_ok(&mut admin, &["dtp-a"], 3);
+    create_topics_ok(&mut admin, &["dtp-secret"], 1);
+    let dir = TempDir::new("kafka-topics");
+    let bootstrap = r.gateway.addr("sasl").to_string();
+    let text = output_text;
+    let topics = |args: &[&str]| {
+        kafka_cli(
+            &r.tools,
+            dir.path(),
+            (&bootstrap, "alice"),
+            "TopicCommand",
+            args,
+        )
+    };
+    let one = topics(&["--describe", "--topic", "dtp-a"]);
+    let out = text(&one);
+    assert!(one.status.success(), "{out}");
+    assert!(out.contains("PartitionCount: 3"), "{out}");
+    assert_eq!(out.matches("Partition: ").count(), 3, "{out}");
+    let all = topics(&["--describe"]);
+    let out = text(&all);
+    assert!(all.status.success(), "{out}");
+    assert!(out.contains("dtp-a"), "{out}");
+    assert!(!out.contains("dtp-secret"), "{out}");
+    let dtp = metric_sum(
+        &r.gateway.metrics(),
+        "kafka_gateway_requests_total{api=\"DescribeTopicPartitions\"}",
+    );
+    assert!(
+        dtp >= 2,
+        "the admin client described through DescribeTopicPartitions ({dtp})"
     );
 }

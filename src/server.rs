@@ -224,6 +224,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             session: SessionCtx {
                 config: config.clone(),
                 listener: listener.clone(),
+                listener_name: Arc::from(l.name.as_str()),
                 cluster: cluster.clone(),
                 metrics: metrics.clone(),
                 authenticator: authenticator.clone(),

@@ -467,8 +467,8 @@ impl PolicyHandle {
     }
 
     /// A session's authorizer bound to the current snapshot.
-    pub fn session(&self, principal: Principal, host: IpAddr) -> SessionAuthz {
-        SessionAuthz::new(self.current(), principal, host)
+    pub fn session(&self, principal: impl Into<Arc<Principal>>, host: IpAddr) -> SessionAuthz {
+        SessionAuthz::new(self.current(), principal.into(), host)
     }
 }
 

@@ -236,7 +236,8 @@ pub struct Engine {
     policy: Option<PolicySet>,
     super_users: Vec<Principal>,
     index: Index,
-    version: String,
+    /// Shared with every request's [`SessionAuthz`] and decision record, never copied.
+    version: Arc<str>,
     /// Topics only literal rules reach (see [`Reason::Reserved`]).
     reserved: Vec<String>,
 }
@@ -259,7 +260,7 @@ impl Engine {
         let index = Index::build(&set);
         Engine {
             super_users: set.super_users().to_vec(),
-            version: set.version_hash().to_string(),
+            version: Arc::from(set.version_hash()),
             policy: Some(set),
             index,
             reserved: Vec::new(),
@@ -297,7 +298,7 @@ impl Engine {
             policy: None,
             super_users: supers,
             index: Index::default(),
-            version: DENY_ALL_VERSION.to_string(),
+            version: Arc::from(DENY_ALL_VERSION),
             reserved: Vec::new(),
         }
     }
@@ -309,6 +310,11 @@ impl Engine {
 
     /// The policy's version hash, or [`DENY_ALL_VERSION`].
     pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The version as the shared string it is kept in.
+    pub fn version_shared(&self) -> &Arc<str> {
         &self.version
     }
 
@@ -545,9 +551,12 @@ pub struct Decisions {
 pub struct SessionAuthz {
     snapshot: Arc<Snapshot>,
     version: Arc<str>,
-    principal: Principal,
+    principal: Arc<Principal>,
     host: IpAddr,
     log: Mutex<DecisionLog>,
+    /// Whether allowed decisions are kept for the audit: not when its level would drop them (a
+    /// data-plane request at the default level), so an allowed Produce or Fetch records nothing.
+    keep_allowed: bool,
     /// New entries this request may still add to the shared decision cache: one request naming
     /// 20,000 topics would otherwise add 20,000 entries (about 4 MiB) before it is forwarded.
     cache_inserts_left: std::sync::atomic::AtomicU32,
@@ -558,15 +567,22 @@ pub struct SessionAuthz {
 pub const REQUEST_CACHE_INSERTS: u32 = 1024;
 
 impl SessionAuthz {
-    pub fn new(snapshot: Arc<Snapshot>, principal: Principal, host: IpAddr) -> SessionAuthz {
+    pub fn new(snapshot: Arc<Snapshot>, principal: Arc<Principal>, host: IpAddr) -> SessionAuthz {
         SessionAuthz {
-            version: Arc::from(snapshot.engine().version()),
+            version: snapshot.engine().version_shared().clone(),
             snapshot,
             principal,
             host: canonical_ip(host),
             log: Mutex::default(),
+            keep_allowed: true,
             cache_inserts_left: std::sync::atomic::AtomicU32::new(REQUEST_CACHE_INSERTS),
         }
+    }
+
+    /// Keeps allowed decisions for the audit only when `keep` (denials are always kept).
+    pub fn keeping_allowed(mut self, keep: bool) -> SessionAuthz {
+        self.keep_allowed = keep;
+        self
     }
 
     pub fn snapshot(&self) -> &Arc<Snapshot> {
@@ -603,6 +619,9 @@ impl SessionAuthz {
     }
 
     fn record(&self, op: Operation, rtype: ResourceType, name: Option<&str>, d: Decision) {
+        if d.allowed && !self.keep_allowed {
+            return;
+        }
         // A poisoned lock only means another thread panicked mid-push: the Vec is still valid.
         let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
         if log.records.len() >= MAX_RECORDED_DECISIONS {

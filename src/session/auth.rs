@@ -47,7 +47,8 @@ enum State {
 /// An authenticated session.
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub principal: Principal,
+    /// Shared with each request's authorizer without copying its strings.
+    pub principal: std::sync::Arc<Principal>,
     /// `None` for identities that did not come from SASL (certificate, anonymous).
     pub mechanism: Option<Mechanism>,
     /// When the session ends (re-authentication lifetime, token expiry).
@@ -166,7 +167,7 @@ impl AuthGate {
             };
             tracing::debug!(%ip, listener = %listener.name, principal = %principal, "connection identity");
             State::Authenticated(Session {
-                principal,
+                principal: principal.into(),
                 mechanism: None,
                 expires: None,
             })
@@ -408,7 +409,7 @@ impl AuthGate {
                         .await;
                 }
                 if let Some(prev) = &self.reauthenticating {
-                    if prev.principal != principal {
+                    if *prev.principal != principal {
                         let reason = FailureReason::Malformed(format!(
                             "re-authentication as {principal} on a session of {}",
                             prev.principal
@@ -447,7 +448,7 @@ impl AuthGate {
                 tracing::info!(principal = %principal, %mechanism, reauth = self.reauthenticating.is_some(), "authenticated");
                 self.reauthenticating = None;
                 self.state = State::Authenticated(Session {
-                    principal,
+                    principal: principal.into(),
                     mechanism: Some(mechanism),
                     expires: lifetime.map(|d| Instant::now() + d),
                 });

@@ -43,6 +43,8 @@ const MAX_UNANSWERED: usize = 1024;
 pub struct SessionCtx {
     pub config: Arc<Config>,
     pub listener: Arc<ListenerConfig>,
+    /// The listener's name, shared: the session registries key sessions by it per request.
+    pub listener_name: Arc<str>,
     pub cluster: Arc<Cluster>,
     pub metrics: Arc<Metrics>,
     pub authenticator: Arc<Authenticator>,
@@ -356,7 +358,13 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                 let Some(session) = gate.session() else {
                     unreachable!("the gate passes requests only for an authenticated session")
                 };
-                let authz = Arc::new(policy.session(session.principal.clone(), ctx.peer.ip()));
+                // Allowed decisions are kept only if the audit level records them for this API.
+                let keep_allowed = ctx.audit.level.records(Decision::Allow, meta.api_key);
+                let authz = Arc::new(
+                    policy
+                        .session(session.principal.clone(), ctx.peer.ip())
+                        .keeping_allowed(keep_allowed),
+                );
                 if let codec::Request::Fetch { wire: f, .. } = &request {
                     // A fetch session on the broker is keyed by its id alone and every upstream
                     // connection is the gateway's: only its builder, under the policy in force,
@@ -364,10 +372,10 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                     // joined it). Otherwise FETCH_SESSION_ID_NOT_FOUND: the client starts over
                     // with a full fetch, which is authorized in full.
                     let owner = FetchOwner {
-                        principal: session.principal.to_string(),
+                        principal: session.principal.clone(),
                         host: ctx.peer.ip(),
-                        listener: ctx.listener.name.clone(),
-                        policy_version: authz.snapshot().version().to_string(),
+                        listener: ctx.listener_name.clone(),
+                        policy_version: authz.snapshot().engine().version_shared().clone(),
                     };
                     if f.session_id != 0 {
                         let checked = ctx.cluster.fetch_sessions.check(
@@ -409,10 +417,10 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                 }
                 let ids = &*ctx.cluster.topic_ids;
                 let share_owner = || FetchOwner {
-                    principal: session.principal.to_string(),
+                    principal: session.principal.clone(),
                     host: ctx.peer.ip(),
-                    listener: ctx.listener.name.clone(),
-                    policy_version: authz.snapshot().version().to_string(),
+                    listener: ctx.listener_name.clone(),
+                    policy_version: authz.snapshot().engine().version_shared().clone(),
                 };
                 let plan = match plan_share(&request, ctx, share_owner, &*authz, ids)? {
                     Some(plan) => Some(plan),
@@ -815,6 +823,8 @@ struct RequestRef {
     api_key: i16,
     api_version: i16,
     correlation_id: i32,
+    /// Copied: the header's string is a slice of the client's frame, which must not be kept
+    /// alive past planning by a reference to a few bytes of it.
     client_id: Option<String>,
 }
 

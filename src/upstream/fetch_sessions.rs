@@ -28,13 +28,14 @@ use std::time::{Duration, Instant};
 /// bootstrap connection).
 pub type Broker = i32;
 
-/// Who built a session, and under which policy.
+/// Who built a session, and under which policy. Made for every Fetch that names a session, so
+/// it holds shared values only: building one allocates nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
-    pub principal: String,
+    pub principal: std::sync::Arc<crate::auth::Principal>,
     pub host: IpAddr,
-    pub listener: String,
-    pub policy_version: String,
+    pub listener: std::sync::Arc<str>,
+    pub policy_version: std::sync::Arc<str>,
 }
 
 /// Why an incremental fetch is refused.
@@ -226,8 +227,12 @@ mod tests {
     use super::*;
 
     fn owner(p: &str, host: [u8; 4], policy: &str) -> Owner {
+        let (kind, name) = p.split_once(':').expect("Kind:name");
         Owner {
-            principal: p.into(),
+            principal: std::sync::Arc::new(crate::auth::Principal {
+                kind: kind.into(),
+                name: name.into(),
+            }),
             host: IpAddr::from(host),
             listener: "sasl".into(),
             policy_version: policy.into(),

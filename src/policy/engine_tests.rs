@@ -836,6 +836,8 @@ fn allocations_to_authorize_an_allowed_produce_and_fetch() {
         "p, User:u, Topic, t, Read, *, allow\np, User:u, Topic, t, Write, *, allow\n",
     ));
     let ids = crate::upstream::topic_ids::TopicIdMap::default();
+    let topic_id = uuid::Uuid::from_u128(7);
+    ids.learn([("t", topic_id)]);
     let header = |api: ApiKey, v: i16| {
         RequestHeader::default()
             .with_request_api_key(api as i16)
@@ -859,6 +861,12 @@ fn allocations_to_authorize_an_allowed_produce_and_fetch() {
         .with_topics(vec![fetch_request::FetchTopic::default()
             .with_topic(topic)
             .with_partitions(vec![fetch_request::FetchPartition::default()])]);
+    // v13+ names the topic by id: authorized by the name the gateway learned for it.
+    let fetch_by_id = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic_id(topic_id)
+            .with_partitions(vec![fetch_request::FetchPartition::default()])]);
     let frames = [
         (
             ApiKey::Produce,
@@ -879,6 +887,17 @@ fn allocations_to_authorize_an_allowed_produce_and_fetch() {
                 12,
                 &header(ApiKey::Fetch, 12),
                 &RequestKind::Fetch(fetch),
+            )
+            .expect("encode"),
+        ),
+        (
+            ApiKey::Fetch,
+            13,
+            codec::encode_request_kind_with_header(
+                ApiKey::Fetch,
+                13,
+                &header(ApiKey::Fetch, 13),
+                &RequestKind::Fetch(fetch_by_id),
             )
             .expect("encode"),
         ),

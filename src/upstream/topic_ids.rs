@@ -101,6 +101,14 @@ impl TopicIds for TopicIdMap {
             .copied()
     }
 
+    fn check_name(&self, id: Uuid, check: &mut dyn FnMut(&str) -> bool) -> Option<bool> {
+        if id.is_nil() {
+            return None;
+        }
+        let maps = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        maps.by_id.get(&id).map(|name| check(name))
+    }
+
     fn listing(&self) -> Vec<String> {
         let listing = self
             .listing

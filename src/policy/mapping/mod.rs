@@ -111,6 +111,14 @@ pub trait TopicIds {
     fn listing(&self) -> Vec<String> {
         Vec::new()
     }
+    /// `check` applied to the name of topic `id`, lent rather than copied (a Fetch v13+ names
+    /// every topic by id); `None` for an id the gateway cannot name, the nil id included.
+    fn check_name(&self, id: Uuid, check: &mut dyn FnMut(&str) -> bool) -> Option<bool> {
+        if id.is_nil() {
+            return None;
+        }
+        self.name_of(id).map(|name| check(&name))
+    }
 }
 
 /// What to do with one request after authorization.

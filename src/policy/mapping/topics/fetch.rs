@@ -17,7 +17,7 @@ use std::cell::OnceCell;
 use kafka_protocol::messages::fetch_response::FetchableTopicResponse;
 use kafka_protocol::messages::{FetchResponse, RequestHeader};
 
-use super::{cluster_allowed, code, resolve, topic_allowed};
+use super::{cluster_allowed, code, topic_allowed};
 use crate::policy::mapping::list_api::{self, list_api, Answer, Key, Splicing, Then, Verdict};
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::Operation;
@@ -89,16 +89,17 @@ pub(in crate::policy::mapping) fn fetch(
     let follower = (wire.replica_id >= 0).then(|| cluster_allowed(authz, Operation::ClusterAction));
     // 100 for an id the gateway does not know, 29 without READ.
     let check = |t: &TopicEntry<'_>| {
-        let name = match (follower, t.topic) {
-            (Some(true), _) => return Verdict::Forward,
-            (Some(false), _) => return Verdict::Answer(code::TOPIC_AUTHORIZATION_FAILED),
-            (None, TopicRef::Id(id)) => match resolve(ids, id) {
+        let readable = |name: &str| topic_allowed(authz, Operation::Read, name);
+        let allowed = match (follower, t.topic) {
+            (Some(allowed), _) => allowed,
+            // The name is lent by the id map, not copied per topic.
+            (None, TopicRef::Id(id)) => match ids.check_name(id, &mut |name| readable(name)) {
                 None => return Verdict::Answer(code::UNKNOWN_TOPIC_ID),
-                Some(name) => std::borrow::Cow::Owned(name),
+                Some(allowed) => allowed,
             },
-            (None, TopicRef::Name(name)) => std::borrow::Cow::Borrowed(name),
+            (None, TopicRef::Name(name)) => readable(name),
         };
-        if topic_allowed(authz, Operation::Read, &name) {
+        if allowed {
             Verdict::Forward
         } else {
             Verdict::Answer(code::TOPIC_AUTHORIZATION_FAILED)

@@ -656,9 +656,13 @@ def read_back_log(args, stats):
         "auto.offset.reset": "earliest", "enable.partition.eof": True,
         "error_cb": error_cb_for(stats, "verify")}))
     parts = []
+    # Kept for the report: a record missing from the read-back below the low watermark was
+    # removed (or the broker reports a wrong earliest offset), not skipped by the reader.
+    stats.watermarks = {}
     for t in DATA_TOPICS:
         for p in range(DATA_PARTITIONS):
             lo, hi = c.get_watermark_offsets(TopicPartition(t, p), timeout=30)
+            stats.watermarks[(t, p)] = (lo, hi)
             if hi > lo:
                 parts.append((t, p, lo, hi))
     c.assign([TopicPartition(t, p, lo) for t, p, lo, _ in parts])
@@ -838,7 +842,12 @@ def cmd_run(args):
         # offset, found in the log at. Tells a wrong offset in an acknowledgement (the record is in the
         # log elsewhere) from a record the log does not hold.
         "lost_detail": [{"id": rid, "acked_at": list(all_acked[rid]), "group_saw_there": at.get(all_acked[rid]),
-                         "in_log_at": [list(l) for l in where.get(rid, [])]}
+                         "in_log_at": [list(l) for l in where.get(rid, [])],
+                         # The partition's (low, high) watermarks when read back, and the lowest
+                         # offset the group saw in it.
+                         "watermarks": list(getattr(stats, "watermarks", {}).get(tuple(all_acked[rid][:2]), ())),
+                         "group_first_offset": min((o for (t, p, o) in at if (t, p) == tuple(all_acked[rid][:2])),
+                                                   default=None)}
                         for rid in sorted(set(lost) | set(missing_in_log))[:10]],
         "log_duplicates": len(log_dups),
         "log_duplicate_examples": dict(list(log_dups.items())[:5]),

@@ -332,6 +332,77 @@ pub(in crate::policy::mapping) fn offset_fetch(
     )
 }
 
+/// The per-group merges of a request that lists groups, each with its own topics (OffsetFetch
+/// v8+, DescribeShareGroupOffsets): a group asking for every topic gets its answer filtered, a
+/// group whose denied topics were cut gets them spliced back, each nested in the response's.
+struct GroupMerges<G: ResponseList> {
+    version: i16,
+    nested: HashMap<StrBytes, ListMerge<G>>,
+    /// Some group's topics were cut: the request forwarded is not the client's.
+    changed: bool,
+}
+
+impl<G: ResponseList> GroupMerges<G>
+where
+    G::Response: HasErrorCode,
+{
+    fn new(version: i16) -> Self {
+        GroupMerges {
+            version,
+            nested: HashMap::new(),
+            changed: false,
+        }
+    }
+
+    /// Group `id` asks for every topic: the upstream's answer keeps the DESCRIBE-able ones.
+    fn all_topics(&mut self, id: StrBytes, name: fn(&G::Answer) -> &str) {
+        let filter = describable_only::<G>(name);
+        let merge = ListMerge::nested(
+            self.version,
+            None,
+            Answers::default(),
+            Some(Box::new(filter)),
+        );
+        self.nested.insert(id, merge);
+    }
+
+    /// Group `id` was forwarded with only `forwarded` of its topics: the `answers` for the rest are
+    /// spliced in unless the coordinator answered the group with an error.
+    fn cut(&mut self, id: StrBytes, forwarded: Vec<Key>, answers: Answers) {
+        let adjust = Some(Box::new(upstream_error_wins) as list_api::Adjust<G>);
+        let merge = ListMerge::nested(self.version, Some(forwarded), answers, adjust);
+        self.nested.insert(id, merge);
+        self.changed = true;
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.changed && self.nested.is_empty()
+    }
+
+    /// The plan's `Then` for the groups' list `L`, whose entries are `G`'s messages.
+    fn then<L: ResponseList<Answer = G::Response>>(
+        self,
+        group_id: fn(&G::Response) -> &StrBytes,
+    ) -> Then<L> {
+        let mut then = Then::<L>::default();
+        if self.changed {
+            then = then.changed();
+        }
+        let mut nested = self.nested;
+        if !nested.is_empty() {
+            then = then.adjust(move |r: &mut L::Response, authz, ids| {
+                for group in L::answers(r) {
+                    if let Some(merge) = nested.remove(group_id(group)) {
+                        merge.apply_to(group, authz, ids)?;
+                    }
+                }
+                Ok(Splicing::Answers)
+            });
+        }
+        then
+    }
+}
+
 /// A batched group's denied topic: 29 on each partition, committed offset -1.
 fn group_topic_error(topic: &OffsetFetchRequestTopics) -> OffsetFetchResponseTopics {
     OffsetFetchResponseTopics::default()
@@ -379,9 +450,8 @@ fn offset_fetch_groups(
     // The request with each allowed group's denied topics cut, each such group's merge, and
     // each group's verdict: every group and topic is checked once here.
     let mut reduced = req.clone();
-    let mut nested: HashMap<StrBytes, ListMerge<GroupTopics>> = HashMap::new();
+    let mut merges = GroupMerges::<GroupTopics>::new(version);
     let mut verdicts = Vec::with_capacity(reduced.groups.len());
-    let mut changed = false;
     for group in reduced.groups.iter_mut() {
         if !group_ok(group) {
             verdicts.push(Verdict::Answer(GROUP_AUTHORIZATION_FAILED));
@@ -390,11 +460,7 @@ fn offset_fetch_groups(
         let id = group.group_id.0.clone();
         // All topics (null) or an empty list (see `offset_fetch`): filtered to what may be seen.
         let Some(topics) = group.topics.as_mut().filter(|t| !t.is_empty()) else {
-            let filter = describable_only::<GroupTopics>(|t| &t.name);
-            nested.insert(
-                id,
-                ListMerge::nested(version, None, Answers::default(), Some(Box::new(filter))),
-            );
+            merges.all_topics(id, |t| &t.name);
             verdicts.push(Verdict::Forward);
             continue;
         };
@@ -419,14 +485,7 @@ fn offset_fetch_groups(
         }
         let mut kept = oks.iter();
         topics.retain(|_| kept.next() == Some(&true));
-        changed = true;
-        let merge = ListMerge::nested(
-            version,
-            Some(forwarded),
-            answers,
-            Some(Box::new(upstream_error_wins)),
-        );
-        nested.insert(id, merge);
+        merges.cut(id, forwarded, answers);
         verdicts.push(Verdict::Forward);
     }
     let mut groups = verdicts.into_iter();
@@ -449,20 +508,7 @@ fn offset_fetch_groups(
             }
         },
     );
-    let mut then = Then::<FetchGroups>::default();
-    if changed {
-        then = then.changed();
-    }
-    if !nested.is_empty() {
-        then = then.adjust(move |r: &mut OffsetFetchResponse, authz, ids| {
-            for group in &mut r.groups {
-                if let Some(merge) = nested.remove(&group.group_id.0) {
-                    merge.apply_to(group, authz, ids)?;
-                }
-            }
-            Ok(Splicing::Answers)
-        });
-    }
+    let then = merges.then::<FetchGroups>(|g| &g.group_id.0);
     list_api::plan(
         header,
         Decoded::<FetchGroups>::new(version, header, &reduced),
@@ -598,16 +644,11 @@ pub(in crate::policy::mapping) fn describe_share_group_offsets(
         topic_allowed(authz, Operation::Describe, &t.topic_name)
     };
     let mut reduced = req.clone();
-    let mut nested: HashMap<StrBytes, ListMerge<ShareDescribeTopics>> = HashMap::new();
-    let mut changed = false;
+    let mut merges = GroupMerges::<ShareDescribeTopics>::new(version);
     for group in reduced.groups.iter_mut().filter(|g| group_ok(g)) {
         let id = group.group_id.0.clone();
         let Some(topics) = &mut group.topics else {
-            let filter = describable_only::<ShareDescribeTopics>(|t| &t.topic_name);
-            nested.insert(
-                id,
-                ListMerge::nested(version, None, Answers::default(), Some(Box::new(filter))),
-            );
+            merges.all_topics(id, |t| &t.topic_name);
             continue;
         };
         if topics.iter().all(topic_ok) {
@@ -638,16 +679,9 @@ pub(in crate::policy::mapping) fn describe_share_group_offsets(
             answers.push(API, version, forwarded.len() + n, &denied)?;
         }
         topics.retain(topic_ok);
-        changed = true;
-        let merge = ListMerge::nested(
-            version,
-            Some(forwarded),
-            answers,
-            Some(Box::new(upstream_error_wins)),
-        );
-        nested.insert(id, merge);
+        merges.cut(id, forwarded, answers);
     }
-    if !changed && nested.is_empty() && req.groups.iter().all(group_ok) {
+    if merges.is_empty() && req.groups.iter().all(group_ok) {
         return Ok(Plan::Forward);
     }
     let answer = answer_with(
@@ -659,22 +693,7 @@ pub(in crate::policy::mapping) fn describe_share_group_offsets(
                 .with_error_code(code)
         },
     );
-    let mut then = Then::<ShareDescribeGroups>::default();
-    if changed {
-        then = then.changed();
-    }
-    if !nested.is_empty() {
-        then = then.adjust(
-            move |r: &mut DescribeShareGroupOffsetsResponse, authz, ids| {
-                for group in &mut r.groups {
-                    if let Some(merge) = nested.remove(&group.group_id.0) {
-                        merge.apply_to(group, authz, ids)?;
-                    }
-                }
-                Ok(Splicing::Answers)
-            },
-        );
-    }
+    let then = merges.then::<ShareDescribeGroups>(|g| &g.group_id.0);
     plan_each(
         Decoded::<ShareDescribeGroups>::new(version, header, &reduced),
         None,

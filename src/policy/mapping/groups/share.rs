@@ -137,10 +137,35 @@ fn acks_valid<'a>(batches: impl IntoIterator<Item = Batch<'a>>) -> bool {
     true
 }
 
-/// The error for a topic of either request: 29 without READ, `None` when it is forwarded.
-fn topic_error(id: Uuid, authz: &dyn Authorize, ids: &dyn TopicIds) -> Option<i16> {
-    let name = super::super::topics::resolve(ids, id).unwrap_or_default();
-    (!topic_allowed(authz, Operation::Read, &name)).then_some(TOPIC_AUTHORIZATION_FAILED)
+/// Each topic's error in either request, decided once: 29 without READ, `None` when it is
+/// forwarded.
+fn topic_errors(
+    topic_ids: impl Iterator<Item = Uuid>,
+    authz: &dyn Authorize,
+    ids: &dyn TopicIds,
+) -> Vec<Option<i16>> {
+    topic_ids
+        .map(|id| {
+            let name = super::super::topics::resolve(ids, id).unwrap_or_default();
+            (!topic_allowed(authz, Operation::Read, &name)).then_some(TOPIC_AUTHORIZATION_FAILED)
+        })
+        .collect()
+}
+
+/// The request without its denied topics (`errors`, one per topic); `None` when none is denied,
+/// so that a request whose every topic is allowed is never copied.
+fn without_denied<R: Clone, T>(
+    req: &R,
+    errors: &[Option<i16>],
+    topics: impl Fn(&mut R) -> &mut Vec<T>,
+) -> Option<R> {
+    if errors.iter().all(Option::is_none) {
+        return None;
+    }
+    let mut forwarded = req.clone();
+    let mut kept = errors.iter();
+    topics(&mut forwarded).retain(|_| kept.next().is_some_and(Option::is_none));
+    Some(forwarded)
 }
 
 /// Kafka 4.4 answers a share request naming a topic id its metadata does not hold with
@@ -217,10 +242,10 @@ pub fn share_fetch(
     let final_epoch = req.share_session_epoch == FINAL_EPOCH;
     let mut answers = Vec::new();
     let mut denied_now: ShareDenied = Vec::new();
-    let mut forwarded = req.clone();
-    forwarded.topics.retain(|t| {
-        let Some(code) = topic_error(t.topic_id, authz, ids) else {
-            return true;
+    let errors = topic_errors(req.topics.iter().map(|t| t.topic_id), authz, ids);
+    for (t, code) in req.topics.iter().zip(&errors) {
+        let Some(code) = *code else {
+            continue;
         };
         for p in &t.partitions {
             let ack = if !acks(p) {
@@ -241,8 +266,8 @@ pub fn share_fetch(
             }
             denied_now.push((t.topic_id, p.partition_index, code));
         }
-        false
-    });
+    }
+    let forwarded = without_denied(req, &errors, |r| &mut r.topics);
     let denied = if final_epoch {
         Vec::new()
     } else {
@@ -275,7 +300,7 @@ pub fn share_fetch(
         }
         denied
     };
-    let plan = if answers.is_empty() && forwarded.topics.len() == req.topics.len() {
+    let plan = if answers.is_empty() && forwarded.is_none() {
         Plan::Forward
     } else {
         let merge = Merge::Complete(Box::new(ShareMerge::<ShareFetchResponse> {
@@ -283,11 +308,12 @@ pub fn share_fetch(
             answers,
             _r: std::marker::PhantomData,
         }));
-        if forwarded.topics.len() == req.topics.len() {
-            Plan::ForwardThenMerge(merge)
-        } else {
-            let request = encode_request_with_header(API, version, header, &forwarded)?;
-            Plan::ForwardPartial { request, merge }
+        match forwarded {
+            None => Plan::ForwardThenMerge(merge),
+            Some(forwarded) => {
+                let request = encode_request_with_header(API, version, header, &forwarded)?;
+                Plan::ForwardPartial { request, merge }
+            }
         }
     };
     Ok(SharePlan {
@@ -323,10 +349,10 @@ pub fn share_acknowledge(
         return respond(API, version, header, &resp);
     }
     let mut answers = Vec::new();
-    let mut forwarded = req.clone();
-    forwarded.topics.retain(|t| {
-        let Some(code) = topic_error(t.topic_id, authz, ids) else {
-            return true;
+    let errors = topic_errors(req.topics.iter().map(|t| t.topic_id), authz, ids);
+    for (t, code) in req.topics.iter().zip(&errors) {
+        let Some(code) = *code else {
+            continue;
         };
         for p in &t.partitions {
             let valid = acks_valid(p.acknowledgement_batches.iter().map(|b| Batch {
@@ -337,11 +363,10 @@ pub fn share_acknowledge(
             let code = if valid { code } else { INVALID_REQUEST };
             answers.push((t.topic_id, p.partition_index, code, code));
         }
-        false
-    });
-    if answers.is_empty() {
-        return Ok(Plan::Forward);
     }
+    let Some(forwarded) = without_denied(req, &errors, |r| &mut r.topics) else {
+        return Ok(Plan::Forward);
+    };
     let request = encode_request_with_header(API, version, header, &forwarded)?;
     Ok(Plan::ForwardPartial {
         request,

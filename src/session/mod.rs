@@ -365,18 +365,21 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                         .session(session.principal.clone(), ctx.peer.ip())
                         .keeping_allowed(keep_allowed),
                 );
+                // Who is asking, as the fetch- and share-session registries know a session's
+                // builder (shared values only: building one allocates nothing).
+                let owner = || FetchOwner {
+                    principal: session.principal.clone(),
+                    host: ctx.peer.ip(),
+                    listener: ctx.listener_name.clone(),
+                    policy_version: authz.snapshot().engine().version_shared().clone(),
+                };
                 if let codec::Request::Fetch { wire: f, .. } = &request {
                     // A fetch session on the broker is keyed by its id alone and every upstream
                     // connection is the gateway's: only its builder, under the policy in force,
                     // may continue it (the partitions it does not name were authorized when they
                     // joined it). Otherwise FETCH_SESSION_ID_NOT_FOUND: the client starts over
                     // with a full fetch, which is authorized in full.
-                    let owner = FetchOwner {
-                        principal: session.principal.clone(),
-                        host: ctx.peer.ip(),
-                        listener: ctx.listener_name.clone(),
-                        policy_version: authz.snapshot().engine().version_shared().clone(),
-                    };
+                    let owner = owner();
                     if f.session_id != 0 {
                         let checked = ctx.cluster.fetch_sessions.check(
                             &(fetch_broker(ctx.target), f.session_id),
@@ -416,13 +419,7 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                     ctx.cluster.refresh_listing().await;
                 }
                 let ids = &*ctx.cluster.topic_ids;
-                let share_owner = || FetchOwner {
-                    principal: session.principal.clone(),
-                    host: ctx.peer.ip(),
-                    listener: ctx.listener_name.clone(),
-                    policy_version: authz.snapshot().engine().version_shared().clone(),
-                };
-                let plan = match plan_share(&request, ctx, share_owner, &*authz, ids)? {
+                let plan = match plan_share(&request, ctx, owner, &*authz, ids)? {
                     Some(plan) => Some(plan),
                     None => mapping::plan_request(api, meta.api_version, &request, &*authz, ids)?,
                 };

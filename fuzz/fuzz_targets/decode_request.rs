@@ -14,8 +14,9 @@
 //!   with an 8 MiB `-malloc_limit_mb` and 1 MiB hostile seeds (many empty names, many unknown
 //!   tags), so a broken decoded-size accounting is a crash;
 //! - a decoded request re-encodes (header and body) without panicking;
-//! - the session's reader (`codec::read_request`) reads Metadata, Fetch and the group-name lists
-//!   (DescribeGroups, DeleteGroups, ConsumerGroupDescribe) in place: it never panics, and
+//! - the session's reader (`codec::read_request`) reads Metadata, Fetch, Produce and the
+//!   group-name lists (DescribeGroups, DeleteGroups, ConsumerGroupDescribe, ShareGroupDescribe)
+//!   in place (`codec::reads_in_place`): it never panics, and
 //!   planning such a request with an authorizer that denies every other name never panics, and
 //!   any request it forwards in part decodes again;
 //! - issue 11 item 5, measured on every input: decoding a request, or reading and planning one
@@ -58,14 +59,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let version = meta.api_version;
-    if matches!(
-        key,
-        ApiKey::Metadata
-            | ApiKey::Fetch
-            | ApiKey::DescribeGroups
-            | ApiKey::DeleteGroups
-            | ApiKey::ConsumerGroupDescribe
-    ) {
+    if codec::reads_in_place(key, version) {
         let mut spliced = None;
         let cost = allocation_counter::measure(|| spliced = read_in_place(key, version, data));
         within_item_5(key, version, data.len(), cost.bytes_max);
@@ -123,7 +117,8 @@ fn within_item_5(api: ApiKey, version: i16, len: usize, peak: u64) {
     );
 }
 
-/// The session's path for the APIs it reads in place (Metadata, Fetch, the group-name lists):
+/// The session's path for the APIs it reads in place (Metadata, Fetch, Produce, the group-name
+/// lists):
 /// read under the default budget and planned from the bytes; the request forwarded in part, if
 /// any.
 fn read_in_place(api: ApiKey, version: i16, data: &[u8]) -> Option<Bytes> {

@@ -9,6 +9,7 @@ use super::fetch::{self, FetchRequestWire};
 use super::frame::LEN_PREFIX;
 use super::metadata::{self, MetadataRequestWire};
 use super::names::{self, NameListWire};
+use super::produce::{self, ProduceRequestWire};
 use super::wire::WireError;
 
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +118,7 @@ pub struct DecodedRequest {
 
 /// A request as the gateway holds it between reading and forwarding: decoded whole, or, for
 /// Metadata and Fetch (whose topic and partition lists are the longest lists of small entries a
-/// client sends), read in place from its bytes.
+/// client sends) and Produce (the other request of the data path), read in place from its bytes.
 #[derive(Debug)]
 pub enum Request {
     Decoded(DecodedRequest),
@@ -128,6 +129,10 @@ pub enum Request {
     Fetch {
         header: RequestHeader,
         wire: FetchRequestWire,
+    },
+    Produce {
+        header: RequestHeader,
+        wire: ProduceRequestWire,
     },
     /// DescribeGroups, DeleteGroups, ConsumerGroupDescribe, ShareGroupDescribe: one list of group
     /// names.
@@ -143,6 +148,7 @@ impl Request {
             Request::Decoded(r) => &r.header,
             Request::Metadata { header, .. }
             | Request::Fetch { header, .. }
+            | Request::Produce { header, .. }
             | Request::Names { header, .. } => header,
         }
     }
@@ -151,8 +157,16 @@ impl Request {
     pub fn body(&self) -> Option<&RequestKind> {
         match self {
             Request::Decoded(r) => Some(&r.body),
-            Request::Metadata { .. } | Request::Fetch { .. } | Request::Names { .. } => None,
+            Request::Metadata { .. }
+            | Request::Fetch { .. }
+            | Request::Produce { .. }
+            | Request::Names { .. } => None,
         }
+    }
+
+    /// Whether the client waits for an answer: not for an acks=0 Produce.
+    pub fn expects_response(&self) -> bool {
+        !matches!(self, Request::Produce { wire, .. } if wire.acks == 0)
     }
 }
 
@@ -161,11 +175,13 @@ impl Request {
 pub fn reads_in_place(api: ApiKey, version: i16) -> bool {
     api == ApiKey::Metadata
         || (api == ApiKey::Fetch && fetch::VERSIONS.contains(&version))
+        || (api == ApiKey::Produce && produce::VERSIONS.contains(&version))
         || names::applies(api, version)
 }
 
-/// Reads a request for the session: Metadata, Fetch and the group-name lists in place
-/// ([`read_metadata_request`], [`read_fetch_request`], [`read_names_request`]), every other API
+/// Reads a request for the session: Metadata, Fetch, Produce and the group-name lists in place
+/// ([`read_metadata_request`], [`read_fetch_request`], [`read_produce_request`],
+/// [`read_names_request`]), every other API
 /// decoded ([`decode_request_within`]), all held to `budget`.
 pub fn read_request(
     api: ApiKey,
@@ -180,6 +196,10 @@ pub fn read_request(
     if api == ApiKey::Fetch && fetch::VERSIONS.contains(&version) {
         let (header, wire) = read_fetch_request(version, payload, budget)?;
         return Ok(Request::Fetch { header, wire });
+    }
+    if api == ApiKey::Produce && produce::VERSIONS.contains(&version) {
+        let (header, wire) = read_produce_request(version, payload, budget)?;
+        return Ok(Request::Produce { header, wire });
     }
     if names::applies(api, version) {
         let (header, wire) = read_names_request(api, version, payload, budget)?;
@@ -297,6 +317,25 @@ pub fn read_fetch_request(
         |body| FetchRequestWire::peek_topic_count(version, body).unwrap_or(0),
         fetch::planning_bytes,
         |payload, body_at| FetchRequestWire::parse(version, payload, body_at),
+    )
+}
+
+/// Reads a Produce request in place (v3-13): its topic count is checked against `budget`
+/// ([`produce::planning_bytes`]) before the list is walked, then the body is bounds-checked and
+/// read; record bytes are delimited, never copied.
+pub fn read_produce_request(
+    version: i16,
+    payload: Bytes,
+    budget: u64,
+) -> Result<(RequestHeader, ProduceRequestWire), ProtocolError> {
+    read_in_place(
+        ApiKey::Produce,
+        version,
+        payload,
+        budget,
+        |body| ProduceRequestWire::peek_topic_count(version, body).unwrap_or(0),
+        produce::planning_bytes,
+        |payload, body_at| ProduceRequestWire::parse(version, payload, body_at),
     )
 }
 

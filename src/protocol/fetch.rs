@@ -6,17 +6,15 @@
 
 use std::ops::Range;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::ApiKey;
 use uuid::Uuid;
 
 use super::codec::ProtocolError;
 use super::frame::LEN_PREFIX;
-use super::list::NestedAnswer;
-use super::wire::{
-    entries, put_count, put_uvarint, set_frame_length, uvarint_len, Cursor, WireError,
-};
+use super::list::{NestedAnswer, TopicAnswer, TopicPartitions};
+use super::wire::{entries, readable, splice_lists, Cursor, WireError};
 
 /// The versions read here: the gateway's Fetch range (v4+ has `isolation_level`; v16-18 differ
 /// from v15 only in their responses and in partition tagged fields).
@@ -66,6 +64,24 @@ pub enum TopicRef<'a> {
     Name(&'a str),
     /// v13+.
     Id(Uuid),
+}
+
+impl TopicRef<'_> {
+    pub fn id(self) -> Option<Uuid> {
+        match self {
+            TopicRef::Id(id) => Some(id),
+            TopicRef::Name(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for TopicRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TopicRef::Name(name) => write!(f, "{name:?}"),
+            TopicRef::Id(id) => write!(f, "id {id}"),
+        }
+    }
 }
 
 /// One topic of a Fetch request (or of its forgotten topics), borrowed from the request's bytes.
@@ -128,18 +144,12 @@ impl FetchRequestWire {
     /// Reads a Fetch request's body, starting at `body_at` in `payload` (header, then body, no
     /// length prefix). Names are checked to be UTF-8, as kafka-protocol's decoder does.
     pub fn parse(version: i16, payload: Bytes, body_at: usize) -> Result<Self, WireError> {
-        if !VERSIONS.contains(&version) {
-            return Err(WireError {
-                at: 0,
-                what: "Fetch version outside the gateway's range",
-            });
-        }
-        if payload.len() > u32::MAX as usize {
-            return Err(WireError {
-                at: 0,
-                what: "request over 4 GiB",
-            });
-        }
+        readable(
+            &payload,
+            version,
+            VERSIONS,
+            "Fetch version outside the gateway's range",
+        )?;
         let flexible = version >= FIRST_FLEXIBLE;
         let mut c = Cursor::new(&payload, body_at);
         let mut replica_id = if version < FIRST_REPLICA_STATE {
@@ -231,7 +241,6 @@ impl FetchRequestWire {
         mut keep: impl FnMut(bool, usize) -> bool,
         sessionless: bool,
     ) -> Result<Bytes, WireError> {
-        let flexible = self.version >= FIRST_FLEXIBLE;
         // The entries kept, per list, found first: the new frame is allocated at its size.
         let mut kept: [Vec<(u32, u32)>; 2] = Default::default();
         for (list, forgotten) in [false, true].into_iter().enumerate() {
@@ -247,34 +256,24 @@ impl FetchRequestWire {
                 }
             }
         }
-        let size = LEN_PREFIX
-            + self.topics.count_at
-            + 2 * 5
-            + kept
-                .iter()
-                .flatten()
-                .map(|(a, b)| (b - a) as usize)
-                .sum::<usize>()
-            + self.rest.len();
-        let mut out = BytesMut::with_capacity(size);
-        out.put_i32(0); // the length, set below
-        out.extend_from_slice(&self.payload[..self.topics.count_at]);
+        let lists = [&kept[0][..], &kept[1][..]];
+        let lists = if self.forgotten.is_some() {
+            &lists[..]
+        } else {
+            &lists[..1]
+        };
+        let mut out = splice_lists(
+            &self.payload,
+            self.topics.count_at,
+            lists,
+            self.version >= FIRST_FLEXIBLE,
+            self.rest.clone(),
+        )?;
         if let (true, Some(at)) = (sessionless, self.session_at) {
             let at = LEN_PREFIX + at;
             out[at..at + 4].copy_from_slice(&0i32.to_be_bytes());
             out[at + 4..at + 8].copy_from_slice(&(-1i32).to_be_bytes());
         }
-        for (list, ranges) in kept.iter().enumerate() {
-            if list == 1 && self.forgotten.is_none() {
-                break;
-            }
-            put_count(&mut out, flexible, ranges.len())?;
-            for &(start, end) in ranges {
-                out.extend_from_slice(&self.payload[start as usize..end as usize]);
-            }
-        }
-        out.extend_from_slice(&self.payload[self.rest.clone()]);
-        set_frame_length(&mut out)?;
         Ok(out.freeze())
     }
 }
@@ -368,68 +367,32 @@ fn read_entry<'a>(
 // ---------------------------------------------------------------------------------------------
 // The gateway's answers.
 
-/// Writes `FetchResponse.partitionResponse(tp, error)` answers (high watermark, last stable
-/// offset and log start offset -1, no records) for whole topics, at one version and error code.
-/// The topic's name or id is written from the request's bytes; its partitions from one encoded
-/// partition answer ([`NestedAnswer`]).
-#[derive(Debug)]
-pub struct DeniedTopics {
-    version: i16,
-    partition: NestedAnswer,
+/// The answer for a denied topic's partitions: `FetchResponse.partitionResponse(tp, error)`
+/// (high watermark, last stable offset and log start offset -1, no records), written from the
+/// request's bytes ([`TopicAnswer`]).
+pub fn denied_topics(version: i16, code: i16) -> Result<TopicAnswer, ProtocolError> {
+    let partition = NestedAnswer::new(
+        ApiKey::Fetch,
+        version,
+        &PartitionData::default()
+            .with_error_code(code)
+            .with_high_watermark(-1)
+            .with_last_stable_offset(-1)
+            .with_log_start_offset(-1),
+        |p, i| p.partition_index = i,
+    )?;
+    Ok(TopicAnswer::new(ApiKey::Fetch, version, partition))
 }
 
-impl DeniedTopics {
-    pub fn new(version: i16, code: i16) -> Result<DeniedTopics, ProtocolError> {
-        let partition = NestedAnswer::new(
-            ApiKey::Fetch,
-            version,
-            &PartitionData::default()
-                .with_error_code(code)
-                .with_high_watermark(-1)
-                .with_last_stable_offset(-1)
-                .with_log_start_offset(-1),
-            |p, i| p.partition_index = i,
-        )?;
-        Ok(DeniedTopics { version, partition })
+impl TopicPartitions for TopicEntry<'_> {
+    fn topic(&self) -> TopicRef<'_> {
+        self.topic
     }
-
-    /// The encoded size of the answer for `t`.
-    pub fn size(&self, t: &TopicEntry<'_>) -> usize {
-        let flexible = self.version >= FIRST_FLEXIBLE;
-        let n = t.partition_count();
-        let name = match t.topic {
-            TopicRef::Name(name) if flexible => uvarint_len(name.len() + 1) + name.len(),
-            TopicRef::Name(name) => 2 + name.len(),
-            TopicRef::Id(_) => 16,
-        };
-        let (count, tags) = if flexible {
-            (uvarint_len(n + 1), 1)
-        } else {
-            (4, 0)
-        };
-        name + count + self.partition.size(n) + tags
+    fn partition_count(&self) -> usize {
+        self.partitions.0
     }
-
-    /// Appends a `FetchableTopicResponse` for `t` with every partition answered.
-    pub fn write(&self, out: &mut BytesMut, t: &TopicEntry<'_>) -> Result<(), ProtocolError> {
-        let flexible = self.version >= FIRST_FLEXIBLE;
-        match t.topic {
-            TopicRef::Id(id) => out.extend_from_slice(id.as_bytes()),
-            TopicRef::Name(name) if flexible => {
-                put_uvarint(out, name.len() as u32 + 1);
-                out.extend_from_slice(name.as_bytes());
-            }
-            TopicRef::Name(name) => {
-                out.put_i16(name.len() as i16);
-                out.extend_from_slice(name.as_bytes());
-            }
-        }
-        self.partition
-            .write_list(out, flexible, t.partition_count(), t.partitions())?;
-        if flexible {
-            out.put_u8(0); // no tagged fields
-        }
-        Ok(())
+    fn indexes(&self) -> impl Iterator<Item = i32> + '_ {
+        self.partitions()
     }
 }
 

@@ -192,7 +192,7 @@ proptest! {
     ) {
         let req = request(version, &topics, &[], -1);
         let (_, wire) = read(version, &req);
-        let denied = DeniedTopics::new(version, code).expect("template");
+        let denied = denied_topics(version, code).expect("template");
         for t in wire.topics() {
             let t = t.expect("entry");
             let mut one = bytes::BytesMut::new();

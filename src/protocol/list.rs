@@ -7,8 +7,9 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::Encodable;
 
 use super::codec::ProtocolError;
+use super::fetch::TopicRef;
 use super::frame::LEN_PREFIX;
-use super::wire::{put_count, set_frame_length};
+use super::wire::{put_count, put_uvarint, set_frame_length, uvarint_len};
 
 /// Bytes kept free before the first answer, so that a response made of the answers alone gets its
 /// length, header and the fields before its list written in front of them, not copied.
@@ -369,6 +370,70 @@ impl NestedAnswer {
             return Err(error(format!(
                 "{written} nested answers written for a count of {count}"
             )));
+        }
+        Ok(())
+    }
+}
+
+/// A topic entry of a request answered alike on every partition (Fetch, Produce): its name or
+/// id and its partition indexes, read from the request's bytes.
+pub trait TopicPartitions {
+    fn topic(&self) -> TopicRef<'_>;
+    fn partition_count(&self) -> usize;
+    fn indexes(&self) -> impl Iterator<Item = i32> + '_;
+}
+
+/// Answers for whole topics of a Fetch or Produce request, one error on every partition.
+/// `FetchableTopicResponse` and `TopicProduceResponse` are laid out alike (the name before v13,
+/// the id from v13, the partitions, tagged fields when flexible): the name or id is written from
+/// the request's bytes, the partitions from one encoded partition answer ([`NestedAnswer`]).
+#[derive(Debug)]
+pub struct TopicAnswer {
+    flexible: bool,
+    partition: NestedAnswer,
+}
+
+impl TopicAnswer {
+    pub fn new(api: ApiKey, version: i16, partition: NestedAnswer) -> TopicAnswer {
+        TopicAnswer {
+            flexible: api.response_header_version(version) >= 1,
+            partition,
+        }
+    }
+
+    /// The encoded size of the answer for `t`.
+    pub fn size(&self, t: &impl TopicPartitions) -> usize {
+        let n = t.partition_count();
+        let name = match t.topic() {
+            TopicRef::Name(name) if self.flexible => uvarint_len(name.len() + 1) + name.len(),
+            TopicRef::Name(name) => 2 + name.len(),
+            TopicRef::Id(_) => 16,
+        };
+        let (count, tags) = if self.flexible {
+            (uvarint_len(n + 1), 1)
+        } else {
+            (4, 0)
+        };
+        name + count + self.partition.size(n) + tags
+    }
+
+    /// Appends the topic's answer with every partition answered.
+    pub fn write(&self, out: &mut BytesMut, t: &impl TopicPartitions) -> Result<(), ProtocolError> {
+        match t.topic() {
+            TopicRef::Id(id) => out.extend_from_slice(id.as_bytes()),
+            TopicRef::Name(name) if self.flexible => {
+                put_uvarint(out, name.len() as u32 + 1);
+                out.extend_from_slice(name.as_bytes());
+            }
+            TopicRef::Name(name) => {
+                out.put_i16(name.len() as i16);
+                out.extend_from_slice(name.as_bytes());
+            }
+        }
+        self.partition
+            .write_list(out, self.flexible, t.partition_count(), t.indexes())?;
+        if self.flexible {
+            out.put_u8(0); // no tagged fields
         }
         Ok(())
     }

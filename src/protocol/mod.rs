@@ -10,6 +10,7 @@ pub mod frame;
 pub mod list;
 pub mod metadata;
 pub mod names;
+pub mod produce;
 pub mod rewrite;
 pub mod wire;
 mod wire_schema;

@@ -12,7 +12,9 @@ use kafka_protocol::protocol::Encodable;
 
 use super::codec::ProtocolError;
 use super::frame::LEN_PREFIX;
-use super::wire::{put_count, put_uvarint, set_frame_length, uvarint_len, Cursor, WireError};
+use super::wire::{
+    put_count, put_uvarint, readable, set_frame_length, uvarint_len, Cursor, WireError,
+};
 
 /// How a name-list request of one API is laid out at one version.
 #[derive(Debug, Clone, Copy)]
@@ -102,12 +104,7 @@ impl NameListWire {
             at: 0,
             what: "not a name-list request",
         })?;
-        if payload.len() > u32::MAX as usize {
-            return Err(WireError {
-                at: 0,
-                what: "request over 4 GiB",
-            });
-        }
+        readable(&payload, version, version..version + 1, "")?;
         let mut c = Cursor::new(&payload, body_at);
         let count_at = c.pos();
         let count = c.count(shape.flexible)?.ok_or(WireError {

@@ -136,6 +136,29 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Refuses a request the in-place readers do not hold: a version outside `versions` (`outside`
+/// says whose), and a payload over 4 GiB (entries are kept as 32-bit offsets).
+pub fn readable(
+    payload: &[u8],
+    version: i16,
+    versions: Range<i16>,
+    outside: &'static str,
+) -> Result<(), WireError> {
+    if !versions.contains(&version) {
+        return Err(WireError {
+            at: 0,
+            what: outside,
+        });
+    }
+    if payload.len() > u32::MAX as usize {
+        return Err(WireError {
+            at: 0,
+            what: "request over 4 GiB",
+        });
+    }
+    Ok(())
+}
+
 /// `count` entries read one at a time by `read` from `c`; after an entry fails, none more.
 pub fn entries<'a, T>(
     mut c: Cursor<'a>,
@@ -171,6 +194,37 @@ pub fn set_frame_length(out: &mut BytesMut) -> Result<(), WireError> {
         })?;
     out[..4].copy_from_slice(&len.to_be_bytes());
     Ok(())
+}
+
+/// `payload` (a request without its length prefix) as a new frame: its bytes up to `head_end`
+/// (where the first list's count is), then each list of `lists` as a count and the entries kept
+/// (byte ranges of `payload`, copied as sent), then the bytes of `rest`. The frame is allocated
+/// once, at its size.
+pub fn splice_lists(
+    payload: &[u8],
+    head_end: usize,
+    lists: &[&[(u32, u32)]],
+    compact: bool,
+    rest: Range<usize>,
+) -> Result<BytesMut, WireError> {
+    let entries: usize = lists
+        .iter()
+        .flat_map(|l| l.iter())
+        .map(|(a, b)| (b - a) as usize)
+        .sum();
+    let size = super::frame::LEN_PREFIX + head_end + lists.len() * 5 + entries + rest.len();
+    let mut out = BytesMut::with_capacity(size);
+    out.extend_from_slice(&[0; super::frame::LEN_PREFIX]); // the length, set below
+    out.extend_from_slice(&payload[..head_end]);
+    for ranges in lists {
+        put_count(&mut out, compact, ranges.len())?;
+        for &(start, end) in ranges.iter() {
+            out.extend_from_slice(&payload[start as usize..end as usize]);
+        }
+    }
+    out.extend_from_slice(&payload[rest]);
+    set_frame_length(&mut out)?;
+    Ok(out)
 }
 
 /// Bytes `v` takes as an unsigned varint.

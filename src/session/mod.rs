@@ -322,10 +322,10 @@ async fn handle_requests<R: AsyncRead + Unpin>(
         let budget = codec::decoded_budget(payload.len(), cfg.limits.max_decoded_bytes as u64);
         let request = codec::read_request(api, meta.api_version, payload, budget)
             .inspect_err(|e| ctx.metrics.frame_rejected(e.reason()))?;
-        let expects_response =
-            !matches!(request.body(), Some(RequestKind::Produce(p)) if p.acks == 0);
+        let expects_response = request.expects_response();
         let wait = match &request {
             codec::Request::Fetch { wire, .. } => wait_of(i64::from(wire.max_wait_ms)),
+            codec::Request::Produce { wire, .. } => wait_of(i64::from(wire.timeout_ms)),
             _ => request.body().map_or(Duration::ZERO, requested_wait),
         };
 
@@ -1008,7 +1008,6 @@ async fn audit_decisions(
 /// How long the broker may legitimately hold this request before answering, beyond the base timeout.
 fn requested_wait(body: &RequestKind) -> Duration {
     let ms = match body {
-        RequestKind::Produce(p) => i64::from(p.timeout_ms),
         RequestKind::JoinGroup(j) => i64::from(j.rebalance_timeout_ms.max(j.session_timeout_ms)),
         RequestKind::CreateTopics(c) => i64::from(c.timeout_ms),
         RequestKind::DeleteTopics(d) => i64::from(d.timeout_ms),

@@ -21,9 +21,10 @@ use super::{Authorize, Merge, Plan, TopicIds};
 use crate::protocol::codec::{
     decode_body, encode_request_with_header, encode_response, split_response, ProtocolError,
 };
-use crate::protocol::fetch::{FetchRequestWire, TopicEntry};
+use crate::protocol::fetch::{FetchRequestWire, TopicEntry, TopicRef};
 use crate::protocol::list::{self, Answers, Shell};
 use crate::protocol::names::NameListWire;
+use crate::protocol::produce::{ProduceRequestWire, ProduceTopic};
 use crate::protocol::wire::WireError;
 
 /// What identifies an entry of a response list: a name (topic, group, transactional id,
@@ -235,10 +236,7 @@ impl<'a> Entries<'a> for &'a FetchRequestWire {
         self.topics().map(move |t| t.map_err(&malformed))
     }
     fn key(self, e: &TopicEntry<'a>) -> Key {
-        match e.topic {
-            crate::protocol::fetch::TopicRef::Id(id) => Key::Id(id),
-            crate::protocol::fetch::TopicRef::Name(n) => Key::name(n),
-        }
+        topic_key(e.topic)
     }
     fn forward(self, verdicts: &[Verdict]) -> Result<Bytes, ProtocolError> {
         self.splice(
@@ -246,6 +244,39 @@ impl<'a> Entries<'a> for &'a FetchRequestWire {
             true,
         )
         .map_err(malformed(ApiKey::Fetch, FetchRequestWire::version(self)))
+    }
+}
+
+/// A Produce request's topics, read in place.
+impl<'a> Entries<'a> for &'a ProduceRequestWire {
+    type Entry = ProduceTopic<'a>;
+    fn version(self) -> i16 {
+        ProduceRequestWire::version(self)
+    }
+    fn count(self) -> usize {
+        self.topic_count()
+    }
+    fn each(self) -> impl Iterator<Item = Result<ProduceTopic<'a>, ProtocolError>> + 'a {
+        let malformed = malformed(ApiKey::Produce, ProduceRequestWire::version(self));
+        self.topics().map(move |t| t.map_err(&malformed))
+    }
+    fn key(self, e: &ProduceTopic<'a>) -> Key {
+        topic_key(e.topic)
+    }
+    fn forward(self, verdicts: &[Verdict]) -> Result<Bytes, ProtocolError> {
+        self.splice(|i| verdicts[i] == Verdict::Forward)
+            .map_err(malformed(
+                ApiKey::Produce,
+                ProduceRequestWire::version(self),
+            ))
+    }
+}
+
+/// The key a topic's answer is found by: its id from v13, else its name.
+fn topic_key(t: TopicRef<'_>) -> Key {
+    match t {
+        TopicRef::Id(id) => Key::Id(id),
+        TopicRef::Name(n) => Key::name(n),
     }
 }
 

@@ -223,11 +223,10 @@ pub fn plan(
     }
     use groups::{membership, offsets, txn};
     const NEW: groups::share::Continuing = groups::share::Continuing::Allowed(&[]);
-    use topics::{admin, metadata, offsets as topic_offsets, produce};
+    use topics::{admin, metadata, offsets as topic_offsets};
     use RequestKind as K;
     let (v, h) = (version, header);
     let plan = match body {
-        K::Produce(r) => produce::produce(v, h, r, authz, ids)?,
         K::ListOffsets(r) => topic_offsets::list_offsets(v, h, r, authz)?,
         K::OffsetForLeaderEpoch(r) => topic_offsets::offset_for_leader_epoch(v, h, r, authz)?,
         K::DeleteRecords(r) => topic_offsets::delete_records(v, h, r, authz)?,
@@ -290,6 +289,9 @@ pub fn plan_request(
         Request::Decoded(r) => plan(api, version, &r.header, &r.body, authz, ids),
         Request::Metadata { wire, .. } => topics::metadata::metadata(wire, authz, ids).map(Some),
         Request::Fetch { header, wire } => topics::fetch::fetch(header, wire, authz, ids).map(Some),
+        Request::Produce { header, wire } => {
+            topics::produce::produce(header, wire, authz, ids).map(Some)
+        }
         Request::Names { header, wire } => {
             use groups::membership::{
                 consumer_group_describe, delete_groups, describe_groups, share_group_describe,
@@ -319,11 +321,16 @@ pub fn topic_ids_named(request: &Request) -> Vec<Uuid> {
         Request::Decoded(r) => &r.body,
         Request::Names { .. } => return Vec::new(),
         Request::Fetch { wire, .. } => {
-            let ids = wire.topics().chain(wire.forgotten()).map_while(Result::ok);
-            return named(ids.filter_map(|t| match t.topic {
-                crate::protocol::fetch::TopicRef::Id(id) => Some(id),
-                crate::protocol::fetch::TopicRef::Name(_) => None,
-            }));
+            let topics = wire.topics().chain(wire.forgotten()).map_while(Result::ok);
+            return named(topics.filter_map(|t| t.topic.id()));
+        }
+        // Produce v13 names topics by id.
+        Request::Produce { wire, .. } => {
+            return named(
+                wire.topics()
+                    .map_while(Result::ok)
+                    .filter_map(|t| t.topic.id()),
+            );
         }
         Request::Metadata { wire, .. } => {
             // Entries that fail to read cannot name an id: planning refuses the request anyway.
@@ -345,8 +352,6 @@ pub fn topic_ids_named(request: &Request) -> Vec<Uuid> {
         ),
         RequestKind::Metadata(m) => named(m.topics.iter().flatten().map(|t| t.topic_id)),
         RequestKind::DeleteTopics(d) => named(d.topics.iter().map(|t| t.topic_id)),
-        // Produce v13 names topics by id (nil before).
-        RequestKind::Produce(p) => named(p.topic_data.iter().map(|t| t.topic_id)),
         RequestKind::ConsumerGroupHeartbeat(h) => {
             named(h.topic_partitions.iter().flatten().map(|t| t.topic_id))
         }

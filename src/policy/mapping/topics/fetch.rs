@@ -22,7 +22,8 @@ use crate::policy::mapping::list_api::{self, list_api, Answer, Key, Splicing, Th
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::Operation;
 use crate::protocol::codec::ProtocolError;
-use crate::protocol::fetch::{DeniedTopics, FetchRequestWire, TopicEntry, TopicRef};
+use crate::protocol::fetch::{denied_topics, FetchRequestWire, TopicEntry, TopicRef};
+use crate::protocol::list::TopicAnswer;
 
 /// Fetch v13 names topics by id.
 const FIRST_TOPIC_ID_VERSION: i16 = 13;
@@ -38,15 +39,15 @@ list_api!(FetchTopics: Fetch,
 /// a Fetch whose every topic is allowed allocates nothing.
 struct Denied {
     version: i16,
-    by_code: OnceCell<[DeniedTopics; 2]>,
+    by_code: OnceCell<[TopicAnswer; 2]>,
 }
 
 impl Denied {
-    fn for_code(&self, code: i16) -> Result<&DeniedTopics, ProtocolError> {
+    fn for_code(&self, code: i16) -> Result<&TopicAnswer, ProtocolError> {
         if self.by_code.get().is_none() {
             let made = [
-                DeniedTopics::new(self.version, code::TOPIC_AUTHORIZATION_FAILED)?,
-                DeniedTopics::new(self.version, code::UNKNOWN_TOPIC_ID)?,
+                denied_topics(self.version, code::TOPIC_AUTHORIZATION_FAILED)?,
+                denied_topics(self.version, code::UNKNOWN_TOPIC_ID)?,
             ];
             let _ = self.by_code.set(made);
         }

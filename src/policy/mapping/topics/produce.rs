@@ -2,118 +2,96 @@
 //! transactional id (else 53 on every partition, nothing written); each topic needs WRITE (else 29
 //! on its partitions, whether or not it exists). An acks=0 request has no response to carry an
 //! error, so a denial closes the connection, as Kafka does.
+//!
+//! The request is read in place ([`ProduceRequestWire`]): an allowed Produce is authorized from
+//! its bytes without a struct per topic or partition, and the gateway's answers are written as
+//! bytes.
 
-use kafka_protocol::messages::produce_request::TopicProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, RequestHeader, TopicName};
+use kafka_protocol::messages::{ApiKey, ProduceResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
-use uuid::Uuid;
 
-use super::{code, message, records, resolve, topic_allowed, Decoded};
-use crate::policy::mapping::list_api::{self, list_api, Key, Then, Verdict};
+use super::{code, message, records, topic_allowed};
+use crate::policy::mapping::list_api::{self, list_api, Answer, Key, Then, Verdict};
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::{Operation, ResourceType};
 use crate::protocol::codec::ProtocolError;
-use crate::protocol::list::NestedAnswer;
-
-/// Produce v13 names topics by id.
-const FIRST_TOPIC_ID_VERSION: i16 = 13;
+use crate::protocol::fetch::TopicRef;
+use crate::protocol::list::{NestedAnswer, TopicAnswer};
+use crate::protocol::produce::{ProduceRequestWire, ProduceTopic, FIRST_TOPIC_ID};
 
 list_api!(ProduceTopics: Produce,
-    ProduceResponse[responses] => TopicProduceResponse, |v, a| [Some(topic_key(v, &a.name, a.topic_id)), None];
-    ProduceRequest[topic_data] => TopicProduceData, |v, t| topic_key(v, &t.name, t.topic_id));
+    ProduceResponse[responses] => TopicProduceResponse, |v, a| [Some(if v >= FIRST_TOPIC_ID {
+        Key::Id(a.topic_id)
+    } else {
+        Key::Name(a.name.0.clone())
+    }), None]);
 
 pub(in crate::policy::mapping) fn produce(
-    version: i16,
     header: &RequestHeader,
-    req: &ProduceRequest,
+    wire: &ProduceRequestWire,
     authz: &dyn Authorize,
     ids: &dyn TopicIds,
 ) -> Result<Plan, ProtocolError> {
-    if transactional_denied(version, req, authz)? {
-        if req.acks == 0 {
+    let version = wire.version();
+    let malformed = |e: crate::protocol::wire::WireError| ProtocolError::Decode {
+        api: ApiKey::Produce,
+        version,
+        what: "request body",
+        message: e.to_string(),
+    };
+    if transactional_denied(wire, authz)? {
+        if wire.acks == 0 {
             return Ok(Plan::Close(
                 "acks=0 Produce denied: TransactionalId WRITE (53)".into(),
             ));
         }
         // ProduceRequest.getErrorResponse: 53 on every partition, nothing written.
-        let codes = vec![Some(code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED); req.topic_data.len()];
-        return plan_denied(version, header, req, &codes, Then::default().refused());
+        let whole =
+            |_: &ProduceTopic<'_>| Verdict::Answer(code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+        let then = Then::<ProduceTopics>::default().refused();
+        return list_api::plan(header, wire, whole, &Answering::new(version)?, then);
     }
 
-    // Fast path: no allocation unless some topic is denied.
-    let name_of = |t: &TopicProduceData| {
-        if version >= FIRST_TOPIC_ID_VERSION {
-            resolve(ids, t.topic_id)
+    // 100 for an id the gateway cannot name, 29 without WRITE.
+    let check = |t: &ProduceTopic<'_>| {
+        let writable = |name: &str| topic_allowed(authz, Operation::Write, name);
+        let allowed = match t.topic {
+            // The name is lent by the id map, not copied per topic.
+            TopicRef::Id(id) => match ids.check_name(id, &mut |name| writable(name)) {
+                None => return Verdict::Answer(code::UNKNOWN_TOPIC_ID),
+                Some(allowed) => allowed,
+            },
+            TopicRef::Name(name) => writable(name),
+        };
+        if allowed {
+            Verdict::Forward
         } else {
-            Some(t.name.0.to_string())
+            Verdict::Answer(code::TOPIC_AUTHORIZATION_FAILED)
         }
     };
-    let allowed = |t: &TopicProduceData| {
-        if version >= FIRST_TOPIC_ID_VERSION {
-            name_of(t).is_some_and(|n| topic_allowed(authz, Operation::Write, &n))
-        } else {
-            topic_allowed(authz, Operation::Write, &t.name)
-        }
-    };
-    if req.topic_data.iter().all(allowed) {
+    // The common case, every topic allowed, is decided in one pass that allocates nothing.
+    let mut all = true;
+    for t in wire.topics() {
+        all &= check(&t.map_err(malformed)?) == Verdict::Forward;
+    }
+    if all {
         return Ok(Plan::Forward);
     }
-    if req.acks == 0 {
+    if wire.acks == 0 {
         return Ok(Plan::Close(
             "acks=0 Produce denied: Topic WRITE (29)".into(),
         ));
     }
-
-    let codes: Vec<Option<i16>> = req
-        .topic_data
-        .iter()
-        .map(|t| {
-            if allowed(t) {
-                None
-            } else if version >= FIRST_TOPIC_ID_VERSION && name_of(t).is_none() {
-                Some(code::UNKNOWN_TOPIC_ID)
-            } else {
-                Some(code::TOPIC_AUTHORIZATION_FAILED)
-            }
-        })
-        .collect();
-    plan_denied(version, header, req, &codes, Then::default())
-}
-
-/// The plan for a request with some topic denied (`codes`: each topic's error, `None` for
-/// forwarded).
-fn plan_denied(
-    version: i16,
-    header: &RequestHeader,
-    req: &ProduceRequest,
-    codes: &[Option<i16>],
-    then: Then<ProduceTopics>,
-) -> Result<Plan, ProtocolError> {
-    let answers = Answering::new(version)?;
-    let mut codes = codes.iter();
-    list_api::plan::<ProduceTopics, _>(
-        header,
-        Decoded::<ProduceTopics> {
-            version,
-            header,
-            request: req,
-        },
-        |_| match codes.next() {
-            Some(Some(code)) => Verdict::Answer(*code),
-            _ => Verdict::Forward,
-        },
-        &|out: &mut bytes::BytesMut, t: &&TopicProduceData, code| answers.write(out, t, code),
-        then,
-    )
+    let then = Then::<ProduceTopics>::default();
+    list_api::plan(header, wire, check, &Answering::new(version)?, then)
 }
 
 /// The answers for a denied topic's partitions (`new PartitionResponse(error)`: base offset -1,
 /// log append time -1, log start offset -1), one encoded partition per error code. Only the
 /// whole-request 53 (getErrorResponse) carries a message, from v8.
 struct Answering {
-    version: i16,
-    by_code: [(i16, NestedAnswer); 3],
+    by_code: [(i16, TopicAnswer); 3],
 }
 
 impl Answering {
@@ -133,10 +111,9 @@ impl Answering {
                     .with_error_message(error_message),
                 |p, i| p.index = i,
             )
-            .map(|a| (code, a))
+            .map(|a| (code, TopicAnswer::new(ApiKey::Produce, version, a)))
         };
         Ok(Answering {
-            version,
             by_code: [
                 answer(code::TOPIC_AUTHORIZATION_FAILED)?,
                 answer(code::UNKNOWN_TOPIC_ID)?,
@@ -145,33 +122,28 @@ impl Answering {
         })
     }
 
-    fn write(
-        &self,
-        out: &mut bytes::BytesMut,
-        t: &TopicProduceData,
-        code: i16,
-    ) -> Result<(), ProtocolError> {
-        let (_, partition) = self
+    fn for_code(&self, code: i16) -> &TopicAnswer {
+        let (_, answer) = self
             .by_code
             .iter()
             .find(|(c, _)| *c == code)
             .unwrap_or(&self.by_code[0]);
-        let mut topic = TopicProduceResponse::default();
-        if self.version >= FIRST_TOPIC_ID_VERSION {
-            topic.topic_id = t.topic_id;
-        } else {
-            topic.name = t.name.clone();
-        }
-        let partitions = t.partition_data.iter().map(|p| p.index);
-        partition.write(out, &topic, |t, v| t.partition_responses = v, partitions)
+        answer
     }
 }
 
-fn topic_key(version: i16, name: &TopicName, id: Uuid) -> Key {
-    if version >= FIRST_TOPIC_ID_VERSION {
-        Key::Id(id)
-    } else {
-        Key::Name(name.0.clone())
+impl<'a> Answer<ProduceTopic<'a>> for Answering {
+    fn write(
+        &self,
+        out: &mut bytes::BytesMut,
+        t: &ProduceTopic<'a>,
+        code: i16,
+    ) -> Result<(), ProtocolError> {
+        self.for_code(code).write(out, t)
+    }
+
+    fn size(&self, t: &ProduceTopic<'a>, code: i16) -> usize {
+        self.for_code(code).size(t)
     }
 }
 
@@ -181,16 +153,22 @@ fn topic_key(version: i16, name: &TopicName, id: Uuid) -> Key {
 /// also whenever the request names one (stricter: the Java producer only names one when all its
 /// batches are transactional).
 fn transactional_denied(
-    version: i16,
-    req: &ProduceRequest,
+    wire: &ProduceRequestWire,
     authz: &dyn Authorize,
 ) -> Result<bool, ProtocolError> {
-    if let Some(tid) = &req.transactional_id {
+    if let Some(tid) = wire.transactional_id() {
         return Ok(!authz.allowed(Operation::Write, ResourceType::TransactionalId, tid));
     }
-    for topic in &req.topic_data {
-        for partition in &topic.partition_data {
-            let Some(bytes) = &partition.records else {
+    let version = wire.version();
+    for topic in wire.topics() {
+        let topic = topic.map_err(|e| ProtocolError::Decode {
+            api: ApiKey::Produce,
+            version,
+            what: "request body",
+            message: e.to_string(),
+        })?;
+        for partition in topic.partitions() {
+            let Some(bytes) = partition.records else {
                 continue;
             };
             let transactional =
@@ -198,10 +176,7 @@ fn transactional_denied(
                     api: ApiKey::Produce,
                     version,
                     what: "produce records",
-                    message: format!(
-                        "topic {:?} partition {}: {e}",
-                        &*topic.name, partition.index
-                    ),
+                    message: format!("topic {} partition {}: {e}", topic.topic, partition.index),
                 })?;
             if transactional {
                 return Ok(true);

@@ -233,7 +233,7 @@ impl AuthGate {
                         return self.handshake_error(meta, payload, ILLEGAL_SASL_STATE);
                     }
                     self.reauthenticating = Some(session.clone());
-                    return self.handshake(meta, payload).await;
+                    return Box::pin(self.handshake(meta, payload)).await;
                 }
                 if expired {
                     return Ok(Verdict::Close(
@@ -255,7 +255,7 @@ impl AuthGate {
                     return Ok(Verdict::Pass);
                 }
                 if is(ApiKey::SaslHandshake) {
-                    return self.handshake(meta, payload).await;
+                    return Box::pin(self.handshake(meta, payload)).await;
                 }
                 Ok(Verdict::Close(format!(
                     "API key {key} before authentication (only ApiVersions and SaslHandshake are accepted)"
@@ -263,7 +263,7 @@ impl AuthGate {
             }
             State::Handshaken { .. } | State::Exchanging { .. } => {
                 if is(ApiKey::SaslAuthenticate) {
-                    return self.authenticate(meta, payload).await;
+                    return Box::pin(self.authenticate(meta, payload)).await;
                 }
                 // Scenario 33: after SaslHandshake, anything but SaslAuthenticate is an illegal state.
                 if is(ApiKey::SaslHandshake) {

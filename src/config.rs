@@ -136,6 +136,9 @@ pub struct Limits {
     pub max_response_bytes: usize,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    /// New connections accepted per second over all listeners (Kafka's
+    /// `max.connection.creation.rate`); 0: no limit. Above it, accepting waits.
+    pub max_connection_rate: usize,
     pub max_inflight_bytes: usize,
     pub max_inflight_requests: usize,
 }
@@ -366,6 +369,7 @@ fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
         max_response_bytes: r.size("max_response_bytes", 100 * 1024 * 1024),
         max_connections: r.size("max_connections", 10_000),
         max_connections_per_ip: r.size("max_connections_per_ip", 1_000),
+        max_connection_rate: r.size("max_connection_rate", 0),
         max_inflight_bytes: r.size("max_inflight_bytes", 64 * 1024 * 1024),
         max_inflight_requests: r.size("max_inflight_requests", 1_000),
     });

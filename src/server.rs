@@ -189,6 +189,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let limits = ConnLimits::new(
         config.limits.max_connections,
         config.limits.max_connections_per_ip,
+        config.limits.max_connection_rate,
     );
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     let ready = Arc::new(AtomicBool::new(false));

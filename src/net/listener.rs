@@ -20,6 +20,32 @@ pub struct ConnLimits {
     total: Arc<Semaphore>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     max_per_ip: usize,
+    /// The accept pace (`limits.max_connection_rate`), if any.
+    pace: Option<Mutex<Pace>>,
+}
+
+/// New connections per second, as a token bucket holding up to one second's worth: a burst of
+/// `per_second` is accepted at once, then one every `1 / per_second` seconds.
+struct Pace {
+    per_second: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Pace {
+    /// Takes a token: `None` if there was one, else how long until there is.
+    fn take(&mut self, now: Instant) -> Option<Duration> {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.per_second);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return None;
+        }
+        Some(Duration::from_secs_f64(
+            (1.0 - self.tokens) / self.per_second,
+        ))
+    }
 }
 
 /// Holds one connection's place under both caps; dropping it frees them.
@@ -42,12 +68,44 @@ impl Drop for ConnSlot {
 }
 
 impl ConnLimits {
-    pub fn new(max_total: usize, max_per_ip: usize) -> Arc<Self> {
+    /// `max_rate`: new connections per second over all listeners, 0 for no limit.
+    pub fn new(max_total: usize, max_per_ip: usize, max_rate: usize) -> Arc<Self> {
+        let pace = (max_rate > 0).then(|| {
+            Mutex::new(Pace {
+                per_second: max_rate as f64,
+                tokens: max_rate as f64,
+                at: Instant::now(),
+            })
+        });
         Arc::new(ConnLimits {
             total: Arc::new(Semaphore::new(max_total)),
             per_ip: Mutex::new(HashMap::new()),
             max_per_ip,
+            pace,
         })
+    }
+
+    /// Waits until the accept pace allows another connection (at once without a limit). As in
+    /// Kafka (KIP-612), a connection over the rate is not refused: it waits in the kernel's
+    /// backlog until it is accepted. Returns whether it had to wait.
+    pub async fn paced(&self) -> bool {
+        let Some(pace) = &self.pace else {
+            return false;
+        };
+        let mut waited = false;
+        loop {
+            let wait = pace
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(Instant::now());
+            match wait {
+                None => return waited,
+                Some(d) => {
+                    waited = true;
+                    tokio::time::sleep(d).await;
+                }
+            }
+        }
     }
 
     /// Takes a place for a connection from `ip`, or says which cap is full.
@@ -88,7 +146,12 @@ pub async fn accept_loop(listener: TcpListener, ctx: PortCtx, mut shutdown: watc
     let mut backoff = Duration::from_millis(5);
     loop {
         let accepted = tokio::select! {
-            r = listener.accept() => r,
+            r = async {
+                if ctx.limits.paced().await {
+                    ctx.session.metrics.inc("connections_paced_total", &[]);
+                }
+                listener.accept().await
+            } => r,
             _ = shutdown.wait_for(|s| *s) => break,
         };
         let (stream, peer) = match accepted {
@@ -342,7 +405,7 @@ mod tests {
 
     #[test]
     fn per_ip_cap_leaves_other_addresses_alone() {
-        let limits = ConnLimits::new(10, 2);
+        let limits = ConnLimits::new(10, 2, 0);
         let a: IpAddr = [10, 0, 0, 1].into();
         let b: IpAddr = [10, 0, 0, 2].into();
         let s1 = limits.try_admit(a).expect("first");
@@ -355,12 +418,55 @@ mod tests {
 
     #[test]
     fn total_cap_applies_across_addresses() {
-        let limits = ConnLimits::new(2, 10);
+        let limits = ConnLimits::new(2, 10, 0);
         let _a = limits.try_admit([10, 0, 0, 1].into()).expect("a");
         let _b = limits.try_admit([10, 0, 0, 2].into()).expect("b");
         assert_eq!(
             limits.try_admit([10, 0, 0, 3].into()).err(),
             Some("total_cap")
+        );
+    }
+
+    /// A second's worth at once, then one connection per `1 / rate` seconds; an idle second
+    /// refills the burst, never beyond it.
+    #[test]
+    fn the_accept_pace_allows_a_one_second_burst_then_the_rate() {
+        let t0 = Instant::now();
+        let mut pace = Pace {
+            per_second: 4.0,
+            tokens: 4.0,
+            at: t0,
+        };
+        for _ in 0..4 {
+            assert_eq!(pace.take(t0), None);
+        }
+        let wait = pace.take(t0).expect("the burst is spent");
+        assert!((wait.as_secs_f64() - 0.25).abs() < 1e-9, "{wait:?}");
+        assert_eq!(pace.take(t0 + Duration::from_millis(250)), None);
+        assert!(pace.take(t0 + Duration::from_millis(300)).is_some());
+        let later = t0 + Duration::from_secs(60);
+        for _ in 0..4 {
+            assert_eq!(pace.take(later), None);
+        }
+        assert!(pace.take(later).is_some(), "no more than a second's worth");
+    }
+
+    #[tokio::test]
+    async fn accepting_waits_for_the_pace_and_never_without_one() {
+        let unlimited = ConnLimits::new(10, 10, 0);
+        for _ in 0..1000 {
+            assert!(!unlimited.paced().await);
+        }
+        let limits = ConnLimits::new(10, 10, 20);
+        let start = Instant::now();
+        for _ in 0..20 {
+            assert!(!limits.paced().await);
+        }
+        assert!(limits.paced().await, "the 21st in the same second waits");
+        assert!(
+            start.elapsed() >= Duration::from_millis(45),
+            "{:?}",
+            start.elapsed()
         );
     }
 }

@@ -302,10 +302,7 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
             }
             let (r, w) = tokio::io::split(tls);
             metrics.connection_opened(&listener);
-            (
-                session::run(r, w, session, client_cert.as_deref()).await,
-                version,
-            )
+            (session::run(r, w, session, client_cert).await, version)
         }
     };
     metrics.connection_closed(&listener);

@@ -169,7 +169,7 @@ pub async fn run<R, W>(
     reader: R,
     writer: W,
     ctx: SessionCtx,
-    client_cert: Option<&[u8]>,
+    client_cert: Option<Vec<u8>>,
 ) -> Result<(), SessionError>
 where
     R: AsyncRead + Unpin + Send + 'static,
@@ -182,9 +182,11 @@ where
         ctx.audit.clone(),
         ctx.conn.clone(),
         ctx.peer.ip(),
-        client_cert,
+        client_cert.as_deref(),
     )
     .map_err(SessionError::Auth)?;
+    // Mapped to the principal: the certificate's copy is not kept for the connection's lifetime.
+    drop(client_cert);
     let limits = &ctx.config.limits;
     let (tx, rx) = mpsc::channel::<Pending>(limits.max_inflight_requests);
     let inflight = Arc::new(Semaphore::new(limits.max_inflight_bytes));

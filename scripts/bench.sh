@@ -1,36 +1,39 @@
 #!/usr/bin/env bash
-# Benchmark: the gateway versus a direct connection to the broker, in the same run.
+# Benchmark: the gateway versus a direct connection and versus HAProxy, all in the same run.
 #
 #   scripts/bench.sh [--quick]
 #
-# Starts, on loopback with free ports: one tansu broker (memory storage), the release gateway
-# with a plaintext and a TLS listener in front of it, and (if haproxy is installed or installs
-# from apt) a plain TCP relay in front of a second tansu that advertises the relay's port.
-# benches/bench_client.py (confluent-kafka / librdkafka) then measures, per path:
+# Starts, on loopback with free ports: a tansu broker (memory storage) and three release gateways
+# in front of it -- "gateway" (policy + the default audit level; a plaintext and a TLS listener),
+# "gateway-allow" (authorization.allow_all = true, no audit) and "gateway-audit-all" (policy +
+# audit level all), both plaintext -- and, if haproxy is installed or installs from apt, a plain
+# TCP relay (haproxy, mode tcp) in front of a 2nd tansu and a TLS-terminating haproxy (mode tcp,
+# bind ... ssl, the gateway's dev server cert) in front of a 3rd tansu; each of those tansus
+# advertises its haproxy's port. benches/bench_client.py (confluent-kafka / librdkafka) then
+# measures, per path:
 #   throughput  produce + consume MB/s, rounds interleaved with the path order rotated each round
 #   CPU         utime+stime of gateway / tansu / haproxy per phase, per GB moved
-#   latency     single-record acks=1 produce+flush, p50/p99
-# and prints a Markdown report to stdout, also written to benches/results/latest.md.
-# Progress and logs go to stderr. Missed targets do not fail the script; errors do.
+#   latency     single-record acks=1 produce+flush, p50/p99 (direct, gateway plaintext + TLS,
+#               haproxy relay + TLS; not the allow_all / audit-all gateways)
+# and prints a Markdown report with the issue-13 targets to stdout, also written to
+# benches/results/latest.md. Progress and logs go to stderr. Missed targets do not fail the
+# script; errors do.
 #
 # Env knobs: KGW_BENCH_MB (MB per throughput run), KGW_BENCH_ROUNDS, KGW_BENCH_LAT_COUNT,
-# KGW_BENCH_RELAY=0 (skip the haproxy relay), KGW_BENCH_KEEP=1 (keep the
-# temp dir with logs and raw JSON results), KGW_BENCH_OUT (report path), KGW_BENCH_GATEWAY=PATH
-# (benchmark this prebuilt binary instead of running cargo build), KGW_BENCH_REV=REV (build that
-# committed revision from `git archive` in $KGW_CACHE instead of the working tree).
+# KGW_BENCH_RELAY=0 (skip both haproxy paths), KGW_BENCH_AUTHZ=0 (skip the allow_all and
+# audit-all gateways), KGW_BENCH_AUDIT_LEVEL (override the main gateway's audit level; default:
+# none set, i.e. the gateway's default), KGW_BENCH_KEEP=1 (keep the temp dir with logs and raw
+# JSON results), KGW_BENCH_OUT (report path), KGW_BENCH_GATEWAY=PATH (benchmark this prebuilt
+# binary instead of running cargo build), KGW_BENCH_REV=REV (build that committed revision from
+# `git archive` in $KGW_CACHE instead of the working tree).
 # See benches/README.md.
 set -euo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$REPO"
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+bench_init bench
 
-MODE=full
-case "${1:-}" in
-  --quick) MODE=quick ;;
-  "") ;;
-  -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
-  *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
-esac
+parse_mode '2,/^# See benches/p' "$@"
 
 if [ "$MODE" = quick ]; then
   MB="${KGW_BENCH_MB:-200}"; ROUNDS="${KGW_BENCH_ROUNDS:-3}"
@@ -45,48 +48,11 @@ LAT_WARMUP=200
 LINGER_MS=5
 OUT="${KGW_BENCH_OUT:-$REPO/benches/results/latest.md}"
 
-say() { printf '[bench] %s\n' "$*" >&2; }
-die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
-
-# ------------------------------------------------------------------ processes + cleanup
-WORK=""
-PIDS=()
-cleanup() {
-  local rc=$? i pid
-  trap - EXIT INT TERM
-  for (( i=${#PIDS[@]}-1; i>=0; i-- )); do
-    pid="${PIDS[$i]}"
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-    if [ "${KGW_BENCH_KEEP:-0}" = 1 ] || [ "$rc" != 0 ]; then
-      say "logs and raw results kept in $WORK"
-    else
-      rm -rf "$WORK"
-    fi
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
 # ------------------------------------------------------------------ deps + build
 say "mode $MODE: $ROUNDS rounds x ${MB} MB per path, latency $LAT_COUNT records per path"
 scripts/install-deps.sh >&2
-# shellcheck disable=SC1091
-source "${KGW_CACHE:-$HOME/.cache/kafka-gateway}/env.sh"
-PY="$KGW_PYTHON"
-if [ -n "${KGW_BENCH_GATEWAY:-}" ]; then
-  say "using the prebuilt gateway $KGW_BENCH_GATEWAY (KGW_BENCH_GATEWAY)"
-  [ -x "$KGW_BENCH_GATEWAY" ] || die "$KGW_BENCH_GATEWAY is not an executable"
-  GW_SRC="$KGW_BENCH_GATEWAY"
-elif [ -n "${KGW_BENCH_REV:-}" ]; then
+load_env
+if [ -z "${KGW_BENCH_GATEWAY:-}" ] && [ -n "${KGW_BENCH_REV:-}" ]; then
   # a committed revision, exported (git archive, read-only on the repo) and built outside the repo
   BENCH_SHA="$(git -C "$REPO" rev-parse --verify "${KGW_BENCH_REV}^{commit}")" || die "bad KGW_BENCH_REV"
   REV_SRC="$KGW_CACHE/bench-src/$BENCH_SHA"
@@ -98,17 +64,12 @@ elif [ -n "${KGW_BENCH_REV:-}" ]; then
   say "building the release gateway at $KGW_BENCH_REV ($BENCH_SHA) in $REV_SRC"
   CARGO_TARGET_DIR="$KGW_CACHE/bench-target" cargo build --release --locked \
     --manifest-path "$REV_SRC/Cargo.toml" >&2 || die "cargo build of $KGW_BENCH_REV failed"
+  # shellcheck disable=SC2034  # read by make_work (bench-lib.sh)
   GW_SRC="$KGW_CACHE/bench-target/release/kafka-gateway"
 else
-  say "building the release gateway"
-  cargo build --release --locked >&2 || die "cargo build --release --locked failed"
-  GW_SRC="target/release/kafka-gateway"
+  gateway_binary
 fi
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/kgw-bench.XXXXXX")"
-# a private copy: a concurrent rebuild of target/ must not swap the binary under the benchmark
-cp "$GW_SRC" "$WORK/kafka-gateway"
-GW="$WORK/kafka-gateway"
+make_work kgw-bench
 "$GW" certs dev --dir "$WORK/certs" >/dev/null
 CA="$WORK/certs/ca.pem"
 
@@ -119,7 +80,7 @@ if [ "${KGW_BENCH_RELAY:-1}" = 0 ]; then
   RELAY=0; RELAY_SKIP="disabled with KGW_BENCH_RELAY=0"
 elif ! command -v haproxy >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing haproxy from Debian (reference TCP relay)"
+    say "installing haproxy from Debian (reference TCP relay and TLS termination)"
     export DEBIAN_FRONTEND=noninteractive
     timeout 300 apt-get install -y -qq haproxy >&2 \
       || { timeout 300 apt-get update -qq >&2 && timeout 300 apt-get install -y -qq haproxy >&2; } \
@@ -127,157 +88,177 @@ elif ! command -v haproxy >/dev/null; then
   fi
   command -v haproxy >/dev/null || { RELAY=0; RELAY_SKIP="haproxy not installed and apt-get install failed"; }
 fi
-[ "$RELAY" = 1 ] || say "relay path skipped: $RELAY_SKIP"
+[ "$RELAY" = 1 ] || say "haproxy paths skipped: $RELAY_SKIP"
+AUTHZ_PATHS=1
+if [ "${KGW_BENCH_AUTHZ:-1}" = 0 ]; then
+  AUTHZ_PATHS=0
+  say "allow_all and audit-all gateways skipped (KGW_BENCH_AUTHZ=0)"
+fi
 
 # ------------------------------------------------------------------ ports
-# 8 free loopback ports, held open together so they are distinct
-read -r P_TANSU P_TANSU2 P_RELAY P_GW_PLAIN P_GW_TLS P_GW_PLAIN_B P_GW_TLS_B P_ADMIN < <(
-  "$PY" - <<'PY'
-import socket
-socks = []
-for _ in range(8):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-)
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-start_tansu() { # name listen_port advertised_port -> sets STARTED_PID
-  local name="$1" port="$2" adv="$3" dir="$WORK/$1"
-  mkdir -p "$dir"
-  # cwd = its own dir: tansu reads a .env file from its cwd
-  (cd "$dir" && exec env -u OTEL_EXPORTER_OTLP_ENDPOINT -u STORAGE_ENGINE -u SCHEMA_REGISTRY \
-      "$KGW_TANSU" broker --listener-url "tcp://127.0.0.1:$port" \
-      --advertised-listener-url "tcp://127.0.0.1:$adv" \
-      --storage-engine memory://tansu/ --cluster-id "kgw-bench-$name" \
-      >"$dir/tansu.log" 2>&1 </dev/null) &
-  STARTED_PID=$!
-  PIDS+=("$STARTED_PID")
-  local deadline=$(( $(date +%s) + 30 ))
-  until port_open "$port"; do
-    kill -0 "$STARTED_PID" 2>/dev/null || { tail -n 20 "$dir/tansu.log" >&2; die "$name exited during startup"; }
-    [ "$(date +%s)" -lt "$deadline" ] || die "$name not listening on $port after 30s"
-    sleep 0.1
-  done
-  say "$name: pid $STARTED_PID on 127.0.0.1:$port (advertised 127.0.0.1:$adv)"
-}
+# 16 free loopback ports, held open together so they are distinct
+read -r P_TANSU P_TANSU2 P_TANSU3 P_RELAY P_RELAY_TLS \
+        P_GW_PLAIN P_GW_TLS P_GW_PLAIN_B P_GW_TLS_B P_ADMIN \
+        P_GWA_PLAIN P_GWA_PLAIN_B P_GWA_ADMIN P_GWF_PLAIN P_GWF_PLAIN_B P_GWF_ADMIN < <(free_ports 16)
 
 start_tansu tansu "$P_TANSU" "$P_TANSU"
 TANSU_PID=$STARTED_PID
-# the direct path must answer Metadata before anything else starts
-until scripts/broker.sh probe "127.0.0.1:$P_TANSU" >/dev/null 2>&1; do
-  kill -0 "$TANSU_PID" 2>/dev/null || die "tansu died"
-  sleep 0.2
-done
 
-# ------------------------------------------------------------------ gateway
-cat >"$WORK/gateway.toml" <<EOF
-# generated by scripts/bench.sh
-[[listeners]]
-name = "plain"
-bind = "127.0.0.1:$P_GW_PLAIN"
-advertised_host = "127.0.0.1"
-broker_port_base = $P_GW_PLAIN_B
-broker_port_count = 1
-node_id_base = 111
+# ------------------------------------------------------------------ gateways
+# Three gateway processes in front of the same tansu, so that each one's CPU is its own:
+#   gateway            policy + audit at the default level; plaintext + TLS (paths gw-plain, gw-tls)
+#   gateway-allow      authorization.allow_all = true, no audit; plaintext     (path gw-allow)
+#   gateway-audit-all  policy + audit level all; plaintext                      (path gw-audit-all)
+# The bench client is User:ANONYMOUS (no SASL here), allowed what the workload needs: with a
+# policy every request is checked; allowed ones are forwarded as their own bytes.
+printf '%s\n' "p, User:ANONYMOUS, Topic, *, All, *, allow" \
+  "p, User:ANONYMOUS, Group, *, All, *, allow" \
+  "p, User:ANONYMOUS, Cluster, kafka-cluster, All, *, allow" >"$WORK/bench.policy"
+if [ -n "${KGW_BENCH_AUDIT_LEVEL:-}" ]; then
+  AUDIT_LEVEL_LINE="level = \"$KGW_BENCH_AUDIT_LEVEL\""
+  AUDIT_LEVEL_DESC="$KGW_BENCH_AUDIT_LEVEL"
+else
+  # no level key: the gateway's own default (admin, src/audit/level.rs) is what runs
+  AUDIT_LEVEL_LINE="# level not set: the gateway's default"
+  AUDIT_LEVEL_DESC="default"
+fi
 
-[[listeners]]
-name = "tls"
-bind = "127.0.0.1:$P_GW_TLS"
-advertised_host = "127.0.0.1"
-broker_port_base = $P_GW_TLS_B
-broker_port_count = 1
-node_id_base = 111
+gw_common() { # admin_port
+  printf '[upstream]\nbootstrap_servers = ["127.0.0.1:%s"]\n\n[admin]\nbind = "127.0.0.1:%s"\n\n' "$P_TANSU" "$1"
+}
+gw_policy() {
+  printf '[authorization]\nmodel = "%s"\npolicy_files = ["%s"]\n\n' "$REPO/policies/model.conf" "$WORK/bench.policy"
+}
+{
+  echo "# generated by scripts/bench.sh: policy, audit at the default level"
+  gw_listener plain "$P_GW_PLAIN" "$P_GW_PLAIN_B"
+  gw_listener tls "$P_GW_TLS" "$P_GW_TLS_B"
+  printf '[listeners.tls]\ncert_file = "%s"\nkey_file = "%s"\n\n' "$WORK/certs/server.pem" "$WORK/certs/server-key.pem"
+  gw_common "$P_ADMIN"
+  gw_policy
+  printf '[audit]\ndir = "%s"\n%s\n' "$WORK/audit" "$AUDIT_LEVEL_LINE"
+} >"$WORK/gateway.toml"
+{
+  echo "# generated by scripts/bench.sh: no authorization (allow_all), no audit"
+  gw_listener plain "$P_GWA_PLAIN" "$P_GWA_PLAIN_B"
+  gw_common "$P_GWA_ADMIN"
+  printf '[authorization]\nallow_all = true\n'
+} >"$WORK/gateway-allow.toml"
+{
+  echo "# generated by scripts/bench.sh: policy, audit level all"
+  gw_listener plain "$P_GWF_PLAIN" "$P_GWF_PLAIN_B"
+  gw_common "$P_GWF_ADMIN"
+  gw_policy
+  printf '[audit]\ndir = "%s"\nlevel = "all"\n' "$WORK/audit-all"
+} >"$WORK/gateway-audit-all.toml"
 
-[listeners.tls]
-cert_file = "certs/server.pem"
-key_file = "certs/server-key.pem"
+start_gateway() { # name listeners admin_port -> STARTED_PID; config $WORK/name.toml
+  local name="$1" want="$2" admin="$3"
+  "$GW" run --config "$WORK/$name.toml" >"$WORK/$name.out" 2>"$WORK/$name.log" </dev/null &
+  STARTED_PID=$!
+  PIDS+=("$STARTED_PID")
+  wait_gateway "$name" "$STARTED_PID" "$WORK/$name.out" "$WORK/$name.log" "$admin" "$want" 30
+  say "$name: pid $STARTED_PID, $(tr '\n' ';' <"$WORK/$name.out") admin 127.0.0.1:$admin"
+}
 
-[upstream]
-bootstrap_servers = ["127.0.0.1:$P_TANSU"]
+start_gateway gateway 2 "$P_ADMIN"
+GW_PID=$STARTED_PID
+GWA_PID=""; GWF_PID=""
+if [ "$AUTHZ_PATHS" = 1 ]; then
+  start_gateway gateway-allow 1 "$P_GWA_ADMIN"
+  GWA_PID=$STARTED_PID
+  start_gateway gateway-audit-all 1 "$P_GWF_ADMIN"
+  GWF_PID=$STARTED_PID
+fi
 
-[admin]
-bind = "127.0.0.1:$P_ADMIN"
+# ------------------------------------------------------------------ haproxy: TCP relay and TLS termination
+# A TCP relay cannot rewrite broker addresses, so each haproxy fronts its own tansu that advertises
+# the haproxy port: clients bootstrap through haproxy and are sent back to it for the leader.
+#   haproxy      bind ...                       -> tansu2   (path relay)
+#   haproxy-tls  bind ... ssl crt <dev cert+key> -> tansu3   (path relay-tls, TLS terminated here)
+# Both mode tcp, HAProxy's defaults otherwise (nbthread not set).
+HA_PID=""; HAT_PID=""; TANSU2_PID=""; TANSU3_PID=""
+HAPROXY_VERSION=""; HAPROXY_OPENSSL=""; HAPROXY_NBTHREAD=""
+haproxy_cfg() { # frontend_bind_line backend_port
+  printf '%s\n' "# generated by scripts/bench.sh; nbthread not set (HAProxy's default)" \
+    "global" \
+    "    log stdout format raw local0 err" \
+    "defaults" \
+    "    mode tcp" \
+    "    log global" \
+    "    timeout connect 5s" \
+    "    timeout client 10m" \
+    "    timeout server 10m" \
+    "frontend kafka" \
+    "    $1" \
+    "    default_backend tansu" \
+    "backend tansu" \
+    "    server tansu 127.0.0.1:$2"
+}
+start_haproxy() { # name cfg -> STARTED_PID
+  local name="$1" cfg="$2"
+  haproxy -c -q -f "$cfg" >&2 || die "haproxy rejected $cfg"
+  haproxy -db -f "$cfg" >"$WORK/$name.log" 2>&1 </dev/null &
+  STARTED_PID=$!
+  PIDS+=("$STARTED_PID")
+}
+tls_session() { # port -> "TLSv1.3 TLS_AES_256_GCM_SHA384" (openssl s_client, verified against the dev CA)
+  timeout 10 openssl s_client -connect "127.0.0.1:$1" -CAfile "$CA" -verify_return_error -brief \
+      </dev/null 2>&1 | awk -F': ' '/^Protocol version/{p=$2} /^Ciphersuite/{c=$2} END{if (p && c) print p, c}' || true
+}
 
-# Authorization on, as in production: the bench client is User:ANONYMOUS (no SASL here), allowed
-# what the workload needs. Every request is checked; allowed ones are forwarded as their own bytes.
-[authorization]
-model = "$REPO/policies/model.conf"
-policy_files = ["$WORK/bench.policy"]
-
-[audit]
-dir = "$WORK/audit"
-level = "${KGW_BENCH_AUDIT_LEVEL:-admin}"
-EOF
-cat >"$WORK/bench.policy" <<EOF
-p, User:ANONYMOUS, Topic, *, All, *, allow
-p, User:ANONYMOUS, Group, *, All, *, allow
-p, User:ANONYMOUS, Cluster, kafka-cluster, All, *, allow
-EOF
-"$GW" run --config "$WORK/gateway.toml" >"$WORK/gateway.out" 2>"$WORK/gateway.log" </dev/null &
-GW_PID=$!
-PIDS+=("$GW_PID")
-deadline=$(( $(date +%s) + 30 ))
-until [ "$(grep -c '^listening ' "$WORK/gateway.out" 2>/dev/null)" = 2 ] \
-    && curl -fsS "http://127.0.0.1:$P_ADMIN/readyz" >/dev/null 2>&1; do
-  kill -0 "$GW_PID" 2>/dev/null || { tail -n 20 "$WORK/gateway.log" >&2; die "gateway exited during startup"; }
-  [ "$(date +%s)" -lt "$deadline" ] || { tail -n 20 "$WORK/gateway.log" >&2; die "gateway not ready after 30s"; }
-  sleep 0.1
-done
-say "gateway: pid $GW_PID, $(tr '\n' ';' <"$WORK/gateway.out") admin 127.0.0.1:$P_ADMIN"
-
-# ------------------------------------------------------------------ relay: 2nd tansu behind haproxy
-HA_PID=""; TANSU2_PID=""; HAPROXY_VERSION=""
 if [ "$RELAY" = 1 ]; then
-  # A TCP relay cannot rewrite broker addresses, so this tansu advertises the relay's port:
-  # clients bootstrap through haproxy and are sent back to haproxy for the partition leader.
   start_tansu tansu2 "$P_TANSU2" "$P_RELAY"
   TANSU2_PID=$STARTED_PID
-  cat >"$WORK/haproxy.cfg" <<EOF
-global
-    log stdout format raw local0 err
-defaults
-    mode tcp
-    log global
-    timeout connect 5s
-    timeout client 10m
-    timeout server 10m
-frontend kafka
-    bind 127.0.0.1:$P_RELAY
-    default_backend tansu2
-backend tansu2
-    server tansu2 127.0.0.1:$P_TANSU2
-EOF
-  haproxy -c -q -f "$WORK/haproxy.cfg" >&2 || die "haproxy rejected its config"
-  haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 </dev/null &
-  HA_PID=$!
-  PIDS+=("$HA_PID")
+  start_tansu tansu3 "$P_TANSU3" "$P_RELAY_TLS"
+  TANSU3_PID=$STARTED_PID
+  # haproxy's crt: certificate and key in one PEM (the gateway's dev server cert)
+  cat "$WORK/certs/server.pem" "$WORK/certs/server-key.pem" >"$WORK/certs/haproxy.pem"
+  chmod 600 "$WORK/certs/haproxy.pem"
+  haproxy_cfg "bind 127.0.0.1:$P_RELAY" "$P_TANSU2" >"$WORK/haproxy.cfg"
+  haproxy_cfg "bind 127.0.0.1:$P_RELAY_TLS ssl crt $WORK/certs/haproxy.pem" "$P_TANSU3" >"$WORK/haproxy-tls.cfg"
+  start_haproxy haproxy "$WORK/haproxy.cfg"
+  HA_PID=$STARTED_PID
+  start_haproxy haproxy-tls "$WORK/haproxy-tls.cfg"
+  HAT_PID=$STARTED_PID
   deadline=$(( $(date +%s) + 15 ))
   until scripts/broker.sh probe "127.0.0.1:$P_RELAY" >/dev/null 2>&1; do
     kill -0 "$HA_PID" 2>/dev/null || { cat "$WORK/haproxy.log" >&2; die "haproxy exited"; }
     [ "$(date +%s)" -lt "$deadline" ] || die "relay 127.0.0.1:$P_RELAY not answering Metadata"
     sleep 0.2
   done
+  until [ -n "$(tls_session "$P_RELAY_TLS")" ]; do
+    kill -0 "$HAT_PID" 2>/dev/null || { cat "$WORK/haproxy-tls.log" >&2; die "haproxy-tls exited"; }
+    [ "$(date +%s)" -lt "$deadline" ] || die "haproxy-tls 127.0.0.1:$P_RELAY_TLS: no verified TLS handshake"
+    sleep 0.2
+  done
   HAPROXY_VERSION="$(haproxy -v 2>/dev/null | awk 'NR==1{print "HAProxy", $3}')"
+  HAPROXY_OPENSSL="$(haproxy -vv 2>/dev/null | sed -n 's/^Running on OpenSSL version : //p' | head -n1)"
+  HAPROXY_NBTHREAD="$(haproxy -vv 2>/dev/null | sed -n 's/.*MAX_THREADS=[0-9]*, default=\([0-9]*\)).*/\1/p' | head -n1)"
   say "relay: haproxy pid $HA_PID on 127.0.0.1:$P_RELAY -> tansu2 127.0.0.1:$P_TANSU2"
+  say "relay-tls: haproxy pid $HAT_PID on 127.0.0.1:$P_RELAY_TLS (TLS) -> tansu3 127.0.0.1:$P_TANSU3"
 fi
 
 # ------------------------------------------------------------------ client runs
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
-METRICS="http://127.0.0.1:$P_ADMIN/metrics"
 
 path_args() { # path -> PATH_ARGS
   case "$1" in
-    direct)   PATH_ARGS=(--bootstrap "127.0.0.1:$P_TANSU" --cpu-pid "tansu=$TANSU_PID") ;;
-    gw-plain) PATH_ARGS=(--bootstrap "127.0.0.1:$P_GW_PLAIN" --cpu-pid "gateway=$GW_PID" --cpu-pid "tansu=$TANSU_PID"
-                         --metrics-url "$METRICS") ;;
-    gw-tls)   PATH_ARGS=(--bootstrap "127.0.0.1:$P_GW_TLS" --tls-ca "$CA" --cpu-pid "gateway=$GW_PID"
-                         --cpu-pid "tansu=$TANSU_PID" --metrics-url "$METRICS") ;;
-    relay)    PATH_ARGS=(--bootstrap "127.0.0.1:$P_RELAY" --cpu-pid "haproxy=$HA_PID" --cpu-pid "tansu2=$TANSU2_PID") ;;
+    direct)       PATH_ARGS=(--bootstrap "127.0.0.1:$P_TANSU" --cpu-pid "tansu=$TANSU_PID") ;;
+    gw-plain)     PATH_ARGS=(--bootstrap "127.0.0.1:$P_GW_PLAIN" --cpu-pid "gateway=$GW_PID"
+                             --cpu-pid "tansu=$TANSU_PID" --metrics-url "http://127.0.0.1:$P_ADMIN/metrics") ;;
+    gw-tls)       PATH_ARGS=(--bootstrap "127.0.0.1:$P_GW_TLS" --tls-ca "$CA" --cpu-pid "gateway=$GW_PID"
+                             --cpu-pid "tansu=$TANSU_PID" --metrics-url "http://127.0.0.1:$P_ADMIN/metrics") ;;
+    gw-allow)     PATH_ARGS=(--bootstrap "127.0.0.1:$P_GWA_PLAIN" --cpu-pid "gateway=$GWA_PID"
+                             --cpu-pid "tansu=$TANSU_PID" --metrics-url "http://127.0.0.1:$P_GWA_ADMIN/metrics") ;;
+    gw-audit-all) PATH_ARGS=(--bootstrap "127.0.0.1:$P_GWF_PLAIN" --cpu-pid "gateway=$GWF_PID"
+                             --cpu-pid "tansu=$TANSU_PID" --metrics-url "http://127.0.0.1:$P_GWF_ADMIN/metrics") ;;
+    relay)        PATH_ARGS=(--bootstrap "127.0.0.1:$P_RELAY" --cpu-pid "haproxy=$HA_PID"
+                             --cpu-pid "tansu2=$TANSU2_PID") ;;
+    relay-tls)    PATH_ARGS=(--bootstrap "127.0.0.1:$P_RELAY_TLS" --tls-ca "$CA" --cpu-pid "haproxy=$HAT_PID"
+                             --cpu-pid "tansu3=$TANSU3_PID") ;;
+    *) die "unknown path $1" ;;
   esac
 }
 
@@ -285,53 +266,69 @@ client() { # subcommand path round args...
   local cmd="$1" path="$2" round="$3"
   shift 3
   path_args "$path"
-  local out="$WORK/client-$cmd-$path-$round.json" log="$WORK/client.log"
-  if ! "$PY" "$REPO/benches/bench_client.py" "$cmd" --path "$path" --round "$round" "${PATH_ARGS[@]}" "$@" \
-      >"$out" 2>>"$log"; then
-    tail -n 15 "$log" >&2
-    die "client $cmd failed on path $path (round $round)"
-  fi
-  for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || die "process $pid died during the benchmark (logs in $WORK)"; done
-  tail -n1 "$out" >>"$RESULTS"
-  grep "^\[bench_client\] $path: \(produce\|latency\)" "$log" | tail -n1 | sed "s/^\[bench_client\]/[bench] round $round/" >&2 || true
+  client_run "$WORK/client-$cmd-$path-$round.json" "client $cmd on path $path (round $round)" \
+    "$PY" "$REPO/benches/bench_client.py" "$cmd" --path "$path" --round "$round" "${PATH_ARGS[@]}" "$@"
+  relay_log bench_client "^\[bench_client\] $path: \(produce\|latency\)" 1 "[bench] round $round"
 }
 
-PATHS=(direct gw-plain gw-tls)
-[ "$RELAY" = 1 ] && PATHS+=(relay)
-rotated() { # round -> ORDER
-  local n=${#PATHS[@]} k i
-  k=$(( ($1 - 1) % n ))
-  ORDER=()
-  for (( i=0; i<n; i++ )); do ORDER+=("${PATHS[$(( (k + i) % n ))]}"); done
-}
+# the three plaintext gateways next to each other, as their CPU is compared (rotation keeps them adjacent)
+PATHS=(direct)
+[ "$AUTHZ_PATHS" = 1 ] && PATHS+=(gw-allow)
+PATHS+=(gw-plain)
+[ "$AUTHZ_PATHS" = 1 ] && PATHS+=(gw-audit-all)
+PATHS+=(gw-tls)
+[ "$RELAY" = 1 ] && PATHS+=(relay relay-tls)
 
-LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+LOAD_BEFORE="$(loadavg)"
 T0=$(date +%s)
+say "paths: ${PATHS[*]}"
 say "warm-up: ${WARMUP_MB} MB per path (not reported)"
 for p in "${PATHS[@]}"; do client throughput "$p" 0 --mb "$WARMUP_MB" --linger-ms "$LINGER_MS"; done
 
 for (( r=1; r<=ROUNDS; r++ )); do
-  rotated "$r"
+  rotated "$r" "${PATHS[@]}"
   say "throughput round $r/$ROUNDS: ${ORDER[*]}"
   for p in "${ORDER[@]}"; do client throughput "$p" "$r" --mb "$MB" --linger-ms "$LINGER_MS"; done
 done
+T_TP=$(( $(date +%s) - T0 ))
 
-say "latency: $LAT_COUNT records per path after $LAT_WARMUP warm-up, paths interleaved: ${PATHS[*]}"
+LAT_PATHS=(direct gw-plain gw-tls)
 LAT_ARGS=(--target "direct=127.0.0.1:$P_TANSU" --target "gw-plain=127.0.0.1:$P_GW_PLAIN"
           --target "gw-tls=127.0.0.1:$P_GW_TLS" --tls-path gw-tls --tls-ca "$CA")
-[ "$RELAY" = 1 ] && LAT_ARGS+=(--target "relay=127.0.0.1:$P_RELAY")
-if ! "$PY" "$REPO/benches/bench_client.py" latency "${LAT_ARGS[@]}" --count "$LAT_COUNT" \
-    --warmup "$LAT_WARMUP" >"$WORK/client-latency.json" 2>>"$WORK/client.log"; then
-  tail -n 15 "$WORK/client.log" >&2
-  die "latency client failed"
+if [ "$RELAY" = 1 ]; then
+  LAT_PATHS+=(relay relay-tls)
+  LAT_ARGS+=(--target "relay=127.0.0.1:$P_RELAY" --target "relay-tls=127.0.0.1:$P_RELAY_TLS"
+             --tls-path relay-tls)
 fi
-tail -n1 "$WORK/client-latency.json" >>"$RESULTS"
-grep '^\[bench_client\] .*: latency' "$WORK/client.log" | sed 's/^\[bench_client\]/[bench]/' >&2 || true
-LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
-say "measurements took $(( $(date +%s) - T0 ))s"
+say "latency: $LAT_COUNT records per path after $LAT_WARMUP warm-up, paths interleaved: ${LAT_PATHS[*]}"
+client_run "$WORK/client-latency.json" "latency client" \
+  "$PY" "$REPO/benches/bench_client.py" latency "${LAT_ARGS[@]}" --count "$LAT_COUNT" --warmup "$LAT_WARMUP"
+relay_log bench_client '^\[bench_client\] .*: latency' all
+LOAD_AFTER="$(loadavg)"
+T_ALL=$(( $(date +%s) - T0 ))
+say "measurements took ${T_ALL}s (throughput ${T_TP}s)"
+
+# ------------------------------------------------------------------ sanity: the audit trails
+trail() { # dir -> "RECORDS PRODUCE_RECORDS BYTES" of the audit files in it
+  local n=0 np=0 b=0
+  if compgen -G "$1/*" >/dev/null; then
+    n=$(cat "$1"/* | wc -l)
+    np=$(cat "$1"/* | grep -c '"api_name":"Produce"' || true)
+    b=$(cat "$1"/* | wc -c)
+  fi
+  echo "$n $np $b"
+}
+read -r AUDIT_RECORDS AUDIT_PRODUCE AUDIT_BYTES < <(trail "$WORK/audit")
+AUDIT_ALL_RECORDS=""; AUDIT_ALL_PRODUCE=""; AUDIT_ALL_BYTES=""
+if [ "$AUTHZ_PATHS" = 1 ]; then
+  read -r AUDIT_ALL_RECORDS AUDIT_ALL_PRODUCE AUDIT_ALL_BYTES < <(trail "$WORK/audit-all")
+  # level all records every allowed Produce: without those records the path measured nothing
+  [ "$AUDIT_ALL_PRODUCE" -gt 0 ] \
+    || die "gateway-audit-all (level all) wrote no Produce decision records (logs in $WORK)"
+fi
 
 # ------------------------------------------------------------------ report
-GIT_COMMIT="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+GIT_COMMIT="$(git_short)"
 if [ -n "${KGW_BENCH_GATEWAY:-}" ]; then
   GIT_COMMIT="prebuilt binary $KGW_BENCH_GATEWAY, tree at $GIT_COMMIT"
 elif [ -n "${KGW_BENCH_REV:-}" ]; then
@@ -339,26 +336,40 @@ elif [ -n "${KGW_BENCH_REV:-}" ]; then
 elif [ -n "$(git -C "$REPO" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]; then
   GIT_COMMIT="$GIT_COMMIT+uncommitted changes in src/"
 fi
-export B_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')" B_NPROC="$(nproc)" \
-  B_CPU="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
-  B_MEM="$(awk '/^MemTotal/{printf "%.0f", $2/1048576}' /proc/meminfo)" B_KERNEL="$(uname -r)" \
-  B_GW="$("$GW" --version)" B_GIT="$GIT_COMMIT" B_RUSTC="$(rustc --version 2>/dev/null || echo rustc?)" \
-  B_TANSU="$("$KGW_TANSU" --version)" B_HAPROXY="$HAPROXY_VERSION" B_RELAY_SKIP="$RELAY_SKIP" \
-  B_MODE="$MODE" B_MB="$MB" B_LINGER="$LINGER_MS" B_LAT_COUNT="$LAT_COUNT" \
-  B_LAT_WARMUP="$LAT_WARMUP" B_LOAD="$LOAD_BEFORE -> $LOAD_AFTER"
-"$PY" - "$WORK/meta.json" <<'PY'
-import json, os, sys
-e = os.environ
-json.dump({
-    "date": e["B_DATE"], "nproc": e["B_NPROC"], "cpu_model": e["B_CPU"], "mem_gib": e["B_MEM"],
-    "kernel": e["B_KERNEL"], "gateway_version": e["B_GW"], "git_commit": e["B_GIT"],
-    "rustc": e["B_RUSTC"], "tansu_version": e["B_TANSU"], "haproxy_version": e["B_HAPROXY"],
-    "relay_skip_reason": e["B_RELAY_SKIP"], "mode": e["B_MODE"], "mb": e["B_MB"],
-    "linger_ms": e["B_LINGER"],
-    "lat_count": int(e["B_LAT_COUNT"]), "lat_warmup": int(e["B_LAT_WARMUP"]),
-    "loadavg": e["B_LOAD"],
-}, open(sys.argv[1], "w"), indent=1)
-PY
+threads() { # pid -> its thread count now
+  if [ -n "$1" ]; then awk '/^Threads:/{print $2}' "/proc/$1/status" 2>/dev/null || true; fi
+}
+
+# meta.tsv: one "key<TAB>value" a line, read by the report
+meta_begin "$WORK/meta.tsv"
+meta_machine "$GW"
+meta git_commit "$GIT_COMMIT"
+meta rustc "$(rustc --version 2>/dev/null || echo rustc?)"
+meta tansu_version "$("$KGW_TANSU" --version)"
+meta haproxy_version "$HAPROXY_VERSION"
+meta haproxy_openssl "$HAPROXY_OPENSSL"
+meta haproxy_nbthread_default "$HAPROXY_NBTHREAD"
+meta relay_skip_reason "$RELAY_SKIP"
+meta authz_paths "$AUTHZ_PATHS"
+meta audit_level "$AUDIT_LEVEL_DESC"
+meta audit_trail "$AUDIT_RECORDS records ($AUDIT_PRODUCE Produce decisions), $AUDIT_BYTES bytes"
+if [ "$AUTHZ_PATHS" = 1 ]; then
+  meta audit_all_trail "$AUDIT_ALL_RECORDS records ($AUDIT_ALL_PRODUCE Produce decisions), $AUDIT_ALL_BYTES bytes"
+fi
+meta threads_gateway "$(threads "$GW_PID")"
+meta threads_gateway_allow "$(threads "$GWA_PID")"
+meta threads_gateway_audit_all "$(threads "$GWF_PID")"
+meta threads_haproxy "$(threads "$HA_PID")"
+meta threads_haproxy_tls "$(threads "$HAT_PID")"
+meta tls_gw "$(tls_session "$P_GW_TLS")"
+if [ "$RELAY" = 1 ]; then meta tls_relay "$(tls_session "$P_RELAY_TLS")"; fi
+meta mode "$MODE"
+meta mb "$MB"
+meta linger_ms "$LINGER_MS"
+meta lat_count "$LAT_COUNT"
+meta lat_warmup "$LAT_WARMUP"
+meta loadavg "$LOAD_BEFORE -> $LOAD_AFTER"
+meta seconds "$T_ALL"
 mkdir -p "$(dirname "$OUT")"
-"$PY" "$REPO/benches/bench_client.py" report --results "$RESULTS" --meta "$WORK/meta.json" --out "$OUT"
+"$PY" "$REPO/benches/bench_client.py" report --results "$RESULTS" --meta "$META" --out "$OUT"
 say "report written to $OUT"

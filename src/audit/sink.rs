@@ -287,7 +287,8 @@ impl Sink {
 
     /// Hands the lines written since the last call to the Kafka copy. Called once they are as
     /// durable as the fsync policy makes them (or the sync failed: they are in the file as far
-    /// as anyone knows), so the copy does not get ahead of the disk in the normal case.
+    /// as anyone knows), so the copy does not get ahead of the disk in the normal case; under
+    /// `batch`, lines nobody waits for may reach it up to `BATCH_LAZY_SYNC` before their fsync.
     pub fn hand_over_copies(&mut self) {
         if let Some(q) = &self.copy {
             for (seq, line) in self.copied.drain(..) {
@@ -335,7 +336,9 @@ impl Sink {
             }
             self.write_chunk()?;
         }
-        if self.cfg.fsync == FsyncPolicy::Batch {
+        // Batch: fsynced now when a record just written is waited for; the others within
+        // BATCH_LAZY_SYNC, by the writer.
+        if self.cfg.fsync == FsyncPolicy::Batch && !self.written.is_empty() {
             self.sync()?;
         }
         Ok(())

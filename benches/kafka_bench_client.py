@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (CLK_TCK, Failed, bytes_delta, client_versions, cpu_seconds,  # noqa: E402
                       delete_topic, fmt, gateway_bytes, interleaved_latency, kafka_conf,
                       latency_producer_conf, latency_summary, machine_lines, make_log, median,
-                      met, parse_pid, parse_target, percentile, proc_cpu_seconds, proc_rss_mb,
+                      parse_pid, parse_target, percentile, proc_cpu_seconds, proc_rss_mb,
                       read_jsonl, read_meta, round_ratios, run_command, self_cpu_seconds,
                       write_report)
 
@@ -515,9 +515,6 @@ def cmd_latency(args):
 
 PATH_LABEL = {"direct": "direct to the 3 brokers", "gateway": "through the gateway (plaintext)"}
 PATHS = ["direct", "gateway"]
-TARGET_RATIO = 0.97
-TARGET_CPU_PER_GB = 1.0
-TARGET_ADDED_P50_US = 50.0
 
 
 def cmd_report(args):
@@ -730,27 +727,24 @@ def cmd_report(args):
                     fmt(a50, 0) if a50 is not None else "-", fmt(a99, 0) if a99 is not None else "-"))
         w("")
 
-    w("## Targets (same as the tansu bench)")
+    # Issue 13's targets compare the gateway with HAProxy in the same run (benches/results/latest.md);
+    # this cluster has no HAProxy path, so its ratios are reported, not judged.
+    w("## Summary (ratios reported; issue 13's targets are judged against HAProxy in latest.md)")
     w("")
-    w("| target | measured | status |")
-    w("|---|---:|---|")
+    w("| measure | gateway vs direct |")
+    w("|---|---:|")
     if by["gateway"] and by["direct"]:
         for key in ("produce_mb_s", "consume_mb_s"):
-            r = ratio("gateway", key)[0]
-            w("| %s throughput ratio >= %.2f | %.3f | %s |" % (key.split("_")[0], TARGET_RATIO, r,
-                                                               met(r >= TARGET_RATIO)))
-        c = cpu_gb("gateway", gw_cpu, fwd)
-        w("| gateway CPU <= %.1f CPU-s per GB forwarded | %.3f | %s |" % (TARGET_CPU_PER_GB, c,
-                                                                         met(c <= TARGET_CPU_PER_GB)))
+            w("| %s throughput ratio | %.3f |" % (key.split("_")[0], ratio("gateway", key)[0]))
+        w("| gateway CPU-s per GB forwarded | %.3f |" % cpu_gb("gateway", gw_cpu, fwd))
     if "gateway" in lp and "direct" in lp:
-        a = lp["gateway"][0] - lp["direct"][0]
-        w("| added p50 latency <= %.0f µs | %.0f µs | %s |" % (TARGET_ADDED_P50_US, a,
-                                                             met(a <= TARGET_ADDED_P50_US)))
+        w("| added p50 / p99 latency | %+.0f / %+.0f µs |" % (
+            lp["gateway"][0] - lp["direct"][0], lp["gateway"][2] - lp["direct"][2]))
     w("")
-    w("Missed targets do not fail the benchmark; errors (client errors, missing or corrupt records, "
-      "a process dying) do. On this machine the %s cores are shared by 50 clients, 3 JVMs and the "
-      "gateway, so throughput is CPU-bound: read the ratios with the CPU table above. See "
-      "benches/README.md (3-broker Kafka section) for method and caveats." % meta["nproc"])
+    w("Errors (client errors, missing or corrupt records, a process dying) fail the benchmark. On "
+      "this machine the %s cores are shared by 50 clients, 3 JVMs and the gateway, so throughput is "
+      "CPU-bound: read the ratios with the CPU table above. See benches/README.md (3-broker Kafka "
+      "section) for method and caveats." % meta["nproc"])
     write_report("\n".join(L) + "\n", args.out)
 
 

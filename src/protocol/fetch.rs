@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::codec::ProtocolError;
 use super::frame::LEN_PREFIX;
 use super::list::{NestedAnswer, TopicAnswer, TopicPartitions};
-use super::wire::{entries, readable, splice_lists, Cursor, WireError};
+use super::wire::{entries, splice_lists, within_offsets, Cursor, WireError};
 
 /// The versions read here: the gateway's Fetch range (v4+ has `isolation_level`; v16-18 differ
 /// from v15 only in their responses and in partition tagged fields).
@@ -144,12 +144,13 @@ impl FetchRequestWire {
     /// Reads a Fetch request's body, starting at `body_at` in `payload` (header, then body, no
     /// length prefix). Names are checked to be UTF-8, as kafka-protocol's decoder does.
     pub fn parse(version: i16, payload: Bytes, body_at: usize) -> Result<Self, WireError> {
-        readable(
-            &payload,
-            version,
-            VERSIONS,
-            "Fetch version outside the gateway's range",
-        )?;
+        if !VERSIONS.contains(&version) {
+            return Err(WireError {
+                at: 0,
+                what: "Fetch version outside the gateway's range",
+            });
+        }
+        within_offsets(&payload)?;
         let flexible = version >= FIRST_FLEXIBLE;
         let mut c = Cursor::new(&payload, body_at);
         let mut replica_id = if version < FIRST_REPLICA_STATE {

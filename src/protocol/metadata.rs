@@ -12,7 +12,7 @@ use kafka_protocol::protocol::Decodable;
 use uuid::Uuid;
 
 use super::frame::LEN_PREFIX;
-use super::wire::{entries, put_count, readable, set_frame_length, Cursor, WireError};
+use super::wire::{entries, put_count, set_frame_length, within_offsets, Cursor, WireError};
 
 /// v9 is the first flexible version (compact strings and arrays, tagged fields).
 const FIRST_FLEXIBLE: i16 = 9;
@@ -79,12 +79,7 @@ impl MetadataRequestWire {
     /// Reads a Metadata request's body, starting at `body_at` in `payload` (header, then body,
     /// no length prefix). Every name is checked to be UTF-8, as kafka-protocol's decoder does.
     pub fn parse(version: i16, payload: Bytes, body_at: usize) -> Result<Self, WireError> {
-        readable(
-            &payload,
-            version,
-            0..i16::MAX,
-            "Metadata version outside the gateway's range",
-        )?;
+        within_offsets(&payload)?;
         let flexible = version >= FIRST_FLEXIBLE;
         let mut c = Cursor::new(&payload, body_at);
         let topics = match c.count(flexible)? {

@@ -13,7 +13,7 @@ use kafka_protocol::protocol::Encodable;
 use super::codec::ProtocolError;
 use super::frame::LEN_PREFIX;
 use super::wire::{
-    put_count, put_uvarint, readable, set_frame_length, uvarint_len, Cursor, WireError,
+    put_count, put_uvarint, set_frame_length, uvarint_len, within_offsets, Cursor, WireError,
 };
 
 /// How a name-list request of one API is laid out at one version.
@@ -104,7 +104,7 @@ impl NameListWire {
             at: 0,
             what: "not a name-list request",
         })?;
-        readable(&payload, version, version..version + 1, "")?;
+        within_offsets(&payload)?;
         let mut c = Cursor::new(&payload, body_at);
         let count_at = c.pos();
         let count = c.count(shape.flexible)?.ok_or(WireError {

@@ -136,20 +136,8 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Refuses a request the in-place readers do not hold: a version outside `versions` (`outside`
-/// says whose), and a payload over 4 GiB (entries are kept as 32-bit offsets).
-pub fn readable(
-    payload: &[u8],
-    version: i16,
-    versions: Range<i16>,
-    outside: &'static str,
-) -> Result<(), WireError> {
-    if !versions.contains(&version) {
-        return Err(WireError {
-            at: 0,
-            what: outside,
-        });
-    }
+/// Refuses a request too large for the in-place readers, which keep entries as 32-bit offsets.
+pub fn within_offsets(payload: &[u8]) -> Result<(), WireError> {
     if payload.len() > u32::MAX as usize {
         return Err(WireError {
             at: 0,

@@ -9,6 +9,7 @@
 //! so clients match entries by name or id, never by position; the gateway still keeps the
 //! client's order.
 
+use std::cell::OnceCell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 
@@ -22,7 +23,7 @@ use crate::protocol::codec::{
     decode_body, encode_request_with_header, encode_response, split_response, ProtocolError,
 };
 use crate::protocol::fetch::{FetchRequestWire, TopicEntry, TopicRef};
-use crate::protocol::list::{self, Answers, Shell};
+use crate::protocol::list::{self, Answers, Shell, TopicAnswer, TopicPartitions};
 use crate::protocol::names::NameListWire;
 use crate::protocol::produce::{ProduceRequestWire, ProduceTopic};
 use crate::protocol::wire::WireError;
@@ -136,6 +137,51 @@ impl<E, F: Fn(&mut BytesMut, &E, i16) -> Result<(), ProtocolError>> Answer<E> fo
     }
 }
 
+/// Answers for whole topics of a Fetch or Produce request: one [`TopicAnswer`] per error code in
+/// `codes`, made by `make` when the first is needed, so that a request whose every topic is
+/// allowed allocates nothing. A code not in `codes` is answered as the first.
+pub struct TopicAnswers<F> {
+    codes: &'static [i16],
+    make: F,
+    made: OnceCell<Vec<TopicAnswer>>,
+}
+
+impl<F: Fn(i16) -> Result<TopicAnswer, ProtocolError>> TopicAnswers<F> {
+    pub fn new(codes: &'static [i16], make: F) -> Self {
+        TopicAnswers {
+            codes,
+            make,
+            made: OnceCell::new(),
+        }
+    }
+
+    fn for_code(&self, code: i16) -> Result<&TopicAnswer, ProtocolError> {
+        if self.made.get().is_none() {
+            let made = self
+                .codes
+                .iter()
+                .map(|c| (self.make)(*c))
+                .collect::<Result<Vec<_>, _>>()?;
+            let _ = self.made.set(made);
+        }
+        let made = self.made.get().expect("set above");
+        let at = self.codes.iter().position(|c| *c == code).unwrap_or(0);
+        Ok(&made[at])
+    }
+}
+
+impl<E: TopicPartitions, F: Fn(i16) -> Result<TopicAnswer, ProtocolError>> Answer<E>
+    for TopicAnswers<F>
+{
+    fn write(&self, out: &mut BytesMut, t: &E, code: i16) -> Result<(), ProtocolError> {
+        self.for_code(code)?.write(out, t)
+    }
+
+    fn size(&self, t: &E, code: i16) -> usize {
+        self.for_code(code).map_or(0, |a| a.size(t))
+    }
+}
+
 /// An answer that is a message built per entry: `build(entry, code)` encoded at `version`.
 pub fn answer_with<E, T: Encodable>(
     api: ApiKey,
@@ -212,7 +258,8 @@ impl<'a, L: RequestList> Entries<'a> for Decoded<'a, L> {
     }
 }
 
-fn malformed(api: ApiKey, version: i16) -> impl Fn(WireError) -> ProtocolError {
+/// A request body the in-place reader refused, as the error the session reports.
+pub(crate) fn malformed(api: ApiKey, version: i16) -> impl Fn(WireError) -> ProtocolError {
     move |e| ProtocolError::Decode {
         api,
         version,

@@ -12,18 +12,17 @@
 //! whole. `forgotten_topics_data` is dropped with the session: a sessionless fetch has nothing to
 //! forget, and FetchManager.newContext ignores the list for one.
 
-use std::cell::OnceCell;
-
 use kafka_protocol::messages::fetch_response::FetchableTopicResponse;
 use kafka_protocol::messages::{FetchResponse, RequestHeader};
 
 use super::{cluster_allowed, code, topic_allowed};
-use crate::policy::mapping::list_api::{self, list_api, Answer, Key, Splicing, Then, Verdict};
+use crate::policy::mapping::list_api::{
+    self, list_api, Key, Splicing, Then, TopicAnswers, Verdict,
+};
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::Operation;
 use crate::protocol::codec::ProtocolError;
 use crate::protocol::fetch::{denied_topics, FetchRequestWire, TopicEntry, TopicRef};
-use crate::protocol::list::TopicAnswer;
 
 /// Fetch v13 names topics by id.
 const FIRST_TOPIC_ID_VERSION: i16 = 13;
@@ -35,46 +34,6 @@ list_api!(FetchTopics: Fetch,
         Key::Name(a.topic.0.clone())
     }), None]);
 
-/// The answers for denied topics, 29 or 100 on every partition, made when the first is needed:
-/// a Fetch whose every topic is allowed allocates nothing.
-struct Denied {
-    version: i16,
-    by_code: OnceCell<[TopicAnswer; 2]>,
-}
-
-impl Denied {
-    fn for_code(&self, code: i16) -> Result<&TopicAnswer, ProtocolError> {
-        if self.by_code.get().is_none() {
-            let made = [
-                denied_topics(self.version, code::TOPIC_AUTHORIZATION_FAILED)?,
-                denied_topics(self.version, code::UNKNOWN_TOPIC_ID)?,
-            ];
-            let _ = self.by_code.set(made);
-        }
-        let [t29, t100] = self.by_code.get().expect("set above");
-        Ok(if code == code::UNKNOWN_TOPIC_ID {
-            t100
-        } else {
-            t29
-        })
-    }
-}
-
-impl<'a> Answer<TopicEntry<'a>> for Denied {
-    fn write(
-        &self,
-        out: &mut bytes::BytesMut,
-        t: &TopicEntry<'a>,
-        code: i16,
-    ) -> Result<(), ProtocolError> {
-        self.for_code(code)?.write(out, t)
-    }
-
-    fn size(&self, t: &TopicEntry<'a>, code: i16) -> usize {
-        self.for_code(code).map_or(0, |d| d.size(t))
-    }
-}
-
 pub(in crate::policy::mapping) fn fetch(
     header: &RequestHeader,
     wire: &FetchRequestWire,
@@ -82,10 +41,11 @@ pub(in crate::policy::mapping) fn fetch(
     ids: &dyn TopicIds,
 ) -> Result<Plan, ProtocolError> {
     let version = wire.version();
-    let denied = Denied {
-        version,
-        by_code: OnceCell::new(),
-    };
+    // 29 or 100 on every partition of a denied topic.
+    let denied = TopicAnswers::new(
+        &[code::TOPIC_AUTHORIZATION_FAILED, code::UNKNOWN_TOPIC_ID],
+        |code| denied_topics(version, code),
+    );
     // The follower path: every topic or none.
     let follower = (wire.replica_id >= 0).then(|| cluster_allowed(authz, Operation::ClusterAction));
     // 100 for an id the gateway does not know, 29 without READ.

@@ -12,7 +12,9 @@ use kafka_protocol::messages::{ApiKey, ProduceResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{code, message, records, topic_allowed};
-use crate::policy::mapping::list_api::{self, list_api, Answer, Key, Then, Verdict};
+use crate::policy::mapping::list_api::{
+    self, list_api, malformed, Key, Then, TopicAnswers, Verdict,
+};
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
 use crate::policy::{Operation, ResourceType};
 use crate::protocol::codec::ProtocolError;
@@ -34,12 +36,15 @@ pub(in crate::policy::mapping) fn produce(
     ids: &dyn TopicIds,
 ) -> Result<Plan, ProtocolError> {
     let version = wire.version();
-    let malformed = |e: crate::protocol::wire::WireError| ProtocolError::Decode {
-        api: ApiKey::Produce,
-        version,
-        what: "request body",
-        message: e.to_string(),
-    };
+    // Made when the first topic is answered: an allowed Produce allocates nothing.
+    let answers = TopicAnswers::new(
+        &[
+            code::TOPIC_AUTHORIZATION_FAILED,
+            code::UNKNOWN_TOPIC_ID,
+            code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        ],
+        |code| denied_topic(version, code),
+    );
     if transactional_denied(wire, authz)? {
         if wire.acks == 0 {
             return Ok(Plan::Close(
@@ -50,7 +55,7 @@ pub(in crate::policy::mapping) fn produce(
         let whole =
             |_: &ProduceTopic<'_>| Verdict::Answer(code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
         let then = Then::<ProduceTopics>::default().refused();
-        return list_api::plan(header, wire, whole, &Answering::new(version)?, then);
+        return list_api::plan(header, wire, whole, &answers, then);
     }
 
     // 100 for an id the gateway cannot name, 29 without WRITE.
@@ -70,81 +75,39 @@ pub(in crate::policy::mapping) fn produce(
             Verdict::Answer(code::TOPIC_AUTHORIZATION_FAILED)
         }
     };
-    // The common case, every topic allowed, is decided in one pass that allocates nothing.
-    let mut all = true;
-    for t in wire.topics() {
-        all &= check(&t.map_err(malformed)?) == Verdict::Forward;
-    }
-    if all {
-        return Ok(Plan::Forward);
-    }
-    if wire.acks == 0 {
-        return Ok(Plan::Close(
+    match list_api::plan(
+        header,
+        wire,
+        check,
+        &answers,
+        Then::<ProduceTopics>::default(),
+    )? {
+        Plan::Forward => Ok(Plan::Forward),
+        _ if wire.acks == 0 => Ok(Plan::Close(
             "acks=0 Produce denied: Topic WRITE (29)".into(),
-        ));
-    }
-    let then = Then::<ProduceTopics>::default();
-    list_api::plan(header, wire, check, &Answering::new(version)?, then)
-}
-
-/// The answers for a denied topic's partitions (`new PartitionResponse(error)`: base offset -1,
-/// log append time -1, log start offset -1), one encoded partition per error code. Only the
-/// whole-request 53 (getErrorResponse) carries a message, from v8.
-struct Answering {
-    by_code: [(i16, TopicAnswer); 3],
-}
-
-impl Answering {
-    fn new(version: i16) -> Result<Answering, ProtocolError> {
-        let answer = |code| {
-            let error_message = (code == code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-                && version >= 8)
-                .then(|| StrBytes::from_static_str(message::TRANSACTIONAL_ID_AUTHORIZATION_FAILED));
-            NestedAnswer::new(
-                ApiKey::Produce,
-                version,
-                &PartitionProduceResponse::default()
-                    .with_error_code(code)
-                    .with_base_offset(-1)
-                    .with_log_append_time_ms(-1)
-                    .with_log_start_offset(-1)
-                    .with_error_message(error_message),
-                |p, i| p.index = i,
-            )
-            .map(|a| (code, TopicAnswer::new(ApiKey::Produce, version, a)))
-        };
-        Ok(Answering {
-            by_code: [
-                answer(code::TOPIC_AUTHORIZATION_FAILED)?,
-                answer(code::UNKNOWN_TOPIC_ID)?,
-                answer(code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)?,
-            ],
-        })
-    }
-
-    fn for_code(&self, code: i16) -> &TopicAnswer {
-        let (_, answer) = self
-            .by_code
-            .iter()
-            .find(|(c, _)| *c == code)
-            .unwrap_or(&self.by_code[0]);
-        answer
+        )),
+        plan => Ok(plan),
     }
 }
 
-impl<'a> Answer<ProduceTopic<'a>> for Answering {
-    fn write(
-        &self,
-        out: &mut bytes::BytesMut,
-        t: &ProduceTopic<'a>,
-        code: i16,
-    ) -> Result<(), ProtocolError> {
-        self.for_code(code).write(out, t)
-    }
-
-    fn size(&self, t: &ProduceTopic<'a>, code: i16) -> usize {
-        self.for_code(code).size(t)
-    }
+/// The answer for a denied topic's partitions (`new PartitionResponse(error)`: base offset -1,
+/// log append time -1, log start offset -1). Only the whole-request 53 (getErrorResponse)
+/// carries a message, from v8.
+fn denied_topic(version: i16, code: i16) -> Result<TopicAnswer, ProtocolError> {
+    let error_message = (code == code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED && version >= 8)
+        .then(|| StrBytes::from_static_str(message::TRANSACTIONAL_ID_AUTHORIZATION_FAILED));
+    let partition = NestedAnswer::new(
+        ApiKey::Produce,
+        version,
+        &PartitionProduceResponse::default()
+            .with_error_code(code)
+            .with_base_offset(-1)
+            .with_log_append_time_ms(-1)
+            .with_log_start_offset(-1)
+            .with_error_message(error_message),
+        |p, i| p.index = i,
+    )?;
+    Ok(TopicAnswer::new(ApiKey::Produce, version, partition))
 }
 
 /// RequestUtils.hasTransactionalRecords, over every batch (Kafka looks at each partition's first
@@ -161,12 +124,7 @@ fn transactional_denied(
     }
     let version = wire.version();
     for topic in wire.topics() {
-        let topic = topic.map_err(|e| ProtocolError::Decode {
-            api: ApiKey::Produce,
-            version,
-            what: "request body",
-            message: e.to_string(),
-        })?;
+        let topic = topic.map_err(malformed(ApiKey::Produce, version))?;
         for partition in topic.partitions() {
             let Some(bytes) = partition.records else {
                 continue;

@@ -33,7 +33,6 @@ pub struct FrameReader<R> {
     inner: R,
     buf: BytesMut,
     reserve_whole: bool,
-    min_reserve: usize,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -43,7 +42,6 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             inner,
             buf: BytesMut::new(),
             reserve_whole: false,
-            min_reserve: MIN_CLIENT_RESERVE,
         }
     }
 
@@ -55,7 +53,6 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             inner,
             buf: BytesMut::new(),
             reserve_whole: true,
-            min_reserve: MIN_RESERVE,
         }
     }
 
@@ -71,9 +68,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 Split::Incomplete { needed } => needed,
             };
             let want = match needed {
-                Some(n) if self.reserve_whole => (n - self.buf.len()).max(self.min_reserve),
-                Some(n) => (n - self.buf.len()).clamp(self.min_reserve, MAX_RESERVE),
-                None => self.min_reserve,
+                Some(n) if self.reserve_whole => (n - self.buf.len()).max(self.min_reserve()),
+                Some(n) => (n - self.buf.len()).clamp(self.min_reserve(), MAX_RESERVE),
+                None => self.min_reserve(),
             };
             if !self.fill(want).await? {
                 return Ok(None);
@@ -92,6 +89,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         };
         if self.buf.is_empty() && self.buf.capacity() > keep {
             self.buf = BytesMut::new();
+        }
+    }
+
+    /// What a read reserves at least: a broker's reader [`MIN_RESERVE`], a client's
+    /// [`MIN_CLIENT_RESERVE`].
+    fn min_reserve(&self) -> usize {
+        if self.reserve_whole {
+            MIN_RESERVE
+        } else {
+            MIN_CLIENT_RESERVE
         }
     }
 
@@ -138,7 +145,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 // Only a frame shorter than an API key gets here; the caller refuses it.
                 return Ok(Some(frame));
             }
-            if !self.fill(self.min_reserve).await? {
+            if !self.fill(self.min_reserve()).await? {
                 return Ok(None);
             }
         }

@@ -46,6 +46,12 @@ pub enum FsyncPolicy {
 /// records either way, up to the moment of the crash.
 pub const BATCH_LAZY_SYNC: Duration = Duration::from_millis(100);
 
+/// How long records nobody waits for are held before they are written (unless the batch fills or
+/// a waited-for record arrives). At audit level `all` every allowed request is a record; waking the
+/// blocking writer per few records was most of what remained of that level's cost (issue 13). Not
+/// applied under [`FsyncPolicy::Always`], whose point is record-by-record durability.
+pub const WRITE_LINGER: Duration = Duration::from_millis(5);
+
 /// Where and how the trail is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditConfig {
@@ -289,6 +295,8 @@ impl Auditor {
             batch_max: config.batch_max,
             episode: None,
             last_sync: Instant::now(),
+            write_at: None,
+            waited: false,
         };
         let handle = tokio::spawn(writer.run());
         let inner = Inner {
@@ -478,6 +486,10 @@ struct Writer {
     batch_max: usize,
     episode: Option<Episode>,
     last_sync: Instant,
+    /// Set while records nobody waits for linger before their write ([`WRITE_LINGER`]).
+    write_at: Option<Instant>,
+    /// A record someone waits for is pending: write without lingering.
+    waited: bool,
 }
 
 /// The blocking task running a sink operation panicked; the sink is gone.
@@ -513,11 +525,17 @@ impl Writer {
                         Some(p) => {
                             self.push(p);
                             self.drain(self.batch_max.saturating_sub(1));
-                            self.write(false).await.map(|_| true)
+                            if self.may_linger() {
+                                self.write_at.get_or_insert_with(|| Instant::now() + WRITE_LINGER);
+                                Ok(true)
+                            } else {
+                                self.write(false).await.map(|_| true)
+                            }
                         }
                         // Every Auditor is gone: write what is left and stop.
                         None => self.write(true).await.map(|_| false),
                     },
+                    _ = sleep_until_opt(self.write_at), if self.write_at.is_some() => self.write(false).await.map(|_| true),
                     _ = sleep_until_opt(sync_at), if sync_at.is_some() => self.write(true).await.map(|_| true),
                 }
             };
@@ -535,7 +553,18 @@ impl Writer {
         self.sink.as_ref().is_some_and(|s| s.has_unsynced())
     }
 
+    /// Whether what is pending may wait [`WRITE_LINGER`] for more records to share its write.
+    fn may_linger(&self) -> bool {
+        self.fsync != FsyncPolicy::Always
+            && !self.waited
+            && self
+                .sink
+                .as_ref()
+                .is_some_and(|s| s.pending.len() < self.batch_max)
+    }
+
     fn push(&mut self, p: Pending) {
+        self.waited |= p.ack.is_some();
         if let Some(s) = self.sink.as_mut() {
             s.pending.push_back(p);
         }
@@ -650,6 +679,8 @@ impl Writer {
     /// Writes what is pending (and fsyncs if `sync`, or as the policy says). Returns false if the sink
     /// failed; the failure episode starts and the records stay pending.
     async fn write(&mut self, sync: bool) -> Result<bool, Fatal> {
+        self.write_at = None;
+        self.waited = false;
         self.report_windows(None);
         let result = self
             .with_sink(move |s| {

@@ -749,3 +749,33 @@ async fn the_copy_is_the_files_lines_and_a_restart_copies_what_was_not_copied() 
     assert_eq!(report.chains.len(), 1, "{report}");
     assert_eq!(report.chains[0].last_seq, 10);
 }
+
+/// Records nobody waits for share a write after at most `WRITE_LINGER` (no flush needed to see
+/// them); a record someone waits for is written at once, taking the lingering ones with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unwaited_records_linger_briefly_and_a_waited_one_does_not() {
+    use super::writer::WRITE_LINGER;
+    let dir = TempDir::new("linger");
+    let (a, h) = Auditor::start(config(dir.path())).expect("starts");
+    for i in 0..10 {
+        a.record(decision(i)).expect("accepted");
+    }
+    let deadline = Instant::now() + WRITE_LINGER * 40;
+    while decision_ids(&read_records(dir.path())).len() < 10 {
+        assert!(Instant::now() < deadline, "unwaited records never written");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    a.record(decision(10)).expect("accepted");
+    let t0 = Instant::now();
+    a.record_written(decision(11))
+        .expect("accepted")
+        .wait(Duration::from_secs(5))
+        .await
+        .expect("written");
+    let took = t0.elapsed();
+    let ids = decision_ids(&read_records(dir.path()));
+    assert!(ids.contains(&10) && ids.contains(&11), "{ids:?}");
+    assert!(took < Duration::from_secs(1), "waited record took {took:?}");
+    a.shutdown().await.expect("clean");
+    h.await.expect("ends");
+}

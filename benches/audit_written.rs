@@ -20,6 +20,7 @@ fn denial(i: usize) -> Event {
             id: i as u64 % 97,
             client: "10.1.2.3:51515".into(),
             listener: "tls".into(),
+            virtual_cluster: None,
         },
         principal: "User:mallory".into(),
         api_key: 19,

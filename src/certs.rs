@@ -84,6 +84,8 @@ pub enum CertError {
     },
     #[error("invalid client common name {cn:?}: {reason}")]
     InvalidClientCn { cn: String, reason: &'static str },
+    #[error("invalid server name {name:?}: a DNS name, optionally starting with \"*.\"")]
+    InvalidServerName { name: String },
     #[error("system clock is before 1970 or too far in the future to issue certificates")]
     Clock,
 }
@@ -98,7 +100,30 @@ pub fn write_dev_certs(
     client_cn: &str,
     force: bool,
 ) -> Result<DevCertPaths, CertError> {
+    write_dev_certs_for(dir, client_cn, &[], force)
+}
+
+/// [`write_dev_certs`] with more names in the server certificate: DNS names or wildcards such
+/// as `*.eu.kafka.localhost`, for SNI listeners.
+pub fn write_dev_certs_for(
+    dir: &Path,
+    client_cn: &str,
+    server_names: &[String],
+    force: bool,
+) -> Result<DevCertPaths, CertError> {
     validate_cn(client_cn)?;
+    for name in server_names {
+        let bare = name.strip_prefix("*.").unwrap_or(name);
+        let ok = !bare.is_empty()
+            && bare.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !ok {
+            return Err(CertError::InvalidServerName { name: name.clone() });
+        }
+    }
     let paths = DevCertPaths::in_dir(dir);
     fs::create_dir_all(dir).map_err(|source| CertError::CreateDir {
         path: dir.to_path_buf(),
@@ -113,7 +138,7 @@ pub fn write_dev_certs(
         }
     }
 
-    let bundle = generate(client_cn)?;
+    let bundle = generate(client_cn, server_names)?;
     let files: [(&Path, &str, bool); 6] = [
         (&paths.ca_cert, &bundle.ca_cert, false),
         (&paths.ca_key, &bundle.ca_key, true),
@@ -155,7 +180,7 @@ fn validate_cn(cn: &str) -> Result<(), CertError> {
     })
 }
 
-fn generate(client_cn: &str) -> Result<Bundle, CertError> {
+fn generate(client_cn: &str, server_names: &[String]) -> Result<Bundle, CertError> {
     let since_epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_err(|_| CertError::Clock)?;
@@ -184,12 +209,14 @@ fn generate(client_cn: &str) -> Result<Bundle, CertError> {
     let ca_key = KeyPair::generate().map_err(gen_err("CA key"))?;
     let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(gen_err("CA certificate"))?;
 
-    let mut server_params = CertificateParams::new(vec![
+    let mut names = vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),
         "::1".to_string(),
-    ])
-    .map_err(gen_err("server certificate parameters"))?;
+    ];
+    names.extend(server_names.iter().cloned());
+    let mut server_params =
+        CertificateParams::new(names).map_err(gen_err("server certificate parameters"))?;
     validity(&mut server_params);
     server_params.distinguished_name = rcgen::DistinguishedName::new();
     server_params

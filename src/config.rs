@@ -53,7 +53,8 @@ pub struct ListenerTls {
     pub client_auth: ClientAuthMode,
 }
 
-/// One client-facing listener: a bootstrap port plus one port per upstream broker.
+/// One client-facing listener: a bootstrap port plus one port per upstream broker, or (with
+/// [`SniRoutes`]) one TLS port where the server name a client asks for picks the broker.
 #[derive(Debug, Clone)]
 pub struct ListenerConfig {
     pub name: String,
@@ -69,11 +70,96 @@ pub struct ListenerConfig {
     /// SASL mechanisms clients must authenticate with; empty means no SASL on this listener (the
     /// principal then comes from the client certificate, or is `User:ANONYMOUS`).
     pub sasl_mechanisms: Vec<Mechanism>,
+    /// Routing by TLS server name on the bind port instead of a port per broker.
+    pub sni: Option<SniRoutes>,
+}
+
+/// The server names an SNI listener answers to: one for bootstrapping and a pattern with the
+/// broker's node id (`broker-{node_id}.kafka.example.com`), advertised in every rewritten
+/// response. Names are compared in lower case (DNS names are case-insensitive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SniRoutes {
+    pub bootstrap: String,
+    /// The broker pattern's text before and after `{node_id}`.
+    pub broker_prefix: String,
+    pub broker_suffix: String,
+    /// The port advertised with the broker names (a load balancer's, say); the bind port if 0.
+    pub advertised_port: u16,
+}
+
+/// What a server name asks for on an SNI listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SniRoute {
+    Bootstrap,
+    Node(i32),
+}
+
+impl SniRoutes {
+    /// The broker name for `node_id`.
+    pub fn broker_name(&self, node_id: i32) -> String {
+        format!("{}{node_id}{}", self.broker_prefix, self.broker_suffix)
+    }
+
+    /// Which route `server_name` names, if any.
+    pub fn route(&self, server_name: &str) -> Option<SniRoute> {
+        let name = server_name.to_ascii_lowercase();
+        if name == self.bootstrap {
+            return Some(SniRoute::Bootstrap);
+        }
+        self.broker_id(&name).map(SniRoute::Node)
+    }
+
+    /// The node id a (lower-case) name gives in the broker pattern. A node id is decimal digits
+    /// only (no sign, no leading zero, within i32): `broker-01` or `broker--1` name nothing.
+    fn broker_id(&self, name: &str) -> Option<i32> {
+        let id = name
+            .strip_prefix(self.broker_prefix.as_str())?
+            .strip_suffix(self.broker_suffix.as_str())?;
+        let canonical = !id.is_empty()
+            && id.len() <= 10
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && (id == "0" || !id.starts_with('0'));
+        if !canonical {
+            return None;
+        }
+        id.parse::<i32>().ok()
+    }
+
+    /// Whether some name could match both `self`'s and `other`'s broker patterns or bootstrap
+    /// names. Conservative: two patterns overlap when one's fixed prefix extends the other's and
+    /// one's fixed suffix extends the other's.
+    pub fn overlaps(&self, other: &SniRoutes) -> bool {
+        let pre = self.broker_prefix.starts_with(&other.broker_prefix)
+            || other.broker_prefix.starts_with(&self.broker_prefix);
+        let suf = self.broker_suffix.ends_with(&other.broker_suffix)
+            || other.broker_suffix.ends_with(&self.broker_suffix);
+        (pre && suf)
+            || self.bootstrap == other.bootstrap
+            || self.broker_id(&other.bootstrap).is_some()
+            || other.broker_id(&self.bootstrap).is_some()
+    }
 }
 
 impl ListenerConfig {
     pub fn requires_sasl(&self) -> bool {
         !self.sasl_mechanisms.is_empty()
+    }
+
+    /// Where clients are told broker `node_id` is: the SNI name on the advertised port, or the
+    /// advertised host on the node's own port (`None` when the range has no room for it).
+    pub fn advertise(&self, node_id: i32) -> Option<(String, u16)> {
+        match &self.sni {
+            Some(sni) => {
+                let port = match sni.advertised_port {
+                    0 => self.bind.port(),
+                    p => p,
+                };
+                Some((sni.broker_name(node_id), port))
+            }
+            None => self
+                .broker_port(node_id)
+                .map(|p| (self.advertised_host.clone(), p)),
+        }
     }
 }
 
@@ -221,15 +307,44 @@ pub struct AdminConfig {
     pub bind: Option<SocketAddr>,
 }
 
+/// One cluster the gateway fronts: its upstream, the listeners that lead to it, and its policy.
+/// A config with `[[virtual_clusters]]` declares several; one without is a single cluster
+/// named `default` (today's top-level `[upstream]`, `[[listeners]]`, `[authorization]`).
+#[derive(Debug, Clone)]
+pub struct VirtualCluster {
+    pub name: String,
+    /// Declared as `[[virtual_clusters]]`: only then do audit records and metrics carry the
+    /// name (a single-cluster gateway's records stay as they were).
+    pub named: bool,
+    pub upstream: UpstreamConfig,
+    pub listeners: Vec<ListenerConfig>,
+    pub authz: AuthzConfig,
+    /// This cluster's SCRAM/PLAIN credentials, instead of `authentication.credentials_file`.
+    pub credentials_file: Option<PathBuf>,
+}
+
+impl VirtualCluster {
+    /// The credentials this cluster's listeners check passwords against.
+    pub fn credentials<'a>(&'a self, auth: &'a AuthConfig) -> Option<&'a Path> {
+        self.credentials_file
+            .as_deref()
+            .or(auth.credentials_file.as_deref())
+    }
+
+    /// The audit and metrics label: the name when declared, else none.
+    pub fn label(&self) -> Option<&str> {
+        self.named.then_some(self.name.as_str())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub listeners: Vec<ListenerConfig>,
-    pub upstream: UpstreamConfig,
+    /// At least one; the first also receives the audit topic copy (`[audit.kafka]`).
+    pub clusters: Vec<VirtualCluster>,
     pub limits: Limits,
     pub timeouts: Timeouts,
     pub admin: AdminConfig,
     pub auth: AuthConfig,
-    pub authz: AuthzConfig,
     /// `None`: no audit trail (a warning at start).
     pub audit: Option<AuditSettings>,
     /// Directory relative paths in the file are resolved against.
@@ -320,6 +435,80 @@ pub enum ParseError {
 }
 
 fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
+    let clusters = if root.has("virtual_clusters") {
+        for key in ["upstream", "listeners", "authorization"] {
+            if root.has(key) {
+                root.reject(
+                    key,
+                    "with [[virtual_clusters]] each cluster has its own: move this into one of them",
+                );
+            }
+        }
+        let mut clusters = Vec::new();
+        root.array_of_tables("virtual_clusters", |r| {
+            let name = r.string("name", None).unwrap_or_default();
+            let credentials_file = r.opt_path("credentials_file", base_dir);
+            clusters.push(read_cluster(r, base_dir, name, true, credentials_file));
+        });
+        if clusters.is_empty() {
+            root.issue(
+                "virtual_clusters",
+                "at least one [[virtual_clusters]] entry is required",
+            );
+        }
+        clusters
+    } else {
+        vec![read_cluster(root, base_dir, "default".into(), false, None)]
+    };
+    let limits = root.table_or_default("limits", |r| Limits {
+        max_frame_bytes: r.size("max_frame_bytes", 100 * 1024 * 1024),
+        max_frame_bytes_unauthenticated: r.size("max_frame_bytes_unauthenticated", 512 * 1024),
+        max_request_bytes: r.size("max_request_bytes", 1024 * 1024),
+        max_request_bytes_by_api: r
+            .optional_table("max_request_bytes_by_api", read_api_sizes)
+            .unwrap_or_default(),
+        max_decoded_bytes: r.size("max_decoded_bytes", 1024 * 1024),
+        max_response_bytes: r.size("max_response_bytes", 100 * 1024 * 1024),
+        max_connections: r.size("max_connections", 10_000),
+        max_connections_per_ip: r.size("max_connections_per_ip", 1_000),
+        max_connection_rate: r.size("max_connection_rate", 0),
+        max_inflight_bytes: r.size("max_inflight_bytes", 64 * 1024 * 1024),
+        max_inflight_requests: r.size("max_inflight_requests", 1_000),
+    });
+    let timeouts = root.table_or_default("timeouts", |r| Timeouts {
+        idle: r.duration("idle", Duration::from_secs(600)),
+        tls_handshake: r.duration("tls_handshake", Duration::from_secs(10)),
+        upstream_connect: r.duration("upstream_connect", Duration::from_secs(10)),
+        upstream_request: r.duration("upstream_request", Duration::from_secs(30)),
+        client_write: r.duration("client_write", Duration::from_secs(60)),
+        shutdown_grace: r.duration("shutdown_grace", Duration::from_secs(30)),
+        audit_write: r.duration("audit_write", Duration::from_secs(5)),
+    });
+    let admin = root.table_or_default("admin", |r| AdminConfig {
+        bind: r.opt_socket_addr("bind"),
+    });
+    let auth = root.table_or_default("authentication", |r| read_auth(r, base_dir));
+    let audit = root.optional_table("audit", |r| read_audit(r, base_dir));
+    Config {
+        clusters,
+        limits,
+        timeouts,
+        admin,
+        auth,
+        audit,
+        base_dir: base_dir.to_path_buf(),
+    }
+}
+
+/// One cluster's upstream, listeners and authorization, from the top level or a
+/// `[[virtual_clusters]]` entry.
+fn read_cluster(
+    root: &mut Reader<'_>,
+    base_dir: &Path,
+    name: String,
+    named: bool,
+    credentials_file: Option<PathBuf>,
+) -> VirtualCluster {
     let mut listeners = Vec::new();
     root.array_of_tables("listeners", |r| listeners.push(read_listener(r, base_dir)));
     if listeners.is_empty() && !root.has("listeners") {
@@ -358,34 +547,6 @@ fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
         );
     }
 
-    let limits = root.table_or_default("limits", |r| Limits {
-        max_frame_bytes: r.size("max_frame_bytes", 100 * 1024 * 1024),
-        max_frame_bytes_unauthenticated: r.size("max_frame_bytes_unauthenticated", 512 * 1024),
-        max_request_bytes: r.size("max_request_bytes", 1024 * 1024),
-        max_request_bytes_by_api: r
-            .optional_table("max_request_bytes_by_api", read_api_sizes)
-            .unwrap_or_default(),
-        max_decoded_bytes: r.size("max_decoded_bytes", 1024 * 1024),
-        max_response_bytes: r.size("max_response_bytes", 100 * 1024 * 1024),
-        max_connections: r.size("max_connections", 10_000),
-        max_connections_per_ip: r.size("max_connections_per_ip", 1_000),
-        max_connection_rate: r.size("max_connection_rate", 0),
-        max_inflight_bytes: r.size("max_inflight_bytes", 64 * 1024 * 1024),
-        max_inflight_requests: r.size("max_inflight_requests", 1_000),
-    });
-    let timeouts = root.table_or_default("timeouts", |r| Timeouts {
-        idle: r.duration("idle", Duration::from_secs(600)),
-        tls_handshake: r.duration("tls_handshake", Duration::from_secs(10)),
-        upstream_connect: r.duration("upstream_connect", Duration::from_secs(10)),
-        upstream_request: r.duration("upstream_request", Duration::from_secs(30)),
-        client_write: r.duration("client_write", Duration::from_secs(60)),
-        shutdown_grace: r.duration("shutdown_grace", Duration::from_secs(30)),
-        audit_write: r.duration("audit_write", Duration::from_secs(5)),
-    });
-    let admin = root.table_or_default("admin", |r| AdminConfig {
-        bind: r.opt_socket_addr("bind"),
-    });
-    let auth = root.table_or_default("authentication", |r| read_auth(r, base_dir));
     if !root.has("authorization") {
         root.issue(
             "authorization",
@@ -428,17 +589,13 @@ fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
             super_users,
         }
     });
-    let audit = root.optional_table("audit", |r| read_audit(r, base_dir));
-    Config {
-        listeners,
+    VirtualCluster {
+        name,
+        named,
         upstream,
-        limits,
-        timeouts,
-        admin,
-        auth,
+        listeners,
         authz,
-        audit,
-        base_dir: base_dir.to_path_buf(),
+        credentials_file,
     }
 }
 
@@ -623,13 +780,32 @@ fn read_listener(r: &mut Reader<'_>, base_dir: &Path) -> ListenerConfig {
     let advertised_host = r
         .string("advertised_host", Some("localhost"))
         .unwrap_or_default();
+    let sni = r.optional_table("sni", read_sni).flatten();
+    if r.has("sni") {
+        for key in [
+            "broker_port_base",
+            "broker_port_count",
+            "node_id_base",
+            "advertised_host",
+        ] {
+            if r.has(key) {
+                r.reject(
+                    key,
+                    "an SNI listener advertises its [sni] names on its own port: no per-broker ports",
+                );
+            }
+        }
+        if !r.has("tls") {
+            r.issue("sni", "routing by server name needs [listeners.tls]");
+        }
+    }
     let broker_port_base = r.port("broker_port_base", 0);
     let broker_port_count = r.port("broker_port_count", 16);
     let node_id_base = r.int("node_id_base", 0, i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
-    if !r.has("broker_port_base") {
+    if !r.has("broker_port_base") && !r.has("sni") {
         r.issue(
             "broker_port_base",
-            "required: the first gateway port of the per-broker port range",
+            "required: the first gateway port of the per-broker port range (or an [sni] table)",
         );
     }
     let tls = r.optional_table("tls", |t| {
@@ -689,73 +865,165 @@ fn read_listener(r: &mut Reader<'_>, base_dir: &Path) -> ListenerConfig {
         broker_port_count,
         node_id_base,
         tls,
+        sni,
     }
+}
+
+/// `[listeners.sni]`: `bootstrap` (a DNS name) and `broker` (a DNS name pattern with one
+/// `{node_id}`), optional `advertised_port`.
+fn read_sni(t: &mut Reader<'_>) -> Option<SniRoutes> {
+    let bootstrap = t.string("bootstrap", None).map(|b| b.to_ascii_lowercase());
+    let broker = t.string("broker", None).map(|b| b.to_ascii_lowercase());
+    let advertised_port = t.port("advertised_port", 0);
+    if let Some(b) = &bootstrap {
+        if let Err(e) = check_dns_name(b) {
+            t.issue("bootstrap", &format!("{b:?} is not a DNS name: {e}"));
+        }
+    }
+    let pattern = broker.and_then(|b| {
+        let parts: Vec<&str> = b.split("{node_id}").collect();
+        if parts.len() != 2 {
+            t.issue(
+                "broker",
+                &format!("{b:?} must contain {{node_id}} exactly once"),
+            );
+            return None;
+        }
+        if let Err(e) = check_dns_name(&b.replace("{node_id}", "0")) {
+            t.issue("broker", &format!("{b:?} is not a DNS name pattern: {e}"));
+            return None;
+        }
+        Some((parts[0].to_string(), parts[1].to_string()))
+    });
+    let (bootstrap, (broker_prefix, broker_suffix)) = (bootstrap?, pattern?);
+    let routes = SniRoutes {
+        bootstrap,
+        broker_prefix,
+        broker_suffix,
+        advertised_port,
+    };
+    if routes.broker_id(&routes.bootstrap).is_some() {
+        t.issue("bootstrap", "must not be a name of the broker pattern");
+    }
+    Some(routes)
+}
+
+/// Letters, digits and hyphens in dot-separated labels of 1-63 characters, 253 at most, not
+/// starting or ending a label with a hyphen; a wildcard is not a name a client asks for.
+fn check_dns_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 253 {
+        return Err("length must be 1-253");
+    }
+    for label in name.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err("each label must be 1-63 characters");
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err("only letters, digits, '-' and '.'");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err("a label must not start or end with '-'");
+        }
+    }
+    Ok(())
 }
 
 /// Cross-field checks that need the whole typed config.
 fn validate(cfg: &Config, issues: &mut Vec<ConfigIssue>) {
     let mut push = |path: String, message: String| issues.push(ConfigIssue { path, message });
-    if cfg.authz.allow_all && cfg.audit.as_ref().is_some_and(|a| a.kafka.is_some()) {
-        // The audit topic is reserved for rules that name it; with no rules at all every client
-        // could read, write or delete it.
-        push(
-            "audit.kafka".into(),
-            "an audit topic needs a policy: authorization.allow_all = true would open it to every client".into(),
-        );
+    let prefix = |k: usize| {
+        if cfg.clusters.iter().any(|c| c.named) {
+            format!("virtual_clusters[{k}].")
+        } else {
+            String::new()
+        }
+    };
+    if let (Some(first), true) = (
+        cfg.clusters.first(),
+        cfg.audit.as_ref().is_some_and(|a| a.kafka.is_some()),
+    ) {
+        if first.authz.allow_all {
+            // The audit topic is reserved for rules that name it; with no rules at all every client
+            // could read, write or delete it.
+            push(
+                "audit.kafka".into(),
+                format!("an audit topic needs a policy: {}authorization.allow_all = true would open it to every client", prefix(0)),
+            );
+        }
+    }
+    let mut cluster_names = HashSet::new();
+    for (k, c) in cfg.clusters.iter().enumerate() {
+        if !c.named {
+            continue;
+        }
+        let p = format!("{}name", prefix(k));
+        if c.name.is_empty()
+            || !c
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            push(
+                p,
+                format!("{:?}: 1 or more of letters, digits, '.', '_', '-'", c.name),
+            );
+        } else if !cluster_names.insert(c.name.as_str()) {
+            push(p, format!("duplicate virtual cluster name {:?}", c.name));
+        }
     }
     let mut names = HashSet::new();
-    // Every port the gateway may bind, to catch overlaps between listeners and ranges.
+    // Every port the gateway may bind, to catch overlaps between listeners and ranges. Ports
+    // shared by SNI listeners are claimed once per address, and checked name by name below.
     let mut claimed: Vec<(String, u16, u16)> = Vec::new();
-    for (i, l) in cfg.listeners.iter().enumerate() {
-        let p = format!("listeners[{i}]");
-        if l.name.is_empty() {
-            push(format!("{p}.name"), "must not be empty".into());
-        } else if !names.insert(l.name.clone()) {
-            push(
-                format!("{p}.name"),
-                format!("duplicate listener name {:?}", l.name),
-            );
-        }
-        if l.advertised_host.is_empty() {
-            push(format!("{p}.advertised_host"), "must not be empty".into());
-        }
-        if l.broker_port_count == 0 {
-            push(
-                format!("{p}.broker_port_count"),
-                "must be at least 1".into(),
-            );
-        }
-        if l.broker_port_base != 0 {
-            let end = u32::from(l.broker_port_base) + u32::from(l.broker_port_count);
-            if end > 65_536 {
-                push(
-                    format!("{p}.broker_port_count"),
-                    format!(
-                        "range {}+{} goes past port 65535",
-                        l.broker_port_base, l.broker_port_count
+    let mut sni_ports: Vec<(SocketAddr, Vec<(String, &ListenerConfig)>)> = Vec::new();
+    for (k, c) in cfg.clusters.iter().enumerate() {
+        for (i, l) in c.listeners.iter().enumerate() {
+            let p = format!("{}listeners[{i}]", prefix(k));
+            validate_listener(l, &p, &mut push, &mut names, &mut claimed);
+            if l.sni.is_some() {
+                match sni_ports
+                    .iter_mut()
+                    .find(|(a, _)| a.port() == l.bind.port())
+                {
+                    Some((a, ls)) if *a == l.bind => ls.push((p, l)),
+                    Some((a, _)) => push(
+                        format!("{p}.bind"),
+                        format!(
+                            "SNI listeners share port {} only on the same address ({a})",
+                            l.bind.port()
+                        ),
                     ),
+                    None => {
+                        if l.bind.port() != 0 {
+                            claimed.push((format!("{p}.bind"), l.bind.port(), l.bind.port()));
+                        }
+                        sni_ports.push((l.bind, vec![(p, l)]));
+                    }
+                }
+            } else if l.bind.port() != 0 {
+                claimed.push((format!("{p}.bind"), l.bind.port(), l.bind.port()));
+            }
+        }
+    }
+    for (addr, ls) in &sni_ports {
+        for (i, (pa, a)) in ls.iter().enumerate() {
+            let Some(sa) = &a.sni else { continue };
+            if addr.port() == 0 && sa.advertised_port == 0 {
+                push(
+                    format!("{pa}.bind"),
+                    "an SNI listener advertises its port: bind a fixed port or set sni.advertised_port".into(),
                 );
             }
-            let last = end.min(65_536) as u16 - 1;
-            claimed.push((
-                format!("{p} broker ports"),
-                l.broker_port_base,
-                last.max(l.broker_port_base),
-            ));
-        }
-        if l.bind.port() != 0 {
-            claimed.push((format!("{p}.bind"), l.bind.port(), l.bind.port()));
-        }
-        if let Some(tls) = &l.tls {
-            check_file(&mut push, &format!("{p}.tls.cert_file"), &tls.cert_file);
-            check_file(&mut push, &format!("{p}.tls.key_file"), &tls.key_file);
-            match (&tls.client_ca_file, tls.client_auth) {
-                (Some(ca), _) => check_file(&mut push, &format!("{p}.tls.client_ca_file"), ca),
-                (None, ClientAuthMode::None) => {}
-                (None, _) => push(
-                    format!("{p}.tls.client_ca_file"),
-                    "required when client_auth is optional or required".into(),
-                ),
+            for (pb, b) in &ls[i + 1..] {
+                if b.sni.as_ref().is_some_and(|sb| sa.overlaps(sb)) {
+                    push(
+                        format!("{pb}.sni"),
+                        format!("names overlap {pa}.sni on the same port {addr}: a client's server name must pick one listener"),
+                    );
+                }
             }
         }
     }
@@ -769,15 +1037,15 @@ fn validate(cfg: &Config, issues: &mut Vec<ConfigIssue>) {
             }
         }
     }
-    let uses = |m: Mechanism| cfg.listeners.iter().any(|l| l.sasl_mechanisms.contains(&m));
-    if (uses(Mechanism::ScramSha256) || uses(Mechanism::ScramSha512) || uses(Mechanism::Plain))
-        && cfg.auth.credentials_file.is_none()
-    {
-        push(
-            "authentication.credentials_file".into(),
-            "required: a listener enables SCRAM or PLAIN".into(),
-        );
+    for (k, c) in cfg.clusters.iter().enumerate() {
+        validate_cluster_auth(cfg, c, &prefix(k), &mut push);
     }
+    let uses = |m: Mechanism| {
+        cfg.clusters
+            .iter()
+            .flat_map(|c| &c.listeners)
+            .any(|l| l.sasl_mechanisms.contains(&m))
+    };
     if let Some(f) = &cfg.auth.credentials_file {
         check_file(&mut push, "authentication.credentials_file", f);
     }
@@ -823,34 +1091,6 @@ fn validate(cfg: &Config, issues: &mut Vec<ConfigIssue>) {
                     );
                 }
             }
-        }
-    }
-    if cfg.upstream.bootstrap_servers.is_empty() {
-        push(
-            "upstream.bootstrap_servers".into(),
-            "at least one host:port is required".into(),
-        );
-    }
-    for (i, s) in cfg.upstream.bootstrap_servers.iter().enumerate() {
-        if split_host_port(s).is_none() {
-            push(
-                format!("upstream.bootstrap_servers[{i}]"),
-                format!("{s:?} is not host:port"),
-            );
-        }
-    }
-    if let Some(tls) = &cfg.upstream.tls {
-        check_file(&mut push, "upstream.tls.ca_file", &tls.ca_file);
-        match (&tls.client_cert_file, &tls.client_key_file) {
-            (Some(c), Some(k)) => {
-                check_file(&mut push, "upstream.tls.client_cert_file", c);
-                check_file(&mut push, "upstream.tls.client_key_file", k);
-            }
-            (None, None) => {}
-            _ => push(
-                "upstream.tls".into(),
-                "client_cert_file and client_key_file go together".into(),
-            ),
         }
     }
     let l = &cfg.limits;
@@ -912,11 +1152,132 @@ fn validate(cfg: &Config, issues: &mut Vec<ConfigIssue>) {
         ("timeouts.upstream_request", cfg.timeouts.upstream_request),
         ("timeouts.client_write", cfg.timeouts.client_write),
         ("timeouts.audit_write", cfg.timeouts.audit_write),
-        ("upstream.metadata_refresh", cfg.upstream.metadata_refresh),
     ] {
         if d.is_zero() {
             push(key.into(), "must be greater than zero".into());
         }
+    }
+}
+
+/// One listener's own checks; its broker port range joins `claimed` (its bind port is added by
+/// the caller, which knows whether an SNI port is shared).
+fn validate_listener(
+    l: &ListenerConfig,
+    p: &str,
+    push: &mut impl FnMut(String, String),
+    names: &mut HashSet<String>,
+    claimed: &mut Vec<(String, u16, u16)>,
+) {
+    if l.name.is_empty() {
+        push(format!("{p}.name"), "must not be empty".into());
+    } else if !names.insert(l.name.clone()) {
+        push(
+            format!("{p}.name"),
+            format!("duplicate listener name {:?}", l.name),
+        );
+    }
+    if l.sni.is_none() {
+        if l.advertised_host.is_empty() {
+            push(format!("{p}.advertised_host"), "must not be empty".into());
+        }
+        if l.broker_port_count == 0 {
+            push(
+                format!("{p}.broker_port_count"),
+                "must be at least 1".into(),
+            );
+        }
+        if l.broker_port_base != 0 {
+            let end = u32::from(l.broker_port_base) + u32::from(l.broker_port_count);
+            if end > 65_536 {
+                push(
+                    format!("{p}.broker_port_count"),
+                    format!(
+                        "range {}+{} goes past port 65535",
+                        l.broker_port_base, l.broker_port_count
+                    ),
+                );
+            }
+            let last = end.min(65_536) as u16 - 1;
+            claimed.push((
+                format!("{p} broker ports"),
+                l.broker_port_base,
+                last.max(l.broker_port_base),
+            ));
+        }
+    }
+    if let Some(tls) = &l.tls {
+        check_file(push, &format!("{p}.tls.cert_file"), &tls.cert_file);
+        check_file(push, &format!("{p}.tls.key_file"), &tls.key_file);
+        match (&tls.client_ca_file, tls.client_auth) {
+            (Some(ca), _) => check_file(push, &format!("{p}.tls.client_ca_file"), ca),
+            (None, ClientAuthMode::None) => {}
+            (None, _) => push(
+                format!("{p}.tls.client_ca_file"),
+                "required when client_auth is optional or required".into(),
+            ),
+        }
+    }
+}
+
+/// One cluster's upstream and the credentials its listeners need (`p`: its key prefix).
+fn validate_cluster_auth(
+    cfg: &Config,
+    c: &VirtualCluster,
+    p: &str,
+    push: &mut impl FnMut(String, String),
+) {
+    let password_based = c.listeners.iter().any(|l| {
+        l.sasl_mechanisms.iter().any(|m| {
+            matches!(
+                m,
+                Mechanism::ScramSha256 | Mechanism::ScramSha512 | Mechanism::Plain
+            )
+        })
+    });
+    if password_based && c.credentials(&cfg.auth).is_none() {
+        let key = if c.named {
+            format!("{p}credentials_file (or authentication.credentials_file)")
+        } else {
+            "authentication.credentials_file".into()
+        };
+        push(key, "required: a listener enables SCRAM or PLAIN".into());
+    }
+    if let Some(f) = &c.credentials_file {
+        check_file(push, &format!("{p}credentials_file"), f);
+    }
+    if c.upstream.bootstrap_servers.is_empty() {
+        push(
+            format!("{p}upstream.bootstrap_servers"),
+            "at least one host:port is required".into(),
+        );
+    }
+    for (i, s) in c.upstream.bootstrap_servers.iter().enumerate() {
+        if split_host_port(s).is_none() {
+            push(
+                format!("{p}upstream.bootstrap_servers[{i}]"),
+                format!("{s:?} is not host:port"),
+            );
+        }
+    }
+    if let Some(tls) = &c.upstream.tls {
+        check_file(push, &format!("{p}upstream.tls.ca_file"), &tls.ca_file);
+        match (&tls.client_cert_file, &tls.client_key_file) {
+            (Some(cert), Some(key)) => {
+                check_file(push, &format!("{p}upstream.tls.client_cert_file"), cert);
+                check_file(push, &format!("{p}upstream.tls.client_key_file"), key);
+            }
+            (None, None) => {}
+            _ => push(
+                format!("{p}upstream.tls"),
+                "client_cert_file and client_key_file go together".into(),
+            ),
+        }
+    }
+    if c.upstream.metadata_refresh.is_zero() {
+        push(
+            format!("{p}upstream.metadata_refresh"),
+            "must be greater than zero".into(),
+        );
     }
 }
 
@@ -1042,6 +1403,12 @@ impl<'a> Reader<'a> {
 
     pub fn has(&self, key: &str) -> bool {
         self.table.contains_key(key)
+    }
+
+    /// Reports a key that is present but not allowed here (and so not also as unknown).
+    pub fn reject(&mut self, key: &str, message: &str) {
+        self.used.insert(key.to_string());
+        self.issue(key, message);
     }
 
     /// This table's keys, for tables whose keys are data (such as API names).
@@ -1323,12 +1690,12 @@ mod tests {
     #[test]
     fn minimal_config_gets_defaults() {
         let cfg = Config::parse(MINIMAL, Path::new(".")).expect("valid");
-        assert_eq!(cfg.listeners[0].advertised_host, "localhost");
-        assert_eq!(cfg.listeners[0].broker_port(0), Some(9100));
-        assert_eq!(cfg.listeners[0].broker_port(15), Some(9115));
-        assert_eq!(cfg.listeners[0].broker_port(16), None);
-        assert_eq!(cfg.listeners[0].broker_port(-1), None);
-        assert_eq!(cfg.listeners[0].node_for_port(9103), Some(3));
+        assert_eq!(cfg.clusters[0].listeners[0].advertised_host, "localhost");
+        assert_eq!(cfg.clusters[0].listeners[0].broker_port(0), Some(9100));
+        assert_eq!(cfg.clusters[0].listeners[0].broker_port(15), Some(9115));
+        assert_eq!(cfg.clusters[0].listeners[0].broker_port(16), None);
+        assert_eq!(cfg.clusters[0].listeners[0].broker_port(-1), None);
+        assert_eq!(cfg.clusters[0].listeners[0].node_for_port(9103), Some(3));
         assert_eq!(cfg.limits.max_frame_bytes, 100 * 1024 * 1024);
         assert_eq!(cfg.limits.max_frame_bytes_unauthenticated, 512 * 1024);
         assert_eq!(cfg.timeouts.idle, Duration::from_secs(600));
@@ -1556,5 +1923,185 @@ mod tests {
     fn secrets_never_print() {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s} {s:?}"), "<redacted> <redacted>");
+    }
+
+    /// One virtual cluster with an SNI listener on port 9093 (`extra` goes into its [sni]
+    /// table) and whatever listeners `more` declares; the certificate files only need to exist.
+    fn sni_cluster(name: &str, octet: u8, extra: &str, more: &str) -> String {
+        let cert = std::env::current_exe().expect("exe");
+        format!(
+            r#"
+            [[virtual_clusters]]
+            name = "{name}"
+            [virtual_clusters.upstream]
+            bootstrap_servers = ["10.0.{octet}.1:9092"]
+            [virtual_clusters.authorization]
+            allow_all = true
+            [[virtual_clusters.listeners]]
+            name = "{name}-sni"
+            bind = "0.0.0.0:9093"
+            [virtual_clusters.listeners.tls]
+            cert_file = {cert:?}
+            key_file = {cert:?}
+            [virtual_clusters.listeners.sni]
+            bootstrap = "bootstrap.{name}.kafka.example"
+            broker = "broker-{{node_id}}.{name}.kafka.example"
+            {extra}
+            {more}
+            "#
+        )
+    }
+
+    /// Two clusters, one SNI port shared by both plus a port-per-broker listener in the first.
+    fn two_clusters(extra_a: &str, extra_b: &str) -> String {
+        let plain = "[[virtual_clusters.listeners]]\nname = \"eu-plain\"\nbind = \"0.0.0.0:9092\"\nbroker_port_base = 9100\n";
+        let (eu, us) = (
+            sni_cluster("eu", 0, extra_a, plain),
+            sni_cluster("us", 1, extra_b, ""),
+        );
+        format!("{eu}{us}")
+    }
+
+    fn has_issue(found: &[ConfigIssue], path: &str, msg: &str) -> bool {
+        found
+            .iter()
+            .any(|i| i.path == path && i.message.contains(msg))
+    }
+
+    #[test]
+    fn virtual_clusters_share_an_sni_port_and_keep_their_own_upstreams() {
+        let cfg = Config::parse(&two_clusters("", ""), Path::new(".")).expect("valid");
+        let names: Vec<_> = cfg.clusters.iter().map(|c| c.label()).collect();
+        assert_eq!(names, [Some("eu"), Some("us")]);
+        assert_eq!(
+            cfg.clusters[1].upstream.bootstrap_servers,
+            ["10.0.1.1:9092"]
+        );
+        let eu = &cfg.clusters[0].listeners[0];
+        let sni = eu.sni.as_ref().expect("sni");
+        assert_eq!(
+            eu.advertise(7),
+            Some(("broker-7.eu.kafka.example".into(), 9093))
+        );
+        assert_eq!(
+            sni.route("BOOTSTRAP.eu.kafka.example"),
+            Some(SniRoute::Bootstrap)
+        );
+        assert_eq!(
+            sni.route("broker-12.eu.kafka.example"),
+            Some(SniRoute::Node(12))
+        );
+        assert_eq!(
+            sni.route("broker-0.eu.kafka.example"),
+            Some(SniRoute::Node(0))
+        );
+        for other in [
+            "broker-12.us.kafka.example",
+            "broker-012.eu.kafka.example",
+            "broker--1.eu.kafka.example",
+            "broker-.eu.kafka.example",
+            "broker-99999999999.eu.kafka.example",
+            "broker-1x.eu.kafka.example",
+            "eu.kafka.example",
+            "",
+        ] {
+            assert_eq!(sni.route(other), None, "{other:?}");
+        }
+        // The single-cluster form is one unnamed cluster: records and metrics stay as they were.
+        let single = Config::parse(MINIMAL, Path::new(".")).expect("valid");
+        assert_eq!(single.clusters.len(), 1);
+        assert_eq!(single.clusters[0].label(), None);
+    }
+
+    #[test]
+    fn virtual_cluster_mistakes_are_all_reported() {
+        let text = two_clusters("", "")
+            .replace("name = \"us\"", "name = \"eu\"")
+            .replace(
+                "broker-{node_id}.us.kafka.example",
+                "broker-{node_id}.eu.kafka.example",
+            )
+            .replace("bind = \"0.0.0.0:9092\"", "bind = \"0.0.0.0:9093\"")
+            + "\n[upstream]\nbootstrap_servers = [\"x:1\"]\n";
+        let found = issues(&text);
+        let has = |path: &str, msg: &str| has_issue(&found, path, msg);
+        assert!(has("upstream", "each cluster has its own"), "{found:#?}");
+        assert!(has("virtual_clusters[1].name", "duplicate"), "{found:#?}");
+        assert!(
+            has("virtual_clusters[1].listeners[0].sni", "overlap"),
+            "{found:#?}"
+        );
+        assert!(
+            found.iter().any(|i| i.message.contains("overlap")
+                && (i.path.contains("listeners[1].bind")
+                    || i.message.contains("listeners[1].bind"))),
+            "a port-per-broker listener on the SNI port: {found:#?}"
+        );
+        assert!(
+            !found.iter().any(|i| i.message == "unknown key"),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn sni_listener_settings_are_checked() {
+        let text = two_clusters("advertised_port = 443", "")
+            .replace(
+                "bootstrap = \"bootstrap.us.kafka.example\"",
+                "bootstrap = \"bad_name.us\"",
+            )
+            .replace(
+                "broker-{node_id}.us.kafka.example",
+                "broker.us.kafka.example",
+            );
+        let found = issues(&text);
+        let has = |path: &str, msg: &str| has_issue(&found, path, msg);
+        assert!(
+            has(
+                "virtual_clusters[1].listeners[0].sni.bootstrap",
+                "not a DNS name"
+            ),
+            "{found:#?}"
+        );
+        assert!(
+            has(
+                "virtual_clusters[1].listeners[0].sni.broker",
+                "exactly once"
+            ),
+            "{found:#?}"
+        );
+        let no_tls = two_clusters("", "").replacen(
+            "[virtual_clusters.listeners.tls]",
+            "[virtual_clusters.listeners.tlsx]",
+            1,
+        );
+        assert!(issues(&no_tls)
+            .iter()
+            .any(|i| i.message.contains("needs [listeners.tls]")));
+        let ports = two_clusters("", "").replacen(
+            "broker = \"broker-{node_id}.eu.kafka.example\"",
+            "broker = \"broker-{node_id}.eu.kafka.example\"\n[virtual_clusters.listeners.x]",
+            1,
+        );
+        assert!(!issues(&ports).is_empty());
+        let with_range = MINIMAL.replace(
+            "broker_port_base = 9100",
+            "broker_port_base = 9100\n[listeners.sni]\nbootstrap = \"b.example\"\nbroker = \"b{node_id}.example\"",
+        );
+        let found = issues(&with_range);
+        assert!(
+            found
+                .iter()
+                .any(|i| i.path == "listeners[0].broker_port_base"
+                    && i.message.contains("no per-broker ports")),
+            "{found:#?}"
+        );
+        let bootstrap_is_a_broker = two_clusters("", "").replace(
+            "bootstrap = \"bootstrap.eu.kafka.example\"",
+            "bootstrap = \"broker-1.eu.kafka.example\"",
+        );
+        assert!(issues(&bootstrap_is_a_broker).iter().any(|i| i
+            .message
+            .contains("must not be a name of the broker pattern")));
     }
 }

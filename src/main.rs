@@ -75,6 +75,9 @@ struct PolicySourceArgs {
     /// Super user principal (repeatable; overrides the config's).
     #[arg(long = "super-user", global = true)]
     super_users: Vec<String>,
+    /// Which virtual cluster's policy (required when the config declares several).
+    #[arg(long = "virtual-cluster", global = true)]
+    virtual_cluster: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -288,6 +291,10 @@ enum CertsCommand {
         /// Overwrite existing files.
         #[arg(long)]
         force: bool,
+        /// Another name for the server certificate (repeatable), e.g. `*.eu.kafka.localhost`
+        /// for an SNI listener.
+        #[arg(long = "server-name")]
+        server_names: Vec<String>,
     },
 }
 
@@ -343,9 +350,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     dir,
                     client_cn,
                     force,
+                    server_names,
                 },
         } => {
-            let paths = kafka_gateway::certs::write_dev_certs(&dir, &client_cn, force)?;
+            let paths =
+                kafka_gateway::certs::write_dev_certs_for(&dir, &client_cn, &server_names, force)?;
             println!("wrote development certificates:");
             for (what, p) in [
                 ("CA certificate", &paths.ca_cert),
@@ -466,7 +475,7 @@ fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()
             source.super_users,
         )
     } else {
-        let authz = loaded?.authz;
+        let authz = pick_cluster(loaded?, source.virtual_cluster.as_deref())?.authz;
         anyhow::ensure!(
             !authz.allow_all,
             "{}: authorization.allow_all = true, there is no policy to check",
@@ -714,4 +723,22 @@ fn oauth(command: OauthCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The virtual cluster a policy command is about: the one named, or the only one.
+fn pick_cluster(
+    config: kafka_gateway::config::Config,
+    name: Option<&str>,
+) -> anyhow::Result<kafka_gateway::config::VirtualCluster> {
+    let names: Vec<String> = config.clusters.iter().map(|c| c.name.clone()).collect();
+    let mut clusters = config.clusters.into_iter();
+    match name {
+        Some(n) => clusters
+            .find(|c| c.name == n)
+            .ok_or_else(|| anyhow::anyhow!("no virtual cluster {n:?} (the config has {names:?})")),
+        None if names.len() == 1 => clusters.next().ok_or_else(|| anyhow::anyhow!("no cluster")),
+        None => anyhow::bail!(
+            "the config declares virtual clusters {names:?}: say which with --virtual-cluster"
+        ),
+    }
 }

@@ -70,6 +70,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct ListenerStats {
     active: i64,
     total: u64,
+    /// The virtual cluster the listener leads to (a label when the config declares them).
+    virtual_cluster: Option<String>,
 }
 
 #[derive(Default)]
@@ -98,7 +100,8 @@ pub struct Metrics {
     listeners: Mutex<BTreeMap<String, ListenerStats>>,
     connections_rejected: Mutex<BTreeMap<&'static str, u64>>,
     frames_rejected: Mutex<BTreeMap<&'static str, u64>>,
-    upstream: Mutex<BTreeMap<i32, UpstreamStats>>,
+    /// By virtual cluster label ("" for none) and node id: node ids repeat across clusters.
+    upstream: Mutex<BTreeMap<(String, i32), UpstreamStats>>,
     generic: Mutex<BTreeMap<&'static str, BTreeMap<LabelSet, u64>>>,
     /// Gauges set by their owner (name -> (help, value)).
     gauges: Mutex<BTreeMap<&'static str, (&'static str, u64)>>,
@@ -145,6 +148,14 @@ impl Metrics {
         })
     }
 
+    /// Makes `listener`'s series exist from the start (at 0), labelled with its virtual cluster.
+    pub fn register_listener(&self, listener: &str, virtual_cluster: Option<&str>) {
+        lock(&self.listeners)
+            .entry(listener.to_string())
+            .or_default()
+            .virtual_cluster = virtual_cluster.map(str::to_string);
+    }
+
     /// A client connection was accepted on `listener` (counts it and raises the active gauge).
     pub fn connection_opened(&self, listener: &str) {
         let mut listeners = lock(&self.listeners);
@@ -158,6 +169,7 @@ impl Metrics {
                 ListenerStats {
                     active: 1,
                     total: 1,
+                    virtual_cluster: None,
                 },
             );
         }
@@ -175,6 +187,7 @@ impl Metrics {
                 ListenerStats {
                     active: -1,
                     total: 0,
+                    virtual_cluster: None,
                 },
             );
         }
@@ -213,9 +226,10 @@ impl Metrics {
     }
 
     /// An attempt to connect to upstream broker `broker` finished.
-    pub fn upstream_connect(&self, broker: i32, ok: bool) {
+    pub fn upstream_connect(&self, virtual_cluster: Option<&str>, broker: i32, ok: bool) {
         let mut upstream = lock(&self.upstream);
-        let stats = upstream.entry(broker).or_default();
+        let key = (virtual_cluster.unwrap_or_default().to_string(), broker);
+        let stats = upstream.entry(key).or_default();
         if ok {
             stats.connects_ok += 1;
         } else {
@@ -223,12 +237,14 @@ impl Metrics {
         }
     }
 
-    pub fn upstream_connection_opened(&self, broker: i32) {
-        lock(&self.upstream).entry(broker).or_default().active += 1;
+    pub fn upstream_connection_opened(&self, virtual_cluster: Option<&str>, broker: i32) {
+        let key = (virtual_cluster.unwrap_or_default().to_string(), broker);
+        lock(&self.upstream).entry(key).or_default().active += 1;
     }
 
-    pub fn upstream_connection_closed(&self, broker: i32) {
-        lock(&self.upstream).entry(broker).or_default().active -= 1;
+    pub fn upstream_connection_closed(&self, virtual_cluster: Option<&str>, broker: i32) {
+        let key = (virtual_cluster.unwrap_or_default().to_string(), broker);
+        lock(&self.upstream).entry(key).or_default().active -= 1;
     }
 
     /// Increments a labeled counter for rare events (authentication results and the like). `name` is
@@ -272,13 +288,16 @@ impl Metrics {
                 "gauge",
                 "Client connections currently open, by listener.",
             )?;
+            let labels = |name: &'_ str, stats: &ListenerStats| -> Vec<(&'static str, String)> {
+                let mut l = vec![("listener", name.to_string())];
+                if let Some(vc) = &stats.virtual_cluster {
+                    l.push(("virtual_cluster", vc.clone()));
+                }
+                l
+            };
             for (name, stats) in listeners.iter() {
-                sample(
-                    out,
-                    "connections_active",
-                    &[("listener", name)],
-                    stats.active,
-                )?;
+                let l = labels(name, stats);
+                sample(out, "connections_active", &borrowed(&l), stats.active)?;
             }
             header(
                 out,
@@ -287,7 +306,8 @@ impl Metrics {
                 "Client connections accepted, by listener.",
             )?;
             for (name, stats) in listeners.iter() {
-                sample(out, "connections_total", &[("listener", name)], stats.total)?;
+                let l = labels(name, stats);
+                sample(out, "connections_total", &borrowed(&l), stats.total)?;
             }
         }
 
@@ -395,16 +415,15 @@ impl Metrics {
                 "counter",
                 "Connection attempts to upstream brokers, by node id and result.",
             )?;
-            for (node, stats) in upstream.iter() {
+            for ((vc, node), stats) in upstream.iter() {
                 let node = node.to_string();
                 for (result, n) in [("ok", stats.connects_ok), ("error", stats.connects_failed)] {
                     if n > 0 {
-                        sample(
-                            out,
-                            "upstream_connects_total",
-                            &[("node", &node), ("result", result)],
-                            n,
-                        )?;
+                        let mut l = vec![("node", node.as_str()), ("result", result)];
+                        if !vc.is_empty() {
+                            l.push(("virtual_cluster", vc));
+                        }
+                        sample(out, "upstream_connects_total", &l, n)?;
                     }
                 }
             }
@@ -414,13 +433,13 @@ impl Metrics {
                 "gauge",
                 "Connections to upstream brokers currently open, by node id.",
             )?;
-            for (node, stats) in upstream.iter() {
-                sample(
-                    out,
-                    "upstream_connections_active",
-                    &[("node", &node.to_string())],
-                    stats.active,
-                )?;
+            for ((vc, node), stats) in upstream.iter() {
+                let node = node.to_string();
+                let mut l = vec![("node", node.as_str())];
+                if !vc.is_empty() {
+                    l.push(("virtual_cluster", vc));
+                }
+                sample(out, "upstream_connections_active", &l, stats.active)?;
             }
         }
 
@@ -464,6 +483,11 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) -> fmt::Result {
     // HELP texts are our own constants and contain neither backslashes nor newlines, so need no escaping.
     writeln!(out, "# HELP {PREFIX}{name} {help}")?;
     writeln!(out, "# TYPE {PREFIX}{name} {kind}")
+}
+
+/// Owned label pairs as the borrowed form [`sample`] takes.
+fn borrowed<'a>(labels: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    labels.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 fn sample(
@@ -911,12 +935,12 @@ mod tests {
     #[test]
     fn upstream_metrics_by_node() {
         let m = Metrics::new();
-        m.upstream_connect(1, true);
-        m.upstream_connect(1, false);
-        m.upstream_connect(2, false);
-        m.upstream_connection_opened(1);
-        m.upstream_connection_opened(1);
-        m.upstream_connection_closed(1);
+        m.upstream_connect(None, 1, true);
+        m.upstream_connect(None, 1, false);
+        m.upstream_connect(None, 2, false);
+        m.upstream_connection_opened(None, 1);
+        m.upstream_connection_opened(None, 1);
+        m.upstream_connection_closed(None, 1);
         let text = m.render();
         assert_has(
             &text,

@@ -64,11 +64,13 @@ fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// Runs until shutdown.
+/// Runs until shutdown, for one virtual cluster's policy and (unless another cluster's task
+/// watches the same one) its authenticator's files; records carry `virtual_cluster`.
 pub async fn run(
-    authenticator: Arc<Authenticator>,
+    authenticator: Option<Arc<Authenticator>>,
     audit: Arc<AuditCtx>,
     policy: Option<PolicySource>,
+    virtual_cluster: Option<String>,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -79,11 +81,13 @@ pub async fn run(
             files.push(Watched::new("policy", f));
         }
     }
-    if let Some(p) = authenticator.credentials_file() {
-        files.push(Watched::new("credentials", p));
-    }
-    if let Some(p) = authenticator.jwks_file() {
-        files.push(Watched::new("jwks", p));
+    if let Some(a) = &authenticator {
+        if let Some(p) = a.credentials_file() {
+            files.push(Watched::new("credentials", p));
+        }
+        if let Some(p) = a.jwks_file() {
+            files.push(Watched::new("jwks", p));
+        }
     }
     let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
@@ -118,8 +122,14 @@ pub async fn run(
                 continue;
             }
             let result = match w.what {
-                "credentials" => authenticator.reload_credentials(),
-                "jwks" => authenticator.reload_jwks(),
+                "credentials" | "jwks" => {
+                    let Some(a) = &authenticator else { continue };
+                    if w.what == "jwks" {
+                        a.reload_jwks()
+                    } else {
+                        a.reload_credentials()
+                    }
+                }
                 _ if policy_done => continue,
                 _ => {
                     policy_done = true;
@@ -157,6 +167,7 @@ pub async fn run(
                         outcome: Outcome::Ok,
                         hash: Some(hash.clone()),
                         error: None,
+                        virtual_cluster: virtual_cluster.clone(),
                     });
                 }
                 Err(e) => {
@@ -166,6 +177,7 @@ pub async fn run(
                         outcome: Outcome::Error,
                         hash: None,
                         error: Some(e.clone()),
+                        virtual_cluster: virtual_cluster.clone(),
                     });
                 }
                 Ok(None) => {}

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +16,11 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::audit::{AuditCtx, Auditor, ConnInfo, Event, Outcome, ReloadKind};
-use crate::config::{split_host_port, ClientAuthMode, Config, ListenerConfig};
+use crate::auth::authenticator::Authenticator;
+use crate::config::{split_host_port, ClientAuthMode, Config, ListenerConfig, VirtualCluster};
 use crate::metrics::Metrics;
-use crate::net::listener::{accept_loop, ConnLimits, PortCtx};
+use crate::net::listener::{accept_loop, serve_port, ConnLimits, Dispatch, PortCtx, SniRouteCtx};
+use crate::policy::cache::PolicyHandle;
 use crate::session::SessionCtx;
 use crate::tls;
 use crate::upstream::{Cluster, Connector, Target};
@@ -93,37 +96,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-
-    let upstream_tls = match &config.upstream.tls {
-        None => None,
-        Some(t) => {
-            let client_cert = t
-                .client_cert_file
-                .as_deref()
-                .zip(t.client_key_file.as_deref());
-            let cfg = tls::client_config(Some(&t.ca_file), client_cert).context("upstream TLS")?;
-            Some((cfg, t.server_name.clone()))
-        }
-    };
-    let connector = Connector::new(
-        upstream_tls,
-        config.upstream.sasl.clone(),
-        config.timeouts.upstream_connect,
-        config.timeouts.upstream_request,
-        config.limits.max_response_bytes,
-    );
-    let bootstrap: Vec<(String, u16)> = config
-        .upstream
-        .bootstrap_servers
-        .iter()
-        .filter_map(|s| split_host_port(s))
-        .collect();
-    let cluster = Cluster::new(
-        bootstrap,
-        connector,
-        config.timeouts.upstream_request,
-        config.limits.max_response_bytes,
-    );
     if let Some(a) = &config.audit {
         tokio::spawn(crate::audit::disk::watch(
             a.writer.dir.clone(),
@@ -133,59 +105,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             shutdown_rx.clone(),
         ));
     }
-    if let (Some(k), Some(q)) = (config.audit.as_ref().and_then(|a| a.kafka.clone()), copy) {
-        tracing::info!(topic = %k.topic, "audit events also go to the upstream cluster");
-        audit.attach_kafka(crate::audit::kafka_sink::KafkaSink::start(
-            k,
-            cluster.clone(),
-            instance.clone(),
-            q,
-        ));
-    }
-    let authenticator = crate::auth::authenticator::Authenticator::new(&config.auth)
-        .await
-        .context("authentication")?;
-    let mut startup_policy_error = false;
-    // The audit topic: no client reaches it through a wildcard or prefix rule, or as a super user.
-    let reserved: Vec<String> = config
-        .audit
-        .as_ref()
-        .and_then(|a| a.kafka.as_ref())
-        .map(|k| vec![k.topic.clone()])
-        .unwrap_or_default();
-    let policy = match (&config.authz.model, config.authz.allow_all) {
-        (_, true) => {
-            tracing::warn!(
-                "authorization.allow_all = true: every authenticated client may do anything"
-            );
-            None
-        }
-        (None, false) => {
-            // Validation requires a model with policy files; without either, deny everyone.
-            Some(Arc::new(
-                crate::policy::cache::PolicyHandle::new(crate::policy::engine::Engine::deny_all(
-                    &config.authz.super_users,
-                ))
-                .reserving(reserved.clone()),
-            ))
-        }
-        (Some(model), false) => {
-            let (handle, error) = crate::policy::cache::PolicyHandle::load_or_deny_all(
-                model,
-                &config.authz.policy_files,
-                &config.authz.super_users,
-            );
-            let handle = handle.reserving(reserved.clone());
-            startup_policy_error = error.is_some();
-            match error {
-                None => tracing::info!(version = %handle.current().version(), "policy loaded"),
-                Some(e) => {
-                    tracing::error!(error = %e, "policy did not load: denying everyone but super users until it does")
-                }
-            }
-            Some(Arc::new(handle))
-        }
-    };
     let limits = ConnLimits::new(
         config.limits.max_connections,
         config.limits.max_connections_per_ip,
@@ -195,62 +114,176 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let ready = Arc::new(AtomicBool::new(false));
 
     let mut bound = Vec::new();
-    for l in &config.listeners {
-        let listener = Arc::new(l.clone());
-        let acceptor = match &l.tls {
-            None => None,
-            Some(t) => {
-                let mode = match t.client_auth {
-                    ClientAuthMode::None => tls::ClientAuth::None,
-                    ClientAuthMode::Optional => tls::ClientAuth::Optional,
-                    ClientAuthMode::Required => tls::ClientAuth::Required,
-                };
-                let cfg = tls::server_config(
-                    &t.cert_file,
-                    &t.key_file,
-                    t.client_ca_file.as_deref(),
-                    mode,
-                )
-                .with_context(|| format!("listener {:?} TLS", l.name))?;
-                Some(TlsAcceptor::from(cfg))
+    // Authenticators by credentials file: clusters sharing one share its state (lockout, reloads).
+    let mut authenticators: Vec<(Option<PathBuf>, Arc<Authenticator>)> = Vec::new();
+    let mut reachable = Vec::new();
+    let mut sni_ports: Vec<(SocketAddr, Vec<SniRouteCtx>)> = Vec::new();
+    let mut start_records = Vec::new();
+    for (k, vc) in config.clusters.iter().enumerate() {
+        let cluster = connect_cluster(&config, vc)?;
+        if k == 0 {
+            if let (Some(k), Some(q)) = (
+                config.audit.as_ref().and_then(|a| a.kafka.clone()),
+                copy.clone(),
+            ) {
+                tracing::info!(topic = %k.topic, "audit events also go to the upstream cluster");
+                audit.attach_kafka(crate::audit::kafka_sink::KafkaSink::start(
+                    k,
+                    cluster.clone(),
+                    instance.clone(),
+                    q,
+                ));
             }
+        }
+        let credentials = vc.credentials(&config.auth).map(Path::to_path_buf);
+        let (authenticator, watch_auth) =
+            match authenticators.iter().find(|(c, _)| *c == credentials) {
+                Some((_, a)) => (a.clone(), false),
+                None => {
+                    let mut auth = config.auth.clone();
+                    auth.credentials_file = credentials.clone();
+                    let a = Authenticator::new(&auth)
+                        .await
+                        .with_context(|| format!("authentication ({})", vc.name))?;
+                    authenticators.push((credentials, a.clone()));
+                    (a, true)
+                }
+            };
+        // The audit topic lives on the first cluster: no client reaches it through a wildcard or
+        // prefix rule, or as a super user.
+        let reserved: Vec<String> = match (k, config.audit.as_ref().and_then(|a| a.kafka.as_ref()))
+        {
+            (0, Some(t)) => vec![t.topic.clone()],
+            _ => Vec::new(),
         };
-        let tcp = TcpListener::bind(l.bind)
-            .await
-            .with_context(|| format!("listener {:?}: cannot bind {}", l.name, l.bind))?;
-        let addr = tcp.local_addr()?;
-        tracing::info!(listener = %l.name, %addr, tls = l.tls.is_some(), "bootstrap port listening");
-        bound.push((l.name.clone(), addr));
-        let port_ctx = PortCtx {
-            session: SessionCtx {
-                config: config.clone(),
-                listener: listener.clone(),
-                listener_name: Arc::from(l.name.as_str()),
-                cluster: cluster.clone(),
-                metrics: metrics.clone(),
-                authenticator: authenticator.clone(),
-                policy: policy.clone(),
-                audit: audit.clone(),
-                conn: ConnInfo {
-                    id: 0,
-                    client: String::new(),
-                    listener: l.name.clone(),
+        let (policy, policy_error) = load_policy(vc, reserved);
+        let label: Option<Arc<str>> = vc.label().map(Arc::from);
+        for l in &vc.listeners {
+            let listener = Arc::new(l.clone());
+            let acceptor = match &l.tls {
+                None => None,
+                Some(t) => {
+                    let mode = match t.client_auth {
+                        ClientAuthMode::None => tls::ClientAuth::None,
+                        ClientAuthMode::Optional => tls::ClientAuth::Optional,
+                        ClientAuthMode::Required => tls::ClientAuth::Required,
+                    };
+                    let cfg = tls::server_config(
+                        &t.cert_file,
+                        &t.key_file,
+                        t.client_ca_file.as_deref(),
+                        mode,
+                    )
+                    .with_context(|| format!("listener {:?} TLS", l.name))?;
+                    Some(TlsAcceptor::from(cfg))
+                }
+            };
+            metrics.register_listener(&l.name, vc.label());
+            let port_ctx = PortCtx {
+                session: SessionCtx {
+                    config: config.clone(),
+                    listener: listener.clone(),
+                    listener_name: Arc::from(l.name.as_str()),
+                    virtual_cluster: label.clone(),
+                    cluster: cluster.clone(),
+                    metrics: metrics.clone(),
+                    authenticator: authenticator.clone(),
+                    policy: policy.clone(),
+                    audit: audit.clone(),
+                    conn: ConnInfo {
+                        id: 0,
+                        client: String::new(),
+                        listener: l.name.clone(),
+                        virtual_cluster: None,
+                    },
+                    stats: Arc::default(),
+                    repeats: Arc::default(),
+                    target: Target::Bootstrap,
+                    peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+                    shutdown: shutdown_rx.clone(),
                 },
-                stats: Arc::default(),
-                repeats: Arc::default(),
-                target: Target::Bootstrap,
-                peer: SocketAddr::from(([0, 0, 0, 0], 0)),
-                shutdown: shutdown_rx.clone(),
-            },
-            tls: acceptor,
-            limits: limits.clone(),
-            alive: alive_tx.clone(),
-        };
-        tokio::spawn(accept_loop(tcp, port_ctx.clone(), shutdown_rx.clone()));
-        tokio::spawn(bind_broker_ports(
-            listener,
-            port_ctx,
-            cluster.subscribe_nodes(),
+                tls: acceptor,
+                limits: limits.clone(),
+                alive: alive_tx.clone(),
+            };
+            if let Some(sni) = &l.sni {
+                let route = SniRouteCtx {
+                    routes: sni.clone(),
+                    port: port_ctx,
+                    nodes: cluster.subscribe_nodes(),
+                };
+                match sni_ports.iter_mut().find(|(a, _)| *a == l.bind) {
+                    Some((_, routes)) => routes.push(route),
+                    None => sni_ports.push((l.bind, vec![route])),
+                }
+                continue;
+            }
+            let tcp = TcpListener::bind(l.bind)
+                .await
+                .with_context(|| format!("listener {:?}: cannot bind {}", l.name, l.bind))?;
+            let addr = tcp.local_addr()?;
+            tracing::info!(listener = %l.name, virtual_cluster = vc.label(), %addr, tls = l.tls.is_some(), "bootstrap port listening");
+            bound.push((l.name.clone(), addr));
+            tokio::spawn(accept_loop(tcp, port_ctx.clone(), shutdown_rx.clone()));
+            tokio::spawn(bind_broker_ports(
+                listener,
+                port_ctx,
+                cluster.subscribe_nodes(),
+                shutdown_rx.clone(),
+            ));
+        }
+        tokio::spawn(crate::reload::run(
+            watch_auth.then(|| authenticator.clone()),
+            audit.clone(),
+            policy.clone().zip(vc.authz.model.clone()).map(|(h, m)| {
+                (
+                    h,
+                    m,
+                    vc.authz.policy_files.clone(),
+                    vc.authz.super_users.clone(),
+                )
+            }),
+            vc.label().map(str::to_string),
+            metrics.clone(),
+            shutdown_rx.clone(),
+        ));
+        let flag = Arc::new(AtomicBool::new(false));
+        reachable.push(flag.clone());
+        tokio::spawn(refresh_cluster(
+            cluster,
+            vc.upstream.metadata_refresh,
+            vc.label().map(str::to_string),
+            flag,
+            shutdown_rx.clone(),
+        ));
+        if let Some(p) = &policy {
+            start_records.push(Event::Reload {
+                what: ReloadKind::Policy,
+                source: "start".into(),
+                outcome: if policy_error {
+                    Outcome::Error
+                } else {
+                    Outcome::Ok
+                },
+                hash: Some(p.current().version().to_string()),
+                error: None,
+                virtual_cluster: vc.label().map(str::to_string),
+            });
+        }
+    }
+    for (addr, routes) in sni_ports {
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("SNI listeners: cannot bind {addr}"))?;
+        let local = tcp.local_addr()?;
+        for r in &routes {
+            let name = &r.port.session.listener.name;
+            tracing::info!(listener = %name, addr = %local, bootstrap = %r.routes.bootstrap, "SNI listener routing on shared port");
+            bound.push((name.clone(), local));
+        }
+        tokio::spawn(serve_port(
+            tcp,
+            Dispatch::Sni(routes.into()),
             shutdown_rx.clone(),
         ));
     }
@@ -274,32 +307,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     };
 
-    tokio::spawn(crate::reload::run(
-        authenticator.clone(),
-        audit.clone(),
-        policy
-            .clone()
-            .zip(config.authz.model.clone())
-            .map(|(h, m)| {
-                (
-                    h,
-                    m,
-                    config.authz.policy_files.clone(),
-                    config.authz.super_users.clone(),
-                )
-            }),
-        metrics.clone(),
-        shutdown_rx.clone(),
-    ));
-    // Ready: the cluster has answered once, and no fail-closed audit sink is refusing records (a
-    // load balancer should not send clients to a gateway that refuses them all).
-    let reachable = Arc::new(AtomicBool::new(false));
-    tokio::spawn(refresh_cluster(
-        cluster.clone(),
-        config.upstream.metadata_refresh,
-        reachable.clone(),
-        shutdown_rx.clone(),
-    ));
+    // Ready: every cluster has answered once, and no fail-closed audit sink is refusing records
+    // (a load balancer should not send clients to a gateway that refuses them all).
     tokio::spawn(track_readiness(
         reachable,
         audit.clone(),
@@ -307,18 +316,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown_rx.clone(),
     ));
 
-    if let Some(p) = &policy {
-        let _ = audit.record(Event::Reload {
-            what: ReloadKind::Policy,
-            source: "start".into(),
-            outcome: if startup_policy_error {
-                Outcome::Error
-            } else {
-                Outcome::Ok
-            },
-            hash: Some(p.current().version().to_string()),
-            error: None,
-        });
+    for r in start_records {
+        let _ = audit.record(r);
     }
     audit
         .record(Event::GatewayStart {
@@ -373,10 +372,82 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })
 }
 
+/// The upstream connection settings and cluster view of one virtual cluster.
+fn connect_cluster(config: &Config, vc: &VirtualCluster) -> anyhow::Result<Arc<Cluster>> {
+    let upstream_tls = match &vc.upstream.tls {
+        None => None,
+        Some(t) => {
+            let client_cert = t
+                .client_cert_file
+                .as_deref()
+                .zip(t.client_key_file.as_deref());
+            let cfg = tls::client_config(Some(&t.ca_file), client_cert)
+                .with_context(|| format!("upstream TLS ({})", vc.name))?;
+            Some((cfg, t.server_name.clone()))
+        }
+    };
+    let connector = Connector::new(
+        upstream_tls,
+        vc.upstream.sasl.clone(),
+        config.timeouts.upstream_connect,
+        config.timeouts.upstream_request,
+        config.limits.max_response_bytes,
+    );
+    let bootstrap: Vec<(String, u16)> = vc
+        .upstream
+        .bootstrap_servers
+        .iter()
+        .filter_map(|s| split_host_port(s))
+        .collect();
+    Ok(Cluster::new(
+        bootstrap,
+        connector,
+        config.timeouts.upstream_request,
+        config.limits.max_response_bytes,
+    ))
+}
+
+/// One virtual cluster's policy (`None` with `allow_all`), and whether it failed to load (then
+/// it denies everyone but super users until a reload succeeds).
+fn load_policy(vc: &VirtualCluster, reserved: Vec<String>) -> (Option<Arc<PolicyHandle>>, bool) {
+    let authz = &vc.authz;
+    match (&authz.model, authz.allow_all) {
+        (_, true) => {
+            tracing::warn!(
+                virtual_cluster = vc.label(),
+                "authorization.allow_all = true: every authenticated client may do anything"
+            );
+            (None, false)
+        }
+        // Validation requires a model with policy files; without either, deny everyone.
+        (None, false) => (
+            Some(Arc::new(
+                PolicyHandle::new(crate::policy::engine::Engine::deny_all(&authz.super_users))
+                    .reserving(reserved),
+            )),
+            false,
+        ),
+        (Some(model), false) => {
+            let (handle, error) =
+                PolicyHandle::load_or_deny_all(model, &authz.policy_files, &authz.super_users);
+            let handle = handle.reserving(reserved);
+            match &error {
+                None => {
+                    tracing::info!(virtual_cluster = vc.label(), version = %handle.current().version(), "policy loaded")
+                }
+                Some(e) => {
+                    tracing::error!(virtual_cluster = vc.label(), error = %e, "policy did not load: denying everyone but super users until it does")
+                }
+            }
+            (Some(Arc::new(handle)), error.is_some())
+        }
+    }
+}
+
 /// Keeps `ready` (what `/readyz` answers) in step with the cluster's reachability and the audit
 /// trail's admission, checked every 250 ms.
 async fn track_readiness(
-    reachable: Arc<AtomicBool>,
+    reachable: Vec<Arc<AtomicBool>>,
     audit: Arc<AuditCtx>,
     ready: Arc<AtomicBool>,
     mut shutdown: watch::Receiver<bool>,
@@ -393,7 +464,7 @@ async fn track_readiness(
             was_refusing = refusing;
         }
         ready.store(
-            reachable.load(Ordering::Relaxed) && !refusing,
+            reachable.iter().all(|r| r.load(Ordering::Relaxed)) && !refusing,
             Ordering::Release,
         );
         tokio::select! {
@@ -410,6 +481,7 @@ async fn track_readiness(
 async fn refresh_cluster(
     cluster: Arc<Cluster>,
     every: Duration,
+    virtual_cluster: Option<String>,
     ready: Arc<AtomicBool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -418,13 +490,13 @@ async fn refresh_cluster(
         let wait = match cluster.refresh().await {
             Ok(()) => {
                 if !ready.swap(true, Ordering::Relaxed) {
-                    tracing::info!("upstream cluster reachable: ready");
+                    tracing::info!(virtual_cluster, "upstream cluster reachable");
                 }
                 backoff = Duration::from_millis(200);
                 every
             }
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "upstream metadata refresh failed");
+                tracing::warn!(virtual_cluster, error = %e, retry_in = ?backoff, "upstream metadata refresh failed");
                 let w = backoff;
                 backoff = (backoff * 2).min(every);
                 w

@@ -42,11 +42,17 @@ impl AuditCtx {
     }
 
     /// Identifies one client connection in every record about it.
-    pub fn conn(&self, client: std::net::SocketAddr, listener: &str) -> ConnInfo {
+    pub fn conn(
+        &self,
+        client: std::net::SocketAddr,
+        listener: &str,
+        virtual_cluster: Option<&str>,
+    ) -> ConnInfo {
         ConnInfo {
             id: self.next_conn.fetch_add(1, Ordering::Relaxed),
             client: client.to_string(),
             listener: listener.to_string(),
+            virtual_cluster: virtual_cluster.map(str::to_string),
         }
     }
 
@@ -112,6 +118,7 @@ mod tests {
                 outcome: Outcome::Ok,
                 hash: Some("h".into()),
                 error: Some("e".into()),
+                virtual_cluster: Some("eu".into()),
             },
             Event::GatewayStart {
                 version: "v".into(),

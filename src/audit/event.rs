@@ -22,6 +22,9 @@ pub struct ConnInfo {
     pub client: String,
     /// Name of the listener the client connected to.
     pub listener: String,
+    /// The virtual cluster that listener leads to, when the config declares virtual clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtual_cluster: Option<String>,
 }
 
 /// What a reload event reloaded.
@@ -177,6 +180,9 @@ pub enum Event {
         hash: Option<String>,
         /// Why the reload failed (the old version stays in force).
         error: Option<String>,
+        /// Whose policy, when the config declares virtual clusters.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        virtual_cluster: Option<String>,
     },
     ConnectionOpen {
         conn: ConnInfo,
@@ -380,6 +386,7 @@ mod tests {
             id: 7,
             client: "10.0.0.5:53422".into(),
             listener: "external".into(),
+            virtual_cluster: Some("eu".into()),
         }
     }
 
@@ -394,10 +401,23 @@ mod tests {
         let json = serde_json::to_string(&e).expect("serializable");
         assert_eq!(
             json,
-            r#"{"event":"auth_failure","conn":{"id":7,"client":"10.0.0.5:53422","listener":"external"},"mechanism":"SCRAM-SHA-256","attempted":"alice","reason":"bad_credentials"}"#
+            r#"{"event":"auth_failure","conn":{"id":7,"client":"10.0.0.5:53422","listener":"external","virtual_cluster":"eu"},"mechanism":"SCRAM-SHA-256","attempted":"alice","reason":"bad_credentials"}"#
         );
         let back: Event = serde_json::from_str(&json).expect("round trip");
         assert_eq!(back, e);
+        // A single-cluster gateway's records stay as they were: no member for no virtual cluster,
+        // and records written before virtual clusters existed still read.
+        let mut single = conn();
+        single.virtual_cluster = None;
+        let json = serde_json::to_string(&single).expect("serializable");
+        assert_eq!(
+            json,
+            r#"{"id":7,"client":"10.0.0.5:53422","listener":"external"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<ConnInfo>(&json).expect("old form reads"),
+            single
+        );
         assert_eq!(back.kind(), "auth_failure");
         assert_eq!(back.principal(), Some("alice"));
     }

@@ -19,6 +19,7 @@ fn auth_failure(i: u64, name: &str) -> Event {
             id: 1000 + i,
             client: format!("192.0.2.{}:4{:04}", i % 3, i),
             listener: "external".into(),
+            virtual_cluster: None,
         },
         mechanism: "SCRAM-SHA-256".into(),
         attempted: Some(name.into()),

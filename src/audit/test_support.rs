@@ -59,6 +59,7 @@ pub fn conn(id: u64) -> ConnInfo {
         id,
         client: format!("10.0.0.{}:5{:04}", id % 250, id % 10_000),
         listener: "external".into(),
+        virtual_cluster: None,
     }
 }
 

@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::audit::{AuditCtx, ConnInfo, Event};
 use crate::session::{self, SessionCtx};
+use crate::upstream::Target;
 use std::sync::atomic::Ordering;
 
 /// Connection caps shared by every listener of the gateway.
@@ -129,7 +130,7 @@ impl ConnLimits {
     }
 }
 
-/// What one bound port needs to serve connections.
+/// What one bound port (or one SNI route of a shared port) needs to serve connections.
 #[derive(Clone)]
 pub struct PortCtx {
     pub session: SessionCtx,
@@ -139,9 +140,51 @@ pub struct PortCtx {
     pub alive: mpsc::Sender<()>,
 }
 
+/// One listener's route on a port shared by SNI listeners.
+#[derive(Clone)]
+pub struct SniRouteCtx {
+    pub routes: crate::config::SniRoutes,
+    /// The listener's context; its `tls` is the acceptor whose configuration finishes the
+    /// handshake once the server name has picked this route.
+    pub port: PortCtx,
+    /// Node ids the listener's cluster has: a broker name for another id is refused like an
+    /// unknown name (it leads nowhere).
+    pub nodes: watch::Receiver<std::collections::BTreeSet<i32>>,
+}
+
+/// How a bound port's connections are served.
+#[derive(Clone)]
+pub enum Dispatch {
+    /// A port of one listener: its bootstrap port or one broker's port.
+    Port(Arc<PortCtx>),
+    /// A TLS port shared by SNI listeners (of one or several virtual clusters): the server name
+    /// in the ClientHello picks the listener and the broker. Never empty.
+    Sni(Arc<[SniRouteCtx]>),
+}
+
+impl Dispatch {
+    /// What every route of the port shares: the gateway-wide limits, metrics, audit and shutdown.
+    fn shared(&self) -> &PortCtx {
+        match self {
+            Dispatch::Port(p) => p,
+            Dispatch::Sni(routes) => &routes[0].port,
+        }
+    }
+}
+
 /// Accepts until shutdown. Errors from accept (e.g. out of file descriptors) pause the loop with a
 /// growing back-off instead of ending it.
-pub async fn accept_loop(listener: TcpListener, ctx: PortCtx, mut shutdown: watch::Receiver<bool>) {
+pub async fn accept_loop(listener: TcpListener, ctx: PortCtx, shutdown: watch::Receiver<bool>) {
+    serve_port(listener, Dispatch::Port(Arc::new(ctx)), shutdown).await
+}
+
+/// [`accept_loop`] for any [`Dispatch`].
+pub async fn serve_port(
+    listener: TcpListener,
+    dispatch: Dispatch,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let ctx = dispatch.shared().clone();
     let local = listener.local_addr().ok();
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -175,11 +218,15 @@ pub async fn accept_loop(listener: TcpListener, ctx: PortCtx, mut shutdown: watc
                 continue;
             }
         };
-        let ctx = ctx.clone();
+        let dispatch = dispatch.clone();
+        let alive = ctx.alive.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let _alive = ctx.alive.clone();
-            serve_connection(stream, peer, ctx).await;
+            let _alive = alive;
+            match dispatch {
+                Dispatch::Port(ctx) => serve_connection(stream, peer, PortCtx::clone(&ctx)).await,
+                Dispatch::Sni(routes) => serve_sni(stream, peer, routes, local).await,
+            }
         });
     }
     tracing::info!(listener = ?local, "stopped accepting");
@@ -197,24 +244,30 @@ async fn handshake(
     timeout: Duration,
 ) -> Result<std::io::Result<tokio_rustls::server::TlsStream<TcpStream>>, tokio::time::error::Elapsed>
 {
-    let accept = tokio::time::timeout(timeout, acceptor.accept(stream));
+    match on_handshake_threads(tokio::time::timeout(timeout, acceptor.accept(stream))).await {
+        Ok(result) => result,
+        Err(e) => Ok(Err(std::io::Error::other(format!(
+            "TLS handshake task failed: {e}"
+        )))),
+    }
+}
+
+/// Runs `work` on the handshake threads (inline if there are none); aborted if this
+/// connection's task goes away first (shutdown).
+async fn on_handshake_threads<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
     let Some(rt) = handshake_runtime() else {
-        return accept.await;
+        return Ok(work.await);
     };
-    // Aborted if this connection's task goes away first (shutdown).
     struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
     impl<T> Drop for AbortOnDrop<T> {
         fn drop(&mut self) {
             self.0.abort();
         }
     }
-    let mut task = AbortOnDrop(rt.spawn(accept));
-    match (&mut task.0).await {
-        Ok(result) => result,
-        Err(e) => Ok(Err(std::io::Error::other(format!(
-            "TLS handshake task failed: {e}"
-        )))),
-    }
+    let mut task = AbortOnDrop(rt.spawn(work));
+    (&mut task.0).await
 }
 
 /// The handshake threads: half the CPUs (at least one), each at nice 10. `None` if they cannot
@@ -254,7 +307,72 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
     let _ = stream.set_nodelay(true);
     let mut session = ctx.session;
     session.peer = peer;
-    session.conn = session.audit.conn(peer, &session.listener.name);
+    session.conn = session.audit.conn(
+        peer,
+        &session.listener.name,
+        session.virtual_cluster.as_deref(),
+    );
+    let started = Instant::now();
+    match ctx.tls {
+        None => {
+            let (r, w) = stream.into_split();
+            serve(r, w, None, "none", session, started).await
+        }
+        Some(acceptor) => {
+            let timeout = session.config.timeouts.tls_handshake;
+            let result = handshake(acceptor, stream, timeout).await;
+            let (audit, metrics) = (&session.audit, &session.metrics);
+            let tls = match result {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    let listener = &session.listener.name;
+                    metrics.connection_rejected("tls_handshake");
+                    let reason = tls_failure_reason(&e);
+                    tracing::info!(%peer, %listener, error = %e, reason, "TLS handshake failed");
+                    record_tls_failure(audit, &session.conn, metrics, reason);
+                    return;
+                }
+                Err(_) => {
+                    let listener = &session.listener.name;
+                    metrics.connection_rejected("tls_handshake");
+                    tracing::info!(%peer, %listener, ?timeout, "TLS handshake timed out");
+                    record_tls_failure(audit, &session.conn, metrics, "tls_timeout");
+                    return;
+                }
+            };
+            serve_tls(tls, session, started).await
+        }
+    }
+}
+
+async fn serve_tls(
+    tls: tokio_rustls::server::TlsStream<TcpStream>,
+    session: SessionCtx,
+    started: Instant,
+) {
+    let version = crate::tls::negotiated_version_name(tls.get_ref().1);
+    let client_cert = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec());
+    let (r, w) = tokio::io::split(tls);
+    serve(r, w, client_cert, version, session, started).await
+}
+
+/// Runs an established connection's session, with its open and close records and metrics.
+async fn serve<R, W>(
+    r: R,
+    w: W,
+    client_cert: Option<Vec<u8>>,
+    tls_version: &'static str,
+    mut session: SessionCtx,
+    started: Instant,
+) where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+    W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     session.stats = Arc::default();
     session.repeats = Arc::default();
     let audit = session.audit.clone();
@@ -262,49 +380,13 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
     let stats = session.stats.clone();
     let metrics = session.metrics.clone();
     let listener = session.listener.name.clone();
-    let started = Instant::now();
-    let (result, tls_version) = match ctx.tls {
-        None => {
-            if !opened(&audit, &conn, None) {
-                return;
-            }
-            let (r, w) = stream.into_split();
-            metrics.connection_opened(&listener);
-            (session::run(r, w, session, None).await, "none")
-        }
-        Some(acceptor) => {
-            let timeout = session.config.timeouts.tls_handshake;
-            let tls = match handshake(acceptor, stream, timeout).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    metrics.connection_rejected("tls_handshake");
-                    let reason = tls_failure_reason(&e);
-                    tracing::info!(%peer, %listener, error = %e, reason, "TLS handshake failed");
-                    record_tls_failure(&audit, &conn, &metrics, reason);
-                    return;
-                }
-                Err(_) => {
-                    metrics.connection_rejected("tls_handshake");
-                    tracing::info!(%peer, %listener, ?timeout, "TLS handshake timed out");
-                    record_tls_failure(&audit, &conn, &metrics, "tls_timeout");
-                    return;
-                }
-            };
-            let version = crate::tls::negotiated_version_name(tls.get_ref().1);
-            let client_cert = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .map(|c| c.to_vec());
-            if !opened(&audit, &conn, Some(version)) {
-                return;
-            }
-            let (r, w) = tokio::io::split(tls);
-            metrics.connection_opened(&listener);
-            (session::run(r, w, session, client_cert).await, version)
-        }
-    };
+    let peer = session.peer;
+    let tls = (tls_version != "none").then_some(tls_version);
+    if !opened(&audit, &conn, tls) {
+        return;
+    }
+    metrics.connection_opened(&listener);
+    let result = session::run(r, w, session, client_cert).await;
     metrics.connection_closed(&listener);
     let reason = match &result {
         Ok(()) => "closed".to_string(),
@@ -324,6 +406,136 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
         }
         Err(e) => {
             tracing::info!(%peer, %listener, tls = tls_version, side = e.side(), error = %e, duration = ?started.elapsed(), "connection closed")
+        }
+    }
+}
+
+/// A TLS alert record, unencrypted (nothing has been negotiated yet): fatal, unrecognized_name
+/// (RFC 6066 section 3), the answer to a server name no listener on the port routes.
+const ALERT_UNRECOGNIZED_NAME: [u8; 7] = [21, 3, 3, 0, 2, 2, 112];
+
+/// How an SNI port's handshake ended.
+enum SniOutcome {
+    Routed(
+        usize,
+        Target,
+        Box<tokio_rustls::server::TlsStream<TcpStream>>,
+    ),
+    /// No route for the name (`None`: the client sent none); the alert has been sent.
+    Unrouted(Option<String>),
+    Failed(std::io::Error),
+}
+
+/// Which route (index, target) a server name picks on a shared port.
+fn pick_route(routes: &[SniRouteCtx], name: &str) -> Option<(usize, Target)> {
+    routes
+        .iter()
+        .enumerate()
+        .find_map(|(i, r)| match r.routes.route(name)? {
+            crate::config::SniRoute::Bootstrap => Some((i, Target::Bootstrap)),
+            crate::config::SniRoute::Node(id) => r
+                .nodes
+                .borrow()
+                .contains(&id)
+                .then_some((i, Target::Node(id))),
+        })
+}
+
+/// Serves a connection to a port shared by SNI listeners: reads the ClientHello, picks the
+/// listener and broker by the server name, and finishes the handshake with that listener's TLS
+/// settings; a name no route knows gets an `unrecognized_name` alert, never a default route.
+async fn serve_sni(
+    stream: TcpStream,
+    peer: SocketAddr,
+    routes: Arc<[SniRouteCtx]>,
+    local: Option<SocketAddr>,
+) {
+    let _ = stream.set_nodelay(true);
+    let shared = routes[0].port.session.clone();
+    let port = match local {
+        Some(a) => format!("sni:{a}"),
+        None => "sni".to_string(),
+    };
+    let conn = shared.audit.conn(peer, &port, None);
+    let timeout = shared.config.timeouts.tls_handshake;
+    let started = Instant::now();
+    let work = {
+        let routes = routes.clone();
+        async move {
+            let start = match tokio_rustls::LazyConfigAcceptor::new(
+                rustls::server::Acceptor::default(),
+                stream,
+            )
+            .await
+            {
+                Ok(s) => s,
+                Err(e) => return SniOutcome::Failed(e),
+            };
+            let name = start
+                .client_hello()
+                .server_name()
+                .map(str::to_ascii_lowercase);
+            let Some((i, target)) = name.as_deref().and_then(|n| pick_route(&routes, n)) else {
+                // Any listener's settings will do: the connection is only used to send the alert.
+                let config = routes[0].port.tls.as_ref().map(|t| t.config().clone());
+                if let Some(config) = config {
+                    let mut refused = start.into_stream(config);
+                    if let Some(io) = refused.get_mut() {
+                        use tokio::io::AsyncWriteExt;
+                        let _ = io.write_all(&ALERT_UNRECOGNIZED_NAME).await;
+                        let _ = io.shutdown().await;
+                    }
+                }
+                return SniOutcome::Unrouted(name);
+            };
+            let Some(acceptor) = &routes[i].port.tls else {
+                return SniOutcome::Failed(std::io::Error::other("SNI listener without TLS"));
+            };
+            match start.into_stream(acceptor.config().clone()).await {
+                Ok(tls) => SniOutcome::Routed(i, target, Box::new(tls)),
+                Err(e) => SniOutcome::Failed(e),
+            }
+        }
+    };
+    let outcome = match on_handshake_threads(tokio::time::timeout(timeout, work)).await {
+        Ok(Ok(o)) => o,
+        Ok(Err(_)) => {
+            shared.metrics.connection_rejected("tls_handshake");
+            tracing::info!(%peer, %port, ?timeout, "TLS handshake timed out");
+            record_tls_failure(&shared.audit, &conn, &shared.metrics, "tls_timeout");
+            return;
+        }
+        Err(e) => SniOutcome::Failed(std::io::Error::other(format!(
+            "TLS handshake task failed: {e}"
+        ))),
+    };
+    match outcome {
+        SniOutcome::Routed(i, target, tls) => {
+            let mut session = routes[i].port.session.clone();
+            session.target = target;
+            session.peer = peer;
+            session.conn = ConnInfo {
+                listener: session.listener.name.clone(),
+                virtual_cluster: session.virtual_cluster.as_deref().map(str::to_string),
+                ..conn
+            };
+            serve_tls(*tls, session, started).await
+        }
+        SniOutcome::Unrouted(name) => {
+            shared.metrics.connection_rejected("tls_server_name");
+            tracing::info!(%peer, %port, server_name = ?name, "TLS server name matches no listener or known broker on this port: refused (unrecognized_name)");
+            record_tls_failure(
+                &shared.audit,
+                &conn,
+                &shared.metrics,
+                "tls_unknown_server_name",
+            );
+        }
+        SniOutcome::Failed(e) => {
+            shared.metrics.connection_rejected("tls_handshake");
+            let reason = tls_failure_reason(&e);
+            tracing::info!(%peer, %port, error = %e, reason, "TLS handshake failed");
+            record_tls_failure(&shared.audit, &conn, &shared.metrics, reason);
         }
     }
 }

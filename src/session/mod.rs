@@ -46,6 +46,8 @@ pub struct SessionCtx {
     pub listener: Arc<ListenerConfig>,
     /// The listener's name, shared: the session registries key sessions by it per request.
     pub listener_name: Arc<str>,
+    /// The virtual cluster's name in audit records and metrics (declared clusters only).
+    pub virtual_cluster: Option<Arc<str>>,
     pub cluster: Arc<Cluster>,
     pub metrics: Arc<Metrics>,
     pub authenticator: Arc<Authenticator>,
@@ -479,10 +481,12 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                 Target::Bootstrap => -1,
             };
             let conn = Box::pin(ctx.cluster.connect(ctx.target)).await.inspect_err(|e| {
-                ctx.metrics.upstream_connect(node, false);
+                ctx.metrics
+                    .upstream_connect(ctx.virtual_cluster.as_deref(), node, false);
                 tracing::warn!(peer = %ctx.peer, error = %e, "cannot reach upstream for client");
             })?;
-            ctx.metrics.upstream_connect(node, true);
+            ctx.metrics
+                .upstream_connect(ctx.virtual_cluster.as_deref(), node, true);
             if tx
                 .send(Pending::Attach(FrameReader::reserving_whole_frames(
                     conn.reader,
@@ -1304,7 +1308,7 @@ async fn read_response(
 /// Rewrites the broker addresses of a response for this session's listener, learning the upstream's.
 fn rewrite(frame: Bytes, expected: &Expected, ctx: &SessionCtx) -> Result<Parts, SessionError> {
     let l = &ctx.listener;
-    let advertise = |node: i32| l.broker_port(node).map(|p| (l.advertised_host.clone(), p));
+    let advertise = |node: i32| l.advertise(node);
     let out = rewrite_brokers(
         expected.api,
         expected.version,

@@ -4,6 +4,7 @@
 
 pub mod apache;
 pub mod fault;
+pub mod hosts;
 pub mod kafka;
 pub mod sasl;
 
@@ -286,11 +287,17 @@ impl Certs {
 }
 
 pub fn dev_certs(dir: &Path) -> Certs {
-    let out = Command::new(gateway_bin())
-        .args(["certs", "dev", "--force", "--dir"])
-        .arg(dir)
-        .output()
-        .expect("run certs dev");
+    dev_certs_for(dir, &[])
+}
+
+/// [`dev_certs`] whose server certificate also names `server_names` (wildcards allowed).
+pub fn dev_certs_for(dir: &Path, server_names: &[&str]) -> Certs {
+    let mut cmd = Command::new(gateway_bin());
+    cmd.args(["certs", "dev", "--force", "--dir"]).arg(dir);
+    for n in server_names {
+        cmd.args(["--server-name", n]);
+    }
+    let out = cmd.output().expect("run certs dev");
     assert!(
         out.status.success(),
         "certs dev failed: {}",
@@ -451,7 +458,8 @@ impl Gateway {
             .spawn()
             .expect("start gateway");
         let stdout = child.stdout.take().expect("stdout");
-        let n_listeners = config_text.matches("[[listeners]]").count();
+        // `[[listeners]]` and `[[virtual_clusters.listeners]]`.
+        let n_listeners = config_text.matches("listeners]]").count();
         let mut bootstrap = Vec::new();
         let mut lines = BufReader::new(stdout).lines();
         while bootstrap.len() < n_listeners {

@@ -484,6 +484,47 @@ def strip_newtype(rust: str) -> str:
     return rust
 
 
+# Kafka's `entityType` annotations, as kafka-protocol's newtypes carry them: the names a tenant
+# mapping translates (see src/protocol/tenant.rs).
+ENTITIES = {"TopicName": "Topic", "GroupId": "Group", "TransactionalId": "Txn"}
+
+
+# Fields that name tenant-scoped things without an entityType (coordinator keys are group, share
+# group or transactional ids), and the few a tenant mapping must see for other reasons.
+SPECIAL = {
+    ("find_coordinator_request", "key"): "Group",
+    ("find_coordinator_request", "coordinator_keys"): "Group",
+    ("find_coordinator_response", "key"): "Group",
+    ("metadata_response", "cluster_id"): "ClusterId",
+    ("describe_cluster_response", "cluster_id"): "ClusterId",
+    ("consumer_group_heartbeat_request", "subscribed_topic_regex"): "TopicRegex",
+    ("consumer_group_describe_response", "subscribed_topic_regex"): "TopicRegex",
+}
+# Config resources: the name is a topic's or a group's depending on the type beside it.
+CONFIG_MODULES = {
+    "describe_configs_request", "describe_configs_response", "alter_configs_request",
+    "alter_configs_response", "incremental_alter_configs_request",
+    "incremental_alter_configs_response", "list_config_resources_response",
+}
+
+
+def field_entity(module: str, fname: str, rust: str) -> str | None:
+    if (module, fname) in SPECIAL:
+        return SPECIAL[(module, fname)]
+    if module in CONFIG_MODULES and fname in ("resource_name", "resource_type"):
+        return "ConfigName" if fname == "resource_name" else "ConfigType"
+    return entity_of(rust)
+
+
+def entity_of(rust: str) -> str | None:
+    """The entity a field of this Rust type names (a string or an array of strings), if any."""
+    base = unwrap(rust, "Option") or rust
+    base = unwrap(base, "Vec") or base
+    if base.startswith("super::"):
+        return ENTITIES.get(base[len("super::"):])
+    return None
+
+
 def unwrap(rust: str, outer: str) -> str | None:
     prefix = outer + "<"
     if rust.startswith(prefix) and rust.endswith(">"):
@@ -592,7 +633,7 @@ def build_struct(key, modules, schema: Schema, pending: list) -> None:
         per_v = {v: eval_expr(expr, v) for v in versions}
         for flo, fhi, wire in runs(per_v):
             ty = resolve_ty(wire, rust.fields[fname], module, f"{ctx}.{fname}", schema, pending)
-            fields.append((flo, fhi, ty, fname))
+            fields.append((flo, fhi, ty, fname, field_entity(module, fname, rust.fields[fname])))
 
     if d.always_flexible:
         flex = [v for v in versions]
@@ -619,6 +660,8 @@ def build_struct(key, modules, schema: Schema, pending: list) -> None:
         ok = [v for v in flex if cond is None or eval_cond(cond, v)]
         tlo, thi = contiguous(ok, f"{ctx} tag {tag}")
         ty = resolve_ty(wire, rust.fields[fname], module, f"{ctx}.{fname}", schema, pending)
+        if field_entity(module, fname, rust.fields[fname]):
+            fail(f"{ctx}: tagged field {fname} names a {entity_of(rust.fields[fname])}: the tenant walker does not translate tagged fields")
         tags.append((tag, tlo, thi, ty, fname))
 
     schema.structs[schema.index[key]] = {
@@ -656,7 +699,7 @@ def compute_min_sizes(schema: Schema) -> int:
         if sid in visiting:
             fail(f"recursive schema at {st['name']}")
         visiting.add(sid)
-        total = sum(ty_min(ty, v) for lo, hi, ty, _ in st["fields"] if lo <= v <= hi)
+        total = sum(ty_min(ty, v) for lo, hi, ty, _, _ in st["fields"] if lo <= v <= hi)
         if st["flex"] is not None and v >= st["flex"]:
             total += 1
         visiting.discard(sid)
@@ -670,7 +713,7 @@ def compute_min_sizes(schema: Schema) -> int:
         if sid in depth_memo:
             return depth_memo[sid]
         st = schema.structs[sid]
-        children = [c for _, _, ty, _ in st["fields"] for c in refs(ty)]
+        children = [c for _, _, ty, _, _ in st["fields"] for c in refs(ty)]
         children += [c for _, _, _, ty, _ in st["tags"] for c in refs(ty)]
         depth_memo[sid] = 1 + max((depth(c) for c in children), default=0)
         return depth_memo[sid]
@@ -681,7 +724,7 @@ def compute_min_sizes(schema: Schema) -> int:
             fail(f"{st['name']}: minimum size does not fit u16")
     # Elements of arrays whose minimum size is 0 would let a count exceed the byte budget.
     for st in schema.structs:
-        for lo, hi, ty, fname in st["fields"] + [(a, b, t, f) for _, a, b, t, f in st["tags"]]:
+        for lo, hi, ty, fname in [f[:4] for f in st["fields"]] + [(a, b, t, f) for _, a, b, t, f in st["tags"]]:
             for sid in refs(ty):
                 if "Array" in ty:
                     for v in range(lo, hi + 1):
@@ -840,6 +883,24 @@ pub(crate) struct StructDef {{
     pub min: &'static [u16],
     /// `size_of` the decoded struct: what each element of an array of it costs in memory.
     pub size: usize,
+    /// Fields (indexes into `fields`) that name a topic, group or transactional id.
+    pub names: &'static [(u16, Ent)],
+}}
+
+/// What a name field names (Kafka's `entityType`, and a few fields without one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ent {{
+    Topic,
+    /// Group ids, and coordinator keys (group, share group or transactional ids).
+    Group,
+    Txn,
+    /// A response's cluster id.
+    ClusterId,
+    /// A consumer group's topic regex (KIP-848).
+    TopicRegex,
+    /// A config resource's name, and the type that says whose it is.
+    ConfigName,
+    ConfigType,
 }}
 
 /// One API key: request and response body structs.
@@ -889,9 +950,11 @@ def render(schema: Schema, depth: int) -> str:
         out.append(f'    StructDef {{ name: "{st["name"]}", lo: {st["lo"]}, hi: {st["hi"]}, '
                    f"flex: {flex}, min: &[{mins}],")
         out.append(f"        size: size_of::<m::{st['module']}::{st['name']}>(),")
+        names = ", ".join(f"({i}, Ent::{e})" for i, f in enumerate(st["fields"]) if (e := f[4]))
+        out.append(f"        names: &[{names}],")
         if st["fields"]:
             out.append("        fields: &[")
-            for lo, hi, ty, fname in st["fields"]:
+            for lo, hi, ty, fname, _ in st["fields"]:
                 out.append(f"            F({lo}, {hi}, {ty}), // {fname}")
             out.append("        ],")
         else:

@@ -321,6 +321,18 @@ pub struct VirtualCluster {
     pub authz: AuthzConfig,
     /// This cluster's SCRAM/PLAIN credentials, instead of `authentication.credentials_file`.
     pub credentials_file: Option<PathBuf>,
+    /// A tenant namespace inside the upstream cluster: every topic, group and transactional id
+    /// the clients name is `<prefix><name>` on the brokers.
+    pub tenant: Option<TenantConfig>,
+}
+
+/// `[virtual_clusters.tenant]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantConfig {
+    pub prefix: String,
+    /// The cluster id clients see (Metadata, DescribeCluster): the virtual cluster's name unless
+    /// set.
+    pub cluster_id: String,
 }
 
 impl VirtualCluster {
@@ -448,7 +460,13 @@ fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
         root.array_of_tables("virtual_clusters", |r| {
             let name = r.string("name", None).unwrap_or_default();
             let credentials_file = r.opt_path("credentials_file", base_dir);
-            clusters.push(read_cluster(r, base_dir, name, true, credentials_file));
+            let tenant = r.optional_table("tenant", |t| TenantConfig {
+                prefix: t.string("prefix", None).unwrap_or_default(),
+                cluster_id: t.string("cluster_id", Some(&name)).unwrap_or_default(),
+            });
+            let mut vc = read_cluster(r, base_dir, name, true, credentials_file);
+            vc.tenant = tenant;
+            clusters.push(vc);
         });
         if clusters.is_empty() {
             root.issue(
@@ -596,6 +614,7 @@ fn read_cluster(
         listeners,
         authz,
         credentials_file,
+        tenant: None,
     }
 }
 
@@ -1040,6 +1059,30 @@ fn validate(cfg: &Config, issues: &mut Vec<ConfigIssue>) {
     for (k, c) in cfg.clusters.iter().enumerate() {
         validate_cluster_auth(cfg, c, &prefix(k), &mut push);
     }
+    // Tenants of one upstream must not nest: `acme.` would see every `acme.eu.` topic.
+    for (k, a) in cfg.clusters.iter().enumerate() {
+        for b in &cfg.clusters[k + 1..] {
+            let (Some(ta), Some(tb)) = (&a.tenant, &b.tenant) else {
+                continue;
+            };
+            let same_upstream = a
+                .upstream
+                .bootstrap_servers
+                .iter()
+                .any(|s| b.upstream.bootstrap_servers.contains(s));
+            if same_upstream
+                && (ta.prefix.starts_with(&tb.prefix) || tb.prefix.starts_with(&ta.prefix))
+            {
+                push(
+                    format!("{}tenant.prefix", prefix(k)),
+                    format!(
+                        "{:?} and {:?} ({}) share an upstream and one prefix starts the other: each tenant would see the other's names",
+                        ta.prefix, tb.prefix, b.name
+                    ),
+                );
+            }
+        }
+    }
     let uses = |m: Mechanism| {
         cfg.clusters
             .iter()
@@ -1244,6 +1287,27 @@ fn validate_cluster_auth(
     }
     if let Some(f) = &c.credentials_file {
         check_file(push, &format!("{p}credentials_file"), f);
+    }
+    if let Some(t) = &c.tenant {
+        let legal = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        };
+        if t.prefix.is_empty() || t.prefix.len() > 200 || !legal(&t.prefix) {
+            push(
+                format!("{p}tenant.prefix"),
+                format!("{:?}: 1-200 of letters, digits, '.', '_', '-' (what a Kafka topic name may hold)", t.prefix),
+            );
+        }
+        if t.cluster_id.is_empty() {
+            push(format!("{p}tenant.cluster_id"), "must not be empty".into());
+        }
+        if c.authz.allow_all {
+            push(
+                format!("{p}authorization.allow_all"),
+                "a tenant needs a policy: the gateway resolves every topic id a request names within the tenant as it authorizes it".into(),
+            );
+        }
     }
     if c.upstream.bootstrap_servers.is_empty() {
         push(
@@ -2103,5 +2167,59 @@ mod tests {
         assert!(issues(&bootstrap_is_a_broker).iter().any(|i| i
             .message
             .contains("must not be a name of the broker pattern")));
+    }
+
+    #[test]
+    fn tenants_need_a_policy_a_legal_prefix_and_no_nesting() {
+        let tenant = |prefix: &str| format!("[virtual_clusters.tenant]\nprefix = \"{prefix}\"\n");
+        let text = two_clusters("", "")
+            .replacen(
+                "[virtual_clusters.upstream]",
+                &format!("{}[virtual_clusters.upstream]", tenant("acme.")),
+                1,
+            )
+            .replacen("10.0.1.1:9092", "10.0.0.1:9092", 1)
+            .replacen(
+                "name = \"us\"",
+                &format!("name = \"us\"\n{}", tenant("acme.us/")),
+                1,
+            );
+        let found = issues(&text);
+        let has = |path: &str, msg: &str| has_issue(&found, path, msg);
+        assert!(
+            has(
+                "virtual_clusters[0].authorization.allow_all",
+                "needs a policy"
+            ),
+            "{found:#?}"
+        );
+        assert!(
+            has("virtual_clusters[1].tenant.prefix", "1-200 of letters"),
+            "{found:#?}"
+        );
+        assert!(
+            has(
+                "virtual_clusters[0].tenant.prefix",
+                "one prefix starts the other"
+            ),
+            "{found:#?}"
+        );
+        let ok = two_clusters("", "").replacen(
+            "[virtual_clusters.upstream]",
+            &format!("{}[virtual_clusters.upstream]", tenant("acme.")),
+            1,
+        );
+        assert!(
+            Config::parse(&ok, Path::new(".")).is_err(),
+            "allow_all with a tenant is refused"
+        );
+        let with_policy = ok.replacen(
+            "allow_all = true",
+            "model = \"model.conf\"\npolicy_files = [\"tenant.policy\"]",
+            1,
+        );
+        let cfg = Config::parse(&with_policy, Path::new(".")).expect("a tenant with a policy");
+        let t = cfg.clusters[0].tenant.as_ref().expect("tenant");
+        assert_eq!((t.prefix.as_str(), t.cluster_id.as_str()), ("acme.", "eu"));
     }
 }

@@ -158,6 +158,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         };
         let (policy, policy_error) = load_policy(vc, reserved);
         let label: Option<Arc<str>> = vc.label().map(Arc::from);
+        let tenant = vc.tenant.as_ref().map(|t| {
+            Arc::new(crate::protocol::tenant::TenantMap::new(
+                &t.prefix,
+                &t.cluster_id,
+            ))
+        });
         for l in &vc.listeners {
             let listener = Arc::new(l.clone());
             let acceptor = match &l.tls {
@@ -185,6 +191,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     listener: listener.clone(),
                     listener_name: Arc::from(l.name.as_str()),
                     virtual_cluster: label.clone(),
+                    tenant: tenant.clone(),
                     cluster: cluster.clone(),
                     metrics: metrics.clone(),
                     authenticator: authenticator.clone(),

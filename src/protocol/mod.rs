@@ -12,5 +12,6 @@ pub mod metadata;
 pub mod names;
 pub mod produce;
 pub mod rewrite;
+pub mod tenant;
 pub mod wire;
 mod wire_schema;

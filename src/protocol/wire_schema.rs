@@ -78,6 +78,24 @@ pub(crate) struct StructDef {
     pub min: &'static [u16],
     /// `size_of` the decoded struct: what each element of an array of it costs in memory.
     pub size: usize,
+    /// Fields (indexes into `fields`) that name a topic, group or transactional id.
+    pub names: &'static [(u16, Ent)],
+}
+
+/// What a name field names (Kafka's `entityType`, and a few fields without one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ent {
+    Topic,
+    /// Group ids, and coordinator keys (group, share group or transactional ids).
+    Group,
+    Txn,
+    /// A response's cluster id.
+    ClusterId,
+    /// A consumer group's topic regex (KIP-848).
+    TopicRegex,
+    /// A config resource's name, and the type that says whose it is.
+    ConfigName,
+    ConfigType,
 }
 
 /// One API key: request and response body structs.
@@ -197,6 +215,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 0: produce_request::ProduceRequest
     StructDef { name: "ProduceRequest", lo: 3, hi: 13, flex: 9, min: &[12, 12, 12, 12, 12, 12, 9, 9, 9, 9, 9],
         size: size_of::<m::produce_request::ProduceRequest>(),
+        names: &[(0, Ent::Txn), (1, Ent::Txn)],
         fields: &[
             F(3, 8, NullableString), // transactional_id
             F(9, 13, NullableCompactString), // transactional_id
@@ -209,6 +228,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 1: produce_response::ProduceResponse
     StructDef { name: "ProduceResponse", lo: 3, hi: 13, flex: 9, min: &[8, 8, 8, 8, 8, 8, 6, 6, 6, 6, 6],
         size: size_of::<m::produce_response::ProduceResponse>(),
+        names: &[],
         fields: &[
             F(3, 8, Array(E::Struct(3))), // responses
             F(9, 13, CompactArray(E::Struct(3))), // responses
@@ -220,6 +240,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 2: produce_request::TopicProduceData
     StructDef { name: "TopicProduceData", lo: 3, hi: 13, flex: 9, min: &[6, 6, 6, 6, 6, 6, 3, 3, 3, 3, 18],
         size: size_of::<m::produce_request::TopicProduceData>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(3, 8, String), // name
             F(9, 12, CompactString), // name
@@ -231,6 +252,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 3: produce_response::TopicProduceResponse
     StructDef { name: "TopicProduceResponse", lo: 3, hi: 13, flex: 9, min: &[6, 6, 6, 6, 6, 6, 3, 3, 3, 3, 18],
         size: size_of::<m::produce_response::TopicProduceResponse>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(3, 8, String), // name
             F(9, 12, CompactString), // name
@@ -242,6 +264,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 4: produce_response::NodeEndpoint
     StructDef { name: "NodeEndpoint", lo: 3, hi: 13, flex: 9, min: &[0, 0, 0, 0, 0, 0, 1, 11, 11, 11, 11],
         size: size_of::<m::produce_response::NodeEndpoint>(),
+        names: &[],
         fields: &[
             F(10, 13, Int32), // node_id
             F(10, 13, CompactString), // host
@@ -252,6 +275,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 5: produce_request::PartitionProduceData
     StructDef { name: "PartitionProduceData", lo: 3, hi: 13, flex: 9, min: &[8, 8, 8, 8, 8, 8, 6, 6, 6, 6, 6],
         size: size_of::<m::produce_request::PartitionProduceData>(),
+        names: &[],
         fields: &[
             F(3, 13, Int32), // index
             F(3, 8, NullableBytes), // records
@@ -261,6 +285,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 6: produce_response::PartitionProduceResponse
     StructDef { name: "PartitionProduceResponse", lo: 3, hi: 13, flex: 9, min: &[22, 22, 30, 30, 30, 36, 33, 33, 33, 33, 33],
         size: size_of::<m::produce_response::PartitionProduceResponse>(),
+        names: &[],
         fields: &[
             F(3, 13, Int32), // index
             F(3, 13, Int16), // error_code
@@ -278,6 +303,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 7: produce_response::BatchIndexAndErrorMessage
     StructDef { name: "BatchIndexAndErrorMessage", lo: 3, hi: 13, flex: 9, min: &[0, 0, 0, 0, 0, 6, 6, 6, 6, 6, 6],
         size: size_of::<m::produce_response::BatchIndexAndErrorMessage>(),
+        names: &[],
         fields: &[
             F(8, 13, Int32), // batch_index
             F(8, 8, NullableString), // batch_index_error_message
@@ -287,6 +313,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 8: produce_response::LeaderIdAndEpoch
     StructDef { name: "LeaderIdAndEpoch", lo: 3, hi: 13, flex: 9, min: &[0, 0, 0, 0, 0, 0, 1, 9, 9, 9, 9],
         size: size_of::<m::produce_response::LeaderIdAndEpoch>(),
+        names: &[],
         fields: &[
             F(10, 13, Int32), // leader_id
             F(10, 13, Int32), // leader_epoch
@@ -295,6 +322,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 9: fetch_request::FetchRequest
     StructDef { name: "FetchRequest", lo: 4, hi: 18, flex: 12, min: &[21, 21, 21, 33, 33, 33, 33, 35, 29, 29, 29, 25, 25, 25, 25],
         size: size_of::<m::fetch_request::FetchRequest>(),
+        names: &[],
         fields: &[
             F(4, 14, Int32), // replica_id
             F(4, 18, Int32), // max_wait_ms
@@ -317,6 +345,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 10: fetch_response::FetchResponse
     StructDef { name: "FetchResponse", lo: 4, hi: 18, flex: 12, min: &[8, 8, 8, 14, 14, 14, 14, 14, 12, 12, 12, 12, 12, 12, 12],
         size: size_of::<m::fetch_response::FetchResponse>(),
+        names: &[],
         fields: &[
             F(4, 18, Int32), // throttle_time_ms
             F(7, 18, Int16), // error_code
@@ -330,6 +359,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 11: fetch_request::FetchTopic
     StructDef { name: "FetchTopic", lo: 4, hi: 18, flex: 12, min: &[6, 6, 6, 6, 6, 6, 6, 6, 3, 18, 18, 18, 18, 18, 18],
         size: size_of::<m::fetch_request::FetchTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(4, 11, String), // topic
             F(12, 12, CompactString), // topic
@@ -341,6 +371,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 12: fetch_request::ForgottenTopic
     StructDef { name: "ForgottenTopic", lo: 4, hi: 18, flex: 12, min: &[0, 0, 0, 6, 6, 6, 6, 6, 3, 18, 18, 18, 18, 18, 18],
         size: size_of::<m::fetch_request::ForgottenTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(7, 11, String), // topic
             F(12, 12, CompactString), // topic
@@ -352,6 +383,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 13: fetch_request::ReplicaState
     StructDef { name: "ReplicaState", lo: 4, hi: 18, flex: 12, min: &[0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 13, 13, 13, 13],
         size: size_of::<m::fetch_request::ReplicaState>(),
+        names: &[],
         fields: &[
             F(15, 18, Int32), // replica_id
             F(15, 18, Int64), // replica_epoch
@@ -360,6 +392,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 14: fetch_response::FetchableTopicResponse
     StructDef { name: "FetchableTopicResponse", lo: 4, hi: 18, flex: 12, min: &[6, 6, 6, 6, 6, 6, 6, 6, 3, 18, 18, 18, 18, 18, 18],
         size: size_of::<m::fetch_response::FetchableTopicResponse>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(4, 11, String), // topic
             F(12, 12, CompactString), // topic
@@ -371,6 +404,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 15: fetch_response::NodeEndpoint
     StructDef { name: "NodeEndpoint", lo: 4, hi: 18, flex: 12, min: &[0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 11, 11, 11],
         size: size_of::<m::fetch_response::NodeEndpoint>(),
+        names: &[],
         fields: &[
             F(16, 18, Int32), // node_id
             F(16, 18, CompactString), // host
@@ -381,6 +415,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 16: fetch_request::FetchPartition
     StructDef { name: "FetchPartition", lo: 4, hi: 18, flex: 12, min: &[16, 24, 24, 24, 24, 28, 28, 28, 33, 33, 33, 33, 33, 33, 33],
         size: size_of::<m::fetch_request::FetchPartition>(),
+        names: &[],
         fields: &[
             F(4, 18, Int32), // partition
             F(9, 18, Int32), // current_leader_epoch
@@ -396,6 +431,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 17: fetch_response::PartitionData
     StructDef { name: "PartitionData", lo: 4, hi: 18, flex: 12, min: &[30, 38, 38, 38, 38, 38, 38, 42, 37, 37, 37, 37, 37, 37, 37],
         size: size_of::<m::fetch_response::PartitionData>(),
+        names: &[],
         fields: &[
             F(4, 18, Int32), // partition_index
             F(4, 18, Int16), // error_code
@@ -416,6 +452,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 18: fetch_response::AbortedTransaction
     StructDef { name: "AbortedTransaction", lo: 4, hi: 18, flex: 12, min: &[16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17],
         size: size_of::<m::fetch_response::AbortedTransaction>(),
+        names: &[],
         fields: &[
             F(4, 18, Int64), // producer_id
             F(4, 18, Int64), // first_offset
@@ -424,6 +461,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 19: fetch_response::EpochEndOffset
     StructDef { name: "EpochEndOffset", lo: 4, hi: 18, flex: 12, min: &[0, 0, 0, 0, 0, 0, 0, 0, 13, 13, 13, 13, 13, 13, 13],
         size: size_of::<m::fetch_response::EpochEndOffset>(),
+        names: &[],
         fields: &[
             F(12, 18, Int32), // epoch
             F(12, 18, Int64), // end_offset
@@ -432,6 +470,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 20: fetch_response::LeaderIdAndEpoch
     StructDef { name: "LeaderIdAndEpoch", lo: 4, hi: 18, flex: 12, min: &[0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9],
         size: size_of::<m::fetch_response::LeaderIdAndEpoch>(),
+        names: &[],
         fields: &[
             F(12, 18, Int32), // leader_id
             F(12, 18, Int32), // leader_epoch
@@ -440,6 +479,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 21: fetch_response::SnapshotId
     StructDef { name: "SnapshotId", lo: 4, hi: 18, flex: 12, min: &[12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13],
         size: size_of::<m::fetch_response::SnapshotId>(),
+        names: &[],
         fields: &[
             F(4, 18, Int64), // end_offset
             F(4, 18, Int32), // epoch
@@ -448,6 +488,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 22: list_offsets_request::ListOffsetsRequest
     StructDef { name: "ListOffsetsRequest", lo: 1, hi: 10, flex: 6, min: &[8, 9, 9, 9, 9, 7, 7, 7, 7, 11],
         size: size_of::<m::list_offsets_request::ListOffsetsRequest>(),
+        names: &[],
         fields: &[
             F(1, 10, Int32), // replica_id
             F(2, 10, Int8), // isolation_level
@@ -459,6 +500,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 23: list_offsets_response::ListOffsetsResponse
     StructDef { name: "ListOffsetsResponse", lo: 1, hi: 10, flex: 6, min: &[4, 8, 8, 8, 8, 6, 6, 6, 6, 6],
         size: size_of::<m::list_offsets_response::ListOffsetsResponse>(),
+        names: &[],
         fields: &[
             F(2, 10, Int32), // throttle_time_ms
             F(1, 5, Array(E::Struct(25))), // topics
@@ -468,6 +510,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 24: list_offsets_request::ListOffsetsTopic
     StructDef { name: "ListOffsetsTopic", lo: 1, hi: 10, flex: 6, min: &[6, 6, 6, 6, 6, 3, 3, 3, 3, 3],
         size: size_of::<m::list_offsets_request::ListOffsetsTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(1, 5, String), // name
             F(6, 10, CompactString), // name
@@ -478,6 +521,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 25: list_offsets_response::ListOffsetsTopicResponse
     StructDef { name: "ListOffsetsTopicResponse", lo: 1, hi: 10, flex: 6, min: &[6, 6, 6, 6, 6, 3, 3, 3, 3, 3],
         size: size_of::<m::list_offsets_response::ListOffsetsTopicResponse>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(1, 5, String), // name
             F(6, 10, CompactString), // name
@@ -488,6 +532,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 26: list_offsets_request::ListOffsetsPartition
     StructDef { name: "ListOffsetsPartition", lo: 1, hi: 10, flex: 6, min: &[12, 12, 12, 16, 16, 17, 17, 17, 17, 17],
         size: size_of::<m::list_offsets_request::ListOffsetsPartition>(),
+        names: &[],
         fields: &[
             F(1, 10, Int32), // partition_index
             F(4, 10, Int32), // current_leader_epoch
@@ -497,6 +542,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 27: list_offsets_response::ListOffsetsPartitionResponse
     StructDef { name: "ListOffsetsPartitionResponse", lo: 1, hi: 10, flex: 6, min: &[22, 22, 22, 26, 26, 27, 27, 27, 27, 27],
         size: size_of::<m::list_offsets_response::ListOffsetsPartitionResponse>(),
+        names: &[],
         fields: &[
             F(1, 10, Int32), // partition_index
             F(1, 10, Int16), // error_code
@@ -508,6 +554,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 28: metadata_request::MetadataRequest
     StructDef { name: "MetadataRequest", lo: 0, hi: 13, flex: 9, min: &[4, 4, 4, 4, 5, 5, 5, 5, 7, 5, 5, 4, 4, 4],
         size: size_of::<m::metadata_request::MetadataRequest>(),
+        names: &[],
         fields: &[
             F(0, 8, NullableArray(E::Struct(30))), // topics
             F(9, 13, NullableCompactArray(E::Struct(30))), // topics
@@ -519,6 +566,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 29: metadata_response::MetadataResponse
     StructDef { name: "MetadataResponse", lo: 0, hi: 13, flex: 9, min: &[8, 12, 14, 18, 18, 18, 18, 18, 22, 16, 16, 12, 12, 14],
         size: size_of::<m::metadata_response::MetadataResponse>(),
+        names: &[(3, Ent::ClusterId), (4, Ent::ClusterId)],
         fields: &[
             F(3, 13, Int32), // throttle_time_ms
             F(0, 8, Array(E::Struct(31))), // brokers
@@ -535,6 +583,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 30: metadata_request::MetadataRequestTopic
     StructDef { name: "MetadataRequestTopic", lo: 0, hi: 13, flex: 9, min: &[2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 18, 18, 18, 18],
         size: size_of::<m::metadata_request::MetadataRequestTopic>(),
+        names: &[(1, Ent::Topic), (2, Ent::Topic)],
         fields: &[
             F(10, 13, Uuid), // topic_id
             F(0, 8, NullableString), // name
@@ -544,6 +593,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 31: metadata_response::MetadataResponseBroker
     StructDef { name: "MetadataResponseBroker", lo: 0, hi: 13, flex: 9, min: &[10, 12, 12, 12, 12, 12, 12, 12, 12, 11, 11, 11, 11, 11],
         size: size_of::<m::metadata_response::MetadataResponseBroker>(),
+        names: &[],
         fields: &[
             F(0, 13, Int32), // node_id
             F(0, 8, String), // host
@@ -556,6 +606,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 32: metadata_response::MetadataResponseTopic
     StructDef { name: "MetadataResponseTopic", lo: 0, hi: 13, flex: 9, min: &[8, 9, 9, 9, 9, 9, 9, 9, 13, 10, 26, 26, 26, 26],
         size: size_of::<m::metadata_response::MetadataResponseTopic>(),
+        names: &[(1, Ent::Topic), (2, Ent::Topic)],
         fields: &[
             F(0, 13, Int16), // error_code
             F(0, 8, NullableString), // name
@@ -570,6 +621,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 33: metadata_response::MetadataResponsePartition
     StructDef { name: "MetadataResponsePartition", lo: 0, hi: 13, flex: 9, min: &[18, 18, 18, 18, 18, 22, 22, 26, 26, 18, 18, 18, 18, 18],
         size: size_of::<m::metadata_response::MetadataResponsePartition>(),
+        names: &[],
         fields: &[
             F(0, 13, Int16), // error_code
             F(0, 13, Int32), // partition_index
@@ -586,6 +638,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 34: offset_commit_request::OffsetCommitRequest
     StructDef { name: "OffsetCommitRequest", lo: 2, hi: 9, flex: 8, min: &[20, 20, 20, 12, 12, 14, 9, 9],
         size: size_of::<m::offset_commit_request::OffsetCommitRequest>(),
+        names: &[(0, Ent::Group), (1, Ent::Group)],
         fields: &[
             F(2, 7, String), // group_id
             F(8, 9, CompactString), // group_id
@@ -602,6 +655,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 35: offset_commit_response::OffsetCommitResponse
     StructDef { name: "OffsetCommitResponse", lo: 2, hi: 10, flex: 8, min: &[4, 8, 8, 8, 8, 8, 6, 6, 6],
         size: size_of::<m::offset_commit_response::OffsetCommitResponse>(),
+        names: &[],
         fields: &[
             F(3, 10, Int32), // throttle_time_ms
             F(2, 7, Array(E::Struct(37))), // topics
@@ -611,6 +665,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 36: offset_commit_request::OffsetCommitRequestTopic
     StructDef { name: "OffsetCommitRequestTopic", lo: 2, hi: 9, flex: 8, min: &[6, 6, 6, 6, 6, 6, 3, 3],
         size: size_of::<m::offset_commit_request::OffsetCommitRequestTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(2, 7, String), // name
             F(8, 9, CompactString), // name
@@ -621,6 +676,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 37: offset_commit_response::OffsetCommitResponseTopic
     StructDef { name: "OffsetCommitResponseTopic", lo: 2, hi: 10, flex: 8, min: &[6, 6, 6, 6, 6, 6, 3, 3, 18],
         size: size_of::<m::offset_commit_response::OffsetCommitResponseTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(2, 7, String), // name
             F(8, 9, CompactString), // name
@@ -632,6 +688,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 38: offset_commit_request::OffsetCommitRequestPartition
     StructDef { name: "OffsetCommitRequestPartition", lo: 2, hi: 9, flex: 8, min: &[14, 14, 14, 14, 18, 18, 18, 18],
         size: size_of::<m::offset_commit_request::OffsetCommitRequestPartition>(),
+        names: &[],
         fields: &[
             F(2, 9, Int32), // partition_index
             F(2, 9, Int64), // committed_offset
@@ -643,6 +700,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 39: offset_commit_response::OffsetCommitResponsePartition
     StructDef { name: "OffsetCommitResponsePartition", lo: 2, hi: 10, flex: 8, min: &[6, 6, 6, 6, 6, 6, 7, 7, 7],
         size: size_of::<m::offset_commit_response::OffsetCommitResponsePartition>(),
+        names: &[],
         fields: &[
             F(2, 10, Int32), // partition_index
             F(2, 10, Int16), // error_code
@@ -651,6 +709,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 40: offset_fetch_request::OffsetFetchRequest
     StructDef { name: "OffsetFetchRequest", lo: 1, hi: 9, flex: 6, min: &[6, 6, 6, 6, 6, 3, 4, 3, 3],
         size: size_of::<m::offset_fetch_request::OffsetFetchRequest>(),
+        names: &[(0, Ent::Group), (1, Ent::Group)],
         fields: &[
             F(1, 5, String), // group_id
             F(6, 7, CompactString), // group_id
@@ -663,6 +722,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 41: offset_fetch_response::OffsetFetchResponse
     StructDef { name: "OffsetFetchResponse", lo: 1, hi: 10, flex: 6, min: &[4, 6, 10, 10, 10, 8, 8, 6, 6, 6],
         size: size_of::<m::offset_fetch_response::OffsetFetchResponse>(),
+        names: &[],
         fields: &[
             F(3, 10, Int32), // throttle_time_ms
             F(1, 5, Array(E::Struct(44))), // topics
@@ -674,6 +734,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 42: offset_fetch_request::OffsetFetchRequestTopic
     StructDef { name: "OffsetFetchRequestTopic", lo: 1, hi: 9, flex: 6, min: &[6, 6, 6, 6, 6, 3, 3, 1, 1],
         size: size_of::<m::offset_fetch_request::OffsetFetchRequestTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(1, 5, String), // name
             F(6, 7, CompactString), // name
@@ -684,6 +745,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 43: offset_fetch_request::OffsetFetchRequestGroup
     StructDef { name: "OffsetFetchRequestGroup", lo: 1, hi: 9, flex: 6, min: &[0, 0, 0, 0, 0, 1, 1, 3, 8],
         size: size_of::<m::offset_fetch_request::OffsetFetchRequestGroup>(),
+        names: &[(0, Ent::Group)],
         fields: &[
             F(8, 9, CompactString), // group_id
             F(9, 9, NullableCompactString), // member_id
@@ -694,6 +756,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 44: offset_fetch_response::OffsetFetchResponseTopic
     StructDef { name: "OffsetFetchResponseTopic", lo: 1, hi: 10, flex: 6, min: &[6, 6, 6, 6, 6, 3, 3, 1, 1, 1],
         size: size_of::<m::offset_fetch_response::OffsetFetchResponseTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(1, 5, String), // name
             F(6, 7, CompactString), // name
@@ -704,6 +767,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 45: offset_fetch_response::OffsetFetchResponseGroup
     StructDef { name: "OffsetFetchResponseGroup", lo: 1, hi: 10, flex: 6, min: &[0, 0, 0, 0, 0, 1, 1, 5, 5, 5],
         size: size_of::<m::offset_fetch_response::OffsetFetchResponseGroup>(),
+        names: &[(0, Ent::Group)],
         fields: &[
             F(8, 10, CompactString), // group_id
             F(8, 10, CompactArray(E::Struct(48))), // topics
@@ -713,6 +777,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 46: offset_fetch_request::OffsetFetchRequestTopics
     StructDef { name: "OffsetFetchRequestTopics", lo: 1, hi: 9, flex: 6, min: &[0, 0, 0, 0, 0, 1, 1, 3, 3],
         size: size_of::<m::offset_fetch_request::OffsetFetchRequestTopics>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(8, 9, CompactString), // name
             F(8, 9, CompactArray(E::Int32)), // partition_indexes
@@ -721,6 +786,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 47: offset_fetch_response::OffsetFetchResponsePartition
     StructDef { name: "OffsetFetchResponsePartition", lo: 1, hi: 10, flex: 6, min: &[16, 16, 16, 16, 20, 20, 20, 1, 1, 1],
         size: size_of::<m::offset_fetch_response::OffsetFetchResponsePartition>(),
+        names: &[],
         fields: &[
             F(1, 7, Int32), // partition_index
             F(1, 7, Int64), // committed_offset
@@ -733,6 +799,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 48: offset_fetch_response::OffsetFetchResponseTopics
     StructDef { name: "OffsetFetchResponseTopics", lo: 1, hi: 10, flex: 6, min: &[0, 0, 0, 0, 0, 1, 1, 3, 3, 18],
         size: size_of::<m::offset_fetch_response::OffsetFetchResponseTopics>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(8, 9, CompactString), // name
             F(10, 10, Uuid), // topic_id
@@ -742,6 +809,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 49: offset_fetch_response::OffsetFetchResponsePartitions
     StructDef { name: "OffsetFetchResponsePartitions", lo: 1, hi: 10, flex: 6, min: &[0, 0, 0, 0, 0, 1, 1, 20, 20, 20],
         size: size_of::<m::offset_fetch_response::OffsetFetchResponsePartitions>(),
+        names: &[],
         fields: &[
             F(8, 10, Int32), // partition_index
             F(8, 10, Int64), // committed_offset
@@ -753,6 +821,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 50: find_coordinator_request::FindCoordinatorRequest
     StructDef { name: "FindCoordinatorRequest", lo: 0, hi: 6, flex: 3, min: &[2, 3, 3, 3, 3, 3, 3],
         size: size_of::<m::find_coordinator_request::FindCoordinatorRequest>(),
+        names: &[(0, Ent::Group), (1, Ent::Group), (3, Ent::Group)],
         fields: &[
             F(0, 2, String), // key
             F(3, 3, CompactString), // key
@@ -763,6 +832,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 51: find_coordinator_response::FindCoordinatorResponse
     StructDef { name: "FindCoordinatorResponse", lo: 0, hi: 6, flex: 3, min: &[12, 18, 18, 17, 6, 6, 6],
         size: size_of::<m::find_coordinator_response::FindCoordinatorResponse>(),
+        names: &[],
         fields: &[
             F(1, 6, Int32), // throttle_time_ms
             F(0, 3, Int16), // error_code
@@ -778,6 +848,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 52: find_coordinator_response::Coordinator
     StructDef { name: "Coordinator", lo: 0, hi: 6, flex: 3, min: &[0, 0, 0, 1, 14, 14, 14],
         size: size_of::<m::find_coordinator_response::Coordinator>(),
+        names: &[(0, Ent::Group)],
         fields: &[
             F(4, 6, CompactString), // key
             F(4, 6, Int32), // node_id
@@ -790,6 +861,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 53: join_group_request::JoinGroupRequest
     StructDef { name: "JoinGroupRequest", lo: 0, hi: 9, flex: 6, min: &[14, 18, 18, 18, 18, 20, 14, 14, 15, 15],
         size: size_of::<m::join_group_request::JoinGroupRequest>(),
+        names: &[(0, Ent::Group), (1, Ent::Group)],
         fields: &[
             F(0, 5, String), // group_id
             F(6, 9, CompactString), // group_id
@@ -809,6 +881,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 54: join_group_response::JoinGroupResponse
     StructDef { name: "JoinGroupResponse", lo: 0, hi: 9, flex: 6, min: &[16, 16, 20, 20, 20, 20, 15, 16, 16, 17],
         size: size_of::<m::join_group_response::JoinGroupResponse>(),
+        names: &[],
         fields: &[
             F(2, 9, Int32), // throttle_time_ms
             F(0, 9, Int16), // error_code
@@ -828,6 +901,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 55: join_group_request::JoinGroupRequestProtocol
     StructDef { name: "JoinGroupRequestProtocol", lo: 0, hi: 9, flex: 6, min: &[6, 6, 6, 6, 6, 6, 3, 3, 3, 3],
         size: size_of::<m::join_group_request::JoinGroupRequestProtocol>(),
+        names: &[],
         fields: &[
             F(0, 5, String), // name
             F(6, 9, CompactString), // name
@@ -838,6 +912,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 56: join_group_response::JoinGroupResponseMember
     StructDef { name: "JoinGroupResponseMember", lo: 0, hi: 9, flex: 6, min: &[6, 6, 6, 6, 6, 8, 4, 4, 4, 4],
         size: size_of::<m::join_group_response::JoinGroupResponseMember>(),
+        names: &[],
         fields: &[
             F(0, 5, String), // member_id
             F(6, 9, CompactString), // member_id
@@ -850,6 +925,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 57: heartbeat_request::HeartbeatRequest
     StructDef { name: "HeartbeatRequest", lo: 0, hi: 4, flex: 4, min: &[8, 8, 8, 10, 8],
         size: size_of::<m::heartbeat_request::HeartbeatRequest>(),
+        names: &[(0, Ent::Group), (1, Ent::Group)],
         fields: &[
             F(0, 3, String), // group_id
             F(4, 4, CompactString), // group_id
@@ -863,6 +939,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 58: heartbeat_response::HeartbeatResponse
     StructDef { name: "HeartbeatResponse", lo: 0, hi: 4, flex: 4, min: &[2, 6, 6, 6, 7],
         size: size_of::<m::heartbeat_response::HeartbeatResponse>(),
+        names: &[],
         fields: &[
             F(1, 4, Int32), // throttle_time_ms
             F(0, 4, Int16), // error_code
@@ -871,6 +948,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 59: leave_group_request::LeaveGroupRequest
     StructDef { name: "LeaveGroupRequest", lo: 0, hi: 5, flex: 4, min: &[4, 4, 4, 6, 3, 3],
         size: size_of::<m::leave_group_request::LeaveGroupRequest>(),
+        names: &[(0, Ent::Group), (1, Ent::Group)],
         fields: &[
             F(0, 3, String), // group_id
             F(4, 5, CompactString), // group_id
@@ -882,6 +960,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 60: leave_group_response::LeaveGroupResponse
     StructDef { name: "LeaveGroupResponse", lo: 0, hi: 5, flex: 4, min: &[2, 6, 6, 10, 8, 8],
         size: size_of::<m::leave_group_response::LeaveGroupResponse>(),
+        names: &[],
         fields: &[
             F(1, 5, Int32), // throttle_time_ms
             F(0, 5, Int16), // error_code
@@ -892,6 +971,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 61: leave_group_request::MemberIdentity
     StructDef { name: "MemberIdentity", lo: 0, hi: 5, flex: 4, min: &[0, 0, 0, 4, 3, 4],
         size: size_of::<m::leave_group_request::MemberIdentity>(),
+        names: &[],
         fields: &[
             F(3, 3, String), // member_id
             F(4, 5, CompactString), // member_id
@@ -903,6 +983,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 62: leave_group_response::MemberResponse
     StructDef { name: "MemberResponse", lo: 0, hi: 5, flex: 4, min: &[0, 0, 0, 6, 5, 5],
         size: size_of::<m::leave_group_response::MemberResponse>(),
+        names: &[],
         fields: &[
             F(3, 3, String), // member_id
             F(4, 5, CompactString), // member_id
@@ -914,6 +995,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 63: sync_group_request::SyncGroupRequest
     StructDef { name: "SyncGroupRequest", lo: 0, hi: 5, flex: 4, min: &[12, 12, 12, 14, 9, 11],
         size: size_of::<m::sync_group_request::SyncGroupRequest>(),
+        names: &[(0, Ent::Group), (1, Ent::Group)],
         fields: &[
             F(0, 3, String), // group_id
             F(4, 5, CompactString), // group_id
@@ -931,6 +1013,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 64: sync_group_response::SyncGroupResponse
     StructDef { name: "SyncGroupResponse", lo: 0, hi: 5, flex: 4, min: &[6, 10, 10, 10, 8, 10],
         size: size_of::<m::sync_group_response::SyncGroupResponse>(),
+        names: &[],
         fields: &[
             F(1, 5, Int32), // throttle_time_ms
             F(0, 5, Int16), // error_code
@@ -943,6 +1026,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 65: sync_group_request::SyncGroupRequestAssignment
     StructDef { name: "SyncGroupRequestAssignment", lo: 0, hi: 5, flex: 4, min: &[6, 6, 6, 6, 3, 3],
         size: size_of::<m::sync_group_request::SyncGroupRequestAssignment>(),
+        names: &[],
         fields: &[
             F(0, 3, String), // member_id
             F(4, 5, CompactString), // member_id
@@ -953,6 +1037,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 66: describe_groups_request::DescribeGroupsRequest
     StructDef { name: "DescribeGroupsRequest", lo: 0, hi: 6, flex: 5, min: &[4, 4, 4, 5, 5, 3, 3],
         size: size_of::<m::describe_groups_request::DescribeGroupsRequest>(),
+        names: &[(0, Ent::Group), (1, Ent::Group)],
         fields: &[
             F(0, 4, Array(E::String)), // groups
             F(5, 6, CompactArray(E::CompactString)), // groups
@@ -962,6 +1047,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 67: describe_groups_response::DescribeGroupsResponse
     StructDef { name: "DescribeGroupsResponse", lo: 0, hi: 6, flex: 5, min: &[4, 8, 8, 8, 8, 6, 6],
         size: size_of::<m::describe_groups_response::DescribeGroupsResponse>(),
+        names: &[],
         fields: &[
             F(1, 6, Int32), // throttle_time_ms
             F(0, 4, Array(E::Struct(68))), // groups
@@ -971,6 +1057,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 68: describe_groups_response::DescribedGroup
     StructDef { name: "DescribedGroup", lo: 0, hi: 6, flex: 5, min: &[14, 14, 14, 18, 18, 12, 13],
         size: size_of::<m::describe_groups_response::DescribedGroup>(),
+        names: &[(2, Ent::Group), (3, Ent::Group)],
         fields: &[
             F(0, 6, Int16), // error_code
             F(6, 6, NullableCompactString), // error_message
@@ -990,6 +1077,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 69: describe_groups_response::DescribedGroupMember
     StructDef { name: "DescribedGroupMember", lo: 0, hi: 6, flex: 5, min: &[14, 14, 14, 14, 16, 7, 7],
         size: size_of::<m::describe_groups_response::DescribedGroupMember>(),
+        names: &[],
         fields: &[
             F(0, 4, String), // member_id
             F(5, 6, CompactString), // member_id
@@ -1008,6 +1096,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 70: list_groups_request::ListGroupsRequest
     StructDef { name: "ListGroupsRequest", lo: 0, hi: 5, flex: 3, min: &[0, 0, 0, 1, 2, 3],
         size: size_of::<m::list_groups_request::ListGroupsRequest>(),
+        names: &[],
         fields: &[
             F(4, 5, CompactArray(E::CompactString)), // states_filter
             F(5, 5, CompactArray(E::CompactString)), // types_filter
@@ -1016,6 +1105,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 71: list_groups_response::ListGroupsResponse
     StructDef { name: "ListGroupsResponse", lo: 0, hi: 5, flex: 3, min: &[6, 10, 10, 8, 8, 8],
         size: size_of::<m::list_groups_response::ListGroupsResponse>(),
+        names: &[],
         fields: &[
             F(1, 5, Int32), // throttle_time_ms
             F(0, 5, Int16), // error_code
@@ -1026,6 +1116,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 72: list_groups_response::ListedGroup
     StructDef { name: "ListedGroup", lo: 0, hi: 5, flex: 3, min: &[4, 4, 4, 3, 4, 5],
         size: size_of::<m::list_groups_response::ListedGroup>(),
+        names: &[(0, Ent::Group), (1, Ent::Group)],
         fields: &[
             F(0, 2, String), // group_id
             F(3, 5, CompactString), // group_id
@@ -1038,6 +1129,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 73: sasl_handshake_request::SaslHandshakeRequest
     StructDef { name: "SaslHandshakeRequest", lo: 0, hi: 1, flex: NEVER, min: &[2, 2],
         size: size_of::<m::sasl_handshake_request::SaslHandshakeRequest>(),
+        names: &[],
         fields: &[
             F(0, 1, String), // mechanism
         ],
@@ -1045,6 +1137,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 74: sasl_handshake_response::SaslHandshakeResponse
     StructDef { name: "SaslHandshakeResponse", lo: 0, hi: 1, flex: NEVER, min: &[6, 6],
         size: size_of::<m::sasl_handshake_response::SaslHandshakeResponse>(),
+        names: &[],
         fields: &[
             F(0, 1, Int16), // error_code
             F(0, 1, Array(E::String)), // mechanisms
@@ -1053,6 +1146,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 75: api_versions_request::ApiVersionsRequest
     StructDef { name: "ApiVersionsRequest", lo: 0, hi: 4, flex: 3, min: &[0, 0, 0, 3, 3],
         size: size_of::<m::api_versions_request::ApiVersionsRequest>(),
+        names: &[],
         fields: &[
             F(3, 4, CompactString), // client_software_name
             F(3, 4, CompactString), // client_software_version
@@ -1061,6 +1155,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 76: api_versions_response::ApiVersionsResponse
     StructDef { name: "ApiVersionsResponse", lo: 0, hi: 4, flex: 3, min: &[6, 10, 10, 8, 8],
         size: size_of::<m::api_versions_response::ApiVersionsResponse>(),
+        names: &[],
         fields: &[
             F(0, 4, Int16), // error_code
             F(0, 2, Array(E::Struct(77))), // api_keys
@@ -1076,6 +1171,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 77: api_versions_response::ApiVersion
     StructDef { name: "ApiVersion", lo: 0, hi: 4, flex: 3, min: &[6, 6, 6, 7, 7],
         size: size_of::<m::api_versions_response::ApiVersion>(),
+        names: &[],
         fields: &[
             F(0, 4, Int16), // api_key
             F(0, 4, Int16), // min_version
@@ -1085,6 +1181,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 78: api_versions_response::SupportedFeatureKey
     StructDef { name: "SupportedFeatureKey", lo: 0, hi: 4, flex: 3, min: &[0, 0, 0, 6, 6],
         size: size_of::<m::api_versions_response::SupportedFeatureKey>(),
+        names: &[],
         fields: &[
             F(3, 4, CompactString), // name
             F(3, 4, Int16), // min_version
@@ -1094,6 +1191,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 79: api_versions_response::FinalizedFeatureKey
     StructDef { name: "FinalizedFeatureKey", lo: 0, hi: 4, flex: 3, min: &[0, 0, 0, 6, 6],
         size: size_of::<m::api_versions_response::FinalizedFeatureKey>(),
+        names: &[],
         fields: &[
             F(3, 4, CompactString), // name
             F(3, 4, Int16), // max_version_level
@@ -1103,6 +1201,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 80: create_topics_request::CreateTopicsRequest
     StructDef { name: "CreateTopicsRequest", lo: 2, hi: 7, flex: 5, min: &[9, 9, 9, 7, 7, 7],
         size: size_of::<m::create_topics_request::CreateTopicsRequest>(),
+        names: &[],
         fields: &[
             F(2, 4, Array(E::Struct(82))), // topics
             F(5, 7, CompactArray(E::Struct(82))), // topics
@@ -1113,6 +1212,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 81: create_topics_response::CreateTopicsResponse
     StructDef { name: "CreateTopicsResponse", lo: 2, hi: 7, flex: 5, min: &[8, 8, 8, 6, 6, 6],
         size: size_of::<m::create_topics_response::CreateTopicsResponse>(),
+        names: &[],
         fields: &[
             F(2, 7, Int32), // throttle_time_ms
             F(2, 4, Array(E::Struct(83))), // topics
@@ -1122,6 +1222,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 82: create_topics_request::CreatableTopic
     StructDef { name: "CreatableTopic", lo: 2, hi: 7, flex: 5, min: &[16, 16, 16, 10, 10, 10],
         size: size_of::<m::create_topics_request::CreatableTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(2, 4, String), // name
             F(5, 7, CompactString), // name
@@ -1136,6 +1237,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 83: create_topics_response::CreatableTopicResult
     StructDef { name: "CreatableTopicResult", lo: 2, hi: 7, flex: 5, min: &[6, 6, 6, 12, 12, 28],
         size: size_of::<m::create_topics_response::CreatableTopicResult>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(2, 4, String), // name
             F(5, 7, CompactString), // name
@@ -1153,6 +1255,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 84: create_topics_request::CreatableReplicaAssignment
     StructDef { name: "CreatableReplicaAssignment", lo: 2, hi: 7, flex: 5, min: &[8, 8, 8, 6, 6, 6],
         size: size_of::<m::create_topics_request::CreatableReplicaAssignment>(),
+        names: &[],
         fields: &[
             F(2, 7, Int32), // partition_index
             F(2, 4, Array(E::Int32)), // broker_ids
@@ -1162,6 +1265,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 85: create_topics_request::CreatableTopicConfig
     StructDef { name: "CreatableTopicConfig", lo: 2, hi: 7, flex: 5, min: &[4, 4, 4, 3, 3, 3],
         size: size_of::<m::create_topics_request::CreatableTopicConfig>(),
+        names: &[],
         fields: &[
             F(2, 4, String), // name
             F(5, 7, CompactString), // name
@@ -1172,6 +1276,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 86: create_topics_response::CreatableTopicConfigs
     StructDef { name: "CreatableTopicConfigs", lo: 2, hi: 7, flex: 5, min: &[0, 0, 0, 6, 6, 6],
         size: size_of::<m::create_topics_response::CreatableTopicConfigs>(),
+        names: &[],
         fields: &[
             F(5, 7, CompactString), // name
             F(5, 7, NullableCompactString), // value
@@ -1183,6 +1288,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 87: delete_topics_request::DeleteTopicsRequest
     StructDef { name: "DeleteTopicsRequest", lo: 1, hi: 6, flex: 4, min: &[8, 8, 8, 6, 6, 6],
         size: size_of::<m::delete_topics_request::DeleteTopicsRequest>(),
+        names: &[(1, Ent::Topic), (2, Ent::Topic)],
         fields: &[
             F(6, 6, CompactArray(E::Struct(89))), // topics
             F(1, 3, Array(E::String)), // topic_names
@@ -1193,6 +1299,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 88: delete_topics_response::DeleteTopicsResponse
     StructDef { name: "DeleteTopicsResponse", lo: 1, hi: 6, flex: 4, min: &[8, 8, 8, 6, 6, 6],
         size: size_of::<m::delete_topics_response::DeleteTopicsResponse>(),
+        names: &[],
         fields: &[
             F(1, 6, Int32), // throttle_time_ms
             F(1, 3, Array(E::Struct(90))), // responses
@@ -1202,6 +1309,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 89: delete_topics_request::DeleteTopicState
     StructDef { name: "DeleteTopicState", lo: 1, hi: 6, flex: 4, min: &[0, 0, 0, 1, 1, 18],
         size: size_of::<m::delete_topics_request::DeleteTopicState>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(6, 6, NullableCompactString), // name
             F(6, 6, Uuid), // topic_id
@@ -1210,6 +1318,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 90: delete_topics_response::DeletableTopicResult
     StructDef { name: "DeletableTopicResult", lo: 1, hi: 6, flex: 4, min: &[4, 4, 4, 4, 5, 21],
         size: size_of::<m::delete_topics_response::DeletableTopicResult>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(1, 3, NullableString), // name
             F(4, 6, NullableCompactString), // name
@@ -1221,6 +1330,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 91: delete_records_request::DeleteRecordsRequest
     StructDef { name: "DeleteRecordsRequest", lo: 0, hi: 2, flex: 2, min: &[8, 8, 6],
         size: size_of::<m::delete_records_request::DeleteRecordsRequest>(),
+        names: &[],
         fields: &[
             F(0, 1, Array(E::Struct(93))), // topics
             F(2, 2, CompactArray(E::Struct(93))), // topics
@@ -1230,6 +1340,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 92: delete_records_response::DeleteRecordsResponse
     StructDef { name: "DeleteRecordsResponse", lo: 0, hi: 2, flex: 2, min: &[8, 8, 6],
         size: size_of::<m::delete_records_response::DeleteRecordsResponse>(),
+        names: &[],
         fields: &[
             F(0, 2, Int32), // throttle_time_ms
             F(0, 1, Array(E::Struct(94))), // topics
@@ -1239,6 +1350,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 93: delete_records_request::DeleteRecordsTopic
     StructDef { name: "DeleteRecordsTopic", lo: 0, hi: 2, flex: 2, min: &[6, 6, 3],
         size: size_of::<m::delete_records_request::DeleteRecordsTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(0, 1, String), // name
             F(2, 2, CompactString), // name
@@ -1249,6 +1361,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 94: delete_records_response::DeleteRecordsTopicResult
     StructDef { name: "DeleteRecordsTopicResult", lo: 0, hi: 2, flex: 2, min: &[6, 6, 3],
         size: size_of::<m::delete_records_response::DeleteRecordsTopicResult>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(0, 1, String), // name
             F(2, 2, CompactString), // name
@@ -1259,6 +1372,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 95: delete_records_request::DeleteRecordsPartition
     StructDef { name: "DeleteRecordsPartition", lo: 0, hi: 2, flex: 2, min: &[12, 12, 13],
         size: size_of::<m::delete_records_request::DeleteRecordsPartition>(),
+        names: &[],
         fields: &[
             F(0, 2, Int32), // partition_index
             F(0, 2, Int64), // offset
@@ -1267,6 +1381,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 96: delete_records_response::DeleteRecordsPartitionResult
     StructDef { name: "DeleteRecordsPartitionResult", lo: 0, hi: 2, flex: 2, min: &[14, 14, 15],
         size: size_of::<m::delete_records_response::DeleteRecordsPartitionResult>(),
+        names: &[],
         fields: &[
             F(0, 2, Int32), // partition_index
             F(0, 2, Int64), // low_watermark
@@ -1276,6 +1391,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 97: init_producer_id_request::InitProducerIdRequest
     StructDef { name: "InitProducerIdRequest", lo: 0, hi: 5, flex: 2, min: &[6, 6, 6, 16, 16, 16],
         size: size_of::<m::init_producer_id_request::InitProducerIdRequest>(),
+        names: &[(0, Ent::Txn), (1, Ent::Txn)],
         fields: &[
             F(0, 1, NullableString), // transactional_id
             F(2, 5, NullableCompactString), // transactional_id
@@ -1287,6 +1403,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 98: init_producer_id_response::InitProducerIdResponse
     StructDef { name: "InitProducerIdResponse", lo: 0, hi: 6, flex: 2, min: &[16, 16, 17, 17, 17, 17, 27],
         size: size_of::<m::init_producer_id_response::InitProducerIdResponse>(),
+        names: &[],
         fields: &[
             F(0, 6, Int32), // throttle_time_ms
             F(0, 6, Int16), // error_code
@@ -1299,6 +1416,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 99: offset_for_leader_epoch_request::OffsetForLeaderEpochRequest
     StructDef { name: "OffsetForLeaderEpochRequest", lo: 2, hi: 4, flex: 4, min: &[4, 8, 6],
         size: size_of::<m::offset_for_leader_epoch_request::OffsetForLeaderEpochRequest>(),
+        names: &[],
         fields: &[
             F(3, 4, Int32), // replica_id
             F(2, 3, Array(E::Struct(101))), // topics
@@ -1308,6 +1426,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 100: offset_for_leader_epoch_response::OffsetForLeaderEpochResponse
     StructDef { name: "OffsetForLeaderEpochResponse", lo: 2, hi: 4, flex: 4, min: &[8, 8, 6],
         size: size_of::<m::offset_for_leader_epoch_response::OffsetForLeaderEpochResponse>(),
+        names: &[],
         fields: &[
             F(2, 4, Int32), // throttle_time_ms
             F(2, 3, Array(E::Struct(102))), // topics
@@ -1317,6 +1436,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 101: offset_for_leader_epoch_request::OffsetForLeaderTopic
     StructDef { name: "OffsetForLeaderTopic", lo: 2, hi: 4, flex: 4, min: &[6, 6, 3],
         size: size_of::<m::offset_for_leader_epoch_request::OffsetForLeaderTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(2, 3, String), // topic
             F(4, 4, CompactString), // topic
@@ -1327,6 +1447,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 102: offset_for_leader_epoch_response::OffsetForLeaderTopicResult
     StructDef { name: "OffsetForLeaderTopicResult", lo: 2, hi: 4, flex: 4, min: &[6, 6, 3],
         size: size_of::<m::offset_for_leader_epoch_response::OffsetForLeaderTopicResult>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(2, 3, String), // topic
             F(4, 4, CompactString), // topic
@@ -1337,6 +1458,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 103: offset_for_leader_epoch_request::OffsetForLeaderPartition
     StructDef { name: "OffsetForLeaderPartition", lo: 2, hi: 4, flex: 4, min: &[12, 12, 13],
         size: size_of::<m::offset_for_leader_epoch_request::OffsetForLeaderPartition>(),
+        names: &[],
         fields: &[
             F(2, 4, Int32), // partition
             F(2, 4, Int32), // current_leader_epoch
@@ -1346,6 +1468,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 104: offset_for_leader_epoch_response::EpochEndOffset
     StructDef { name: "EpochEndOffset", lo: 2, hi: 4, flex: 4, min: &[18, 18, 19],
         size: size_of::<m::offset_for_leader_epoch_response::EpochEndOffset>(),
+        names: &[],
         fields: &[
             F(2, 4, Int16), // error_code
             F(2, 4, Int32), // partition
@@ -1356,6 +1479,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 105: add_partitions_to_txn_request::AddPartitionsToTxnRequest
     StructDef { name: "AddPartitionsToTxnRequest", lo: 0, hi: 5, flex: 3, min: &[16, 16, 16, 13, 2, 2],
         size: size_of::<m::add_partitions_to_txn_request::AddPartitionsToTxnRequest>(),
+        names: &[(1, Ent::Txn), (2, Ent::Txn)],
         fields: &[
             F(4, 5, CompactArray(E::Struct(107))), // transactions
             F(0, 2, String), // v3_and_below_transactional_id
@@ -1369,6 +1493,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 106: add_partitions_to_txn_response::AddPartitionsToTxnResponse
     StructDef { name: "AddPartitionsToTxnResponse", lo: 0, hi: 5, flex: 3, min: &[8, 8, 8, 6, 8, 8],
         size: size_of::<m::add_partitions_to_txn_response::AddPartitionsToTxnResponse>(),
+        names: &[],
         fields: &[
             F(0, 5, Int32), // throttle_time_ms
             F(4, 5, Int16), // error_code
@@ -1380,6 +1505,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 107: add_partitions_to_txn_request::AddPartitionsToTxnTransaction
     StructDef { name: "AddPartitionsToTxnTransaction", lo: 0, hi: 5, flex: 3, min: &[0, 0, 0, 1, 14, 14],
         size: size_of::<m::add_partitions_to_txn_request::AddPartitionsToTxnTransaction>(),
+        names: &[(0, Ent::Txn)],
         fields: &[
             F(4, 5, CompactString), // transactional_id
             F(4, 5, Int64), // producer_id
@@ -1391,6 +1517,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 108: add_partitions_to_txn_request::AddPartitionsToTxnTopic
     StructDef { name: "AddPartitionsToTxnTopic", lo: 0, hi: 5, flex: 3, min: &[6, 6, 6, 3, 3, 3],
         size: size_of::<m::add_partitions_to_txn_request::AddPartitionsToTxnTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(0, 2, String), // name
             F(3, 5, CompactString), // name
@@ -1401,6 +1528,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 109: add_partitions_to_txn_response::AddPartitionsToTxnResult
     StructDef { name: "AddPartitionsToTxnResult", lo: 0, hi: 5, flex: 3, min: &[0, 0, 0, 1, 3, 3],
         size: size_of::<m::add_partitions_to_txn_response::AddPartitionsToTxnResult>(),
+        names: &[(0, Ent::Txn)],
         fields: &[
             F(4, 5, CompactString), // transactional_id
             F(4, 5, CompactArray(E::Struct(110))), // topic_results
@@ -1409,6 +1537,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 110: add_partitions_to_txn_response::AddPartitionsToTxnTopicResult
     StructDef { name: "AddPartitionsToTxnTopicResult", lo: 0, hi: 5, flex: 3, min: &[6, 6, 6, 3, 3, 3],
         size: size_of::<m::add_partitions_to_txn_response::AddPartitionsToTxnTopicResult>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(0, 2, String), // name
             F(3, 5, CompactString), // name
@@ -1419,6 +1548,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 111: add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult
     StructDef { name: "AddPartitionsToTxnPartitionResult", lo: 0, hi: 5, flex: 3, min: &[6, 6, 6, 7, 7, 7],
         size: size_of::<m::add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult>(),
+        names: &[],
         fields: &[
             F(0, 5, Int32), // partition_index
             F(0, 5, Int16), // partition_error_code
@@ -1427,6 +1557,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 112: add_offsets_to_txn_request::AddOffsetsToTxnRequest
     StructDef { name: "AddOffsetsToTxnRequest", lo: 0, hi: 4, flex: 3, min: &[14, 14, 14, 13, 13],
         size: size_of::<m::add_offsets_to_txn_request::AddOffsetsToTxnRequest>(),
+        names: &[(0, Ent::Txn), (1, Ent::Txn), (4, Ent::Group), (5, Ent::Group)],
         fields: &[
             F(0, 2, String), // transactional_id
             F(3, 4, CompactString), // transactional_id
@@ -1439,6 +1570,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 113: add_offsets_to_txn_response::AddOffsetsToTxnResponse
     StructDef { name: "AddOffsetsToTxnResponse", lo: 0, hi: 4, flex: 3, min: &[6, 6, 6, 7, 7],
         size: size_of::<m::add_offsets_to_txn_response::AddOffsetsToTxnResponse>(),
+        names: &[],
         fields: &[
             F(0, 4, Int32), // throttle_time_ms
             F(0, 4, Int16), // error_code
@@ -1447,6 +1579,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 114: end_txn_request::EndTxnRequest
     StructDef { name: "EndTxnRequest", lo: 0, hi: 5, flex: 3, min: &[13, 13, 13, 13, 13, 13],
         size: size_of::<m::end_txn_request::EndTxnRequest>(),
+        names: &[(0, Ent::Txn), (1, Ent::Txn)],
         fields: &[
             F(0, 2, String), // transactional_id
             F(3, 5, CompactString), // transactional_id
@@ -1458,6 +1591,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 115: end_txn_response::EndTxnResponse
     StructDef { name: "EndTxnResponse", lo: 0, hi: 5, flex: 3, min: &[6, 6, 6, 7, 7, 17],
         size: size_of::<m::end_txn_response::EndTxnResponse>(),
+        names: &[],
         fields: &[
             F(0, 5, Int32), // throttle_time_ms
             F(0, 5, Int16), // error_code
@@ -1468,6 +1602,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 116: write_txn_markers_request::WriteTxnMarkersRequest
     StructDef { name: "WriteTxnMarkersRequest", lo: 1, hi: 1, flex: 1, min: &[2],
         size: size_of::<m::write_txn_markers_request::WriteTxnMarkersRequest>(),
+        names: &[],
         fields: &[
             F(1, 1, CompactArray(E::Struct(118))), // markers
         ],
@@ -1475,6 +1610,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 117: write_txn_markers_response::WriteTxnMarkersResponse
     StructDef { name: "WriteTxnMarkersResponse", lo: 1, hi: 1, flex: 1, min: &[2],
         size: size_of::<m::write_txn_markers_response::WriteTxnMarkersResponse>(),
+        names: &[],
         fields: &[
             F(1, 1, CompactArray(E::Struct(119))), // markers
         ],
@@ -1482,6 +1618,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 118: write_txn_markers_request::WritableTxnMarker
     StructDef { name: "WritableTxnMarker", lo: 1, hi: 1, flex: 1, min: &[17],
         size: size_of::<m::write_txn_markers_request::WritableTxnMarker>(),
+        names: &[],
         fields: &[
             F(1, 1, Int64), // producer_id
             F(1, 1, Int16), // producer_epoch
@@ -1493,6 +1630,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 119: write_txn_markers_response::WritableTxnMarkerResult
     StructDef { name: "WritableTxnMarkerResult", lo: 1, hi: 1, flex: 1, min: &[10],
         size: size_of::<m::write_txn_markers_response::WritableTxnMarkerResult>(),
+        names: &[],
         fields: &[
             F(1, 1, Int64), // producer_id
             F(1, 1, CompactArray(E::Struct(121))), // topics
@@ -1501,6 +1639,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 120: write_txn_markers_request::WritableTxnMarkerTopic
     StructDef { name: "WritableTxnMarkerTopic", lo: 1, hi: 1, flex: 1, min: &[3],
         size: size_of::<m::write_txn_markers_request::WritableTxnMarkerTopic>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(1, 1, CompactString), // name
             F(1, 1, CompactArray(E::Int32)), // partition_indexes
@@ -1509,6 +1648,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 121: write_txn_markers_response::WritableTxnMarkerTopicResult
     StructDef { name: "WritableTxnMarkerTopicResult", lo: 1, hi: 1, flex: 1, min: &[3],
         size: size_of::<m::write_txn_markers_response::WritableTxnMarkerTopicResult>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(1, 1, CompactString), // name
             F(1, 1, CompactArray(E::Struct(122))), // partitions
@@ -1517,6 +1657,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 122: write_txn_markers_response::WritableTxnMarkerPartitionResult
     StructDef { name: "WritableTxnMarkerPartitionResult", lo: 1, hi: 1, flex: 1, min: &[7],
         size: size_of::<m::write_txn_markers_response::WritableTxnMarkerPartitionResult>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // partition_index
             F(1, 1, Int16), // error_code
@@ -1525,6 +1666,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 123: txn_offset_commit_request::TxnOffsetCommitRequest
     StructDef { name: "TxnOffsetCommitRequest", lo: 0, hi: 5, flex: 3, min: &[18, 18, 18, 20, 20, 20],
         size: size_of::<m::txn_offset_commit_request::TxnOffsetCommitRequest>(),
+        names: &[(0, Ent::Txn), (1, Ent::Txn), (2, Ent::Group), (3, Ent::Group)],
         fields: &[
             F(0, 2, String), // transactional_id
             F(3, 5, CompactString), // transactional_id
@@ -1542,6 +1684,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 124: txn_offset_commit_response::TxnOffsetCommitResponse
     StructDef { name: "TxnOffsetCommitResponse", lo: 0, hi: 5, flex: 3, min: &[8, 8, 8, 6, 6, 6],
         size: size_of::<m::txn_offset_commit_response::TxnOffsetCommitResponse>(),
+        names: &[],
         fields: &[
             F(0, 5, Int32), // throttle_time_ms
             F(0, 2, Array(E::Struct(126))), // topics
@@ -1551,6 +1694,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 125: txn_offset_commit_request::TxnOffsetCommitRequestTopic
     StructDef { name: "TxnOffsetCommitRequestTopic", lo: 0, hi: 5, flex: 3, min: &[6, 6, 6, 3, 3, 3],
         size: size_of::<m::txn_offset_commit_request::TxnOffsetCommitRequestTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(0, 2, String), // name
             F(3, 5, CompactString), // name
@@ -1561,6 +1705,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 126: txn_offset_commit_response::TxnOffsetCommitResponseTopic
     StructDef { name: "TxnOffsetCommitResponseTopic", lo: 0, hi: 5, flex: 3, min: &[6, 6, 6, 3, 3, 3],
         size: size_of::<m::txn_offset_commit_response::TxnOffsetCommitResponseTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(0, 2, String), // name
             F(3, 5, CompactString), // name
@@ -1571,6 +1716,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 127: txn_offset_commit_request::TxnOffsetCommitRequestPartition
     StructDef { name: "TxnOffsetCommitRequestPartition", lo: 0, hi: 5, flex: 3, min: &[14, 14, 18, 18, 18, 18],
         size: size_of::<m::txn_offset_commit_request::TxnOffsetCommitRequestPartition>(),
+        names: &[],
         fields: &[
             F(0, 5, Int32), // partition_index
             F(0, 5, Int64), // committed_offset
@@ -1582,6 +1728,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 128: txn_offset_commit_response::TxnOffsetCommitResponsePartition
     StructDef { name: "TxnOffsetCommitResponsePartition", lo: 0, hi: 5, flex: 3, min: &[6, 6, 6, 7, 7, 7],
         size: size_of::<m::txn_offset_commit_response::TxnOffsetCommitResponsePartition>(),
+        names: &[],
         fields: &[
             F(0, 5, Int32), // partition_index
             F(0, 5, Int16), // error_code
@@ -1590,6 +1737,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 129: describe_acls_request::DescribeAclsRequest
     StructDef { name: "DescribeAclsRequest", lo: 1, hi: 3, flex: 2, min: &[10, 8, 8],
         size: size_of::<m::describe_acls_request::DescribeAclsRequest>(),
+        names: &[],
         fields: &[
             F(1, 3, Int8), // resource_type_filter
             F(1, 1, NullableString), // resource_name_filter
@@ -1606,6 +1754,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 130: describe_acls_response::DescribeAclsResponse
     StructDef { name: "DescribeAclsResponse", lo: 1, hi: 3, flex: 2, min: &[12, 9, 9],
         size: size_of::<m::describe_acls_response::DescribeAclsResponse>(),
+        names: &[],
         fields: &[
             F(1, 3, Int32), // throttle_time_ms
             F(1, 3, Int16), // error_code
@@ -1618,6 +1767,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 131: describe_acls_response::DescribeAclsResource
     StructDef { name: "DescribeAclsResource", lo: 1, hi: 3, flex: 2, min: &[8, 5, 5],
         size: size_of::<m::describe_acls_response::DescribeAclsResource>(),
+        names: &[],
         fields: &[
             F(1, 3, Int8), // resource_type
             F(1, 1, String), // resource_name
@@ -1630,6 +1780,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 132: describe_acls_response::AclDescription
     StructDef { name: "AclDescription", lo: 1, hi: 3, flex: 2, min: &[6, 5, 5],
         size: size_of::<m::describe_acls_response::AclDescription>(),
+        names: &[],
         fields: &[
             F(1, 1, String), // principal
             F(2, 3, CompactString), // principal
@@ -1642,6 +1793,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 133: create_acls_request::CreateAclsRequest
     StructDef { name: "CreateAclsRequest", lo: 1, hi: 3, flex: 2, min: &[4, 2, 2],
         size: size_of::<m::create_acls_request::CreateAclsRequest>(),
+        names: &[],
         fields: &[
             F(1, 1, Array(E::Struct(135))), // creations
             F(2, 3, CompactArray(E::Struct(135))), // creations
@@ -1650,6 +1802,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 134: create_acls_response::CreateAclsResponse
     StructDef { name: "CreateAclsResponse", lo: 1, hi: 3, flex: 2, min: &[8, 6, 6],
         size: size_of::<m::create_acls_response::CreateAclsResponse>(),
+        names: &[],
         fields: &[
             F(1, 3, Int32), // throttle_time_ms
             F(1, 1, Array(E::Struct(136))), // results
@@ -1659,6 +1812,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 135: create_acls_request::AclCreation
     StructDef { name: "AclCreation", lo: 1, hi: 3, flex: 2, min: &[10, 8, 8],
         size: size_of::<m::create_acls_request::AclCreation>(),
+        names: &[],
         fields: &[
             F(1, 3, Int8), // resource_type
             F(1, 1, String), // resource_name
@@ -1675,6 +1829,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 136: create_acls_response::AclCreationResult
     StructDef { name: "AclCreationResult", lo: 1, hi: 3, flex: 2, min: &[4, 4, 4],
         size: size_of::<m::create_acls_response::AclCreationResult>(),
+        names: &[],
         fields: &[
             F(1, 3, Int16), // error_code
             F(1, 1, NullableString), // error_message
@@ -1684,6 +1839,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 137: delete_acls_request::DeleteAclsRequest
     StructDef { name: "DeleteAclsRequest", lo: 1, hi: 3, flex: 2, min: &[4, 2, 2],
         size: size_of::<m::delete_acls_request::DeleteAclsRequest>(),
+        names: &[],
         fields: &[
             F(1, 1, Array(E::Struct(139))), // filters
             F(2, 3, CompactArray(E::Struct(139))), // filters
@@ -1692,6 +1848,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 138: delete_acls_response::DeleteAclsResponse
     StructDef { name: "DeleteAclsResponse", lo: 1, hi: 3, flex: 2, min: &[8, 6, 6],
         size: size_of::<m::delete_acls_response::DeleteAclsResponse>(),
+        names: &[],
         fields: &[
             F(1, 3, Int32), // throttle_time_ms
             F(1, 1, Array(E::Struct(140))), // filter_results
@@ -1701,6 +1858,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 139: delete_acls_request::DeleteAclsFilter
     StructDef { name: "DeleteAclsFilter", lo: 1, hi: 3, flex: 2, min: &[10, 8, 8],
         size: size_of::<m::delete_acls_request::DeleteAclsFilter>(),
+        names: &[],
         fields: &[
             F(1, 3, Int8), // resource_type_filter
             F(1, 1, NullableString), // resource_name_filter
@@ -1717,6 +1875,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 140: delete_acls_response::DeleteAclsFilterResult
     StructDef { name: "DeleteAclsFilterResult", lo: 1, hi: 3, flex: 2, min: &[8, 5, 5],
         size: size_of::<m::delete_acls_response::DeleteAclsFilterResult>(),
+        names: &[],
         fields: &[
             F(1, 3, Int16), // error_code
             F(1, 1, NullableString), // error_message
@@ -1728,6 +1887,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 141: delete_acls_response::DeleteAclsMatchingAcl
     StructDef { name: "DeleteAclsMatchingAcl", lo: 1, hi: 3, flex: 2, min: &[14, 11, 11],
         size: size_of::<m::delete_acls_response::DeleteAclsMatchingAcl>(),
+        names: &[],
         fields: &[
             F(1, 3, Int16), // error_code
             F(1, 1, NullableString), // error_message
@@ -1747,6 +1907,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 142: describe_configs_request::DescribeConfigsRequest
     StructDef { name: "DescribeConfigsRequest", lo: 1, hi: 4, flex: 4, min: &[5, 5, 6, 4],
         size: size_of::<m::describe_configs_request::DescribeConfigsRequest>(),
+        names: &[],
         fields: &[
             F(1, 3, Array(E::Struct(144))), // resources
             F(4, 4, CompactArray(E::Struct(144))), // resources
@@ -1757,6 +1918,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 143: describe_configs_response::DescribeConfigsResponse
     StructDef { name: "DescribeConfigsResponse", lo: 1, hi: 4, flex: 4, min: &[8, 8, 8, 6],
         size: size_of::<m::describe_configs_response::DescribeConfigsResponse>(),
+        names: &[],
         fields: &[
             F(1, 4, Int32), // throttle_time_ms
             F(1, 3, Array(E::Struct(145))), // results
@@ -1766,6 +1928,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 144: describe_configs_request::DescribeConfigsResource
     StructDef { name: "DescribeConfigsResource", lo: 1, hi: 4, flex: 4, min: &[7, 7, 7, 4],
         size: size_of::<m::describe_configs_request::DescribeConfigsResource>(),
+        names: &[(0, Ent::ConfigType), (1, Ent::ConfigName), (2, Ent::ConfigName)],
         fields: &[
             F(1, 4, Int8), // resource_type
             F(1, 3, String), // resource_name
@@ -1777,6 +1940,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 145: describe_configs_response::DescribeConfigsResult
     StructDef { name: "DescribeConfigsResult", lo: 1, hi: 4, flex: 4, min: &[11, 11, 11, 7],
         size: size_of::<m::describe_configs_response::DescribeConfigsResult>(),
+        names: &[(3, Ent::ConfigType), (4, Ent::ConfigName), (5, Ent::ConfigName)],
         fields: &[
             F(1, 4, Int16), // error_code
             F(1, 3, NullableString), // error_message
@@ -1791,6 +1955,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 146: describe_configs_response::DescribeConfigsResourceResult
     StructDef { name: "DescribeConfigsResourceResult", lo: 1, hi: 4, flex: 4, min: &[11, 11, 14, 9],
         size: size_of::<m::describe_configs_response::DescribeConfigsResourceResult>(),
+        names: &[],
         fields: &[
             F(1, 3, String), // name
             F(4, 4, CompactString), // name
@@ -1809,6 +1974,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 147: describe_configs_response::DescribeConfigsSynonym
     StructDef { name: "DescribeConfigsSynonym", lo: 1, hi: 4, flex: 4, min: &[5, 5, 5, 4],
         size: size_of::<m::describe_configs_response::DescribeConfigsSynonym>(),
+        names: &[],
         fields: &[
             F(1, 3, String), // name
             F(4, 4, CompactString), // name
@@ -1820,6 +1986,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 148: alter_configs_request::AlterConfigsRequest
     StructDef { name: "AlterConfigsRequest", lo: 0, hi: 2, flex: 2, min: &[5, 5, 3],
         size: size_of::<m::alter_configs_request::AlterConfigsRequest>(),
+        names: &[],
         fields: &[
             F(0, 1, Array(E::Struct(150))), // resources
             F(2, 2, CompactArray(E::Struct(150))), // resources
@@ -1829,6 +1996,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 149: alter_configs_response::AlterConfigsResponse
     StructDef { name: "AlterConfigsResponse", lo: 0, hi: 2, flex: 2, min: &[8, 8, 6],
         size: size_of::<m::alter_configs_response::AlterConfigsResponse>(),
+        names: &[],
         fields: &[
             F(0, 2, Int32), // throttle_time_ms
             F(0, 1, Array(E::Struct(151))), // responses
@@ -1838,6 +2006,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 150: alter_configs_request::AlterConfigsResource
     StructDef { name: "AlterConfigsResource", lo: 0, hi: 2, flex: 2, min: &[7, 7, 4],
         size: size_of::<m::alter_configs_request::AlterConfigsResource>(),
+        names: &[(0, Ent::ConfigType), (1, Ent::ConfigName), (2, Ent::ConfigName)],
         fields: &[
             F(0, 2, Int8), // resource_type
             F(0, 1, String), // resource_name
@@ -1849,6 +2018,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 151: alter_configs_response::AlterConfigsResourceResponse
     StructDef { name: "AlterConfigsResourceResponse", lo: 0, hi: 2, flex: 2, min: &[7, 7, 6],
         size: size_of::<m::alter_configs_response::AlterConfigsResourceResponse>(),
+        names: &[(3, Ent::ConfigType), (4, Ent::ConfigName), (5, Ent::ConfigName)],
         fields: &[
             F(0, 2, Int16), // error_code
             F(0, 1, NullableString), // error_message
@@ -1861,6 +2031,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 152: alter_configs_request::AlterableConfig
     StructDef { name: "AlterableConfig", lo: 0, hi: 2, flex: 2, min: &[4, 4, 3],
         size: size_of::<m::alter_configs_request::AlterableConfig>(),
+        names: &[],
         fields: &[
             F(0, 1, String), // name
             F(2, 2, CompactString), // name
@@ -1871,6 +2042,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 153: alter_replica_log_dirs_request::AlterReplicaLogDirsRequest
     StructDef { name: "AlterReplicaLogDirsRequest", lo: 1, hi: 2, flex: 2, min: &[4, 2],
         size: size_of::<m::alter_replica_log_dirs_request::AlterReplicaLogDirsRequest>(),
+        names: &[],
         fields: &[
             F(1, 1, Array(E::Struct(155))), // dirs
             F(2, 2, CompactArray(E::Struct(155))), // dirs
@@ -1879,6 +2051,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 154: alter_replica_log_dirs_response::AlterReplicaLogDirsResponse
     StructDef { name: "AlterReplicaLogDirsResponse", lo: 1, hi: 2, flex: 2, min: &[8, 6],
         size: size_of::<m::alter_replica_log_dirs_response::AlterReplicaLogDirsResponse>(),
+        names: &[],
         fields: &[
             F(1, 2, Int32), // throttle_time_ms
             F(1, 1, Array(E::Struct(156))), // results
@@ -1888,6 +2061,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 155: alter_replica_log_dirs_request::AlterReplicaLogDir
     StructDef { name: "AlterReplicaLogDir", lo: 1, hi: 2, flex: 2, min: &[6, 3],
         size: size_of::<m::alter_replica_log_dirs_request::AlterReplicaLogDir>(),
+        names: &[],
         fields: &[
             F(1, 1, String), // path
             F(2, 2, CompactString), // path
@@ -1898,6 +2072,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 156: alter_replica_log_dirs_response::AlterReplicaLogDirTopicResult
     StructDef { name: "AlterReplicaLogDirTopicResult", lo: 1, hi: 2, flex: 2, min: &[6, 3],
         size: size_of::<m::alter_replica_log_dirs_response::AlterReplicaLogDirTopicResult>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(1, 1, String), // topic_name
             F(2, 2, CompactString), // topic_name
@@ -1908,6 +2083,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 157: alter_replica_log_dirs_request::AlterReplicaLogDirTopic
     StructDef { name: "AlterReplicaLogDirTopic", lo: 1, hi: 2, flex: 2, min: &[6, 3],
         size: size_of::<m::alter_replica_log_dirs_request::AlterReplicaLogDirTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(1, 1, String), // name
             F(2, 2, CompactString), // name
@@ -1918,6 +2094,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 158: alter_replica_log_dirs_response::AlterReplicaLogDirPartitionResult
     StructDef { name: "AlterReplicaLogDirPartitionResult", lo: 1, hi: 2, flex: 2, min: &[6, 7],
         size: size_of::<m::alter_replica_log_dirs_response::AlterReplicaLogDirPartitionResult>(),
+        names: &[],
         fields: &[
             F(1, 2, Int32), // partition_index
             F(1, 2, Int16), // error_code
@@ -1926,6 +2103,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 159: describe_log_dirs_request::DescribeLogDirsRequest
     StructDef { name: "DescribeLogDirsRequest", lo: 1, hi: 4, flex: 2, min: &[4, 2, 2, 2],
         size: size_of::<m::describe_log_dirs_request::DescribeLogDirsRequest>(),
+        names: &[],
         fields: &[
             F(1, 1, NullableArray(E::Struct(161))), // topics
             F(2, 4, NullableCompactArray(E::Struct(161))), // topics
@@ -1934,6 +2112,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 160: describe_log_dirs_response::DescribeLogDirsResponse
     StructDef { name: "DescribeLogDirsResponse", lo: 1, hi: 4, flex: 2, min: &[8, 6, 8, 8],
         size: size_of::<m::describe_log_dirs_response::DescribeLogDirsResponse>(),
+        names: &[],
         fields: &[
             F(1, 4, Int32), // throttle_time_ms
             F(3, 4, Int16), // error_code
@@ -1944,6 +2123,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 161: describe_log_dirs_request::DescribableLogDirTopic
     StructDef { name: "DescribableLogDirTopic", lo: 1, hi: 4, flex: 2, min: &[6, 3, 3, 3],
         size: size_of::<m::describe_log_dirs_request::DescribableLogDirTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(1, 1, String), // topic
             F(2, 4, CompactString), // topic
@@ -1954,6 +2134,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 162: describe_log_dirs_response::DescribeLogDirsResult
     StructDef { name: "DescribeLogDirsResult", lo: 1, hi: 4, flex: 2, min: &[8, 5, 5, 21],
         size: size_of::<m::describe_log_dirs_response::DescribeLogDirsResult>(),
+        names: &[],
         fields: &[
             F(1, 4, Int16), // error_code
             F(1, 1, String), // log_dir
@@ -1967,6 +2148,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 163: describe_log_dirs_response::DescribeLogDirsTopic
     StructDef { name: "DescribeLogDirsTopic", lo: 1, hi: 4, flex: 2, min: &[6, 3, 3, 3],
         size: size_of::<m::describe_log_dirs_response::DescribeLogDirsTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(1, 1, String), // name
             F(2, 4, CompactString), // name
@@ -1977,6 +2159,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 164: describe_log_dirs_response::DescribeLogDirsPartition
     StructDef { name: "DescribeLogDirsPartition", lo: 1, hi: 4, flex: 2, min: &[21, 22, 22, 22],
         size: size_of::<m::describe_log_dirs_response::DescribeLogDirsPartition>(),
+        names: &[],
         fields: &[
             F(1, 4, Int32), // partition_index
             F(1, 4, Int64), // partition_size
@@ -1987,6 +2170,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 165: sasl_authenticate_request::SaslAuthenticateRequest
     StructDef { name: "SaslAuthenticateRequest", lo: 0, hi: 2, flex: 2, min: &[4, 4, 2],
         size: size_of::<m::sasl_authenticate_request::SaslAuthenticateRequest>(),
+        names: &[],
         fields: &[
             F(0, 1, Bytes), // auth_bytes
             F(2, 2, CompactBytes), // auth_bytes
@@ -1995,6 +2179,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 166: sasl_authenticate_response::SaslAuthenticateResponse
     StructDef { name: "SaslAuthenticateResponse", lo: 0, hi: 2, flex: 2, min: &[8, 16, 13],
         size: size_of::<m::sasl_authenticate_response::SaslAuthenticateResponse>(),
+        names: &[],
         fields: &[
             F(0, 2, Int16), // error_code
             F(0, 1, NullableString), // error_message
@@ -2007,6 +2192,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 167: create_partitions_request::CreatePartitionsRequest
     StructDef { name: "CreatePartitionsRequest", lo: 0, hi: 3, flex: 2, min: &[9, 9, 7, 7],
         size: size_of::<m::create_partitions_request::CreatePartitionsRequest>(),
+        names: &[],
         fields: &[
             F(0, 1, Array(E::Struct(169))), // topics
             F(2, 3, CompactArray(E::Struct(169))), // topics
@@ -2017,6 +2203,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 168: create_partitions_response::CreatePartitionsResponse
     StructDef { name: "CreatePartitionsResponse", lo: 0, hi: 3, flex: 2, min: &[8, 8, 6, 6],
         size: size_of::<m::create_partitions_response::CreatePartitionsResponse>(),
+        names: &[],
         fields: &[
             F(0, 3, Int32), // throttle_time_ms
             F(0, 1, Array(E::Struct(170))), // results
@@ -2026,6 +2213,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 169: create_partitions_request::CreatePartitionsTopic
     StructDef { name: "CreatePartitionsTopic", lo: 0, hi: 3, flex: 2, min: &[10, 10, 7, 7],
         size: size_of::<m::create_partitions_request::CreatePartitionsTopic>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(0, 1, String), // name
             F(2, 3, CompactString), // name
@@ -2037,6 +2225,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 170: create_partitions_response::CreatePartitionsTopicResult
     StructDef { name: "CreatePartitionsTopicResult", lo: 0, hi: 3, flex: 2, min: &[6, 6, 5, 5],
         size: size_of::<m::create_partitions_response::CreatePartitionsTopicResult>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(0, 1, String), // name
             F(2, 3, CompactString), // name
@@ -2048,6 +2237,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 171: create_partitions_request::CreatePartitionsAssignment
     StructDef { name: "CreatePartitionsAssignment", lo: 0, hi: 3, flex: 2, min: &[4, 4, 2, 2],
         size: size_of::<m::create_partitions_request::CreatePartitionsAssignment>(),
+        names: &[],
         fields: &[
             F(0, 1, Array(E::Int32)), // broker_ids
             F(2, 3, CompactArray(E::Int32)), // broker_ids
@@ -2056,6 +2246,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 172: create_delegation_token_request::CreateDelegationTokenRequest
     StructDef { name: "CreateDelegationTokenRequest", lo: 1, hi: 3, flex: 2, min: &[12, 10, 12],
         size: size_of::<m::create_delegation_token_request::CreateDelegationTokenRequest>(),
+        names: &[],
         fields: &[
             F(3, 3, NullableCompactString), // owner_principal_type
             F(3, 3, NullableCompactString), // owner_principal_name
@@ -2067,6 +2258,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 173: create_delegation_token_response::CreateDelegationTokenResponse
     StructDef { name: "CreateDelegationTokenResponse", lo: 1, hi: 3, flex: 2, min: &[40, 35, 37],
         size: size_of::<m::create_delegation_token_response::CreateDelegationTokenResponse>(),
+        names: &[],
         fields: &[
             F(1, 3, Int16), // error_code
             F(1, 1, String), // principal_type
@@ -2088,6 +2280,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 174: create_delegation_token_request::CreatableRenewers
     StructDef { name: "CreatableRenewers", lo: 1, hi: 3, flex: 2, min: &[4, 3, 3],
         size: size_of::<m::create_delegation_token_request::CreatableRenewers>(),
+        names: &[],
         fields: &[
             F(1, 1, String), // principal_type
             F(2, 3, CompactString), // principal_type
@@ -2098,6 +2291,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 175: renew_delegation_token_request::RenewDelegationTokenRequest
     StructDef { name: "RenewDelegationTokenRequest", lo: 1, hi: 2, flex: 2, min: &[12, 10],
         size: size_of::<m::renew_delegation_token_request::RenewDelegationTokenRequest>(),
+        names: &[],
         fields: &[
             F(1, 1, Bytes), // hmac
             F(2, 2, CompactBytes), // hmac
@@ -2107,6 +2301,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 176: renew_delegation_token_response::RenewDelegationTokenResponse
     StructDef { name: "RenewDelegationTokenResponse", lo: 1, hi: 2, flex: 2, min: &[14, 15],
         size: size_of::<m::renew_delegation_token_response::RenewDelegationTokenResponse>(),
+        names: &[],
         fields: &[
             F(1, 2, Int16), // error_code
             F(1, 2, Int64), // expiry_timestamp_ms
@@ -2116,6 +2311,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 177: expire_delegation_token_request::ExpireDelegationTokenRequest
     StructDef { name: "ExpireDelegationTokenRequest", lo: 1, hi: 2, flex: 2, min: &[12, 10],
         size: size_of::<m::expire_delegation_token_request::ExpireDelegationTokenRequest>(),
+        names: &[],
         fields: &[
             F(1, 1, Bytes), // hmac
             F(2, 2, CompactBytes), // hmac
@@ -2125,6 +2321,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 178: expire_delegation_token_response::ExpireDelegationTokenResponse
     StructDef { name: "ExpireDelegationTokenResponse", lo: 1, hi: 2, flex: 2, min: &[14, 15],
         size: size_of::<m::expire_delegation_token_response::ExpireDelegationTokenResponse>(),
+        names: &[],
         fields: &[
             F(1, 2, Int16), // error_code
             F(1, 2, Int64), // expiry_timestamp_ms
@@ -2134,6 +2331,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 179: describe_delegation_token_request::DescribeDelegationTokenRequest
     StructDef { name: "DescribeDelegationTokenRequest", lo: 1, hi: 3, flex: 2, min: &[4, 2, 2],
         size: size_of::<m::describe_delegation_token_request::DescribeDelegationTokenRequest>(),
+        names: &[],
         fields: &[
             F(1, 1, NullableArray(E::Struct(181))), // owners
             F(2, 3, NullableCompactArray(E::Struct(181))), // owners
@@ -2142,6 +2340,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 180: describe_delegation_token_response::DescribeDelegationTokenResponse
     StructDef { name: "DescribeDelegationTokenResponse", lo: 1, hi: 3, flex: 2, min: &[10, 8, 8],
         size: size_of::<m::describe_delegation_token_response::DescribeDelegationTokenResponse>(),
+        names: &[],
         fields: &[
             F(1, 3, Int16), // error_code
             F(1, 1, Array(E::Struct(182))), // tokens
@@ -2152,6 +2351,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 181: describe_delegation_token_request::DescribeDelegationTokenOwner
     StructDef { name: "DescribeDelegationTokenOwner", lo: 1, hi: 3, flex: 2, min: &[4, 3, 3],
         size: size_of::<m::describe_delegation_token_request::DescribeDelegationTokenOwner>(),
+        names: &[],
         fields: &[
             F(1, 1, String), // principal_type
             F(2, 3, CompactString), // principal_type
@@ -2162,6 +2362,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 182: describe_delegation_token_response::DescribedDelegationToken
     StructDef { name: "DescribedDelegationToken", lo: 1, hi: 3, flex: 2, min: &[38, 30, 32],
         size: size_of::<m::describe_delegation_token_response::DescribedDelegationToken>(),
+        names: &[],
         fields: &[
             F(1, 1, String), // principal_type
             F(2, 3, CompactString), // principal_type
@@ -2183,6 +2384,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 183: describe_delegation_token_response::DescribedDelegationTokenRenewer
     StructDef { name: "DescribedDelegationTokenRenewer", lo: 1, hi: 3, flex: 2, min: &[4, 3, 3],
         size: size_of::<m::describe_delegation_token_response::DescribedDelegationTokenRenewer>(),
+        names: &[],
         fields: &[
             F(1, 1, String), // principal_type
             F(2, 3, CompactString), // principal_type
@@ -2193,6 +2395,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 184: delete_groups_request::DeleteGroupsRequest
     StructDef { name: "DeleteGroupsRequest", lo: 0, hi: 2, flex: 2, min: &[4, 4, 2],
         size: size_of::<m::delete_groups_request::DeleteGroupsRequest>(),
+        names: &[(0, Ent::Group), (1, Ent::Group)],
         fields: &[
             F(0, 1, Array(E::String)), // groups_names
             F(2, 2, CompactArray(E::CompactString)), // groups_names
@@ -2201,6 +2404,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 185: delete_groups_response::DeleteGroupsResponse
     StructDef { name: "DeleteGroupsResponse", lo: 0, hi: 2, flex: 2, min: &[8, 8, 6],
         size: size_of::<m::delete_groups_response::DeleteGroupsResponse>(),
+        names: &[],
         fields: &[
             F(0, 2, Int32), // throttle_time_ms
             F(0, 1, Array(E::Struct(186))), // results
@@ -2210,6 +2414,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 186: delete_groups_response::DeletableGroupResult
     StructDef { name: "DeletableGroupResult", lo: 0, hi: 2, flex: 2, min: &[4, 4, 4],
         size: size_of::<m::delete_groups_response::DeletableGroupResult>(),
+        names: &[(0, Ent::Group), (1, Ent::Group)],
         fields: &[
             F(0, 1, String), // group_id
             F(2, 2, CompactString), // group_id
@@ -2219,6 +2424,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 187: elect_leaders_request::ElectLeadersRequest
     StructDef { name: "ElectLeadersRequest", lo: 0, hi: 2, flex: 2, min: &[8, 9, 7],
         size: size_of::<m::elect_leaders_request::ElectLeadersRequest>(),
+        names: &[],
         fields: &[
             F(1, 2, Int8), // election_type
             F(0, 1, NullableArray(E::Struct(189))), // topic_partitions
@@ -2229,6 +2435,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 188: elect_leaders_response::ElectLeadersResponse
     StructDef { name: "ElectLeadersResponse", lo: 0, hi: 2, flex: 2, min: &[8, 10, 8],
         size: size_of::<m::elect_leaders_response::ElectLeadersResponse>(),
+        names: &[],
         fields: &[
             F(0, 2, Int32), // throttle_time_ms
             F(1, 2, Int16), // error_code
@@ -2239,6 +2446,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 189: elect_leaders_request::TopicPartitions
     StructDef { name: "TopicPartitions", lo: 0, hi: 2, flex: 2, min: &[6, 6, 3],
         size: size_of::<m::elect_leaders_request::TopicPartitions>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(0, 1, String), // topic
             F(2, 2, CompactString), // topic
@@ -2249,6 +2457,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 190: elect_leaders_response::ReplicaElectionResult
     StructDef { name: "ReplicaElectionResult", lo: 0, hi: 2, flex: 2, min: &[6, 6, 3],
         size: size_of::<m::elect_leaders_response::ReplicaElectionResult>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(0, 1, String), // topic
             F(2, 2, CompactString), // topic
@@ -2259,6 +2468,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 191: elect_leaders_response::PartitionResult
     StructDef { name: "PartitionResult", lo: 0, hi: 2, flex: 2, min: &[8, 8, 8],
         size: size_of::<m::elect_leaders_response::PartitionResult>(),
+        names: &[],
         fields: &[
             F(0, 2, Int32), // partition_id
             F(0, 2, Int16), // error_code
@@ -2269,6 +2479,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 192: incremental_alter_configs_request::IncrementalAlterConfigsRequest
     StructDef { name: "IncrementalAlterConfigsRequest", lo: 0, hi: 1, flex: 1, min: &[5, 3],
         size: size_of::<m::incremental_alter_configs_request::IncrementalAlterConfigsRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, Array(E::Struct(194))), // resources
             F(1, 1, CompactArray(E::Struct(194))), // resources
@@ -2278,6 +2489,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 193: incremental_alter_configs_response::IncrementalAlterConfigsResponse
     StructDef { name: "IncrementalAlterConfigsResponse", lo: 0, hi: 1, flex: 1, min: &[8, 6],
         size: size_of::<m::incremental_alter_configs_response::IncrementalAlterConfigsResponse>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(0, 0, Array(E::Struct(195))), // responses
@@ -2287,6 +2499,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 194: incremental_alter_configs_request::AlterConfigsResource
     StructDef { name: "AlterConfigsResource", lo: 0, hi: 1, flex: 1, min: &[7, 4],
         size: size_of::<m::incremental_alter_configs_request::AlterConfigsResource>(),
+        names: &[(0, Ent::ConfigType), (1, Ent::ConfigName), (2, Ent::ConfigName)],
         fields: &[
             F(0, 1, Int8), // resource_type
             F(0, 0, String), // resource_name
@@ -2298,6 +2511,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 195: incremental_alter_configs_response::AlterConfigsResourceResponse
     StructDef { name: "AlterConfigsResourceResponse", lo: 0, hi: 1, flex: 1, min: &[7, 6],
         size: size_of::<m::incremental_alter_configs_response::AlterConfigsResourceResponse>(),
+        names: &[(3, Ent::ConfigType), (4, Ent::ConfigName), (5, Ent::ConfigName)],
         fields: &[
             F(0, 1, Int16), // error_code
             F(0, 0, NullableString), // error_message
@@ -2310,6 +2524,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 196: incremental_alter_configs_request::AlterableConfig
     StructDef { name: "AlterableConfig", lo: 0, hi: 1, flex: 1, min: &[5, 4],
         size: size_of::<m::incremental_alter_configs_request::AlterableConfig>(),
+        names: &[],
         fields: &[
             F(0, 0, String), // name
             F(1, 1, CompactString), // name
@@ -2321,6 +2536,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 197: alter_partition_reassignments_request::AlterPartitionReassignmentsRequest
     StructDef { name: "AlterPartitionReassignmentsRequest", lo: 0, hi: 1, flex: 0, min: &[6, 7],
         size: size_of::<m::alter_partition_reassignments_request::AlterPartitionReassignmentsRequest>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // timeout_ms
             F(1, 1, Boolean), // allow_replication_factor_change
@@ -2330,6 +2546,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 198: alter_partition_reassignments_response::AlterPartitionReassignmentsResponse
     StructDef { name: "AlterPartitionReassignmentsResponse", lo: 0, hi: 1, flex: 0, min: &[9, 10],
         size: size_of::<m::alter_partition_reassignments_response::AlterPartitionReassignmentsResponse>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(1, 1, Boolean), // allow_replication_factor_change
@@ -2341,6 +2558,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 199: alter_partition_reassignments_request::ReassignableTopic
     StructDef { name: "ReassignableTopic", lo: 0, hi: 1, flex: 0, min: &[3, 3],
         size: size_of::<m::alter_partition_reassignments_request::ReassignableTopic>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 1, CompactString), // name
             F(0, 1, CompactArray(E::Struct(201))), // partitions
@@ -2349,6 +2567,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 200: alter_partition_reassignments_response::ReassignableTopicResponse
     StructDef { name: "ReassignableTopicResponse", lo: 0, hi: 1, flex: 0, min: &[3, 3],
         size: size_of::<m::alter_partition_reassignments_response::ReassignableTopicResponse>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 1, CompactString), // name
             F(0, 1, CompactArray(E::Struct(202))), // partitions
@@ -2357,6 +2576,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 201: alter_partition_reassignments_request::ReassignablePartition
     StructDef { name: "ReassignablePartition", lo: 0, hi: 1, flex: 0, min: &[6, 6],
         size: size_of::<m::alter_partition_reassignments_request::ReassignablePartition>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // partition_index
             F(0, 1, NullableCompactArray(E::Int32)), // replicas
@@ -2365,6 +2585,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 202: alter_partition_reassignments_response::ReassignablePartitionResponse
     StructDef { name: "ReassignablePartitionResponse", lo: 0, hi: 1, flex: 0, min: &[8, 8],
         size: size_of::<m::alter_partition_reassignments_response::ReassignablePartitionResponse>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // partition_index
             F(0, 1, Int16), // error_code
@@ -2374,6 +2595,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 203: list_partition_reassignments_request::ListPartitionReassignmentsRequest
     StructDef { name: "ListPartitionReassignmentsRequest", lo: 0, hi: 0, flex: 0, min: &[6],
         size: size_of::<m::list_partition_reassignments_request::ListPartitionReassignmentsRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // timeout_ms
             F(0, 0, NullableCompactArray(E::Struct(205))), // topics
@@ -2382,6 +2604,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 204: list_partition_reassignments_response::ListPartitionReassignmentsResponse
     StructDef { name: "ListPartitionReassignmentsResponse", lo: 0, hi: 0, flex: 0, min: &[9],
         size: size_of::<m::list_partition_reassignments_response::ListPartitionReassignmentsResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -2392,6 +2615,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 205: list_partition_reassignments_request::ListPartitionReassignmentsTopics
     StructDef { name: "ListPartitionReassignmentsTopics", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::list_partition_reassignments_request::ListPartitionReassignmentsTopics>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, CompactArray(E::Int32)), // partition_indexes
@@ -2400,6 +2624,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 206: list_partition_reassignments_response::OngoingTopicReassignment
     StructDef { name: "OngoingTopicReassignment", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::list_partition_reassignments_response::OngoingTopicReassignment>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, CompactArray(E::Struct(207))), // partitions
@@ -2408,6 +2633,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 207: list_partition_reassignments_response::OngoingPartitionReassignment
     StructDef { name: "OngoingPartitionReassignment", lo: 0, hi: 0, flex: 0, min: &[8],
         size: size_of::<m::list_partition_reassignments_response::OngoingPartitionReassignment>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition_index
             F(0, 0, CompactArray(E::Int32)), // replicas
@@ -2418,6 +2644,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 208: offset_delete_request::OffsetDeleteRequest
     StructDef { name: "OffsetDeleteRequest", lo: 0, hi: 0, flex: NEVER, min: &[6],
         size: size_of::<m::offset_delete_request::OffsetDeleteRequest>(),
+        names: &[(0, Ent::Group)],
         fields: &[
             F(0, 0, String), // group_id
             F(0, 0, Array(E::Struct(210))), // topics
@@ -2426,6 +2653,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 209: offset_delete_response::OffsetDeleteResponse
     StructDef { name: "OffsetDeleteResponse", lo: 0, hi: 0, flex: NEVER, min: &[10],
         size: size_of::<m::offset_delete_response::OffsetDeleteResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int16), // error_code
             F(0, 0, Int32), // throttle_time_ms
@@ -2435,6 +2663,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 210: offset_delete_request::OffsetDeleteRequestTopic
     StructDef { name: "OffsetDeleteRequestTopic", lo: 0, hi: 0, flex: NEVER, min: &[6],
         size: size_of::<m::offset_delete_request::OffsetDeleteRequestTopic>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 0, String), // name
             F(0, 0, Array(E::Struct(212))), // partitions
@@ -2443,6 +2672,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 211: offset_delete_response::OffsetDeleteResponseTopic
     StructDef { name: "OffsetDeleteResponseTopic", lo: 0, hi: 0, flex: NEVER, min: &[6],
         size: size_of::<m::offset_delete_response::OffsetDeleteResponseTopic>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 0, String), // name
             F(0, 0, Array(E::Struct(213))), // partitions
@@ -2451,6 +2681,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 212: offset_delete_request::OffsetDeleteRequestPartition
     StructDef { name: "OffsetDeleteRequestPartition", lo: 0, hi: 0, flex: NEVER, min: &[4],
         size: size_of::<m::offset_delete_request::OffsetDeleteRequestPartition>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition_index
         ],
@@ -2458,6 +2689,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 213: offset_delete_response::OffsetDeleteResponsePartition
     StructDef { name: "OffsetDeleteResponsePartition", lo: 0, hi: 0, flex: NEVER, min: &[6],
         size: size_of::<m::offset_delete_response::OffsetDeleteResponsePartition>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition_index
             F(0, 0, Int16), // error_code
@@ -2466,6 +2698,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 214: describe_client_quotas_request::DescribeClientQuotasRequest
     StructDef { name: "DescribeClientQuotasRequest", lo: 0, hi: 1, flex: 1, min: &[5, 3],
         size: size_of::<m::describe_client_quotas_request::DescribeClientQuotasRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, Array(E::Struct(216))), // components
             F(1, 1, CompactArray(E::Struct(216))), // components
@@ -2475,6 +2708,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 215: describe_client_quotas_response::DescribeClientQuotasResponse
     StructDef { name: "DescribeClientQuotasResponse", lo: 0, hi: 1, flex: 1, min: &[12, 9],
         size: size_of::<m::describe_client_quotas_response::DescribeClientQuotasResponse>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(0, 1, Int16), // error_code
@@ -2487,6 +2721,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 216: describe_client_quotas_request::ComponentData
     StructDef { name: "ComponentData", lo: 0, hi: 1, flex: 1, min: &[5, 4],
         size: size_of::<m::describe_client_quotas_request::ComponentData>(),
+        names: &[],
         fields: &[
             F(0, 0, String), // entity_type
             F(1, 1, CompactString), // entity_type
@@ -2498,6 +2733,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 217: describe_client_quotas_response::EntryData
     StructDef { name: "EntryData", lo: 0, hi: 1, flex: 1, min: &[8, 3],
         size: size_of::<m::describe_client_quotas_response::EntryData>(),
+        names: &[],
         fields: &[
             F(0, 0, Array(E::Struct(218))), // entity
             F(1, 1, CompactArray(E::Struct(218))), // entity
@@ -2508,6 +2744,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 218: describe_client_quotas_response::EntityData
     StructDef { name: "EntityData", lo: 0, hi: 1, flex: 1, min: &[4, 3],
         size: size_of::<m::describe_client_quotas_response::EntityData>(),
+        names: &[],
         fields: &[
             F(0, 0, String), // entity_type
             F(1, 1, CompactString), // entity_type
@@ -2518,6 +2755,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 219: describe_client_quotas_response::ValueData
     StructDef { name: "ValueData", lo: 0, hi: 1, flex: 1, min: &[10, 10],
         size: size_of::<m::describe_client_quotas_response::ValueData>(),
+        names: &[],
         fields: &[
             F(0, 0, String), // key
             F(1, 1, CompactString), // key
@@ -2527,6 +2765,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 220: alter_client_quotas_request::AlterClientQuotasRequest
     StructDef { name: "AlterClientQuotasRequest", lo: 0, hi: 1, flex: 1, min: &[5, 3],
         size: size_of::<m::alter_client_quotas_request::AlterClientQuotasRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, Array(E::Struct(222))), // entries
             F(1, 1, CompactArray(E::Struct(222))), // entries
@@ -2536,6 +2775,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 221: alter_client_quotas_response::AlterClientQuotasResponse
     StructDef { name: "AlterClientQuotasResponse", lo: 0, hi: 1, flex: 1, min: &[8, 6],
         size: size_of::<m::alter_client_quotas_response::AlterClientQuotasResponse>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(0, 0, Array(E::Struct(223))), // entries
@@ -2545,6 +2785,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 222: alter_client_quotas_request::EntryData
     StructDef { name: "EntryData", lo: 0, hi: 1, flex: 1, min: &[8, 3],
         size: size_of::<m::alter_client_quotas_request::EntryData>(),
+        names: &[],
         fields: &[
             F(0, 0, Array(E::Struct(224))), // entity
             F(1, 1, CompactArray(E::Struct(224))), // entity
@@ -2555,6 +2796,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 223: alter_client_quotas_response::EntryData
     StructDef { name: "EntryData", lo: 0, hi: 1, flex: 1, min: &[8, 5],
         size: size_of::<m::alter_client_quotas_response::EntryData>(),
+        names: &[],
         fields: &[
             F(0, 1, Int16), // error_code
             F(0, 0, NullableString), // error_message
@@ -2566,6 +2808,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 224: alter_client_quotas_request::EntityData
     StructDef { name: "EntityData", lo: 0, hi: 1, flex: 1, min: &[4, 3],
         size: size_of::<m::alter_client_quotas_request::EntityData>(),
+        names: &[],
         fields: &[
             F(0, 0, String), // entity_type
             F(1, 1, CompactString), // entity_type
@@ -2576,6 +2819,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 225: alter_client_quotas_request::OpData
     StructDef { name: "OpData", lo: 0, hi: 1, flex: 1, min: &[11, 11],
         size: size_of::<m::alter_client_quotas_request::OpData>(),
+        names: &[],
         fields: &[
             F(0, 0, String), // key
             F(1, 1, CompactString), // key
@@ -2586,6 +2830,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 226: alter_client_quotas_response::EntityData
     StructDef { name: "EntityData", lo: 0, hi: 1, flex: 1, min: &[4, 3],
         size: size_of::<m::alter_client_quotas_response::EntityData>(),
+        names: &[],
         fields: &[
             F(0, 0, String), // entity_type
             F(1, 1, CompactString), // entity_type
@@ -2596,6 +2841,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 227: describe_user_scram_credentials_request::DescribeUserScramCredentialsRequest
     StructDef { name: "DescribeUserScramCredentialsRequest", lo: 0, hi: 0, flex: 0, min: &[2],
         size: size_of::<m::describe_user_scram_credentials_request::DescribeUserScramCredentialsRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, NullableCompactArray(E::Struct(229))), // users
         ],
@@ -2603,6 +2849,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 228: describe_user_scram_credentials_response::DescribeUserScramCredentialsResponse
     StructDef { name: "DescribeUserScramCredentialsResponse", lo: 0, hi: 0, flex: 0, min: &[9],
         size: size_of::<m::describe_user_scram_credentials_response::DescribeUserScramCredentialsResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -2613,6 +2860,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 229: describe_user_scram_credentials_request::UserName
     StructDef { name: "UserName", lo: 0, hi: 0, flex: 0, min: &[2],
         size: size_of::<m::describe_user_scram_credentials_request::UserName>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactString), // name
         ],
@@ -2620,6 +2868,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 230: describe_user_scram_credentials_response::DescribeUserScramCredentialsResult
     StructDef { name: "DescribeUserScramCredentialsResult", lo: 0, hi: 0, flex: 0, min: &[6],
         size: size_of::<m::describe_user_scram_credentials_response::DescribeUserScramCredentialsResult>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactString), // user
             F(0, 0, Int16), // error_code
@@ -2630,6 +2879,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 231: describe_user_scram_credentials_response::CredentialInfo
     StructDef { name: "CredentialInfo", lo: 0, hi: 0, flex: 0, min: &[6],
         size: size_of::<m::describe_user_scram_credentials_response::CredentialInfo>(),
+        names: &[],
         fields: &[
             F(0, 0, Int8), // mechanism
             F(0, 0, Int32), // iterations
@@ -2638,6 +2888,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 232: alter_user_scram_credentials_request::AlterUserScramCredentialsRequest
     StructDef { name: "AlterUserScramCredentialsRequest", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::alter_user_scram_credentials_request::AlterUserScramCredentialsRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactArray(E::Struct(234))), // deletions
             F(0, 0, CompactArray(E::Struct(235))), // upsertions
@@ -2646,6 +2897,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 233: alter_user_scram_credentials_response::AlterUserScramCredentialsResponse
     StructDef { name: "AlterUserScramCredentialsResponse", lo: 0, hi: 0, flex: 0, min: &[6],
         size: size_of::<m::alter_user_scram_credentials_response::AlterUserScramCredentialsResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, CompactArray(E::Struct(236))), // results
@@ -2654,6 +2906,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 234: alter_user_scram_credentials_request::ScramCredentialDeletion
     StructDef { name: "ScramCredentialDeletion", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::alter_user_scram_credentials_request::ScramCredentialDeletion>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, Int8), // mechanism
@@ -2662,6 +2915,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 235: alter_user_scram_credentials_request::ScramCredentialUpsertion
     StructDef { name: "ScramCredentialUpsertion", lo: 0, hi: 0, flex: 0, min: &[9],
         size: size_of::<m::alter_user_scram_credentials_request::ScramCredentialUpsertion>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, Int8), // mechanism
@@ -2673,6 +2927,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 236: alter_user_scram_credentials_response::AlterUserScramCredentialsResult
     StructDef { name: "AlterUserScramCredentialsResult", lo: 0, hi: 0, flex: 0, min: &[5],
         size: size_of::<m::alter_user_scram_credentials_response::AlterUserScramCredentialsResult>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactString), // user
             F(0, 0, Int16), // error_code
@@ -2682,6 +2937,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 237: vote_request::VoteRequest
     StructDef { name: "VoteRequest", lo: 0, hi: 2, flex: 0, min: &[3, 7, 7],
         size: size_of::<m::vote_request::VoteRequest>(),
+        names: &[],
         fields: &[
             F(0, 2, NullableCompactString), // cluster_id
             F(1, 2, Int32), // voter_id
@@ -2691,6 +2947,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 238: vote_response::VoteResponse
     StructDef { name: "VoteResponse", lo: 0, hi: 2, flex: 0, min: &[4, 4, 4],
         size: size_of::<m::vote_response::VoteResponse>(),
+        names: &[],
         fields: &[
             F(0, 2, Int16), // error_code
             F(0, 2, CompactArray(E::Struct(240))), // topics
@@ -2701,6 +2958,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 239: vote_request::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 2, flex: 0, min: &[3, 3, 3],
         size: size_of::<m::vote_request::TopicData>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 2, CompactString), // topic_name
             F(0, 2, CompactArray(E::Struct(242))), // partitions
@@ -2709,6 +2967,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 240: vote_response::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 2, flex: 0, min: &[3, 3, 3],
         size: size_of::<m::vote_response::TopicData>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 2, CompactString), // topic_name
             F(0, 2, CompactArray(E::Struct(243))), // partitions
@@ -2717,6 +2976,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 241: vote_response::NodeEndpoint
     StructDef { name: "NodeEndpoint", lo: 0, hi: 2, flex: 0, min: &[1, 8, 8],
         size: size_of::<m::vote_response::NodeEndpoint>(),
+        names: &[],
         fields: &[
             F(1, 2, Int32), // node_id
             F(1, 2, CompactString), // host
@@ -2726,6 +2986,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 242: vote_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 2, flex: 0, min: &[25, 57, 58],
         size: size_of::<m::vote_request::PartitionData>(),
+        names: &[],
         fields: &[
             F(0, 2, Int32), // partition_index
             F(0, 2, Int32), // replica_epoch
@@ -2740,6 +3001,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 243: vote_response::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 2, flex: 0, min: &[16, 16, 16],
         size: size_of::<m::vote_response::PartitionData>(),
+        names: &[],
         fields: &[
             F(0, 2, Int32), // partition_index
             F(0, 2, Int16), // error_code
@@ -2751,6 +3013,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 244: begin_quorum_epoch_request::BeginQuorumEpochRequest
     StructDef { name: "BeginQuorumEpochRequest", lo: 0, hi: 1, flex: 1, min: &[6, 8],
         size: size_of::<m::begin_quorum_epoch_request::BeginQuorumEpochRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, NullableString), // cluster_id
             F(1, 1, NullableCompactString), // cluster_id
@@ -2763,6 +3026,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 245: begin_quorum_epoch_response::BeginQuorumEpochResponse
     StructDef { name: "BeginQuorumEpochResponse", lo: 0, hi: 1, flex: 1, min: &[6, 4],
         size: size_of::<m::begin_quorum_epoch_response::BeginQuorumEpochResponse>(),
+        names: &[],
         fields: &[
             F(0, 1, Int16), // error_code
             F(0, 0, Array(E::Struct(248))), // topics
@@ -2774,6 +3038,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 246: begin_quorum_epoch_request::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 1, flex: 1, min: &[6, 3],
         size: size_of::<m::begin_quorum_epoch_request::TopicData>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(0, 0, String), // topic_name
             F(1, 1, CompactString), // topic_name
@@ -2784,6 +3049,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 247: begin_quorum_epoch_request::LeaderEndpoint
     StructDef { name: "LeaderEndpoint", lo: 0, hi: 1, flex: 1, min: &[0, 5],
         size: size_of::<m::begin_quorum_epoch_request::LeaderEndpoint>(),
+        names: &[],
         fields: &[
             F(1, 1, CompactString), // name
             F(1, 1, CompactString), // host
@@ -2793,6 +3059,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 248: begin_quorum_epoch_response::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 1, flex: 1, min: &[6, 3],
         size: size_of::<m::begin_quorum_epoch_response::TopicData>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(0, 0, String), // topic_name
             F(1, 1, CompactString), // topic_name
@@ -2803,6 +3070,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 249: begin_quorum_epoch_response::NodeEndpoint
     StructDef { name: "NodeEndpoint", lo: 0, hi: 1, flex: 1, min: &[0, 8],
         size: size_of::<m::begin_quorum_epoch_response::NodeEndpoint>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // node_id
             F(1, 1, CompactString), // host
@@ -2812,6 +3080,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 250: begin_quorum_epoch_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 1, flex: 1, min: &[12, 29],
         size: size_of::<m::begin_quorum_epoch_request::PartitionData>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // partition_index
             F(1, 1, Uuid), // voter_directory_id
@@ -2822,6 +3091,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 251: begin_quorum_epoch_response::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 1, flex: 1, min: &[14, 15],
         size: size_of::<m::begin_quorum_epoch_response::PartitionData>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // partition_index
             F(0, 1, Int16), // error_code
@@ -2832,6 +3102,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 252: end_quorum_epoch_request::EndQuorumEpochRequest
     StructDef { name: "EndQuorumEpochRequest", lo: 0, hi: 1, flex: 1, min: &[6, 4],
         size: size_of::<m::end_quorum_epoch_request::EndQuorumEpochRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, NullableString), // cluster_id
             F(1, 1, NullableCompactString), // cluster_id
@@ -2843,6 +3114,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 253: end_quorum_epoch_response::EndQuorumEpochResponse
     StructDef { name: "EndQuorumEpochResponse", lo: 0, hi: 1, flex: 1, min: &[6, 4],
         size: size_of::<m::end_quorum_epoch_response::EndQuorumEpochResponse>(),
+        names: &[],
         fields: &[
             F(0, 1, Int16), // error_code
             F(0, 0, Array(E::Struct(256))), // topics
@@ -2854,6 +3126,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 254: end_quorum_epoch_request::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 1, flex: 1, min: &[6, 3],
         size: size_of::<m::end_quorum_epoch_request::TopicData>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(0, 0, String), // topic_name
             F(1, 1, CompactString), // topic_name
@@ -2864,6 +3137,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 255: end_quorum_epoch_request::LeaderEndpoint
     StructDef { name: "LeaderEndpoint", lo: 0, hi: 1, flex: 1, min: &[0, 5],
         size: size_of::<m::end_quorum_epoch_request::LeaderEndpoint>(),
+        names: &[],
         fields: &[
             F(1, 1, CompactString), // name
             F(1, 1, CompactString), // host
@@ -2873,6 +3147,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 256: end_quorum_epoch_response::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 1, flex: 1, min: &[6, 3],
         size: size_of::<m::end_quorum_epoch_response::TopicData>(),
+        names: &[(0, Ent::Topic), (1, Ent::Topic)],
         fields: &[
             F(0, 0, String), // topic_name
             F(1, 1, CompactString), // topic_name
@@ -2883,6 +3158,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 257: end_quorum_epoch_response::NodeEndpoint
     StructDef { name: "NodeEndpoint", lo: 0, hi: 1, flex: 1, min: &[0, 8],
         size: size_of::<m::end_quorum_epoch_response::NodeEndpoint>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // node_id
             F(1, 1, CompactString), // host
@@ -2892,6 +3168,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 258: end_quorum_epoch_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 1, flex: 1, min: &[16, 14],
         size: size_of::<m::end_quorum_epoch_request::PartitionData>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // partition_index
             F(0, 1, Int32), // leader_id
@@ -2903,6 +3180,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 259: end_quorum_epoch_response::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 1, flex: 1, min: &[14, 15],
         size: size_of::<m::end_quorum_epoch_response::PartitionData>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // partition_index
             F(0, 1, Int16), // error_code
@@ -2913,6 +3191,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 260: end_quorum_epoch_request::ReplicaInfo
     StructDef { name: "ReplicaInfo", lo: 0, hi: 1, flex: 1, min: &[0, 21],
         size: size_of::<m::end_quorum_epoch_request::ReplicaInfo>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // candidate_id
             F(1, 1, Uuid), // candidate_directory_id
@@ -2921,6 +3200,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 261: describe_quorum_request::DescribeQuorumRequest
     StructDef { name: "DescribeQuorumRequest", lo: 0, hi: 2, flex: 0, min: &[2, 2, 2],
         size: size_of::<m::describe_quorum_request::DescribeQuorumRequest>(),
+        names: &[],
         fields: &[
             F(0, 2, CompactArray(E::Struct(263))), // topics
         ],
@@ -2928,6 +3208,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 262: describe_quorum_response::DescribeQuorumResponse
     StructDef { name: "DescribeQuorumResponse", lo: 0, hi: 2, flex: 0, min: &[4, 4, 6],
         size: size_of::<m::describe_quorum_response::DescribeQuorumResponse>(),
+        names: &[],
         fields: &[
             F(0, 2, Int16), // error_code
             F(2, 2, NullableCompactString), // error_message
@@ -2938,6 +3219,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 263: describe_quorum_request::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 2, flex: 0, min: &[3, 3, 3],
         size: size_of::<m::describe_quorum_request::TopicData>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 2, CompactString), // topic_name
             F(0, 2, CompactArray(E::Struct(266))), // partitions
@@ -2946,6 +3228,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 264: describe_quorum_response::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 2, flex: 0, min: &[3, 3, 3],
         size: size_of::<m::describe_quorum_response::TopicData>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 2, CompactString), // topic_name
             F(0, 2, CompactArray(E::Struct(267))), // partitions
@@ -2954,6 +3237,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 265: describe_quorum_response::Node
     StructDef { name: "Node", lo: 0, hi: 2, flex: 0, min: &[1, 1, 6],
         size: size_of::<m::describe_quorum_response::Node>(),
+        names: &[],
         fields: &[
             F(2, 2, Int32), // node_id
             F(2, 2, CompactArray(E::Struct(268))), // listeners
@@ -2962,6 +3246,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 266: describe_quorum_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 2, flex: 0, min: &[5, 5, 5],
         size: size_of::<m::describe_quorum_request::PartitionData>(),
+        names: &[],
         fields: &[
             F(0, 2, Int32), // partition_index
         ],
@@ -2969,6 +3254,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 267: describe_quorum_response::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 2, flex: 0, min: &[25, 25, 26],
         size: size_of::<m::describe_quorum_response::PartitionData>(),
+        names: &[],
         fields: &[
             F(0, 2, Int32), // partition_index
             F(0, 2, Int16), // error_code
@@ -2983,6 +3269,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 268: describe_quorum_response::Listener
     StructDef { name: "Listener", lo: 0, hi: 2, flex: 0, min: &[1, 1, 5],
         size: size_of::<m::describe_quorum_response::Listener>(),
+        names: &[],
         fields: &[
             F(2, 2, CompactString), // name
             F(2, 2, CompactString), // host
@@ -2992,6 +3279,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 269: describe_quorum_response::ReplicaState
     StructDef { name: "ReplicaState", lo: 0, hi: 2, flex: 0, min: &[13, 29, 45],
         size: size_of::<m::describe_quorum_response::ReplicaState>(),
+        names: &[],
         fields: &[
             F(0, 2, Int32), // replica_id
             F(2, 2, Uuid), // replica_directory_id
@@ -3003,6 +3291,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 270: alter_partition_request::AlterPartitionRequest
     StructDef { name: "AlterPartitionRequest", lo: 2, hi: 3, flex: 2, min: &[14, 14],
         size: size_of::<m::alter_partition_request::AlterPartitionRequest>(),
+        names: &[],
         fields: &[
             F(2, 3, Int32), // broker_id
             F(2, 3, Int64), // broker_epoch
@@ -3012,6 +3301,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 271: alter_partition_response::AlterPartitionResponse
     StructDef { name: "AlterPartitionResponse", lo: 2, hi: 3, flex: 2, min: &[8, 8],
         size: size_of::<m::alter_partition_response::AlterPartitionResponse>(),
+        names: &[],
         fields: &[
             F(2, 3, Int32), // throttle_time_ms
             F(2, 3, Int16), // error_code
@@ -3021,6 +3311,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 272: alter_partition_request::TopicData
     StructDef { name: "TopicData", lo: 2, hi: 3, flex: 2, min: &[18, 18],
         size: size_of::<m::alter_partition_request::TopicData>(),
+        names: &[],
         fields: &[
             F(2, 3, Uuid), // topic_id
             F(2, 3, CompactArray(E::Struct(274))), // partitions
@@ -3029,6 +3320,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 273: alter_partition_response::TopicData
     StructDef { name: "TopicData", lo: 2, hi: 3, flex: 2, min: &[18, 18],
         size: size_of::<m::alter_partition_response::TopicData>(),
+        names: &[],
         fields: &[
             F(2, 3, Uuid), // topic_id
             F(2, 3, CompactArray(E::Struct(275))), // partitions
@@ -3037,6 +3329,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 274: alter_partition_request::PartitionData
     StructDef { name: "PartitionData", lo: 2, hi: 3, flex: 2, min: &[15, 15],
         size: size_of::<m::alter_partition_request::PartitionData>(),
+        names: &[],
         fields: &[
             F(2, 3, Int32), // partition_index
             F(2, 3, Int32), // leader_epoch
@@ -3049,6 +3342,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 275: alter_partition_response::PartitionData
     StructDef { name: "PartitionData", lo: 2, hi: 3, flex: 2, min: &[21, 21],
         size: size_of::<m::alter_partition_response::PartitionData>(),
+        names: &[],
         fields: &[
             F(2, 3, Int32), // partition_index
             F(2, 3, Int16), // error_code
@@ -3062,6 +3356,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 276: alter_partition_request::BrokerState
     StructDef { name: "BrokerState", lo: 2, hi: 3, flex: 2, min: &[1, 13],
         size: size_of::<m::alter_partition_request::BrokerState>(),
+        names: &[],
         fields: &[
             F(3, 3, Int32), // broker_id
             F(3, 3, Int64), // broker_epoch
@@ -3070,6 +3365,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 277: update_features_request::UpdateFeaturesRequest
     StructDef { name: "UpdateFeaturesRequest", lo: 0, hi: 2, flex: 0, min: &[6, 7, 7],
         size: size_of::<m::update_features_request::UpdateFeaturesRequest>(),
+        names: &[],
         fields: &[
             F(0, 2, Int32), // timeout_ms
             F(0, 2, CompactArray(E::Struct(279))), // feature_updates
@@ -3079,6 +3375,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 278: update_features_response::UpdateFeaturesResponse
     StructDef { name: "UpdateFeaturesResponse", lo: 0, hi: 2, flex: 0, min: &[9, 9, 8],
         size: size_of::<m::update_features_response::UpdateFeaturesResponse>(),
+        names: &[],
         fields: &[
             F(0, 2, Int32), // throttle_time_ms
             F(0, 2, Int16), // error_code
@@ -3089,6 +3386,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 279: update_features_request::FeatureUpdateKey
     StructDef { name: "FeatureUpdateKey", lo: 0, hi: 2, flex: 0, min: &[5, 5, 5],
         size: size_of::<m::update_features_request::FeatureUpdateKey>(),
+        names: &[],
         fields: &[
             F(0, 2, CompactString), // feature
             F(0, 2, Int16), // max_version_level
@@ -3099,6 +3397,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 280: update_features_response::UpdatableFeatureResult
     StructDef { name: "UpdatableFeatureResult", lo: 0, hi: 2, flex: 0, min: &[5, 5, 5],
         size: size_of::<m::update_features_response::UpdatableFeatureResult>(),
+        names: &[],
         fields: &[
             F(0, 2, CompactString), // feature
             F(0, 2, Int16), // error_code
@@ -3108,6 +3407,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 281: envelope_request::EnvelopeRequest
     StructDef { name: "EnvelopeRequest", lo: 0, hi: 0, flex: 0, min: &[4],
         size: size_of::<m::envelope_request::EnvelopeRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactBytes), // request_data
             F(0, 0, NullableCompactBytes), // request_principal
@@ -3117,6 +3417,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 282: envelope_response::EnvelopeResponse
     StructDef { name: "EnvelopeResponse", lo: 0, hi: 0, flex: 0, min: &[4],
         size: size_of::<m::envelope_response::EnvelopeResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, NullableCompactBytes), // response_data
             F(0, 0, Int16), // error_code
@@ -3125,6 +3426,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 283: fetch_snapshot_request::FetchSnapshotRequest
     StructDef { name: "FetchSnapshotRequest", lo: 0, hi: 1, flex: 0, min: &[10, 10],
         size: size_of::<m::fetch_snapshot_request::FetchSnapshotRequest>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // replica_id
             F(0, 1, Int32), // max_bytes
@@ -3136,6 +3438,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 284: fetch_snapshot_response::FetchSnapshotResponse
     StructDef { name: "FetchSnapshotResponse", lo: 0, hi: 1, flex: 0, min: &[8, 8],
         size: size_of::<m::fetch_snapshot_response::FetchSnapshotResponse>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(0, 1, Int16), // error_code
@@ -3147,6 +3450,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 285: fetch_snapshot_request::TopicSnapshot
     StructDef { name: "TopicSnapshot", lo: 0, hi: 1, flex: 0, min: &[3, 3],
         size: size_of::<m::fetch_snapshot_request::TopicSnapshot>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 1, CompactString), // name
             F(0, 1, CompactArray(E::Struct(288))), // partitions
@@ -3155,6 +3459,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 286: fetch_snapshot_response::TopicSnapshot
     StructDef { name: "TopicSnapshot", lo: 0, hi: 1, flex: 0, min: &[3, 3],
         size: size_of::<m::fetch_snapshot_response::TopicSnapshot>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 1, CompactString), // name
             F(0, 1, CompactArray(E::Struct(289))), // partitions
@@ -3163,6 +3468,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 287: fetch_snapshot_response::NodeEndpoint
     StructDef { name: "NodeEndpoint", lo: 0, hi: 1, flex: 0, min: &[1, 8],
         size: size_of::<m::fetch_snapshot_response::NodeEndpoint>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // node_id
             F(1, 1, CompactString), // host
@@ -3172,6 +3478,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 288: fetch_snapshot_request::PartitionSnapshot
     StructDef { name: "PartitionSnapshot", lo: 0, hi: 1, flex: 0, min: &[30, 30],
         size: size_of::<m::fetch_snapshot_request::PartitionSnapshot>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // partition
             F(0, 1, Int32), // current_leader_epoch
@@ -3184,6 +3491,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 289: fetch_snapshot_response::PartitionSnapshot
     StructDef { name: "PartitionSnapshot", lo: 0, hi: 1, flex: 0, min: &[37, 37],
         size: size_of::<m::fetch_snapshot_response::PartitionSnapshot>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // index
             F(0, 1, Int16), // error_code
@@ -3198,6 +3506,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 290: fetch_snapshot_request::SnapshotId
     StructDef { name: "SnapshotId", lo: 0, hi: 1, flex: 0, min: &[13, 13],
         size: size_of::<m::fetch_snapshot_request::SnapshotId>(),
+        names: &[],
         fields: &[
             F(0, 1, Int64), // end_offset
             F(0, 1, Int32), // epoch
@@ -3206,6 +3515,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 291: fetch_snapshot_response::SnapshotId
     StructDef { name: "SnapshotId", lo: 0, hi: 1, flex: 0, min: &[13, 13],
         size: size_of::<m::fetch_snapshot_response::SnapshotId>(),
+        names: &[],
         fields: &[
             F(0, 1, Int64), // end_offset
             F(0, 1, Int32), // epoch
@@ -3214,6 +3524,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 292: fetch_snapshot_response::LeaderIdAndEpoch
     StructDef { name: "LeaderIdAndEpoch", lo: 0, hi: 1, flex: 0, min: &[9, 9],
         size: size_of::<m::fetch_snapshot_response::LeaderIdAndEpoch>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // leader_id
             F(0, 1, Int32), // leader_epoch
@@ -3222,6 +3533,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 293: describe_cluster_request::DescribeClusterRequest
     StructDef { name: "DescribeClusterRequest", lo: 0, hi: 2, flex: 0, min: &[2, 3, 4],
         size: size_of::<m::describe_cluster_request::DescribeClusterRequest>(),
+        names: &[],
         fields: &[
             F(0, 2, Boolean), // include_cluster_authorized_operations
             F(1, 2, Int8), // endpoint_type
@@ -3231,6 +3543,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 294: describe_cluster_response::DescribeClusterResponse
     StructDef { name: "DescribeClusterResponse", lo: 0, hi: 2, flex: 0, min: &[18, 19, 19],
         size: size_of::<m::describe_cluster_response::DescribeClusterResponse>(),
+        names: &[(4, Ent::ClusterId)],
         fields: &[
             F(0, 2, Int32), // throttle_time_ms
             F(0, 2, Int16), // error_code
@@ -3245,6 +3558,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 295: describe_cluster_response::DescribeClusterBroker
     StructDef { name: "DescribeClusterBroker", lo: 0, hi: 2, flex: 0, min: &[11, 11, 12],
         size: size_of::<m::describe_cluster_response::DescribeClusterBroker>(),
+        names: &[],
         fields: &[
             F(0, 2, Int32), // broker_id
             F(0, 2, CompactString), // host
@@ -3256,6 +3570,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 296: describe_producers_request::DescribeProducersRequest
     StructDef { name: "DescribeProducersRequest", lo: 0, hi: 0, flex: 0, min: &[2],
         size: size_of::<m::describe_producers_request::DescribeProducersRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactArray(E::Struct(298))), // topics
         ],
@@ -3263,6 +3578,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 297: describe_producers_response::DescribeProducersResponse
     StructDef { name: "DescribeProducersResponse", lo: 0, hi: 0, flex: 0, min: &[6],
         size: size_of::<m::describe_producers_response::DescribeProducersResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, CompactArray(E::Struct(299))), // topics
@@ -3271,6 +3587,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 298: describe_producers_request::TopicRequest
     StructDef { name: "TopicRequest", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::describe_producers_request::TopicRequest>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, CompactArray(E::Int32)), // partition_indexes
@@ -3279,6 +3596,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 299: describe_producers_response::TopicResponse
     StructDef { name: "TopicResponse", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::describe_producers_response::TopicResponse>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, CompactArray(E::Struct(300))), // partitions
@@ -3287,6 +3605,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 300: describe_producers_response::PartitionResponse
     StructDef { name: "PartitionResponse", lo: 0, hi: 0, flex: 0, min: &[9],
         size: size_of::<m::describe_producers_response::PartitionResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition_index
             F(0, 0, Int16), // error_code
@@ -3297,6 +3616,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 301: describe_producers_response::ProducerState
     StructDef { name: "ProducerState", lo: 0, hi: 0, flex: 0, min: &[37],
         size: size_of::<m::describe_producers_response::ProducerState>(),
+        names: &[],
         fields: &[
             F(0, 0, Int64), // producer_id
             F(0, 0, Int32), // producer_epoch
@@ -3309,6 +3629,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 302: broker_registration_request::BrokerRegistrationRequest
     StructDef { name: "BrokerRegistrationRequest", lo: 0, hi: 4, flex: 0, min: &[25, 26, 27, 35, 35],
         size: size_of::<m::broker_registration_request::BrokerRegistrationRequest>(),
+        names: &[],
         fields: &[
             F(0, 4, Int32), // broker_id
             F(0, 4, CompactString), // cluster_id
@@ -3324,6 +3645,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 303: broker_registration_response::BrokerRegistrationResponse
     StructDef { name: "BrokerRegistrationResponse", lo: 0, hi: 4, flex: 0, min: &[15, 15, 15, 15, 15],
         size: size_of::<m::broker_registration_response::BrokerRegistrationResponse>(),
+        names: &[],
         fields: &[
             F(0, 4, Int32), // throttle_time_ms
             F(0, 4, Int16), // error_code
@@ -3333,6 +3655,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 304: broker_registration_request::Listener
     StructDef { name: "Listener", lo: 0, hi: 4, flex: 0, min: &[7, 7, 7, 7, 7],
         size: size_of::<m::broker_registration_request::Listener>(),
+        names: &[],
         fields: &[
             F(0, 4, CompactString), // name
             F(0, 4, CompactString), // host
@@ -3343,6 +3666,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 305: broker_registration_request::Feature
     StructDef { name: "Feature", lo: 0, hi: 4, flex: 0, min: &[6, 6, 6, 6, 6],
         size: size_of::<m::broker_registration_request::Feature>(),
+        names: &[],
         fields: &[
             F(0, 4, CompactString), // name
             F(0, 4, Int16), // min_supported_version
@@ -3352,6 +3676,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 306: broker_heartbeat_request::BrokerHeartbeatRequest
     StructDef { name: "BrokerHeartbeatRequest", lo: 0, hi: 1, flex: 0, min: &[23, 23],
         size: size_of::<m::broker_heartbeat_request::BrokerHeartbeatRequest>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // broker_id
             F(0, 1, Int64), // broker_epoch
@@ -3365,6 +3690,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 307: broker_heartbeat_response::BrokerHeartbeatResponse
     StructDef { name: "BrokerHeartbeatResponse", lo: 0, hi: 1, flex: 0, min: &[10, 10],
         size: size_of::<m::broker_heartbeat_response::BrokerHeartbeatResponse>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(0, 1, Int16), // error_code
@@ -3376,6 +3702,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 308: unregister_broker_request::UnregisterBrokerRequest
     StructDef { name: "UnregisterBrokerRequest", lo: 0, hi: 0, flex: 0, min: &[5],
         size: size_of::<m::unregister_broker_request::UnregisterBrokerRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // broker_id
         ],
@@ -3383,6 +3710,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 309: unregister_broker_response::UnregisterBrokerResponse
     StructDef { name: "UnregisterBrokerResponse", lo: 0, hi: 0, flex: 0, min: &[8],
         size: size_of::<m::unregister_broker_response::UnregisterBrokerResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -3392,6 +3720,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 310: describe_transactions_request::DescribeTransactionsRequest
     StructDef { name: "DescribeTransactionsRequest", lo: 0, hi: 0, flex: 0, min: &[2],
         size: size_of::<m::describe_transactions_request::DescribeTransactionsRequest>(),
+        names: &[(0, Ent::Txn)],
         fields: &[
             F(0, 0, CompactArray(E::CompactString)), // transactional_ids
         ],
@@ -3399,6 +3728,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 311: describe_transactions_response::DescribeTransactionsResponse
     StructDef { name: "DescribeTransactionsResponse", lo: 0, hi: 0, flex: 0, min: &[6],
         size: size_of::<m::describe_transactions_response::DescribeTransactionsResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, CompactArray(E::Struct(312))), // transaction_states
@@ -3407,6 +3737,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 312: describe_transactions_response::TransactionState
     StructDef { name: "TransactionState", lo: 0, hi: 0, flex: 0, min: &[28],
         size: size_of::<m::describe_transactions_response::TransactionState>(),
+        names: &[(1, Ent::Txn)],
         fields: &[
             F(0, 0, Int16), // error_code
             F(0, 0, CompactString), // transactional_id
@@ -3421,6 +3752,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 313: describe_transactions_response::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::describe_transactions_response::TopicData>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 0, CompactString), // topic
             F(0, 0, CompactArray(E::Int32)), // partitions
@@ -3429,6 +3761,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 314: list_transactions_request::ListTransactionsRequest
     StructDef { name: "ListTransactionsRequest", lo: 0, hi: 2, flex: 0, min: &[3, 11, 12],
         size: size_of::<m::list_transactions_request::ListTransactionsRequest>(),
+        names: &[],
         fields: &[
             F(0, 2, CompactArray(E::CompactString)), // state_filters
             F(0, 2, CompactArray(E::Int64)), // producer_id_filters
@@ -3439,6 +3772,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 315: list_transactions_response::ListTransactionsResponse
     StructDef { name: "ListTransactionsResponse", lo: 0, hi: 2, flex: 0, min: &[9, 9, 9],
         size: size_of::<m::list_transactions_response::ListTransactionsResponse>(),
+        names: &[],
         fields: &[
             F(0, 2, Int32), // throttle_time_ms
             F(0, 2, Int16), // error_code
@@ -3449,6 +3783,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 316: list_transactions_response::TransactionState
     StructDef { name: "TransactionState", lo: 0, hi: 2, flex: 0, min: &[11, 11, 11],
         size: size_of::<m::list_transactions_response::TransactionState>(),
+        names: &[(0, Ent::Txn)],
         fields: &[
             F(0, 2, CompactString), // transactional_id
             F(0, 2, Int64), // producer_id
@@ -3458,6 +3793,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 317: allocate_producer_ids_request::AllocateProducerIdsRequest
     StructDef { name: "AllocateProducerIdsRequest", lo: 0, hi: 0, flex: 0, min: &[13],
         size: size_of::<m::allocate_producer_ids_request::AllocateProducerIdsRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // broker_id
             F(0, 0, Int64), // broker_epoch
@@ -3466,6 +3802,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 318: allocate_producer_ids_response::AllocateProducerIdsResponse
     StructDef { name: "AllocateProducerIdsResponse", lo: 0, hi: 0, flex: 0, min: &[19],
         size: size_of::<m::allocate_producer_ids_response::AllocateProducerIdsResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -3476,6 +3813,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 319: consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest
     StructDef { name: "ConsumerGroupHeartbeatRequest", lo: 0, hi: 1, flex: 0, min: &[16, 17],
         size: size_of::<m::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest>(),
+        names: &[(0, Ent::Group), (6, Ent::Topic), (7, Ent::TopicRegex)],
         fields: &[
             F(0, 1, CompactString), // group_id
             F(0, 1, CompactString), // member_id
@@ -3492,6 +3830,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 320: consumer_group_heartbeat_response::ConsumerGroupHeartbeatResponse
     StructDef { name: "ConsumerGroupHeartbeatResponse", lo: 0, hi: 1, flex: 0, min: &[18, 18],
         size: size_of::<m::consumer_group_heartbeat_response::ConsumerGroupHeartbeatResponse>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(0, 1, Int16), // error_code
@@ -3505,6 +3844,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 321: consumer_group_heartbeat_request::TopicPartitions
     StructDef { name: "TopicPartitions", lo: 0, hi: 1, flex: 0, min: &[18, 18],
         size: size_of::<m::consumer_group_heartbeat_request::TopicPartitions>(),
+        names: &[],
         fields: &[
             F(0, 1, Uuid), // topic_id
             F(0, 1, CompactArray(E::Int32)), // partitions
@@ -3513,6 +3853,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 322: consumer_group_heartbeat_response::Assignment
     StructDef { name: "Assignment", lo: 0, hi: 1, flex: 0, min: &[2, 2],
         size: size_of::<m::consumer_group_heartbeat_response::Assignment>(),
+        names: &[],
         fields: &[
             F(0, 1, CompactArray(E::Struct(323))), // topic_partitions
         ],
@@ -3520,6 +3861,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 323: consumer_group_heartbeat_response::TopicPartitions
     StructDef { name: "TopicPartitions", lo: 0, hi: 1, flex: 0, min: &[18, 18],
         size: size_of::<m::consumer_group_heartbeat_response::TopicPartitions>(),
+        names: &[],
         fields: &[
             F(0, 1, Uuid), // topic_id
             F(0, 1, CompactArray(E::Int32)), // partitions
@@ -3528,6 +3870,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 324: consumer_group_describe_request::ConsumerGroupDescribeRequest
     StructDef { name: "ConsumerGroupDescribeRequest", lo: 0, hi: 1, flex: 0, min: &[3, 3],
         size: size_of::<m::consumer_group_describe_request::ConsumerGroupDescribeRequest>(),
+        names: &[(0, Ent::Group)],
         fields: &[
             F(0, 1, CompactArray(E::CompactString)), // group_ids
             F(0, 1, Boolean), // include_authorized_operations
@@ -3536,6 +3879,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 325: consumer_group_describe_response::ConsumerGroupDescribeResponse
     StructDef { name: "ConsumerGroupDescribeResponse", lo: 0, hi: 1, flex: 0, min: &[6, 6],
         size: size_of::<m::consumer_group_describe_response::ConsumerGroupDescribeResponse>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(0, 1, CompactArray(E::Struct(326))), // groups
@@ -3544,6 +3888,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 326: consumer_group_describe_response::DescribedGroup
     StructDef { name: "DescribedGroup", lo: 0, hi: 1, flex: 0, min: &[20, 20],
         size: size_of::<m::consumer_group_describe_response::DescribedGroup>(),
+        names: &[(2, Ent::Group)],
         fields: &[
             F(0, 1, Int16), // error_code
             F(0, 1, NullableCompactString), // error_message
@@ -3559,6 +3904,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 327: consumer_group_describe_response::Member
     StructDef { name: "Member", lo: 0, hi: 1, flex: 0, min: &[16, 17],
         size: size_of::<m::consumer_group_describe_response::Member>(),
+        names: &[(6, Ent::Topic), (7, Ent::TopicRegex)],
         fields: &[
             F(0, 1, CompactString), // member_id
             F(0, 1, NullableCompactString), // instance_id
@@ -3576,6 +3922,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 328: consumer_group_describe_response::Assignment
     StructDef { name: "Assignment", lo: 0, hi: 1, flex: 0, min: &[2, 2],
         size: size_of::<m::consumer_group_describe_response::Assignment>(),
+        names: &[],
         fields: &[
             F(0, 1, CompactArray(E::Struct(329))), // topic_partitions
         ],
@@ -3583,6 +3930,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 329: consumer_group_describe_response::TopicPartitions
     StructDef { name: "TopicPartitions", lo: 0, hi: 1, flex: 0, min: &[19, 19],
         size: size_of::<m::consumer_group_describe_response::TopicPartitions>(),
+        names: &[(1, Ent::Topic)],
         fields: &[
             F(0, 1, Uuid), // topic_id
             F(0, 1, CompactString), // topic_name
@@ -3592,6 +3940,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 330: controller_registration_request::ControllerRegistrationRequest
     StructDef { name: "ControllerRegistrationRequest", lo: 0, hi: 0, flex: 0, min: &[24],
         size: size_of::<m::controller_registration_request::ControllerRegistrationRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // controller_id
             F(0, 0, Uuid), // incarnation_id
@@ -3603,6 +3952,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 331: controller_registration_response::ControllerRegistrationResponse
     StructDef { name: "ControllerRegistrationResponse", lo: 0, hi: 0, flex: 0, min: &[8],
         size: size_of::<m::controller_registration_response::ControllerRegistrationResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -3612,6 +3962,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 332: controller_registration_request::Listener
     StructDef { name: "Listener", lo: 0, hi: 0, flex: 0, min: &[7],
         size: size_of::<m::controller_registration_request::Listener>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, CompactString), // host
@@ -3622,6 +3973,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 333: controller_registration_request::Feature
     StructDef { name: "Feature", lo: 0, hi: 0, flex: 0, min: &[6],
         size: size_of::<m::controller_registration_request::Feature>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, Int16), // min_supported_version
@@ -3631,6 +3983,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 334: get_telemetry_subscriptions_request::GetTelemetrySubscriptionsRequest
     StructDef { name: "GetTelemetrySubscriptionsRequest", lo: 0, hi: 0, flex: 0, min: &[17],
         size: size_of::<m::get_telemetry_subscriptions_request::GetTelemetrySubscriptionsRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, Uuid), // client_instance_id
         ],
@@ -3638,6 +3991,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 335: get_telemetry_subscriptions_response::GetTelemetrySubscriptionsResponse
     StructDef { name: "GetTelemetrySubscriptionsResponse", lo: 0, hi: 0, flex: 0, min: &[38],
         size: size_of::<m::get_telemetry_subscriptions_response::GetTelemetrySubscriptionsResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -3653,6 +4007,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 336: push_telemetry_request::PushTelemetryRequest
     StructDef { name: "PushTelemetryRequest", lo: 0, hi: 0, flex: 0, min: &[24],
         size: size_of::<m::push_telemetry_request::PushTelemetryRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, Uuid), // client_instance_id
             F(0, 0, Int32), // subscription_id
@@ -3664,6 +4019,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 337: push_telemetry_response::PushTelemetryResponse
     StructDef { name: "PushTelemetryResponse", lo: 0, hi: 0, flex: 0, min: &[7],
         size: size_of::<m::push_telemetry_response::PushTelemetryResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -3672,6 +4028,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 338: assign_replicas_to_dirs_request::AssignReplicasToDirsRequest
     StructDef { name: "AssignReplicasToDirsRequest", lo: 0, hi: 0, flex: 0, min: &[14],
         size: size_of::<m::assign_replicas_to_dirs_request::AssignReplicasToDirsRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // broker_id
             F(0, 0, Int64), // broker_epoch
@@ -3681,6 +4038,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 339: assign_replicas_to_dirs_response::AssignReplicasToDirsResponse
     StructDef { name: "AssignReplicasToDirsResponse", lo: 0, hi: 0, flex: 0, min: &[8],
         size: size_of::<m::assign_replicas_to_dirs_response::AssignReplicasToDirsResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -3690,6 +4048,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 340: assign_replicas_to_dirs_request::DirectoryData
     StructDef { name: "DirectoryData", lo: 0, hi: 0, flex: 0, min: &[18],
         size: size_of::<m::assign_replicas_to_dirs_request::DirectoryData>(),
+        names: &[],
         fields: &[
             F(0, 0, Uuid), // id
             F(0, 0, CompactArray(E::Struct(342))), // topics
@@ -3698,6 +4057,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 341: assign_replicas_to_dirs_response::DirectoryData
     StructDef { name: "DirectoryData", lo: 0, hi: 0, flex: 0, min: &[18],
         size: size_of::<m::assign_replicas_to_dirs_response::DirectoryData>(),
+        names: &[],
         fields: &[
             F(0, 0, Uuid), // id
             F(0, 0, CompactArray(E::Struct(343))), // topics
@@ -3706,6 +4066,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 342: assign_replicas_to_dirs_request::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 0, flex: 0, min: &[18],
         size: size_of::<m::assign_replicas_to_dirs_request::TopicData>(),
+        names: &[],
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(344))), // partitions
@@ -3714,6 +4075,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 343: assign_replicas_to_dirs_response::TopicData
     StructDef { name: "TopicData", lo: 0, hi: 0, flex: 0, min: &[18],
         size: size_of::<m::assign_replicas_to_dirs_response::TopicData>(),
+        names: &[],
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(345))), // partitions
@@ -3722,6 +4084,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 344: assign_replicas_to_dirs_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 0, flex: 0, min: &[5],
         size: size_of::<m::assign_replicas_to_dirs_request::PartitionData>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition_index
         ],
@@ -3729,6 +4092,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 345: assign_replicas_to_dirs_response::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 0, flex: 0, min: &[7],
         size: size_of::<m::assign_replicas_to_dirs_response::PartitionData>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition_index
             F(0, 0, Int16), // error_code
@@ -3737,6 +4101,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 346: list_config_resources_request::ListConfigResourcesRequest
     StructDef { name: "ListConfigResourcesRequest", lo: 0, hi: 1, flex: 0, min: &[1, 2],
         size: size_of::<m::list_config_resources_request::ListConfigResourcesRequest>(),
+        names: &[],
         fields: &[
             F(1, 1, CompactArray(E::Int8)), // resource_types
         ],
@@ -3744,6 +4109,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 347: list_config_resources_response::ListConfigResourcesResponse
     StructDef { name: "ListConfigResourcesResponse", lo: 0, hi: 1, flex: 0, min: &[8, 8],
         size: size_of::<m::list_config_resources_response::ListConfigResourcesResponse>(),
+        names: &[],
         fields: &[
             F(0, 1, Int32), // throttle_time_ms
             F(0, 1, Int16), // error_code
@@ -3753,6 +4119,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 348: list_config_resources_response::ConfigResource
     StructDef { name: "ConfigResource", lo: 0, hi: 1, flex: 0, min: &[2, 3],
         size: size_of::<m::list_config_resources_response::ConfigResource>(),
+        names: &[(0, Ent::ConfigName), (1, Ent::ConfigType)],
         fields: &[
             F(0, 1, CompactString), // resource_name
             F(1, 1, Int8), // resource_type
@@ -3761,6 +4128,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 349: describe_topic_partitions_request::DescribeTopicPartitionsRequest
     StructDef { name: "DescribeTopicPartitionsRequest", lo: 0, hi: 0, flex: 0, min: &[7],
         size: size_of::<m::describe_topic_partitions_request::DescribeTopicPartitionsRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactArray(E::Struct(351))), // topics
             F(0, 0, Int32), // response_partition_limit
@@ -3770,6 +4138,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 350: describe_topic_partitions_response::DescribeTopicPartitionsResponse
     StructDef { name: "DescribeTopicPartitionsResponse", lo: 0, hi: 0, flex: 0, min: &[7],
         size: size_of::<m::describe_topic_partitions_response::DescribeTopicPartitionsResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, CompactArray(E::Struct(353))), // topics
@@ -3779,6 +4148,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 351: describe_topic_partitions_request::TopicRequest
     StructDef { name: "TopicRequest", lo: 0, hi: 0, flex: 0, min: &[2],
         size: size_of::<m::describe_topic_partitions_request::TopicRequest>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 0, CompactString), // name
         ],
@@ -3786,6 +4156,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 352: describe_topic_partitions_request::Cursor
     StructDef { name: "Cursor", lo: 0, hi: 0, flex: 0, min: &[6],
         size: size_of::<m::describe_topic_partitions_request::Cursor>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 0, CompactString), // topic_name
             F(0, 0, Int32), // partition_index
@@ -3794,6 +4165,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 353: describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic
     StructDef { name: "DescribeTopicPartitionsResponseTopic", lo: 0, hi: 0, flex: 0, min: &[26],
         size: size_of::<m::describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic>(),
+        names: &[(1, Ent::Topic)],
         fields: &[
             F(0, 0, Int16), // error_code
             F(0, 0, NullableCompactString), // name
@@ -3806,6 +4178,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 354: describe_topic_partitions_response::Cursor
     StructDef { name: "Cursor", lo: 0, hi: 0, flex: 0, min: &[6],
         size: size_of::<m::describe_topic_partitions_response::Cursor>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 0, CompactString), // topic_name
             F(0, 0, Int32), // partition_index
@@ -3814,6 +4187,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 355: describe_topic_partitions_response::DescribeTopicPartitionsResponsePartition
     StructDef { name: "DescribeTopicPartitionsResponsePartition", lo: 0, hi: 0, flex: 0, min: &[20],
         size: size_of::<m::describe_topic_partitions_response::DescribeTopicPartitionsResponsePartition>(),
+        names: &[],
         fields: &[
             F(0, 0, Int16), // error_code
             F(0, 0, Int32), // partition_index
@@ -3829,6 +4203,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 356: share_group_heartbeat_request::ShareGroupHeartbeatRequest
     StructDef { name: "ShareGroupHeartbeatRequest", lo: 1, hi: 1, flex: 1, min: &[9],
         size: size_of::<m::share_group_heartbeat_request::ShareGroupHeartbeatRequest>(),
+        names: &[(0, Ent::Group), (4, Ent::Topic)],
         fields: &[
             F(1, 1, CompactString), // group_id
             F(1, 1, CompactString), // member_id
@@ -3840,6 +4215,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 357: share_group_heartbeat_response::ShareGroupHeartbeatResponse
     StructDef { name: "ShareGroupHeartbeatResponse", lo: 1, hi: 1, flex: 1, min: &[18],
         size: size_of::<m::share_group_heartbeat_response::ShareGroupHeartbeatResponse>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // throttle_time_ms
             F(1, 1, Int16), // error_code
@@ -3853,6 +4229,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 358: share_group_heartbeat_response::Assignment
     StructDef { name: "Assignment", lo: 1, hi: 1, flex: 1, min: &[2],
         size: size_of::<m::share_group_heartbeat_response::Assignment>(),
+        names: &[],
         fields: &[
             F(1, 1, CompactArray(E::Struct(359))), // topic_partitions
         ],
@@ -3860,6 +4237,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 359: share_group_heartbeat_response::TopicPartitions
     StructDef { name: "TopicPartitions", lo: 1, hi: 1, flex: 1, min: &[18],
         size: size_of::<m::share_group_heartbeat_response::TopicPartitions>(),
+        names: &[],
         fields: &[
             F(1, 1, Uuid), // topic_id
             F(1, 1, CompactArray(E::Int32)), // partitions
@@ -3868,6 +4246,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 360: share_group_describe_request::ShareGroupDescribeRequest
     StructDef { name: "ShareGroupDescribeRequest", lo: 1, hi: 1, flex: 1, min: &[3],
         size: size_of::<m::share_group_describe_request::ShareGroupDescribeRequest>(),
+        names: &[(0, Ent::Group)],
         fields: &[
             F(1, 1, CompactArray(E::CompactString)), // group_ids
             F(1, 1, Boolean), // include_authorized_operations
@@ -3876,6 +4255,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 361: share_group_describe_response::ShareGroupDescribeResponse
     StructDef { name: "ShareGroupDescribeResponse", lo: 1, hi: 1, flex: 1, min: &[6],
         size: size_of::<m::share_group_describe_response::ShareGroupDescribeResponse>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // throttle_time_ms
             F(1, 1, CompactArray(E::Struct(362))), // groups
@@ -3884,6 +4264,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 362: share_group_describe_response::DescribedGroup
     StructDef { name: "DescribedGroup", lo: 1, hi: 1, flex: 1, min: &[20],
         size: size_of::<m::share_group_describe_response::DescribedGroup>(),
+        names: &[(2, Ent::Group)],
         fields: &[
             F(1, 1, Int16), // error_code
             F(1, 1, NullableCompactString), // error_message
@@ -3899,6 +4280,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 363: share_group_describe_response::Member
     StructDef { name: "Member", lo: 1, hi: 1, flex: 1, min: &[12],
         size: size_of::<m::share_group_describe_response::Member>(),
+        names: &[(5, Ent::Topic)],
         fields: &[
             F(1, 1, CompactString), // member_id
             F(1, 1, NullableCompactString), // rack_id
@@ -3912,6 +4294,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 364: share_group_describe_response::Assignment
     StructDef { name: "Assignment", lo: 1, hi: 1, flex: 1, min: &[2],
         size: size_of::<m::share_group_describe_response::Assignment>(),
+        names: &[],
         fields: &[
             F(1, 1, CompactArray(E::Struct(365))), // topic_partitions
         ],
@@ -3919,6 +4302,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 365: share_group_describe_response::TopicPartitions
     StructDef { name: "TopicPartitions", lo: 1, hi: 1, flex: 1, min: &[19],
         size: size_of::<m::share_group_describe_response::TopicPartitions>(),
+        names: &[(1, Ent::Topic)],
         fields: &[
             F(1, 1, Uuid), // topic_id
             F(1, 1, CompactString), // topic_name
@@ -3928,6 +4312,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 366: share_fetch_request::ShareFetchRequest
     StructDef { name: "ShareFetchRequest", lo: 1, hi: 1, flex: 1, min: &[29],
         size: size_of::<m::share_fetch_request::ShareFetchRequest>(),
+        names: &[(0, Ent::Group)],
         fields: &[
             F(1, 1, NullableCompactString), // group_id
             F(1, 1, NullableCompactString), // member_id
@@ -3944,6 +4329,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 367: share_fetch_response::ShareFetchResponse
     StructDef { name: "ShareFetchResponse", lo: 1, hi: 1, flex: 1, min: &[14],
         size: size_of::<m::share_fetch_response::ShareFetchResponse>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // throttle_time_ms
             F(1, 1, Int16), // error_code
@@ -3956,6 +4342,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 368: share_fetch_request::FetchTopic
     StructDef { name: "FetchTopic", lo: 1, hi: 1, flex: 1, min: &[18],
         size: size_of::<m::share_fetch_request::FetchTopic>(),
+        names: &[],
         fields: &[
             F(1, 1, Uuid), // topic_id
             F(1, 1, CompactArray(E::Struct(372))), // partitions
@@ -3964,6 +4351,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 369: share_fetch_request::ForgottenTopic
     StructDef { name: "ForgottenTopic", lo: 1, hi: 1, flex: 1, min: &[18],
         size: size_of::<m::share_fetch_request::ForgottenTopic>(),
+        names: &[],
         fields: &[
             F(1, 1, Uuid), // topic_id
             F(1, 1, CompactArray(E::Int32)), // partitions
@@ -3972,6 +4360,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 370: share_fetch_response::ShareFetchableTopicResponse
     StructDef { name: "ShareFetchableTopicResponse", lo: 1, hi: 1, flex: 1, min: &[18],
         size: size_of::<m::share_fetch_response::ShareFetchableTopicResponse>(),
+        names: &[],
         fields: &[
             F(1, 1, Uuid), // topic_id
             F(1, 1, CompactArray(E::Struct(373))), // partitions
@@ -3980,6 +4369,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 371: share_fetch_response::NodeEndpoint
     StructDef { name: "NodeEndpoint", lo: 1, hi: 1, flex: 1, min: &[11],
         size: size_of::<m::share_fetch_response::NodeEndpoint>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // node_id
             F(1, 1, CompactString), // host
@@ -3990,6 +4380,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 372: share_fetch_request::FetchPartition
     StructDef { name: "FetchPartition", lo: 1, hi: 1, flex: 1, min: &[6],
         size: size_of::<m::share_fetch_request::FetchPartition>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // partition_index
             F(1, 1, CompactArray(E::Struct(374))), // acknowledgement_batches
@@ -3998,6 +4389,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 373: share_fetch_response::PartitionData
     StructDef { name: "PartitionData", lo: 1, hi: 1, flex: 1, min: &[22],
         size: size_of::<m::share_fetch_response::PartitionData>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // partition_index
             F(1, 1, Int16), // error_code
@@ -4012,6 +4404,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 374: share_fetch_request::AcknowledgementBatch
     StructDef { name: "AcknowledgementBatch", lo: 1, hi: 1, flex: 1, min: &[18],
         size: size_of::<m::share_fetch_request::AcknowledgementBatch>(),
+        names: &[],
         fields: &[
             F(1, 1, Int64), // first_offset
             F(1, 1, Int64), // last_offset
@@ -4021,6 +4414,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 375: share_fetch_response::LeaderIdAndEpoch
     StructDef { name: "LeaderIdAndEpoch", lo: 1, hi: 1, flex: 1, min: &[9],
         size: size_of::<m::share_fetch_response::LeaderIdAndEpoch>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // leader_id
             F(1, 1, Int32), // leader_epoch
@@ -4029,6 +4423,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 376: share_fetch_response::AcquiredRecords
     StructDef { name: "AcquiredRecords", lo: 1, hi: 1, flex: 1, min: &[19],
         size: size_of::<m::share_fetch_response::AcquiredRecords>(),
+        names: &[],
         fields: &[
             F(1, 1, Int64), // first_offset
             F(1, 1, Int64), // last_offset
@@ -4038,6 +4433,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 377: share_acknowledge_request::ShareAcknowledgeRequest
     StructDef { name: "ShareAcknowledgeRequest", lo: 1, hi: 1, flex: 1, min: &[8],
         size: size_of::<m::share_acknowledge_request::ShareAcknowledgeRequest>(),
+        names: &[(0, Ent::Group)],
         fields: &[
             F(1, 1, NullableCompactString), // group_id
             F(1, 1, NullableCompactString), // member_id
@@ -4048,6 +4444,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 378: share_acknowledge_response::ShareAcknowledgeResponse
     StructDef { name: "ShareAcknowledgeResponse", lo: 1, hi: 1, flex: 1, min: &[10],
         size: size_of::<m::share_acknowledge_response::ShareAcknowledgeResponse>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // throttle_time_ms
             F(1, 1, Int16), // error_code
@@ -4059,6 +4456,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 379: share_acknowledge_request::AcknowledgeTopic
     StructDef { name: "AcknowledgeTopic", lo: 1, hi: 1, flex: 1, min: &[18],
         size: size_of::<m::share_acknowledge_request::AcknowledgeTopic>(),
+        names: &[],
         fields: &[
             F(1, 1, Uuid), // topic_id
             F(1, 1, CompactArray(E::Struct(382))), // partitions
@@ -4067,6 +4465,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 380: share_acknowledge_response::ShareAcknowledgeTopicResponse
     StructDef { name: "ShareAcknowledgeTopicResponse", lo: 1, hi: 1, flex: 1, min: &[18],
         size: size_of::<m::share_acknowledge_response::ShareAcknowledgeTopicResponse>(),
+        names: &[],
         fields: &[
             F(1, 1, Uuid), // topic_id
             F(1, 1, CompactArray(E::Struct(383))), // partitions
@@ -4075,6 +4474,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 381: share_acknowledge_response::NodeEndpoint
     StructDef { name: "NodeEndpoint", lo: 1, hi: 1, flex: 1, min: &[11],
         size: size_of::<m::share_acknowledge_response::NodeEndpoint>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // node_id
             F(1, 1, CompactString), // host
@@ -4085,6 +4485,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 382: share_acknowledge_request::AcknowledgePartition
     StructDef { name: "AcknowledgePartition", lo: 1, hi: 1, flex: 1, min: &[6],
         size: size_of::<m::share_acknowledge_request::AcknowledgePartition>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // partition_index
             F(1, 1, CompactArray(E::Struct(384))), // acknowledgement_batches
@@ -4093,6 +4494,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 383: share_acknowledge_response::PartitionData
     StructDef { name: "PartitionData", lo: 1, hi: 1, flex: 1, min: &[17],
         size: size_of::<m::share_acknowledge_response::PartitionData>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // partition_index
             F(1, 1, Int16), // error_code
@@ -4103,6 +4505,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 384: share_acknowledge_request::AcknowledgementBatch
     StructDef { name: "AcknowledgementBatch", lo: 1, hi: 1, flex: 1, min: &[18],
         size: size_of::<m::share_acknowledge_request::AcknowledgementBatch>(),
+        names: &[],
         fields: &[
             F(1, 1, Int64), // first_offset
             F(1, 1, Int64), // last_offset
@@ -4112,6 +4515,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 385: share_acknowledge_response::LeaderIdAndEpoch
     StructDef { name: "LeaderIdAndEpoch", lo: 1, hi: 1, flex: 1, min: &[9],
         size: size_of::<m::share_acknowledge_response::LeaderIdAndEpoch>(),
+        names: &[],
         fields: &[
             F(1, 1, Int32), // leader_id
             F(1, 1, Int32), // leader_epoch
@@ -4120,6 +4524,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 386: add_raft_voter_request::AddRaftVoterRequest
     StructDef { name: "AddRaftVoterRequest", lo: 0, hi: 0, flex: 0, min: &[27],
         size: size_of::<m::add_raft_voter_request::AddRaftVoterRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, NullableCompactString), // cluster_id
             F(0, 0, Int32), // timeout_ms
@@ -4131,6 +4536,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 387: add_raft_voter_response::AddRaftVoterResponse
     StructDef { name: "AddRaftVoterResponse", lo: 0, hi: 0, flex: 0, min: &[8],
         size: size_of::<m::add_raft_voter_response::AddRaftVoterResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -4140,6 +4546,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 388: add_raft_voter_request::Listener
     StructDef { name: "Listener", lo: 0, hi: 0, flex: 0, min: &[5],
         size: size_of::<m::add_raft_voter_request::Listener>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, CompactString), // host
@@ -4149,6 +4556,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 389: remove_raft_voter_request::RemoveRaftVoterRequest
     StructDef { name: "RemoveRaftVoterRequest", lo: 0, hi: 0, flex: 0, min: &[22],
         size: size_of::<m::remove_raft_voter_request::RemoveRaftVoterRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, NullableCompactString), // cluster_id
             F(0, 0, Int32), // voter_id
@@ -4158,6 +4566,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 390: remove_raft_voter_response::RemoveRaftVoterResponse
     StructDef { name: "RemoveRaftVoterResponse", lo: 0, hi: 0, flex: 0, min: &[8],
         size: size_of::<m::remove_raft_voter_response::RemoveRaftVoterResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -4167,6 +4576,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 391: update_raft_voter_request::UpdateRaftVoterRequest
     StructDef { name: "UpdateRaftVoterRequest", lo: 0, hi: 0, flex: 0, min: &[32],
         size: size_of::<m::update_raft_voter_request::UpdateRaftVoterRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, NullableCompactString), // cluster_id
             F(0, 0, Int32), // current_leader_epoch
@@ -4179,6 +4589,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 392: update_raft_voter_response::UpdateRaftVoterResponse
     StructDef { name: "UpdateRaftVoterResponse", lo: 0, hi: 0, flex: 0, min: &[7],
         size: size_of::<m::update_raft_voter_response::UpdateRaftVoterResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -4189,6 +4600,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 393: update_raft_voter_request::Listener
     StructDef { name: "Listener", lo: 0, hi: 0, flex: 0, min: &[5],
         size: size_of::<m::update_raft_voter_request::Listener>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactString), // name
             F(0, 0, CompactString), // host
@@ -4198,6 +4610,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 394: update_raft_voter_request::KRaftVersionFeature
     StructDef { name: "KRaftVersionFeature", lo: 0, hi: 0, flex: 0, min: &[5],
         size: size_of::<m::update_raft_voter_request::KRaftVersionFeature>(),
+        names: &[],
         fields: &[
             F(0, 0, Int16), // min_supported_version
             F(0, 0, Int16), // max_supported_version
@@ -4206,6 +4619,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 395: update_raft_voter_response::CurrentLeader
     StructDef { name: "CurrentLeader", lo: 0, hi: 0, flex: 0, min: &[14],
         size: size_of::<m::update_raft_voter_response::CurrentLeader>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // leader_id
             F(0, 0, Int32), // leader_epoch
@@ -4216,6 +4630,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 396: initialize_share_group_state_request::InitializeShareGroupStateRequest
     StructDef { name: "InitializeShareGroupStateRequest", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::initialize_share_group_state_request::InitializeShareGroupStateRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, CompactArray(E::Struct(398))), // topics
@@ -4224,6 +4639,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 397: initialize_share_group_state_response::InitializeShareGroupStateResponse
     StructDef { name: "InitializeShareGroupStateResponse", lo: 0, hi: 0, flex: 0, min: &[2],
         size: size_of::<m::initialize_share_group_state_response::InitializeShareGroupStateResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactArray(E::Struct(399))), // results
         ],
@@ -4231,6 +4647,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 398: initialize_share_group_state_request::InitializeStateData
     StructDef { name: "InitializeStateData", lo: 0, hi: 0, flex: 0, min: &[18],
         size: size_of::<m::initialize_share_group_state_request::InitializeStateData>(),
+        names: &[],
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(400))), // partitions
@@ -4239,6 +4656,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 399: initialize_share_group_state_response::InitializeStateResult
     StructDef { name: "InitializeStateResult", lo: 0, hi: 0, flex: 0, min: &[18],
         size: size_of::<m::initialize_share_group_state_response::InitializeStateResult>(),
+        names: &[],
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(401))), // partitions
@@ -4247,6 +4665,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 400: initialize_share_group_state_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 0, flex: 0, min: &[17],
         size: size_of::<m::initialize_share_group_state_request::PartitionData>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int32), // state_epoch
@@ -4256,6 +4675,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 401: initialize_share_group_state_response::PartitionResult
     StructDef { name: "PartitionResult", lo: 0, hi: 0, flex: 0, min: &[8],
         size: size_of::<m::initialize_share_group_state_response::PartitionResult>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int16), // error_code
@@ -4265,6 +4685,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 402: read_share_group_state_request::ReadShareGroupStateRequest
     StructDef { name: "ReadShareGroupStateRequest", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::read_share_group_state_request::ReadShareGroupStateRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, CompactArray(E::Struct(404))), // topics
@@ -4273,6 +4694,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 403: read_share_group_state_response::ReadShareGroupStateResponse
     StructDef { name: "ReadShareGroupStateResponse", lo: 0, hi: 0, flex: 0, min: &[2],
         size: size_of::<m::read_share_group_state_response::ReadShareGroupStateResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactArray(E::Struct(405))), // results
         ],
@@ -4280,6 +4702,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 404: read_share_group_state_request::ReadStateData
     StructDef { name: "ReadStateData", lo: 0, hi: 0, flex: 0, min: &[18],
         size: size_of::<m::read_share_group_state_request::ReadStateData>(),
+        names: &[],
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(406))), // partitions
@@ -4288,6 +4711,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 405: read_share_group_state_response::ReadStateResult
     StructDef { name: "ReadStateResult", lo: 0, hi: 0, flex: 0, min: &[18],
         size: size_of::<m::read_share_group_state_response::ReadStateResult>(),
+        names: &[],
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(407))), // partitions
@@ -4296,6 +4720,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 406: read_share_group_state_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 0, flex: 0, min: &[9],
         size: size_of::<m::read_share_group_state_request::PartitionData>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int32), // leader_epoch
@@ -4304,6 +4729,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 407: read_share_group_state_response::PartitionResult
     StructDef { name: "PartitionResult", lo: 0, hi: 0, flex: 0, min: &[21],
         size: size_of::<m::read_share_group_state_response::PartitionResult>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int16), // error_code
@@ -4316,6 +4742,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 408: read_share_group_state_response::StateBatch
     StructDef { name: "StateBatch", lo: 0, hi: 0, flex: 0, min: &[20],
         size: size_of::<m::read_share_group_state_response::StateBatch>(),
+        names: &[],
         fields: &[
             F(0, 0, Int64), // first_offset
             F(0, 0, Int64), // last_offset
@@ -4326,6 +4753,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 409: write_share_group_state_request::WriteShareGroupStateRequest
     StructDef { name: "WriteShareGroupStateRequest", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::write_share_group_state_request::WriteShareGroupStateRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, CompactArray(E::Struct(411))), // topics
@@ -4334,6 +4762,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 410: write_share_group_state_response::WriteShareGroupStateResponse
     StructDef { name: "WriteShareGroupStateResponse", lo: 0, hi: 0, flex: 0, min: &[2],
         size: size_of::<m::write_share_group_state_response::WriteShareGroupStateResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactArray(E::Struct(412))), // results
         ],
@@ -4341,6 +4770,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 411: write_share_group_state_request::WriteStateData
     StructDef { name: "WriteStateData", lo: 0, hi: 0, flex: 0, min: &[18],
         size: size_of::<m::write_share_group_state_request::WriteStateData>(),
+        names: &[],
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(413))), // partitions
@@ -4349,6 +4779,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 412: write_share_group_state_response::WriteStateResult
     StructDef { name: "WriteStateResult", lo: 0, hi: 0, flex: 0, min: &[18],
         size: size_of::<m::write_share_group_state_response::WriteStateResult>(),
+        names: &[],
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(414))), // partitions
@@ -4357,6 +4788,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 413: write_share_group_state_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 0, flex: 0, min: &[22],
         size: size_of::<m::write_share_group_state_request::PartitionData>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int32), // state_epoch
@@ -4368,6 +4800,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 414: write_share_group_state_response::PartitionResult
     StructDef { name: "PartitionResult", lo: 0, hi: 0, flex: 0, min: &[8],
         size: size_of::<m::write_share_group_state_response::PartitionResult>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int16), // error_code
@@ -4377,6 +4810,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 415: write_share_group_state_request::StateBatch
     StructDef { name: "StateBatch", lo: 0, hi: 0, flex: 0, min: &[20],
         size: size_of::<m::write_share_group_state_request::StateBatch>(),
+        names: &[],
         fields: &[
             F(0, 0, Int64), // first_offset
             F(0, 0, Int64), // last_offset
@@ -4387,6 +4821,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 416: delete_share_group_state_request::DeleteShareGroupStateRequest
     StructDef { name: "DeleteShareGroupStateRequest", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::delete_share_group_state_request::DeleteShareGroupStateRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, CompactArray(E::Struct(418))), // topics
@@ -4395,6 +4830,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 417: delete_share_group_state_response::DeleteShareGroupStateResponse
     StructDef { name: "DeleteShareGroupStateResponse", lo: 0, hi: 0, flex: 0, min: &[2],
         size: size_of::<m::delete_share_group_state_response::DeleteShareGroupStateResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactArray(E::Struct(419))), // results
         ],
@@ -4402,6 +4838,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 418: delete_share_group_state_request::DeleteStateData
     StructDef { name: "DeleteStateData", lo: 0, hi: 0, flex: 0, min: &[18],
         size: size_of::<m::delete_share_group_state_request::DeleteStateData>(),
+        names: &[],
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(420))), // partitions
@@ -4410,6 +4847,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 419: delete_share_group_state_response::DeleteStateResult
     StructDef { name: "DeleteStateResult", lo: 0, hi: 0, flex: 0, min: &[18],
         size: size_of::<m::delete_share_group_state_response::DeleteStateResult>(),
+        names: &[],
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(421))), // partitions
@@ -4418,6 +4856,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 420: delete_share_group_state_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 0, flex: 0, min: &[5],
         size: size_of::<m::delete_share_group_state_request::PartitionData>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition
         ],
@@ -4425,6 +4864,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 421: delete_share_group_state_response::PartitionResult
     StructDef { name: "PartitionResult", lo: 0, hi: 0, flex: 0, min: &[8],
         size: size_of::<m::delete_share_group_state_response::PartitionResult>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int16), // error_code
@@ -4434,6 +4874,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 422: read_share_group_state_summary_request::ReadShareGroupStateSummaryRequest
     StructDef { name: "ReadShareGroupStateSummaryRequest", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::read_share_group_state_summary_request::ReadShareGroupStateSummaryRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, CompactArray(E::Struct(424))), // topics
@@ -4442,6 +4883,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 423: read_share_group_state_summary_response::ReadShareGroupStateSummaryResponse
     StructDef { name: "ReadShareGroupStateSummaryResponse", lo: 0, hi: 0, flex: 0, min: &[2],
         size: size_of::<m::read_share_group_state_summary_response::ReadShareGroupStateSummaryResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactArray(E::Struct(425))), // results
         ],
@@ -4449,6 +4891,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 424: read_share_group_state_summary_request::ReadStateSummaryData
     StructDef { name: "ReadStateSummaryData", lo: 0, hi: 0, flex: 0, min: &[18],
         size: size_of::<m::read_share_group_state_summary_request::ReadStateSummaryData>(),
+        names: &[],
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(426))), // partitions
@@ -4457,6 +4900,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 425: read_share_group_state_summary_response::ReadStateSummaryResult
     StructDef { name: "ReadStateSummaryResult", lo: 0, hi: 0, flex: 0, min: &[18],
         size: size_of::<m::read_share_group_state_summary_response::ReadStateSummaryResult>(),
+        names: &[],
         fields: &[
             F(0, 0, Uuid), // topic_id
             F(0, 0, CompactArray(E::Struct(427))), // partitions
@@ -4465,6 +4909,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 426: read_share_group_state_summary_request::PartitionData
     StructDef { name: "PartitionData", lo: 0, hi: 0, flex: 0, min: &[9],
         size: size_of::<m::read_share_group_state_summary_request::PartitionData>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int32), // leader_epoch
@@ -4473,6 +4918,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 427: read_share_group_state_summary_response::PartitionResult
     StructDef { name: "PartitionResult", lo: 0, hi: 0, flex: 0, min: &[24],
         size: size_of::<m::read_share_group_state_summary_response::PartitionResult>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition
             F(0, 0, Int16), // error_code
@@ -4485,6 +4931,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 428: describe_share_group_offsets_request::DescribeShareGroupOffsetsRequest
     StructDef { name: "DescribeShareGroupOffsetsRequest", lo: 0, hi: 0, flex: 0, min: &[2],
         size: size_of::<m::describe_share_group_offsets_request::DescribeShareGroupOffsetsRequest>(),
+        names: &[],
         fields: &[
             F(0, 0, CompactArray(E::Struct(430))), // groups
         ],
@@ -4492,6 +4939,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 429: describe_share_group_offsets_response::DescribeShareGroupOffsetsResponse
     StructDef { name: "DescribeShareGroupOffsetsResponse", lo: 0, hi: 0, flex: 0, min: &[6],
         size: size_of::<m::describe_share_group_offsets_response::DescribeShareGroupOffsetsResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, CompactArray(E::Struct(431))), // groups
@@ -4500,6 +4948,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 430: describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup
     StructDef { name: "DescribeShareGroupOffsetsRequestGroup", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup>(),
+        names: &[(0, Ent::Group)],
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, NullableCompactArray(E::Struct(432))), // topics
@@ -4508,6 +4957,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 431: describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseGroup
     StructDef { name: "DescribeShareGroupOffsetsResponseGroup", lo: 0, hi: 0, flex: 0, min: &[6],
         size: size_of::<m::describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseGroup>(),
+        names: &[(0, Ent::Group)],
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, CompactArray(E::Struct(433))), // topics
@@ -4518,6 +4968,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 432: describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestTopic
     StructDef { name: "DescribeShareGroupOffsetsRequestTopic", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestTopic>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 0, CompactString), // topic_name
             F(0, 0, CompactArray(E::Int32)), // partitions
@@ -4526,6 +4977,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 433: describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseTopic
     StructDef { name: "DescribeShareGroupOffsetsResponseTopic", lo: 0, hi: 0, flex: 0, min: &[19],
         size: size_of::<m::describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseTopic>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 0, CompactString), // topic_name
             F(0, 0, Uuid), // topic_id
@@ -4535,6 +4987,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 434: describe_share_group_offsets_response::DescribeShareGroupOffsetsResponsePartition
     StructDef { name: "DescribeShareGroupOffsetsResponsePartition", lo: 0, hi: 0, flex: 0, min: &[20],
         size: size_of::<m::describe_share_group_offsets_response::DescribeShareGroupOffsetsResponsePartition>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition_index
             F(0, 0, Int64), // start_offset
@@ -4546,6 +4999,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 435: alter_share_group_offsets_request::AlterShareGroupOffsetsRequest
     StructDef { name: "AlterShareGroupOffsetsRequest", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::alter_share_group_offsets_request::AlterShareGroupOffsetsRequest>(),
+        names: &[(0, Ent::Group)],
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, CompactArray(E::Struct(437))), // topics
@@ -4554,6 +5008,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 436: alter_share_group_offsets_response::AlterShareGroupOffsetsResponse
     StructDef { name: "AlterShareGroupOffsetsResponse", lo: 0, hi: 0, flex: 0, min: &[9],
         size: size_of::<m::alter_share_group_offsets_response::AlterShareGroupOffsetsResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -4564,6 +5019,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 437: alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic
     StructDef { name: "AlterShareGroupOffsetsRequestTopic", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 0, CompactString), // topic_name
             F(0, 0, CompactArray(E::Struct(439))), // partitions
@@ -4572,6 +5028,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 438: alter_share_group_offsets_response::AlterShareGroupOffsetsResponseTopic
     StructDef { name: "AlterShareGroupOffsetsResponseTopic", lo: 0, hi: 0, flex: 0, min: &[19],
         size: size_of::<m::alter_share_group_offsets_response::AlterShareGroupOffsetsResponseTopic>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 0, CompactString), // topic_name
             F(0, 0, Uuid), // topic_id
@@ -4581,6 +5038,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 439: alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition
     StructDef { name: "AlterShareGroupOffsetsRequestPartition", lo: 0, hi: 0, flex: 0, min: &[13],
         size: size_of::<m::alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition_index
             F(0, 0, Int64), // start_offset
@@ -4589,6 +5047,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 440: alter_share_group_offsets_response::AlterShareGroupOffsetsResponsePartition
     StructDef { name: "AlterShareGroupOffsetsResponsePartition", lo: 0, hi: 0, flex: 0, min: &[8],
         size: size_of::<m::alter_share_group_offsets_response::AlterShareGroupOffsetsResponsePartition>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // partition_index
             F(0, 0, Int16), // error_code
@@ -4598,6 +5057,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 441: delete_share_group_offsets_request::DeleteShareGroupOffsetsRequest
     StructDef { name: "DeleteShareGroupOffsetsRequest", lo: 0, hi: 0, flex: 0, min: &[3],
         size: size_of::<m::delete_share_group_offsets_request::DeleteShareGroupOffsetsRequest>(),
+        names: &[(0, Ent::Group)],
         fields: &[
             F(0, 0, CompactString), // group_id
             F(0, 0, CompactArray(E::Struct(443))), // topics
@@ -4606,6 +5066,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 442: delete_share_group_offsets_response::DeleteShareGroupOffsetsResponse
     StructDef { name: "DeleteShareGroupOffsetsResponse", lo: 0, hi: 0, flex: 0, min: &[9],
         size: size_of::<m::delete_share_group_offsets_response::DeleteShareGroupOffsetsResponse>(),
+        names: &[],
         fields: &[
             F(0, 0, Int32), // throttle_time_ms
             F(0, 0, Int16), // error_code
@@ -4616,6 +5077,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 443: delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic
     StructDef { name: "DeleteShareGroupOffsetsRequestTopic", lo: 0, hi: 0, flex: 0, min: &[2],
         size: size_of::<m::delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 0, CompactString), // topic_name
         ],
@@ -4623,6 +5085,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 444: delete_share_group_offsets_response::DeleteShareGroupOffsetsResponseTopic
     StructDef { name: "DeleteShareGroupOffsetsResponseTopic", lo: 0, hi: 0, flex: 0, min: &[21],
         size: size_of::<m::delete_share_group_offsets_response::DeleteShareGroupOffsetsResponseTopic>(),
+        names: &[(0, Ent::Topic)],
         fields: &[
             F(0, 0, CompactString), // topic_name
             F(0, 0, Uuid), // topic_id

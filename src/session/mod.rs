@@ -48,6 +48,8 @@ pub struct SessionCtx {
     pub listener_name: Arc<str>,
     /// The virtual cluster's name in audit records and metrics (declared clusters only).
     pub virtual_cluster: Option<Arc<str>>,
+    /// The tenant namespace the virtual cluster maps its names into, if any.
+    pub tenant: Option<Arc<crate::protocol::tenant::TenantMap>>,
     pub cluster: Arc<Cluster>,
     pub metrics: Arc<Metrics>,
     pub authenticator: Arc<Authenticator>,
@@ -343,7 +345,7 @@ async fn handle_requests<R: AsyncRead + Unpin>(
             // authorizer answers them: the brokers' ACLs are not what the gateway enforces, and
             // forwarding would let any client change them with the gateway's identity.
             None if api::ANSWERED.contains(&api) => {
-                let ids = &*ctx.cluster.topic_ids;
+                let ids = &topic_ids(ctx);
                 let authz = &mapping::NoAuthorizer;
                 match mapping::plan_request(api, meta.api_version, &request, authz, ids)? {
                     Some(Plan::Respond(response)) => {
@@ -418,12 +420,17 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                     mapping::topic_names_named(&request),
                 );
                 if !named_ids.is_empty() || !named_topics.is_empty() {
+                    // The cluster knows the broker's names: a tenant's gain its prefix.
+                    let named_topics = match &ctx.tenant {
+                        None => named_topics,
+                        Some(t) => named_topics.iter().map(|n| t.broker_topic(n)).collect(),
+                    };
                     Box::pin(ctx.cluster.resolve_topics(&named_ids, &named_topics)).await;
                 }
                 if mapping::asks_for_every_topic(&request) {
                     Box::pin(ctx.cluster.refresh_listing()).await;
                 }
-                let ids = &*ctx.cluster.topic_ids;
+                let ids = &topic_ids(ctx);
                 let plan = match plan_share(&request, ctx, owner, &authz, ids)? {
                     Some(plan) => Some(plan),
                     None => mapping::plan_request(api, meta.api_version, &request, &authz, ids)?,
@@ -536,6 +543,19 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                 return Ok(());
             }
         }
+        // A tenant's names become the broker's, after authorization (which is in the tenant's
+        // names) and last, so every plan's bytes are translated the same way.
+        let forward = match &ctx.tenant {
+            None => forward,
+            Some(t) => t.request_frame(&forward).map_err(|e| {
+                SessionError::ClientProtocol(ProtocolError::Decode {
+                    api,
+                    version: meta.api_version,
+                    what: "names for the tenant",
+                    message: e.to_string(),
+                })
+            })?,
+        };
         // Allowed requests go as their original bytes: no re-encoding, batches never copied. Only a
         // partially allowed request is re-encoded without its denied part.
         write_upstream(up, &forward, false, cfg, &upstream_addr).await?;
@@ -1191,6 +1211,12 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                     ResponseHandling::Passthrough => Parts::one(frame),
                     ResponseHandling::RewriteBrokers => rewrite(frame, &expected, ctx)?,
                 };
+                // A tenant's answer in its own names, before the merge adds what the gateway
+                // answers (in the tenant's names already) and checks names against the policy.
+                let frame = match &ctx.tenant {
+                    None => frame,
+                    Some(t) => Parts::one(tenant_response(t, &frame, api, version)?),
+                };
                 let frame = match merge.map(|m| *m) {
                     None => frame,
                     Some((merge, authz, request_ref)) => {
@@ -1201,7 +1227,7 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                             .unwrap_or_default();
                         {
                             use crate::policy::mapping::TopicIds as _;
-                            let ids = &ctx.cluster.topic_ids;
+                            let ids = topic_ids(ctx);
                             if named.iter().any(|id| ids.name_of(*id).is_none()) {
                                 if let Err(e) = Box::pin(ctx.cluster.refresh()).await {
                                     tracing::warn!(error = %e, "refresh for an assigned topic id failed");
@@ -1210,13 +1236,14 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                         }
                         // The upstream's frame is consumed: only what the merge keeps of it
                         // stays (as parts of the new one).
-                        let merged = merge
-                            .apply_parts(frame, &authz, &*ctx.cluster.topic_ids)
-                            .map_err(|e| SessionError::UpstreamProtocol {
-                                api,
-                                version,
-                                message: format!("merging the authorization result: {e}"),
-                            })?;
+                        let merged =
+                            merge
+                                .apply_parts(frame, &authz, &topic_ids(ctx))
+                                .map_err(|e| SessionError::UpstreamProtocol {
+                                    api,
+                                    version,
+                                    message: format!("merging the authorization result: {e}"),
+                                })?;
                         // Fail closed here too: a response whose checks the trail cannot take is
                         // not delivered.
                         Box::pin(audit_decisions(&authz, &request_ref, ctx)).await?;
@@ -1303,6 +1330,75 @@ async fn read_response(
             }
         }
     }
+}
+
+/// The topic ids this session's requests may name: the cluster's, or only its tenant's.
+fn topic_ids(ctx: &SessionCtx) -> SessionTopicIds<'_> {
+    match &ctx.tenant {
+        None => SessionTopicIds::Cluster(&ctx.cluster.topic_ids),
+        Some(t) => SessionTopicIds::Tenant(crate::upstream::topic_ids::TenantTopicIds {
+            ids: &ctx.cluster.topic_ids,
+            tenant: t,
+        }),
+    }
+}
+
+/// [`topic_ids`]' answer: one type for both, without a box per request.
+enum SessionTopicIds<'a> {
+    Cluster(&'a crate::upstream::topic_ids::TopicIdMap),
+    Tenant(crate::upstream::topic_ids::TenantTopicIds<'a>),
+}
+
+impl mapping::TopicIds for SessionTopicIds<'_> {
+    fn name_of(&self, id: uuid::Uuid) -> Option<String> {
+        match self {
+            SessionTopicIds::Cluster(c) => c.name_of(id),
+            SessionTopicIds::Tenant(t) => t.name_of(id),
+        }
+    }
+    fn id_of(&self, name: &str) -> Option<uuid::Uuid> {
+        match self {
+            SessionTopicIds::Cluster(c) => c.id_of(name),
+            SessionTopicIds::Tenant(t) => t.id_of(name),
+        }
+    }
+    fn listing(&self) -> Vec<String> {
+        match self {
+            SessionTopicIds::Cluster(c) => c.listing(),
+            SessionTopicIds::Tenant(t) => t.listing(),
+        }
+    }
+    fn check_name(&self, id: uuid::Uuid, check: &mut dyn FnMut(&str) -> bool) -> Option<bool> {
+        match self {
+            SessionTopicIds::Cluster(c) => c.check_name(id, check),
+            SessionTopicIds::Tenant(t) => t.check_name(id, check),
+        }
+    }
+}
+
+/// A response in the tenant's names (joined first if it came in parts: tenants pay a copy).
+fn tenant_response(
+    tenant: &crate::protocol::tenant::TenantMap,
+    frame: &Parts,
+    api: ApiKey,
+    version: i16,
+) -> Result<Bytes, SessionError> {
+    let joined: Vec<u8>;
+    let parts: Vec<&Bytes> = frame.iter().collect();
+    let whole: &[u8] = match parts.as_slice() {
+        [one] => one,
+        parts => {
+            joined = parts.iter().flat_map(|p| p.iter().copied()).collect();
+            &joined
+        }
+    };
+    tenant
+        .response_frame(api as i16, version, whole)
+        .map_err(|e| SessionError::UpstreamProtocol {
+            api,
+            version,
+            message: format!("tenant names: {e}"),
+        })
 }
 
 /// Rewrites the broker addresses of a response for this session's listener, learning the upstream's.

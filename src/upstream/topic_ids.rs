@@ -119,9 +119,67 @@ impl TopicIds for TopicIdMap {
     }
 }
 
+/// The topic ids of one tenant (a virtual cluster with a name prefix): names are the tenant's,
+/// and an id of any other topic is one the tenant cannot name (Kafka's UNKNOWN_TOPIC_ID), so a
+/// request naming it by id is answered by the gateway and never reaches the broker.
+pub struct TenantTopicIds<'a> {
+    pub ids: &'a TopicIdMap,
+    pub tenant: &'a crate::protocol::tenant::TenantMap,
+}
+
+impl TopicIds for TenantTopicIds<'_> {
+    fn name_of(&self, id: Uuid) -> Option<String> {
+        let name = self.ids.name_of(id)?;
+        self.tenant.client_topic(&name).map(str::to_string)
+    }
+
+    fn id_of(&self, name: &str) -> Option<Uuid> {
+        if name.is_empty() {
+            return None;
+        }
+        self.ids.id_of(&self.tenant.broker_topic(name))
+    }
+
+    fn check_name(&self, id: Uuid, check: &mut dyn FnMut(&str) -> bool) -> Option<bool> {
+        let tenant = self.tenant;
+        let mut own = None;
+        self.ids.check_name(id, &mut |name| {
+            own = tenant.client_topic(name).map(&mut *check);
+            own.unwrap_or(false)
+        })?;
+        own
+    }
+
+    fn listing(&self) -> Vec<String> {
+        self.ids
+            .listing()
+            .iter()
+            .filter_map(|n| self.tenant.client_topic(n).map(str::to_string))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tenant_names_only_its_own_topics_and_ids() {
+        let m = TopicIdMap::default();
+        let (own, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        m.learn([("acme.orders", own), ("globex.orders", other)]);
+        let tenant = crate::protocol::tenant::TenantMap::new("acme.", "acme");
+        let t = TenantTopicIds {
+            ids: &m,
+            tenant: &tenant,
+        };
+        assert_eq!(t.name_of(own).as_deref(), Some("orders"));
+        assert_eq!(t.name_of(other), None, "another tenant's id is unknown");
+        assert_eq!(t.id_of("orders"), Some(own));
+        assert_eq!(t.id_of("globex.orders"), None);
+        assert_eq!(t.check_name(own, &mut |n| n == "orders"), Some(true));
+        assert_eq!(t.check_name(other, &mut |_| true), None);
+    }
 
     #[test]
     fn learns_and_follows_recreated_topics() {

@@ -46,7 +46,7 @@ fn config(dir: &Path, kafka: &Upstream, admin: u16) -> (String, Vec<(String, u16
         ));
     }
     text.push_str(&format!(
-        "[admin]\nbind = \"127.0.0.1:{admin}\"\n[audit]\ndir = {:?}\n",
+        "[admin]\nbind = \"127.0.0.1:{admin}\"\n[audit]\nlevel = \"all\"\ndir = {:?}\n",
         dir.join("audit")
     ));
     (text, ports)
@@ -168,6 +168,29 @@ fn two_tenants_share_one_kafka_cluster_and_never_see_each_other() {
         400,
         "globex's topic was written through acme"
     );
+
+    // A regex subscription (KIP-848: the broker evaluates it) matches acme's topics only:
+    // acme's `orders` (600 earlier records) and `globex.orders` (20), never globex's own 400.
+    let r = python_workload(
+        &tools,
+        &words(&format!(
+            "roundtrip --bootstrap {acme} --topic orders --count 30 --group regex-readers \
+             --subscribe ^.*orders$ --settle 5 --timeout 30 --consumer-extra group.protocol=consumer"
+        )),
+    );
+    assert_eq!(r["consumed"].as_u64(), Some(30), "{r}");
+    assert_eq!(
+        r["stale_ignored"].as_u64(),
+        Some(620),
+        "records beyond acme's: {r}"
+    );
+    let topics: Vec<&str> = r["topics_seen"]
+        .as_array()
+        .expect("topics")
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    assert_eq!(topics, ["globex.orders", "orders"], "{r}");
 
     // Another tenant's topic id is unknown to acme: answered by the gateway, never forwarded.
     let ids = topic_ids(&mut direct);

@@ -210,11 +210,25 @@ impl TenantMap {
         Ok(())
     }
 
+    /// A KIP-848 topic regex confined to the tenant: `<prefix>(?:<regex>)`. The broker matches
+    /// whole names, so `^` where a name starts and `$` where it ends mean nothing there and are
+    /// dropped (inside the group they would never match after the prefix; librdkafka sends
+    /// `(^re$)`). A regex whose parentheses do not balance (outside character classes, escapes
+    /// followed) could close the group and match beyond the prefix (`x)|(.*`): it is sent in a
+    /// form the broker refuses (INVALID_REGULAR_EXPRESSION), as are `\Q...\E` literals, whose
+    /// parentheses the scan cannot see.
+    fn broker_regex(&self, regex: &str) -> String {
+        match confine_regex(regex) {
+            Some(inner) => format!("{}(?:{inner})", self.regex_prefix),
+            None => format!("{}(?:{regex})(", self.regex_prefix),
+        }
+    }
+
     /// A name as the other side knows it: `Ok(None)` for a foreign name towards the client.
     fn translate(&self, ent: Ent, name: &str, dir: Dir) -> Option<String> {
         match (dir, ent) {
             (Dir::ToBroker, Ent::Topic) => Some(self.broker_topic(name)),
-            (Dir::ToBroker, Ent::TopicRegex) => Some(format!("{}(?:{name})", self.regex_prefix)),
+            (Dir::ToBroker, Ent::TopicRegex) => Some(self.broker_regex(name)),
             (Dir::ToBroker, Ent::ClusterId) => Some(name.to_string()),
             (Dir::ToBroker, _) => Some(format!("{}{name}", self.prefix)),
             (Dir::ToClient, Ent::ClusterId) => Some(self.cluster_id.clone()),
@@ -227,6 +241,78 @@ impl TenantMap {
             (Dir::ToClient, _) => name.strip_prefix(self.prefix.as_str()).map(str::to_string),
         }
     }
+}
+
+/// The regex without anchors at name boundaries, or `None` if its parentheses do not balance
+/// (or it holds a `\Q` literal). Conservative: a character class ends at its first `]` (after a
+/// leading `]` or `^]`), never later than the regex engine's, so no parenthesis counted here as
+/// inside a class is outside one for the broker.
+fn confine_regex(regex: &str) -> Option<String> {
+    let chars: Vec<char> = regex.chars().collect();
+    let mut out = String::with_capacity(regex.len());
+    let mut depth: i32 = 0;
+    let mut i = 0;
+    // Whether what was written so far ends where a name may start.
+    let at_start = |out: &str| {
+        out.is_empty() || out.ends_with('(') || out.ends_with("(?:") || out.ends_with('|')
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\\' => {
+                let next = *chars.get(i + 1)?;
+                if next == 'Q' {
+                    return None;
+                }
+                out.push(c);
+                out.push(next);
+                i += 2;
+                continue;
+            }
+            '[' => {
+                // Copy the class through its closing `]`.
+                let start = i;
+                i += 1;
+                if chars.get(i) == Some(&'^') {
+                    i += 1;
+                }
+                if chars.get(i) == Some(&']') {
+                    i += 1;
+                }
+                while i < chars.len() && chars[i] != ']' {
+                    if chars[i] == '\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                if i >= chars.len() {
+                    return None;
+                }
+                out.extend(&chars[start..=i]);
+                i += 1;
+                continue;
+            }
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth < 0 {
+                    return None;
+                }
+            }
+            '^' if at_start(&out) => {
+                i += 1;
+                continue;
+            }
+            '$' if matches!(chars.get(i + 1), None | Some(')') | Some('|')) => {
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+        i += 1;
+    }
+    (depth == 0).then_some(out)
 }
 
 /// Where a config resource's name was written, to be translated once its type is known.

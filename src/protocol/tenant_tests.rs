@@ -180,6 +180,29 @@ fn a_topic_regex_is_confined_to_the_tenant_and_shown_back_as_written() {
         s("acme.orders")
     );
     assert_eq!(got.subscribed_topic_regex, Some(s("acme\\.(?:ord.*|x)")));
+    let anchored = req.clone().with_subscribed_topic_regex(Some(s("^ord.*$")));
+    let got = to_broker(ApiKey::ConsumerGroupHeartbeat, 1, &anchored);
+    assert_eq!(got.subscribed_topic_regex, Some(s("acme\\.(?:ord.*)")));
+    for (client, broker) in [
+        ("(^.*orders$)", "acme\\.(?:(.*orders))"),
+        ("^a|^b$", "acme\\.(?:a|b)"),
+        ("[)(]x", "acme\\.(?:[)(]x)"),
+        ("[]()]", "acme\\.(?:[]()])"),
+        ("a\\(b", "acme\\.(?:a\\(b)"),
+        // Escapes from the group are sent as regexes the broker refuses.
+        ("x)|(.*", "acme\\.(?:x)|(.*)("),
+        ("x)", "acme\\.(?:x))("),
+        ("(x", "acme\\.(?:(x)("),
+        ("\\Q)\\E|.*", "acme\\.(?:\\Q)\\E|.*)("),
+        ("[x", "acme\\.(?:[x)("),
+    ] {
+        let r = req.clone().with_subscribed_topic_regex(Some(s(client)));
+        let got = to_broker(ApiKey::ConsumerGroupHeartbeat, 1, &r);
+        assert_eq!(got.subscribed_topic_regex, Some(s(broker)), "{client:?}");
+    }
+    let escaped = req.clone().with_subscribed_topic_regex(Some(s("ord\\$")));
+    let got = to_broker(ApiKey::ConsumerGroupHeartbeat, 1, &escaped);
+    assert_eq!(got.subscribed_topic_regex, Some(s("acme\\.(?:ord\\$)")));
     let m = consumer_group_describe_response::Member::default()
         .with_subscribed_topic_regex(Some(s("acme\\.(?:ord.*|x)")));
     let resp = ConsumerGroupDescribeResponse::default().with_groups(vec![

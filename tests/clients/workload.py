@@ -302,8 +302,9 @@ def cmd_roundtrip(args):
     deadline = t1 + args.timeout
     complete_at = None
     partitions_seen = set()
+    topics_seen = set()
     try:
-        consumer.subscribe([args.topic])
+        consumer.subscribe([args.subscribe or args.topic])
         while True:
             now = time.monotonic()
             if complete_at is not None and now - complete_at >= args.settle:
@@ -320,6 +321,7 @@ def cmd_roundtrip(args):
                 if first_msg_at is None:
                     first_msg_at = time.monotonic()
                 partitions_seen.add(m.partition())
+                topics_seen.add(m.topic())
                 k = (m.key() or b"").decode(errors="replace")
                 v = (m.value() or b"").decode(errors="replace")
                 # expected: key k-{i}, value v-{i}-{run}-xxx, header idx={i}
@@ -371,6 +373,7 @@ def cmd_roundtrip(args):
         "duplicates": duplicates,
         "stale_ignored": stale,
         "partitions": sorted(partitions_seen),
+        "topics_seen": sorted(topics_seen),
         "committed": commit_ok,
         "committed_offsets": {str(p): o for p, o in (committed or {}).items()},
         "produce_seconds": round(produce_s, 3),
@@ -752,6 +755,7 @@ def build_parser():
     r.add_argument("--value-size", type=int, default=100, help="bytes per value (min: the v-{i}-{run}- prefix)")
     r.add_argument("--timeout", type=float, default=120.0, help="produce flush / consume timeout (s)")
     r.add_argument("--settle", type=float, default=0.5, help="keep consuming this long after all seen, to catch duplicates (s)")
+    r.add_argument("--subscribe", help="consume by this subscription (a regex starting with ^) instead of --topic")
     r.set_defaults(fn=cmd_roundtrip)
 
     a = sub.add_parser("admin", parents=[common])

@@ -4,6 +4,8 @@
 #
 #   scripts/quickstart.sh           tansu (starts in milliseconds)
 #   scripts/quickstart.sh --kafka   Apache Kafka 4.4 instead (one KRaft node, id 111, ~5 s to start)
+#   scripts/quickstart.sh --virtual-clusters
+#                                   two tansu clusters, three tenants (policies/virtual-clusters.toml)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -11,7 +13,8 @@ UPSTREAM=tansu
 case "${1:-}" in
   "") ;;
   --kafka) UPSTREAM=kafka ;;
-  *) echo "usage: scripts/quickstart.sh [--kafka]" >&2; exit 2 ;;
+  --virtual-clusters) UPSTREAM=virtual-clusters ;;
+  *) echo "usage: scripts/quickstart.sh [--kafka | --virtual-clusters]" >&2; exit 2 ;;
 esac
 
 scripts/install-deps.sh
@@ -26,6 +29,40 @@ GW=target/release/kafka-gateway
 RUN=target/quickstart
 mkdir -p "$RUN"
 BROKER=127.0.0.1:19092
+if [ "$UPSTREAM" = virtual-clusters ]; then
+  # Two tansu clusters ("eu" and "us"); the gateway maps three tenants onto them.
+  "$KGW_TANSU" broker --listener-url "tcp://$BROKER" --advertised-listener-url "tcp://$BROKER" \
+    --storage-engine memory://tansu/ --cluster-id eu >"$RUN/broker-eu.log" 2>&1 &
+  EU_PID=$!
+  "$KGW_TANSU" broker --listener-url "tcp://127.0.0.1:19192" \
+    --advertised-listener-url "tcp://127.0.0.1:19192" --storage-engine memory://tansu/ \
+    --cluster-id us >"$RUN/broker-us.log" 2>&1 &
+  US_PID=$!
+  trap 'kill $EU_PID $US_PID 2>/dev/null || true' EXIT
+  for port in 19092 19192; do
+    for _ in $(seq 300); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+      sleep 0.1
+    done
+  done
+  cat <<INFO
+
+  tansu "eu"  127.0.0.1:19092 (log: $RUN/broker-eu.log)   tansu "us"  127.0.0.1:19192
+  tenant acme     -> eu   localhost:9092
+  tenant globex   -> eu   localhost:9094
+  tenant initech  -> us   localhost:9096
+  metrics  http://127.0.0.1:9644/metrics     audit trail  target/quickstart/audit-vc
+
+  Try, in another terminal (the same topic name in two tenants is two topics):
+    source ${KGW_CACHE:-$HOME/.cache/kafka-gateway}/env.sh
+    \$KGW_PYTHON tests/clients/workload.py roundtrip --bootstrap localhost:9092 --topic orders --count 100
+    \$KGW_PYTHON tests/clients/workload.py roundtrip --bootstrap localhost:9094 --topic orders --count 50
+    \$KGW_PYTHON tests/clients/workload.py metadata --bootstrap localhost:9094
+
+INFO
+  "$GW" run --config policies/virtual-clusters.toml
+  exit $?
+fi
 if [ "$UPSTREAM" = tansu ]; then
   "$KGW_TANSU" broker --listener-url "tcp://$BROKER" --advertised-listener-url "tcp://$BROKER" \
     --storage-engine memory://tansu/ --cluster-id quickstart >"$RUN/broker.log" 2>&1 &

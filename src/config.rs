@@ -181,7 +181,7 @@ impl ListenerConfig {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamTls {
     pub ca_file: PathBuf,
     /// Name to verify in the brokers' certificates instead of the host they are reached at.
@@ -191,14 +191,14 @@ pub struct UpstreamTls {
 }
 
 /// The gateway's own identity towards the brokers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamSasl {
     pub mechanism: Mechanism,
     pub username: String,
     pub password: Secret,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamConfig {
     pub bootstrap_servers: Vec<String>,
     pub tls: Option<UpstreamTls>,
@@ -361,6 +361,8 @@ pub struct Config {
     pub audit: Option<AuditSettings>,
     /// Directory relative paths in the file are resolved against.
     pub base_dir: PathBuf,
+    /// The file it was loaded from (watched for upstream switches), if any.
+    pub source: Option<PathBuf>,
 }
 
 /// One problem in the configuration, with the key path it concerns.
@@ -402,7 +404,11 @@ impl Config {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        Self::parse(&text, &base_dir).map_err(|e| match e {
+        let parsed = Self::parse(&text, &base_dir).map(|mut c| {
+            c.source = Some(path.to_path_buf());
+            c
+        });
+        parsed.map_err(|e| match e {
             ParseError::Syntax(message) => ConfigError::Syntax {
                 path: path.to_path_buf(),
                 message,
@@ -515,6 +521,7 @@ fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
         auth,
         audit,
         base_dir: base_dir.to_path_buf(),
+        source: None,
     }
 }
 
@@ -1352,6 +1359,68 @@ fn check_file(push: &mut impl FnMut(String, String), key: &str, path: &Path) {
     if let Err(e) = std::fs::metadata(path) {
         push(key.into(), format!("cannot read {}: {e}", path.display()));
     }
+}
+
+/// The config text with virtual cluster `cluster`'s `bootstrap_servers` replaced by `servers`
+/// (`kafka-gateway cluster switch`), everything else (comments included) as it was. A config
+/// without `[[virtual_clusters]]` has one cluster, `default`, whose `[upstream]` is edited. The
+/// caller validates the result with [`Config::parse`] before writing it.
+pub fn with_upstream_servers(
+    text: &str,
+    cluster: &str,
+    servers: &[String],
+) -> Result<String, String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let header = |l: &str| {
+        let t = l.trim();
+        (t.starts_with('[')).then(|| t.split('#').next().unwrap_or("").trim().to_string())
+    };
+    let named = lines
+        .iter()
+        .any(|l| header(l).as_deref() == Some("[[virtual_clusters]]"));
+    // The line range of the upstream table to edit.
+    let mut in_cluster = !named && cluster == "default";
+    let mut table = String::new();
+    let mut target: Option<(usize, usize)> = None;
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if let Some(h) = header(line) {
+            if named && h == "[[virtual_clusters]]" {
+                // The cluster's name comes on the lines after its header, before any sub-table.
+                in_cluster = lines[i + 1..]
+                    .iter()
+                    .take_while(|l| header(l).is_none())
+                    .any(|l| {
+                        let mut kv = l.splitn(2, '=');
+                        kv.next().map(str::trim) == Some("name")
+                            && kv.next().map(|v| v.trim().trim_matches('"')) == Some(cluster)
+                    });
+            }
+            table = h;
+        } else if in_cluster
+            && (table == "[upstream]" || table == "[virtual_clusters.upstream]")
+            && line.trim_start().starts_with("bootstrap_servers")
+        {
+            let mut end = i;
+            while !lines[end].contains(']') && end + 1 < lines.len() {
+                end += 1;
+            }
+            target = Some((i, end));
+            break;
+        }
+        i += 1;
+    }
+    let Some((start, end)) = target else {
+        return Err(format!(
+            "no bootstrap_servers for virtual cluster {cluster:?} in the config"
+        ));
+    };
+    let quoted: Vec<String> = servers.iter().map(|s| format!("{s:?}")).collect();
+    let mut out: Vec<String> = lines[..start].iter().map(|l| l.to_string()).collect();
+    out.push(format!("bootstrap_servers = [{}]", quoted.join(", ")));
+    out.extend(lines[end + 1..].iter().map(|l| l.to_string()));
+    Ok(out.join("\n") + "\n")
 }
 
 /// Splits `host:port` (with `[v6]:port`), returning None when it is not of that form.
@@ -2221,5 +2290,32 @@ mod tests {
         let cfg = Config::parse(&with_policy, Path::new(".")).expect("a tenant with a policy");
         let t = cfg.clusters[0].tenant.as_ref().expect("tenant");
         assert_eq!((t.prefix.as_str(), t.cluster_id.as_str()), ("acme.", "eu"));
+    }
+
+    #[test]
+    fn a_switch_edits_only_that_cluster_s_servers() {
+        let text = two_clusters("", "");
+        let out = with_upstream_servers(&text, "us", &["10.9.9.9:9092".into()]).expect("edited");
+        let cfg = Config::parse(&out, Path::new(".")).expect("still valid");
+        assert_eq!(
+            cfg.clusters[1].upstream.bootstrap_servers,
+            ["10.9.9.9:9092"]
+        );
+        assert_eq!(
+            cfg.clusters[0].upstream.bootstrap_servers,
+            ["10.0.0.1:9092"]
+        );
+        assert!(with_upstream_servers(&text, "nope", &[]).is_err());
+        let single = with_upstream_servers(MINIMAL, "default", &["h:1".into(), "h:2".into()])
+            .expect("single cluster");
+        let cfg = Config::parse(&single, Path::new(".")).expect("valid");
+        assert_eq!(cfg.clusters[0].upstream.bootstrap_servers, ["h:1", "h:2"]);
+        let multi = MINIMAL.replace(
+            "bootstrap_servers = [\"127.0.0.1:19092\"]",
+            "bootstrap_servers = [\n  \"a:1\",\n  \"b:2\",\n]",
+        );
+        let out = with_upstream_servers(&multi, "default", &["c:3".into()]).expect("multi-line");
+        let cfg = Config::parse(&out, Path::new(".")).expect("valid");
+        assert_eq!(cfg.clusters[0].upstream.bootstrap_servers, ["c:3"]);
     }
 }

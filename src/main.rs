@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Virtual clusters: point one at another upstream.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Authorization policy: validate, explain a decision, list who can do something, move ACLs
     /// between Kafka clusters and policy files.
     Policy {
@@ -280,6 +285,22 @@ enum OauthCommand {
 }
 
 #[derive(Subcommand)]
+enum ClusterCommand {
+    /// Points virtual cluster NAME at other bootstrap servers by editing the config file; the
+    /// running gateway (which watches it) switches: connections to the old upstream finish what
+    /// is in flight and close, new ones go to the new one, and the switch is an audit record.
+    Switch {
+        /// The virtual cluster (`default` for a config without [[virtual_clusters]]).
+        name: String,
+        /// New bootstrap servers, host:port, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        to: Vec<String>,
+        #[arg(long, short, default_value = "policies/gateway.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum CertsCommand {
     /// Write a development CA, a server certificate for localhost/127.0.0.1 and a client certificate.
     Dev {
@@ -371,6 +392,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users { command } => users(command),
         Command::Audit { command } => audit(command),
         Command::Policy { source, command } => policy(source, command),
+        Command::Cluster {
+            command: ClusterCommand::Switch { name, to, config },
+        } => cluster_switch(&name, &to, &config),
         Command::Oauth { command } => oauth(command),
     }
 }
@@ -741,4 +765,26 @@ fn pick_cluster(
             "the config declares virtual clusters {names:?}: say which with --virtual-cluster"
         ),
     }
+}
+
+/// `cluster switch`: the config edited and validated, then replaced in one rename.
+fn cluster_switch(name: &str, to: &[String], path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let edited = kafka_gateway::config::with_upstream_servers(&text, name, to)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let base = path.parent().unwrap_or(std::path::Path::new("."));
+    if let Err(e) = Config::parse(&edited, base) {
+        anyhow::bail!("the edited config would not load, nothing written: {e:?}");
+    }
+    let tmp = path.with_extension("toml.switch-tmp");
+    std::fs::write(&tmp, &edited).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    println!(
+        "{}: virtual cluster {name} now points at {}; a running gateway with this config switches within a second (or on SIGHUP)",
+        path.display(),
+        to.join(",")
+    );
+    Ok(())
 }

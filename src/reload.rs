@@ -199,3 +199,103 @@ pub async fn run(
         }
     }
 }
+
+/// Switches a virtual cluster (by name) to a new upstream: returns the previous servers and how
+/// many connections were told to drain.
+pub type Switch = Box<
+    dyn Fn(&str, &crate::config::UpstreamConfig) -> anyhow::Result<(Vec<String>, usize)> + Send,
+>;
+
+/// Watches the config file (its modification time, and SIGHUP) for virtual clusters whose
+/// `upstream` changed, and switches each such cluster to its new upstream: connections to the old
+/// one answer what is in flight and close, new ones go to the new one, and every switch is an
+/// audit record. Only upstreams are applied while running; a file that does not load changes
+/// nothing (logged and recorded), and other changes wait for a restart (logged).
+pub async fn watch_upstreams(
+    path: PathBuf,
+    mut in_force: Vec<(String, crate::config::UpstreamConfig)>,
+    switch: Switch,
+    audit: Arc<AuditCtx>,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut file = Watched::new("config", &path);
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        let forced = tokio::select! {
+            _ = tokio::time::sleep(POLL) => false,
+            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        if !(file.changed() || forced) {
+            continue;
+        }
+        let source = path.display().to_string();
+        let config = match crate::config::Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                metrics.inc(
+                    "reloads_total",
+                    &[("file", "config"), ("result", "failure")],
+                );
+                tracing::error!(file = %source, error = %e, "config did not load: every upstream stays as it is");
+                let _ = audit.record(Event::Reload {
+                    what: ReloadKind::Config,
+                    source,
+                    outcome: Outcome::Error,
+                    hash: None,
+                    error: Some(e.to_string()),
+                    virtual_cluster: None,
+                });
+                continue;
+            }
+        };
+        let mut switched = 0;
+        for vc in &config.clusters {
+            let Some((_, current)) = in_force.iter_mut().find(|(n, _)| *n == vc.name) else {
+                tracing::warn!(virtual_cluster = %vc.name, "a virtual cluster added to the config starts with the next restart");
+                continue;
+            };
+            if *current == vc.upstream {
+                continue;
+            }
+            match switch(&vc.name, &vc.upstream) {
+                Ok((from, draining)) => {
+                    switched += 1;
+                    *current = vc.upstream.clone();
+                    metrics.inc(
+                        "upstream_switches_total",
+                        &[("virtual_cluster", vc.name.as_str())],
+                    );
+                    tracing::warn!(
+                        virtual_cluster = %vc.name, ?from, to = ?vc.upstream.bootstrap_servers, draining,
+                        "upstream switched: connections to the old one finish what is in flight and close"
+                    );
+                    let _ = audit.record(Event::UpstreamSwitch {
+                        virtual_cluster: vc.label().map(str::to_string),
+                        from,
+                        to: vc.upstream.bootstrap_servers.clone(),
+                        source: source.clone(),
+                        draining: draining as u64,
+                    });
+                }
+                Err(e) => {
+                    tracing::error!(virtual_cluster = %vc.name, error = %e, "upstream switch failed: the old upstream stays");
+                    let _ = audit.record(Event::Reload {
+                        what: ReloadKind::Config,
+                        source: source.clone(),
+                        outcome: Outcome::Error,
+                        hash: None,
+                        error: Some(format!("switch of {}: {e}", vc.name)),
+                        virtual_cluster: vc.label().map(str::to_string),
+                    });
+                }
+            }
+        }
+        metrics.inc(
+            "reloads_total",
+            &[("file", "config"), ("result", "success")],
+        );
+        tracing::info!(file = %source, switched, "config reloaded: upstream changes applied, anything else waits for a restart");
+    }
+}

@@ -23,6 +23,7 @@ use crate::net::listener::{accept_loop, serve_port, ConnLimits, Dispatch, PortCt
 use crate::policy::cache::PolicyHandle;
 use crate::session::SessionCtx;
 use crate::tls;
+use crate::upstream::current::CurrentUpstream;
 use crate::upstream::{Cluster, Connector, Target};
 
 /// A running gateway, as seen by whoever started it.
@@ -119,8 +120,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let mut reachable = Vec::new();
     let mut sni_ports: Vec<(SocketAddr, Vec<SniRouteCtx>)> = Vec::new();
     let mut start_records = Vec::new();
+    // Each virtual cluster's switchable upstream, by name, for the config watcher.
+    let mut upstreams: Vec<(String, Arc<CurrentUpstream>)> = Vec::new();
     for (k, vc) in config.clusters.iter().enumerate() {
         let cluster = connect_cluster(&config, vc)?;
+        let current = CurrentUpstream::new(
+            cluster.clone(),
+            vc.upstream.bootstrap_servers.clone(),
+            shutdown_rx.clone(),
+        );
+        upstreams.push((vc.name.clone(), current.clone()));
         if k == 0 {
             if let (Some(k), Some(q)) = (
                 config.audit.as_ref().and_then(|a| a.kafka.clone()),
@@ -210,6 +219,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     shutdown: shutdown_rx.clone(),
                 },
                 tls: acceptor,
+                upstream: current.clone(),
                 limits: limits.clone(),
                 alive: alive_tx.clone(),
             };
@@ -217,7 +227,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 let route = SniRouteCtx {
                     routes: sni.clone(),
                     port: port_ctx,
-                    nodes: cluster.subscribe_nodes(),
                 };
                 match sni_ports.iter_mut().find(|(a, _)| *a == l.bind) {
                     Some((_, routes)) => routes.push(route),
@@ -235,7 +244,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             tokio::spawn(bind_broker_ports(
                 listener,
                 port_ctx,
-                cluster.subscribe_nodes(),
+                current.clone(),
                 shutdown_rx.clone(),
             ));
         }
@@ -257,7 +266,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let flag = Arc::new(AtomicBool::new(false));
         reachable.push(flag.clone());
         tokio::spawn(refresh_cluster(
-            cluster,
+            current,
             vc.upstream.metadata_refresh,
             vc.label().map(str::to_string),
             flag,
@@ -277,6 +286,35 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 virtual_cluster: vc.label().map(str::to_string),
             });
         }
+    }
+    if let Some(path) = config.source.clone() {
+        let in_force = config
+            .clusters
+            .iter()
+            .map(|c| (c.name.clone(), c.upstream.clone()))
+            .collect();
+        let running = config.clone();
+        let switch: crate::reload::Switch = Box::new(move |name, upstream| {
+            let (vc, current) = running
+                .clusters
+                .iter()
+                .zip(&upstreams)
+                .find(|(vc, _)| vc.name == name)
+                .map(|(vc, (_, u))| (vc, u))
+                .ok_or_else(|| anyhow::anyhow!("no virtual cluster {name}"))?;
+            let mut next = vc.clone();
+            next.upstream = upstream.clone();
+            let cluster = connect_cluster(&running, &next)?;
+            Ok(current.switch(cluster, upstream.bootstrap_servers.clone()))
+        });
+        tokio::spawn(crate::reload::watch_upstreams(
+            path,
+            in_force,
+            switch,
+            audit.clone(),
+            metrics.clone(),
+            shutdown_rx.clone(),
+        ));
     }
     for (addr, routes) in sni_ports {
         let tcp = TcpListener::bind(addr)
@@ -486,14 +524,16 @@ async fn track_readiness(
 
 /// Queries the cluster at start (retrying until it answers) and then every `every`.
 async fn refresh_cluster(
-    cluster: Arc<Cluster>,
+    current: Arc<CurrentUpstream>,
     every: Duration,
     virtual_cluster: Option<String>,
     ready: Arc<AtomicBool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(200);
+    let mut switched = current.subscribe();
     loop {
+        let cluster = current.cluster();
         let wait = match cluster.refresh().await {
             Ok(()) => {
                 if !ready.swap(true, Ordering::Relaxed) {
@@ -511,23 +551,34 @@ async fn refresh_cluster(
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            // A new upstream is asked at once (and must answer before it counts as reachable).
+            r = switched.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                ready.store(false, Ordering::Relaxed);
+            }
             _ = shutdown.wait_for(|s| *s) => return,
         }
     }
 }
 
-/// Binds the per-broker port of every node as soon as the node becomes known. A node whose id falls
-/// outside the listener's range gets no port: it is left out of rewritten responses and logged.
+/// Binds the per-broker port of every node as soon as the node becomes known (of the current
+/// upstream: a switch brings its nodes' ports too; ports bound for earlier nodes stay, and lead
+/// to the current upstream's node of that id). A node whose id falls outside the listener's range
+/// gets no port: it is left out of rewritten responses and logged.
 async fn bind_broker_ports(
     listener: Arc<ListenerConfig>,
     ctx: PortCtx,
-    mut nodes: watch::Receiver<BTreeSet<i32>>,
+    current: Arc<CurrentUpstream>,
     shutdown: watch::Receiver<bool>,
 ) {
     let mut done: BTreeSet<i32> = BTreeSet::new();
+    let mut switched = current.subscribe();
+    let mut nodes = current.cluster().subscribe_nodes();
     loop {
-        let current: Vec<i32> = nodes.borrow_and_update().iter().copied().collect();
-        for node in current {
+        let current_nodes: Vec<i32> = nodes.borrow_and_update().iter().copied().collect();
+        for node in current_nodes {
             if done.contains(&node) {
                 continue;
             }
@@ -559,7 +610,14 @@ async fn bind_broker_ports(
         let pending = has_unbound(&listener, &nodes.borrow(), &done);
         let mut shutdown = shutdown.clone();
         tokio::select! {
-            r = nodes.changed() => if r.is_err() { return },
+            // The old upstream's view ends with it after a switch: follow the current one.
+            r = nodes.changed() => if r.is_err() { nodes = current.cluster().subscribe_nodes() },
+            r = switched.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                nodes = current.cluster().subscribe_nodes();
+            }
             _ = retry, if pending => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }

@@ -306,3 +306,112 @@ fn two_clusters_behind_one_sni_port_with_a_port_per_broker_listener_beside_it() 
         "us's policy start record"
     );
 }
+
+/// Switchover (issue 14, item 4): `kafka-gateway cluster switch` points a virtual cluster at
+/// another Apache Kafka cluster while clients are connected. A request in flight is answered, then
+/// every old connection closes; new connections reach the other cluster; the switch is recorded.
+#[test]
+fn a_switch_drains_old_connections_and_sends_new_ones_to_the_other_cluster() {
+    let tools = tools();
+    let dir = TempDir::new("switch");
+    let (a, b) = (KafkaCluster::start(), KafkaCluster::start());
+    let (bind, base, admin) = (free_port(), free_port_range(4), free_port());
+    let text = format!(
+        "[[virtual_clusters]]\nname = \"main\"\n\
+         [virtual_clusters.upstream]\nbootstrap_servers = [{:?}]\nmetadata_refresh = \"2s\"\n\
+         [virtual_clusters.authorization]\nallow_all = true\n\
+         [[virtual_clusters.listeners]]\nname = \"main\"\nbind = \"127.0.0.1:{bind}\"\n\
+         advertised_host = \"127.0.0.1\"\nbroker_port_base = {base}\nbroker_port_count = 4\nnode_id_base = 1\n\n\
+         [admin]\nbind = \"127.0.0.1:{admin}\"\n[audit]\ndir = {:?}\n",
+        a.addr(),
+        dir.path().join("audit"),
+    );
+    let gw = Gateway::start(dir.path(), &text, vec![base], admin);
+    let addr = gw.addr("main");
+    let before = python_workload(
+        &tools,
+        &words(&format!(
+            "roundtrip --bootstrap {addr} --topic before --count 100"
+        )),
+    );
+    assert_round_trip(&before, 100, "before the switch");
+
+    // Two connections to the broker port: one idle, one with a Fetch waiting 3 s for records.
+    let broker = std::net::SocketAddr::from(([127, 0, 0, 1], base));
+    let mut idle = RawClient::connect(broker);
+    let _: kafka_protocol::messages::ApiVersionsResponse = idle.request(
+        kafka_protocol::messages::ApiKey::ApiVersions,
+        3,
+        &api_versions_request(),
+    );
+    let mut busy = RawClient::connect(broker);
+    let mut fetch =
+        common::kafka::fetch_request(vec![common::kafka::fetch_topic_by_name("before", &[0])]);
+    fetch.max_wait_ms = 3000;
+    fetch.topics[0].partitions[0].fetch_offset = 1_000_000; // past the end: nothing to return
+    let (_, frame) = busy.encode(kafka_protocol::messages::ApiKey::Fetch, 12, &fetch);
+    busy.send_raw(&frame).expect("send fetch");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let out = gateway_cli(
+        &[
+            "cluster",
+            "switch",
+            "main",
+            "--to",
+            &b.addr(),
+            "--config",
+            gw.config.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert!(out.ok, "cluster switch: {}", out.stderr);
+    // The waiting Fetch is answered (its 3 s run out on the old cluster), then the connection closes.
+    let answered = busy.read_frame().expect("the in-flight Fetch is answered");
+    assert!(answered.len() > 8, "{answered:?}");
+    assert!(
+        busy.is_closed_within(Duration::from_secs(10)),
+        "old connection left open"
+    );
+    assert!(
+        idle.is_closed_within(Duration::from_secs(10)),
+        "idle old connection left open"
+    );
+
+    // New connections reach b: its cluster id, and a topic that exists only there.
+    eventually("the gateway ready on b", Duration::from_secs(20), || {
+        http_get(gw.admin, "/readyz").is_some_and(|(c, _)| c == 200)
+    });
+    let mut c = RawClient::connect(addr);
+    let m = common::kafka::metadata(&mut c, None, false);
+    assert_eq!(
+        m.cluster_id.map(|c| c.to_string()),
+        Some(b.cluster_id.clone())
+    );
+    let after = python_workload(
+        &tools,
+        &words(&format!(
+            "roundtrip --bootstrap {addr} --topic after --count 100"
+        )),
+    );
+    assert_round_trip(&after, 100, "after the switch");
+    let mut on_a = RawClient::connect(a.socket(KafkaListener::Plaintext));
+    assert!(
+        !common::kafka::topic_exists(&mut on_a, "after"),
+        "written to the old cluster"
+    );
+    let mut on_b = RawClient::connect(b.socket(KafkaListener::Plaintext));
+    assert!(common::kafka::topic_exists(&mut on_b, "after"));
+
+    eventually("the switch in the trail", Duration::from_secs(5), || {
+        trail_files(&dir.path().join("audit")).iter().any(|f| {
+            let t = std::fs::read_to_string(f).unwrap_or_default();
+            t.contains("\"event\":\"upstream_switch\"") && t.contains(&b.addr())
+        })
+    });
+    let metrics = gw.metrics();
+    assert!(
+        metrics.contains("kafka_gateway_upstream_switches_total{virtual_cluster=\"main\"} 1"),
+        "{metrics}"
+    );
+}

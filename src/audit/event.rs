@@ -184,6 +184,18 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         virtual_cluster: Option<String>,
     },
+    /// A virtual cluster forwards to another upstream from now on; the connections to the
+    /// previous one stop taking requests, answer what is in flight and close.
+    UpstreamSwitch {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        virtual_cluster: Option<String>,
+        from: Vec<String>,
+        to: Vec<String>,
+        /// What asked for it (the config file).
+        source: String,
+        /// Connections told to drain.
+        draining: u64,
+    },
     ConnectionOpen {
         conn: ConnInfo,
         /// `TLSv1.3`, `TLSv1.2`, or `None` on a plaintext listener.
@@ -260,6 +272,7 @@ impl Event {
             Event::GatewayStart { .. } => "gateway_start",
             Event::GatewayStop { .. } => "gateway_stop",
             Event::Reload { .. } => "reload",
+            Event::UpstreamSwitch { .. } => "upstream_switch",
             Event::ConnectionOpen { .. } => "connection_open",
             Event::ConnectionClose { .. } => "connection_close",
             Event::AuthSuccess { .. } => "auth_success",
@@ -302,6 +315,12 @@ impl Event {
         match self {
             Event::AuthzDecision(d) => Some(format!("{}:{}", d.resource_type, d.resource_name)),
             Event::Reload { what, source, .. } => Some(format!("{}:{source}", reload_kind(*what))),
+            Event::UpstreamSwitch {
+                virtual_cluster, ..
+            } => Some(format!(
+                "upstream:{}",
+                virtual_cluster.as_deref().unwrap_or("default")
+            )),
             _ => None,
         }
     }
@@ -343,6 +362,13 @@ impl Event {
                 .or_else(|| hash.as_ref().map(|h| format!("sha256 {}", short(h))))
                 .unwrap_or_default(),
             Event::GatewayStart { version, .. } => format!("version {version}"),
+            Event::UpstreamSwitch {
+                from, to, draining, ..
+            } => format!(
+                "{} -> {}, {draining} connections draining",
+                from.join(","),
+                to.join(",")
+            ),
             Event::GatewayStop { reason, .. } => reason.clone(),
             Event::AuditGap { dropped, .. } => format!("{dropped} records dropped"),
             Event::AuditFailure {

@@ -135,6 +135,8 @@ impl ConnLimits {
 pub struct PortCtx {
     pub session: SessionCtx,
     pub tls: Option<TlsAcceptor>,
+    /// The virtual cluster's upstream: each connection takes the current one when it starts.
+    pub upstream: Arc<crate::upstream::current::CurrentUpstream>,
     pub limits: Arc<ConnLimits>,
     /// Every connection task holds a clone; the server knows all have ended when the channel closes.
     pub alive: mpsc::Sender<()>,
@@ -145,11 +147,9 @@ pub struct PortCtx {
 pub struct SniRouteCtx {
     pub routes: crate::config::SniRoutes,
     /// The listener's context; its `tls` is the acceptor whose configuration finishes the
-    /// handshake once the server name has picked this route.
+    /// handshake once the server name has picked this route. A broker name for a node id its
+    /// current cluster does not have is refused like an unknown name (it leads nowhere).
     pub port: PortCtx,
-    /// Node ids the listener's cluster has: a broker name for another id is refused like an
-    /// unknown name (it leads nowhere).
-    pub nodes: watch::Receiver<std::collections::BTreeSet<i32>>,
 }
 
 /// How a bound port's connections are served.
@@ -306,6 +306,7 @@ const HANDSHAKE_NICE: i32 = 10;
 async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
     let _ = stream.set_nodelay(true);
     let mut session = ctx.session;
+    (session.cluster, session.shutdown) = ctx.upstream.for_connection();
     session.peer = peer;
     session.conn = session.audit.conn(
         peer,
@@ -434,7 +435,10 @@ fn pick_route(routes: &[SniRouteCtx], name: &str) -> Option<(usize, Target)> {
         .find_map(|(i, r)| match r.routes.route(name)? {
             crate::config::SniRoute::Bootstrap => Some((i, Target::Bootstrap)),
             crate::config::SniRoute::Node(id) => r
-                .nodes
+                .port
+                .upstream
+                .cluster()
+                .subscribe_nodes()
                 .borrow()
                 .contains(&id)
                 .then_some((i, Target::Node(id))),
@@ -512,6 +516,7 @@ async fn serve_sni(
     match outcome {
         SniOutcome::Routed(i, target, tls) => {
             let mut session = routes[i].port.session.clone();
+            (session.cluster, session.shutdown) = routes[i].port.upstream.for_connection();
             session.target = target;
             session.peer = peer;
             session.conn = ConnInfo {

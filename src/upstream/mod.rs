@@ -4,6 +4,7 @@ pub mod acls;
 pub mod client_properties;
 pub mod cluster;
 pub mod conn;
+pub mod current;
 pub mod fetch_sessions;
 pub mod sasl;
 pub mod topic_ids;

@@ -127,7 +127,7 @@ impl TenantMap {
             w.take(n as usize)?;
         }
         let end = w.header_tags(flexible)?;
-        self.reframe(&payload[..end], |out| {
+        self.reframe(&payload[..end], payload.len() - end, |out| {
             self.to_broker(api_key, version, &payload[end..], out)
         })
     }
@@ -148,7 +148,7 @@ impl TenantMap {
         let mut w = self.header_walker(payload, Dir::ToClient);
         w.take(4)?; // correlation id
         let end = w.header_tags(flexible)?;
-        self.reframe(&payload[..end], |out| {
+        self.reframe(&payload[..end], payload.len() - end, |out| {
             self.to_client(api_key, version, &payload[end..], out)
         })
     }
@@ -167,9 +167,12 @@ impl TenantMap {
     fn reframe(
         &self,
         header: &[u8],
+        body_len: usize,
         body: impl FnOnce(&mut BytesMut) -> Result<(), TenantError>,
     ) -> Result<bytes::Bytes, TenantError> {
-        let mut out = BytesMut::with_capacity(4 + header.len() + 64);
+        // The body's size plus room for prefixes: a Fetch response of megabytes is written once,
+        // not grown by doubling.
+        let mut out = BytesMut::with_capacity(4 + header.len() + body_len + body_len / 8 + 256);
         out.put_i32(0);
         out.extend_from_slice(header);
         body(&mut out)?;

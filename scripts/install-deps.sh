@@ -19,7 +19,7 @@
 #                              pom.xml); tests/clients/java/StreamsClient.java compiled in classes/
 #   $CACHE/m2/                 the Maven local repository they come from: a second run is offline
 #   $CACHE/env.sh              exports KGW_CACHE KGW_TANSU KGW_PYTHON KGW_JAVA_CP KGW_JAVA44_CP
-#                              KGW_KAFKA_CP KGW_STREAMS_CP KGW_SHARE_CP
+#                              KGW_KAFKA_CP KGW_STREAMS_CP KGW_SHARE_CP KGW_MM2_CP
 #
 # Idempotent: every step checks what is already there (versions / hashes) and
 # skips it. Safe to run concurrently (flock). Usage:
@@ -298,6 +298,11 @@ copy_maven_deps "$REPO/scripts/maven/kafka-streams/pom.xml" "$STREAMS_DIR/libs"
 STREAMS_LIBS_CP="$(classpath_of "$STREAMS_DIR/libs")"
 compile_java "$REPO/tests/clients/java/StreamsClient.java" "$STREAMS_LIBS_CP" "$STREAMS_DIR/classes"
 STREAMS_CP="$STREAMS_DIR/classes:$STREAMS_LIBS_CP"
+
+# MirrorMaker 2 (connect-mirror 4.3.1: 4.4.0 is not served here), its own JVM in the switchover test
+MM2_DIR="$CACHE/mirror-maker-4.3.1"
+copy_maven_deps "$REPO/scripts/maven/mirror-maker/pom.xml" "$MM2_DIR/libs"
+MM2_CP="$MM2_DIR/libs/*"
 say "kafka: Kafka Streams $KAFKA_VERSION ready ($(ls "$STREAMS_DIR/libs"/*.jar | wc -l) jars)"
 
 # ---------------------------------------------------------------- 6. env.sh
@@ -310,6 +315,7 @@ export KGW_JAVA_CP='$JAVA_CP'
 export KGW_JAVA44_CP='$JAVA44_CP'
 export KGW_KAFKA_CP='$KAFKA_CP'
 export KGW_STREAMS_CP='$STREAMS_CP'
+export KGW_MM2_CP='$MM2_CP'
 export KGW_SHARE_CP='$SHARE_CP'
 EOF
 mv "$CACHE/env.sh.tmp" "$CACHE/env.sh"

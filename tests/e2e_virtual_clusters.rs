@@ -415,3 +415,147 @@ fn a_switch_drains_old_connections_and_sends_new_ones_to_the_other_cluster() {
         "{metrics}"
     );
 }
+
+/// MirrorMaker 2 (its own JVM), killed when dropped.
+struct MirrorMaker(std::process::Child);
+
+impl Drop for MirrorMaker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// MM2 replicating every topic and consumer group offset from `a` to `b`, names unchanged
+/// (IdentityReplicationPolicy), syncing group offsets every second.
+fn mirror(tools: &Tools, dir: &Path, a: &KafkaCluster, b: &KafkaCluster) -> MirrorMaker {
+    let props = dir.join("mm2.properties");
+    let internal_rf = [
+        "replication.factor",
+        "checkpoints.topic.replication.factor",
+        "heartbeats.topic.replication.factor",
+        "offset-syncs.topic.replication.factor",
+        "offset.storage.replication.factor",
+        "status.storage.replication.factor",
+        "config.storage.replication.factor",
+    ]
+    .map(|k| format!("{k} = 1\n"))
+    .concat();
+    std::fs::write(
+        &props,
+        format!(
+            "clusters = a, b\na.bootstrap.servers = {}\nb.bootstrap.servers = {}\n\
+             a->b.enabled = true\na->b.topics = .*\na->b.groups = .*\nb->a.enabled = false\n\
+             replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n\
+             sync.group.offsets.enabled = true\nsync.group.offsets.interval.seconds = 1\n\
+             emit.checkpoints.interval.seconds = 1\nrefresh.topics.interval.seconds = 1\n\
+             refresh.groups.interval.seconds = 1\noffset.lag.max = 0\n{internal_rf}",
+            a.addr(),
+            b.addr()
+        ),
+    )
+    .expect("mm2.properties");
+    let log = std::fs::File::create(dir.join("mm2.log")).expect("mm2 log");
+    let child = std::process::Command::new("java")
+        .args(["-Xmx384m", "-XX:TieredStopAtLevel=1", "-cp", &tools.mm2_cp])
+        .arg("org.apache.kafka.connect.mirror.MirrorMaker")
+        .arg(&props)
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start MirrorMaker 2");
+    MirrorMaker(child)
+}
+
+/// The committed offsets of `group` (OffsetFetch v7), summed over its partitions of `topic`.
+fn committed(c: &mut RawClient, group: &str, topic: &str) -> i64 {
+    use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
+    let req = OffsetFetchRequest::default()
+        .with_group_id(GroupId(kafka_protocol::protocol::StrBytes::from_string(
+            group.to_string(),
+        )))
+        .with_topics(None);
+    let resp: OffsetFetchResponse =
+        c.request(kafka_protocol::messages::ApiKey::OffsetFetch, 7, &req);
+    resp.topics
+        .iter()
+        .filter(|t| t.name.0.as_str() == topic)
+        .flat_map(|t| &t.partitions)
+        .map(|p| p.committed_offset.max(0))
+        .sum()
+}
+
+/// Switchover with MirrorMaker 2 (issue 14, item 4): a consumer group reads `orders` on cluster a
+/// through the gateway; MM2 mirrors the topic and translates the group's offsets to b; after the
+/// switch the same group, through the same gateway address, continues on b where it stopped:
+/// it reads only what was produced after the switch.
+#[test]
+fn after_a_switch_to_a_mirror_a_consumer_group_continues_where_it_stopped() {
+    let tools = tools();
+    let dir = TempDir::new("switch-mm2");
+    let (a, b) = (KafkaCluster::start(), KafkaCluster::start());
+    let (bind, base, admin) = (free_port(), free_port_range(4), free_port());
+    let text = format!(
+        "[[virtual_clusters]]\nname = \"main\"\n\
+         [virtual_clusters.upstream]\nbootstrap_servers = [{:?}]\nmetadata_refresh = \"2s\"\n\
+         [virtual_clusters.authorization]\nallow_all = true\n\
+         [[virtual_clusters.listeners]]\nname = \"main\"\nbind = \"127.0.0.1:{bind}\"\n\
+         advertised_host = \"127.0.0.1\"\nbroker_port_base = {base}\nbroker_port_count = 4\nnode_id_base = 1\n\n\
+         [admin]\nbind = \"127.0.0.1:{admin}\"\n",
+        a.addr(),
+    );
+    let gw = Gateway::start(dir.path(), &text, vec![base], admin);
+    let addr = gw.addr("main");
+    let before = python_workload(
+        &tools,
+        &words(&format!(
+            "roundtrip --bootstrap {addr} --topic orders --count 200 --group readers"
+        )),
+    );
+    assert_round_trip(&before, 200, "on cluster a");
+    let mut on_a = RawClient::connect(a.socket(KafkaListener::Plaintext));
+    let committed_a = committed(&mut on_a, "readers", "orders");
+    assert_eq!(committed_a, 200, "the group committed everything on a");
+
+    let _mm2 = mirror(&tools, dir.path(), &a, &b);
+    let mut on_b = RawClient::connect(b.socket(KafkaListener::Plaintext));
+    eventually(
+        "MirrorMaker 2 mirrored the topic and translated the group's offsets to b",
+        Duration::from_secs(120),
+        || committed(&mut on_b, "readers", "orders") == committed_a,
+    );
+
+    let out = gateway_cli(
+        &[
+            "cluster",
+            "switch",
+            "main",
+            "--to",
+            &b.addr(),
+            "--config",
+            gw.config.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert!(out.ok, "cluster switch: {}", out.stderr);
+    eventually("the gateway on b", Duration::from_secs(20), || {
+        let mut c = RawClient::connect(addr);
+        common::kafka::metadata(&mut c, None, false)
+            .cluster_id
+            .is_some_and(|id| id.as_str() == b.cluster_id)
+    });
+    // The same group through the same address: only the 50 records produced after the switch,
+    // none of the 200 it had read before (they are on b too, mirrored).
+    let after = python_workload(
+        &tools,
+        &words(&format!(
+            "roundtrip --bootstrap {addr} --topic orders --count 50 --group readers --settle 3"
+        )),
+    );
+    assert_round_trip(&after, 50, "on cluster b");
+    assert_eq!(
+        after["stale_ignored"].as_u64(),
+        Some(0),
+        "re-read mirrored records: {after}"
+    );
+}

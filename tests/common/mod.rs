@@ -33,6 +33,8 @@ pub struct Tools {
     pub streams_cp: String,
     /// The Java client 4.4.0 (with ShareClient, a share-group member).
     pub share_cp: String,
+    /// MirrorMaker 2 (connect-mirror 4.3.1).
+    pub mm2_cp: String,
 }
 
 pub fn tools() -> Tools {
@@ -73,6 +75,7 @@ pub fn tools() -> Tools {
         kafka_cp: get("KGW_KAFKA_CP"),
         streams_cp: get("KGW_STREAMS_CP"),
         share_cp: get("KGW_SHARE_CP"),
+        mm2_cp: get("KGW_MM2_CP"),
     }
 }
 

@@ -497,8 +497,9 @@ SPECIAL = {
     ("find_coordinator_response", "key"): "Group",
     ("metadata_response", "cluster_id"): "ClusterId",
     ("describe_cluster_response", "cluster_id"): "ClusterId",
-    ("consumer_group_heartbeat_request", "subscribed_topic_regex"): "TopicRegex",
-    ("consumer_group_describe_response", "subscribed_topic_regex"): "TopicRegex",
+    ("consumer_group_heartbeat_request", "subscribed_topic_regex"): "Regex",
+    ("consumer_group_describe_response", "subscribed_topic_regex"): "Regex",
+    ("list_transactions_request", "transactional_id_pattern"): "Regex",
 }
 # Config resources: the name is a topic's or a group's depending on the type beside it.
 CONFIG_MODULES = {
@@ -896,8 +897,9 @@ pub(crate) enum Ent {{
     Txn,
     /// A response's cluster id.
     ClusterId,
-    /// A consumer group's topic regex (KIP-848).
-    TopicRegex,
+    /// A regex over the tenant's names: a consumer group's topic regex (KIP-848), a
+    /// ListTransactions transactional-id pattern (KIP-1152).
+    Regex,
     /// A config resource's name, and the type that says whose it is.
     ConfigName,
     ConfigType,

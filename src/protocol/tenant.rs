@@ -231,12 +231,12 @@ impl TenantMap {
     fn translate(&self, ent: Ent, name: &str, dir: Dir) -> Option<String> {
         match (dir, ent) {
             (Dir::ToBroker, Ent::Topic) => Some(self.broker_topic(name)),
-            (Dir::ToBroker, Ent::TopicRegex) => Some(self.broker_regex(name)),
+            (Dir::ToBroker, Ent::Regex) => Some(self.broker_regex(name)),
             (Dir::ToBroker, Ent::ClusterId) => Some(name.to_string()),
             (Dir::ToBroker, _) => Some(format!("{}{name}", self.prefix)),
             (Dir::ToClient, Ent::ClusterId) => Some(self.cluster_id.clone()),
             (Dir::ToClient, Ent::Topic) if name.is_empty() => Some(String::new()),
-            (Dir::ToClient, Ent::TopicRegex) => name
+            (Dir::ToClient, Ent::Regex) => name
                 .strip_prefix(self.regex_prefix.as_str())
                 .and_then(|r| r.strip_prefix("(?:"))
                 .and_then(|r| r.strip_suffix(')'))

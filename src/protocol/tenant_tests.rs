@@ -218,6 +218,31 @@ fn a_topic_regex_is_confined_to_the_tenant_and_shown_back_as_written() {
     );
 }
 
+/// KIP-1152: ListTransactions v2 filters transactional ids by a regex, which must not reach
+/// beyond the tenant either (found by the tenant differential test).
+#[test]
+fn a_transactional_id_pattern_is_confined_to_the_tenant() {
+    let req = ListTransactionsRequest::default().with_transactional_id_pattern(Some(s("x.*")));
+    let got = to_broker(ApiKey::ListTransactions, 2, &req);
+    assert_eq!(got.transactional_id_pattern, Some(s("acme\\.(?:x.*)")));
+    let t = |id: &str| {
+        list_transactions_response::TransactionState::default()
+            .with_transactional_id(TransactionalId(s(id)))
+    };
+    let resp = ListTransactionsResponse::default().with_transaction_states(vec![
+        t("acme.x0"),
+        t("zz.acme.x1"),
+        t("x2"),
+    ]);
+    let got = to_client(ApiKey::ListTransactions, 2, &resp);
+    let ids: Vec<_> = got
+        .transaction_states
+        .iter()
+        .map(|t| t.transactional_id.0.to_string())
+        .collect();
+    assert_eq!(ids, ["x0"]);
+}
+
 #[test]
 fn produce_records_pass_unchanged_under_a_translated_name() {
     let records = Bytes::from(vec![7u8; 300]);

@@ -91,8 +91,9 @@ pub(crate) enum Ent {
     Txn,
     /// A response's cluster id.
     ClusterId,
-    /// A consumer group's topic regex (KIP-848).
-    TopicRegex,
+    /// A regex over the tenant's names: a consumer group's topic regex (KIP-848), a
+    /// ListTransactions transactional-id pattern (KIP-1152).
+    Regex,
     /// A config resource's name, and the type that says whose it is.
     ConfigName,
     ConfigType,
@@ -3761,7 +3762,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 314: list_transactions_request::ListTransactionsRequest
     StructDef { name: "ListTransactionsRequest", lo: 0, hi: 2, flex: 0, min: &[3, 11, 12],
         size: size_of::<m::list_transactions_request::ListTransactionsRequest>(),
-        names: &[],
+        names: &[(3, Ent::Regex)],
         fields: &[
             F(0, 2, CompactArray(E::CompactString)), // state_filters
             F(0, 2, CompactArray(E::Int64)), // producer_id_filters
@@ -3813,7 +3814,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 319: consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest
     StructDef { name: "ConsumerGroupHeartbeatRequest", lo: 0, hi: 1, flex: 0, min: &[16, 17],
         size: size_of::<m::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest>(),
-        names: &[(0, Ent::Group), (6, Ent::Topic), (7, Ent::TopicRegex)],
+        names: &[(0, Ent::Group), (6, Ent::Topic), (7, Ent::Regex)],
         fields: &[
             F(0, 1, CompactString), // group_id
             F(0, 1, CompactString), // member_id
@@ -3904,7 +3905,7 @@ pub(crate) static STRUCTS: &[StructDef] = &[
     // 327: consumer_group_describe_response::Member
     StructDef { name: "Member", lo: 0, hi: 1, flex: 0, min: &[16, 17],
         size: size_of::<m::consumer_group_describe_response::Member>(),
-        names: &[(6, Ent::Topic), (7, Ent::TopicRegex)],
+        names: &[(6, Ent::Topic), (7, Ent::Regex)],
         fields: &[
             F(0, 1, CompactString), // member_id
             F(0, 1, NullableCompactString), // instance_id

@@ -66,6 +66,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// One virtual cluster's per-API counters.
+struct VcCounters {
+    name: String,
+    requests: [AtomicU64; API_SLOTS],
+    request_bytes: [AtomicU64; API_SLOTS],
+    response_bytes: [AtomicU64; API_SLOTS],
+}
+
 #[derive(Default)]
 struct ListenerStats {
     active: i64,
@@ -103,6 +111,9 @@ pub struct Metrics {
     /// By virtual cluster label ("" for none) and node id: node ids repeat across clusters.
     upstream: Mutex<BTreeMap<(String, i32), UpstreamStats>>,
     generic: Mutex<BTreeMap<&'static str, BTreeMap<LabelSet, u64>>>,
+    /// Requests and bytes by virtual cluster and API, when the config declares virtual clusters
+    /// (set once at start; indexed by the cluster's position in the config).
+    virtual_clusters: std::sync::OnceLock<Box<[VcCounters]>>,
     /// Gauges set by their owner (name -> (help, value)).
     gauges: Mutex<BTreeMap<&'static str, (&'static str, u64)>>,
 }
@@ -144,6 +155,7 @@ impl Metrics {
             frames_rejected: Mutex::default(),
             upstream: Mutex::default(),
             generic: Mutex::default(),
+            virtual_clusters: std::sync::OnceLock::new(),
             gauges: Mutex::default(),
         })
     }
@@ -217,6 +229,47 @@ impl Metrics {
             .fetch_add(micros, Ordering::Relaxed);
         let bucket = LATENCY_BUCKETS.partition_point(|&(bound, _)| bound < micros);
         self.latency_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Declares the virtual clusters (by config position) whose requests are counted apart;
+    /// only the first call counts.
+    pub fn register_virtual_clusters(&self, names: &[String]) {
+        let _ = self.virtual_clusters.set(
+            names
+                .iter()
+                .map(|n| VcCounters {
+                    name: n.clone(),
+                    requests: atomic_array(),
+                    request_bytes: atomic_array(),
+                    response_bytes: atomic_array(),
+                })
+                .collect(),
+        );
+    }
+
+    /// A request of virtual cluster `vc` (its config position) arrived.
+    pub fn vc_request(&self, vc: u16, api_key: i16, frame_bytes: usize) {
+        if let Some(c) = self
+            .virtual_clusters
+            .get()
+            .and_then(|v| v.get(usize::from(vc)))
+        {
+            let slot = api_slot(api_key);
+            c.requests[slot].fetch_add(1, Ordering::Relaxed);
+            c.request_bytes[slot].fetch_add(saturating_u64(frame_bytes), Ordering::Relaxed);
+        }
+    }
+
+    /// A response of virtual cluster `vc` was sent.
+    pub fn vc_response(&self, vc: u16, api_key: i16, frame_bytes: usize) {
+        if let Some(c) = self
+            .virtual_clusters
+            .get()
+            .and_then(|v| v.get(usize::from(vc)))
+        {
+            c.response_bytes[api_slot(api_key)]
+                .fetch_add(saturating_u64(frame_bytes), Ordering::Relaxed);
+        }
     }
 
     /// A client frame was refused: "too_large", "negative_length", "zero_length", "malformed",
@@ -440,6 +493,45 @@ impl Metrics {
                     l.push(("virtual_cluster", vc));
                 }
                 sample(out, "upstream_connections_active", &l, stats.active)?;
+            }
+        }
+
+        if let Some(vcs) = self.virtual_clusters.get() {
+            for (metric, help, pick) in [
+                (
+                    "virtual_cluster_requests_total",
+                    "Requests by virtual cluster and API.",
+                    0,
+                ),
+                (
+                    "virtual_cluster_request_bytes_total",
+                    "Request bytes by virtual cluster and API.",
+                    1,
+                ),
+                (
+                    "virtual_cluster_response_bytes_total",
+                    "Response bytes by virtual cluster and API.",
+                    2,
+                ),
+            ] {
+                header(out, metric, "counter", help)?;
+                for vc in vcs.iter() {
+                    let counters = match pick {
+                        0 => &vc.requests,
+                        1 => &vc.request_bytes,
+                        _ => &vc.response_bytes,
+                    };
+                    for (slot, c) in counters.iter().enumerate() {
+                        let n = c.load(Ordering::Relaxed);
+                        if n > 0 {
+                            let labels = [
+                                ("virtual_cluster", vc.name.as_str()),
+                                ("api", self.api_names[slot].as_str()),
+                            ];
+                            sample(out, metric, &labels, n)?;
+                        }
+                    }
+                }
             }
         }
 

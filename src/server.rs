@@ -115,6 +115,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let ready = Arc::new(AtomicBool::new(false));
 
     let mut bound = Vec::new();
+    if config.clusters.iter().any(|c| c.named) {
+        let names: Vec<String> = config.clusters.iter().map(|c| c.name.clone()).collect();
+        metrics.register_virtual_clusters(&names);
+    }
     // Authenticators by credentials file: clusters sharing one share its state (lockout, reloads).
     let mut authenticators: Vec<(Option<PathBuf>, Arc<Authenticator>)> = Vec::new();
     let mut reachable = Vec::new();
@@ -200,6 +204,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     listener: listener.clone(),
                     listener_name: Arc::from(l.name.as_str()),
                     virtual_cluster: label.clone(),
+                    virtual_cluster_index: u16::try_from(k).ok().filter(|_| vc.named),
                     tenant: tenant.clone(),
                     cluster: cluster.clone(),
                     metrics: metrics.clone(),

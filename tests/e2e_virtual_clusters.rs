@@ -271,7 +271,9 @@ fn two_clusters_behind_one_sni_port_with_a_port_per_broker_listener_beside_it() 
         "kafka_gateway_connections_total{listener=\"eu-sni\",virtual_cluster=\"eu\"}",
         "kafka_gateway_connections_total{listener=\"us-sni\",virtual_cluster=\"us\"}",
         "kafka_gateway_connections_total{listener=\"eu-plain\",virtual_cluster=\"eu\"}",
-        "virtual_cluster=\"us\"",
+        "kafka_gateway_virtual_cluster_requests_total{virtual_cluster=\"eu\",api=\"Produce\"}",
+        "kafka_gateway_virtual_cluster_requests_total{virtual_cluster=\"us\",api=\"Produce\"}",
+        "kafka_gateway_virtual_cluster_response_bytes_total{virtual_cluster=\"us\",api=\"Fetch\"}",
     ] {
         assert!(metrics.contains(want), "no {want}:\n{metrics}");
     }
@@ -395,6 +397,13 @@ fn a_switch_drains_old_connections_and_sends_new_ones_to_the_other_cluster() {
         )),
     );
     assert_round_trip(&after, 100, "after the switch");
+    let java = java44_workload(
+        &tools,
+        &words(&format!(
+            "roundtrip --bootstrap {addr} --topic after-java --count 100"
+        )),
+    );
+    assert_round_trip(&java, 100, "after the switch (Java)");
     let mut on_a = RawClient::connect(a.socket(KafkaListener::Plaintext));
     assert!(
         !common::kafka::topic_exists(&mut on_a, "after"),

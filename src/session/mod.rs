@@ -48,6 +48,8 @@ pub struct SessionCtx {
     pub listener_name: Arc<str>,
     /// The virtual cluster's name in audit records and metrics (declared clusters only).
     pub virtual_cluster: Option<Arc<str>>,
+    /// Its position in the config, for the per-cluster request counters (declared only).
+    pub virtual_cluster_index: Option<u16>,
     /// The tenant namespace the virtual cluster maps its names into, if any.
     pub tenant: Option<Arc<crate::protocol::tenant::TenantMap>>,
     pub cluster: Arc<Cluster>,
@@ -271,6 +273,9 @@ async fn handle_requests<R: AsyncRead + Unpin>(
         let meta =
             peek_request(&payload).inspect_err(|_| ctx.metrics.frame_rejected("malformed"))?;
         ctx.metrics.request(meta.api_key, frame.len());
+        if let Some(vc) = ctx.virtual_cluster_index {
+            ctx.metrics.vc_request(vc, meta.api_key, frame.len());
+        }
         ctx.stats
             .bytes_in
             .fetch_add(frame.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -1258,6 +1263,9 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                 };
                 ctx.metrics
                     .response(api as i16, frame.len(), sent.elapsed());
+                if let Some(vc) = ctx.virtual_cluster_index {
+                    ctx.metrics.vc_response(vc, api as i16, frame.len());
+                }
                 frame
             }
         };

@@ -686,7 +686,33 @@ def read_back_log(args, stats):
     c.close()
     if remaining:
         stats.error("verify", "log read-back incomplete: %s" % sorted(remaining))
+    stats.below_low = probe_below_low_watermark(args, stats)
     return where
+
+
+def probe_below_low_watermark(args, stats):
+    """For partitions whose low watermark is above 0: what a fetch from offset 0 returns. Records
+    there mean the broker misreports its earliest offset; an out-of-range error means it removed
+    them. Only for the report of lost records (the soak never deletes records)."""
+    out = {}
+    for (t, p), (lo, _) in getattr(stats, "watermarks", {}).items():
+        if lo <= 0:
+            continue
+        c = Consumer(client_conf(args, "alice", **{
+            "client.id": "soak-probe", "group.id": "soak-probe", "enable.auto.commit": False,
+            "auto.offset.reset": "error", "error_cb": lambda e: None}))
+        c.assign([TopicPartition(t, p, 0)])
+        seen, err = [], None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not seen and err is None:
+            for m in c.consume(num_messages=20, timeout=1.0):
+                if m.error():
+                    err = str(m.error())
+                    break
+                seen.append([m.offset(), (m.key() or b"").decode(errors="replace")])
+        c.close()
+        out["%s-%d" % (t, p)] = {"low": lo, "records_from_0": seen[:10], "error": err}
+    return out
 
 
 def summarize_samples(samples, duration):
@@ -847,7 +873,11 @@ def cmd_run(args):
                          # offset the group saw in it.
                          "watermarks": list(getattr(stats, "watermarks", {}).get(tuple(all_acked[rid][:2]), ())),
                          "group_first_offset": min((o for (t, p, o) in at if (t, p) == tuple(all_acked[rid][:2])),
-                                                   default=None)}
+                                                   default=None),
+                         # What a fetch from offset 0 of that partition returned (records: the
+                         # broker misreports its earliest offset; an error: it removed them).
+                         "from_offset_0": getattr(stats, "below_low", {}).get(
+                             "%s-%d" % tuple(all_acked[rid][:2]))}
                         for rid in sorted(set(lost) | set(missing_in_log))[:10]],
         "log_duplicates": len(log_dups),
         "log_duplicate_examples": dict(list(log_dups.items())[:5]),

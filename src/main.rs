@@ -780,6 +780,11 @@ fn cluster_switch(name: &str, to: &[String], path: &std::path::Path) -> anyhow::
     }
     let tmp = path.with_extension("toml.switch-tmp");
     std::fs::write(&tmp, &edited).with_context(|| format!("writing {}", tmp.display()))?;
+    // The config may hold secrets (an upstream password): the new file keeps the old one's mode.
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .permissions();
+    std::fs::set_permissions(&tmp, mode).with_context(|| format!("setting {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
     println!(
         "{}: virtual cluster {name} now points at {}; a running gateway with this config switches within a second (or on SIGHUP)",

@@ -67,13 +67,6 @@ fn create_topic(c: &mut RawClient, name: &str, partitions: i32) {
     common::kafka::wait_for_leaders(c, &[name]);
 }
 
-fn assert_roundtrip(what: &str, r: &serde_json::Value, n: u64) {
-    assert_eq!(r["produced"], n, "{what}: {r}");
-    assert_eq!(r["consumed"], n, "{what}: {r}");
-    assert_eq!(r["distinct"], n, "{what}: {r}");
-    assert_eq!(r["mismatches"], 0, "{what}: {r}");
-}
-
 fn assert_admin(what: &str, r: &serde_json::Value) {
     assert_eq!(r["created"], true, "{what}: {r}");
     assert_eq!(r["described"], true, "{what}: {r}");

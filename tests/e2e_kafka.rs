@@ -75,13 +75,6 @@ fn sasl_args<'a>(user: &'a str, password: &'a str) -> [&'a str; 6] {
     ]
 }
 
-fn assert_roundtrip(what: &str, r: &serde_json::Value, n: u64) {
-    assert_eq!(r["produced"], n, "{what}: {r}");
-    assert_eq!(r["consumed"], n, "{what}: {r}");
-    assert_eq!(r["distinct"], n, "{what}: {r}");
-    assert_eq!(r["mismatches"], 0, "{what}: {r}");
-}
-
 fn roundtrip_args<'a>(bootstrap: &'a str, topic: &'a str) -> Vec<&'a str> {
     vec![
         "roundtrip",

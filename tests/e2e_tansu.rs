@@ -22,13 +22,6 @@ const SASL: ListenerSpec = ListenerSpec {
     sasl: r#""SCRAM-SHA-256""#,
 };
 
-fn assert_roundtrip(what: &str, r: &serde_json::Value, n: u64) {
-    assert_eq!(r["produced"], n, "{what}: {r}");
-    assert_eq!(r["consumed"], n, "{what}: {r}");
-    assert_eq!(r["distinct"], n, "{what}: {r}");
-    assert_eq!(r["mismatches"], 0, "{what}: {r}");
-}
-
 #[test]
 fn tansu_librdkafka_and_java_round_trip_over_tls_with_rewritten_addresses() {
     let tools = tools();

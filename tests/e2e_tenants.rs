@@ -52,10 +52,6 @@ fn config(dir: &Path, kafka: &Upstream, admin: u16) -> (String, Vec<(String, u16
     (text, ports)
 }
 
-fn words(line: &str) -> Vec<&str> {
-    line.split_whitespace().collect()
-}
-
 #[test]
 fn two_tenants_share_one_kafka_cluster_and_never_see_each_other() {
     let tools = tools();
@@ -79,15 +75,7 @@ fn two_tenants_share_one_kafka_cluster_and_never_see_each_other() {
                 "roundtrip --bootstrap {addr} --topic orders --count {n} --group readers"
             )),
         );
-        assert_eq!(
-            (
-                r["produced"].as_u64(),
-                r["consumed"].as_u64(),
-                r["mismatches"].as_u64()
-            ),
-            (Some(n), Some(n), Some(0)),
-            "{addr}: {r}"
-        );
+        assert_roundtrip(&addr.to_string(), &r, n);
     }
     // Java (4.4) transactions in acme: the transactional id is acme's on the broker.
     let j = java44_workload(

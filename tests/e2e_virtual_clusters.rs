@@ -120,21 +120,6 @@ fn handshake(port: u16, ca: &Path, server_name: Option<&str>) -> Result<(), Stri
     Ok(())
 }
 
-/// A command line's words (no argument here contains a space).
-fn words(line: &str) -> Vec<&str> {
-    line.split_whitespace().collect()
-}
-
-/// Every record produced came back, unchanged.
-fn assert_round_trip(r: &serde_json::Value, n: u64, what: &str) {
-    let got = (
-        r["produced"].as_u64(),
-        r["consumed"].as_u64(),
-        r["mismatches"].as_u64(),
-    );
-    assert_eq!(got, (Some(n), Some(n), Some(0)), "{what}: {r}");
-}
-
 #[test]
 fn two_clusters_behind_one_sni_port_with_a_port_per_broker_listener_beside_it() {
     let tools = tools();
@@ -185,7 +170,7 @@ fn two_clusters_behind_one_sni_port_with_a_port_per_broker_listener_beside_it() 
             "{eu_rt} --topic eu-orders --count 2000 --group eu-g --partitions 6 --replication 3"
         )),
     );
-    assert_round_trip(&r, 2000, "eu over SNI");
+    assert_roundtrip("eu over SNI", &r, 2000);
 
     // Java 4.4 through us's route on the same port: node 1 there is another broker than eu's 1.
     let j = java44_workload(
@@ -194,7 +179,7 @@ fn two_clusters_behind_one_sni_port_with_a_port_per_broker_listener_beside_it() 
             "{us_rt} --topic us-orders --count 1000 --group us-g"
         )),
     );
-    assert_round_trip(&j, 1000, "us over SNI (Java)");
+    assert_roundtrip("us over SNI (Java)", &j, 1000);
     let m = python_workload(
         &tools,
         &words(&format!("metadata --bootstrap {us_boot} --tls-ca {ca}")),
@@ -309,14 +294,9 @@ fn two_clusters_behind_one_sni_port_with_a_port_per_broker_listener_beside_it() 
     );
 }
 
-/// Switchover (issue 14, item 4): `kafka-gateway cluster switch` points a virtual cluster at
-/// another Apache Kafka cluster while clients are connected. A request in flight is answered, then
-/// every old connection closes; new connections reach the other cluster; the switch is recorded.
-#[test]
-fn a_switch_drains_old_connections_and_sends_new_ones_to_the_other_cluster() {
-    let tools = tools();
-    let dir = TempDir::new("switch");
-    let (a, b) = (KafkaCluster::start(), KafkaCluster::start());
+/// A gateway with one virtual cluster, `main`, in front of `upstream`: a port-per-broker
+/// listener (4 ports from the returned base, node ids from 1) and an audit trail in `dir/audit`.
+fn switchable_gateway(dir: &Path, upstream: &KafkaCluster) -> (Gateway, u16) {
     let (bind, base, admin) = (free_port(), free_port_range(4), free_port());
     let text = format!(
         "[[virtual_clusters]]\nname = \"main\"\n\
@@ -325,10 +305,38 @@ fn a_switch_drains_old_connections_and_sends_new_ones_to_the_other_cluster() {
          [[virtual_clusters.listeners]]\nname = \"main\"\nbind = \"127.0.0.1:{bind}\"\n\
          advertised_host = \"127.0.0.1\"\nbroker_port_base = {base}\nbroker_port_count = 4\nnode_id_base = 1\n\n\
          [admin]\nbind = \"127.0.0.1:{admin}\"\n[audit]\ndir = {:?}\n",
-        a.addr(),
-        dir.path().join("audit"),
+        upstream.addr(),
+        dir.join("audit"),
     );
-    let gw = Gateway::start(dir.path(), &text, vec![base], admin);
+    (Gateway::start(dir, &text, vec![base], admin), base)
+}
+
+/// `kafka-gateway cluster switch main --to <to>` on the gateway's own config file.
+fn switch_to(gw: &Gateway, to: &KafkaCluster) {
+    let out = gateway_cli(
+        &[
+            "cluster",
+            "switch",
+            "main",
+            "--to",
+            &to.addr(),
+            "--config",
+            gw.config.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert!(out.ok, "cluster switch: {}", out.stderr);
+}
+
+/// Switchover (issue 14, item 4): `kafka-gateway cluster switch` points a virtual cluster at
+/// another Apache Kafka cluster while clients are connected. A request in flight is answered, then
+/// every old connection closes; new connections reach the other cluster; the switch is recorded.
+#[test]
+fn a_switch_drains_old_connections_and_sends_new_ones_to_the_other_cluster() {
+    let tools = tools();
+    let dir = TempDir::new("switch");
+    let (a, b) = (KafkaCluster::start(), KafkaCluster::start());
+    let (gw, base) = switchable_gateway(dir.path(), &a);
     let addr = gw.addr("main");
     let before = python_workload(
         &tools,
@@ -336,7 +344,7 @@ fn a_switch_drains_old_connections_and_sends_new_ones_to_the_other_cluster() {
             "roundtrip --bootstrap {addr} --topic before --count 100"
         )),
     );
-    assert_round_trip(&before, 100, "before the switch");
+    assert_roundtrip("before the switch", &before, 100);
 
     // Two connections to the broker port: one idle, one with a Fetch waiting 3 s for records.
     let broker = std::net::SocketAddr::from(([127, 0, 0, 1], base));
@@ -355,19 +363,7 @@ fn a_switch_drains_old_connections_and_sends_new_ones_to_the_other_cluster() {
     busy.send_raw(&frame).expect("send fetch");
     std::thread::sleep(Duration::from_millis(300));
 
-    let out = gateway_cli(
-        &[
-            "cluster",
-            "switch",
-            "main",
-            "--to",
-            &b.addr(),
-            "--config",
-            gw.config.to_str().expect("utf-8"),
-        ],
-        None,
-    );
-    assert!(out.ok, "cluster switch: {}", out.stderr);
+    switch_to(&gw, &b);
     // The waiting Fetch is answered (its 3 s run out on the old cluster), then the connection closes.
     let answered = busy.read_frame().expect("the in-flight Fetch is answered");
     assert!(answered.len() > 8, "{answered:?}");
@@ -396,14 +392,14 @@ fn a_switch_drains_old_connections_and_sends_new_ones_to_the_other_cluster() {
             "roundtrip --bootstrap {addr} --topic after --count 100"
         )),
     );
-    assert_round_trip(&after, 100, "after the switch");
+    assert_roundtrip("after the switch", &after, 100);
     let java = java44_workload(
         &tools,
         &words(&format!(
             "roundtrip --bootstrap {addr} --topic after-java --count 100"
         )),
     );
-    assert_round_trip(&java, 100, "after the switch (Java)");
+    assert_roundtrip("after the switch (Java)", &java, 100);
     let mut on_a = RawClient::connect(a.socket(KafkaListener::Plaintext));
     assert!(
         !common::kafka::topic_exists(&mut on_a, "after"),
@@ -503,17 +499,7 @@ fn after_a_switch_to_a_mirror_a_consumer_group_continues_where_it_stopped() {
     let tools = tools();
     let dir = TempDir::new("switch-mm2");
     let (a, b) = (KafkaCluster::start(), KafkaCluster::start());
-    let (bind, base, admin) = (free_port(), free_port_range(4), free_port());
-    let text = format!(
-        "[[virtual_clusters]]\nname = \"main\"\n\
-         [virtual_clusters.upstream]\nbootstrap_servers = [{:?}]\nmetadata_refresh = \"2s\"\n\
-         [virtual_clusters.authorization]\nallow_all = true\n\
-         [[virtual_clusters.listeners]]\nname = \"main\"\nbind = \"127.0.0.1:{bind}\"\n\
-         advertised_host = \"127.0.0.1\"\nbroker_port_base = {base}\nbroker_port_count = 4\nnode_id_base = 1\n\n\
-         [admin]\nbind = \"127.0.0.1:{admin}\"\n",
-        a.addr(),
-    );
-    let gw = Gateway::start(dir.path(), &text, vec![base], admin);
+    let (gw, _) = switchable_gateway(dir.path(), &a);
     let addr = gw.addr("main");
     let before = python_workload(
         &tools,
@@ -521,7 +507,7 @@ fn after_a_switch_to_a_mirror_a_consumer_group_continues_where_it_stopped() {
             "roundtrip --bootstrap {addr} --topic orders --count 200 --group readers"
         )),
     );
-    assert_round_trip(&before, 200, "on cluster a");
+    assert_roundtrip("on cluster a", &before, 200);
     let mut on_a = RawClient::connect(a.socket(KafkaListener::Plaintext));
     let committed_a = committed(&mut on_a, "readers", "orders");
     assert_eq!(committed_a, 200, "the group committed everything on a");
@@ -534,19 +520,7 @@ fn after_a_switch_to_a_mirror_a_consumer_group_continues_where_it_stopped() {
         || committed(&mut on_b, "readers", "orders") == committed_a,
     );
 
-    let out = gateway_cli(
-        &[
-            "cluster",
-            "switch",
-            "main",
-            "--to",
-            &b.addr(),
-            "--config",
-            gw.config.to_str().expect("utf-8"),
-        ],
-        None,
-    );
-    assert!(out.ok, "cluster switch: {}", out.stderr);
+    switch_to(&gw, &b);
     eventually("the gateway on b", Duration::from_secs(20), || {
         let mut c = RawClient::connect(addr);
         common::kafka::metadata(&mut c, None, false)
@@ -561,7 +535,7 @@ fn after_a_switch_to_a_mirror_a_consumer_group_continues_where_it_stopped() {
             "roundtrip --bootstrap {addr} --topic orders --count 50 --group readers --settle 3"
         )),
     );
-    assert_round_trip(&after, 50, "on cluster b");
+    assert_roundtrip("on cluster b", &after, 50);
     assert_eq!(
         after["stale_ignored"].as_u64(),
         Some(0),

@@ -629,6 +629,20 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// A workload client's `roundtrip` result: `n` records produced and consumed, each once and
+/// unchanged.
+pub fn assert_roundtrip(what: &str, r: &serde_json::Value, n: u64) {
+    assert_eq!(r["produced"], n, "{what}: {r}");
+    assert_eq!(r["consumed"], n, "{what}: {r}");
+    assert_eq!(r["distinct"], n, "{what}: {r}");
+    assert_eq!(r["mismatches"], 0, "{what}: {r}");
+}
+
+/// A workload command line's words (for arguments without spaces).
+pub fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
 /// Runs tests/clients/workload.py and returns its JSON result line.
 pub fn python_workload(tools: &Tools, args: &[&str]) -> serde_json::Value {
     let script = repo_root().join("tests/clients/workload.py");

@@ -114,13 +114,8 @@ pub fn write_dev_certs_for(
     validate_cn(client_cn)?;
     for name in server_names {
         let bare = name.strip_prefix("*.").unwrap_or(name);
-        let ok = !bare.is_empty()
-            && bare.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            });
-        if !ok {
+        // The same rule as the SNI names the listeners route by (case aside).
+        if crate::config::check_dns_name(&bare.to_ascii_lowercase()).is_err() {
             return Err(CertError::InvalidServerName { name: name.clone() });
         }
     }

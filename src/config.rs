@@ -936,7 +936,7 @@ fn read_sni(t: &mut Reader<'_>) -> Option<SniRoutes> {
 
 /// Letters, digits and hyphens in dot-separated labels of 1-63 characters, 253 at most, not
 /// starting or ending a label with a hyphen; a wildcard is not a name a client asks for.
-fn check_dns_name(name: &str) -> Result<(), &'static str> {
+pub(crate) fn check_dns_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() || name.len() > 253 {
         return Err("length must be 1-253");
     }

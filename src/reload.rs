@@ -64,6 +64,29 @@ fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
+/// The SIGHUP stream, or `None` (logged) if the handler cannot be installed: reloads then
+/// follow file changes only.
+fn hangup() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .inspect_err(|e| {
+            tracing::error!(error = %e, "cannot install the SIGHUP handler; reloading on file change only")
+        })
+        .ok()
+}
+
+/// Waits for the next look at the watched files: `Some(true)` on SIGHUP (everything is reloaded),
+/// `Some(false)` after [`POLL`], `None` at shutdown.
+async fn next_look(
+    hup: &mut Option<tokio::signal::unix::Signal>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<bool> {
+    tokio::select! {
+        _ = tokio::time::sleep(POLL) => Some(false),
+        Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => Some(true),
+        _ = shutdown.wait_for(|s| *s) => None,
+    }
+}
+
 /// Runs until shutdown, for one virtual cluster's policy and (unless another cluster's task
 /// watches the same one) its authenticator's files; records carry `virtual_cluster`.
 pub async fn run(
@@ -89,22 +112,14 @@ pub async fn run(
             files.push(Watched::new("jwks", p));
         }
     }
-    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot install the SIGHUP handler; reloading on file change only");
-            None
-        }
-    };
+    let mut hup = hangup();
     loop {
-        let forced = tokio::select! {
-            _ = tokio::time::sleep(POLL) => false,
-            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
-                tracing::info!("SIGHUP: reloading");
-                true
-            }
-            _ = shutdown.wait_for(|s| *s) => return,
+        let Some(forced) = next_look(&mut hup, &mut shutdown).await else {
+            return;
         };
+        if forced {
+            tracing::info!("SIGHUP: reloading");
+        }
         // Every file is looked at (each remembers its new modification time) before anything is
         // reloaded. The policy is one unit (model + every file): reloaded once if any part changed,
         // and its audit record names the parts that changed (all of them on SIGHUP).
@@ -220,12 +235,10 @@ pub async fn watch_upstreams(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut file = Watched::new("config", &path);
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut hup = hangup();
     loop {
-        let forced = tokio::select! {
-            _ = tokio::time::sleep(POLL) => false,
-            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
-            _ = shutdown.wait_for(|s| *s) => return,
+        let Some(forced) = next_look(&mut hup, &mut shutdown).await else {
+            return;
         };
         if !(file.changed() || forced) {
             continue;

@@ -170,7 +170,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             _ => Vec::new(),
         };
         let (policy, policy_error) = load_policy(vc, reserved);
-        let label: Option<Arc<str>> = vc.label().map(Arc::from);
         let tenant = vc.tenant.as_ref().map(|t| {
             Arc::new(crate::protocol::tenant::TenantMap::new(
                 &t.prefix,
@@ -203,7 +202,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     config: config.clone(),
                     listener: listener.clone(),
                     listener_name: Arc::from(l.name.as_str()),
-                    virtual_cluster: label.clone(),
                     virtual_cluster_index: u16::try_from(k).ok().filter(|_| vc.named),
                     tenant: tenant.clone(),
                     cluster: cluster.clone(),

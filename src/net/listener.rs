@@ -308,11 +308,9 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
     let mut session = ctx.session;
     (session.cluster, session.shutdown) = ctx.upstream.for_connection();
     session.peer = peer;
-    session.conn = session.audit.conn(
-        peer,
-        &session.listener.name,
-        session.virtual_cluster.as_deref(),
-    );
+    session.conn = session
+        .audit
+        .conn(peer, &session.listener.name, session.virtual_cluster());
     let started = Instant::now();
     match ctx.tls {
         None => {
@@ -521,7 +519,7 @@ async fn serve_sni(
             session.peer = peer;
             session.conn = ConnInfo {
                 listener: session.listener.name.clone(),
-                virtual_cluster: session.virtual_cluster.as_deref().map(str::to_string),
+                virtual_cluster: session.virtual_cluster().map(str::to_string),
                 ..conn
             };
             serve_tls(*tls, session, started).await

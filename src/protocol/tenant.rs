@@ -94,7 +94,7 @@ impl TenantMap {
         body: &[u8],
         out: &mut BytesMut,
     ) -> Result<(), TenantError> {
-        self.walk(api_key, version, body, out, Dir::ToBroker, true)
+        self.walk(api_key, version, body, out, Dir::ToBroker)
     }
 
     /// A response body with every name the client's and what is not the tenant's left out.
@@ -105,7 +105,7 @@ impl TenantMap {
         body: &[u8],
         out: &mut BytesMut,
     ) -> Result<(), TenantError> {
-        self.walk(api_key, version, body, out, Dir::ToClient, false)
+        self.walk(api_key, version, body, out, Dir::ToClient)
     }
 
     /// A whole request frame (length prefix, header, body) with the body's names the broker's.
@@ -188,13 +188,17 @@ impl TenantMap {
         body: &[u8],
         out: &mut BytesMut,
         dir: Dir,
-        request: bool,
     ) -> Result<(), TenantError> {
         let api = APIS
             .iter()
             .find(|a| a.key == api_key)
             .ok_or(TenantError::Unsupported(api_key, version))?;
-        let st = &STRUCTS[usize::from(if request { api.request } else { api.response })];
+        // Requests go to the broker, responses to the client.
+        let body_struct = match dir {
+            Dir::ToBroker => api.request,
+            Dir::ToClient => api.response,
+        };
+        let st = &STRUCTS[usize::from(body_struct)];
         if version < st.lo || version > st.hi {
             return Err(TenantError::Unsupported(api_key, version));
         }

@@ -46,9 +46,8 @@ pub struct SessionCtx {
     pub listener: Arc<ListenerConfig>,
     /// The listener's name, shared: the session registries key sessions by it per request.
     pub listener_name: Arc<str>,
-    /// The virtual cluster's name in audit records and metrics (declared clusters only).
-    pub virtual_cluster: Option<Arc<str>>,
-    /// Its position in the config, for the per-cluster request counters (declared only).
+    /// The virtual cluster's position in the config, when the config declares virtual clusters:
+    /// its name goes into audit records, the position indexes the per-cluster counters.
     pub virtual_cluster_index: Option<u16>,
     /// The tenant namespace the virtual cluster maps its names into, if any.
     pub tenant: Option<Arc<crate::protocol::tenant::TenantMap>>,
@@ -67,6 +66,14 @@ pub struct SessionCtx {
     pub target: Target,
     pub peer: SocketAddr,
     pub shutdown: watch::Receiver<bool>,
+}
+
+impl SessionCtx {
+    /// The virtual cluster's name in audit records and metric labels (declared clusters only).
+    pub fn virtual_cluster(&self) -> Option<&str> {
+        let i = usize::from(self.virtual_cluster_index?);
+        self.config.clusters.get(i).and_then(|c| c.label())
+    }
 }
 
 /// What the connection-close audit record reports.
@@ -500,11 +507,11 @@ async fn handle_requests<R: AsyncRead + Unpin>(
             };
             let conn = Box::pin(ctx.cluster.connect(ctx.target)).await.inspect_err(|e| {
                 ctx.metrics
-                    .upstream_connect(ctx.virtual_cluster.as_deref(), node, false);
+                    .upstream_connect(ctx.virtual_cluster(), node, false);
                 tracing::warn!(peer = %ctx.peer, error = %e, "cannot reach upstream for client");
             })?;
             ctx.metrics
-                .upstream_connect(ctx.virtual_cluster.as_deref(), node, true);
+                .upstream_connect(ctx.virtual_cluster(), node, true);
             if tx
                 .send(Pending::Attach(FrameReader::reserving_whole_frames(
                     conn.reader,

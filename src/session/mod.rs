@@ -439,13 +439,12 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                     };
                     Box::pin(ctx.cluster.resolve_topics(&named_ids, &named_topics)).await;
                 }
-                // Metadata v0-3 auto-creates every missing topic it names, with no flag to turn
-                // that off: for a session that may not create, whether a topic exists decides
-                // between forwarding and refusing, so the gateway's view of the cluster must
-                // not be older than the request (Kafka's never is). Found by the differential
-                // test: a topic created moments before was refused as missing.
-                let old_metadata = api == ApiKey::Metadata && meta.api_version < 4;
-                if mapping::asks_for_every_topic(&request) || old_metadata {
+                // Metadata v0-3 naming a topic the gateway does not know: whether it exists
+                // decides the answer, so the cluster is asked first (found by the differential
+                // test: a topic created moments before was refused as missing).
+                if mapping::asks_for_every_topic(&request)
+                    || mapping::names_unknown_auto_created(&request, &topic_ids(ctx))
+                {
                     Box::pin(ctx.cluster.refresh_listing()).await;
                 }
                 let ids = &topic_ids(ctx);

@@ -396,6 +396,21 @@ pub fn topic_names_named(request: &Request) -> Vec<String> {
 
 /// Whether a request is answered from the gateway's listing of every topic (a
 /// DescribeTopicPartitions without names): the session lists them again first.
+/// Whether a Metadata v0-3 request (which creates every missing topic it names, with no flag
+/// to turn that off) names a topic `ids` does not know: its answer depends on whether the topic
+/// exists, so the cluster must be asked first (Kafka's own view is never stale).
+pub fn names_unknown_auto_created(request: &Request, ids: &dyn TopicIds) -> bool {
+    let Request::Metadata { wire, .. } = request else {
+        return false;
+    };
+    if wire.version() >= topics::metadata::FIRST_AUTO_CREATE_FLAG_VERSION {
+        return false;
+    }
+    wire.topics().is_some_and(|mut topics| {
+        topics.any(|t| t.is_ok_and(|t| t.name.is_some_and(|n| ids.id_of(n).is_none())))
+    })
+}
+
 pub fn asks_for_every_topic(request: &Request) -> bool {
     matches!(request.body(), Some(RequestKind::DescribeTopicPartitions(d)) if d.topics.is_empty())
 }

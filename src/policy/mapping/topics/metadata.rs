@@ -54,7 +54,7 @@ use crate::protocol::metadata::{
 use crate::protocol::wire::{put_count, WireError};
 
 /// Metadata v4 has `allow_auto_topic_creation`.
-const FIRST_AUTO_CREATE_FLAG_VERSION: i16 = 4;
+pub(crate) const FIRST_AUTO_CREATE_FLAG_VERSION: i16 = 4;
 /// Metadata v12 may name topics by id only.
 const FIRST_BY_ID_VERSION: i16 = 12;
 

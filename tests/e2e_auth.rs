@@ -621,10 +621,8 @@ fn slow_clients_are_cut_off_by_the_authentication_deadline_and_pre_auth_frames_a
         c.is_closed_within(Duration::from_secs(3)),
         "oversized pre-auth frame accepted"
     );
-    assert!(s
-        .gateway
-        .metrics()
-        .contains("frames_rejected_total{reason=\"too_large\"}"));
+    s.gateway
+        .wait_for_metric("frames_rejected_total{reason=\"too_large\"}");
 }
 
 #[test]

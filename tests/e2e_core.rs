@@ -225,10 +225,8 @@ fn tls_listener_with_required_client_certs_refuses_anonymous_clients() {
     let mut raw = RawClient::connect(s.gateway.addr("mtls"));
     raw.send_raw(b"\x16\x03\x01\x00\x05hello").expect("send");
     assert!(raw.is_closed_within(Duration::from_secs(5)));
-    assert!(s
-        .gateway
-        .metrics()
-        .contains("connections_rejected_total{reason=\"tls_handshake\"}"));
+    s.gateway
+        .wait_for_metric("connections_rejected_total{reason=\"tls_handshake\"}");
 }
 
 #[test]
@@ -353,15 +351,10 @@ fn unsupported_api_keys_and_versions_close_the_connection() {
             "api {key} v{version} not closed"
         );
     }
-    let m = s.gateway.metrics();
-    assert!(
-        m.contains("frames_rejected_total{reason=\"unsupported_api\"}"),
-        "{m}"
-    );
-    assert!(
-        m.contains("frames_rejected_total{reason=\"unsupported_version\"}"),
-        "{m}"
-    );
+    s.gateway
+        .wait_for_metric("frames_rejected_total{reason=\"unsupported_api\"}");
+    s.gateway
+        .wait_for_metric("frames_rejected_total{reason=\"unsupported_version\"}");
 }
 
 #[test]
@@ -479,10 +472,8 @@ fn per_ip_cap_refuses_extra_connections_and_counts_them() {
         extra.is_closed_within(Duration::from_secs(5)),
         "4th connection from one IP was kept"
     );
-    assert!(s
-        .gateway
-        .metrics()
-        .contains("connections_rejected_total{reason=\"per_ip_cap\"}"));
+    s.gateway
+        .wait_for_metric("connections_rejected_total{reason=\"per_ip_cap\"}");
     drop(held.pop());
     std::thread::sleep(Duration::from_millis(200));
     let mut again = RawClient::connect(addr);

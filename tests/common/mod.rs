@@ -520,6 +520,24 @@ impl Gateway {
         http_get(self.admin, "/metrics").expect("metrics").1
     }
 
+    /// Waits until `/metrics` names `series`. A closed socket is not a counted rejection:
+    /// the gateway closes (drops the stream) and counts in either order, so a test that
+    /// sees the close must still wait for the count.
+    pub fn wait_for_metric(&self, series: &str) {
+        let start = Instant::now();
+        loop {
+            let m = self.metrics();
+            if m.contains(series) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{series} not in /metrics within 5 s:\n{m}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

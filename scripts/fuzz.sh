@@ -46,7 +46,7 @@ set -euo pipefail
 
 CARGO_FUZZ_VERSION=0.13.2
 ALL_TARGETS=(decode_request rewrite_response merge_response frame_split scram_server upstream_sasl
-  oauthbearer config_files audit_copy tenant_names)
+  oauthbearer config_files audit_copy tenant_names gssapi_server)
 
 CAPTURE=0
 if [ "${1:-}" = "--capture" ]; then

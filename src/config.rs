@@ -194,8 +194,37 @@ pub struct UpstreamTls {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamSasl {
     pub mechanism: Mechanism,
+    /// SCRAM/PLAIN user; for GSSAPI the Kerberos principal (also in `kerberos`).
     pub username: String,
+    /// Empty for GSSAPI: the key is in the keytab.
     pub password: Secret,
+    pub kerberos: Option<UpstreamKerberos>,
+}
+
+/// The gateway's own Kerberos identity towards GSSAPI brokers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamKerberos {
+    /// e.g. `gateway@EXAMPLE.COM`; its key is in `keytab`.
+    pub principal: String,
+    pub keytab: PathBuf,
+    /// The brokers' service name (Kafka's `sasl.kerberos.service.name`): the gateway asks the
+    /// KDC for `<service_name>/<broker host>`.
+    pub service_name: String,
+    pub krb5_conf: Option<PathBuf>,
+}
+
+/// GSSAPI at the gateway's listeners (`[authentication.kerberos]`).
+#[derive(Debug, Clone)]
+pub struct KerberosConfig {
+    /// The principal clients get tickets for, e.g. `kafka/gateway.example.com@EXAMPLE.COM`.
+    pub service_principal: String,
+    pub keytab: PathBuf,
+    /// MIT krb5.conf; without it the library's default (`KRB5_CONFIG` or /etc/krb5.conf).
+    pub krb5_conf: Option<PathBuf>,
+    /// Kafka's `sasl.kerberos.principal.to.local.rules`.
+    pub principal_to_local_rules: Vec<String>,
+    /// Realms whose principals may log in; by default the service principal's own.
+    pub allowed_realms: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,6 +329,7 @@ pub struct AuthConfig {
     pub lockout_window: Duration,
     pub lockout_duration: Duration,
     pub oauthbearer: Option<OAuthSettings>,
+    pub kerberos: Option<KerberosConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -717,17 +747,48 @@ fn read_upstream_sasl(t: &mut Reader<'_>, base_dir: &Path, has_tls: bool) -> Opt
     let mechanism = t
         .string("mechanism", None)
         .and_then(|m| match Mechanism::from_name(&m) {
-            Some(m @ (Mechanism::Plain | Mechanism::ScramSha256 | Mechanism::ScramSha512)) => {
-                Some(m)
-            }
+            Some(
+                m @ (Mechanism::Plain
+                | Mechanism::ScramSha256
+                | Mechanism::ScramSha512
+                | Mechanism::Gssapi),
+            ) => Some(m),
             _ => {
                 t.issue(
                     "mechanism",
-                    &format!("{m:?} is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"),
+                    &format!("{m:?} is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI"),
                 );
                 None
             }
         });
+    if mechanism == Some(Mechanism::Gssapi) {
+        for key in ["username", "password", "password_file"] {
+            if t.has(key) {
+                t.reject(key, "not used with GSSAPI (principal and keytab are)");
+            }
+        }
+        let principal = t.string("principal", None);
+        let keytab = t.path("keytab", base_dir, None);
+        let service_name = t.string("service_name", Some("kafka"));
+        let krb5_conf = t.opt_path("krb5_conf", base_dir);
+        let kerberos = UpstreamKerberos {
+            principal: principal?,
+            keytab: keytab?,
+            service_name: service_name?,
+            krb5_conf,
+        };
+        return Some(UpstreamSasl {
+            mechanism: Mechanism::Gssapi,
+            username: kerberos.principal.clone(),
+            password: Secret::new(""),
+            kerberos: Some(kerberos),
+        });
+    }
+    for key in ["principal", "keytab", "service_name", "krb5_conf"] {
+        if t.has(key) {
+            t.reject(key, "only used with mechanism = \"GSSAPI\"");
+        }
+    }
     if mechanism == Some(Mechanism::Plain) && !has_tls {
         t.issue(
             "mechanism",
@@ -762,6 +823,7 @@ fn read_upstream_sasl(t: &mut Reader<'_>, base_dir: &Path, has_tls: bool) -> Opt
         mechanism: mechanism?,
         username: username?,
         password: password?,
+        kerberos: None,
     })
 }
 
@@ -781,6 +843,30 @@ fn read_auth(r: &mut Reader<'_>, base_dir: &Path) -> AuthConfig {
         jwks_min_refresh_interval: t.duration("jwks_min_refresh_interval", Duration::from_secs(60)),
         jwks_refresh_interval: t.duration("jwks_refresh_interval", Duration::from_secs(3600)),
     });
+    let kerberos = r.optional_table("kerberos", |t| {
+        let service_principal = t.string("service_principal", None).unwrap_or_default();
+        let realm = service_principal
+            .rsplit_once('@')
+            .map(|(_, r)| r.to_string())
+            .unwrap_or_default();
+        if !service_principal.is_empty() && realm.is_empty() {
+            t.issue(
+                "service_principal",
+                "needs its realm, e.g. kafka/gateway.example.com@EXAMPLE.COM",
+            );
+        }
+        KerberosConfig {
+            service_principal,
+            keytab: t.path("keytab", base_dir, None).unwrap_or_default(),
+            krb5_conf: t.opt_path("krb5_conf", base_dir),
+            principal_to_local_rules: t
+                .string_list("principal_to_local_rules", Some(vec!["DEFAULT".into()]))
+                .unwrap_or_default(),
+            allowed_realms: t
+                .string_list("allowed_realms", Some(vec![realm]))
+                .unwrap_or_default(),
+        }
+    });
     let lifetime = r.duration("max_session_lifetime", Duration::ZERO);
     AuthConfig {
         credentials_file: r.opt_path("credentials_file", base_dir),
@@ -795,6 +881,7 @@ fn read_auth(r: &mut Reader<'_>, base_dir: &Path) -> AuthConfig {
         lockout_window: r.duration("lockout_window", Duration::from_secs(300)),
         lockout_duration: r.duration("lockout_duration", Duration::from_secs(300)),
         oauthbearer,
+        kerberos,
     }
 }
 
@@ -1143,6 +1230,7 @@ fn validate(cfg: &Config, issues: &mut Vec<ConfigIssue>) {
             }
         }
     }
+    validate_kerberos(cfg, uses(Mechanism::Gssapi), &mut push);
     let l = &cfg.limits;
     if l.max_frame_bytes_unauthenticated > l.max_frame_bytes {
         push(
@@ -1349,6 +1437,114 @@ fn validate_cluster_auth(
             format!("{p}upstream.metadata_refresh"),
             "must be greater than zero".into(),
         );
+    }
+}
+
+/// GSSAPI settings: the listeners' section present when needed, rules that parse, keytabs that
+/// only their owner (and group) can read, and one keytab and krb5.conf per process (MIT's
+/// library takes them from the environment, see `auth::gssapi::configure_process`).
+fn validate_kerberos(cfg: &Config, listeners_use_it: bool, push: &mut impl FnMut(String, String)) {
+    let section = "authentication.kerberos";
+    match &cfg.auth.kerberos {
+        None if listeners_use_it => {
+            push(section.into(), "required: a listener enables GSSAPI".into())
+        }
+        None => {}
+        Some(k) => {
+            check_keytab(push, &format!("{section}.keytab"), &k.keytab);
+            if let Some(f) = &k.krb5_conf {
+                check_file(push, &format!("{section}.krb5_conf"), f);
+            }
+            if k.allowed_realms.is_empty() {
+                push(
+                    format!("{section}.allowed_realms"),
+                    "must name at least one realm".into(),
+                );
+            }
+            let realm = k.service_principal.rsplit_once('@').map_or("", |(_, r)| r);
+            if !realm.is_empty() {
+                if let Err(errors) =
+                    crate::auth::kerberos_name::ShortNamer::new(realm, &k.principal_to_local_rules)
+                {
+                    for e in errors {
+                        push(format!("{section}.principal_to_local_rules"), e);
+                    }
+                }
+            }
+        }
+    }
+    let upstream: Vec<(&str, &UpstreamKerberos)> = cfg
+        .clusters
+        .iter()
+        .filter_map(|c| {
+            let k = c.upstream.sasl.as_ref()?.kerberos.as_ref()?;
+            Some((c.name.as_str(), k))
+        })
+        .collect();
+    for (name, k) in &upstream {
+        let key = if cfg.clusters.iter().any(|c| c.named) {
+            format!("virtual_clusters.{name}.upstream.sasl")
+        } else {
+            "upstream.sasl".to_string()
+        };
+        check_keytab(push, &format!("{key}.keytab"), &k.keytab);
+        if !k.principal.contains('@') {
+            push(
+                format!("{key}.principal"),
+                "needs its realm, e.g. gateway@EXAMPLE.COM".into(),
+            );
+        }
+        if let Some(f) = &k.krb5_conf {
+            check_file(push, &format!("{key}.krb5_conf"), f);
+        }
+    }
+    // One process, one client keytab and one krb5.conf.
+    let keytabs: std::collections::BTreeSet<&Path> =
+        upstream.iter().map(|(_, k)| k.keytab.as_path()).collect();
+    if keytabs.len() > 1 {
+        push(
+            "upstream.sasl.keytab".into(),
+            format!("every GSSAPI upstream must use the same keytab (the Kerberos library reads one per process), found {keytabs:?}"),
+        );
+    }
+    let confs: std::collections::BTreeSet<&Path> = upstream
+        .iter()
+        .filter_map(|(_, k)| k.krb5_conf.as_deref())
+        .chain(
+            cfg.auth
+                .kerberos
+                .iter()
+                .filter_map(|k| k.krb5_conf.as_deref()),
+        )
+        .collect();
+    if confs.len() > 1 {
+        push(
+            "authentication.kerberos.krb5_conf".into(),
+            format!("one krb5.conf per gateway (the Kerberos library reads one per process), found {confs:?}"),
+        );
+    }
+}
+
+/// A keytab holds long-term keys: like a private key, never readable by everyone.
+fn check_keytab(push: &mut impl FnMut(String, String), key: &str, path: &Path) {
+    if path.as_os_str().is_empty() {
+        return; // already reported as missing
+    }
+    match std::fs::metadata(path) {
+        Err(e) => push(key.into(), format!("cannot read {}: {e}", path.display())),
+        Ok(m) => {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = m.permissions().mode() & 0o777;
+            if mode & 0o007 != 0 {
+                push(
+                    key.into(),
+                    format!(
+                        "{} is readable or writable by every user (mode {mode:o}): chmod 600 (or 640 for a service group)",
+                        path.display()
+                    ),
+                );
+            }
+        }
     }
 }
 

@@ -347,6 +347,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { config } => {
             let config = Config::load(&config)?;
+            // Before the runtime's threads exist: MIT's library reads its settings from the
+            // environment.
+            kafka_gateway::auth::gssapi::configure_process(&config);
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;

@@ -122,6 +122,7 @@ fuzz_target!(|data: &[u8]| {
         mechanism,
         username: user.to_string(),
         password: Secret::new(UPSTREAM_PASSWORD),
+        kerberos: None,
     };
     let (mut login, first) =
         SaslLogin::start(&sasl).expect("the fixture's credentials start every mechanism");

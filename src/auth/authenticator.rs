@@ -9,6 +9,7 @@ use crate::sync::{read, write};
 use std::time::Instant;
 
 use super::credentials::{CredentialStore, Decoy};
+use super::gssapi::{GssapiExchange, KerberosAcceptor};
 use super::lockout::{Lockout, LockoutConfig};
 use super::oauth::{OAuthConfig, OAuthExchange, OAuthValidator};
 use super::plain::PlainExchange;
@@ -22,6 +23,7 @@ pub enum Exchange {
     Scram(ScramExchange),
     Plain(PlainExchange),
     OAuth(OAuthExchange),
+    Gssapi(GssapiExchange),
 }
 
 impl Exchange {
@@ -29,7 +31,7 @@ impl Exchange {
     pub fn abandoned_failure(&self) -> Option<(super::FailureReason, Option<String>)> {
         match self {
             Exchange::OAuth(x) => x.abandoned_failure(),
-            Exchange::Scram(_) | Exchange::Plain(_) => None,
+            Exchange::Scram(_) | Exchange::Plain(_) | Exchange::Gssapi(_) => None,
         }
     }
 
@@ -38,6 +40,7 @@ impl Exchange {
             Exchange::Scram(x) => x.step(input),
             Exchange::Plain(x) => x.step(input).await,
             Exchange::OAuth(x) => x.step(input).await,
+            Exchange::Gssapi(x) => x.step(input).await,
         }
     }
 }
@@ -50,6 +53,8 @@ pub enum AuthSetupError {
     Rules(String),
     #[error("authentication.oauthbearer: {0}")]
     OAuth(String),
+    #[error("authentication.kerberos: {0}")]
+    Kerberos(String),
 }
 
 pub struct Authenticator {
@@ -57,6 +62,7 @@ pub struct Authenticator {
     credentials: RwLock<Arc<CredentialStore>>,
     decoy: RwLock<Arc<Decoy>>,
     oauth: Option<Arc<OAuthValidator>>,
+    kerberos: Option<Arc<KerberosAcceptor>>,
     mapper: PrincipalMapper,
     lockout: Arc<Lockout>,
     pub config: AuthConfig,
@@ -92,6 +98,12 @@ impl Authenticator {
                 .map_err(|e| AuthSetupError::OAuth(e.to_string()))?,
             ),
         };
+        let kerberos = match &config.kerberos {
+            None => None,
+            Some(k) => Some(Arc::new(
+                KerberosAcceptor::new(k).map_err(AuthSetupError::Kerberos)?,
+            )),
+        };
         let lockout = Arc::new(Lockout::new(LockoutConfig {
             max_failures: config.lockout_max_failures,
             max_failures_per_ip: config.lockout_max_failures_per_ip,
@@ -104,6 +116,7 @@ impl Authenticator {
             credentials: RwLock::new(Arc::new(credentials)),
             decoy: RwLock::new(Arc::new(decoy)),
             oauth,
+            kerberos,
             mapper,
             lockout,
             config: config.clone(),
@@ -126,6 +139,7 @@ impl Authenticator {
                 )))
             }
             Mechanism::OAuthBearer => Exchange::OAuth(OAuthExchange::new(self.oauth.clone()?)),
+            Mechanism::Gssapi => Exchange::Gssapi(self.kerberos.as_ref()?.exchange()),
         })
     }
 

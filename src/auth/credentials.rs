@@ -77,7 +77,7 @@ impl ScramHash {
         match mech {
             Mechanism::ScramSha256 => Some(ScramHash::Sha256),
             Mechanism::ScramSha512 => Some(ScramHash::Sha512),
-            Mechanism::OAuthBearer | Mechanism::Plain => None,
+            Mechanism::OAuthBearer | Mechanism::Plain | Mechanism::Gssapi => None,
         }
     }
 

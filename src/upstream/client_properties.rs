@@ -273,7 +273,7 @@ fn validate(text: &str) -> (Option<ClientProperties>, Vec<PropertyProblem>) {
             problem(
                 None,
                 "sasl.mechanism",
-                format!("required with {protocol_name} (Kafka's default, GSSAPI, is not supported): PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+                format!("required with {protocol_name} (Kafka's default, GSSAPI, is configured in [upstream.sasl], not imported): PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
             );
             None
         }
@@ -420,6 +420,7 @@ fn validate(text: &str) -> (Option<ClientProperties>, Vec<PropertyProblem>) {
             mechanism,
             username: j.username,
             password: j.password,
+            kerberos: None,
         }),
         _ => None,
     };

@@ -419,6 +419,9 @@ pub(crate) async fn authenticate<T: SaslTransport>(
         ));
     }
 
+    if let Some(k) = &sasl.kerberos {
+        return authenticate_gssapi(t, k).await;
+    }
     let (mut client, mut step) = SaslLogin::start(sasl).map_err(|e| err(t, e.to_string()))?;
     let mut lifetime = 0;
     loop {
@@ -463,6 +466,86 @@ pub(crate) async fn authenticate<T: SaslTransport>(
         client = back;
         step = next.map_err(|e| err(t, e.to_string()))?;
     }
+}
+
+/// Longest a Kerberos library call may take: the first login of a process asks the KDC for a
+/// ticket-granting ticket and a service ticket.
+const KDC_DEADLINE: Duration = Duration::from_secs(15);
+
+/// The GSSAPI login (RFC 4752 as Kafka runs it) as the gateway's own principal, to
+/// `<service_name>/<broker host>`. MIT's calls block (the KDC), so they run on blocking threads
+/// under [`KDC_DEADLINE`].
+async fn authenticate_gssapi<T: SaslTransport>(
+    t: &mut T,
+    k: &crate::config::UpstreamKerberos,
+) -> Result<i64, UpstreamError> {
+    let err = |t: &T, message: String| UpstreamError::Protocol {
+        addr: t.addr().to_string(),
+        phase: "SASL login",
+        message,
+    };
+    async fn blocking<R: Send + 'static>(
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, String> {
+        match tokio::time::timeout(KDC_DEADLINE, tokio::task::spawn_blocking(f)).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(format!("the Kerberos library failed: {e}")),
+            Err(_) => Err(format!(
+                "the Kerberos library (KDC) did not answer within {KDC_DEADLINE:?}"
+            )),
+        }
+    }
+    let host = broker_host(t.addr()).to_string();
+    let (principal, service) = (k.principal.clone(), k.service_name.clone());
+    let (mut login, first) =
+        blocking(move || crate::auth::gssapi::GssLogin::start(&principal, &service, &host))
+            .await
+            .and_then(|r| r)
+            .map_err(|e| err(t, e))?;
+    let (mut token, mut last) = (first, false);
+    for _ in 0..=MAX_BROKER_MESSAGES {
+        let mut req = SaslAuthenticateRequest::default();
+        req.auth_bytes = Bytes::from(std::mem::take(&mut token));
+        let resp = t.authenticate(&req).await?;
+        if resp.error_code != 0 {
+            let msg = resp
+                .error_message
+                .map(|m| m.to_string())
+                .unwrap_or_default();
+            return Err(err(
+                t,
+                format!(
+                    "broker rejected the gateway's Kerberos login (error {}): {msg}",
+                    resp.error_code
+                ),
+            ));
+        }
+        if last {
+            return Ok(resp.session_lifetime_ms);
+        }
+        let message = resp.auth_bytes.clone();
+        let (back, next) = blocking(move || {
+            let next = login.next(&message);
+            (login, next)
+        })
+        .await
+        .map_err(|e| err(t, e))?;
+        login = back;
+        match next.map_err(|e| err(t, e))? {
+            crate::auth::gssapi::LoginStep::Send(next) => token = next,
+            crate::auth::gssapi::LoginStep::SendLast(next) => (token, last) = (next, true),
+        }
+    }
+    Err(err(
+        t,
+        format!("GSSAPI exchange did not finish after {MAX_BROKER_MESSAGES} broker messages"),
+    ))
+}
+
+/// The host of `host:port` (`[v6]:port` too): the broker's name in its service principal.
+fn broker_host(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 /// A connection used by nothing else: one request, then its response.

@@ -20,6 +20,7 @@ fn sasl(mechanism: Mechanism, username: &str) -> UpstreamSasl {
         mechanism,
         username: username.to_string(),
         password: Secret::new(PASSWORD),
+        kerberos: None,
     }
 }
 

@@ -641,6 +641,17 @@ fn main() -> std::io::Result<()> {
     let config = auth::config(&auth_dirs[2], &here.join("../policies"))?;
     let upstream = auth::upstream_sasl(&auth_dirs[3])?;
     let copies = audit_copy_seeds(&root.join("audit_copy"))?;
+    // gssapi_server: the start of a krb5 AP-REQ (GSS framing, the Kerberos OID, an APPLICATION 14
+    // header), the same followed by a second token, and layer choices for the parser.
+    let gss_dir = root.join("gssapi_server");
+    std::fs::create_dir_all(&gss_dir)?;
+    let ap_req: &[u8] =
+        b"\x00\x60\x82\x02\x10\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02\x01\x00\x6e\x82\x01\xff\x30\x82\x01\xfb\xa0\x03\x02\x01\x05\xa1\x03\x02\x01\x0e";
+    write(&gss_dir, "ap-req", ap_req)?;
+    write(&gss_dir, "two-tokens", &[ap_req, b"\xff\xfe", &[]].concat())?;
+    write(&gss_dir, "choice-none", b"\x01\x01\x00\x00\x00")?;
+    write(&gss_dir, "choice-authzid", b"\x01\x01\x01\x00\x00alice@KGW.TEST")?;
+    write(&gss_dir, "choice-integrity", b"\x01\x02\xff\xff\xff")?;
 
     println!(
         "seeds: {requests} requests ({skipped} version/body pairs that do not encode skipped), \

@@ -46,17 +46,17 @@
 //!
 //! # Regular expressions
 //!
-//! Rule regexes are Java regexes run on the `regex` crate, translated as for the SSL mapping
-//! rules: `\w \d \s` (and negations, and `\p{Alpha}`-style POSIX classes) are ASCII-only as in
-//! Java, `\v` is Java's vertical whitespace, `\<` `\>` are literal, `\Q...\E` quotes, and `[:`
-//! inside a class is literal. Here `.` also stops at all of Java's line terminators (`\n`, `\r`,
-//! U+0085, U+2028, U+2029) unless the pattern sets `(?s)`. Java features the crate lacks
-//! (look-around, back-references, possessive quantifiers, `(?U)`, `(?d)`, `\R`, `\h`) make the
-//! rule invalid rather than match differently. Left as is: `(?i)` folds case by Unicode rules
-//! (Java: ASCII only, so `(?i)s` matches `ſ` here and not there), `\b` uses the crate's Unicode
-//! word characters, `$` does not match before a final line terminator, and `(?m)` knows only `\n`
-//! as a line end. The crate does not backtrack, so matching time is linear in the name whatever
-//! the pattern; each compiled regex is also capped in size.
+//! Rule regexes are Java regexes run on the `regex` crate, translated by the code the SSL mapping
+//! rules use too (`auth::java_regex`): `\w \d \s` (and negations, and `\p{Alpha}`-style POSIX
+//! classes) are ASCII-only as in Java, `\v` is Java's vertical whitespace, `\<` `\>` are literal,
+//! `\Q...\E` quotes, and `[:` inside a class is literal. `.` stops at all of Java's line
+//! terminators (`\n`, `\r`, U+0085, U+2028, U+2029) unless the pattern sets `(?s)`. Java features
+//! the crate lacks (look-around, back-references, possessive quantifiers, `(?U)`, `(?d)`, `\R`,
+//! `\h`) make the rule invalid rather than match differently. Left as is: `(?i)` folds case by
+//! Unicode rules (Java: ASCII only, so `(?i)s` matches `ſ` here and not there), `\b` uses the
+//! crate's Unicode word characters, `$` does not match before a final line terminator, and `(?m)`
+//! knows only `\n` as a line end. The crate does not backtrack, so matching time is linear in the
+//! name whatever the pattern; each compiled regex is also capped in size.
 //!
 //! Two Java quirks are not reproduced: an empty match next to a character outside the BMP lands
 //! between its UTF-16 surrogates in Java (`s/x*/-/g` on `😀` splits the emoji into two `?`);
@@ -64,11 +64,12 @@
 //! boundaries, Rust by Unicode's Final_Sigma context, so `ΟΔΟΣ-R` lowercases to `οδοσ-r` in
 //! Java and `οδος-r` here.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::LazyLock;
 
 use regex::{Regex, RegexBuilder};
+
+use super::java_regex::{self, Piece};
 
 /// Ceiling on one rule regex's compiled program, well under the crate's default: rule regexes are
 /// a few dozen characters, and a nested count such as `(?:a{1000}){1000}` should be refused at
@@ -200,13 +201,6 @@ enum Case {
 enum FormatPiece {
     Literal(String),
     Param(usize),
-}
-
-/// A parsed replacement string.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
-    Literal(String),
-    Group(usize),
 }
 
 impl ShortNamer {
@@ -344,39 +338,7 @@ impl ExplicitRule {
 impl Substitution {
     /// Java's `Matcher.replaceFirst` / `replaceAll`.
     fn apply(&self, input: &str) -> String {
-        let mut out = String::with_capacity(input.len());
-        let mut copied = 0;
-        let mut at = 0;
-        // Java's find loop: after an empty match the next search starts one char later, and an
-        // empty match right after a non-empty one counts (the crate's iterators skip that one, so
-        // `s/.*/x/g` would give `x` where Java gives `xx`).
-        while at <= input.len() {
-            let Some(caps) = self.find.captures_at(input, at) else {
-                break;
-            };
-            let Some(m) = caps.get(0) else {
-                break;
-            };
-            out.push_str(&input[copied..m.start()]);
-            for piece in &self.template {
-                match piece {
-                    Piece::Literal(text) => out.push_str(text),
-                    // A group that did not take part inserts nothing, as in Java.
-                    Piece::Group(g) => out.push_str(caps.get(*g).map_or("", |c| c.as_str())),
-                }
-            }
-            copied = m.end();
-            if !self.global {
-                break;
-            }
-            at = if m.is_empty() {
-                m.end() + input[m.end()..].chars().next().map_or(1, char::len_utf8)
-            } else {
-                m.end()
-            };
-        }
-        out.push_str(&input[copied..]);
-        out
+        java_regex::replace(&self.find, &self.template, input, self.global)
     }
 }
 
@@ -546,13 +508,13 @@ fn build_regex(pattern: &str) -> Result<Regex, String> {
     RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
-        .map_err(|e| regex_error(&e))
+        .map_err(|e| java_regex::regex_error(&e))
 }
 
 /// The regex for Java's `matches()`. The bare pattern is compiled first so that a pattern which
 /// is broken on its own (say, ending in `\`) cannot pair up with the wrapper's `)`.
 fn compile_whole(java: &str) -> Result<Regex, String> {
-    let translated = translate_java_regex(java)?;
+    let translated = java_regex::translate_java_regex(java)?;
     build_regex(&translated)?;
     build_regex(&format!(r"\A(?:{translated})\z"))
 }
@@ -562,332 +524,16 @@ fn compile_substitution(
     replacement: &str,
     global: bool,
 ) -> Result<Substitution, String> {
-    let find = build_regex(&translate_java_regex(java)?)?;
-    let groups = find.captures_len() - 1;
-    let names: HashMap<&str, usize> = find
-        .capture_names()
-        .enumerate()
-        .filter_map(|(i, name)| Some((name?, i)))
-        .collect();
-    let template = parse_replacement(replacement, groups, &names)?;
+    let find = build_regex(&java_regex::translate_java_regex(java)?)?;
+    // Kafka hands the replacement to Java as written: unlike the SSL mapping rules, there is no
+    // escaping of out-of-range `$n` first.
+    let template = java_regex::parse_replacement(replacement, &find)?;
     Ok(Substitution {
         pattern: java.to_owned(),
         replacement: replacement.to_owned(),
         find,
         template,
         global,
-    })
-}
-
-/// Java's `Matcher.appendReplacement` reading of a replacement, done once: every case where Java
-/// would throw on a match is an error now. Kafka hands the replacement to Java as written (unlike
-/// the SSL mapping rules, there is no escaping of out-of-range `$n` first).
-fn parse_replacement(
-    replacement: &str,
-    groups: usize,
-    names: &HashMap<&str, usize>,
-) -> Result<Vec<Piece>, String> {
-    let chars: Vec<char> = replacement.chars().collect();
-    let mut pieces = Vec::new();
-    let mut literal = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        i += 1;
-        match c {
-            '\\' => {
-                let escaped = chars
-                    .get(i)
-                    .ok_or("the replacement ends with a lone `\\`")?;
-                literal.push(*escaped);
-                i += 1;
-            }
-            '$' => {
-                let next = *chars
-                    .get(i)
-                    .ok_or("the replacement ends with `$`; write `\\$` for a literal dollar")?;
-                let group = if next == '{' {
-                    let name: String = chars[i + 1..]
-                        .iter()
-                        .take_while(|c| c.is_ascii_alphanumeric())
-                        .collect();
-                    let close = i + 1 + name.len();
-                    if name.is_empty() || chars.get(close) != Some(&'}') {
-                        return Err("`${` in the replacement must be followed by a group name \
-                                    and `}`"
-                            .into());
-                    }
-                    i = close + 1;
-                    *names
-                        .get(name.as_str())
-                        .ok_or_else(|| format!("the pattern has no group named `{name}`"))?
-                } else {
-                    let first = next.to_digit(10).ok_or(
-                        "`$` in the replacement must be followed by a group number or `{name}`; \
-                         write `\\$` for a literal dollar",
-                    )?;
-                    i += 1;
-                    // Java: the first digit always belongs to the reference; later digits join it
-                    // while the number still names a group, so `$1x` and `$10` (one group) are
-                    // group 1 then text.
-                    let mut group = first as usize;
-                    while let Some(d) = chars.get(i).and_then(|c| c.to_digit(10)) {
-                        let longer = group * 10 + d as usize;
-                        if longer > groups {
-                            break;
-                        }
-                        group = longer;
-                        i += 1;
-                    }
-                    if group > groups {
-                        return Err(format!(
-                            "the replacement refers to group {group}, but the pattern has {groups}"
-                        ));
-                    }
-                    group
-                };
-                if !literal.is_empty() {
-                    pieces.push(Piece::Literal(std::mem::take(&mut literal)));
-                }
-                pieces.push(Piece::Group(group));
-            }
-            _ => literal.push(c),
-        }
-    }
-    if !literal.is_empty() {
-        pieces.push(Piece::Literal(literal));
-    }
-    Ok(pieces)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Java regex dialect. A copy of `super::principal`'s translation (private there), so that both
-// rule languages read a pattern the same way; the two should become one shared function. One
-// addition here: `.` stops at all of Java's line terminators, because a Kerberos name, unlike a
-// printed DN, can hold a `\r` or U+2028 that would otherwise let `.*` match where Java's does not.
-
-/// The crate's messages span several lines (pattern, caret, reason); rule errors are one line each.
-fn regex_error(e: &regex::Error) -> String {
-    if let regex::Error::CompiledTooBig(limit) = e {
-        return format!("the regular expression compiles to more than {limit} bytes");
-    }
-    let text = e.to_string();
-    let reason = text
-        .lines()
-        .rev()
-        .find_map(|l| l.trim().strip_prefix("error: "))
-        .unwrap_or_else(|| text.lines().last().unwrap_or("").trim());
-    format!("invalid regular expression: {reason}")
-}
-
-/// Rewrites a Java regex where the `regex` crate would read the same text differently (see the
-/// module docs). Everything else passes through and is left to the crate to accept or reject.
-fn translate_java_regex(java: &str) -> Result<String, String> {
-    let chars: Vec<char> = java.chars().collect();
-    let mut out = String::with_capacity(java.len() + 16);
-    let mut class_depth = 0usize;
-    let mut comments_mode = false;
-    let mut saw_hash = false;
-    // Whether the previous token was a quantifier (`*`, `+`, `?`, `{n,m}`), to spot Java's possessive
-    // `a*+`, which the crate would read as a repeated repetition.
-    let mut after_quantifier = false;
-    let mut in_braces = false;
-    // With a DOTALL flag anywhere, `.` keeps the crate's meaning (which honours `(?s)`) rather
-    // than guessing the flag's scope.
-    let java_dot = !sets_dot_flags(java);
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        i += 1;
-        let follows_quantifier = std::mem::take(&mut after_quantifier);
-        match c {
-            '+' if class_depth == 0 && follows_quantifier => {
-                return Err(
-                    "possessive quantifiers (`*+`, `++`, `?+`, `{n}+`) are not supported".into(),
-                );
-            }
-            '*' | '+' | '?' if class_depth == 0 => {
-                after_quantifier = true;
-                out.push(c);
-            }
-            '{' if class_depth == 0 => {
-                in_braces = true;
-                out.push(c);
-            }
-            '}' if class_depth == 0 && in_braces => {
-                in_braces = false;
-                after_quantifier = true;
-                out.push(c);
-            }
-            '\\' => {
-                let Some(&next) = chars.get(i) else {
-                    return Err("the pattern ends with a lone `\\`".into());
-                };
-                i += 1;
-                let in_class = class_depth > 0;
-                match next {
-                    'w' | 'W' | 'd' | 'D' | 's' | 'S' => {
-                        let name = match next.to_ascii_lowercase() {
-                            'w' => "word",
-                            'd' => "digit",
-                            _ => "space",
-                        };
-                        push_ascii_class(&mut out, name, next.is_ascii_uppercase(), in_class);
-                    }
-                    'p' | 'P' if chars.get(i) == Some(&'{') => {
-                        let close = chars[i..].iter().position(|&c| c == '}');
-                        let name: Option<String> =
-                            close.map(|n| chars[i + 1..i + n].iter().collect());
-                        match (close, name.as_deref().and_then(java_posix_class)) {
-                            (Some(n), Some(posix)) => {
-                                push_ascii_class(&mut out, posix, next == 'P', in_class);
-                                i += n + 1;
-                            }
-                            // Not a POSIX name (`\p{L}`, `\p{Greek}`): passed through whole, so
-                            // that its braces are not read as a counted repetition before a `+`.
-                            (Some(n), None) => {
-                                out.push('\\');
-                                out.push(next);
-                                out.extend(&chars[i..=i + n]);
-                                i += n + 1;
-                            }
-                            (None, _) => {
-                                out.push('\\');
-                                out.push(next);
-                            }
-                        }
-                    }
-                    // `\x{2028}`: the same in both dialects; the braces are not a repetition.
-                    'x' if chars.get(i) == Some(&'{') => {
-                        let close = chars[i..].iter().position(|&c| c == '}');
-                        let end = close.map_or(i, |n| i + n + 1);
-                        out.push_str("\\x");
-                        out.extend(&chars[i..end]);
-                        i = end;
-                    }
-                    // Java: vertical whitespace. The crate: U+000B alone.
-                    'v' => {
-                        let set = r"\n\x0B\f\r\x{85}\x{2028}\x{2029}";
-                        if in_class {
-                            out.push_str(set);
-                        } else {
-                            out.push('[');
-                            out.push_str(set);
-                            out.push(']');
-                        }
-                    }
-                    // Java: literal. The crate: word-boundary assertions.
-                    '<' | '>' => out.push(next),
-                    'Q' => {
-                        let rest: String = chars[i..].iter().collect();
-                        let (quoted, consumed) = match rest.find("\\E") {
-                            Some(end) => (&rest[..end], rest[..end].chars().count() + 2),
-                            None => (rest.as_str(), rest.chars().count()),
-                        };
-                        out.push_str(&regex::escape(quoted));
-                        i += consumed;
-                    }
-                    _ => {
-                        out.push('\\');
-                        out.push(next);
-                    }
-                }
-            }
-            '[' => {
-                if class_depth > 0 && chars.get(i) == Some(&':') {
-                    // Java: a nested class starting with `:`. The crate: a POSIX class `[:alpha:]`.
-                    out.push_str(r"[\:");
-                    i += 1;
-                } else {
-                    out.push('[');
-                }
-                class_depth += 1;
-                if chars.get(i) == Some(&'^') {
-                    out.push('^');
-                    i += 1;
-                }
-                // A `]` first in a class is literal in both dialects.
-                if chars.get(i) == Some(&']') {
-                    out.push(']');
-                    i += 1;
-                }
-            }
-            ']' if class_depth > 0 => {
-                class_depth -= 1;
-                out.push(']');
-            }
-            '(' if class_depth == 0 && chars.get(i) == Some(&'?') => {
-                let flags: String = chars[i + 1..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_alphabetic() || **c == '-')
-                    .collect();
-                let after = chars.get(i + 1 + flags.chars().count());
-                if !flags.is_empty() && matches!(after, Some(')' | ':')) {
-                    if flags.contains('U') {
-                        return Err("the (?U) flag is not supported (in the `regex` crate it \
-                                    swaps greediness)"
-                            .into());
-                    }
-                    if flags.split('-').next().is_some_and(|on| on.contains('x')) {
-                        comments_mode = true;
-                    }
-                }
-                out.push('(');
-            }
-            '#' if class_depth == 0 => {
-                saw_hash = true;
-                out.push('#');
-            }
-            '.' if class_depth == 0 && java_dot => {
-                out.push_str(r"[^\n\r\x{85}\x{2028}\x{2029}]");
-            }
-            _ => out.push(c),
-        }
-    }
-    if comments_mode && saw_hash {
-        return Err("`#` comments in (?x) patterns are not supported".into());
-    }
-    Ok(out)
-}
-
-/// Whether an inline flag group (`(?s)`, `(?i-s:`) turns DOTALL on or off.
-fn sets_dot_flags(java: &str) -> bool {
-    java.match_indices("(?").any(|(at, _)| {
-        let rest = &java[at + 2..];
-        let flags_len = rest
-            .find(|c: char| !(c.is_ascii_alphabetic() || c == '-'))
-            .unwrap_or(rest.len());
-        let flags = &rest[..flags_len];
-        matches!(rest[flags_len..].chars().next(), Some(')' | ':')) && flags.contains('s')
-    })
-}
-
-fn push_ascii_class(out: &mut String, name: &str, negated: bool, in_class: bool) {
-    let caret = if negated { "^" } else { "" };
-    if in_class {
-        out.push_str(&format!("[:{caret}{name}:]"));
-    } else {
-        out.push_str(&format!("[[:{caret}{name}:]]"));
-    }
-}
-
-/// Java's ASCII-only POSIX classes (`\p{Alpha}`), by their name in the crate.
-fn java_posix_class(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "Lower" => "lower",
-        "Upper" => "upper",
-        "ASCII" => "ascii",
-        "Alpha" => "alpha",
-        "Digit" => "digit",
-        "Alnum" => "alnum",
-        "Punct" => "punct",
-        "Graph" => "graph",
-        "Print" => "print",
-        "Blank" => "blank",
-        "Cntrl" => "cntrl",
-        "XDigit" => "xdigit",
-        "Space" => "space",
-        _ => return None,
     })
 }
 

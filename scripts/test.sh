@@ -8,7 +8,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "installing test dependencies (Apache Kafka 4.4, tansu, confluent-kafka, kafka-clients 3.9.1 and 4.4)"
+# First, before any cargo command: it also installs the Debian packages the build needs (libclang and
+# the MIT krb5 headers, for the libgssapi crate) and the Kerberos tests' KDC.
+step "installing test dependencies (MIT Kerberos, Apache Kafka 4.4, tansu, confluent-kafka, kafka-python, kafka-clients 3.9.1 and 4.4)"
 scripts/install-deps.sh
 # shellcheck disable=SC1091
 source "${KGW_CACHE:-$HOME/.cache/kafka-gateway}/env.sh"

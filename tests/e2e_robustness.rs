@@ -194,7 +194,7 @@ impl Rig {
     }
 
     fn audit_records(&self) -> Vec<serde_json::Value> {
-        read_trail(&self.audit)
+        trail_records(&self.audit)
     }
 
     fn open_fds(&self) -> usize {
@@ -202,20 +202,6 @@ impl Rig {
             .map(|d| d.count())
             .unwrap_or(0)
     }
-}
-
-/// Every complete record of the trail (a torn last line is skipped).
-fn read_trail(dir: &Path) -> Vec<serde_json::Value> {
-    trail_files(dir)
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect::<Vec<_>>()
-        })
-        .collect()
 }
 
 fn audit_verify(dir: &Path) -> CliOutput {
@@ -1911,7 +1897,7 @@ fn audit_kill_9_during_heavy_writing_leaves_a_precisely_reported_tail_and_the_ch
         report.contains("incomplete record") && report.contains(&name),
         "the report does not name the torn tail: {report}"
     );
-    let last_good = read_trail(&s.audit)
+    let last_good = trail_records(&s.audit)
         .iter()
         .filter_map(|r| r["seq"].as_u64())
         .max()
@@ -1924,7 +1910,7 @@ fn audit_kill_9_during_heavy_writing_leaves_a_precisely_reported_tail_and_the_ch
     assert!(s.gateway.wait_exit(Duration::from_secs(30)));
     let v = audit_verify(&s.audit);
     assert!(v.ok, "after restart: {}{}", v.stdout, v.stderr);
-    let records = read_trail(&s.audit);
+    let records = trail_records(&s.audit);
     let torn = records
         .iter()
         .find(|r| r["event"] == "audit_torn_tail")

@@ -14,8 +14,8 @@
 //! - `step` never panics, on any token sequence, including after the exchange ended;
 //! - no sequence of fuzzer tokens authenticates (`Success` never happens);
 //! - a failure names a category from the documented set;
-//! - `parse_layer_choice` accepts exactly: first byte 0x01, at least 4 bytes, an authorization id
-//!   (the rest) of at most 1024 bytes of UTF-8; what it accepts round-trips.
+//! - `parse_layer_choice` accepts exactly: first byte 0x01 and at least 4 bytes; the
+//!   authorization id is the rest, read as Java reads it (invalid UTF-8 replaced).
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -105,14 +105,11 @@ fuzz_target!(|data: &[u8]| {
     };
     if mode % 2 == 1 {
         let parsed = parse_layer_choice(rest);
-        let expect_ok = rest.len() >= 4
-            && rest[0] == NO_SECURITY_LAYER
-            && rest.len() - 4 <= 1024
-            && std::str::from_utf8(&rest[4..]).is_ok();
+        let expect_ok = rest.len() >= 4 && rest[0] == NO_SECURITY_LAYER;
         assert_eq!(parsed.is_ok(), expect_ok, "{rest:?}: {parsed:?}");
         if let Ok(choice) = parsed {
             let authzid = choice.authzid.unwrap_or_default();
-            assert_eq!(authzid.as_bytes(), &rest[4..]);
+            assert_eq!(authzid, String::from_utf8_lossy(&rest[4..]));
             assert_eq!(
                 choice.max_buffer,
                 u32::from_be_bytes([0, rest[1], rest[2], rest[3]])
@@ -132,7 +129,7 @@ fuzz_target!(|data: &[u8]| {
                     FailureReason::Kerberos { category, .. } => {
                         assert!(CATEGORIES.contains(category), "category {category}")
                     }
-                    FailureReason::Malformed(_) | FailureReason::AuthzidMismatch => {}
+                    FailureReason::Malformed(_) => {}
                     other => panic!("unexpected failure kind {other:?}"),
                 }
                 // After a failure the exchange is over: another step fails too.

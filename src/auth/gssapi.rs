@@ -31,8 +31,6 @@ const KAFKA_MAX_BUFFER: u32 = 65536;
 /// Context tokens one exchange may take before it must be established: Kerberos needs one; the
 /// bound keeps a client from holding the acceptor in an endless exchange.
 const MAX_CONTEXT_TOKENS: usize = 3;
-/// Longest authorization id accepted in the client's layer choice.
-const MAX_AUTHZID: usize = 1024;
 
 /// Points MIT's library at the configured krb5.conf and keytabs. MIT reads these from the
 /// environment only, so this runs once, before the runtime's threads exist (`main`); a process
@@ -266,15 +264,11 @@ fn advance(acceptor: &KerberosAcceptor, state: &mut State, input: &[u8]) -> Step
                     }
                 }
             };
-            if let Some(authzid) = &choice.authzid {
-                // Kafka's SaslServerCallbackHandler: the authorization id must be the
-                // authenticated principal, as the ticket names it.
-                if *authzid != peer.full {
-                    return Step::Failure {
-                        reason: FailureReason::AuthzidMismatch,
-                        attempted,
-                    };
-                }
+            // Kafka's SaslServerCallbackHandler authorizes every authorization id and keeps the
+            // authenticated one: the id a client names grants nothing. kafka-python, for one,
+            // sends the service's name there.
+            if let Some(authzid) = choice.authzid.filter(|a| *a != peer.full) {
+                tracing::debug!(principal = %peer.full, authzid = %authzid.escape_debug(), "GSSAPI authorization id ignored, as Kafka does");
             }
             Step::Success {
                 response: Vec::new(),
@@ -361,31 +355,22 @@ pub struct LayerChoice {
 }
 
 /// Parses the client's unwrapped choice: one layer byte that must be "no security layer", a
-/// 3-byte buffer size, then an optional UTF-8 authorization id.
+/// 3-byte buffer size, then an optional authorization id (read as Java does, invalid UTF-8
+/// replaced; it is only logged).
 pub fn parse_layer_choice(b: &[u8]) -> Result<LayerChoice, String> {
     let [layer, b1, b2, b3, rest @ ..] = b else {
         return Err(format!("layer choice of {} bytes (at least 4)", b.len()));
     };
+    // Stricter than Java's GssKrb5Server, which accepts any choice sharing a bit with the offer
+    // and would then switch on a layer it never offered.
     if *layer != NO_SECURITY_LAYER {
         return Err(format!(
             "client chose security layer {layer:#04x}; only none ({NO_SECURITY_LAYER:#04x}) was offered"
         ));
     }
-    if rest.len() > MAX_AUTHZID {
-        return Err(format!("authorization id of {} bytes", rest.len()));
-    }
-    let authzid = if rest.is_empty() {
-        None
-    } else {
-        Some(
-            std::str::from_utf8(rest)
-                .map_err(|_| "authorization id is not UTF-8".to_string())?
-                .to_string(),
-        )
-    };
     Ok(LayerChoice {
         max_buffer: u32::from_be_bytes([0, *b1, *b2, *b3]),
-        authzid,
+        authzid: (!rest.is_empty()).then(|| String::from_utf8_lossy(rest).into_owned()),
     })
 }
 
@@ -549,8 +534,10 @@ mod tests {
         // Integrity or confidentiality were not offered.
         assert!(parse_layer_choice(&[2, 0, 0, 0]).is_err());
         assert!(parse_layer_choice(&[3, 0, 0, 0]).is_err());
-        assert!(parse_layer_choice(&[1, 0, 0, 0, 0xff, 0xfe]).is_err());
-        let long = [&[1u8, 0, 0, 0][..], &[b'a'; MAX_AUTHZID + 1]].concat();
-        assert!(parse_layer_choice(&long).is_err());
+        // As Java's `new String(bytes, UTF_8)`: never refused for its bytes.
+        assert_eq!(
+            parse_layer_choice(&[1, 0, 0, 0, 0xff, b'a']).map(|c| c.authzid),
+            Ok(Some("\u{fffd}a".into()))
+        );
     }
 }

@@ -430,22 +430,7 @@ pub(crate) async fn authenticate<T: SaslTransport>(
             LoginStep::Send(token) => (token, false),
             LoginStep::SendLast(token) => (token, true),
         };
-        let mut req = SaslAuthenticateRequest::default();
-        req.auth_bytes = Bytes::from(token);
-        let resp = t.authenticate(&req).await?;
-        if resp.error_code != 0 {
-            let msg = resp
-                .error_message
-                .map(|m| m.to_string())
-                .unwrap_or_default();
-            return Err(err(
-                t,
-                format!(
-                    "broker rejected the configured credentials (error {}): {msg}",
-                    resp.error_code
-                ),
-            ));
-        }
+        let resp = send_token(t, token).await?;
         lifetime = resp.session_lifetime_ms;
         if last {
             return Ok(lifetime);
@@ -466,6 +451,31 @@ pub(crate) async fn authenticate<T: SaslTransport>(
         client = back;
         step = next.map_err(|e| err(t, e.to_string()))?;
     }
+}
+
+/// One SaslAuthenticate round; a broker's error is the login's failure.
+async fn send_token<T: SaslTransport>(
+    t: &mut T,
+    token: Vec<u8>,
+) -> Result<SaslAuthenticateResponse, UpstreamError> {
+    let mut req = SaslAuthenticateRequest::default();
+    req.auth_bytes = Bytes::from(token);
+    let resp = t.authenticate(&req).await?;
+    if resp.error_code != 0 {
+        let msg = resp
+            .error_message
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        return Err(UpstreamError::Protocol {
+            addr: t.addr().to_string(),
+            phase: "SASL login",
+            message: format!(
+                "broker rejected the configured credentials (error {}): {msg}",
+                resp.error_code
+            ),
+        });
+    }
+    Ok(resp)
 }
 
 /// Longest a Kerberos library call may take: the first login of a process asks the KDC for a
@@ -504,22 +514,7 @@ async fn authenticate_gssapi<T: SaslTransport>(
             .map_err(|e| err(t, e))?;
     let (mut token, mut last) = (first, false);
     for _ in 0..=MAX_BROKER_MESSAGES {
-        let mut req = SaslAuthenticateRequest::default();
-        req.auth_bytes = Bytes::from(std::mem::take(&mut token));
-        let resp = t.authenticate(&req).await?;
-        if resp.error_code != 0 {
-            let msg = resp
-                .error_message
-                .map(|m| m.to_string())
-                .unwrap_or_default();
-            return Err(err(
-                t,
-                format!(
-                    "broker rejected the gateway's Kerberos login (error {}): {msg}",
-                    resp.error_code
-                ),
-            ));
-        }
+        let resp = send_token(t, std::mem::take(&mut token)).await?;
         if last {
             return Ok(resp.session_lifetime_ms);
         }

@@ -17,9 +17,20 @@
 //!   [`KafkaCerts::client`]);
 //! - `REAUTH`: SASL_PLAINTEXT with `connections.max.reauth.ms` set ([`ClusterOptions::reauth_ms`]);
 //! - `INTERNAL` (PLAINTEXT) for traffic between brokers, so that a proxy in front of `PLAINTEXT`
-//!   never carries it, and `CONTROLLER`.
+//!   never carries it, and `CONTROLLER`;
+//! - `GSSAPI` only with [`ClusterOptions::kerberos`]: SASL_PLAINTEXT with Kerberos (SASL/GSSAPI) as
+//!   its only mechanism, service principal `kafka/HOST@REALM` (HOST `localhost` unless
+//!   [`ClusterOptions::kerberos_host`] says otherwise), advertised as HOST: a Kerberos client asks
+//!   for a ticket to `kafka/<the host it connects to>`. Principals map to Kafka users by
+//!   `sasl.kerberos.principal.to.local.rules` (default: `name@REALM` -> `User:name`, so the
+//!   gateway's `gateway@REALM` is the super user `User:gateway`).
 //!
 //! `StandardAuthorizer` is on everywhere: a principal that is not a super user needs ACLs.
+//!
+//! Kerberos configuration is global to a JVM (`java.security.krb5.conf`, read once): the host JVM
+//! gets the `krb5.conf` of the first cluster of its test binary, so a test binary that uses
+//! Kerberos starts its one KDC (`super::kdc::Kdc`) before its first cluster, and every cluster of
+//! that binary uses that realm; a cluster asking for another `krb5.conf` panics.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -56,9 +67,13 @@ pub enum KafkaListener {
     SaslSsl,
     Ssl,
     Reauth,
+    /// SASL_PLAINTEXT with GSSAPI (Kerberos); only on clusters started with
+    /// [`ClusterOptions::kerberos`].
+    SaslGssapi,
 }
 
 impl KafkaListener {
+    /// The listeners every node has ([`KafkaListener::SaslGssapi`] only when asked for).
     const ALL: [KafkaListener; 5] = [
         KafkaListener::Plaintext,
         KafkaListener::SaslPlaintext,
@@ -74,16 +89,18 @@ impl KafkaListener {
             KafkaListener::SaslSsl => "SASL_SSL",
             KafkaListener::Ssl => "SSL",
             KafkaListener::Reauth => "REAUTH",
+            KafkaListener::SaslGssapi => "GSSAPI",
         }
     }
 
     fn protocol(self) -> &'static str {
         match self {
-            KafkaListener::Reauth => "SASL_PLAINTEXT",
+            KafkaListener::Reauth | KafkaListener::SaslGssapi => "SASL_PLAINTEXT",
             l => l.name(),
         }
     }
 
+    /// The SCRAM listeners.
     fn is_sasl(self) -> bool {
         matches!(
             self,
@@ -103,6 +120,28 @@ pub struct ClusterOptions {
     pub extra: Vec<String>,
     /// The port the PLAINTEXT listener advertises instead of its own (a proxy in front of it).
     pub advertise_plaintext: Option<u16>,
+    /// The `GSSAPI` listener's Kerberos setup ([`ClusterOptions::kerberos`]); none by default.
+    pub kerberos: Option<KafkaKerberos>,
+}
+
+/// The default host part of Kafka's Kerberos service principal (`kafka/localhost@REALM`), and the
+/// host the `GSSAPI` listener advertises.
+pub const KERBEROS_HOST: &str = "localhost";
+
+/// The `GSSAPI` listener of a cluster: the broker logs in from a keytab as `principal`.
+#[derive(Clone, Debug)]
+pub struct KafkaKerberos {
+    /// The realm's `krb5.conf`, given to the JVM as `-Djava.security.krb5.conf` when it starts.
+    pub krb5_conf: PathBuf,
+    /// The keytab of `principal`.
+    pub keytab: PathBuf,
+    /// The host of the service principal, which the listener advertises (and binds 127.0.0.1).
+    pub host: String,
+    /// The broker's service principal, `kafka/HOST@REALM`.
+    pub principal: String,
+    /// `sasl.kerberos.principal.to.local.rules`; `None` for Kafka's `DEFAULT` (`name@REALM` and
+    /// `name/host@REALM` -> `name`, for the default realm of `krb5_conf`).
+    pub principal_to_local_rules: Option<String>,
 }
 
 impl Default for ClusterOptions {
@@ -112,6 +151,7 @@ impl Default for ClusterOptions {
             reauth_ms: 10_000,
             extra: Vec::new(),
             advertise_plaintext: None,
+            kerberos: None,
         }
     }
 }
@@ -130,6 +170,52 @@ impl ClusterOptions {
     pub fn advertise_plaintext(mut self, port: u16) -> Self {
         self.advertise_plaintext = Some(port);
         self
+    }
+
+    /// Adds the `GSSAPI` listener, Kerberos in `kdc`'s realm: the service principal
+    /// `kafka/localhost@REALM` gets a keytab (the same keys for every cluster of the realm).
+    /// Start the KDC before the test binary's first cluster (see the module doc).
+    pub fn kerberos(self, kdc: &super::kdc::Kdc) -> Self {
+        self.kerberos_host(kdc, KERBEROS_HOST)
+    }
+
+    /// [`ClusterOptions::kerberos`] with the service principal `kafka/HOST@REALM`, the listener
+    /// advertised as `HOST:port` (e.g. `127.0.0.1`, for a broker whose principal differs from a
+    /// gateway's `kafka/localhost` on the same machine). Note that the Java client takes the
+    /// service host from a reverse lookup of the address it connected to (`localhost` for
+    /// 127.0.0.1 here), so only `localhost` suits it.
+    pub fn kerberos_host(mut self, kdc: &super::kdc::Kdc, host: &str) -> Self {
+        let principal = kdc.principal(&format!("kafka/{host}"));
+        self.kerberos = Some(KafkaKerberos {
+            krb5_conf: kdc.krb5_conf(),
+            keytab: kdc.add_keytab(&principal),
+            host: host.to_string(),
+            principal,
+            principal_to_local_rules: None,
+        });
+        self
+    }
+
+    /// `sasl.kerberos.principal.to.local.rules` of the `GSSAPI` listener (after
+    /// [`ClusterOptions::kerberos`]), e.g. `RULE:[1:$1@$0](.*@KGW\.TEST)s/@.*//,DEFAULT`.
+    pub fn kerberos_rules(mut self, rules: &str) -> Self {
+        self.kerberos
+            .as_mut()
+            .expect("kerberos_rules: call ClusterOptions::kerberos first")
+            .principal_to_local_rules = Some(rules.to_string());
+        self
+    }
+
+    fn krb5_conf(&self) -> Option<&Path> {
+        self.kerberos.as_ref().map(|k| k.krb5_conf.as_path())
+    }
+
+    /// The host listener `l` advertises: `127.0.0.1`, or the Kerberos service host for `GSSAPI`.
+    fn advertised_host(&self, l: KafkaListener) -> String {
+        match (l, &self.kerberos) {
+            (KafkaListener::SaslGssapi, Some(k)) => k.host.clone(),
+            _ => "127.0.0.1".to_string(),
+        }
     }
 
     fn scram_args(&self) -> Vec<String> {
@@ -201,12 +287,16 @@ struct NodePorts {
 }
 
 impl NodePorts {
-    fn free() -> NodePorts {
+    fn free(opts: &ClusterOptions) -> NodePorts {
+        let mut listeners: BTreeMap<KafkaListener, u16> = KafkaListener::ALL
+            .iter()
+            .map(|l| (*l, free_port()))
+            .collect();
+        if opts.kerberos.is_some() {
+            listeners.insert(KafkaListener::SaslGssapi, free_port());
+        }
         NodePorts {
-            listeners: KafkaListener::ALL
-                .iter()
-                .map(|l| (*l, free_port()))
-                .collect(),
+            listeners,
             internal: free_port(),
             controller: free_port(),
         }
@@ -263,7 +353,11 @@ fn node_properties(node: &NodeSpec, certs: &KafkaCerts, opts: &ClusterOptions) -
                 (KafkaListener::Plaintext, Some(front)) => front,
                 _ => *port,
             };
-            advertised.push(format!("{}://127.0.0.1:{shown}", l.name()));
+            advertised.push(format!(
+                "{}://{}:{shown}",
+                l.name(),
+                opts.advertised_host(*l)
+            ));
             map.push(format!("{}:{}", l.name(), l.protocol()));
         }
         listeners.push(format!("INTERNAL://127.0.0.1:{}", ports.internal));
@@ -297,6 +391,24 @@ fn node_properties(node: &NodeSpec, certs: &KafkaCerts, opts: &ClusterOptions) -
         "listener.name.reauth.connections.max.reauth.ms={}",
         opts.reauth_ms
     ));
+    if let Some(k) = &opts.kerberos {
+        // GSSAPI on its own listener only; the SCRAM listeners keep their mechanisms.
+        p.push("listener.name.gssapi.sasl.enabled.mechanisms=GSSAPI".into());
+        p.push(format!(
+            "listener.name.gssapi.gssapi.sasl.jaas.config=com.sun.security.auth.module.Krb5LoginModule required \
+             useKeyTab=true storeKey=true keyTab=\"{}\" principal=\"{}\";",
+            k.keytab.display(),
+            k.principal
+        ));
+        p.push("sasl.kerberos.service.name=kafka".into());
+        if let Some(rules) = &k.principal_to_local_rules {
+            // (server.properties is read by java.util.Properties: a backslash escapes)
+            p.push(format!(
+                "sasl.kerberos.principal.to.local.rules={}",
+                rules.replace('\\', "\\\\")
+            ));
+        }
+    }
     p.push("ssl.keystore.type=PEM".into());
     p.push(format!(
         "ssl.keystore.location={}",
@@ -373,9 +485,20 @@ struct Jvm {
 }
 
 impl Jvm {
-    fn spawn(args: &[String], heap_mb: u32, log: &Path, log4j: &Path) -> Jvm {
+    /// `krb5_conf`: the realm of the JVM's Kerberos logins and acceptors, read once by the JVM.
+    fn spawn(
+        args: &[String],
+        heap_mb: u32,
+        log: &Path,
+        log4j: &Path,
+        krb5_conf: Option<&Path>,
+    ) -> Jvm {
         let tools = tools();
-        let mut child = Command::new("java")
+        let mut java = Command::new("java");
+        if let Some(conf) = krb5_conf {
+            java.arg(format!("-Djava.security.krb5.conf={}", conf.display()));
+        }
+        let mut child = java
             .arg(format!("-Xmx{heap_mb}m"))
             .args([
                 "-Xms64m",
@@ -487,6 +610,8 @@ struct Host {
     dir: PathBuf,
     certs: &'static KafkaCerts,
     log4j: PathBuf,
+    /// The JVM's `java.security.krb5.conf`, if its first cluster asked for Kerberos.
+    krb5_conf: Option<PathBuf>,
 }
 
 /// Directories of hosts whose test binary has exited are removed by the next one.
@@ -505,8 +630,14 @@ fn remove_stale_dirs(root: &Path) {
 }
 
 fn host() -> &'static Host {
+    host_with(None)
+}
+
+/// The host, started with `krb5_conf` if this is its first use; a cluster that needs Kerberos
+/// panics if the host runs without it or with another realm's (a JVM reads it once).
+fn host_with(krb5_conf: Option<&Path>) -> &'static Host {
     static HOST: OnceLock<Host> = OnceLock::new();
-    HOST.get_or_init(|| {
+    let host = HOST.get_or_init(|| {
         let root = std::env::temp_dir();
         remove_stale_dirs(&root);
         let dir = root.join(format!("kgw-kafka-{}", std::process::id()));
@@ -520,6 +651,7 @@ fn host() -> &'static Host {
             1536,
             &log,
             &log4j,
+            krb5_conf,
         );
         eprintln!(
             "[kafka] host JVM pid {} for this test binary (log {}), spawned in {:?}",
@@ -532,8 +664,19 @@ fn host() -> &'static Host {
             dir,
             certs,
             log4j,
+            krb5_conf: krb5_conf.map(Path::to_path_buf),
         }
-    })
+    });
+    if let Some(wanted) = krb5_conf {
+        assert_eq!(
+            host.krb5_conf.as_deref(),
+            Some(wanted),
+            "this test binary's Kafka JVM was started with krb5.conf {:?}: a JVM reads it once, so \
+             start the one KDC of a Kerberos test binary before its first cluster and use it for all",
+            host.krb5_conf
+        );
+    }
+    host
 }
 
 /// The certificates the brokers of this test binary use (made once, without starting the host).
@@ -725,6 +868,8 @@ fn init_producer_id(c: &mut RawClient, txn: Option<&str>) -> InitProducerIdRespo
 pub struct KafkaCluster {
     name: String,
     ports: NodePorts,
+    /// The host of the `GSSAPI` listener's service principal, if it has one.
+    kerberos_host: Option<String>,
     pub node_id: i32,
     pub cluster_id: String,
     dir: PathBuf,
@@ -753,11 +898,11 @@ impl KafkaCluster {
 
     fn try_start(opts: &ClusterOptions) -> Result<KafkaCluster, String> {
         static N: AtomicU32 = AtomicU32::new(0);
-        let host = host();
+        let host = host_with(opts.krb5_conf());
         let name = format!("c{}", N.fetch_add(1, Ordering::Relaxed));
         let dir = host.dir.join(&name);
         std::fs::create_dir_all(&dir).expect("cluster dir");
-        let ports = NodePorts::free();
+        let ports = NodePorts::free(opts);
         let voters = format!("{}@127.0.0.1:{}", Self::NODE_ID, ports.controller);
         let data = dir.join("data");
         let spec = NodeSpec {
@@ -794,6 +939,7 @@ impl KafkaCluster {
         let cluster = KafkaCluster {
             name,
             ports,
+            kerberos_host: opts.kerberos.as_ref().map(|k| k.host.clone()),
             node_id: Self::NODE_ID,
             cluster_id,
             dir,
@@ -829,8 +975,20 @@ impl KafkaCluster {
         SocketAddr::from(([127, 0, 0, 1], self.port(l)))
     }
 
+    /// `host:port` as the listener advertises it (the Kerberos service host, `localhost` unless
+    /// chosen otherwise, for [`KafkaListener::SaslGssapi`]).
     pub fn bootstrap(&self, l: KafkaListener) -> String {
-        format!("127.0.0.1:{}", self.port(l))
+        let host = match (l, &self.kerberos_host) {
+            (KafkaListener::SaslGssapi, Some(h)) => h.as_str(),
+            _ => "127.0.0.1",
+        };
+        format!("{host}:{}", self.port(l))
+    }
+
+    /// The `GSSAPI` listener's service principal host (`localhost` by default); `None` without
+    /// [`ClusterOptions::kerberos`].
+    pub fn kerberos_host(&self) -> Option<&str> {
+        self.kerberos_host.as_deref()
     }
 
     /// The PLAINTEXT address (a super user's view), as `Broker::addr` gives for tansu.
@@ -844,7 +1002,9 @@ impl KafkaCluster {
     }
 
     /// The same over `l`, with the gateway logging in as `User:gateway` (SCRAM-SHA-512) on the SASL
-    /// listeners and presenting its CN=gateway certificate on SSL.
+    /// listeners and presenting its CN=gateway certificate on SSL. For
+    /// [`KafkaListener::SaslGssapi`] only the bootstrap (`localhost:port` by default): the test adds
+    /// its Kerberos `[upstream.*]` table to `tables`.
     pub fn upstream_via(&self, l: KafkaListener) -> Upstream {
         upstream_section(self.bootstrap(l), self.node_id, 1, l)
     }
@@ -908,6 +1068,8 @@ pub struct KafkaNode {
     props: PathBuf,
     jvm: Option<Jvm>,
     log: PathBuf,
+    /// The JVM's `java.security.krb5.conf` ([`ClusterOptions::kerberos`]).
+    krb5_conf: Option<PathBuf>,
 }
 
 impl KafkaNode {
@@ -918,7 +1080,7 @@ impl KafkaNode {
             cluster_id.to_string(),
         ];
         args.extend(scram.iter().cloned());
-        let mut jvm = Jvm::spawn(&args, 384, &self.log, log4j);
+        let mut jvm = Jvm::spawn(&args, 384, &self.log, log4j, self.krb5_conf.as_deref());
         let answer = jvm.answer(&["started node"], START_WITHIN);
         eprintln!(
             "[kafka] node {} ({:?}) {answer}; RSS {} MiB",
@@ -957,7 +1119,7 @@ impl KafkaMultiCluster {
     pub fn start(brokers: i32, opts: ClusterOptions) -> KafkaMultiCluster {
         let dir = super::TempDir::new("kafka-multi");
         let log4j = log4j_config(dir.path());
-        let controller_ports = NodePorts::free();
+        let controller_ports = NodePorts::free(&opts);
         let voters = format!(
             "{}@127.0.0.1:{}",
             Self::CONTROLLER_ID,
@@ -973,6 +1135,7 @@ impl KafkaMultiCluster {
                 props: PathBuf::new(),
                 jvm: None,
                 log: PathBuf::new(),
+                krb5_conf: opts.krb5_conf().map(Path::to_path_buf),
             },
             brokers: Vec::new(),
             voters,
@@ -1039,7 +1202,7 @@ impl KafkaMultiCluster {
     }
 
     fn add_broker_node(&mut self, id: i32) {
-        let ports = NodePorts::free();
+        let ports = NodePorts::free(&self.opts);
         let props = self.write_props(id, Role::Broker, &ports);
         let mut node = KafkaNode {
             node_id: id,
@@ -1048,6 +1211,7 @@ impl KafkaMultiCluster {
             props,
             jvm: None,
             log: self.dir.path().join(format!("node-{id}.log")),
+            krb5_conf: self.opts.krb5_conf().map(Path::to_path_buf),
         };
         node.spawn(&self.cluster_id, &[], &self.log4j);
         self.brokers.push(node);
@@ -1086,7 +1250,7 @@ impl KafkaMultiCluster {
     /// a broker that comes back at another address.
     pub fn restart_broker_on(&mut self, id: i32, plaintext: u16) {
         self.kill_broker(id);
-        let mut ports = NodePorts::free();
+        let mut ports = NodePorts::free(&self.opts);
         ports.listeners.insert(KafkaListener::Plaintext, plaintext);
         let props = self.write_props(id, Role::Broker, &ports);
         let (cid, log4j) = (self.cluster_id.clone(), self.log4j.clone());

@@ -6,6 +6,7 @@ pub mod apache;
 pub mod fault;
 pub mod hosts;
 pub mod kafka;
+pub mod kdc;
 pub mod sasl;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -759,6 +760,20 @@ pub fn trail_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// Every complete record of the trail in `dir` (a torn last line, still being written, is skipped).
+pub fn trail_records(dir: &Path) -> Vec<serde_json::Value> {
+    trail_files(dir)
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// An ApiVersions request as a client sends it: from v3 Kafka requires a client software name and

@@ -18,6 +18,11 @@
 //   --no-hostname-verify          -> ssl.endpoint.identification.algorithm=""
 //   --sasl-mechanism M --username U --password P -> SASL_PLAINTEXT / SASL_SSL (PLAIN, SCRAM-SHA-256/512)
 //   --oauth-token T               -> OAUTHBEARER via StaticTokenCallbackHandler below
+//   --sasl-mechanism GSSAPI --principal P (--keytab K | --ccache C) [--service-name kafka]
+//     [--krb5-conf F]             -> Kerberos with Krb5LoginModule, from a keytab or a credential
+//                                    cache; --krb5-conf sets java.security.krb5.conf (read once per
+//                                    JVM). The service host is the broker's host as the client
+//                                    resolves it (a reverse lookup for an IP address).
 //   --extra K=V / --producer-extra / --consumer-extra / --admin-extra -> raw client properties
 
 import java.nio.charset.StandardCharsets;
@@ -249,6 +254,16 @@ public class WorkloadClient {
                         + " kgwPrincipal=" + jaasQuote(principal)
                         + " kgwLifetimeMs=" + jaasQuote(Long.toString(lifetimeMs)) + ";");
                 p.put("sasl.login.callback.handler.class", StaticTokenCallbackHandler.class.getName());
+            } else if (m.equals("GSSAPI")) {
+                String principal = a.req("principal");
+                String keytab = a.get("keytab"), ccache = a.get("ccache");
+                if ((keytab == null) == (ccache == null)) throw new Usage("--sasl-mechanism GSSAPI needs one of --keytab and --ccache");
+                String login = keytab != null
+                        ? " useKeyTab=true storeKey=true keyTab=" + jaasQuote(keytab)
+                        : " useTicketCache=true ticketCache=" + jaasQuote(ccache);
+                p.put("sasl.jaas.config", "com.sun.security.auth.module.Krb5LoginModule required" + login
+                        + " principal=" + jaasQuote(principal) + ";");
+                p.put("sasl.kerberos.service.name", a.get("service-name", "kafka"));
             } else {
                 String user = a.get("username"), pass = a.get("password");
                 if (user == null || pass == null) throw new Usage("--sasl-mechanism " + m + " needs --username and --password");
@@ -949,6 +964,8 @@ public class WorkloadClient {
         boolean ok;
         try {
             Args a = new Args(argv);
+            // Before anything touches Kerberos: the JVM reads its krb5.conf once.
+            if (a.get("krb5-conf") != null) System.setProperty("java.security.krb5.conf", a.get("krb5-conf"));
             log("kafka-clients " + clientVersion() + ", cmd=" + a.cmd + " bootstrap=" + a.get("bootstrap"));
             switch (a.cmd) {
                 case "roundtrip": ok = roundtrip(a, out); break;

@@ -2298,6 +2298,82 @@ mod tests {
     }
 
     #[test]
+    fn kerberos_settings_are_checked_all_at_once() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("kgw-krb-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let open = dir.join("open.keytab");
+        let closed = dir.join("closed.keytab");
+        for (f, mode) in [(&open, 0o644), (&closed, 0o600)] {
+            std::fs::write(f, b"\x05\x02").expect("keytab");
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(mode)).expect("mode");
+        }
+        let gssapi_listener = MINIMAL.replace(
+            "broker_port_base = 9100",
+            "broker_port_base = 9100\nsasl_mechanisms = [\"GSSAPI\"]",
+        );
+        let found = issues(&gssapi_listener);
+        assert!(
+            has_issue(
+                &found,
+                "authentication.kerberos",
+                "a listener enables GSSAPI"
+            ),
+            "{found:?}"
+        );
+        let text = format!(
+            "{gssapi_listener}\n[authentication.kerberos]\nservice_principal = \"kafka/gw\"\n\
+             keytab = {open:?}\nprincipal_to_local_rules = [\"RULE:[1:$1](.*)s/x/y/\", \"NOPE\"]\n\
+             allowed_realms = []\n\
+             [upstream.sasl]\nmechanism = \"GSSAPI\"\nprincipal = \"gateway\"\nkeytab = {open:?}\n\
+             username = \"x\"\n"
+        );
+        let found = issues(&text);
+        for (path, msg) in [
+            (
+                "authentication.kerberos.service_principal",
+                "needs its realm",
+            ),
+            (
+                "authentication.kerberos.keytab",
+                "readable or writable by every user",
+            ),
+            (
+                "authentication.kerberos.allowed_realms",
+                "at least one realm",
+            ),
+            ("upstream.sasl.keytab", "readable or writable by every user"),
+            ("upstream.sasl.principal", "needs its realm"),
+            ("upstream.sasl.username", "not used with GSSAPI"),
+        ] {
+            assert!(has_issue(&found, path, msg), "{path}: {found:?}");
+        }
+        let text = format!(
+            "{gssapi_listener}\n[authentication.kerberos]\nservice_principal = \"kafka/gw@EXAMPLE.COM\"\n\
+             keytab = {closed:?}\nprincipal_to_local_rules = [\"RULE:[1:$1](.*)s/x/y/\", \"NOPE\"]\n"
+        );
+        let found = issues(&text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            has_issue(
+                &found,
+                "authentication.kerberos.principal_to_local_rules",
+                "NOPE"
+            ),
+            "{found:?}"
+        );
+        let fixed = text.replace(", \"NOPE\"", "");
+        let cfg = Config::parse(&fixed, Path::new(".")).expect("valid");
+        let k = cfg.auth.kerberos.expect("kerberos");
+        assert_eq!(
+            k.allowed_realms,
+            ["EXAMPLE.COM"],
+            "the service's realm by default"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn virtual_clusters_share_an_sni_port_and_keep_their_own_upstreams() {
         let cfg = Config::parse(&two_clusters("", ""), Path::new(".")).expect("valid");
         let names: Vec<_> = cfg.clusters.iter().map(|c| c.label()).collect();

@@ -9,9 +9,10 @@ confluent-kafka wheel's librdkafka is built without GSSAPI, hence a second clien
       back in consumer group G, verify each exactly once and unchanged, commit.
 
 Prints exactly ONE JSON object as the LAST line of stdout, in the shape of
-`tests/clients/workload.py roundtrip` (produced, consumed, distinct, mismatches, ...), so that the
-same assertion applies; diagnostics go to stderr. Exit code 0 = success, 1 = verification or
-Kafka failure, 2 = usage error, 3 = unexpected exception.
+`tests/clients/workload.py roundtrip` (produced, consumed, distinct, mismatches, ...; both build it
+in tests/clients/roundtrip_common.py), so that the same assertion applies; diagnostics go to
+stderr. Exit code 0 = success, 1 = verification or Kafka failure, 2 = usage error, 3 = unexpected
+exception.
 
 Credentials come from the environment, as for any MIT krb5 program:
   KRB5_CONFIG          the realm's krb5.conf (tests/common/kdc.rs: Kdc::env)
@@ -29,9 +30,9 @@ import sys
 import time
 import uuid
 
+from roundtrip_common import Failed, Records, Tally, add_roundtrip_args, make_log, outcome, report_and_exit
 
-def log(*a):
-    print("[kpy_gssapi.py]", *a, file=sys.stderr, flush=True)
+log = make_log("[kpy_gssapi.py]")
 
 
 LAST_CLIENT_ERROR = []  # the latest warning or error kafka-python logged, added to failure JSON
@@ -54,14 +55,6 @@ def setup_logging(debug):
     last = RecordLast(level=logging.WARNING)
     last.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     logging.getLogger().addHandler(last)
-
-
-class Failed(Exception):
-    """Verification failure: reported as JSON with exit code 1."""
-
-    def __init__(self, msg, **fields):
-        super().__init__(msg)
-        self.fields = fields
 
 
 try:
@@ -108,23 +101,6 @@ def ensure_topic(args):
         admin.close()
 
 
-class Records:
-    """(key, value, headers) for roundtrip: k-{i} / v-{i}-{run}-xxx, header idx={i} (workload.py's)."""
-
-    def __init__(self, count, run, value_size):
-        self.count, self.run, self.value_size = count, run, value_size
-
-    def value(self, i):
-        v = "v-%d-%s-" % (i, self.run)
-        if len(v) < self.value_size:
-            v += "x" * (self.value_size - len(v))
-        return v
-
-    def __iter__(self):
-        for i in range(self.count):
-            yield ("k-%d" % i).encode(), self.value(i).encode(), [("idx", str(i).encode())]
-
-
 def cmd_roundtrip(args):
     run = uuid.uuid4().hex[:12]
     group = args.group or ("kgw-kpy-rt-" + run)
@@ -158,87 +134,27 @@ def cmd_roundtrip(args):
         heartbeat_interval_ms=max(100, args.session_timeout_ms // 3),
         **security(args),
     )
-    seen, mismatches, mismatch_examples = {}, 0, []
-    stale = consumed = 0
-    partitions_seen, topics_seen = set(), set()
-    t1 = time.monotonic()
-    first_msg_at = complete_at = None
-    deadline = t1 + args.timeout
+
+    def poll():
+        for tp, msgs in consumer.poll(timeout_ms=500, max_records=1000).items():
+            for m in msgs:
+                yield m.key, m.value, m.headers, tp.partition, tp.topic
+
+    tally = Tally(recs)
     commit_ok, committed = False, {}
     try:
         consumer.subscribe([args.topic])
-        while True:
-            now = time.monotonic()
-            if complete_at is not None and now - complete_at >= args.settle:
-                break
-            if now > deadline:
-                log("consume timeout after %.1fs" % args.timeout)
-                break
-            batches = consumer.poll(timeout_ms=500, max_records=1000)
-            for tp, msgs in batches.items():
-                for m in msgs:
-                    if first_msg_at is None:
-                        first_msg_at = time.monotonic()
-                    partitions_seen.add(tp.partition)
-                    topics_seen.add(tp.topic)
-                    k = (m.key or b"").decode(errors="replace")
-                    v = (m.value or b"").decode(errors="replace")
-                    try:
-                        i = int(k[2:]) if k.startswith("k-") else -1
-                    except ValueError:
-                        i = -1
-                    vparts = v.split("-", 3)
-                    if len(vparts) >= 3 and vparts[0] == "v" and vparts[2] != run and vparts[1] == str(i):
-                        stale += 1  # a record left by an earlier run on a reused topic
-                        continue
-                    consumed += 1
-                    hdrs = dict(m.headers or [])
-                    if not (0 <= i < args.count and v == recs.value(i) and hdrs.get("idx") == str(i).encode()):
-                        mismatches += 1
-                        if len(mismatch_examples) < 5:
-                            mismatch_examples.append({"key": k, "value": v[:60], "headers": {hk: (hv or b"").decode(errors="replace") for hk, hv in hdrs.items()}})
-                        continue
-                    seen[i] = seen.get(i, 0) + 1
-            if complete_at is None and len(seen) >= args.count:
-                complete_at = time.monotonic()
-        consume_s = (complete_at or time.monotonic()) - t1
+        tally.consume(poll, args.timeout, args.settle, log)
         try:
             consumer.commit()
             commit_ok = True
             for tp in sorted(consumer.assignment(), key=lambda tp: tp.partition):
-                committed[str(tp.partition)] = consumer.committed(tp)
+                committed[tp.partition] = consumer.committed(tp)
         except KafkaError as e:
             log("commit failed: %s" % e)
     finally:
         consumer.close(autocommit=False)
-
-    missing = [i for i in range(args.count) if i not in seen]
-    duplicates = sum(c - 1 for c in seen.values() if c > 1)
-    result = {
-        "client": "kafka-python",
-        "topic": args.topic,
-        "group": group,
-        "produced": ok_count,
-        "consumed": consumed,
-        "distinct": len(seen),
-        "mismatches": mismatches,
-        "missing": ["k-%d" % i for i in missing[:10]],
-        "missing_count": len(missing),
-        "duplicates": duplicates,
-        "stale_ignored": stale,
-        "partitions": sorted(partitions_seen),
-        "topics_seen": sorted(topics_seen),
-        "committed": commit_ok,
-        "committed_offsets": committed,
-        "produce_seconds": round(produce_s, 3),
-        "consume_seconds": round(consume_s, 3),
-        "first_record_seconds": round(first_msg_at - t1, 3) if first_msg_at else None,
-    }
-    if mismatch_examples:
-        result["mismatch_examples"] = mismatch_examples
-    ok = (ok_count == args.count and len(seen) == args.count and not missing and mismatches == 0
-          and duplicates == 0 and commit_ok)
-    return ok, result
+    return tally.result("kafka-python", args.topic, group, ok_count, commit_ok, committed, produce_s)
 
 
 class Parser(argparse.ArgumentParser):
@@ -251,17 +167,12 @@ def build_parser():
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
     r = sub.add_parser("roundtrip")
     r.add_argument("--bootstrap", required=True, help="HOST:PORT[,HOST:PORT]")
-    r.add_argument("--topic", required=True)
-    r.add_argument("--count", type=int, default=1000)
-    r.add_argument("--group", help="consumer group (default: unique per run)")
+    add_roundtrip_args(r, count=1000, timeout=60.0)
     r.add_argument("--service-name", default="kafka", help="the service principal's first part")
     r.add_argument("--service-host", help="the service principal's host (default: each broker's host as given)")
     r.add_argument("--partitions", type=int, default=3)
     r.add_argument("--replication", type=int, default=1)
-    r.add_argument("--value-size", type=int, default=100, help="bytes per value (min: the v-{i}-{run}- prefix)")
-    r.add_argument("--timeout", type=float, default=60.0, help="produce flush / consume timeout (s)")
     r.add_argument("--op-timeout", type=float, default=30.0, help="timeout of one request or admin operation (s)")
-    r.add_argument("--settle", type=float, default=0.5, help="keep consuming this long after all seen, to catch duplicates (s)")
     r.add_argument("--session-timeout-ms", type=int, default=6000)
     r.add_argument("--debug", action="store_true", help="kafka-python's debug log on stderr")
     r.set_defaults(fn=cmd_roundtrip)
@@ -270,42 +181,21 @@ def build_parser():
 
 def main(argv=None):
     t0 = time.monotonic()
-    cmd = None
-    try:
+    args = None
+
+    def run():
+        nonlocal args
         args = build_parser().parse_args(argv)
-        cmd = args.cmd
         setup_logging(args.debug)
         log("kafka-python %s, gssapi, cmd=%s bootstrap=%s KRB5_CONFIG=%s KRB5CCNAME=%s KRB5_CLIENT_KTNAME=%s" % (
-            kafka.__version__, cmd, args.bootstrap, os.environ.get("KRB5_CONFIG"),
+            kafka.__version__, args.cmd, args.bootstrap, os.environ.get("KRB5_CONFIG"),
             os.environ.get("KRB5CCNAME"), os.environ.get("KRB5_CLIENT_KTNAME")))
-        ok, result = args.fn(args)
-        code = 0 if ok else 1
-    except Failed as e:
-        ok, code = False, 1
-        result = dict(e.fields)
-        result["error"] = str(e)
-    except SystemExit as e:
-        if not isinstance(e.code, str):
-            raise
-        ok, code = False, 2
-        result = {"error": "usage: %s" % e.code}
-    except (KafkaError, gssapi.exceptions.GSSError) as e:
-        ok, code = False, 1
-        result = {"error": "%s: %s" % (type(e).__name__, e)}
-    except Exception as e:  # noqa: BLE001
-        ok, code = False, 3
-        result = {"error": "%s: %s" % (type(e).__name__, e)}
-    if not ok and (LAST_AUTH_ERROR or LAST_CLIENT_ERROR):
-        result["last_client_error"] = (LAST_AUTH_ERROR or LAST_CLIENT_ERROR)[0]
-    result.setdefault("client", "kafka-python")
-    result["command"] = cmd
-    result["ok"] = ok
-    result["elapsed_seconds"] = round(time.monotonic() - t0, 3)
-    sys.stdout.flush()
-    print(json.dumps(result), flush=True)
-    sys.stderr.flush()
-    # A client still retrying an unreachable broker in a background thread must not delay the exit.
-    os._exit(code)
+        return args.fn(args)
+
+    client_errors = (((KafkaError, gssapi.exceptions.GSSError), lambda e: "%s: %s" % (type(e).__name__, e)),)
+    ok, code, result = outcome(run, client_errors)
+    report_and_exit(ok, code, result, "kafka-python", args.cmd if args else None, t0,
+                    [LAST_AUTH_ERROR, LAST_CLIENT_ERROR])
 
 
 if __name__ == "__main__":

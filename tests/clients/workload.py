@@ -31,11 +31,13 @@ Security options (all subcommands):
 """
 
 import argparse
+import concurrent.futures
 import json
-import os
 import sys
 import time
 import uuid
+
+from roundtrip_common import Failed, Records, Tally, add_roundtrip_args, make_log, outcome, report_and_exit
 
 try:
     from confluent_kafka import Consumer, KafkaError, KafkaException, OFFSET_BEGINNING, Producer, TopicPartition
@@ -46,9 +48,7 @@ except ImportError as e:  # pragma: no cover
     sys.exit(3)
 
 
-def log(*a):
-    print("[workload.py]", *a, file=sys.stderr, flush=True)
-
+log = make_log("[workload.py]")
 
 LAST_CLIENT_ERROR = []  # most recent librdkafka error_cb message, added to failure JSON
 
@@ -56,14 +56,6 @@ LAST_CLIENT_ERROR = []  # most recent librdkafka error_cb message, added to fail
 def on_client_error(kind, err):
     log("client error (%s): %s" % (kind, err))
     LAST_CLIENT_ERROR[:] = ["%s: %s" % (kind, err)]
-
-
-class Failed(Exception):
-    """Verification failure: reported as JSON with exit code 1."""
-
-    def __init__(self, msg, **fields):
-        super().__init__(msg)
-        self.fields = fields
 
 
 # --------------------------------------------------------------------------
@@ -221,7 +213,7 @@ def percentile(sorted_vals, p):
     return sorted_vals[lo] + (sorted_vals[hi] - sorted_vals[lo]) * (k - lo)
 
 
-def produce_all(producer, records, timeout):
+def produce_all(producer, topic, records, timeout):
     """Produce an iterable of (key, value, headers); returns (delivered, errors)."""
     state = {"ok": 0, "err": 0, "first_err": None}
 
@@ -236,7 +228,7 @@ def produce_all(producer, records, timeout):
     for key, value, headers in records:
         while True:
             try:
-                producer.produce(topic=records.topic, key=key, value=value, headers=headers, on_delivery=on_delivery)
+                producer.produce(topic=topic, key=key, value=value, headers=headers, on_delivery=on_delivery)
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -246,23 +238,6 @@ def produce_all(producer, records, timeout):
         state["err"] += remaining
         state["first_err"] = state["first_err"] or ("%d messages not delivered within %.0fs" % (remaining, timeout))
     return state
-
-
-class Records:
-    """Iterable of (key, value, headers) for roundtrip: k-{i} / v-{i}-{run}-payload."""
-
-    def __init__(self, topic, count, run, value_size):
-        self.topic, self.count, self.run, self.value_size = topic, count, run, value_size
-
-    def value(self, i):
-        v = "v-%d-%s-" % (i, self.run)
-        if len(v) < self.value_size:
-            v += "x" * (self.value_size - len(v))
-        return v
-
-    def __iter__(self):
-        for i in range(self.count):
-            yield ("k-%d" % i).encode(), self.value(i).encode(), [("idx", str(i).encode())]
 
 
 def committed_total(consumer, topic, partitions, timeout=10):
@@ -283,68 +258,28 @@ def cmd_roundtrip(args):
     log("roundtrip: topic=%s created=%s count=%d group=%s run=%s" % (args.topic, created, args.count, group, run))
 
     producer = make_producer(args, **{"acks": "all", "linger.ms": 5})
-    recs = Records(args.topic, args.count, run, args.value_size)
+    recs = Records(args.count, run, args.value_size)
     t0 = time.monotonic()
-    st = produce_all(producer, recs, args.timeout)
+    st = produce_all(producer, args.topic, recs, args.timeout)
     produce_s = time.monotonic() - t0
     log("produced %d (errors %d) in %.2fs" % (st["ok"], st["err"], produce_s))
     if st["err"]:
         raise Failed("produce failed: %s" % st["first_err"], produced=st["ok"], produce_errors=st["err"])
 
     consumer = make_consumer(args, group)
-    seen = {}
-    mismatches = 0
-    mismatch_examples = []
-    stale = 0
-    consumed = 0
-    t1 = time.monotonic()
-    first_msg_at = None
-    deadline = t1 + args.timeout
-    complete_at = None
-    partitions_seen = set()
-    topics_seen = set()
+
+    def poll():
+        for m in consumer.consume(num_messages=1000, timeout=0.5):
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise Failed("consumer error: %s" % m.error())
+            yield m.key(), m.value(), m.headers(), m.partition(), m.topic()
+
+    tally = Tally(recs)
     try:
         consumer.subscribe([args.subscribe or args.topic])
-        while True:
-            now = time.monotonic()
-            if complete_at is not None and now - complete_at >= args.settle:
-                break
-            if now > deadline:
-                log("consume timeout after %.1fs" % args.timeout)
-                break
-            msgs = consumer.consume(num_messages=1000, timeout=0.5)
-            for m in msgs:
-                if m.error():
-                    if m.error().code() == KafkaError._PARTITION_EOF:
-                        continue
-                    raise Failed("consumer error: %s" % m.error())
-                if first_msg_at is None:
-                    first_msg_at = time.monotonic()
-                partitions_seen.add(m.partition())
-                topics_seen.add(m.topic())
-                k = (m.key() or b"").decode(errors="replace")
-                v = (m.value() or b"").decode(errors="replace")
-                # expected: key k-{i}, value v-{i}-{run}-xxx, header idx={i}
-                try:
-                    i = int(k[2:]) if k.startswith("k-") else -1
-                except ValueError:
-                    i = -1
-                vparts = v.split("-", 3)
-                if len(vparts) >= 3 and vparts[0] == "v" and vparts[2] != run and vparts[1] == str(i):
-                    stale += 1  # record left by an earlier run on a reused topic
-                    continue
-                consumed += 1
-                hdrs = dict(m.headers() or [])
-                ok = 0 <= i < args.count and v == recs.value(i) and hdrs.get("idx") == str(i).encode()
-                if not ok:
-                    mismatches += 1
-                    if len(mismatch_examples) < 5:
-                        mismatch_examples.append({"key": k, "value": v[:60], "headers": {hk: (hv or b"").decode(errors="replace") for hk, hv in hdrs.items()}})
-                    continue
-                seen[i] = seen.get(i, 0) + 1
-            if complete_at is None and len(seen) >= args.count:
-                complete_at = time.monotonic()
-        consume_s = (complete_at or time.monotonic()) - t1
+        tally.consume(poll, args.timeout, args.settle, log)
         # commit what we consumed (synchronously) and read it back
         commit_ok = False
         committed = None
@@ -357,34 +292,7 @@ def cmd_roundtrip(args):
             log("commit failed: %s" % e)
     finally:
         consumer.close()
-
-    missing = [i for i in range(args.count) if i not in seen]
-    duplicates = sum(c - 1 for c in seen.values() if c > 1)
-    result = {
-        "client": "python",
-        "topic": args.topic,
-        "group": group,
-        "produced": st["ok"],
-        "consumed": consumed,
-        "distinct": len(seen),
-        "mismatches": mismatches,
-        "missing": ["k-%d" % i for i in missing[:10]],
-        "missing_count": len(missing),
-        "duplicates": duplicates,
-        "stale_ignored": stale,
-        "partitions": sorted(partitions_seen),
-        "topics_seen": sorted(topics_seen),
-        "committed": commit_ok,
-        "committed_offsets": {str(p): o for p, o in (committed or {}).items()},
-        "produce_seconds": round(produce_s, 3),
-        "consume_seconds": round(consume_s, 3),
-        "first_record_seconds": round(first_msg_at - t1, 3) if first_msg_at else None,
-    }
-    if mismatch_examples:
-        result["mismatch_examples"] = mismatch_examples
-    ok = (st["ok"] == args.count and len(seen) == args.count and not missing and mismatches == 0
-          and duplicates == 0 and commit_ok)
-    return ok, result
+    return tally.result("python", args.topic, group, st["ok"], commit_ok, committed or {}, produce_s)
 
 
 def produce_paced(producer, args, run):
@@ -749,12 +657,7 @@ def build_parser():
     sub = p.add_subparsers(dest="cmd", required=True)
 
     r = sub.add_parser("roundtrip", parents=[common])
-    r.add_argument("--topic", required=True)
-    r.add_argument("--count", type=int, default=10000)
-    r.add_argument("--group", help="consumer group (default: unique per run)")
-    r.add_argument("--value-size", type=int, default=100, help="bytes per value (min: the v-{i}-{run}- prefix)")
-    r.add_argument("--timeout", type=float, default=120.0, help="produce flush / consume timeout (s)")
-    r.add_argument("--settle", type=float, default=0.5, help="keep consuming this long after all seen, to catch duplicates (s)")
+    add_roundtrip_args(r, count=10000, timeout=120.0)
     r.add_argument("--subscribe", help="consume by this subscription (a regex starting with ^) instead of --topic")
     r.set_defaults(fn=cmd_roundtrip)
 
@@ -809,38 +712,12 @@ def main(argv=None):
     ver = ver[0] if isinstance(ver, tuple) else ver
     log("confluent-kafka %s, librdkafka %s, cmd=%s bootstrap=%s" % (ver, libversion()[0], args.cmd, args.bootstrap))
     t0 = time.monotonic()
-    try:
-        ok, result = args.fn(args)
-        code = 0 if ok else 1
-    except Failed as e:
-        ok, code = False, 1
-        result = dict(e.fields)
-        result["error"] = str(e)
-    except KafkaException as e:
-        ok, code = False, 1
-        result = {"error": "KafkaException: %s" % e}
-    except SystemExit as e:
-        if not isinstance(e.code, str):
-            raise
-        ok, code = False, 2
-        result = {"error": "usage: %s" % e.code}
-    except (TimeoutError, __import__("concurrent.futures").futures.TimeoutError) as e:
-        ok, code = False, 1
-        result = {"error": "timeout: %s %s" % (type(e).__name__, e)}
-    except Exception as e:  # noqa: BLE001
-        ok, code = False, 3
-        result = {"error": "%s: %s" % (type(e).__name__, e)}
-    if not ok and LAST_CLIENT_ERROR:
-        result["last_client_error"] = LAST_CLIENT_ERROR[0]
-    result.setdefault("client", "python")
-    result["command"] = args.cmd
-    result["ok"] = ok
-    result["elapsed_seconds"] = round(time.monotonic() - t0, 3)
-    sys.stdout.flush()
-    print(json.dumps(result, sort_keys=False), flush=True)
-    # confluent-kafka destructors can block on unreachable brokers; exit hard.
-    sys.stderr.flush()
-    os._exit(code)
+    client_errors = (
+        (KafkaException, lambda e: "KafkaException: %s" % e),
+        ((TimeoutError, concurrent.futures.TimeoutError), lambda e: "timeout: %s %s" % (type(e).__name__, e)),
+    )
+    ok, code, result = outcome(lambda: args.fn(args), client_errors)
+    report_and_exit(ok, code, result, "python", args.cmd, t0, [LAST_CLIENT_ERROR])
 
 
 if __name__ == "__main__":

@@ -957,7 +957,7 @@ fn read_listener(r: &mut Reader<'_>, base_dir: &Path) -> ListenerConfig {
             None => r.issue(
                 &format!("sasl_mechanisms[{i}]"),
                 &format!(
-                    "unknown mechanism {m:?} (SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER, PLAIN)"
+                    "unknown mechanism {m:?} (SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER, PLAIN, GSSAPI)"
                 ),
             ),
         }
@@ -2176,7 +2176,7 @@ mod tests {
             name = "a"
             bind = "127.0.0.1:9092"
             broker_port_base = 9100
-            sasl_mechanisms = ["PLAIN", "OAUTHBEARER", "SCRAM-SHA-256", "GSSAPI"]
+            sasl_mechanisms = ["PLAIN", "OAUTHBEARER", "SCRAM-SHA-256", "GSSAPI", "KERBEROS"]
             [upstream]
             bootstrap_servers = ["b:1"]
             [upstream.sasl]
@@ -2190,7 +2190,11 @@ mod tests {
             "{found:?}"
         );
         assert!(
-            has("listeners[0].sasl_mechanisms[3]: unknown mechanism \"GSSAPI\""),
+            has("listeners[0].sasl_mechanisms[4]: unknown mechanism \"KERBEROS\""),
+            "{found:?}"
+        );
+        assert!(
+            has("authentication.kerberos: required: a listener enables GSSAPI"),
             "{found:?}"
         );
         assert!(

@@ -164,6 +164,23 @@ enum PolicyCommand {
     },
     /// Who may do an operation on a resource, e.g. `who-can Read Topic:orders`.
     WhoCan { operation: String, resource: String },
+    /// A least-privilege policy from an audit trail written at level `all`: exactly what the
+    /// allowed decisions used, compared with the enforced policy (which the policy source
+    /// options name).
+    Suggest {
+        /// The audit trail (directory or files).
+        #[arg(long = "audit", required = true)]
+        audit: Vec<PathBuf>,
+        /// Only records since: RFC 3339, or back from now (`7d`, `12h`).
+        #[arg(long)]
+        since: Option<String>,
+        /// Write the policy file here (atomically) instead of to standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The client address the comparison evaluates host-restricted rules for.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+    },
     /// Write a cluster's ACLs (DescribeAcls) as a policy file; fails, writing nothing, on any ACL
     /// a policy file cannot express. The policy source options are not used.
     Import {
@@ -597,8 +614,69 @@ fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()
                 eprintln!("note: {note}");
             }
         }
+        PolicyCommand::Suggest {
+            audit,
+            since,
+            out,
+            host,
+        } => policy_suggest(
+            &audit,
+            since.as_deref(),
+            out,
+            &host,
+            (&model, &files, &super_users),
+        )?,
         PolicyCommand::Import { .. } => unreachable!("handled before the policy is loaded"),
     }
+    Ok(())
+}
+
+/// `policy suggest`: the suggestion on standard output or in `out`, the comparison with the
+/// enforced policy on standard error.
+fn policy_suggest(
+    audit: &[PathBuf],
+    since: Option<&str>,
+    out: Option<PathBuf>,
+    host: &str,
+    (model, files, super_users): (&std::path::Path, &[PathBuf], &[String]),
+) -> anyhow::Result<()> {
+    use kafka_gateway::policy::{engine::Engine, files::PolicySet, suggest};
+    let since = match since {
+        None => None,
+        Some(s) => Some(kafka_gateway::audit::time::rfc3339(
+            kafka_gateway::audit::time::parse_time_arg(s, std::time::SystemTime::now())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--since {s:?}: not a time or a duration like 7d")
+                })?,
+        )),
+    };
+    let host: std::net::IpAddr = host
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--host {host:?} is not an IP address"))?;
+    let trail = kafka_gateway::audit::review::load(audit)?;
+    let source = audit
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let s = suggest::suggest(trail.records.iter().map(|l| &l.record), since.as_deref());
+    let text = suggest::render(&s, &source);
+    let suggested = PolicySet::from_texts(None, &[("suggested.policy", &text)], super_users)
+        .map_err(|e| anyhow::anyhow!("the suggestion does not load (a bug): {e}"))?;
+    let enforced = PolicySet::load(model, files, super_users)?;
+    let comparison = suggest::compare(&s, &Engine::new(enforced), &Engine::new(suggested), host);
+    match &out {
+        Some(path) => {
+            kafka_gateway::policy::migrate::cli::write_output(path, &text)?;
+            eprintln!("wrote {} rules to {}", s.rules.len(), path.display());
+        }
+        None => print!("{text}"),
+    }
+    eprint!("{}", suggest::render_comparison(&comparison));
+    anyhow::ensure!(
+        comparison.used_but_denied.is_empty(),
+        "the suggestion would deny what the trail shows used"
+    );
     Ok(())
 }
 

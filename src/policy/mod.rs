@@ -8,5 +8,6 @@ pub mod files;
 pub mod mapping;
 pub mod migrate;
 pub mod model;
+pub mod suggest;
 
 pub use model::{Effect, Operation, PatternType, ResourceType};

@@ -171,7 +171,9 @@ fn missing_pieces_for_the_protocol() {
             "ssl.truststore.location"
         ]
     );
-    assert!(got[0].message.contains("GSSAPI, is not supported"));
+    assert!(got[0]
+        .message
+        .contains("GSSAPI, is configured in [upstream.sasl]"));
     assert!(got[2].message.contains("no system trust store"));
     let got = problems("security.protocol=SSL\nssl.truststore.location=ca.pem\n");
     assert_eq!(got.len(), 1);

@@ -161,6 +161,21 @@ enum PolicyCommand {
         /// The client's address (rules with host restrictions depend on it).
         #[arg(long)]
         host: Option<String>,
+        /// Judge the safeguards too: the new topic's (`Create Topic:t`) or the new (`Alter
+        /// Topic:t`) partition count.
+        #[arg(long, allow_hyphen_values = true)]
+        partitions: Option<i64>,
+        /// The new topic's replication factor (`Create Topic:t`).
+        #[arg(long, allow_hyphen_values = true)]
+        replication_factor: Option<i64>,
+        /// A config the request sets, `name=value` (`name` alone: back to its default); repeat it.
+        /// With `Create Topic:t`, `AlterConfigs Topic:t` or `AlterConfigs Cluster`.
+        #[arg(long = "set")]
+        configs: Vec<String>,
+        /// The broker whose configs `AlterConfigs Cluster` alters (default: the cluster-wide
+        /// default resource).
+        #[arg(long)]
+        broker: Option<String>,
     },
     /// Who may do an operation on a resource, e.g. `who-can Read Topic:orders`.
     WhoCan { operation: String, resource: String },
@@ -497,7 +512,9 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
 }
 
 fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()> {
-    use kafka_gateway::policy::engine::{cmd_check, cmd_explain_reserving, cmd_who_can_reserving};
+    use kafka_gateway::policy::engine::{
+        cmd_check, cmd_explain_proposal, cmd_who_can_reserving, Proposal,
+    };
     // Import reads a cluster, not a policy: no policy source is loaded for it.
     let command = match command {
         PolicyCommand::Import { cluster, out } => return policy_import(cluster, out),
@@ -552,13 +569,24 @@ fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()
             operation,
             resource,
             host,
+            partitions,
+            replication_factor,
+            configs,
+            broker,
         } => {
-            let out = cmd_explain_reserving(
+            let proposal = Proposal {
+                partitions,
+                replication_factor,
+                configs,
+                broker,
+            };
+            let out = cmd_explain_proposal(
                 &model,
                 &files,
                 &super_users,
                 &reserved,
                 (&principal, &operation, &resource, host.as_deref()),
+                &proposal,
             )
             .map_err(|e| anyhow::anyhow!(e))?;
             print!("{out}");

@@ -25,9 +25,13 @@ use super::files::{
 };
 use super::mapping::Authorize;
 use super::model::{Effect, Operation, ResourceType};
+use super::safeguards::{Change, Safeguard, SafeguardId, Target};
 use crate::auth::Principal;
 
-pub use cli::{cmd_check, cmd_explain, cmd_explain_reserving, cmd_who_can, cmd_who_can_reserving};
+pub use cli::{
+    cmd_check, cmd_explain, cmd_explain_proposal, cmd_explain_reserving, cmd_who_can,
+    cmd_who_can_reserving, Proposal,
+};
 pub use explain::{ExplainedRule, Explanation, Outcome, Via, WhoCan, WhoVerdict};
 
 /// Why a decision came out as it did.
@@ -44,6 +48,8 @@ pub enum Reason {
     /// A reserved topic (the audit topic) that no rule names literally: wildcard and prefix
     /// rules, and super users, do not reach it.
     Reserved,
+    /// The ACLs allowed it, but this safeguard (`s` line) refuses what the request asks for.
+    Safeguard(SafeguardId),
 }
 
 impl Reason {
@@ -51,7 +57,10 @@ impl Reason {
     pub fn rule(self) -> Option<RuleId> {
         match self {
             Reason::Deny(id) | Reason::Allow(id) => Some(id),
-            Reason::SuperUser | Reason::NoMatchingAllow | Reason::Reserved => None,
+            Reason::SuperUser
+            | Reason::NoMatchingAllow
+            | Reason::Reserved
+            | Reason::Safeguard(_) => None,
         }
     }
 }
@@ -66,6 +75,7 @@ impl fmt::Display for Reason {
             Reason::Reserved => f.write_str(
                 "reserved topic (the audit topic): only a rule naming it literally applies",
             ),
+            Reason::Safeguard(id) => write!(f, "refused by safeguard #{}", id.0),
         }
     }
 }
@@ -515,6 +525,8 @@ pub struct DecisionRecord {
     pub reason: Reason,
     /// The rule that decided, with its file and line.
     pub rule: Option<Arc<Rule>>,
+    /// The safeguard that refused (reason [`Reason::Safeguard`]).
+    pub safeguard: Option<Arc<Safeguard>>,
     /// The policy version that decided.
     pub policy_version: Arc<str>,
 }
@@ -619,6 +631,17 @@ impl SessionAuthz {
     }
 
     fn record(&self, op: Operation, rtype: ResourceType, name: Option<&str>, d: Decision) {
+        self.record_with(op, rtype, name, d, None);
+    }
+
+    fn record_with(
+        &self,
+        op: Operation,
+        rtype: ResourceType,
+        name: Option<&str>,
+        d: Decision,
+        safeguard: Option<Arc<Safeguard>>,
+    ) {
         if d.allowed && !self.keep_allowed {
             return;
         }
@@ -644,6 +667,7 @@ impl SessionAuthz {
             allowed: d.allowed,
             reason: d.reason,
             rule,
+            safeguard,
             policy_version: self.version.clone(),
         });
     }
@@ -673,6 +697,30 @@ impl Authorize for SessionAuthz {
 
     fn reserved(&self, rtype: ResourceType, name: &str) -> bool {
         self.snapshot.engine().is_reserved(rtype, name)
+    }
+
+    /// The refusal is recorded for audit as a denial of the operation the ACLs allowed (CREATE
+    /// for a new topic, ALTER for new partitions, ALTER_CONFIGS), naming the safeguard.
+    fn safeguard(&self, change: &Change<'_>) -> Option<String> {
+        let set = self.snapshot.engine().policy()?;
+        let v = set.safeguard_violation(&self.principal, change)?;
+        let (op, rtype) = match change {
+            Change::CreateTopic { .. } => (Operation::Create, ResourceType::Topic),
+            Change::CreatePartitions { .. } => (Operation::Alter, ResourceType::Topic),
+            Change::AlterConfigs { target, .. } => (
+                Operation::AlterConfigs,
+                match target {
+                    Target::Topic => ResourceType::Topic,
+                    Target::Broker => ResourceType::Cluster,
+                },
+            ),
+        };
+        let d = Decision {
+            allowed: false,
+            reason: Reason::Safeguard(v.safeguard.id),
+        };
+        self.record_with(op, rtype, Some(change.name()), d, Some(v.safeguard));
+        Some(v.message)
     }
 
     fn acl_bindings(&self) -> Option<Vec<crate::policy::migrate::AclBinding>> {

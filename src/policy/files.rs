@@ -1,7 +1,8 @@
 //! Policy files: parsing and validating the hand-edited rule files, the casbin model that documents
 //! (and cross-checks) the semantics, the version hash for audit, and lint warnings.
 //!
-//! A policy file holds casbin CSV lines, one rule per line; a line starting with `#` is a comment and
+//! A policy file holds casbin CSV lines, one rule per line (and safeguards, `s` lines, see
+//! [`super::safeguards`]; casbin never sees them); a line starting with `#` is a comment and
 //! blank lines are ignored:
 //!
 //! ```text
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::model::{Effect, Operation, PatternType, ResourceType, CLUSTER_NAME};
+use super::safeguards::{self, Change, Judged, Judgement, Safeguard, SafeguardId, Violation};
 use crate::auth::Principal;
 
 pub use casbin_model::REQUIRED_EFFECT;
@@ -499,6 +501,9 @@ impl fmt::Display for Warning {
 pub struct PolicySet {
     rules: Vec<Arc<Rule>>,
     memberships: Vec<Membership>,
+    /// `s` lines, in file order. Not part of the casbin model: they never decide access, only
+    /// limit what an allowed request may ask for.
+    safeguards: Vec<Arc<Safeguard>>,
     super_users: Vec<Principal>,
     version: String,
     enforcer: Option<casbin::Enforcer>,
@@ -509,6 +514,7 @@ impl fmt::Debug for PolicySet {
         f.debug_struct("PolicySet")
             .field("rules", &self.rules.len())
             .field("memberships", &self.memberships.len())
+            .field("safeguards", &self.safeguards.len())
             .field("super_users", &self.super_users)
             .field("version", &self.version)
             .field("casbin", &self.enforcer.is_some())
@@ -600,8 +606,15 @@ impl PolicySet {
         let mut problems = Vec::new();
         let mut rules = Vec::new();
         let mut memberships = Vec::new();
+        let mut guards = Vec::new();
         for (name, text) in files {
-            parse_file(name, text, &mut rules, &mut memberships, &mut problems);
+            let mut parsed = Parsed {
+                rules: &mut rules,
+                memberships: &mut memberships,
+                safeguards: &mut guards,
+                problems: &mut problems,
+            };
+            parse_file(name, text, &mut parsed);
         }
         let mut supers = Vec::new();
         for (i, s) in super_users.iter().enumerate() {
@@ -627,6 +640,7 @@ impl PolicySet {
         let mut set = PolicySet {
             rules: rules.into_iter().map(Arc::new).collect(),
             memberships,
+            safeguards: guards.into_iter().map(Arc::new).collect(),
             super_users: supers,
             version,
             enforcer: None,
@@ -681,6 +695,49 @@ impl PolicySet {
 
     pub fn memberships(&self) -> &[Membership] {
         &self.memberships
+    }
+
+    pub fn safeguards(&self) -> &[Arc<Safeguard>] {
+        &self.safeguards
+    }
+
+    /// Every safeguard of `principal` (the same principal matching as rules: directly, through a
+    /// group, or `User:*`; super users included, as Kafka's policies know no exceptions) that
+    /// concerns `change`, in file order, with its judgement.
+    pub fn judge(&self, principal: &Principal, change: &Change<'_>) -> Vec<Judged> {
+        self.safeguards
+            .iter()
+            .filter(|s| self.subject_applies(&s.subject, principal))
+            .filter_map(|s| match s.judge(change) {
+                Judgement::NotApplicable => None,
+                judgement => Some(Judged {
+                    safeguard: s.clone(),
+                    judgement,
+                }),
+            })
+            .collect()
+    }
+
+    /// The first of `principal`'s safeguards (file order) that refuses `change`: every one that
+    /// applies must pass.
+    pub fn safeguard_violation(
+        &self,
+        principal: &Principal,
+        change: &Change<'_>,
+    ) -> Option<Violation> {
+        if self.safeguards.is_empty() {
+            return None;
+        }
+        self.safeguards
+            .iter()
+            .filter(|s| self.subject_applies(&s.subject, principal))
+            .find_map(|s| match s.judge(change) {
+                Judgement::Violates(message) => Some(Violation {
+                    safeguard: s.clone(),
+                    message,
+                }),
+                _ => None,
+            })
     }
 
     pub fn super_users(&self) -> &[Principal] {
@@ -844,13 +901,21 @@ fn split_csv(line: &str) -> Result<Vec<String>, String> {
     }
 }
 
-fn parse_file(
-    name: &str,
-    text: &str,
-    rules: &mut Vec<Rule>,
-    memberships: &mut Vec<Membership>,
-    problems: &mut Vec<Diagnostic>,
-) {
+/// Where [`parse_file`] puts what it reads.
+struct Parsed<'a> {
+    rules: &'a mut Vec<Rule>,
+    memberships: &'a mut Vec<Membership>,
+    safeguards: &'a mut Vec<Safeguard>,
+    problems: &'a mut Vec<Diagnostic>,
+}
+
+fn parse_file(name: &str, text: &str, out: &mut Parsed<'_>) {
+    let Parsed {
+        rules,
+        memberships,
+        safeguards: guards,
+        problems,
+    } = out;
     let file: Arc<str> = Arc::from(name);
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, raw) in text.lines().enumerate() {
@@ -880,8 +945,16 @@ fn parse_file(
                         memberships.push(m);
                     }
                 }
+                "s" => {
+                    if let Some(s) = safeguards::parse(&fields, &mut errs, source, line) {
+                        guards.push(Safeguard {
+                            id: SafeguardId(u32::try_from(guards.len()).unwrap_or(u32::MAX)),
+                            ..s
+                        });
+                    }
+                }
                 other => errs.push(format!(
-                    "unknown line type `{other}`: a line is a rule (`p, principal, type, pattern, operation, host, allow|deny`) or a group membership (`g, User:<name>, Group:<name>`)"
+                    "unknown line type `{other}`: a line is a rule (`p, principal, type, pattern, operation, host, allow|deny`), a group membership (`g, User:<name>, Group:<name>`) or a safeguard (`s, principal, Topic|Broker, pattern, constraint, value`)"
                 )),
             },
         }
@@ -1018,11 +1091,24 @@ fn lint(set: &PolicySet) -> Vec<Warning> {
     let groups_used: HashSet<&str> = set
         .rules
         .iter()
-        .filter_map(|r| match &r.subject {
+        .map(|r| &r.subject)
+        .chain(set.safeguards.iter().map(|s| &s.subject))
+        .filter_map(|s| match s {
             Subject::Group(g) => Some(g.as_str()),
             _ => None,
         })
         .collect();
+    for s in &set.safeguards {
+        if let Subject::Group(g) = &s.subject {
+            if !groups_with_members.contains(g.as_str()) {
+                warn(
+                    &mut out,
+                    &s.source,
+                    format!("Group:{g} has no members (no `g, User:<name>, Group:{g}` line): this safeguard applies to nobody"),
+                );
+            }
+        }
+    }
 
     // Duplicates: identical rules (in canonical form).
     let mut seen: HashMap<(Subject, ResourceType, Pattern, Operation, HostSpec, Effect), &Source> =
@@ -1179,4 +1265,4 @@ fn lint(set: &PolicySet) -> Vec<Warning> {
 
 #[cfg(test)]
 #[path = "files_tests.rs"]
-mod tests;
+pub(crate) mod tests;

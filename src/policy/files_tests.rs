@@ -5,11 +5,11 @@ use super::*;
 
 const MODEL: &str = include_str!("../../policies/model.conf");
 
-fn load(text: &str) -> Result<PolicySet, PolicyError> {
+pub(crate) fn load(text: &str) -> Result<PolicySet, PolicyError> {
     PolicySet::from_texts(Some(("model.conf", MODEL)), &[("a.policy", text)], &[])
 }
 
-fn problems(text: &str) -> Vec<String> {
+pub(crate) fn problems(text: &str) -> Vec<String> {
     match load(text) {
         Ok(_) => panic!("expected the policy to be rejected"),
         Err(e) => e.problems.iter().map(|p| p.to_string()).collect(),

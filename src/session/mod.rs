@@ -955,10 +955,15 @@ async fn audit_decisions(
         if !ctx.audit.level.records(decision, request.api_key) {
             continue;
         }
-        let rule = d.rule.as_ref().map(|r| RuleRef {
-            file: r.source.file.to_string(),
-            line: r.source.line,
-            text: r.text.clone(),
+        let rule = match (&d.rule, &d.safeguard) {
+            (Some(r), _) => Some((&r.source, &r.text)),
+            (None, Some(s)) => Some((&s.source, &s.text)),
+            (None, None) => None,
+        }
+        .map(|(source, text)| RuleRef {
+            file: source.file.to_string(),
+            line: source.line,
+            text: text.clone(),
         });
         let mut r = record(
             d.rtype.name(),

@@ -12,6 +12,8 @@ diagnostics go to stderr; exit code 0 = success, 1 = verification failed,
   roundtrip        create topic, produce COUNT keyed records (acks=all), consume
                    them back in a consumer group, verify each exactly once
   admin            create topic / list / DescribeConfigs / delete / list
+  safeguards       each --op in turn (CreateTopics, CreatePartitions, AlterConfigs,
+                   IncrementalAlterConfigs), reporting each one's error code and message
   produce-latency  sequential single-record produce+flush latency (acks=1)
   throughput       produce TOTAL bytes as fast as possible, consume them back
   acked            idempotent/plain produce at a pace while faults happen, read back
@@ -42,7 +44,7 @@ from roundtrip_common import Failed, Records, Tally, add_roundtrip_args, make_lo
 try:
     from confluent_kafka import Consumer, KafkaError, KafkaException, OFFSET_BEGINNING, Producer, TopicPartition
     from confluent_kafka import libversion, version
-    from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+    from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic
 except ImportError as e:  # pragma: no cover
     print(json.dumps({"ok": False, "error": "confluent-kafka not importable (use $KGW_PYTHON): %s" % e}))
     sys.exit(3)
@@ -502,6 +504,72 @@ def cmd_admin(args):
     return ok, result
 
 
+def parse_configs(words):
+    """k=v (set), k+=v (append), -k (back to the default) -> [(name, op, value)]."""
+    out = []
+    for w in words:
+        if w.startswith("-"):
+            out.append((w[1:], AlterConfigOpType.DELETE, None))
+        elif "+=" in w:
+            k, v = w.split("+=", 1)
+            out.append((k, AlterConfigOpType.APPEND, v))
+        else:
+            k, v = w.split("=", 1)
+            out.append((k, AlterConfigOpType.SET, v))
+    return out
+
+
+def op_outcome(future, timeout):
+    """(error code, message) of one admin future: 0 and "" on success."""
+    try:
+        future.result(timeout=timeout)
+        return 0, ""
+    except KafkaException as e:
+        err = e.args[0]
+        return err.code(), err.str()
+
+
+def cmd_safeguards(args):
+    """Each --op in turn:
+      create TOPIC PARTITIONS RF [k=v ...]      CreateTopics
+      validate TOPIC PARTITIONS RF [k=v ...]    CreateTopics with validate_only
+      partitions TOPIC COUNT                    CreatePartitions
+      alter topic|broker NAME k=v ...           AlterConfigs (the legacy API)
+      incremental topic|broker NAME k=v|k+=v|-k ...  IncrementalAlterConfigs
+    """
+    admin = make_admin(args)
+    t = args.op_timeout
+    results = []
+    for line in args.op:
+        w = line.split()
+        kind = w[0]
+        if kind in ("create", "validate"):
+            configs = dict(kv.split("=", 1) for kv in w[4:])
+            nt = NewTopic(w[1], int(w[2]), int(w[3]), config=configs)
+            fs = admin.create_topics([nt], request_timeout=t, operation_timeout=t,
+                                     validate_only=(kind == "validate"))
+            code, message = op_outcome(fs[w[1]], t)
+        elif kind == "partitions":
+            fs = admin.create_partitions([NewPartitions(w[1], int(w[2]))], request_timeout=t, operation_timeout=t)
+            code, message = op_outcome(fs[w[1]], t)
+        elif kind in ("alter", "incremental"):
+            rtype = ConfigResource.Type.TOPIC if w[1] == "topic" else ConfigResource.Type.BROKER
+            configs = parse_configs(w[3:])
+            if kind == "alter":
+                res = ConfigResource(rtype, w[2], set_config={k: v for k, _, v in configs})
+                fs = admin.alter_configs([res], request_timeout=t)
+            else:
+                entries = [ConfigEntry(k, v, incremental_operation=op) for k, op, v in configs]
+                res = ConfigResource(rtype, w[2], incremental_configs=entries)
+                fs = admin.incremental_alter_configs([res], request_timeout=t)
+            code, message = op_outcome(list(fs.values())[0], t)
+        else:
+            raise SystemExit("unknown --op %r" % kind)
+        log("%s -> %s %s" % (line, code, message))
+        results.append({"op": line, "code": code, "message": message})
+    return True, {"client": "python", "results": results}
+
+
 def cmd_produce_latency(args):
     admin = make_admin(args)
     ensure_topic(admin, args.topic, args.partitions, args.replication, timeout=args.op_timeout)
@@ -665,6 +733,10 @@ def build_parser():
     a.add_argument("--topic", required=True)
     a.add_argument("--retention-ms", type=int, default=3600000, help="config set at creation and read back via DescribeConfigs")
     a.set_defaults(fn=cmd_admin)
+
+    sg = sub.add_parser("safeguards", parents=[common])
+    sg.add_argument("--op", action="append", required=True, help="one admin operation (see cmd_safeguards)")
+    sg.set_defaults(fn=cmd_safeguards)
 
     lt = sub.add_parser("produce-latency", parents=[common])
     lt.add_argument("--topic", required=True)

@@ -9,6 +9,7 @@ use super::explain::show_name;
 use super::{Engine, WhoVerdict};
 use crate::policy::files::{parse_principal, PolicySet};
 use crate::policy::model::{Effect, Operation, ResourceType, CLUSTER_NAME};
+use crate::policy::safeguards::{Change, ConfigChange, Judgement, Target};
 
 /// `policy check`: every error with `file:line`, then warnings, then a summary. `ok` is false when
 /// the policy does not load (warnings do not fail the check).
@@ -22,6 +23,7 @@ pub fn cmd_check(model: &Path, files: &[PathBuf], super_users: &[String]) -> (St
     for w in &warnings {
         let _ = writeln!(out, "{w}");
     }
+    let guards = set.safeguards().len();
     let allows = set
         .rules()
         .iter()
@@ -29,10 +31,12 @@ pub fn cmd_check(model: &Path, files: &[PathBuf], super_users: &[String]) -> (St
         .count();
     let _ = writeln!(
         out,
-        "OK: {} rules ({} allow, {} deny) in {} file{}, {} group memberships, {} principals, {} super users, {} warning{}",
+        "OK: {} rules ({} allow, {} deny), {} safeguard{} in {} file{}, {} group memberships, {} principals, {} super users, {} warning{}",
         set.rules().len(),
         allows,
         set.rules().len() - allows,
+        guards,
+        if guards == 1 { "" } else { "s" },
         files.len(),
         if files.len() == 1 { "" } else { "s" },
         set.memberships().len(),
@@ -101,11 +105,118 @@ pub fn cmd_explain_reserving(
     files: &[PathBuf],
     super_users: &[String],
     reserved: &[String],
+    question: (&str, &str, &str, Option<&str>),
+) -> Result<String, String> {
+    let none = Proposal::default();
+    cmd_explain_proposal(model, files, super_users, reserved, question, &none)
+}
+
+/// What an admin request asks for, for `policy explain` to judge against the safeguards:
+/// `Create Topic:t` is a CreateTopics, `Alter Topic:t --partitions N` a CreatePartitions,
+/// `AlterConfigs Topic:t` / `AlterConfigs Cluster` an (Incremental)AlterConfigs of the topic /
+/// of broker `broker` (the cluster-wide default when `None`).
+#[derive(Debug, Clone, Default)]
+pub struct Proposal {
+    pub partitions: Option<i64>,
+    pub replication_factor: Option<i64>,
+    /// `name=value` (set) or `name` alone (back to the default).
+    pub configs: Vec<String>,
+    pub broker: Option<String>,
+}
+
+impl Proposal {
+    fn is_empty(&self) -> bool {
+        self.partitions.is_none()
+            && self.replication_factor.is_none()
+            && self.configs.is_empty()
+            && self.broker.is_none()
+    }
+
+    /// The change this proposal describes for `op` on the resource; `None` for an operation no
+    /// safeguard concerns.
+    fn change<'a>(
+        &'a self,
+        op: Operation,
+        rtype: ResourceType,
+        name: &'a str,
+    ) -> Result<Option<Change<'a>>, String> {
+        let configs = || {
+            self.configs
+                .iter()
+                .map(|c| match c.split_once('=') {
+                    Some((n, v)) => ConfigChange::set(n, Some(v)),
+                    None => ConfigChange::set(c, None),
+                })
+                .collect()
+        };
+        let only = |allowed: &[&str]| {
+            let given = [
+                ("--partitions", self.partitions.is_some()),
+                ("--replication-factor", self.replication_factor.is_some()),
+                ("--set", !self.configs.is_empty()),
+                ("--broker", self.broker.is_some()),
+            ];
+            match given.iter().find(|(o, g)| *g && !allowed.contains(o)) {
+                Some((o, _)) => Err(format!(
+                    "{o} does not apply to {op} on {rtype} (safeguards judge Create Topic:<name>, \
+                     Alter Topic:<name> --partitions N, AlterConfigs Topic:<name> and AlterConfigs Cluster)"
+                )),
+                None => Ok(()),
+            }
+        };
+        Ok(match (op, rtype) {
+            (Operation::Create, ResourceType::Topic) => {
+                only(&["--partitions", "--replication-factor", "--set"])?;
+                Some(Change::CreateTopic {
+                    name,
+                    partitions: self.partitions.filter(|n| *n >= 0),
+                    replication_factor: self.replication_factor.filter(|n| *n >= 0),
+                    configs: configs(),
+                })
+            }
+            (Operation::Alter, ResourceType::Topic) => {
+                only(&["--partitions"])?;
+                self.partitions
+                    .map(|count| Change::CreatePartitions { name, count })
+            }
+            (Operation::AlterConfigs, ResourceType::Topic) => {
+                only(&["--set"])?;
+                Some(Change::AlterConfigs {
+                    target: Target::Topic,
+                    name,
+                    configs: configs(),
+                })
+            }
+            (Operation::AlterConfigs, ResourceType::Cluster) => {
+                only(&["--set", "--broker"])?;
+                Some(Change::AlterConfigs {
+                    target: Target::Broker,
+                    name: self.broker.as_deref().unwrap_or(""),
+                    configs: configs(),
+                })
+            }
+            _ => {
+                only(&[])?;
+                None
+            }
+        })
+    }
+}
+
+/// [`cmd_explain_reserving`] for an admin request described by `proposal`: the ACL decision, then
+/// each safeguard of the principal that concerns the request, and which one decides.
+pub fn cmd_explain_proposal(
+    model: &Path,
+    files: &[PathBuf],
+    super_users: &[String],
+    reserved: &[String],
     (principal, op, resource, host): (&str, &str, &str, Option<&str>),
+    proposal: &Proposal,
 ) -> Result<String, String> {
     let principal = parse_principal(principal)?;
     let op = parse_op(op)?;
     let (rtype, name) = parse_resource(resource)?;
+    let change = proposal.change(op, rtype, &name)?;
     let (host, host_note) = match host {
         None | Some("*") => (
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -118,11 +229,96 @@ pub fn cmd_explain_reserving(
         ),
     };
     let set = PolicySet::load(model, files, super_users).map_err(|e| e.to_string())?;
+    let judged = change.as_ref().map(|c| (c, set.judge(&principal, c)));
     let engine = Engine::new(set).with_reserved(reserved);
-    Ok(format!(
-        "{host_note}{}",
-        engine.explain(&principal, host, op, rtype, &name)
-    ))
+    let explanation = engine.explain(&principal, host, op, rtype, &name);
+    let mut out = format!("{host_note}{explanation}");
+    let Some((change, judged)) = judged else {
+        return Ok(out);
+    };
+    // Without safeguards to show, the answer is the ACL explanation alone, as it always was.
+    if proposal.is_empty() && judged.is_empty() {
+        return Ok(out);
+    }
+    let _ = writeln!(out, "safeguards for {}:", describe(change));
+    if !explanation.decision.allowed {
+        out.push_str(
+            "  (not reached: the ACLs deny this, so the client gets the authorization error)\n",
+        );
+    }
+    if judged.is_empty() {
+        out.push_str("  none of this principal's safeguards concerns this request\n");
+    }
+    for j in &judged {
+        let _ = writeln!(out, "  {}", j.safeguard);
+        match &j.judgement {
+            Judgement::Violates(m) => {
+                let _ = writeln!(out, "      REFUSES: {m}");
+            }
+            _ => out.push_str("      passes\n"),
+        }
+    }
+    let first = judged.iter().find_map(|j| match &j.judgement {
+        Judgement::Violates(m) => Some((&j.safeguard, m)),
+        _ => None,
+    });
+    match (explanation.decision.allowed, first) {
+        (true, Some((s, m))) => {
+            let _ = writeln!(
+                out,
+                "decided by safeguard {}: POLICY_VIOLATION (44) \"{m}\"",
+                s.source
+            );
+        }
+        (true, None) => out.push_str("every safeguard passes: the request is forwarded\n"),
+        (false, _) => {}
+    }
+    Ok(out)
+}
+
+/// `CreateTopics of Topic orders (partitions 100, replication factor 1, retention.ms=1)`.
+fn describe(change: &Change<'_>) -> String {
+    let shown = show_name(change.name());
+    let configs = |configs: &[ConfigChange<'_>]| -> Vec<String> {
+        configs
+            .iter()
+            .map(|c| match c.value {
+                Some(v) => format!("{}={v}", c.name),
+                None => format!("{} (default)", c.name),
+            })
+            .collect()
+    };
+    match change {
+        Change::CreateTopic {
+            partitions,
+            replication_factor,
+            configs: c,
+            ..
+        } => {
+            let mut parts = vec![
+                partitions.map_or("partitions: broker default".into(), |n| {
+                    format!("partitions {n}")
+                }),
+                replication_factor.map_or("replication factor: broker default".into(), |n| {
+                    format!("replication factor {n}")
+                }),
+            ];
+            parts.extend(configs(c));
+            format!("CreateTopics of Topic {shown} ({})", parts.join(", "))
+        }
+        Change::CreatePartitions { count, .. } => {
+            format!("CreatePartitions of Topic {shown} (to {count} partitions)")
+        }
+        Change::AlterConfigs {
+            target, configs: c, ..
+        } => {
+            let what = match (target, change.name()) {
+                (Target::Broker, "") => "the brokers' default config".to_string(),
+                (t, _) => format!("{t} {shown}"),
+            };
+            format!("AlterConfigs of {what} ({})", configs(c).join(", "))
+        }
+    }
 }
 
 /// `policy who-can`: super users, who is allowed (from which hosts) and who is explicitly denied.

@@ -26,6 +26,7 @@ pub(crate) mod code {
     pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
     pub const UNSUPPORTED_VERSION: i16 = 35;
     pub const INVALID_REQUEST: i16 = 42;
+    pub const POLICY_VIOLATION: i16 = 44;
     pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
     pub const OPERATION_NOT_ATTEMPTED: i16 = 55;
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
@@ -65,6 +66,13 @@ pub trait Authorize {
     fn reserved(&self, rtype: ResourceType, name: &str) -> bool {
         let _ = (rtype, name);
         false
+    }
+    /// The message of the safeguard (`s` line) that refuses `change`, an element the ACLs
+    /// allowed: it is answered POLICY_VIOLATION (44) and not forwarded. `None` when every
+    /// safeguard of the session's principal passes, or there are none.
+    fn safeguard(&self, change: &crate::policy::safeguards::Change<'_>) -> Option<String> {
+        let _ = change;
+        None
     }
     /// The policy as Kafka ACL bindings, for DescribeAcls; `None` when the gateway authorizes
     /// nothing (`allow_all`), which Kafka answers as a broker without an authorizer.

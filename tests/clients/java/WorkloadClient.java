@@ -118,7 +118,7 @@ public class WorkloadClient {
     // ------------------------------------------------------------------
 
     static final Set<String> BOOL_FLAGS = new HashSet<>(Arrays.asList("tls", "no-hostname-verify"));
-    static final Set<String> MULTI_FLAGS = new HashSet<>(Arrays.asList("extra", "producer-extra", "consumer-extra", "admin-extra"));
+    static final Set<String> MULTI_FLAGS = new HashSet<>(Arrays.asList("extra", "producer-extra", "consumer-extra", "admin-extra", "op"));
 
     static class Args {
         final String cmd;
@@ -756,6 +756,86 @@ public class WorkloadClient {
         return true;
     }
 
+    /**
+     * Each --op in turn, reporting its error code and message (0 and "" on success):
+     *   create TOPIC PARTITIONS RF [k=v ...]       CreateTopics
+     *   validate TOPIC PARTITIONS RF [k=v ...]     CreateTopics with validateOnly
+     *   partitions TOPIC COUNT                     CreatePartitions
+     *   incremental topic|broker NAME k=v|k+=v|-k ...  IncrementalAlterConfigs
+     * (The legacy AlterConfigs is gone from the 4.x Admin client.)
+     */
+    static boolean safeguards(Args a, Map<String, Object> out) throws Exception {
+        int t = opTimeoutMs(a);
+        List<Object> results = new ArrayList<>();
+        try (Admin admin = admin(a)) {
+            for (String line : a.list("op")) {
+                String[] w = line.trim().split("\\s+");
+                org.apache.kafka.common.KafkaFuture<?> f;
+                switch (w[0]) {
+                    case "create":
+                    case "validate": {
+                        Map<String, String> configs = new HashMap<>();
+                        for (int i = 4; i < w.length; i++) {
+                            String[] kv = w[i].split("=", 2);
+                            configs.put(kv[0], kv[1]);
+                        }
+                        NewTopic nt = new NewTopic(w[1], Integer.parseInt(w[2]), Short.parseShort(w[3])).configs(configs);
+                        f = admin.createTopics(Collections.singleton(nt),
+                                new org.apache.kafka.clients.admin.CreateTopicsOptions().validateOnly(w[0].equals("validate")))
+                            .values().get(w[1]);
+                        break;
+                    }
+                    case "partitions":
+                        f = admin.createPartitions(Collections.singletonMap(w[1],
+                                org.apache.kafka.clients.admin.NewPartitions.increaseTo(Integer.parseInt(w[2]))))
+                            .values().get(w[1]);
+                        break;
+                    case "incremental": {
+                        ConfigResource res = new ConfigResource(
+                                w[1].equals("topic") ? ConfigResource.Type.TOPIC : ConfigResource.Type.BROKER, w[2]);
+                        List<org.apache.kafka.clients.admin.AlterConfigOp> ops = new ArrayList<>();
+                        for (int i = 3; i < w.length; i++) {
+                            org.apache.kafka.clients.admin.AlterConfigOp.OpType type;
+                            String name, value = null;
+                            if (w[i].startsWith("-")) {
+                                type = org.apache.kafka.clients.admin.AlterConfigOp.OpType.DELETE;
+                                name = w[i].substring(1);
+                            } else if (w[i].contains("+=")) {
+                                type = org.apache.kafka.clients.admin.AlterConfigOp.OpType.APPEND;
+                                name = w[i].substring(0, w[i].indexOf("+="));
+                                value = w[i].substring(w[i].indexOf("+=") + 2);
+                            } else {
+                                type = org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET;
+                                name = w[i].substring(0, w[i].indexOf('='));
+                                value = w[i].substring(w[i].indexOf('=') + 1);
+                            }
+                            ops.add(new org.apache.kafka.clients.admin.AlterConfigOp(new ConfigEntry(name, value), type));
+                        }
+                        f = admin.incrementalAlterConfigs(Collections.singletonMap(res, ops)).values().get(res);
+                        break;
+                    }
+                    default:
+                        throw new Usage("unknown --op " + w[0]);
+                }
+                Map<String, Object> r = new LinkedHashMap<>();
+                r.put("op", line);
+                try {
+                    f.get(t, TimeUnit.MILLISECONDS);
+                    r.put("code", 0);
+                    r.put("message", "");
+                } catch (ExecutionException e) {
+                    Throwable cause = e.getCause();
+                    r.put("code", (int) org.apache.kafka.common.protocol.Errors.forException(cause).code());
+                    r.put("message", cause.getMessage());
+                }
+                log(line + " -> " + r.get("code") + " " + r.get("message"));
+                results.add(r);
+            }
+        }
+        out.put("results", results);
+        return true;
+    }
+
     static boolean produceLatency(Args a, Map<String, Object> out) throws Exception {
         String topic = a.req("topic");
         int count = a.getInt("count", 1000), warmup = a.getInt("warmup", 20), size = a.getInt("record-size", 100);
@@ -970,6 +1050,7 @@ public class WorkloadClient {
             switch (a.cmd) {
                 case "roundtrip": ok = roundtrip(a, out); break;
                 case "admin": ok = admin(a, out); break;
+                case "safeguards": ok = safeguards(a, out); break;
                 case "produce-latency": ok = produceLatency(a, out); break;
                 case "throughput": ok = throughput(a, out); break;
                 case "metadata": ok = metadata(a, out); break;

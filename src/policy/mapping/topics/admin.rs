@@ -37,6 +37,7 @@ use crate::policy::mapping::list_api::{
     Verdict,
 };
 use crate::policy::mapping::{Authorize, Plan, TopicIds};
+use crate::policy::safeguards::{self, Change, ConfigChange, ConfigOp};
 use crate::policy::{Operation, ResourceType};
 use crate::protocol::codec::ProtocolError;
 
@@ -76,8 +77,43 @@ list_api!(IncrementalList: IncrementalAlterConfigs,
 /// CreateTopics v5 returns the created topic's configs.
 const FIRST_CREATE_CONFIGS_VERSION: i16 = 5;
 
+/// What a CreateTopics entry asks for, as Kafka's CreateTopicPolicy sees it: with replica
+/// assignments, their count and (smallest) number of replicas; -1 is the broker's default.
+fn create_change(t: &CreatableTopic) -> Change<'_> {
+    let given = |n: i64| (n >= 0).then_some(n);
+    let (partitions, replication_factor) = if t.assignments.is_empty() {
+        (
+            given(t.num_partitions.into()),
+            given(t.replication_factor.into()),
+        )
+    } else {
+        let replicas = t.assignments.iter().map(|a| a.broker_ids.len()).min();
+        (
+            i64::try_from(t.assignments.len()).ok(),
+            replicas.and_then(|n| i64::try_from(n).ok()),
+        )
+    };
+    Change::CreateTopic {
+        name: &t.name,
+        partitions,
+        replication_factor,
+        configs: t
+            .configs
+            .iter()
+            .map(|c| ConfigChange::set(&c.name, c.value.as_deref()))
+            .collect(),
+    }
+}
+
+/// The answer for an element a safeguard refuses: its message (asked again: the mapping keeps no
+/// per-entry state between deciding and answering).
+fn violation(authz: &dyn Authorize, change: &Change<'_>) -> Option<StrBytes> {
+    authz.safeguard(change).map(StrBytes::from_string)
+}
+
 /// ControllerApis.createTopics: CREATE on the cluster, or CREATE on the topic, else 29 ("Authorization
-/// failed."). From v5 a created topic's configs are only returned with DESCRIBE_CONFIGS on it; without,
+/// failed."). A topic the ACLs allow but a safeguard refuses is answered 44 with the safeguard's
+/// message, as ReplicationControlManager answers for its CreateTopicPolicy. From v5 a created topic's configs are only returned with DESCRIBE_CONFIGS on it; without,
 /// `topic_config_error_code` is 29 and the configs, partition count and replication factor are left
 /// out. `validate_only` is forwarded as sent.
 pub(in crate::policy::mapping) fn create_topics(
@@ -125,22 +161,30 @@ pub(in crate::policy::mapping) fn create_topics(
             CreatableTopicResult::default()
                 .with_name(t.name.clone())
                 .with_error_code(code)
-                .with_error_message(msg(match code {
-                    code::INVALID_REQUEST => message::DUPLICATE_TOPIC_NAME,
-                    _ => message::CREATE_DENIED,
-                }))
+                .with_error_message(match code {
+                    code::INVALID_REQUEST => msg(message::DUPLICATE_TOPIC_NAME),
+                    code::POLICY_VIOLATION => violation(authz, &create_change(t)),
+                    _ => msg(message::CREATE_DENIED),
+                })
         },
     );
     by_topic_name::<CreateTopicsList>(
         Decoded::new(version, header, req),
         |t| &t.name,
-        allowed,
+        |t| match allowed(&t.name) {
+            false => Some(code::TOPIC_AUTHORIZATION_FAILED),
+            true => authz
+                .safeguard(&create_change(t))
+                .map(|_| code::POLICY_VIOLATION),
+        },
         &answer,
         then,
     )
 }
 
-/// ControllerApis.createPartitions: ALTER on the topic, else 29 (no message).
+/// ControllerApis.createPartitions: ALTER on the topic, else 29 (no message). Kafka has no policy
+/// hook for new partitions; a `partitions` safeguard refuses a count outside its range with 44 and
+/// its message all the same.
 pub(in crate::policy::mapping) fn create_partitions(
     version: i16,
     header: &RequestHeader,
@@ -154,39 +198,52 @@ pub(in crate::policy::mapping) fn create_partitions(
             CreatePartitionsTopicResult::default()
                 .with_name(t.name.clone())
                 .with_error_code(code)
-                .with_error_message(
-                    (code == code::INVALID_REQUEST)
-                        .then(|| StrBytes::from_static_str(message::DUPLICATE_TOPIC_NAME)),
-                )
+                .with_error_message(match code {
+                    code::INVALID_REQUEST => msg(message::DUPLICATE_TOPIC_NAME),
+                    code::POLICY_VIOLATION => violation(authz, &partitions_change(t)),
+                    _ => None,
+                })
         },
     );
     by_topic_name::<CreatePartitionsList>(
         Decoded::new(version, header, req),
         |t| &t.name,
-        |n| topic_allowed(authz, Operation::Alter, n),
+        |t| match topic_allowed(authz, Operation::Alter, &t.name) {
+            false => Some(code::TOPIC_AUTHORIZATION_FAILED),
+            true => authz
+                .safeguard(&partitions_change(t))
+                .map(|_| code::POLICY_VIOLATION),
+        },
         &answer,
         Then::default(),
     )
 }
 
-/// A list of topic names, each `allowed` or answered 29 (a repeated denied name once, 42).
+fn partitions_change(t: &CreatePartitionsTopic) -> Change<'_> {
+    Change::CreatePartitions {
+        name: &t.name,
+        count: t.count.into(),
+    }
+}
+
+/// A list of topic names, each forwarded or, when `refused` gives a code (29, 44), answered with
+/// it (a repeated refused name once, 42).
 fn by_topic_name<'a, L: RequestList>(
     source: Decoded<'a, L>,
     name: impl Fn(&L::Entry) -> &TopicName,
-    allowed: impl Fn(&str) -> bool,
+    refused: impl Fn(&L::Entry) -> Option<i16>,
     answer: &impl list_api::Answer<&'a L::Entry>,
     then: Then<L>,
 ) -> Result<Plan, ProtocolError> {
     let entries = L::entries(source.request);
     let mut repeats = None;
     let check = |t: &&'a L::Entry| {
-        let n = name(t);
-        if allowed(n) {
+        let Some(code) = refused(t) else {
             return Verdict::Forward;
-        }
+        };
         repeats
             .get_or_insert_with(|| Repeats::new(entries.iter().map(|t| &***name(t))))
-            .denied(&***n, code::TOPIC_AUTHORIZATION_FAILED)
+            .denied(&***name(t), code)
     };
     list_api::plan(source.header, source, check, answer, then)
 }
@@ -441,6 +498,12 @@ pub(in crate::policy::mapping) fn alter_configs(
     alter::<AlterConfigsList>(
         Decoded::new(version, header, req),
         |r| (r.resource_type, &r.resource_name),
+        |r| {
+            r.configs
+                .iter()
+                .map(|c| ConfigChange::set(&c.name, c.value.as_deref()))
+                .collect()
+        },
         |t, n, code, text| {
             AlterResult::default()
                 .with_resource_type(t)
@@ -463,6 +526,18 @@ pub(in crate::policy::mapping) fn incremental_alter_configs(
     alter::<IncrementalList>(
         Decoded::new(version, header, req),
         |r| (r.resource_type, &r.resource_name),
+        |r| {
+            r.configs
+                .iter()
+                .filter_map(|c| {
+                    Some(ConfigChange {
+                        name: &c.name,
+                        op: ConfigOp::from_incremental(c.config_operation)?,
+                        value: c.value.as_deref(),
+                    })
+                })
+                .collect()
+        },
         |t, n, code, text| {
             IncrementalResult::default()
                 .with_resource_type(t)
@@ -475,18 +550,38 @@ pub(in crate::policy::mapping) fn incremental_alter_configs(
 }
 
 /// An AlterConfigs-like request: a denied resource gets 29 / 31 / 30 with the error's message, an
-/// unknown type 35 ("Unknown resource type N.", never forwarded), a denied duplicate 42.
+/// unknown type 35 ("Unknown resource type N.", never forwarded), a denied duplicate 42. An allowed
+/// topic or broker resource that a safeguard refuses gets 44 with its message, as Kafka answers
+/// for its AlterConfigPolicy (group, broker-logger and client-metrics resources have no policy).
 fn alter<'a, L: RequestList>(
     source: Decoded<'a, L>,
     resource: impl Fn(&L::Entry) -> (i8, &StrBytes),
+    configs: impl Fn(&L::Entry) -> Vec<ConfigChange<'_>>,
     build: impl Fn(i8, StrBytes, i16, StrBytes) -> L::Answer,
     authz: &dyn Authorize,
 ) -> Result<Plan, ProtocolError> {
+    let change = |r: &'a L::Entry| {
+        let (rtype, name) = resource(r);
+        let target = match rtype {
+            config_type::TOPIC => safeguards::Target::Topic,
+            config_type::BROKER => safeguards::Target::Broker,
+            _ => return None,
+        };
+        Some(Change::AlterConfigs {
+            target,
+            name,
+            configs: configs(r),
+        })
+    };
+    let refusal = |r: &'a L::Entry| change(r).and_then(|c| violation(authz, &c));
     let entries = L::entries(source.request);
     let mut repeats = None;
     let check = |r: &&'a L::Entry| {
         let (rtype, name) = resource(r);
         match config_check(authz, Operation::AlterConfigs, rtype, name) {
+            Ok(None) if refusal(r).is_some() => repeats
+                .get_or_insert_with(|| Repeats::each(entries.iter().map(&resource)))
+                .denied((rtype, name), code::POLICY_VIOLATION),
             Ok(None) => Verdict::Forward,
             Err(()) => Verdict::Answer(code::UNSUPPORTED_VERSION),
             Ok(Some(code)) => repeats
@@ -498,6 +593,7 @@ fn alter<'a, L: RequestList>(
         let (rtype, name) = resource(r);
         let text = match code {
             code::INVALID_REQUEST => StrBytes::from_static_str(message::DUPLICATE_RESOURCE),
+            code::POLICY_VIOLATION => refusal(r).unwrap_or_default(),
             _ => config_message(code, rtype),
         };
         build(rtype, name.clone(), code, text)

@@ -500,6 +500,8 @@ pub struct PolicySet {
     rules: Vec<Arc<Rule>>,
     memberships: Vec<Membership>,
     super_users: Vec<Principal>,
+    /// The `q` lines: client quotas (not part of the casbin model).
+    quotas: crate::quota::QuotaSet,
     version: String,
     enforcer: Option<casbin::Enforcer>,
 }
@@ -600,9 +602,21 @@ impl PolicySet {
         let mut problems = Vec::new();
         let mut rules = Vec::new();
         let mut memberships = Vec::new();
+        let mut quotas = Vec::new();
         for (name, text) in files {
-            parse_file(name, text, &mut rules, &mut memberships, &mut problems);
+            let mut lines = Lines {
+                rules: &mut rules,
+                memberships: &mut memberships,
+                quotas: &mut quotas,
+            };
+            parse_file(name, text, &mut lines, &mut problems);
         }
+        let (quotas, duplicates) = crate::quota::QuotaSet::new(quotas);
+        problems.extend(duplicates.into_iter().map(|(s, message)| Diagnostic {
+            file: s.file.to_string(),
+            line: Some(s.line),
+            message,
+        }));
         let mut supers = Vec::new();
         for (i, s) in super_users.iter().enumerate() {
             match parse_principal(s) {
@@ -628,6 +642,7 @@ impl PolicySet {
             rules: rules.into_iter().map(Arc::new).collect(),
             memberships,
             super_users: supers,
+            quotas,
             version,
             enforcer: None,
         };
@@ -685,6 +700,11 @@ impl PolicySet {
 
     pub fn super_users(&self) -> &[Principal] {
         &self.super_users
+    }
+
+    /// The client quotas (`q` lines).
+    pub fn quotas(&self) -> &crate::quota::QuotaSet {
+        &self.quotas
     }
 
     pub fn is_super_user(&self, p: &Principal) -> bool {
@@ -844,13 +864,19 @@ fn split_csv(line: &str) -> Result<Vec<String>, String> {
     }
 }
 
-fn parse_file(
-    name: &str,
-    text: &str,
-    rules: &mut Vec<Rule>,
-    memberships: &mut Vec<Membership>,
-    problems: &mut Vec<Diagnostic>,
-) {
+/// What the lines of the policy files parse into.
+struct Lines<'a> {
+    rules: &'a mut Vec<Rule>,
+    memberships: &'a mut Vec<Membership>,
+    quotas: &'a mut Vec<crate::quota::QuotaRule>,
+}
+
+fn parse_file(name: &str, text: &str, lines: &mut Lines<'_>, problems: &mut Vec<Diagnostic>) {
+    let Lines {
+        rules,
+        memberships,
+        quotas,
+    } = lines;
     let file: Arc<str> = Arc::from(name);
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, raw) in text.lines().enumerate() {
@@ -880,8 +906,19 @@ fn parse_file(
                         memberships.push(m);
                     }
                 }
+                "q" => {
+                    match crate::quota::rules::parse_line(&fields, &mut errs, source) {
+                        // Refused rather than ignored: nobody should think these protect them.
+                        Some(q) if !q.kind.enforced() => errs.push(format!(
+                            "{} quotas are not enforced yet by the gateway (per-address connection caps: `limits.max_connections_per_ip`, `limits.max_connection_rate`)",
+                            q.kind
+                        )),
+                        Some(q) => quotas.push(q),
+                        None => {}
+                    }
+                }
                 other => errs.push(format!(
-                    "unknown line type `{other}`: a line is a rule (`p, principal, type, pattern, operation, host, allow|deny`) or a group membership (`g, User:<name>, Group:<name>`)"
+                    "unknown line type `{other}`: a line is a rule (`p, principal, type, pattern, operation, host, allow|deny`), a group membership (`g, User:<name>, Group:<name>`) or a quota (`q, principal, client id, quota, value`)"
                 )),
             },
         }

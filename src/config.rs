@@ -256,6 +256,10 @@ pub struct Limits {
     pub max_connection_rate: usize,
     pub max_inflight_bytes: usize,
     pub max_inflight_requests: usize,
+    /// The samples quota rates are measured over and their length (Kafka's `quota.window.num`
+    /// and `quota.window.size.seconds`: 11 of 1 s).
+    pub quota_window_num: u32,
+    pub quota_window_size: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -528,6 +532,8 @@ fn read_config(root: &mut Reader<'_>, base_dir: &Path) -> Config {
         max_connection_rate: r.size("max_connection_rate", 0),
         max_inflight_bytes: r.size("max_inflight_bytes", 64 * 1024 * 1024),
         max_inflight_requests: r.size("max_inflight_requests", 1_000),
+        quota_window_num: r.int("quota_window_num", 11, 2, 1000) as u32,
+        quota_window_size: r.duration("quota_window_size", Duration::from_secs(1)),
     });
     let timeouts = root.table_or_default("timeouts", |r| Timeouts {
         idle: r.duration("idle", Duration::from_secs(600)),

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod net;
 pub mod policy;
 pub mod protocol;
+pub mod quota;
 pub mod reload;
 pub mod server;
 pub mod session;

@@ -169,7 +169,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             (0, Some(t)) => vec![t.topic.clone()],
             _ => Vec::new(),
         };
-        let (policy, policy_error) = load_policy(vc, reserved);
+        let (policy, policy_error) = load_policy(vc, reserved, quota_window(&config.limits));
         let tenant = vc.tenant.as_ref().map(|t| {
             Arc::new(crate::protocol::tenant::TenantMap::new(
                 &t.prefix,
@@ -457,7 +457,19 @@ fn connect_cluster(config: &Config, vc: &VirtualCluster) -> anyhow::Result<Arc<C
 
 /// One virtual cluster's policy (`None` with `allow_all`), and whether it failed to load (then
 /// it denies everyone but super users until a reload succeeds).
-fn load_policy(vc: &VirtualCluster, reserved: Vec<String>) -> (Option<Arc<PolicyHandle>>, bool) {
+/// The window quota rates are measured over, from the limits.
+fn quota_window(limits: &crate::config::Limits) -> crate::quota::rate::WindowConfig {
+    crate::quota::rate::WindowConfig {
+        samples: limits.quota_window_num,
+        window_ms: (limits.quota_window_size.as_millis() as u64).max(1),
+    }
+}
+
+fn load_policy(
+    vc: &VirtualCluster,
+    reserved: Vec<String>,
+    window: crate::quota::rate::WindowConfig,
+) -> (Option<Arc<PolicyHandle>>, bool) {
     let authz = &vc.authz;
     match (&authz.model, authz.allow_all) {
         (_, true) => {
@@ -471,14 +483,15 @@ fn load_policy(vc: &VirtualCluster, reserved: Vec<String>) -> (Option<Arc<Policy
         (None, false) => (
             Some(Arc::new(
                 PolicyHandle::new(crate::policy::engine::Engine::deny_all(&authz.super_users))
-                    .reserving(reserved),
+                    .reserving(reserved)
+                    .with_quota_window(window),
             )),
             false,
         ),
         (Some(model), false) => {
             let (handle, error) =
                 PolicyHandle::load_or_deny_all(model, &authz.policy_files, &authz.super_users);
-            let handle = handle.reserving(reserved);
+            let handle = handle.reserving(reserved).with_quota_window(window);
             match &error {
                 None => {
                     tracing::info!(virtual_cluster = vc.label(), version = %handle.current().version(), "policy loaded")

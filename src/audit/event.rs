@@ -227,6 +227,22 @@ pub enum Event {
     },
     /// Boxed: it is by far the largest variant and the most frequent one.
     AuthzDecision(Box<AuthzDecision>),
+    /// A client starts being throttled by a quota: written once per episode (the first throttle
+    /// after a whole quota window without one), not per throttled request.
+    QuotaThrottle {
+        conn: ConnInfo,
+        principal: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+        /// `producer_byte_rate`, `consumer_byte_rate`, `request_percentage`, ...
+        quota: String,
+        /// The quota's value, as written in the policy (bytes/s, percent, or per second).
+        limit: String,
+        /// The throttle of the request that crossed it.
+        throttle_ms: u64,
+        /// The `q` line that set the quota (`file:line`).
+        rule: String,
+    },
     /// Best-effort mode dropped `dropped` records between `from` and `to`.
     AuditGap {
         dropped: u64,
@@ -278,6 +294,7 @@ impl Event {
             Event::AuthSuccess { .. } => "auth_success",
             Event::AuthFailure { .. } => "auth_failure",
             Event::AuthzDecision(_) => "authz_decision",
+            Event::QuotaThrottle { .. } => "quota_throttle",
             Event::AuditGap { .. } => "audit_gap",
             Event::AuditFailure { .. } => "audit_failure",
             Event::AuditRetention { .. } => "audit_retention",
@@ -291,7 +308,9 @@ impl Event {
             Event::ConnectionOpen { principal, .. } | Event::ConnectionClose { principal, .. } => {
                 principal.as_deref()
             }
-            Event::AuthSuccess { principal, .. } => Some(principal),
+            Event::AuthSuccess { principal, .. } | Event::QuotaThrottle { principal, .. } => {
+                Some(principal)
+            }
             Event::AuthFailure { attempted, .. } => attempted.as_deref(),
             Event::AuthzDecision(d) => Some(&d.principal),
             _ => None,
@@ -304,7 +323,8 @@ impl Event {
             Event::ConnectionOpen { conn, .. }
             | Event::ConnectionClose { conn, .. }
             | Event::AuthSuccess { conn, .. }
-            | Event::AuthFailure { conn, .. } => Some(conn),
+            | Event::AuthFailure { conn, .. }
+            | Event::QuotaThrottle { conn, .. } => Some(conn),
             Event::AuthzDecision(d) => Some(&d.conn),
             _ => None,
         }
@@ -331,6 +351,7 @@ impl Event {
             Event::AuthzDecision(d) => d.decision.as_str(),
             Event::AuthSuccess { .. } => "success",
             Event::AuthFailure { .. } => "failure",
+            Event::QuotaThrottle { .. } => "throttle",
             Event::Reload {
                 outcome: Outcome::Ok,
                 ..
@@ -345,6 +366,19 @@ impl Event {
         match self {
             Event::AuthzDecision(d) => format!("{} v{} {}", d.api_name, d.api_version, d.operation),
             Event::AuthSuccess { mechanism, .. } => mechanism.clone(),
+            Event::QuotaThrottle {
+                quota,
+                limit,
+                throttle_ms,
+                client_id,
+                ..
+            } => format!(
+                "{quota} {limit} throttled {throttle_ms} ms{}",
+                client_id
+                    .as_ref()
+                    .map(|c| format!(" client {c}"))
+                    .unwrap_or_default()
+            ),
             Event::AuthFailure {
                 mechanism, reason, ..
             } => format!("{mechanism} {reason}"),

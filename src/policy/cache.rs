@@ -366,6 +366,8 @@ pub struct PolicyHandle {
     cache_capacity: usize,
     /// Topics only a literal rule reaches (the audit topic), applied to every engine installed.
     reserved: Vec<String>,
+    /// The usage counted against the policy's quotas: kept across reloads.
+    quota_sensors: crate::quota::QuotaSensors,
 }
 
 impl std::fmt::Debug for PolicyHandle {
@@ -386,6 +388,7 @@ impl PolicyHandle {
             current: RwLock::new(Arc::new(Snapshot::new(engine, cache_capacity))),
             cache_capacity,
             reserved: Vec::new(),
+            quota_sensors: crate::quota::QuotaSensors::default(),
         }
     }
 
@@ -464,6 +467,17 @@ impl PolicyHandle {
                     }],
                 })
             })
+    }
+
+    /// Measures quota rates over `window` (set before the handle is shared).
+    pub fn with_quota_window(mut self, window: crate::quota::rate::WindowConfig) -> PolicyHandle {
+        self.quota_sensors = crate::quota::QuotaSensors::new(window);
+        self
+    }
+
+    /// The usage counted against the quotas of every policy this handle installs.
+    pub fn quota_sensors(&self) -> &crate::quota::QuotaSensors {
+        &self.quota_sensors
     }
 
     /// A session's authorizer bound to the current snapshot.

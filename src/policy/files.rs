@@ -505,6 +505,8 @@ pub struct PolicySet {
     /// limit what an allowed request may ask for.
     safeguards: Vec<Arc<Safeguard>>,
     super_users: Vec<Principal>,
+    /// The `q` lines: client quotas (not part of the casbin model).
+    quotas: crate::quota::QuotaSet,
     version: String,
     enforcer: Option<casbin::Enforcer>,
 }
@@ -607,15 +609,23 @@ impl PolicySet {
         let mut rules = Vec::new();
         let mut memberships = Vec::new();
         let mut guards = Vec::new();
+        let mut quotas = Vec::new();
         for (name, text) in files {
             let mut parsed = Parsed {
                 rules: &mut rules,
                 memberships: &mut memberships,
                 safeguards: &mut guards,
+                quotas: &mut quotas,
                 problems: &mut problems,
             };
             parse_file(name, text, &mut parsed);
         }
+        let (quotas, duplicates) = crate::quota::QuotaSet::new(quotas);
+        problems.extend(duplicates.into_iter().map(|(s, message)| Diagnostic {
+            file: s.file.to_string(),
+            line: Some(s.line),
+            message,
+        }));
         let mut supers = Vec::new();
         for (i, s) in super_users.iter().enumerate() {
             match parse_principal(s) {
@@ -642,6 +652,7 @@ impl PolicySet {
             memberships,
             safeguards: guards.into_iter().map(Arc::new).collect(),
             super_users: supers,
+            quotas,
             version,
             enforcer: None,
         };
@@ -742,6 +753,11 @@ impl PolicySet {
 
     pub fn super_users(&self) -> &[Principal] {
         &self.super_users
+    }
+
+    /// The client quotas (`q` lines).
+    pub fn quotas(&self) -> &crate::quota::QuotaSet {
+        &self.quotas
     }
 
     pub fn is_super_user(&self, p: &Principal) -> bool {
@@ -906,6 +922,7 @@ struct Parsed<'a> {
     rules: &'a mut Vec<Rule>,
     memberships: &'a mut Vec<Membership>,
     safeguards: &'a mut Vec<Safeguard>,
+    quotas: &'a mut Vec<crate::quota::QuotaRule>,
     problems: &'a mut Vec<Diagnostic>,
 }
 
@@ -914,6 +931,7 @@ fn parse_file(name: &str, text: &str, out: &mut Parsed<'_>) {
         rules,
         memberships,
         safeguards: guards,
+        quotas,
         problems,
     } = out;
     let file: Arc<str> = Arc::from(name);
@@ -953,8 +971,19 @@ fn parse_file(name: &str, text: &str, out: &mut Parsed<'_>) {
                         });
                     }
                 }
+                "q" => {
+                    match crate::quota::rules::parse_line(&fields, &mut errs, source) {
+                        // Refused rather than ignored: nobody should think these protect them.
+                        Some(q) if !q.kind.enforced() => errs.push(format!(
+                            "{} quotas are not enforced yet by the gateway (per-address connection caps: `limits.max_connections_per_ip`, `limits.max_connection_rate`)",
+                            q.kind
+                        )),
+                        Some(q) => quotas.push(q),
+                        None => {}
+                    }
+                }
                 other => errs.push(format!(
-                    "unknown line type `{other}`: a line is a rule (`p, principal, type, pattern, operation, host, allow|deny`), a group membership (`g, User:<name>, Group:<name>`) or a safeguard (`s, principal, Topic|Broker, pattern, constraint, value`)"
+                    "unknown line type `{other}`: a line is a rule (`p, principal, type, pattern, operation, host, allow|deny`), a group membership (`g, User:<name>, Group:<name>`), a safeguard (`s, principal, Topic|Broker, pattern, constraint, value`) or a quota (`q, principal, client id, quota, value`)"
                 )),
             },
         }

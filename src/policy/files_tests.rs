@@ -416,3 +416,23 @@ fn csv_splitting() {
     assert!(split_csv("\"a").is_err());
     assert!(split_csv("\"a\"b").is_err());
 }
+
+#[test]
+fn quota_lines_load_and_bad_ones_are_reported_with_their_lines() {
+    let ok = "p, User:*, Topic, *, Read, *, allow\nq, User:alice, -, producer_byte_rate, 1048576\n";
+    let set = PolicySet::from_texts(None, &[("a.policy", ok)], &[]).expect("loads");
+    assert_eq!(set.quotas().rules().len(), 1);
+    assert_eq!(set.rules().len(), 1, "quota lines are not rules");
+    let bad = "q, User:alice, -, producer_byte_rate, fast\n\
+               p, User:*, Topic, *, Read, *, allow\n\
+               q, User:alice, -, producer_byte_rate, 10\n\
+               q, User:alice, -, producer_byte_rate, 20\n\
+               q, *, -, connection_creation_rate, 20\n";
+    let e = PolicySet::from_texts(None, &[("a.policy", bad)], &[]).expect_err("refused");
+    let at: Vec<String> = e
+        .problems
+        .iter()
+        .map(|p| format!("{}:{}", p.file, p.line.unwrap_or(0)))
+        .collect();
+    assert_eq!(at, ["a.policy:1", "a.policy:5", "a.policy:4"], "{e}");
+}

@@ -81,6 +81,17 @@ pub fn peek_response_correlation(payload: &[u8]) -> Option<i32> {
 /// from v12, the header's tagged fields come `throttle_time_ms`, `error_code` and `session_id`.
 /// Record data, however large, is never looked at. `None` if the payload is too short.
 pub fn peek_fetch_session_id(version: i16, payload: &[u8]) -> Option<i32> {
+    if version < 7 {
+        return None;
+    }
+    let at = response_body_at(ApiKey::Fetch, version, payload)?.checked_add(4 + 2)?;
+    let b = payload.get(at..at.checked_add(4)?)?;
+    Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Where the body of a response payload (no length prefix) starts: after the correlation id and,
+/// for flexible headers, the header's tagged fields. `None` if the payload is too short.
+pub fn response_body_at(api: ApiKey, version: i16, payload: &[u8]) -> Option<usize> {
     fn varint(buf: &[u8], at: &mut usize) -> Option<u64> {
         let mut v = 0u64;
         for shift in (0..35).step_by(7) {
@@ -93,11 +104,9 @@ pub fn peek_fetch_session_id(version: i16, payload: &[u8]) -> Option<i32> {
         }
         None
     }
-    if version < 7 {
-        return None;
-    }
     let mut at = 4;
-    if ApiKey::Fetch.response_header_version(version) >= 1 {
+    payload.get(..at)?;
+    if api.response_header_version(version) >= 1 {
         let tags = varint(payload, &mut at)?;
         for _ in 0..tags.min(payload.len() as u64) {
             let _tag = varint(payload, &mut at)?;
@@ -105,9 +114,7 @@ pub fn peek_fetch_session_id(version: i16, payload: &[u8]) -> Option<i32> {
             at = at.checked_add(usize::try_from(size).ok()?)?;
         }
     }
-    let at = at.checked_add(4 + 2)?;
-    let b = payload.get(at..at.checked_add(4)?)?;
-    Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    Some(at)
 }
 
 #[derive(Debug)]

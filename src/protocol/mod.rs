@@ -13,5 +13,6 @@ pub mod names;
 pub mod produce;
 pub mod rewrite;
 pub mod tenant;
+pub mod throttle;
 pub mod wire;
 mod wire_schema;

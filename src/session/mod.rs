@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 pub mod auth;
+pub mod quota;
 
 use crate::audit::repeats::{DenialKind, DenialRepeats, Verdict};
 use crate::audit::{AuditCtx, AuthzDecision, ConnInfo, Decision, Event, RuleRef};
@@ -83,6 +84,8 @@ pub struct SessionStats {
     pub bytes_out: std::sync::atomic::AtomicU64,
     /// The authenticated principal, once there is one.
     pub principal: std::sync::OnceLock<String>,
+    /// Until when (ms on the quota sensors' clock; 0: never) a quota throttle mutes the connection.
+    pub quota_muted_until: std::sync::atomic::AtomicU64,
 }
 
 /// Why a session ended, and which side caused it.
@@ -173,6 +176,8 @@ enum Pending {
         /// A Fetch asking for a new session: who builds it, to be registered with the id the
         /// broker answers with.
         learn_fetch_session: Option<Box<(crate::upstream::fetch_sessions::Broker, FetchOwner)>>,
+        /// What the response owes the client's quotas, when some apply.
+        quota: Option<Box<quota::Charge>>,
         _permit: OwnedSemaphorePermit,
     },
 }
@@ -276,6 +281,7 @@ async fn handle_requests<R: AsyncRead + Unpin>(
         let Some(frame) = frame else {
             return Ok(()); // client closed between requests
         };
+        let read_at = Instant::now();
         let payload = frame.slice(LEN_PREFIX..);
         let meta =
             peek_request(&payload).inspect_err(|_| ctx.metrics.frame_rejected("malformed"))?;
@@ -309,6 +315,8 @@ async fn handle_requests<R: AsyncRead + Unpin>(
             }
             auth::Verdict::Close(why) => return Err(SessionError::Auth(why)),
         }
+        // A throttled client's requests wait out its throttle (KIP-219: the broker mutes it).
+        quota::wait_unmuted(ctx).await;
 
         if meta.api_key == ApiKey::ApiVersions as i16 {
             let response = api_versions(meta, payload, ctx).await?;
@@ -344,6 +352,10 @@ async fn handle_requests<R: AsyncRead + Unpin>(
         let request = codec::read_request(api, meta.api_version, payload, budget)
             .inspect_err(|e| ctx.metrics.frame_rejected(e.reason()))?;
         let expects_response = request.expects_response();
+        let mut quota_charge = gate.session().and_then(|s| {
+            let client_id = request.header().client_id.as_deref();
+            quota::on_request(ctx, &s.principal, client_id, api, frame.len(), read_at)
+        });
         let wait = match &request {
             codec::Request::Fetch { wire, .. } => wait_of(i64::from(wire.max_wait_ms)),
             codec::Request::Produce { wire, .. } => wait_of(i64::from(wire.timeout_ms)),
@@ -531,6 +543,9 @@ async fn handle_requests<R: AsyncRead + Unpin>(
             reauth_at = Box::pin(reauthenticate_in_band(up, &tx, ctx, &upstream_addr)).await?;
         }
 
+        if let Some(c) = quota_charge.as_mut() {
+            c.forwarding();
+        }
         // Backpressure: wait until enough earlier responses have been delivered to the client.
         let cost = forward.len().min(cfg.limits.max_inflight_bytes) as u32;
         let Ok(permit) = inflight.clone().acquire_many_owned(cost).await else {
@@ -554,6 +569,7 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                 deadline: tokio::time::Instant::now() + cfg.timeouts.upstream_request + wait,
                 learn_fetch_session: learn_fetch_session
                     .map(|o| Box::new((fetch_broker(ctx.target), o))),
+                quota: quota_charge,
                 _permit: permit,
             };
             if tx.send(pending).await.is_err() {
@@ -1202,6 +1218,7 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                 sent,
                 deadline,
                 learn_fetch_session,
+                quota: quota_charge,
                 _permit,
             } => {
                 let Some(up) = upstream.as_mut() else {
@@ -1215,6 +1232,7 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                     deadline,
                 };
                 let frame = read_response(up, &expected, &mut unanswered, ctx, rx.len()).await?;
+                let received = Instant::now();
                 if let Some(learned) = learn_fetch_session {
                     let (broker, owner) = *learned;
                     let id = codec::peek_fetch_session_id(version, &frame[LEN_PREFIX..]);
@@ -1271,6 +1289,11 @@ async fn respond_loop<W: AsyncWrite + Unpin>(
                         Box::pin(audit_decisions(&authz, &request_ref, ctx)).await?;
                         merged
                     }
+                };
+                // Last: the size the client gets is what a consumer byte rate counts.
+                let frame = match quota_charge {
+                    None => frame,
+                    Some(c) => quota::on_response(ctx, c, api, version, frame, received),
                 };
                 ctx.metrics
                     .response(api as i16, frame.len(), sent.elapsed());

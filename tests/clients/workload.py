@@ -20,6 +20,9 @@ diagnostics go to stderr; exit code 0 = success, 1 = verification failed,
   churn            idempotent producer + consumer group side by side while the cluster
                    changes; every acked record stored once and consumed
   metadata         print brokers/controller/cluster id (readiness probe)
+  produce-rate     produce for SECONDS as fast as possible (acks=1), report the bytes/s
+                   acknowledged within them (quota tests)
+  consume-rate     consume a topic from the start for SECONDS, report the value bytes/s
 
 Security options (all subcommands):
   --tls-ca PEM                   -> security.protocol SSL, ssl.ca.location
@@ -683,6 +686,72 @@ def cmd_throughput(args):
     return got == n, result
 
 
+def cmd_produce_rate(args):
+    admin = make_admin(args)
+    ensure_topic(admin, args.topic, args.partitions, args.replication, timeout=args.op_timeout)
+    payload = b"r" * args.record_size
+    producer = make_producer(args, **{
+        "acks": "1", "linger.ms": 5, "batch.size": args.batch_size,
+        "queue.buffering.max.kbytes": 65536, "compression.type": "none",
+    })
+    acked = {"bytes": 0, "errors": 0, "first": None}
+    t0 = time.monotonic()
+    deadline = t0 + args.seconds
+
+    def on_delivery(err, _msg):
+        if err is not None:
+            acked["errors"] += 1
+            acked["first"] = acked["first"] or str(err)
+        elif time.monotonic() <= deadline:
+            acked["bytes"] += len(payload)
+
+    while time.monotonic() < deadline:
+        try:
+            producer.produce(args.topic, value=payload, on_delivery=on_delivery)
+        except BufferError:
+            producer.poll(0.005)
+        producer.poll(0)
+    producer.purge(in_queue=True)
+    producer.flush(10)
+    rate = acked["bytes"] / args.seconds
+    return acked["bytes"] > 0, {
+        "client": "python", "topic": args.topic, "seconds": args.seconds,
+        "acked_bytes": acked["bytes"], "bytes_per_s": round(rate, 1),
+        "errors_after_purge": acked["errors"], "first_error": acked["first"],
+    }
+
+
+def cmd_consume_rate(args):
+    consumer = make_consumer(args, "kgw-rate-" + uuid.uuid4().hex[:12], **{
+        "fetch.max.bytes": args.fetch_max_bytes,
+        "max.partition.fetch.bytes": args.fetch_max_bytes,
+        "message.max.bytes": args.fetch_max_bytes,
+        "enable.auto.commit": False,
+    })
+    got = 0
+    first = None
+    try:
+        consumer.subscribe([args.topic])
+        end = time.monotonic() + args.timeout
+        while time.monotonic() < end:
+            for m in consumer.consume(num_messages=1000, timeout=0.2):
+                if m.error():
+                    continue
+                now = time.monotonic()
+                if first is None:
+                    # The clock starts at the first record: joining the group is not fetching.
+                    first = now
+                    end = now + args.seconds
+                if now <= end:
+                    got += len(m.value() or b"")
+    finally:
+        consumer.close()
+    return got > 0, {
+        "client": "python", "topic": args.topic, "seconds": args.seconds,
+        "bytes": got, "bytes_per_s": round(got / args.seconds, 1),
+    }
+
+
 def cmd_metadata(args):
     admin = make_admin(args)
     md = admin.list_topics(timeout=args.op_timeout)
@@ -772,6 +841,20 @@ def build_parser():
     ch.add_argument("--rate", type=float, default=100.0, help="records per second")
     ch.add_argument("--timeout", type=float, default=90.0, help="delivery and catch-up timeout (s)")
     ch.set_defaults(fn=cmd_churn)
+
+    pr = sub.add_parser("produce-rate", parents=[common])
+    pr.add_argument("--topic", required=True)
+    pr.add_argument("--seconds", type=float, default=15.0)
+    pr.add_argument("--record-size", type=int, default=10000)
+    pr.add_argument("--batch-size", type=int, default=65536)
+    pr.set_defaults(fn=cmd_produce_rate)
+
+    cr = sub.add_parser("consume-rate", parents=[common])
+    cr.add_argument("--topic", required=True)
+    cr.add_argument("--seconds", type=float, default=10.0)
+    cr.add_argument("--fetch-max-bytes", type=int, default=262144)
+    cr.add_argument("--timeout", type=float, default=60.0, help="overall limit, joining included (s)")
+    cr.set_defaults(fn=cmd_consume_rate)
 
     m = sub.add_parser("metadata", parents=[common])
     m.set_defaults(fn=cmd_metadata)

@@ -701,7 +701,7 @@ pub fn run_java_client(classpath: &str, args: &[&str]) -> std::process::Output {
         .expect("run java WorkloadClient")
 }
 
-fn parse_json_result(what: &str, out: &std::process::Output) -> serde_json::Value {
+pub fn parse_json_result(what: &str, out: &std::process::Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stdout

@@ -874,6 +874,38 @@ public class WorkloadClient {
         return true;
     }
 
+    /** Produces for --seconds as fast as the client may (acks=1); reports the bytes/s acknowledged within them. */
+    static boolean produceRate(Args a, Map<String, Object> out) throws Exception {
+        String topic = a.req("topic");
+        double seconds = a.getDouble("seconds", 15.0);
+        int size = a.getInt("record-size", 10000);
+        try (Admin admin = admin(a)) {
+            ensureTopic(admin, topic, a.getInt("partitions", 3), (short) a.getInt("replication", 1), null, opTimeoutMs(a));
+        }
+        byte[] payload = new byte[size];
+        Arrays.fill(payload, (byte) 'r');
+        AtomicLong acked = new AtomicLong();
+        long t0 = System.nanoTime();
+        long deadline = t0 + (long) (seconds * 1e9);
+        KafkaProducer<byte[], byte[]> producer = producer(a, props("acks", "1", "linger.ms", 5,
+                "batch.size", a.getInt("batch-size", 65536), "buffer.memory", 8388608L, "compression.type", "none"),
+                ByteArraySerializer.class, ByteArraySerializer.class);
+        try {
+            while (System.nanoTime() < deadline) {
+                producer.send(new ProducerRecord<>(topic, payload), (md, ex) -> {
+                    if (ex == null && System.nanoTime() <= deadline) acked.addAndGet(payload.length);
+                });
+            }
+        } finally {
+            producer.close(java.time.Duration.ofSeconds(1));
+        }
+        out.put("topic", topic);
+        out.put("seconds", seconds);
+        out.put("acked_bytes", acked.get());
+        out.put("bytes_per_s", Math.round(acked.get() / seconds * 10) / 10.0);
+        return acked.get() > 0;
+    }
+
     static boolean throughput(Args a, Map<String, Object> out) throws Exception {
         String topic = a.req("topic");
         long total = a.getLong("bytes", -1);
@@ -1053,6 +1085,7 @@ public class WorkloadClient {
                 case "safeguards": ok = safeguards(a, out); break;
                 case "produce-latency": ok = produceLatency(a, out); break;
                 case "throughput": ok = throughput(a, out); break;
+                case "produce-rate": ok = produceRate(a, out); break;
                 case "metadata": ok = metadata(a, out); break;
                 case "txn": ok = txn(a, out); break;
                 default: throw new Usage("unknown subcommand " + a.cmd);

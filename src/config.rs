@@ -307,6 +307,9 @@ pub struct AuthzConfig {
     /// The casbin model (policies/model.conf documents the semantics).
     pub model: Option<PathBuf>,
     pub policy_files: Vec<PathBuf>,
+    /// A candidate policy evaluated beside `policy_files` on every check and never enforced:
+    /// where it decides otherwise, a `shadow_decision` audit record (empty: no shadow).
+    pub shadow_policy_files: Vec<PathBuf>,
     /// Principals allowed everything, e.g. `User:admin`.
     pub super_users: Vec<String>,
 }
@@ -617,9 +620,21 @@ fn read_cluster(
             .into_iter()
             .map(|f| base_dir.join(f))
             .collect();
+        let shadow_policy_files: Vec<PathBuf> = r
+            .string_list("shadow_policy_files", Some(Vec::new()))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| base_dir.join(f))
+            .collect();
         let super_users = r
             .string_list("super_users", Some(Vec::new()))
             .unwrap_or_default();
+        if !shadow_policy_files.is_empty() && (allow_all || model.is_none()) {
+            r.issue(
+                "shadow_policy_files",
+                "a shadow policy is compared with an enforced one: needs model and policy_files, not allow_all",
+            );
+        }
         if allow_all && (!policy_files.is_empty() || model.is_some()) {
             r.issue(
                 "allow_all",
@@ -641,6 +656,7 @@ fn read_cluster(
             allow_all,
             model,
             policy_files,
+            shadow_policy_files,
             super_users,
         }
     });

@@ -2033,6 +2033,29 @@ mod tests {
     }
 
     #[test]
+    fn shadow_policy_files_need_an_enforced_policy_and_resolve_like_policy_files() {
+        let with = |authz: &str| MINIMAL.replace("allow_all = true", authz);
+        let found = issues(&with("allow_all = true\nshadow_policy_files = [\"next.policy\"]"));
+        assert!(
+            found.iter().any(|i| i.to_string().contains(
+                "authorization.shadow_policy_files: a shadow policy is compared with an enforced one"
+            )),
+            "{found:?}"
+        );
+        let text = with(
+            "model = \"model.conf\"\npolicy_files = [\"acl.policy\"]\n\
+             shadow_policy_files = [\"next.policy\"]",
+        );
+        let cfg = Config::parse(&text, Path::new("/etc/kgw")).expect("valid");
+        assert_eq!(
+            cfg.clusters[0].authz.shadow_policy_files,
+            vec![PathBuf::from("/etc/kgw/next.policy")]
+        );
+        let cfg = Config::parse(MINIMAL, Path::new(".")).expect("valid");
+        assert!(cfg.clusters[0].authz.shadow_policy_files.is_empty());
+    }
+
+    #[test]
     fn minimal_config_gets_defaults() {
         let cfg = Config::parse(MINIMAL, Path::new(".")).expect("valid");
         assert_eq!(cfg.clusters[0].listeners[0].advertised_host, "localhost");

@@ -2035,7 +2035,9 @@ mod tests {
     #[test]
     fn shadow_policy_files_need_an_enforced_policy_and_resolve_like_policy_files() {
         let with = |authz: &str| MINIMAL.replace("allow_all = true", authz);
-        let found = issues(&with("allow_all = true\nshadow_policy_files = [\"next.policy\"]"));
+        let found = issues(&with(
+            "allow_all = true\nshadow_policy_files = [\"next.policy\"]",
+        ));
         assert!(
             found.iter().any(|i| i.to_string().contains(
                 "authorization.shadow_policy_files: a shadow policy is compared with an enforced one"

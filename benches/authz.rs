@@ -2,6 +2,10 @@
 //! the cache on a miss and on a hit, and casbin's enforcer for comparison), and policy load time
 //! for 10,000 rules (parse + index, and the casbin enforcer build separately).
 //!
+//! Also the cost of a shadow policy (`shadow_policy_files`) on the per-request decision path: a
+//! session's authorizer per request, one check, the decisions taken for audit, without a shadow,
+//! with a shadow that agrees, and with one that differs on one check in eight.
+//!
 //! `cargo bench --bench authz` (plain `std::time::Instant`, prints a table).
 
 use std::hint::black_box;
@@ -9,7 +13,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use kafka_gateway::auth::Principal;
-use kafka_gateway::policy::cache::Snapshot;
+use kafka_gateway::policy::cache::{PolicyHandle, Snapshot};
 use kafka_gateway::policy::engine::Engine;
 use kafka_gateway::policy::files::PolicySet;
 use kafka_gateway::policy::{Operation, ResourceType};
@@ -263,6 +267,8 @@ fn main() {
         );
     }
 
+    shadow_cost(min);
+
     println!();
     println!("{:<44} {:>12}", "load, 10,000 rules", "time");
     let text = policy(10_000);
@@ -317,4 +323,57 @@ fn main() {
         warnings.len()
     );
     println!("(best of {runs} runs)");
+}
+
+/// One request's authorization as the session makes it (authorizer from the handle, one check,
+/// the decisions taken for the audit), without and with a shadow policy, through warm caches.
+fn shadow_cost(min: Duration) {
+    println!();
+    println!(
+        "{:<8} {:>16} {:>18} {:>18} {:>12}",
+        "rules", "no shadow", "shadow, agrees", "shadow, 1/8 differ", "ns added"
+    );
+    for n in [10usize, 10_000] {
+        let text = policy(n);
+        let users = n.saturating_sub(2).div_ceil(10).max(1);
+        let engine = |text: &str| {
+            Engine::new(
+                PolicySet::from_texts(None, &[("bench.policy", text)], &[])
+                    .expect("bench policy loads"),
+            )
+        };
+        // The candidate drops the `orders-N-audit` denies: check kind 3 of 8 would be gained.
+        let differing: String = text
+            .lines()
+            .filter(|l| !(l.contains("-audit,") && l.ends_with("deny")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let reqs = requests(users, 4096);
+        let per_request = |handle: &PolicyHandle| {
+            rate(&reqs, min, |r| {
+                let authz = handle.session(r.p.clone(), r.host).keeping_allowed(false);
+                let allowed = authz.decide(r.op, r.rtype, &r.name).allowed;
+                black_box(authz.take_decisions());
+                allowed
+            })
+        };
+        let plain = PolicyHandle::new(engine(&text));
+        let same = PolicyHandle::new(engine(&text));
+        same.replace_shadow(Some(engine(&text)));
+        let differs = PolicyHandle::new(engine(&text));
+        differs.replace_shadow(Some(engine(&differing)));
+        let (a, b, c) = (
+            per_request(&plain),
+            per_request(&same),
+            per_request(&differs),
+        );
+        println!(
+            "{:<8} {:>16} {:>18} {:>18} {:>12}",
+            n,
+            format!("{} ({:.0} ns)", fmt_rate(a), 1e9 / a),
+            format!("{} ({:.0} ns)", fmt_rate(b), 1e9 / b),
+            format!("{} ({:.0} ns)", fmt_rate(c), 1e9 / c),
+            format!("{:.0}/{:.0}", 1e9 / b - 1e9 / a, 1e9 / c - 1e9 / a),
+        );
+    }
 }

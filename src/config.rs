@@ -311,6 +311,9 @@ pub struct AuthzConfig {
     /// The casbin model (policies/model.conf documents the semantics).
     pub model: Option<PathBuf>,
     pub policy_files: Vec<PathBuf>,
+    /// A candidate policy evaluated beside `policy_files` on every check and never enforced:
+    /// where it decides otherwise, a `shadow_decision` audit record (empty: no shadow).
+    pub shadow_policy_files: Vec<PathBuf>,
     /// Principals allowed everything, e.g. `User:admin`.
     pub super_users: Vec<String>,
 }
@@ -623,9 +626,21 @@ fn read_cluster(
             .into_iter()
             .map(|f| base_dir.join(f))
             .collect();
+        let shadow_policy_files: Vec<PathBuf> = r
+            .string_list("shadow_policy_files", Some(Vec::new()))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| base_dir.join(f))
+            .collect();
         let super_users = r
             .string_list("super_users", Some(Vec::new()))
             .unwrap_or_default();
+        if !shadow_policy_files.is_empty() && (allow_all || model.is_none()) {
+            r.issue(
+                "shadow_policy_files",
+                "a shadow policy is compared with an enforced one: needs model and policy_files, not allow_all",
+            );
+        }
         if allow_all && (!policy_files.is_empty() || model.is_some()) {
             r.issue(
                 "allow_all",
@@ -647,6 +662,7 @@ fn read_cluster(
             allow_all,
             model,
             policy_files,
+            shadow_policy_files,
             super_users,
         }
     });
@@ -2020,6 +2036,31 @@ mod tests {
             Err(ParseError::Syntax(s)) => panic!("syntax error: {s}"),
             Ok(_) => Vec::new(),
         }
+    }
+
+    #[test]
+    fn shadow_policy_files_need_an_enforced_policy_and_resolve_like_policy_files() {
+        let with = |authz: &str| MINIMAL.replace("allow_all = true", authz);
+        let found = issues(&with(
+            "allow_all = true\nshadow_policy_files = [\"next.policy\"]",
+        ));
+        assert!(
+            found.iter().any(|i| i.to_string().contains(
+                "authorization.shadow_policy_files: a shadow policy is compared with an enforced one"
+            )),
+            "{found:?}"
+        );
+        let text = with(
+            "model = \"model.conf\"\npolicy_files = [\"acl.policy\"]\n\
+             shadow_policy_files = [\"next.policy\"]",
+        );
+        let cfg = Config::parse(&text, Path::new("/etc/kgw")).expect("valid");
+        assert_eq!(
+            cfg.clusters[0].authz.shadow_policy_files,
+            vec![PathBuf::from("/etc/kgw/next.policy")]
+        );
+        let cfg = Config::parse(MINIMAL, Path::new(".")).expect("valid");
+        assert!(cfg.clusters[0].authz.shadow_policy_files.is_empty());
     }
 
     #[test]

@@ -77,6 +77,10 @@ struct PolicySourceArgs {
     /// Policy file (repeatable; overrides the config's).
     #[arg(long = "file", global = true)]
     files: Vec<PathBuf>,
+    /// Shadow policy file (repeatable; overrides the config's shadow_policy_files): `check`
+    /// validates it too.
+    #[arg(long = "shadow-file", global = true)]
+    shadow_files: Vec<PathBuf>,
     /// Super user principal (repeatable; overrides the config's).
     #[arg(long = "super-user", global = true)]
     super_users: Vec<String>,
@@ -204,6 +208,20 @@ enum PolicyCommand {
         /// Write the policy file here (atomically) instead of to standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// What the shadow policy would change, from the trail's shadow_decision records: grouped by
+    /// principal, operation, resource and direction, largest first. The policy source options are
+    /// not used.
+    Diff {
+        /// The audit trail (directory or files).
+        #[arg(long = "audit", required = true)]
+        audit: Vec<PathBuf>,
+        /// Only records since then: RFC 3339, a date, or relative (`7d`, `12h`).
+        #[arg(long)]
+        since: Option<String>,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// The policy as Kafka ACLs: a script of kafka-acls.sh commands, the CreateAcls creations as
     /// JSON, or (--apply) created on a cluster. Fails, writing nothing, on any rule Kafka cannot
@@ -518,6 +536,11 @@ fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()
     // Import reads a cluster, not a policy: no policy source is loaded for it.
     let command = match command {
         PolicyCommand::Import { cluster, out } => return policy_import(cluster, out),
+        PolicyCommand::Diff { audit, since, json } => {
+            let out = kafka_gateway::audit::shadow_diff::cmd_diff(&audit, since.as_deref(), json)?;
+            print!("{out}");
+            return Ok(());
+        }
         other => other,
     };
     // Read once: it names the policy (unless --model and --file say it all) and the audit topic
@@ -529,40 +552,55 @@ fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()
         .and_then(|c| c.audit.as_ref()?.kafka.as_ref())
         .map(|k| vec![k.topic.clone()])
         .unwrap_or_default();
-    let (model, files, super_users) = if source.model.is_some() && !source.files.is_empty() {
-        (
-            source.model.unwrap_or_default(),
-            source.files,
-            source.super_users,
-        )
-    } else {
-        let authz = pick_cluster(loaded?, source.virtual_cluster.as_deref())?.authz;
-        anyhow::ensure!(
-            !authz.allow_all,
-            "{}: authorization.allow_all = true, there is no policy to check",
-            source.config.display()
-        );
-        let model = source
-            .model
-            .or(authz.model)
-            .ok_or_else(|| anyhow::anyhow!("no model configured"))?;
-        let files = if source.files.is_empty() {
-            authz.policy_files
+    let (model, files, shadow_files, super_users) =
+        if source.model.is_some() && !source.files.is_empty() {
+            (
+                source.model.unwrap_or_default(),
+                source.files,
+                source.shadow_files,
+                source.super_users,
+            )
         } else {
-            source.files
+            let authz = pick_cluster(loaded?, source.virtual_cluster.as_deref())?.authz;
+            anyhow::ensure!(
+                !authz.allow_all,
+                "{}: authorization.allow_all = true, there is no policy to check",
+                source.config.display()
+            );
+            let model = source
+                .model
+                .or(authz.model)
+                .ok_or_else(|| anyhow::anyhow!("no model configured"))?;
+            let files = if source.files.is_empty() {
+                authz.policy_files
+            } else {
+                source.files
+            };
+            let supers = if source.super_users.is_empty() {
+                authz.super_users
+            } else {
+                source.super_users
+            };
+            let shadow = if source.shadow_files.is_empty() {
+                authz.shadow_policy_files
+            } else {
+                source.shadow_files
+            };
+            (model, files, shadow, supers)
         };
-        let supers = if source.super_users.is_empty() {
-            authz.super_users
-        } else {
-            source.super_users
-        };
-        (model, files, supers)
-    };
     match command {
         PolicyCommand::Check => {
             let (report, ok) = cmd_check(&model, &files, &super_users);
             print!("{report}");
+            // The shadow is checked as the enforced policy is (same model and super users), so a
+            // candidate with a typo is found before it is deployed, not by a missing record.
+            let shadow_ok = shadow_files.is_empty() || {
+                let (report, ok) = cmd_check(&model, &shadow_files, &super_users);
+                print!("shadow policy: {report}");
+                ok
+            };
             anyhow::ensure!(ok, "the policy has errors");
+            anyhow::ensure!(shadow_ok, "the shadow policy has errors");
         }
         PolicyCommand::Explain {
             principal,
@@ -654,7 +692,9 @@ fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()
             &host,
             (&model, &files, &super_users),
         )?,
-        PolicyCommand::Import { .. } => unreachable!("handled before the policy is loaded"),
+        PolicyCommand::Import { .. } | PolicyCommand::Diff { .. } => {
+            unreachable!("handled before the policy is loaded")
+        }
     }
     Ok(())
 }

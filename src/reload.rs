@@ -1,5 +1,5 @@
-//! Reloads files that may change under a running gateway (credentials, JWKS) on SIGHUP and when their
-//! modification time changes. A broken file never replaces a good one: the previous version stays in
+//! Reloads files that may change under a running gateway (policy, shadow policy, credentials, JWKS)
+//! on SIGHUP and when their modification time changes. A broken file never replaces a good one: the previous version stays in
 //! force and the error is logged.
 
 use std::path::{Path, PathBuf};
@@ -13,8 +13,15 @@ use crate::auth::authenticator::Authenticator;
 use crate::metrics::Metrics;
 use crate::policy::cache::PolicyHandle;
 
-/// The policy to reload: handle, model, policy files, super users.
-pub type PolicySource = (Arc<PolicyHandle>, PathBuf, Vec<PathBuf>, Vec<String>);
+/// The policy to reload.
+pub struct PolicySource {
+    pub handle: Arc<PolicyHandle>,
+    pub model: PathBuf,
+    pub files: Vec<PathBuf>,
+    /// The shadow policy's files (same model and super users); empty for none.
+    pub shadow_files: Vec<PathBuf>,
+    pub super_users: Vec<String>,
+}
 
 /// How often file modification times are checked.
 const POLL: Duration = Duration::from_millis(500);
@@ -98,10 +105,13 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut files = Vec::new();
-    if let Some((_, model, policy_files, _)) = &policy {
-        files.push(Watched::new("policy", model));
-        for f in policy_files {
+    if let Some(p) = &policy {
+        files.push(Watched::new("policy", &p.model));
+        for f in &p.files {
             files.push(Watched::new("policy", f));
+        }
+        for f in &p.shadow_files {
+            files.push(Watched::new("shadow_policy", f));
         }
     }
     if let Some(a) = &authenticator {
@@ -123,15 +133,24 @@ pub async fn run(
         // Every file is looked at (each remembers its new modification time) before anything is
         // reloaded. The policy is one unit (model + every file): reloaded once if any part changed,
         // and its audit record names the parts that changed (all of them on SIGHUP).
-        let changed: Vec<bool> = files.iter_mut().map(|w| w.changed() || forced).collect();
-        let policy_source = files
-            .iter()
-            .zip(&changed)
-            .filter(|(w, c)| **c && w.what == "policy")
-            .map(|(w, _)| w.path.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut policy_done = false;
+        let mut changed: Vec<bool> = files.iter_mut().map(|w| w.changed() || forced).collect();
+        // The shadow shares the model: a new model reloads it too (its first file stands for it).
+        let model_changed = policy.is_some() && changed.first() == Some(&true);
+        if let Some(i) = files.iter().position(|w| w.what == "shadow_policy") {
+            changed[i] |= model_changed;
+        }
+        let source_of = |what: &str| {
+            files
+                .iter()
+                .zip(&changed)
+                .enumerate()
+                .filter(|&(i, (w, c))| *c && (w.what == what || (i == 0 && model_changed)))
+                .map(|(_, (w, _))| w.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (policy_source, shadow_source) = (source_of("policy"), source_of("shadow_policy"));
+        let (mut policy_done, mut shadow_done) = (false, false);
         for (w, changed) in files.iter().zip(changed) {
             if !changed {
                 continue;
@@ -145,17 +164,34 @@ pub async fn run(
                         a.reload_credentials()
                     }
                 }
+                "shadow_policy" if shadow_done => continue,
+                "shadow_policy" => {
+                    shadow_done = true;
+                    let Some(p) = &policy else { continue };
+                    // A shadow that did not load is absent: loading it again is news even if
+                    // the files are those of the last good version.
+                    let before = p.handle.shadow().map(|s| s.version().to_string());
+                    p.handle
+                        .reload_shadow_async(
+                            p.model.clone(),
+                            p.shadow_files.clone(),
+                            p.super_users.clone(),
+                        )
+                        .await
+                        .map(|v| (Some(&v) != before.as_ref()).then_some(v))
+                        .map_err(|e| e.to_string())
+                }
                 _ if policy_done => continue,
                 _ => {
                     policy_done = true;
                     match &policy {
-                        Some((handle, model, policy_files, super_users)) => {
-                            let before = handle.current().version().to_string();
-                            handle
+                        Some(p) => {
+                            let before = p.handle.current().version().to_string();
+                            p.handle
                                 .reload_async(
-                                    model.clone(),
-                                    policy_files.clone(),
-                                    super_users.clone(),
+                                    p.model.clone(),
+                                    p.files.clone(),
+                                    p.super_users.clone(),
                                 )
                                 .await
                                 .map(|v| (v != before).then_some(v))
@@ -168,10 +204,12 @@ pub async fn run(
             let what = match w.what {
                 "credentials" => ReloadKind::Credentials,
                 "jwks" => ReloadKind::Jwks,
+                "shadow_policy" => ReloadKind::ShadowPolicy,
                 _ => ReloadKind::Policy,
             };
             let source = match w.what {
                 "policy" => policy_source.clone(),
+                "shadow_policy" => shadow_source.clone(),
                 _ => w.path.display().to_string(),
             };
             match &result {

@@ -254,14 +254,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tokio::spawn(crate::reload::run(
             watch_auth.then(|| authenticator.clone()),
             audit.clone(),
-            policy.clone().zip(vc.authz.model.clone()).map(|(h, m)| {
-                (
-                    h,
-                    m,
-                    vc.authz.policy_files.clone(),
-                    vc.authz.super_users.clone(),
-                )
-            }),
+            policy
+                .clone()
+                .zip(vc.authz.model.clone())
+                .map(|(handle, model)| crate::reload::PolicySource {
+                    handle,
+                    model,
+                    files: vc.authz.policy_files.clone(),
+                    shadow_files: vc.authz.shadow_policy_files.clone(),
+                    super_users: vc.authz.super_users.clone(),
+                }),
             vc.label().map(str::to_string),
             metrics.clone(),
             shutdown_rx.clone(),
@@ -288,6 +290,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 error: None,
                 virtual_cluster: vc.label().map(str::to_string),
             });
+        }
+        if let (Some(p), Some(model)) = (&policy, &vc.authz.model) {
+            if !vc.authz.shadow_policy_files.is_empty() {
+                start_records.push(load_shadow(p, model, vc));
+            }
         }
     }
     if let Some(path) = config.source.clone() {
@@ -502,6 +509,34 @@ fn load_policy(
             }
             (Some(Arc::new(handle)), error.is_some())
         }
+    }
+}
+
+/// Loads the shadow policy at start; the record says what was loaded, or why nothing was (the
+/// shadow is then absent until a reload loads it; enforcement is not affected either way).
+fn load_shadow(handle: &PolicyHandle, model: &std::path::Path, vc: &VirtualCluster) -> Event {
+    let authz = &vc.authz;
+    let result = handle.reload_shadow(model, &authz.shadow_policy_files, &authz.super_users);
+    match &result {
+        Ok(version) => {
+            tracing::info!(virtual_cluster = vc.label(), %version, "shadow policy loaded")
+        }
+        Err(e) => tracing::error!(
+            virtual_cluster = vc.label(), error = %e,
+            "shadow policy did not load: no shadow decisions until it does"
+        ),
+    }
+    let (outcome, hash, error) = match result {
+        Ok(v) => (Outcome::Ok, Some(v), None),
+        Err(e) => (Outcome::Error, None, Some(e.to_string())),
+    };
+    Event::Reload {
+        what: ReloadKind::ShadowPolicy,
+        source: "start".into(),
+        outcome,
+        hash,
+        error,
+        virtual_cluster: vc.label().map(str::to_string),
     }
 }
 

@@ -33,6 +33,8 @@ pub struct ConnInfo {
 pub enum ReloadKind {
     Config,
     Policy,
+    /// The shadow policy (`shadow_policy_files`).
+    ShadowPolicy,
     Credentials,
     Jwks,
 }
@@ -100,6 +102,70 @@ pub struct AuthzDecision {
     /// denials this record stands for, itself included (see `audit::repeats`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeated: Option<u64>,
+}
+
+/// Which way a shadow policy would change a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShadowChange {
+    /// Allowed now, the shadow would deny.
+    Lose,
+    /// Denied now, the shadow would allow.
+    Gain,
+}
+
+impl ShadowChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShadowChange::Lose => "lose",
+            ShadowChange::Gain => "gain",
+        }
+    }
+}
+
+/// One policy's side of a shadow comparison: its outcome, deciding rule and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyOutcome {
+    pub decision: Decision,
+    /// The rule that decided; `None` means no rule matched (default deny), or a super user.
+    pub rule: Option<RuleRef>,
+    pub policy_hash: String,
+}
+
+/// One check where the shadow policy (a candidate evaluated beside the enforced one, never
+/// enforced) decided otherwise than the enforced policy. The request was handled by `enforced`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShadowDecision {
+    pub conn: ConnInfo,
+    pub principal: String,
+    pub api_key: i16,
+    pub api_name: String,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<String>,
+    pub resource_type: String,
+    /// `*` for an "on any resource of this type" check and for a summary past the per-request
+    /// limit (`more`).
+    pub resource_name: String,
+    pub operation: String,
+    /// `lose`: the principal would lose this right under the shadow; `gain`: would gain it.
+    pub change: ShadowChange,
+    pub enforced: PolicyOutcome,
+    pub shadow: PolicyOutcome,
+    /// Set on a summary of differences past the per-request limit (rules then unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more: Option<u64>,
+    /// Set on a summary of identical differences on one connection: how many checks this record
+    /// stands for, itself included (see `audit::repeats`). Absent: one check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeated: Option<u64>,
+}
+
+impl ShadowDecision {
+    /// How many checks this record stands for.
+    pub fn count(&self) -> u64 {
+        self.repeated.or(self.more).unwrap_or(1)
+    }
 }
 
 /// The fail-closed / best-effort choice, as recorded in audit_failure events.
@@ -243,6 +309,8 @@ pub enum Event {
         /// The `q` line that set the quota (`file:line`).
         rule: String,
     },
+    /// The shadow policy decided a check otherwise (`[authorization] shadow_policy_files`).
+    ShadowDecision(Box<ShadowDecision>),
     /// Best-effort mode dropped `dropped` records between `from` and `to`.
     AuditGap {
         dropped: u64,
@@ -295,6 +363,7 @@ impl Event {
             Event::AuthFailure { .. } => "auth_failure",
             Event::AuthzDecision(_) => "authz_decision",
             Event::QuotaThrottle { .. } => "quota_throttle",
+            Event::ShadowDecision(_) => "shadow_decision",
             Event::AuditGap { .. } => "audit_gap",
             Event::AuditFailure { .. } => "audit_failure",
             Event::AuditRetention { .. } => "audit_retention",
@@ -313,6 +382,7 @@ impl Event {
             }
             Event::AuthFailure { attempted, .. } => attempted.as_deref(),
             Event::AuthzDecision(d) => Some(&d.principal),
+            Event::ShadowDecision(d) => Some(&d.principal),
             _ => None,
         }
     }
@@ -326,6 +396,7 @@ impl Event {
             | Event::AuthFailure { conn, .. }
             | Event::QuotaThrottle { conn, .. } => Some(conn),
             Event::AuthzDecision(d) => Some(&d.conn),
+            Event::ShadowDecision(d) => Some(&d.conn),
             _ => None,
         }
     }
@@ -334,6 +405,7 @@ impl Event {
     pub fn resource(&self) -> Option<String> {
         match self {
             Event::AuthzDecision(d) => Some(format!("{}:{}", d.resource_type, d.resource_name)),
+            Event::ShadowDecision(d) => Some(format!("{}:{}", d.resource_type, d.resource_name)),
             Event::Reload { what, source, .. } => Some(format!("{}:{source}", reload_kind(*what))),
             Event::UpstreamSwitch {
                 virtual_cluster, ..
@@ -345,10 +417,12 @@ impl Event {
         }
     }
 
-    /// The outcome in one word: `allow`/`deny`, `success`/`failure`, `ok`/`error`, or `-`.
+    /// The outcome in one word: `allow`/`deny`, `success`/`failure`, `ok`/`error`, or `-`. A
+    /// shadow decision's is the enforced one's (what happened to the request).
     pub fn outcome(&self) -> &'static str {
         match self {
             Event::AuthzDecision(d) => d.decision.as_str(),
+            Event::ShadowDecision(d) => d.enforced.decision.as_str(),
             Event::AuthSuccess { .. } => "success",
             Event::AuthFailure { .. } => "failure",
             Event::QuotaThrottle { .. } => "throttle",
@@ -365,6 +439,14 @@ impl Event {
     pub fn action(&self) -> String {
         match self {
             Event::AuthzDecision(d) => format!("{} v{} {}", d.api_name, d.api_version, d.operation),
+            Event::ShadowDecision(d) => format!(
+                "{} v{} {}: shadow would {} x{}",
+                d.api_name,
+                d.api_version,
+                d.operation,
+                d.change.as_str(),
+                d.count()
+            ),
             Event::AuthSuccess { mechanism, .. } => mechanism.clone(),
             Event::QuotaThrottle {
                 quota,
@@ -428,6 +510,7 @@ fn reload_kind(k: ReloadKind) -> &'static str {
     match k {
         ReloadKind::Config => "config",
         ReloadKind::Policy => "policy",
+        ReloadKind::ShadowPolicy => "shadow_policy",
         ReloadKind::Credentials => "credentials",
         ReloadKind::Jwks => "jwks",
     }
@@ -513,5 +596,50 @@ mod tests {
         assert_eq!(back, e);
         assert_eq!(back.resource().as_deref(), Some("topic:payments"));
         assert_eq!(back.outcome(), "deny");
+    }
+
+    #[test]
+    fn shadow_decision_carries_both_sides() {
+        let side = |decision, line: Option<u32>| PolicyOutcome {
+            decision,
+            rule: line.map(|line| RuleRef {
+                file: "acl.policy".into(),
+                line,
+                text: "p, User:bob, Topic, orders, Read, *, allow".into(),
+            }),
+            policy_hash: "cd".repeat(32),
+        };
+        let e = Event::ShadowDecision(Box::new(ShadowDecision {
+            conn: conn(),
+            principal: "User:bob".into(),
+            api_key: 1,
+            api_name: "Fetch".into(),
+            api_version: 17,
+            correlation_id: 9,
+            client_id: None,
+            resource_type: "topic".into(),
+            resource_name: "orders".into(),
+            operation: "Read".into(),
+            change: ShadowChange::Lose,
+            enforced: side(Decision::Allow, Some(3)),
+            shadow: side(Decision::Deny, None),
+            more: None,
+            repeated: Some(40),
+        }));
+        let v: serde_json::Value = serde_json::to_value(&e).expect("serializable");
+        assert_eq!(v["event"], "shadow_decision");
+        assert_eq!(v["change"], "lose");
+        assert_eq!(v["enforced"]["decision"], "allow");
+        assert_eq!(v["enforced"]["rule"]["line"], 3);
+        assert_eq!(v["shadow"]["rule"], serde_json::Value::Null);
+        assert_eq!(v["repeated"], 40);
+        assert!(v.get("more").is_none());
+        let back: Event = serde_json::from_value(v).expect("round trip");
+        assert_eq!(back, e);
+        assert_eq!(back.kind(), "shadow_decision");
+        assert_eq!(back.principal(), Some("User:bob"));
+        assert_eq!(back.resource().as_deref(), Some("topic:orders"));
+        assert_eq!(back.outcome(), "allow");
+        assert_eq!(back.action(), "Fetch v17 Read: shadow would lose x40");
     }
 }

@@ -8,6 +8,7 @@
 //! - `sink`: the files: rotation, retention, crash and write-failure recovery.
 //! - [`verify`]: finds the first edited, deleted, inserted, reordered or truncated record.
 //! - [`review`]: `audit query` and `audit tail`; [`report`]: the HTML `audit report`.
+//! - [`shadow_diff`]: `policy diff`, what a shadow policy would change, from its records.
 //! - [`time`]: RFC 3339 timestamps without a date library.
 //!
 //! Design in one paragraph: each line is a JSON record `{"schema":1,"seq":N,"ts":..,"prev":H(N-1),
@@ -30,6 +31,7 @@ pub mod record;
 pub mod repeats;
 pub mod report;
 pub mod review;
+pub mod shadow_diff;
 mod sink;
 pub mod time;
 pub mod verify;

@@ -6,6 +6,10 @@
 //! stands for them. It is written when the next one comes after [`SUMMARY_EVERY`], and for all
 //! that are left when the connection closes. No denial is lost from the counts. The answer to the
 //! client is the same denial in every case. Pure: the caller passes the time.
+//!
+//! Shadow-policy differences (`shadow_decision` records) are summarized the same way, keyed by
+//! [`ShadowKind`]: a busy client hitting one difference thousands of times a second writes ten
+//! records and then one summary every ten seconds.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -29,6 +33,19 @@ pub struct DenialKind {
     pub operation: String,
     /// `file:line` of the rule that decided, empty when the default (deny) applied.
     pub rule: String,
+}
+
+/// What makes two shadow differences "identical": the same API, resource, operation, direction
+/// and deciding rules (both policies').
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ShadowKind {
+    pub api_key: i16,
+    pub resource_type: String,
+    pub resource_name: String,
+    pub operation: String,
+    pub change: super::event::ShadowChange,
+    /// `file:line` of each policy's deciding rule, empty for none.
+    pub rules: (String, String),
 }
 
 #[derive(Debug)]
@@ -55,13 +72,17 @@ pub enum Verdict {
     Suppress,
 }
 
-/// `T` is the caller's record of a denial, kept for the summaries written at close.
+/// `T` is the caller's record of a denial, kept for the summaries written at close; `K` what
+/// makes two of them identical.
 #[derive(Debug)]
-pub struct DenialRepeats<T> {
-    kinds: HashMap<DenialKind, Seen<T>>,
+pub struct DenialRepeats<T, K = DenialKind> {
+    kinds: HashMap<K, Seen<T>>,
 }
 
-impl<T> Default for DenialRepeats<T> {
+/// Repeated shadow-policy differences on one connection.
+pub type ShadowRepeats<T> = DenialRepeats<T, ShadowKind>;
+
+impl<T, K> Default for DenialRepeats<T, K> {
     fn default() -> Self {
         DenialRepeats {
             kinds: HashMap::new(),
@@ -69,14 +90,14 @@ impl<T> Default for DenialRepeats<T> {
     }
 }
 
-impl<T> DenialRepeats<T> {
-    pub fn new() -> DenialRepeats<T> {
+impl<T, K: Eq + std::hash::Hash + Clone> DenialRepeats<T, K> {
+    pub fn new() -> DenialRepeats<T, K> {
         DenialRepeats::default()
     }
 
     /// Decides how to record a denial of `kind` seen at `now`; `record` is kept if it is
     /// suppressed.
-    pub fn on_denial(&mut self, kind: &DenialKind, now: Instant, record: T) -> Verdict {
+    pub fn on_denial(&mut self, kind: &K, now: Instant, record: T) -> Verdict {
         if !self.kinds.contains_key(kind) {
             if self.kinds.len() >= MAX_KINDS {
                 return Verdict::Record;

@@ -84,7 +84,8 @@ fn top(counts: HashMap<String, usize>, n: usize) -> Vec<(String, usize)> {
     v
 }
 
-fn ip_of(client: &str) -> String {
+/// The address part of a record's `conn.client`.
+pub(crate) fn ip_of(client: &str) -> String {
     // `ip:port` or `[v6]:port`.
     match client.rsplit_once(':') {
         Some((ip, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {

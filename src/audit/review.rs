@@ -177,10 +177,12 @@ impl Compiled {
             }
         }
         if let Some(p) = &self.api {
-            let super::event::Event::AuthzDecision(d) = e else {
-                return false;
+            let (name, key) = match e {
+                super::event::Event::AuthzDecision(d) => (&d.api_name, d.api_key),
+                super::event::Event::ShadowDecision(d) => (&d.api_name, d.api_key),
+                _ => return false,
             };
-            if !(p.matches(&d.api_name) || p.matches(&d.api_key.to_string())) {
+            if !(p.matches(name) || p.matches(&key.to_string())) {
                 return false;
             }
         }
@@ -281,19 +283,27 @@ pub fn table(records: &[&Record]) -> String {
     out
 }
 
+/// The trail under `paths` and the positions of its records matching every filter, in order.
+pub fn select(
+    paths: &[PathBuf],
+    filters: &QueryFilters,
+) -> Result<(Trail, Vec<usize>), ReviewError> {
+    let f = filters.compile(SystemTime::now())?;
+    let trail = load(paths)?;
+    let hits = (0..trail.records.len())
+        .filter(|&i| f.matches(&trail.records[i].record))
+        .collect();
+    Ok((trail, hits))
+}
+
 /// `kafka-gateway audit query PATH... [filters] [--json]`.
 pub fn cmd_query(
     paths: &[PathBuf],
     filters: &QueryFilters,
     json: bool,
 ) -> Result<String, ReviewError> {
-    let f = filters.compile(SystemTime::now())?;
-    let trail = load(paths)?;
-    let hits: Vec<&Loaded> = trail
-        .records
-        .iter()
-        .filter(|l| f.matches(&l.record))
-        .collect();
+    let (trail, hits) = select(paths, filters)?;
+    let hits: Vec<&Loaded> = hits.iter().map(|&i| &trail.records[i]).collect();
     let mut out = String::new();
     if json {
         for l in &hits {

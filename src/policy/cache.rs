@@ -363,6 +363,9 @@ impl Snapshot {
 /// the new snapshot outside the lock and swaps it in, or keeps the old one on any error.
 pub struct PolicyHandle {
     current: RwLock<Arc<Snapshot>>,
+    /// The shadow policy: a candidate asked every question beside `current`, never enforced.
+    /// `None` when none is configured, or while it does not load.
+    shadow: RwLock<Option<Arc<Snapshot>>>,
     cache_capacity: usize,
     /// Topics only a literal rule reaches (the audit topic), applied to every engine installed.
     reserved: Vec<String>,
@@ -386,6 +389,7 @@ impl PolicyHandle {
     pub fn with_capacity(engine: Engine, cache_capacity: usize) -> PolicyHandle {
         PolicyHandle {
             current: RwLock::new(Arc::new(Snapshot::new(engine, cache_capacity))),
+            shadow: RwLock::new(None),
             cache_capacity,
             reserved: Vec::new(),
             quota_sensors: crate::quota::QuotaSensors::default(),
@@ -455,8 +459,27 @@ impl PolicyHandle {
         files: Vec<PathBuf>,
         super_users: Vec<String>,
     ) -> Result<String, PolicyError> {
+        self.on_blocking_pool(move |me| me.reload(&model, &files, &super_users))
+            .await
+    }
+
+    /// [`PolicyHandle::reload_shadow`] on tokio's blocking pool.
+    pub async fn reload_shadow_async(
+        self: &Arc<Self>,
+        model: PathBuf,
+        files: Vec<PathBuf>,
+        super_users: Vec<String>,
+    ) -> Result<String, PolicyError> {
+        self.on_blocking_pool(move |me| me.reload_shadow(&model, &files, &super_users))
+            .await
+    }
+
+    async fn on_blocking_pool(
+        self: &Arc<Self>,
+        load: impl FnOnce(&PolicyHandle) -> Result<String, PolicyError> + Send + 'static,
+    ) -> Result<String, PolicyError> {
         let me = Arc::clone(self);
-        tokio::task::spawn_blocking(move || me.reload(&model, &files, &super_users))
+        tokio::task::spawn_blocking(move || load(&me))
             .await
             .unwrap_or_else(|e| {
                 Err(PolicyError {
@@ -480,9 +503,52 @@ impl PolicyHandle {
         &self.quota_sensors
     }
 
-    /// A session's authorizer bound to the current snapshot.
+    /// A session's authorizer bound to the current snapshot (and the current shadow, if any).
     pub fn session(&self, principal: impl Into<Arc<Principal>>, host: IpAddr) -> SessionAuthz {
-        SessionAuthz::new(self.current(), principal.into(), host)
+        SessionAuthz::new(self.current(), principal.into(), host).shadowed_by(self.shadow())
+    }
+
+    /// The shadow snapshot in force, if any.
+    pub fn shadow(&self) -> Option<Arc<Snapshot>> {
+        self.shadow
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Installs `engine` as the shadow policy with an empty cache (with the same reserved topics
+    /// as the enforced one), or removes the shadow (`None`).
+    pub fn replace_shadow(&self, engine: Option<Engine>) {
+        let next = engine.map(|e| {
+            Arc::new(Snapshot::new(
+                e.with_reserved(&self.reserved),
+                self.cache_capacity,
+            ))
+        });
+        *self.shadow.write().unwrap_or_else(PoisonError::into_inner) = next;
+    }
+
+    /// Loads the shadow policy (same model and super users as the enforced one) and swaps it in;
+    /// returns its version hash. A shadow that does not load is removed, not kept: until it
+    /// loads there are no shadow decisions (the enforced policy is never affected either way).
+    /// Blocking, like [`PolicyHandle::reload`].
+    pub fn reload_shadow(
+        &self,
+        model: &Path,
+        files: &[PathBuf],
+        super_users: &[String],
+    ) -> Result<String, PolicyError> {
+        match PolicySet::load(model, files, super_users) {
+            Ok(set) => {
+                let version = set.version_hash().to_string();
+                self.replace_shadow(Some(Engine::new(set)));
+                Ok(version)
+            }
+            Err(e) => {
+                self.replace_shadow(None);
+                Err(e)
+            }
+        }
     }
 }
 

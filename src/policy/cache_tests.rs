@@ -309,3 +309,185 @@ fn concurrent_readers_see_whole_snapshots() {
         r.join().expect("reader");
     }
 }
+
+mod shadow {
+    //! The shadow policy: asked every question the enforced one is, through its own cache; only
+    //! differences are kept (both directions); never enforced; reloaded; absent while broken.
+
+    use super::*;
+    use crate::policy::engine::{Change, ShadowDifferences};
+    use crate::policy::mapping::Authorize;
+
+    const ENFORCED: &str = "p, User:alice, Topic, orders, Read, *, allow\n\
+                            p, User:alice, Topic, audit, Read, *, allow\n";
+    /// Takes Read on `orders` away, adds Write on `orders`, keeps `audit` as it is.
+    const SHADOW: &str = "p, User:alice, Topic, audit, Read, *, allow\n\
+                          p, User:alice, Topic, orders, Write, *, allow\n";
+
+    fn shadowed() -> PolicyHandle {
+        let handle = PolicyHandle::new(engine(ENFORCED));
+        handle.replace_shadow(Some(engine(SHADOW)));
+        handle
+    }
+
+    fn changes(d: &ShadowDifferences) -> Vec<(Change, Operation, String)> {
+        d.differences
+            .iter()
+            .map(|s| {
+                (
+                    s.change(),
+                    s.enforced.op,
+                    s.enforced.name.clone().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn differences_in_both_directions_are_kept_and_enforcement_is_unchanged() {
+        let handle = shadowed();
+        let s = handle.session(alice(), HOST).keeping_allowed(false);
+        // The enforced answers, whatever the shadow says.
+        assert!(s.allowed(Operation::Read, ResourceType::Topic, "orders"));
+        assert!(!s.allowed(Operation::Write, ResourceType::Topic, "orders"));
+        assert!(s.allowed(Operation::Read, ResourceType::Topic, "audit"));
+        assert!(!s.allowed(Operation::Read, ResourceType::Topic, "other"));
+        let d = s.take_shadow();
+        assert_eq!(
+            changes(&d),
+            vec![
+                (Change::Lose, Operation::Read, "orders".into()),
+                (Change::Gain, Operation::Write, "orders".into()),
+            ],
+            "only the checks where the two differ, each with its direction"
+        );
+        // Both sides carry their deciding rule (file:line) and their own policy version.
+        let lose = &d.differences[0];
+        assert_eq!(
+            lose.enforced.rule.as_ref().map(|r| r.source.to_string()),
+            Some("test.policy:1".into())
+        );
+        assert!(lose.shadow.rule.is_none(), "default deny in the shadow");
+        assert_eq!(lose.shadow.reason, Reason::NoMatchingAllow);
+        let gain = &d.differences[1];
+        assert_eq!(
+            gain.shadow.rule.as_ref().map(|r| r.source.to_string()),
+            Some("test.policy:2".into())
+        );
+        assert_ne!(lose.enforced.policy_version, lose.shadow.policy_version);
+        // The decision log itself is the enforced one's: the denials (the level drops allowed).
+        let enforced = s.take_decisions();
+        assert_eq!(enforced.records.len(), 2);
+        assert!(enforced.records.iter().all(|r| !r.allowed));
+
+        // "On any resource of this type" checks are compared too.
+        assert!(!s.allowed_any(Operation::Write, ResourceType::Topic));
+        let d = s.take_shadow();
+        assert_eq!(d.differences.len(), 1);
+        assert_eq!(d.differences[0].change(), Change::Gain);
+        assert_eq!(d.differences[0].enforced.name, None);
+    }
+
+    #[test]
+    fn the_shadow_has_its_own_cache_and_differences_are_bounded_per_request() {
+        let handle = shadowed();
+        let s = handle.session(alice(), HOST);
+        for _ in 0..crate::policy::engine::MAX_RECORDED_DECISIONS + 5 {
+            s.allowed(Operation::Read, ResourceType::Topic, "orders");
+        }
+        let d = s.take_shadow();
+        assert_eq!(
+            d.differences.len(),
+            crate::policy::engine::MAX_RECORDED_DECISIONS
+        );
+        assert_eq!(
+            d.overflow,
+            vec![(Operation::Read, ResourceType::Topic, Change::Lose, 5)],
+            "past the bound, differences are counted, never lost"
+        );
+        let shadow = handle.shadow().expect("a shadow is installed");
+        assert_eq!(shadow.cache().stats().entries, 1);
+        assert!(shadow.cache().stats().hits > 1000);
+        assert_eq!(handle.current().cache().stats().entries, 1);
+    }
+
+    #[test]
+    fn without_a_shadow_nothing_is_compared() {
+        let handle = PolicyHandle::new(engine(ENFORCED));
+        let s = handle.session(alice(), HOST);
+        assert!(s.allowed(Operation::Read, ResourceType::Topic, "orders"));
+        assert!(s.take_shadow().differences.is_empty());
+        assert!(s.shadow().is_none());
+    }
+
+    #[test]
+    fn the_shadow_reloads_and_a_broken_one_is_absent_until_it_loads() {
+        let tmp = TempPolicy::new("shadow");
+        let shadow_file = tmp.dir.join("shadow.policy");
+        std::fs::write(&shadow_file, SHADOW).expect("write shadow");
+        let handle = PolicyHandle::new(engine(ENFORCED));
+        let files = vec![shadow_file.clone()];
+        let v1 = handle
+            .reload_shadow(&tmp.model(), &files, &[])
+            .expect("the shadow loads");
+        let enforced_version = handle.current().version().to_string();
+        let lost = |h: &PolicyHandle| {
+            let s = h.session(alice(), HOST);
+            s.allowed(Operation::Read, ResourceType::Topic, "orders");
+            s.allowed(Operation::Read, ResourceType::Topic, "audit");
+            changes(&s.take_shadow())
+        };
+        assert_eq!(
+            lost(&handle),
+            vec![(Change::Lose, Operation::Read, "orders".into())]
+        );
+
+        // A new candidate: now `audit` is the one lost, `orders` is kept.
+        std::fs::write(
+            &shadow_file,
+            "p, User:alice, Topic, orders, Read, *, allow\n",
+        )
+        .expect("rewrite shadow");
+        let v2 = handle
+            .reload_shadow(&tmp.model(), &files, &[])
+            .expect("reloads");
+        assert_ne!(v1, v2);
+        assert_eq!(
+            lost(&handle),
+            vec![(Change::Lose, Operation::Read, "audit".into())]
+        );
+
+        // A broken candidate: reported with file:line, no shadow at all until it loads, and the
+        // enforced policy untouched.
+        std::fs::write(&shadow_file, "p, User:alice, Topic\n").expect("break shadow");
+        let e = handle
+            .reload_shadow(&tmp.model(), &files, &[])
+            .expect_err("a broken shadow does not load");
+        assert!(e.to_string().contains("shadow.policy:1"), "{e}");
+        assert!(handle.shadow().is_none());
+        assert!(lost(&handle).is_empty());
+        assert_eq!(handle.current().version(), enforced_version);
+        let s = handle.session(alice(), HOST);
+        assert!(s.allowed(Operation::Read, ResourceType::Topic, "orders"));
+
+        std::fs::write(&shadow_file, SHADOW).expect("fix shadow");
+        assert_eq!(
+            handle.reload_shadow(&tmp.model(), &files, &[]).ok(),
+            Some(v1)
+        );
+        assert_eq!(lost(&handle).len(), 1);
+    }
+
+    #[test]
+    fn the_shadow_respects_reserved_topics() {
+        let handle = PolicyHandle::new(engine("p, User:alice, Topic, *, Read, *, allow\n"))
+            .reserving(vec!["_audit".into()]);
+        handle.replace_shadow(Some(engine("p, User:alice, Topic, *, Read, *, allow\n")));
+        let s = handle.session(alice(), HOST);
+        assert!(!s.allowed(Operation::Read, ResourceType::Topic, "_audit"));
+        assert!(
+            s.take_shadow().differences.is_empty(),
+            "the shadow reserves the audit topic as the enforced policy does"
+        );
+    }
+}

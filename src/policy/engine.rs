@@ -25,7 +25,7 @@ use super::files::{
 };
 use super::mapping::Authorize;
 use super::model::{Effect, Operation, ResourceType};
-use super::safeguards::{Change, Safeguard, SafeguardId, Target};
+use super::safeguards::{Change as Proposed, Safeguard, SafeguardId, Target};
 use crate::auth::Principal;
 
 pub use cli::{
@@ -537,11 +537,62 @@ pub struct DecisionRecord {
 /// the trail, the ones past the limit as a summary record with their count.
 pub const MAX_RECORDED_DECISIONS: usize = 1024;
 
+/// Which way a shadow policy's decision differs from the enforced one's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Change {
+    /// The enforced policy allows, the shadow would deny: the principal would lose the right.
+    Lose,
+    /// The enforced policy denies, the shadow would allow: the principal would gain it.
+    Gain,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Lose => "lose",
+            Change::Gain => "gain",
+        }
+    }
+}
+
+/// One check where the shadow policy (a candidate, evaluated beside the enforced one and never
+/// enforced) decided otherwise. Both sides carry their deciding rule and policy version.
+#[derive(Debug, Clone)]
+pub struct ShadowDifference {
+    pub enforced: DecisionRecord,
+    pub shadow: DecisionRecord,
+}
+
+impl ShadowDifference {
+    pub fn change(&self) -> Change {
+        if self.enforced.allowed {
+            Change::Lose
+        } else {
+            Change::Gain
+        }
+    }
+}
+
 #[derive(Default)]
 struct DecisionLog {
     records: Vec<DecisionRecord>,
     dropped: u64,
     denied_overflow: BTreeMap<(Operation, ResourceType), u64>,
+}
+
+/// A session's shadow policy and what it found. Boxed in the session, allocated only when a
+/// shadow is configured: a connection's task holds a `SessionAuthz` and must stay small.
+struct Shadow {
+    snapshot: Arc<Snapshot>,
+    /// Its own cache insert budget, as the enforced policy's.
+    inserts_left: std::sync::atomic::AtomicU32,
+    log: Mutex<ShadowLog>,
+}
+
+#[derive(Default)]
+struct ShadowLog {
+    differences: Vec<ShadowDifference>,
+    overflow: BTreeMap<(Operation, ResourceType, Change), u64>,
 }
 
 /// What a session decided since the last [`SessionAuthz::take_decisions`].
@@ -555,6 +606,15 @@ pub struct Decisions {
     pub denied_overflow: Vec<(Operation, ResourceType, u64)>,
 }
 
+/// Where the shadow policy decided otherwise since the last [`SessionAuthz::take_shadow`].
+#[derive(Debug, Default)]
+pub struct ShadowDifferences {
+    /// Oldest first, at most [`MAX_RECORDED_DECISIONS`].
+    pub differences: Vec<ShadowDifference>,
+    /// Differences past the limit, per operation, resource type and direction.
+    pub overflow: Vec<(Operation, ResourceType, Change, u64)>,
+}
+
 /// A session's view of the policy: one principal, one client address, one policy snapshot. It
 /// serves the request mapping's [`Authorize`] and records every decision for audit.
 ///
@@ -562,7 +622,6 @@ pub struct Decisions {
 /// all its checks and the next request sees a reload.
 pub struct SessionAuthz {
     snapshot: Arc<Snapshot>,
-    version: Arc<str>,
     principal: Arc<Principal>,
     host: IpAddr,
     log: Mutex<DecisionLog>,
@@ -572,6 +631,9 @@ pub struct SessionAuthz {
     /// New entries this request may still add to the shared decision cache: one request naming
     /// 20,000 topics would otherwise add 20,000 entries (about 4 MiB) before it is forwarded.
     cache_inserts_left: std::sync::atomic::AtomicU32,
+    /// The shadow policy, asked every question the enforced one is asked (through its own
+    /// cache, with its own insert budget); its answers are only compared, never enforced.
+    shadow: Option<Box<Shadow>>,
 }
 
 /// New decision-cache entries one request may add; its other decisions are computed (the engine
@@ -581,14 +643,31 @@ pub const REQUEST_CACHE_INSERTS: u32 = 1024;
 impl SessionAuthz {
     pub fn new(snapshot: Arc<Snapshot>, principal: Arc<Principal>, host: IpAddr) -> SessionAuthz {
         SessionAuthz {
-            version: snapshot.engine().version_shared().clone(),
             snapshot,
             principal,
             host: canonical_ip(host),
             log: Mutex::default(),
             keep_allowed: true,
             cache_inserts_left: std::sync::atomic::AtomicU32::new(REQUEST_CACHE_INSERTS),
+            shadow: None,
         }
+    }
+
+    /// Also asks `shadow` (when there is one) every question, recording where it differs.
+    pub fn shadowed_by(mut self, shadow: Option<Arc<Snapshot>>) -> SessionAuthz {
+        self.shadow = shadow.map(|snapshot| {
+            Box::new(Shadow {
+                snapshot,
+                inserts_left: std::sync::atomic::AtomicU32::new(REQUEST_CACHE_INSERTS),
+                log: Mutex::default(),
+            })
+        });
+        self
+    }
+
+    /// The shadow policy this session compares with, if any.
+    pub fn shadow(&self) -> Option<&Arc<Snapshot>> {
+        self.shadow.as_ref().map(|s| &s.snapshot)
     }
 
     /// Keeps allowed decisions for the audit only when `keep` (denials are always kept).
@@ -610,15 +689,25 @@ impl SessionAuthz {
     }
 
     pub fn decide(&self, op: Operation, rtype: ResourceType, name: &str) -> Decision {
-        use std::sync::atomic::Ordering::Relaxed;
-        let may_insert = self.cache_inserts_left.load(Relaxed) > 0;
-        let (d, inserted) =
-            self.snapshot
-                .decide_within(&self.principal, self.host, (op, rtype, name), may_insert);
-        if inserted {
-            self.cache_inserts_left.fetch_sub(1, Relaxed);
-        }
+        let check = (op, rtype, name);
+        let d = decide_budgeted(
+            &self.snapshot,
+            &self.cache_inserts_left,
+            &self.principal,
+            self.host,
+            check,
+        );
         self.record(op, rtype, Some(name), d);
+        if let Some(shadow) = &self.shadow {
+            let s = decide_budgeted(
+                &shadow.snapshot,
+                &shadow.inserts_left,
+                &self.principal,
+                self.host,
+                check,
+            );
+            self.compare(shadow, op, rtype, Some(name), d, s);
+        }
         d
     }
 
@@ -627,6 +716,12 @@ impl SessionAuthz {
             .snapshot
             .decide_any(&self.principal, self.host, op, rtype);
         self.record(op, rtype, None, d);
+        if let Some(shadow) = &self.shadow {
+            let s = shadow
+                .snapshot
+                .decide_any(&self.principal, self.host, op, rtype);
+            self.compare(shadow, op, rtype, None, d, s);
+        }
         d
     }
 
@@ -655,20 +750,39 @@ impl SessionAuthz {
             }
             return;
         }
-        let rule = d
-            .reason
-            .rule()
-            .and_then(|id| self.snapshot.engine().rule(id))
-            .cloned();
         log.records.push(DecisionRecord {
-            op,
-            rtype,
-            name: name.map(str::to_string),
-            allowed: d.allowed,
-            reason: d.reason,
-            rule,
             safeguard,
-            policy_version: self.version.clone(),
+            ..decision_record(&self.snapshot, (op, rtype, name), d)
+        });
+    }
+
+    /// Keeps the shadow's decision `s` if it differs from the enforced `d` (whatever the audit
+    /// level: the differences are what a shadow policy is for). Same bound as the decisions.
+    fn compare(
+        &self,
+        shadow: &Shadow,
+        op: Operation,
+        rtype: ResourceType,
+        name: Option<&str>,
+        d: Decision,
+        s: Decision,
+    ) {
+        if d.allowed == s.allowed {
+            return;
+        }
+        let mut log = shadow.log.lock().unwrap_or_else(PoisonError::into_inner);
+        if log.differences.len() >= MAX_RECORDED_DECISIONS {
+            let change = if d.allowed {
+                Change::Lose
+            } else {
+                Change::Gain
+            };
+            *log.overflow.entry((op, rtype, change)).or_insert(0) += 1;
+            return;
+        }
+        log.differences.push(ShadowDifference {
+            enforced: decision_record(&self.snapshot, (op, rtype, name), d),
+            shadow: decision_record(&shadow.snapshot, (op, rtype, name), s),
         });
     }
 
@@ -683,6 +797,58 @@ impl SessionAuthz {
                 .map(|((op, rtype), n)| (op, rtype, n))
                 .collect(),
         }
+    }
+
+    /// The shadow policy's differences since the last call (kept apart from the decisions: the
+    /// audit writes them without waiting, whatever its level).
+    pub fn take_shadow(&self) -> ShadowDifferences {
+        let Some(shadow) = &self.shadow else {
+            return ShadowDifferences::default();
+        };
+        let mut log = shadow.log.lock().unwrap_or_else(PoisonError::into_inner);
+        ShadowDifferences {
+            differences: std::mem::take(&mut log.differences),
+            overflow: std::mem::take(&mut log.overflow)
+                .into_iter()
+                .map(|((op, rtype, change), n)| (op, rtype, change, n))
+                .collect(),
+        }
+    }
+}
+
+/// `snapshot`'s decision on `check`, added to its cache only while `inserts_left` allows.
+fn decide_budgeted(
+    snapshot: &Snapshot,
+    inserts_left: &std::sync::atomic::AtomicU32,
+    principal: &Principal,
+    host: IpAddr,
+    check: (Operation, ResourceType, &str),
+) -> Decision {
+    use std::sync::atomic::Ordering::Relaxed;
+    let may_insert = inserts_left.load(Relaxed) > 0;
+    let (d, inserted) = snapshot.decide_within(principal, host, check, may_insert);
+    if inserted {
+        inserts_left.fetch_sub(1, Relaxed);
+    }
+    d
+}
+
+/// `d`, made by `snapshot`, as the audit keeps it: with its deciding rule and policy version.
+fn decision_record(
+    snapshot: &Snapshot,
+    (op, rtype, name): (Operation, ResourceType, Option<&str>),
+    d: Decision,
+) -> DecisionRecord {
+    let engine = snapshot.engine();
+    DecisionRecord {
+        op,
+        rtype,
+        name: name.map(str::to_string),
+        allowed: d.allowed,
+        reason: d.reason,
+        rule: d.reason.rule().and_then(|id| engine.rule(id)).cloned(),
+        safeguard: None,
+        policy_version: engine.version_shared().clone(),
     }
 }
 
@@ -701,13 +867,13 @@ impl Authorize for SessionAuthz {
 
     /// The refusal is recorded for audit as a denial of the operation the ACLs allowed (CREATE
     /// for a new topic, ALTER for new partitions, ALTER_CONFIGS), naming the safeguard.
-    fn safeguard(&self, change: &Change<'_>) -> Option<String> {
+    fn safeguard(&self, change: &Proposed<'_>) -> Option<String> {
         let set = self.snapshot.engine().policy()?;
         let v = set.safeguard_violation(&self.principal, change)?;
         let (op, rtype) = match change {
-            Change::CreateTopic { .. } => (Operation::Create, ResourceType::Topic),
-            Change::CreatePartitions { .. } => (Operation::Alter, ResourceType::Topic),
-            Change::AlterConfigs { target, .. } => (
+            Proposed::CreateTopic { .. } => (Operation::Create, ResourceType::Topic),
+            Proposed::CreatePartitions { .. } => (Operation::Alter, ResourceType::Topic),
+            Proposed::AlterConfigs { target, .. } => (
                 Operation::AlterConfigs,
                 match target {
                     Target::Topic => ResourceType::Topic,

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 pub mod auth;
 pub mod quota;
+mod shadow;
 
 use crate::audit::repeats::{DenialKind, DenialRepeats, Verdict};
 use crate::audit::{AuditCtx, AuthzDecision, ConnInfo, Decision, Event, RuleRef};
@@ -62,8 +63,9 @@ pub struct SessionCtx {
     pub conn: ConnInfo,
     /// Counters for the connection-close record.
     pub stats: Arc<SessionStats>,
-    /// Repeated identical denials on this connection, summarized rather than recorded each time.
-    pub repeats: Arc<std::sync::Mutex<DenialRepeats<AuthzDecision>>>,
+    /// Repeated identical denials and shadow differences on this connection, summarized rather
+    /// than recorded each time.
+    pub repeats: Arc<Repeats>,
     pub target: Target,
     pub peer: SocketAddr,
     pub shutdown: watch::Receiver<bool>,
@@ -75,6 +77,15 @@ impl SessionCtx {
         let i = usize::from(self.virtual_cluster_index?);
         self.config.clusters.get(i).and_then(|c| c.label())
     }
+}
+
+/// Per connection: what [`DenialRepeats`] summarizes. One allocation for both, so that a
+/// connection's task stays as small as before the shadow policy.
+#[derive(Debug, Default)]
+pub struct Repeats {
+    pub denials: std::sync::Mutex<DenialRepeats<AuthzDecision>>,
+    pub shadow:
+        std::sync::Mutex<crate::audit::repeats::ShadowRepeats<crate::audit::event::ShadowDecision>>,
 }
 
 /// What the connection-close audit record reports.
@@ -222,6 +233,7 @@ where
     // for every one. Best effort: the connection is over and nothing waits on these.
     let pending = ctx
         .repeats
+        .denials
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .drain();
@@ -229,6 +241,7 @@ where
         r.repeated = Some(n);
         let _ = ctx.audit.record(Event::AuthzDecision(Box::new(r)));
     }
+    shadow::drain(&ctx);
     requests.and(responses)
 }
 
@@ -918,6 +931,8 @@ async fn audit_decisions(
     request: &RequestRef,
     ctx: &SessionCtx,
 ) -> Result<(), SessionError> {
+    // Not enforced, never waited for: written first, outside this function's await points.
+    shadow::audit_differences(authz, request, ctx);
     let batch = authz.take_decisions();
     if batch.records.is_empty() && batch.denied_overflow.is_empty() {
         return Ok(());
@@ -1008,6 +1023,7 @@ async fn audit_decisions(
             };
             let verdict = ctx
                 .repeats
+                .denials
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .on_denial(&kind, Instant::now(), r.clone());

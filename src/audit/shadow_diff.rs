@@ -101,7 +101,7 @@ pub fn summarize<'a>(
 }
 
 /// `1204` as `1,204`.
-fn grouped(n: u64) -> String {
+pub fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

@@ -277,7 +277,7 @@ pub fn render(s: &Suggestion, source: &str) -> String {
         let _ = write!(
             out,
             "# {} request{} from {} ({} to {})",
-            group_thousands(r.usage.requests),
+            crate::audit::shadow_diff::grouped(r.usage.requests),
             if r.usage.requests == 1 { "" } else { "s" },
             hosts.join(", "),
             r.usage.first,
@@ -391,8 +391,8 @@ pub fn render_comparison(c: &Comparison) -> String {
         out,
         "Over the names and operations in the trail, the enforced policy allows {} accesses, the \
          suggestion {} ({:.0}%).",
-        group_thousands(c.enforced_allows),
-        group_thousands(c.suggested_allows),
+        crate::audit::shadow_diff::grouped(c.enforced_allows),
+        crate::audit::shadow_diff::grouped(c.suggested_allows),
         pct(c.suggested_allows, c.enforced_allows)
     );
     if c.used_but_denied.is_empty() {
@@ -411,18 +411,6 @@ pub fn render_comparison(c: &Comparison) -> String {
     );
     for r in &c.unused_enforced_rules {
         let _ = writeln!(out, "  {r}");
-    }
-    out
-}
-
-fn group_thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
     }
     out
 }

@@ -191,7 +191,7 @@ fn the_suggestion_allows_what_was_used_and_is_narrower_than_the_enforced_policy(
 
 #[test]
 fn thousands_are_grouped() {
-    assert_eq!(group_thousands(0), "0");
-    assert_eq!(group_thousands(1204), "1,204");
-    assert_eq!(group_thousands(1_000_000), "1,000,000");
+    assert_eq!(crate::audit::shadow_diff::grouped(0), "0");
+    assert_eq!(crate::audit::shadow_diff::grouped(1204), "1,204");
+    assert_eq!(crate::audit::shadow_diff::grouped(1_000_000), "1,000,000");
 }

@@ -61,6 +61,8 @@ fn password(user: &str) -> String {
 
 struct Setup {
     _dir: TempDir,
+    policy: std::path::PathBuf,
+    audit: std::path::PathBuf,
     broker: KafkaCluster,
     gateway: Gateway,
     tools: Tools,
@@ -78,15 +80,18 @@ fn setup() -> Setup {
     std::fs::copy(repo_root().join("policies/model.conf"), &model).expect("copy the model");
     let policy = dir.path().join("acl.policy");
     std::fs::write(&policy, POLICY).expect("write policy");
+    let audit = dir.path().join("audit");
     let extra = format!(
         "[authentication]\ncredentials_file = {users:?}\ntimeout = \"5s\"\n\n\
          [authorization]\nmodel = {model:?}\npolicy_files = [{policy:?}]\n\
-         super_users = [\"User:admin\"]\n"
+         super_users = [\"User:admin\"]\n\n[audit]\ndir = {audit:?}\n"
     );
     let (text, ports, admin) = gateway_config(&broker.upstream(), &[LISTENER], None, &extra);
     let gateway = Gateway::start(dir.path(), &text, ports, admin);
     Setup {
         _dir: dir,
+        policy,
+        audit,
         broker,
         gateway,
         tools,
@@ -819,4 +824,68 @@ fn policy_check_and_explain_show_safeguards() {
         "User:alice AlterConfigs Cluster --broker 1 --set num.io.threads=4",
         &["setting num.io.threads is not allowed"],
     );
+}
+
+#[test]
+fn a_reloaded_safeguard_applies_at_once_and_each_refusal_is_in_the_trail() {
+    let s = setup();
+    let mut alice = s.client("alice");
+    let resp = create(&mut alice, vec![new_topic("rl-wide", 12, 1, &[])], false);
+    let (code, _) = result_of(&create_results(&resp), "rl-wide");
+    assert_eq!(code, POLICY_VIOLATION);
+    // The range widens on disk; the open connection sees it once the reload is in.
+    let reloads = |g: &Gateway| metric_sum(&g.metrics(), "kafka_gateway_reloads_total");
+    let before = reloads(&s.gateway);
+    std::fs::write(
+        &s.policy,
+        POLICY.replace("partitions, 1..8", "partitions, 1..16"),
+    )
+    .expect("policy");
+    eventually(
+        "the widened safeguard loaded",
+        std::time::Duration::from_secs(8),
+        || reloads(&s.gateway) > before,
+    );
+    let resp = create(&mut alice, vec![new_topic("rl-wide", 12, 1, &[])], false);
+    assert_eq!(
+        result_of(&create_results(&resp), "rl-wide").0,
+        0,
+        "{resp:?}"
+    );
+    assert_eq!(partition_count(&mut s.direct(), "rl-wide"), 12);
+    // Tightened again: refused again, on the same connection.
+    let before = reloads(&s.gateway);
+    std::fs::write(
+        &s.policy,
+        POLICY.replace("partitions, 1..8", "partitions, 1..4"),
+    )
+    .expect("policy");
+    eventually(
+        "the narrowed safeguard loaded",
+        std::time::Duration::from_secs(8),
+        || reloads(&s.gateway) > before,
+    );
+    let resp = create(&mut alice, vec![new_topic("rl-narrow", 6, 1, &[])], false);
+    assert_eq!(
+        result_of(&create_results(&resp), "rl-narrow").0,
+        POLICY_VIOLATION
+    );
+    // Both refusals are denials in the trail, naming the `s` line that decided.
+    let refusals: Vec<serde_json::Value> = trail_records(&s.audit)
+        .into_iter()
+        .filter(|r| {
+            r["event"] == "authz_decision"
+                && r["decision"] == "deny"
+                && r["resource_name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("rl-"))
+        })
+        .collect();
+    assert_eq!(refusals.len(), 2, "{refusals:?}");
+    for r in &refusals {
+        let text = r["rule"]["text"].as_str().unwrap_or_default();
+        assert!(text.starts_with("s, User:*, Topic, *, partitions"), "{r}");
+        assert_eq!(r["api_name"], "CreateTopics", "{r}");
+        assert_eq!(r["principal"], "User:alice", "{r}");
+    }
 }

@@ -175,6 +175,14 @@ fn producer_and_consumer_byte_rates_with_librdkafka_and_java() {
         &["--topic", "quota-bob", "--seconds", "10"],
     );
     assert_near_quota("librdkafka consumer, carol", &carol, 0.15);
+    let carol = java(
+        &cp,
+        "consume-rate",
+        &bootstrap,
+        "carol",
+        &["--topic", "quota-bob", "--seconds", "10"],
+    );
+    assert_near_quota("Java consumer, carol", &carol, 0.15);
 
     // Metrics and one audit record per throttling episode, not per request.
     let metrics = gateway.metrics();

@@ -906,6 +906,37 @@ public class WorkloadClient {
         return acked.get() > 0;
     }
 
+    /** Consumes a topic from the start for --seconds (the clock starts at the first record); reports the value bytes/s. */
+    static boolean consumeRate(Args a, Map<String, Object> out) throws Exception {
+        String topic = a.req("topic");
+        double seconds = a.getDouble("seconds", 10.0);
+        int fetchMax = a.getInt("fetch-max-bytes", 262144);
+        String group = "kgw-rate-" + UUID.randomUUID().toString().replace("-", "").substring(0, 12);
+        long got = 0;
+        try (KafkaConsumer<byte[], byte[]> consumer = consumer(a, group, props("fetch.max.bytes", fetchMax,
+                "max.partition.fetch.bytes", fetchMax), ByteArrayDeserializer.class, ByteArrayDeserializer.class)) {
+            consumer.subscribe(List.of(topic));
+            long end = System.nanoTime() + (long) (a.getDouble("timeout", 60.0) * 1e9);
+            boolean started = false;
+            while (System.nanoTime() < end) {
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(java.time.Duration.ofMillis(200))) {
+                    long now = System.nanoTime();
+                    if (!started) {
+                        // Joining the group is not fetching.
+                        started = true;
+                        end = now + (long) (seconds * 1e9);
+                    }
+                    if (now <= end && r.value() != null) got += r.value().length;
+                }
+            }
+        }
+        out.put("topic", topic);
+        out.put("seconds", seconds);
+        out.put("bytes", got);
+        out.put("bytes_per_s", Math.round(got / seconds * 10) / 10.0);
+        return got > 0;
+    }
+
     static boolean throughput(Args a, Map<String, Object> out) throws Exception {
         String topic = a.req("topic");
         long total = a.getLong("bytes", -1);
@@ -1086,6 +1117,7 @@ public class WorkloadClient {
                 case "produce-latency": ok = produceLatency(a, out); break;
                 case "throughput": ok = throughput(a, out); break;
                 case "produce-rate": ok = produceRate(a, out); break;
+                case "consume-rate": ok = consumeRate(a, out); break;
                 case "metadata": ok = metadata(a, out); break;
                 case "txn": ok = txn(a, out); break;
                 default: throw new Usage("unknown subcommand " + a.cmd);

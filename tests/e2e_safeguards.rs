@@ -833,19 +833,22 @@ fn a_reloaded_safeguard_applies_at_once_and_each_refusal_is_in_the_trail() {
     let resp = create(&mut alice, vec![new_topic("rl-wide", 12, 1, &[])], false);
     let (code, _) = result_of(&create_results(&resp), "rl-wide");
     assert_eq!(code, POLICY_VIOLATION);
-    // The range widens on disk; the open connection sees it once the reload is in.
-    let reloads = |g: &Gateway| metric_sum(&g.metrics(), "kafka_gateway_reloads_total");
-    let before = reloads(&s.gateway);
-    std::fs::write(
-        &s.policy,
-        POLICY.replace("partitions, 1..8", "partitions, 1..16"),
-    )
-    .expect("policy");
-    eventually(
-        "the widened safeguard loaded",
-        std::time::Duration::from_secs(8),
-        || reloads(&s.gateway) > before,
-    );
+    // The range changes on disk; the open connection sees it once the reload is in.
+    let set_range = |range: &str| {
+        let reloads = |g: &Gateway| metric_sum(&g.metrics(), "kafka_gateway_reloads_total");
+        let before = reloads(&s.gateway);
+        std::fs::write(
+            &s.policy,
+            POLICY.replace("partitions, 1..8", &format!("partitions, {range}")),
+        )
+        .expect("policy");
+        eventually(
+            &format!("the safeguard's range {range} loaded"),
+            std::time::Duration::from_secs(8),
+            || reloads(&s.gateway) > before,
+        );
+    };
+    set_range("1..16");
     let resp = create(&mut alice, vec![new_topic("rl-wide", 12, 1, &[])], false);
     assert_eq!(
         result_of(&create_results(&resp), "rl-wide").0,
@@ -854,17 +857,7 @@ fn a_reloaded_safeguard_applies_at_once_and_each_refusal_is_in_the_trail() {
     );
     assert_eq!(partition_count(&mut s.direct(), "rl-wide"), 12);
     // Tightened again: refused again, on the same connection.
-    let before = reloads(&s.gateway);
-    std::fs::write(
-        &s.policy,
-        POLICY.replace("partitions, 1..8", "partitions, 1..4"),
-    )
-    .expect("policy");
-    eventually(
-        "the narrowed safeguard loaded",
-        std::time::Duration::from_secs(8),
-        || reloads(&s.gateway) > before,
-    );
+    set_range("1..4");
     let resp = create(&mut alice, vec![new_topic("rl-narrow", 6, 1, &[])], false);
     assert_eq!(
         result_of(&create_results(&resp), "rl-narrow").0,

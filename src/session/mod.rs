@@ -88,6 +88,19 @@ pub struct Repeats {
         std::sync::Mutex<crate::audit::repeats::ShadowRepeats<crate::audit::event::ShadowDecision>>,
 }
 
+/// `record`'s verdict from one of a connection's repeat tables. The lock guards counters only: a
+/// poisoned one still holds usable numbers.
+pub(crate) fn repeat_verdict<T, K: Eq + std::hash::Hash + Clone>(
+    table: &std::sync::Mutex<DenialRepeats<T, K>>,
+    kind: &K,
+    record: T,
+) -> Verdict {
+    table
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .on_denial(kind, Instant::now(), record)
+}
+
 /// What the connection-close audit record reports.
 #[derive(Debug, Default)]
 pub struct SessionStats {
@@ -1021,12 +1034,7 @@ async fn audit_decisions(
                     .map(|x| format!("{}:{}", x.file, x.line))
                     .unwrap_or_default(),
             };
-            let verdict = ctx
-                .repeats
-                .denials
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .on_denial(&kind, Instant::now(), r.clone());
+            let verdict = repeat_verdict(&ctx.repeats.denials, &kind, r.clone());
             match verdict {
                 Verdict::Record => {}
                 Verdict::Summary(n) => r.repeated = Some(n),

@@ -7,8 +7,6 @@
 //! denials are: per connection, the first ten identical differences in full, then one summary
 //! (`repeated: N`) at most every ten seconds and at close.
 
-use std::time::Instant;
-
 use crate::audit::event::{PolicyOutcome, ShadowChange, ShadowDecision};
 use crate::audit::repeats::{ShadowKind, Verdict};
 use crate::audit::{Decision, Event, RuleRef};
@@ -119,12 +117,7 @@ pub(super) fn audit_differences(authz: &SessionAuthz, request: &RequestRef, ctx:
             change,
             rules: (rule_key(&r.enforced), rule_key(&r.shadow)),
         };
-        let verdict = ctx
-            .repeats
-            .shadow
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .on_denial(&kind, Instant::now(), r.clone());
+        let verdict = super::repeat_verdict(&ctx.repeats.shadow, &kind, r.clone());
         match verdict {
             Verdict::Record => {}
             Verdict::Summary(n) => r.repeated = Some(n),

@@ -294,10 +294,13 @@ pub enum Event {
     /// Boxed: it is by far the largest variant and the most frequent one.
     AuthzDecision(Box<AuthzDecision>),
     /// A client starts being throttled by a quota: written once per episode (the first throttle
-    /// after a whole quota window without one), not per throttled request.
+    /// after a whole quota window without one), not per throttled request. For the connection
+    /// and login rates the throttled connection is closed after `throttle_ms`, unanswered.
     QuotaThrottle {
         conn: ConnInfo,
-        principal: String,
+        /// Absent for a new connection over its address's rate (no principal yet).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        principal: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
         /// `producer_byte_rate`, `consumer_byte_rate`, `request_percentage`, ...
@@ -374,12 +377,10 @@ impl Event {
     /// Who: the authenticated principal, or the name a failed login attempted.
     pub fn principal(&self) -> Option<&str> {
         match self {
-            Event::ConnectionOpen { principal, .. } | Event::ConnectionClose { principal, .. } => {
-                principal.as_deref()
-            }
-            Event::AuthSuccess { principal, .. } | Event::QuotaThrottle { principal, .. } => {
-                Some(principal)
-            }
+            Event::ConnectionOpen { principal, .. }
+            | Event::ConnectionClose { principal, .. }
+            | Event::QuotaThrottle { principal, .. } => principal.as_deref(),
+            Event::AuthSuccess { principal, .. } => Some(principal),
             Event::AuthFailure { attempted, .. } => attempted.as_deref(),
             Event::AuthzDecision(d) => Some(&d.principal),
             Event::ShadowDecision(d) => Some(&d.principal),

@@ -311,6 +311,11 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: PortCtx) {
     session.conn = session
         .audit
         .conn(peer, &session.listener.name, session.virtual_cluster());
+    // Before anything is read or any handshake is paid for, as Kafka checks an address's rate.
+    if let Some(hold) = session::quota::on_connection(&session, peer.ip()) {
+        session::quota::hold_refused(&session, hold).await;
+        return;
+    }
     let started = Instant::now();
     match ctx.tls {
         None => {
@@ -422,6 +427,15 @@ enum SniOutcome {
     ),
     /// No route for the name (`None`: the client sent none); the alert has been sent.
     Unrouted(Option<String>),
+    /// The route's `connection_creation_rate` refuses the connection: held for this long (the
+    /// handshake unfinished), then closed.
+    Throttled(
+        Box<(
+            Duration,
+            tokio_rustls::StartHandshake<TcpStream>,
+            SessionCtx,
+        )>,
+    ),
     Failed(std::io::Error),
 }
 
@@ -463,6 +477,7 @@ async fn serve_sni(
     let started = Instant::now();
     let work = {
         let routes = routes.clone();
+        let conn = conn.clone();
         async move {
             let start = match tokio_rustls::LazyConfigAcceptor::new(
                 rustls::server::Acceptor::default(),
@@ -490,6 +505,17 @@ async fn serve_sni(
                 }
                 return SniOutcome::Unrouted(name);
             };
+            // The route's quotas decide, before the rest of the handshake is paid for.
+            let mut session = routes[i].port.session.clone();
+            session.peer = peer;
+            session.conn = ConnInfo {
+                listener: session.listener.name.clone(),
+                virtual_cluster: session.virtual_cluster().map(str::to_string),
+                ..conn
+            };
+            if let Some(hold) = session::quota::on_connection(&session, peer.ip()) {
+                return SniOutcome::Throttled(Box::new((hold, start, session)));
+            }
             let Some(acceptor) = &routes[i].port.tls else {
                 return SniOutcome::Failed(std::io::Error::other("SNI listener without TLS"));
             };
@@ -523,6 +549,11 @@ async fn serve_sni(
                 ..conn
             };
             serve_tls(*tls, session, started).await
+        }
+        SniOutcome::Throttled(held) => {
+            let (hold, start, session) = *held;
+            session::quota::hold_refused(&session, hold).await;
+            drop(start);
         }
         SniOutcome::Unrouted(name) => {
             shared.metrics.connection_rejected("tls_server_name");

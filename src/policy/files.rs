@@ -972,14 +972,8 @@ fn parse_file(name: &str, text: &str, out: &mut Parsed<'_>) {
                     }
                 }
                 "q" => {
-                    match crate::quota::rules::parse_line(&fields, &mut errs, source) {
-                        // Refused rather than ignored: nobody should think these protect them.
-                        Some(q) if !q.kind.enforced() => errs.push(format!(
-                            "{} quotas are not enforced yet by the gateway (per-address connection caps: `limits.max_connections_per_ip`, `limits.max_connection_rate`)",
-                            q.kind
-                        )),
-                        Some(q) => quotas.push(q),
-                        None => {}
+                    if let Some(q) = crate::quota::rules::parse_line(&fields, &mut errs, source) {
+                        quotas.push(q);
                     }
                 }
                 other => errs.push(format!(

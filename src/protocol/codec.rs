@@ -265,6 +265,29 @@ pub fn decode_request_within(
 }
 
 /// Decodes a request's header from the front of `buf` (which is left at the body).
+/// Lowers a Fetch request's `max_bytes` to `cap` (`frame` with its length prefix), as Kafka caps a
+/// consumer's fetch by what its byte-rate quota allows in the quota window (`KafkaApis`:
+/// `maxQuotaWindowBytes`); the frame is copied only when its value is larger. A frame that does
+/// not read as a Fetch request is returned as it is (it was checked before it got here).
+pub fn cap_fetch_max_bytes(frame: Bytes, version: i16, cap: i32) -> Bytes {
+    let mut buf = frame.slice(LEN_PREFIX.min(frame.len())..);
+    let total = buf.len();
+    if request_header(ApiKey::Fetch, version, &mut buf).is_err() {
+        return frame;
+    }
+    let at = LEN_PREFIX + (total - buf.len()) + super::fetch::max_bytes_offset(version);
+    let Some(field) = frame.get(at..at + 4) else {
+        return frame;
+    };
+    let current = i32::from_be_bytes([field[0], field[1], field[2], field[3]]);
+    if current <= cap {
+        return frame;
+    }
+    let mut out = bytes::BytesMut::from(&frame[..]);
+    out[at..at + 4].copy_from_slice(&cap.max(1).to_be_bytes());
+    out.freeze()
+}
+
 fn request_header(
     api: ApiKey,
     version: i16,
@@ -588,6 +611,33 @@ fn encode_framed(
 mod tests {
     use super::*;
     use kafka_protocol::messages::{MetadataRequest, ProduceRequest};
+
+    #[test]
+    fn a_fetch_is_capped_at_every_version_and_nothing_else_changes() {
+        for version in crate::protocol::fetch::VERSIONS {
+            let mut req = kafka_protocol::messages::FetchRequest::default();
+            req.max_wait_ms = 500;
+            req.min_bytes = 1;
+            req.max_bytes = 50 << 20;
+            req.isolation_level = 1;
+            req.session_epoch = -1;
+            let frame =
+                encode_request(ApiKey::Fetch, version, 7, "consumer-app", &req).expect("encode");
+            let capped = cap_fetch_max_bytes(frame.clone(), version, 2 << 20);
+            let decoded = decode_request(ApiKey::Fetch, version, capped.slice(LEN_PREFIX..))
+                .expect("decodes");
+            let kafka_protocol::messages::RequestKind::Fetch(got) = decoded.body else {
+                panic!("a Fetch")
+            };
+            let mut want = req.clone();
+            want.max_bytes = 2 << 20;
+            assert_eq!(got, want, "v{version}");
+            assert_eq!(capped.len(), frame.len());
+            // Already within the cap: the same bytes, not a copy.
+            let small = cap_fetch_max_bytes(capped.clone(), version, 4 << 20);
+            assert_eq!(small.as_ptr(), capped.as_ptr(), "v{version}");
+        }
+    }
 
     #[test]
     fn fetch_session_ids_are_read_without_decoding_at_every_version() {

@@ -279,6 +279,12 @@ impl FetchRequestWire {
     }
 }
 
+/// Where a Fetch request's `max_bytes` is, from the start of its body.
+pub fn max_bytes_offset(version: i16) -> usize {
+    let replica = if version < FIRST_REPLICA_STATE { 4 } else { 0 };
+    replica + 4 + 4 // max_wait_ms, min_bytes
+}
+
 /// Bytes of the fixed fields before the topic list.
 fn fixed_size(version: i16) -> usize {
     let replica = if version < FIRST_REPLICA_STATE { 4 } else { 0 };

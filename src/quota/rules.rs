@@ -9,6 +9,10 @@
 //! q, User:bob,   reporting-app, request_percentage, 50
 //! # each client id (Kafka's default client id)
 //! q, -,          *,             producer_byte_rate, 524288
+//! # new connections from each address; logins of carol, and from one address
+//! q, *,          -,             connection_creation_rate, 20
+//! q, User:carol, -,             login_rate, 2
+//! q, 10.0.0.7,   -,             login_rate, 5
 //! ```
 //!
 //! The principal field is `User:<name>`, `User:*` (Kafka's `<default>` user: each user on its
@@ -35,7 +39,8 @@ pub enum QuotaKind {
     RequestPercentage,
     /// New connections per second from one address (Kafka's `connection_creation_rate` per IP).
     ConnectionCreationRate,
-    /// Successful authentications per second of one principal (not in Kafka).
+    /// Successful logins per second of one principal or from one address (not in Kafka: the
+    /// per-principal counterpart of the connection rate, whose principal is known only then).
     LoginRate,
 }
 
@@ -62,12 +67,6 @@ impl QuotaKind {
     pub fn from_name(s: &str) -> Option<QuotaKind> {
         let s = s.replace('.', "_").to_ascii_lowercase();
         QuotaKind::ALL.into_iter().find(|k| k.name() == s)
-    }
-
-    /// Does the gateway apply it yet? Connection and login rates are parsed and validated but not
-    /// applied: policy files holding them are refused.
-    pub fn enforced(self) -> bool {
-        self.per_client()
     }
 
     /// Is it about a principal and client id (rather than an address or a principal alone)?
@@ -257,12 +256,13 @@ impl QuotaSet {
         })
     }
 
-    /// The connection creation rate for `ip`: its own rule, else the default per address.
-    pub fn for_address(&self, ip: IpAddr) -> Option<Applied<'_>> {
+    /// The `kind` quota (connection creation or login rate) for `ip`: its own rule, else the
+    /// default per address.
+    pub fn for_address(&self, kind: QuotaKind, ip: IpAddr) -> Option<Applied<'_>> {
         let rule = self
             .rules
             .iter()
-            .filter(|r| r.kind == QuotaKind::ConnectionCreationRate)
+            .filter(|r| r.kind == kind)
             .filter_map(|r| match r.target {
                 Target::Address(Some(a)) if a == ip => Some((0, r)),
                 Target::Address(None) => Some((1, r)),
@@ -272,10 +272,41 @@ impl QuotaSet {
             .1;
         Some(Applied {
             key: SensorKey {
-                kind: QuotaKind::ConnectionCreationRate,
+                kind,
                 user: None,
                 client: None,
                 address: Some(ip),
+            },
+            bound: rule.value,
+            rule,
+        })
+    }
+
+    /// The login rate of `user` (a `User` principal's name): its own rule, else each user's.
+    pub fn for_login(&self, user: &str) -> Option<Applied<'_>> {
+        let rule = self
+            .rules
+            .iter()
+            .filter(|r| r.kind == QuotaKind::LoginRate)
+            .filter_map(|r| match &r.target {
+                Target::Client {
+                    user: Entity::Named(n),
+                    ..
+                } if n == user => Some((0, r)),
+                Target::Client {
+                    user: Entity::Default,
+                    ..
+                } => Some((1, r)),
+                _ => None,
+            })
+            .min_by_key(|(k, _)| *k)?
+            .1;
+        Some(Applied {
+            key: SensorKey {
+                kind: QuotaKind::LoginRate,
+                user: Some(user.to_string()),
+                client: None,
+                address: None,
             },
             bound: rule.value,
             rule,
@@ -312,7 +343,18 @@ pub fn parse_line(fields: &[String], errs: &mut Vec<String>, source: Source) -> 
         }
     };
     let target = match kind? {
-        QuotaKind::ConnectionCreationRate => parse_address(&fields[1], &fields[2], errs),
+        QuotaKind::ConnectionCreationRate if fields[1].starts_with("User:") => {
+            errs.push(format!(
+                "connection_creation_rate is per address (a new connection has no principal yet): write an IP address or `*` (each address), or use login_rate for `{}`",
+                fields[1]
+            ));
+            None
+        }
+        k @ (QuotaKind::ConnectionCreationRate | QuotaKind::LoginRate)
+            if !fields[1].starts_with("User:") && fields[1] != "-" =>
+        {
+            parse_address(k, &fields[1], &fields[2], errs)
+        }
         k => parse_client(k, &fields[1], &fields[2], errs),
     };
     if let (Some(QuotaKind::RequestPercentage), Some(v)) = (kind, value) {
@@ -372,6 +414,13 @@ fn parse_client(
         ));
         return None;
     }
+    if kind == QuotaKind::LoginRate && u == Entity::Absent {
+        errs.push(
+            "login_rate is per principal or per address: write `User:<name>`, `User:*`, an IP address or `*`"
+                .to_string(),
+        );
+        return None;
+    }
     if u == Entity::Absent && c == Entity::Absent {
         errs.push(
             "quota for nobody: give a principal, a client id, or both (`User:*` and `*` for each one)"
@@ -382,14 +431,20 @@ fn parse_client(
     Some(Target::Client { user: u, client: c })
 }
 
-fn parse_address(addr: &str, client: &str, errs: &mut Vec<String>) -> Option<Target> {
+fn parse_address(
+    kind: QuotaKind,
+    addr: &str,
+    client: &str,
+    errs: &mut Vec<String>,
+) -> Option<Target> {
     let ip = match addr {
         "*" => Some(None),
         a => match a.parse::<IpAddr>() {
             Ok(ip) => Some(Some(crate::policy::files::canonical_ip(ip))),
             Err(_) => {
                 errs.push(format!(
-                    "bad address `{a}`: connection_creation_rate is per client address: write an IP address or `*` (each address)"
+                    "bad address `{a}`: {kind} is per client address here: write an IP address, `*` (each address){}",
+                    if kind == QuotaKind::LoginRate { " or `User:<name>`" } else { "" }
                 ));
                 None
             }
@@ -397,7 +452,7 @@ fn parse_address(addr: &str, client: &str, errs: &mut Vec<String>) -> Option<Tar
     };
     if client != "-" {
         errs.push(format!(
-            "connection_creation_rate is per address: write `-` for the client id, not `{client}`"
+            "{kind} has no client id: write `-` for it, not `{client}`"
         ));
         return None;
     }

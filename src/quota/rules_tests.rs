@@ -115,13 +115,13 @@ fn addresses_own_rule_beats_the_default() {
             .expect("present in the test");
     let ip = |s: &str| s.parse::<IpAddr>().expect("present in the test");
     assert_eq!(
-        set.for_address(ip("10.0.0.1"))
+        set.for_address(QuotaKind::ConnectionCreationRate, ip("10.0.0.1"))
             .expect("present in the test")
             .bound,
         5.0
     );
     assert_eq!(
-        set.for_address(ip("10.0.0.2"))
+        set.for_address(QuotaKind::ConnectionCreationRate, ip("10.0.0.2"))
             .expect("present in the test")
             .bound,
         20.0
@@ -139,15 +139,23 @@ fn every_bad_line_is_reported() {
          q, nonsense, -, connection_creation_rate, 5\n\
          q, -, -, consumer_byte_rate, 5\n\
          q, User:bob, -, producer_byte_rate, 10\n\
-         q, User:bob, -, producer_byte_rate, 20",
+         q, User:bob, -, producer_byte_rate, 20\n\
+         q, User:carol, -, connection_creation_rate, 5\n\
+         q, -, -, login_rate, 5\n\
+         q, 10.0.0.1, app, login_rate, 5",
     )
     .expect_err("refused");
     let lines: Vec<&str> = errs
         .iter()
         .map(|e| e.split(':').next().expect("present in the test"))
         .collect();
-    assert_eq!(lines, ["1", "2", "3", "4", "5", "6", "7", "9"], "{errs:#?}");
-    assert!(errs[8 - 1].contains("first is at t.policy:8"), "{errs:#?}");
+    assert_eq!(
+        lines,
+        ["1", "2", "3", "4", "5", "6", "7", "10", "11", "12", "9"],
+        "{errs:#?}"
+    );
+    assert!(errs[7].contains("use login_rate"), "{errs:#?}");
+    assert!(errs[10].contains("first is at t.policy:8"), "{errs:#?}");
 }
 
 #[test]
@@ -164,4 +172,38 @@ fn canonical_lines_read_back() {
             "q, *, -, connection_creation_rate, 20"
         ]
     );
+}
+
+#[test]
+fn login_rates_per_principal_and_per_address() {
+    let set = parse(
+        "q, User:*, -, login_rate, 10\n\
+         q, User:carol, -, login_rate, 2\n\
+         q, 10.0.0.7, -, login_rate, 5\n\
+         q, *, -, connection_creation_rate, 20",
+    )
+    .expect("present in the test");
+    let ip = |s: &str| s.parse::<IpAddr>().expect("present in the test");
+    let carol = set.for_login("carol").expect("present in the test");
+    assert_eq!(
+        (carol.bound, carol.key.user.as_deref()),
+        (2.0, Some("carol"))
+    );
+    assert_eq!(set.for_login("dave").expect("default user").bound, 10.0);
+    let at = set
+        .for_address(QuotaKind::LoginRate, ip("10.0.0.7"))
+        .expect("present in the test");
+    assert_eq!((at.bound, at.key.address), (5.0, Some(ip("10.0.0.7"))));
+    assert!(set
+        .for_address(QuotaKind::LoginRate, ip("10.0.0.8"))
+        .is_none());
+    // The connection rate is its own kind: it does not limit logins, nor logins connections.
+    assert_eq!(
+        set.for_address(QuotaKind::ConnectionCreationRate, ip("10.0.0.7"))
+            .expect("default address")
+            .bound,
+        20.0
+    );
+    let lines: Vec<String> = set.rules().iter().map(QuotaRule::canonical).collect();
+    assert_eq!(lines[2], "q, 10.0.0.7, -, login_rate, 5");
 }

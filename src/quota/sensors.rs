@@ -97,6 +97,40 @@ impl QuotaSensors {
         max_ms: u64,
         now: u64,
     ) -> Throttle {
+        self.record_inner(key, value, bound, max_ms, now, false)
+    }
+
+    /// One connection or login, as Kafka's `ConnectionQuotas` counts a connection: recorded, and
+    /// when that puts the rate above `bound`, taken back (the connection is refused, so it does
+    /// not count) and the throttle returned.
+    pub fn admit(&self, key: &SensorKey, bound: f64, max_ms: u64, now: u64) -> Throttle {
+        self.record_inner(key, 1.0, bound, max_ms, now, true)
+    }
+
+    /// Takes back `value` recorded at `now` in `key`'s sensor (a login one quota admitted and
+    /// another refused does not count in either).
+    pub fn take_back(&self, key: &SensorKey, value: f64, now: u64) {
+        let mut table = self
+            .sensors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Table { by_key, overflow } = &mut *table;
+        by_key
+            .get_mut(key)
+            .unwrap_or(overflow)
+            .rate
+            .record(-value, now);
+    }
+
+    fn record_inner(
+        &self,
+        key: &SensorKey,
+        value: f64,
+        bound: f64,
+        max_ms: u64,
+        now: u64,
+        refused_uncounted: bool,
+    ) -> Throttle {
         // The lock guards plain counters: a poisoned one still holds usable numbers.
         let mut table = self
             .sensors
@@ -118,12 +152,20 @@ impl QuotaSensors {
         if ms == 0 {
             return Throttle::default();
         }
+        if refused_uncounted {
+            sensor.rate.record(-value, now);
+        }
         let quiet = u64::from(self.window.samples) * self.window.window_ms;
         let started = sensor
             .throttled_until
             .is_none_or(|until| now >= until.saturating_add(quiet));
         sensor.throttled_until = Some(sensor.throttled_until.unwrap_or(0).max(now + ms));
         Throttle { ms, started }
+    }
+
+    /// The number of samples rates are measured over (`quota.window.num`).
+    pub fn samples(&self) -> u32 {
+        self.window.samples
     }
 
     /// One window, the cap on request-time throttles (`ClientRequestQuotaManager`).
@@ -165,6 +207,31 @@ mod tests {
         // Long after the throttle ended, and the samples rolled over: a new episode.
         let later = s.record(&key, 2000.0, 100.0, u64::MAX, 1_000_000);
         assert!(later.started, "{later:?}");
+    }
+
+    #[test]
+    fn refused_connections_do_not_count() {
+        let s = QuotaSensors::new(crate::quota::rate::WindowConfig {
+            samples: 2,
+            window_ms: 1000,
+        });
+        let key = SensorKey {
+            kind: QuotaKind::ConnectionCreationRate,
+            user: None,
+            client: None,
+            address: Some([10, 0, 0, 1].into()),
+        };
+        // Two per second over a window of at least one second: two admitted, the third refused.
+        assert_eq!(s.admit(&key, 2.0, 1000, 0).ms, 0);
+        assert_eq!(s.admit(&key, 2.0, 1000, 0).ms, 0);
+        let refused = s.admit(&key, 2.0, 1000, 0);
+        assert!(refused.ms > 0 && refused.started, "{refused:?}");
+        // However many more are refused meanwhile, the rate stays at the two admitted: once the
+        // window has moved on, a connection is admitted again.
+        for _ in 0..50 {
+            assert!(s.admit(&key, 2.0, 1000, 10).ms > 0);
+        }
+        assert_eq!(s.admit(&key, 2.0, 1000, 1500).ms, 0);
     }
 
     #[test]

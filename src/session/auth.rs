@@ -80,6 +80,8 @@ pub struct AuthGate {
     ip: IpAddr,
     /// Authentication must be complete by then.
     deadline: Instant,
+    /// A login (not a re-authentication) has just succeeded: the session checks its login rate.
+    new_login: bool,
 }
 
 /// A client that disconnects after OAUTHBEARER's error challenge, instead of sending %x01, has
@@ -182,7 +184,17 @@ impl AuthGate {
             conn,
             ip,
             deadline,
+            new_login: false,
         })
+    }
+
+    /// The principal of a SASL login (not a re-authentication) that succeeded since the last
+    /// call, once.
+    pub fn take_new_login(&mut self) -> Option<Arc<Principal>> {
+        if !std::mem::take(&mut self.new_login) {
+            return None;
+        }
+        self.session().map(|s| s.principal.clone())
     }
 
     pub fn session(&self) -> Option<&Session> {
@@ -446,6 +458,7 @@ impl AuthGate {
                         lifetime.map_or(0, |d| d.as_millis().clamp(1, i64::MAX as u128) as i64);
                 }
                 tracing::info!(principal = %principal, %mechanism, reauth = self.reauthenticating.is_some(), "authenticated");
+                self.new_login = self.reauthenticating.is_none();
                 self.reauthenticating = None;
                 self.state = State::Authenticated(Session {
                     principal: principal.into(),

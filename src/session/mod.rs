@@ -35,6 +35,7 @@ use crate::protocol::api::{self, ResponseHandling};
 use crate::protocol::codec::{self, peek_request, peek_response_correlation, ProtocolError};
 use crate::protocol::frame::{Parts, LEN_PREFIX};
 use crate::protocol::rewrite::rewrite_brokers;
+use crate::quota::QuotaKind;
 use crate::upstream::conn::{BoxRead, BoxWrite};
 use crate::upstream::{Cluster, Target, UpstreamError};
 
@@ -125,6 +126,8 @@ pub enum SessionError {
     Auth(String),
     #[error("client: {0}")]
     Denied(String),
+    #[error("client: over its {0} quota: closed after the throttle time")]
+    Quota(QuotaKind),
     #[error("client: {0}")]
     ClientProtocol(#[from] ProtocolError),
     #[error("client: API key {api_key} v{version} is not supported by the gateway")]
@@ -160,6 +163,7 @@ impl SessionError {
             | SessionError::AuthTimeout(_)
             | SessionError::Auth(_)
             | SessionError::Denied(_)
+            | SessionError::Quota(_)
             | SessionError::ClientProtocol(_)
             | SessionError::Unsupported { .. }
             | SessionError::ClientWrite(_)
@@ -271,6 +275,16 @@ async fn handle_requests<R: AsyncRead + Unpin>(
     let mut upstream_addr = String::new();
     // When the gateway's SASL session on that connection must be renewed (KIP-368).
     let mut reauth_at: Option<tokio::time::Instant> = None;
+    // A listener without SASL knows the identity from the start: this is the connection's login.
+    let hold = gate.session().and_then(|s| {
+        let hold = quota::on_login(ctx, &s.principal)?;
+        ctx.stats.principal.get_or_init(|| s.principal.to_string());
+        Some(hold)
+    });
+    if let Some(hold) = hold {
+        Box::pin(quota::hold_refused(ctx, hold)).await;
+        return Err(SessionError::Quota(QuotaKind::LoginRate));
+    }
     loop {
         let max_frame = gate.frame_limit(
             cfg.limits.max_frame_bytes,
@@ -329,6 +343,15 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                 }
             }
             auth::Verdict::Respond(response) => {
+                if let Some(principal) = gate.take_new_login() {
+                    if let Some(hold) = quota::on_login(ctx, &principal) {
+                        ctx.stats.principal.get_or_init(|| principal.to_string());
+                        // Unanswered: the client retries the connection, as after Kafka's
+                        // connection rate, and the refused login has not counted.
+                        Box::pin(quota::hold_refused(ctx, hold)).await;
+                        return Err(SessionError::Quota(QuotaKind::LoginRate));
+                    }
+                }
                 if tx.send(Pending::Local { frame: response }).await.is_err() {
                     return Ok(());
                 }
@@ -382,6 +405,12 @@ async fn handle_requests<R: AsyncRead + Unpin>(
             let client_id = request.header().client_id.as_deref();
             quota::on_request(ctx, &s.principal, client_id, api, frame.len(), read_at)
         });
+        let fetch_cap = match (&quota_charge, api) {
+            (Some(_), ApiKey::Fetch) => gate.session().and_then(|s| {
+                quota::fetch_cap(ctx, &s.principal, request.header().client_id.as_deref())
+            }),
+            _ => None,
+        };
         let wait = match &request {
             codec::Request::Fetch { wire, .. } => wait_of(i64::from(wire.max_wait_ms)),
             codec::Request::Produce { wire, .. } => wait_of(i64::from(wire.timeout_ms)),
@@ -390,7 +419,7 @@ async fn handle_requests<R: AsyncRead + Unpin>(
 
         // Stage 2: authorization. What the policy allows is forwarded; the rest is answered here.
         let mut learn_fetch_session: Option<FetchOwner> = None;
-        let (forward, merge) = match &ctx.policy {
+        let (mut forward, merge) = match &ctx.policy {
             // Without a policy the ACL APIs are still answered here, as a broker without an
             // authorizer answers them: the brokers' ACLs are not what the gateway enforces, and
             // forwarding would let any client change them with the gateway's identity.
@@ -534,6 +563,9 @@ async fn handle_requests<R: AsyncRead + Unpin>(
                 }
             }
         };
+        if let Some(cap) = fetch_cap {
+            forward = codec::cap_fetch_max_bytes(forward, meta.api_version, cap);
+        }
 
         let handling = api::handling(api, meta.api_version);
 

@@ -5,11 +5,17 @@
 //! not read from until the throttle has passed. A Produce with acks=0 has no response: reading
 //! is delayed alone.
 //!
+//! The connection and login rates are admissions rather than usage: a new connection over its
+//! address's `connection_creation_rate`, or a login over its principal's or address's
+//! `login_rate`, is not counted, held for the throttle time and closed unanswered, as Kafka's
+//! `ConnectionQuotas` treats a connection over its address's rate (KIP-612).
+//!
 //! Request time is the time the gateway spends on a request: from reading it to handing it to the
 //! upstream connection, plus from the upstream's response to writing it. The upstream round trip
 //! is left out: the broker meters it itself (for the gateway's identity), and a Fetch waiting for
 //! data (long poll) is not work, as it is not thread time on a broker.
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -160,6 +166,28 @@ pub fn on_response(
     }
 }
 
+/// The largest Fetch response a consumer under a `consumer_byte_rate` quota may ask for: what the
+/// quota allows over all but one of the quota's samples, as Kafka's `maxValueInQuotaWindow`, so a
+/// throttled consumer gets several short throttles rather than one long one.
+pub fn fetch_cap(ctx: &SessionCtx, principal: &Principal, client_id: Option<&str>) -> Option<i32> {
+    let policy = ctx.policy.as_ref()?;
+    let snapshot = policy.current();
+    let quotas = snapshot.engine().policy()?.quotas();
+    if !quotas.has(QuotaKind::ConsumerByteRate) {
+        return None;
+    }
+    let applied = quotas.for_client(
+        QuotaKind::ConsumerByteRate,
+        user_of(principal),
+        client_id.unwrap_or_default(),
+    )?;
+    let sensors = policy.quota_sensors();
+    let window_s = sensors.window_ms() as f64 / 1000.0;
+    let bytes = applied.bound * f64::from(sensors.samples().saturating_sub(1)) * window_s;
+    // Saturating, as `Double.toInt`.
+    Some(bytes as i32)
+}
+
 fn user_of(p: &Principal) -> Option<&str> {
     (p.kind == "User").then_some(p.name.as_str())
 }
@@ -185,32 +213,132 @@ fn record(
 ) -> Throttle {
     let now = sensors.now_ms();
     let t = sensors.record(&applied.key, value, applied.bound, max_ms, now);
-    if t.ms == 0 {
-        return t;
-    }
-    let quota = applied.key.kind.name();
-    let principal = charge.principal.to_string();
-    let labels = [("quota", quota), ("principal", principal.as_str())];
-    ctx.metrics.inc("quota_throttled_responses_total", &labels);
-    ctx.metrics
-        .add("quota_throttle_time_ms_total", &labels, t.ms);
-    if t.started {
-        ctx.metrics.inc("quota_throttle_episodes_total", &labels);
-        tracing::info!(
-            principal = %principal, client_id = %charge.client_id, quota,
-            limit = applied.bound, throttle_ms = t.ms, rule = %applied.rule.source,
-            "quota: client throttled"
+    if t.ms > 0 {
+        ctx.metrics.inc(
+            "quota_throttled_responses_total",
+            &[
+                ("quota", applied.key.kind.name()),
+                ("principal", &charge.principal.to_string()),
+            ],
         );
-        // Best effort, as the denial summaries: a throttle is not a decision to fail closed on.
-        let _ = ctx.audit.record(Event::QuotaThrottle {
-            conn: ctx.conn.clone(),
-            principal,
-            client_id: (!charge.client_id.is_empty()).then(|| charge.client_id.clone()),
-            quota: quota.to_string(),
-            limit: applied.bound.to_string(),
-            throttle_ms: t.ms,
-            rule: applied.rule.source.to_string(),
-        });
+        throttled(
+            ctx,
+            applied,
+            t,
+            Some(charge.principal.to_string()),
+            &charge.client_id,
+        );
     }
     t
+}
+
+/// A new connection from `ip`: how long to hold it before closing it unread when it is over its
+/// address's `connection_creation_rate` (Kafka's `ConnectionQuotas`: the throttle, at most one
+/// quota window), `None` to serve it.
+pub fn on_connection(ctx: &SessionCtx, ip: IpAddr) -> Option<Duration> {
+    let policy = ctx.policy.as_ref()?;
+    let snapshot = policy.current();
+    let quotas = snapshot.engine().policy()?.quotas();
+    let ip = crate::policy::files::canonical_ip(ip);
+    let applied = quotas.for_address(QuotaKind::ConnectionCreationRate, ip)?;
+    admit(ctx, policy.quota_sensors(), &[applied], None)
+}
+
+/// A login (not a re-authentication) of `principal` from the connection's address: how long to
+/// hold the connection before closing it unanswered when it is over the principal's or the
+/// address's `login_rate`, `None` to go on.
+pub fn on_login(ctx: &SessionCtx, principal: &Principal) -> Option<Duration> {
+    let policy = ctx.policy.as_ref()?;
+    let snapshot = policy.current();
+    let quotas = snapshot.engine().policy()?.quotas();
+    if !quotas.has(QuotaKind::LoginRate) {
+        return None;
+    }
+    let ip = crate::policy::files::canonical_ip(ctx.peer.ip());
+    let applied: Vec<Applied<'_>> = user_of(principal)
+        .and_then(|u| quotas.for_login(u))
+        .into_iter()
+        .chain(quotas.for_address(QuotaKind::LoginRate, ip))
+        .collect();
+    admit(
+        ctx,
+        policy.quota_sensors(),
+        &applied,
+        Some(principal.to_string()),
+    )
+}
+
+/// Counts one connection or login in each of `applied`; if one refuses it, it counts in none and
+/// the throttle is returned.
+fn admit(
+    ctx: &SessionCtx,
+    sensors: &QuotaSensors,
+    applied: &[Applied<'_>],
+    principal: Option<String>,
+) -> Option<Duration> {
+    let now = sensors.now_ms();
+    // Kafka's ConnectionQuotas caps the delay at one quota window.
+    let max = sensors.window_ms();
+    for (i, a) in applied.iter().enumerate() {
+        let t = sensors.admit(&a.key, a.bound, max, now);
+        if t.ms == 0 {
+            continue;
+        }
+        for earlier in &applied[..i] {
+            sensors.take_back(&earlier.key, 1.0, now);
+        }
+        ctx.metrics.connection_rejected(a.key.kind.name());
+        tracing::debug!(
+            peer = %ctx.peer, principal = principal.as_deref().unwrap_or("-"),
+            quota = a.key.kind.name(), limit = a.bound, throttle_ms = t.ms,
+            "quota: connection over its rate, closed after the throttle"
+        );
+        throttled(ctx, a, t, principal, "");
+        return Some(Duration::from_millis(t.ms));
+    }
+    None
+}
+
+/// A throttle's metrics and, when an episode starts, its log line and audit record.
+fn throttled(
+    ctx: &SessionCtx,
+    applied: &Applied<'_>,
+    t: Throttle,
+    principal: Option<String>,
+    client_id: &str,
+) {
+    let quota = applied.key.kind.name();
+    let who = principal.as_deref().unwrap_or("-");
+    let labels = [("quota", quota), ("principal", who)];
+    ctx.metrics
+        .add("quota_throttle_time_ms_total", &labels, t.ms);
+    if !t.started {
+        return;
+    }
+    ctx.metrics.inc("quota_throttle_episodes_total", &labels);
+    tracing::info!(
+        peer = %ctx.peer, principal = who, client_id, quota,
+        limit = applied.bound, throttle_ms = t.ms, rule = %applied.rule.source,
+        "quota: client throttled"
+    );
+    // Best effort, as the denial summaries: a throttle is not a decision to fail closed on.
+    let _ = ctx.audit.record(Event::QuotaThrottle {
+        conn: ctx.conn.clone(),
+        principal,
+        client_id: (!client_id.is_empty()).then(|| client_id.to_string()),
+        quota: quota.to_string(),
+        limit: applied.bound.to_string(),
+        throttle_ms: t.ms,
+        rule: applied.rule.source.to_string(),
+    });
+}
+
+/// Holds a connection refused by a rate for `hold` (or until shutdown), so that a client retrying
+/// at once cannot turn the refusal into a busy loop; the caller then closes it.
+pub async fn hold_refused(ctx: &SessionCtx, hold: Duration) {
+    let mut shutdown = ctx.shutdown.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(hold) => {}
+        _ = shutdown.wait_for(|s| *s) => {}
+    }
 }

@@ -2191,6 +2191,28 @@ fn differential(prefix: &'static str, min_pairs: usize) {
                 let b2 = send(gc.get(&gw, user, host), api, v, &req_g, &gw);
                 (sa, sb_) = (show(&a2, &kafka), show(&b2, &gw));
             }
+            if sa != sb_
+                && matches!(api, ApiKey::ShareFetch | ApiKey::ShareAcknowledge)
+                && (sa.contains("error_code: -1") || sb_.contains("error_code: -1"))
+            {
+                // Kafka answers a partition of a share group it has not yet loaded the state of
+                // with UNKNOWN_SERVER_ERROR (-1) now and then (seen once in CI, on the direct
+                // side, for a new group). No authorization decision yields -1, so this is the
+                // broker's timing: the same request on new share sessions, once things settled,
+                // must then compare equal (as another member, so no session of the first is
+                // in the way).
+                std::thread::sleep(Duration::from_millis(500));
+                let again = |req: &RequestKind| {
+                    let mut req = req.clone();
+                    if let RequestKind::ShareFetch(f) = &mut req {
+                        f.member_id = Some(sb(&kafka_uuid(n + (1 << 40))));
+                    }
+                    req
+                };
+                let a2 = send(kc.get(&kafka, user, host), api, v, &again(&req_k), &kafka);
+                let b2 = send(gc.get(&gw, user, host), api, v, &again(&req_g), &gw);
+                (sa, sb_) = (show(&a2, &kafka), show(&b2, &gw));
+            }
             pairs += 1;
             *covered.entry((format!("{api:?}"), v)).or_default() += 1;
             let difference = |kafka_said: String, gateway_said: String, kafka: &Side| Difference {

@@ -33,6 +33,7 @@ p, User:*, Group, *, All, *, allow
 p, User:*, Cluster, kafka-cluster, Create, *, allow
 q, User:alice, -, producer_byte_rate, 1048576
 q, User:carol, -, consumer_byte_rate, 1048576
+q, User:frank, -, producer_byte_rate, 1048576
 ";
 
 fn args(bootstrap: &str, user: &str) -> Vec<String> {
@@ -113,7 +114,7 @@ fn producer_and_consumer_byte_rates_with_librdkafka_and_java() {
     let dir = TempDir::new("quotas");
     let broker = KafkaCluster::start();
     let users = dir.path().join("users.toml");
-    for user in ["admin", "alice", "bob", "carol"] {
+    for user in ["admin", "alice", "bob", "carol", "frank"] {
         add_scram_user(&users, user, &format!("{user}-secret"), &["SCRAM-SHA-256"]);
     }
     let model = dir.path().join("model.conf");
@@ -151,6 +152,36 @@ fn producer_and_consumer_byte_rates_with_librdkafka_and_java() {
     assert!(
         rate(&bob) > 3.0 * QUOTA,
         "bob has no quota and produces at the same time: {bob}"
+    );
+
+    // acks=0: no response carries the throttle; the gateway only stops reading, and the rate
+    // that leaves the client is held by the socket buffers filling. Those let it run ahead by
+    // what they hold (on loopback the kernel grows each to a few MB: 4.8 MB in one run, about a
+    // third of the 15 s quota), as a Kafka broker's muted channel does: the bound is the quota
+    // plus 8 MB of buffers, far below the free rate. Frank has alice's quota: what his buffers
+    // still hold after the run drains at his quota, not into alice's next run.
+    let r = python(
+        &tools,
+        "produce-rate",
+        &bootstrap,
+        "frank",
+        &[
+            "--topic",
+            "quota-frank",
+            "--seconds",
+            SECONDS,
+            "--acks",
+            "0",
+        ],
+    );
+    let buffers = 8.0 * 1_048_576.0 / SECONDS.parse::<f64>().expect("seconds");
+    eprintln!(
+        "librdkafka producer, acks=0, frank: {:.0} B/s ({r})",
+        rate(&r)
+    );
+    assert!(
+        rate(&r) > 0.9 * QUOTA && rate(&r) < QUOTA + buffers,
+        "acks=0 producer not held to its quota plus buffers: {r}"
     );
 
     // Java 4.4

@@ -20,7 +20,7 @@ diagnostics go to stderr; exit code 0 = success, 1 = verification failed,
   churn            idempotent producer + consumer group side by side while the cluster
                    changes; every acked record stored once and consumed
   metadata         print brokers/controller/cluster id (readiness probe)
-  produce-rate     produce for SECONDS as fast as possible (acks=1), report the bytes/s
+  produce-rate     produce for SECONDS as fast as possible (acks=1 or --acks), report the bytes/s
                    acknowledged within them (quota tests)
   consume-rate     consume a topic from the start for SECONDS, report the value bytes/s
 
@@ -691,7 +691,7 @@ def cmd_produce_rate(args):
     ensure_topic(admin, args.topic, args.partitions, args.replication, timeout=args.op_timeout)
     payload = b"r" * args.record_size
     producer = make_producer(args, **{
-        "acks": "1", "linger.ms": 5, "batch.size": args.batch_size,
+        "acks": str(args.acks), "linger.ms": 5, "batch.size": args.batch_size,
         "queue.buffering.max.kbytes": 65536, "compression.type": "none",
     })
     acked = {"bytes": 0, "errors": 0, "first": None}
@@ -715,7 +715,7 @@ def cmd_produce_rate(args):
     producer.flush(10)
     rate = acked["bytes"] / args.seconds
     return acked["bytes"] > 0, {
-        "client": "python", "topic": args.topic, "seconds": args.seconds,
+        "client": "python", "topic": args.topic, "seconds": args.seconds, "acks": str(args.acks),
         "acked_bytes": acked["bytes"], "bytes_per_s": round(rate, 1),
         "errors_after_purge": acked["errors"], "first_error": acked["first"],
     }
@@ -847,6 +847,7 @@ def build_parser():
     pr.add_argument("--seconds", type=float, default=15.0)
     pr.add_argument("--record-size", type=int, default=10000)
     pr.add_argument("--batch-size", type=int, default=65536)
+    pr.add_argument("--acks", default="1", help="0: no responses; the rate is what left the client")
     pr.set_defaults(fn=cmd_produce_rate)
 
     cr = sub.add_parser("consume-rate", parents=[common])

@@ -55,7 +55,9 @@ fn config(dir: &Path, certs: &Certs, eu: &Upstream, us: &Upstream, ports: &Ports
         &policy,
         "p, User:ANONYMOUS, Topic, us-*, All, *, allow\n\
          p, User:ANONYMOUS, Group, us-*, Read, *, allow\n\
-         p, User:ANONYMOUS, Cluster, kafka-cluster, IdempotentWrite, *, allow\n",
+         p, User:ANONYMOUS, Cluster, kafka-cluster, IdempotentWrite, *, allow\n\
+         # One connection per 10 s from 127.0.0.9 (a young sensor counts 10 windows).\n\
+         q, 127.0.0.9, -, connection_creation_rate, 0.1\n",
     )
     .expect("policy");
     let model = repo_root().join("policies/model.conf");
@@ -94,6 +96,16 @@ fn config(dir: &Path, certs: &Certs, eu: &Upstream, us: &Upstream, ports: &Ports
 
 /// What a TLS client gets when it asks the SNI port for `server_name` (`None`: no SNI at all).
 fn handshake(port: u16, ca: &Path, server_name: Option<&str>) -> Result<(), String> {
+    handshake_from([127, 0, 0, 1].into(), port, ca, server_name)
+}
+
+/// [`handshake`] from the loopback address `src`.
+fn handshake_from(
+    src: std::net::Ipv4Addr,
+    port: u16,
+    ca: &Path,
+    server_name: Option<&str>,
+) -> Result<(), String> {
     let config = kafka_gateway::tls::client_config(Some(ca), None).expect("client config");
     let name = match server_name {
         Some(n) => rustls::pki_types::ServerName::try_from(n.to_string()).expect("name"),
@@ -103,7 +115,9 @@ fn handshake(port: u16, ca: &Path, server_name: Option<&str>) -> Result<(), Stri
         }
     };
     let mut conn = rustls::ClientConnection::new(config, name).map_err(|e| e.to_string())?;
-    let mut tcp = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).expect("connect");
+    let mut tcp: TcpStream = connect_from(src, SocketAddr::from(([127, 0, 0, 1], port)))
+        .expect("connect")
+        .stream;
     tcp.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     while conn.is_handshaking() {
@@ -291,6 +305,35 @@ fn two_clusters_behind_one_sni_port_with_a_port_per_broker_listener_beside_it() 
     assert!(
         lines.contains("\"event\":\"reload\"") && lines.contains("\"virtual_cluster\":\"us\""),
         "us's policy start record"
+    );
+
+    // On a shared port the route's quotas decide, before the rest of the handshake: us allows
+    // 127.0.0.9 one connection per 10 s, eu (no quotas) any number from there.
+    let us_boot = format!("bootstrap.{US}");
+    let src = std::net::Ipv4Addr::new(127, 0, 0, 9);
+    handshake_from(src, sni_port, &certs.ca(), Some(&us_boot)).expect("the first is admitted");
+    let started = std::time::Instant::now();
+    let refused = handshake_from(src, sni_port, &certs.ca(), Some(&us_boot));
+    assert!(
+        refused.is_err(),
+        "a second connection within the rate was served"
+    );
+    assert!(
+        started.elapsed() > Duration::from_millis(300),
+        "refused at once rather than held for the throttle: {refused:?} in {:?}",
+        started.elapsed()
+    );
+    for _ in 0..3 {
+        handshake_from(src, sni_port, &certs.ca(), Some(&format!("bootstrap.{EU}")))
+            .expect("eu has no connection quota");
+    }
+    gw.wait_for_metric(
+        "kafka_gateway_connections_rejected_total{reason=\"connection_creation_rate\"}",
+    );
+    eventually(
+        "the connection rate's record",
+        Duration::from_secs(5),
+        || trail().contains("\"quota\":\"connection_creation_rate\""),
     );
 }
 

@@ -156,10 +156,11 @@ fn producer_and_consumer_byte_rates_with_librdkafka_and_java() {
 
     // acks=0: no response carries the throttle; the gateway only stops reading, and the rate
     // that leaves the client is held by the socket buffers filling. Those let it run ahead by
-    // what they hold (on loopback the kernel grows each to a few MB: 4.8 MB in one run, about a
-    // third of the 15 s quota), as a Kafka broker's muted channel does: the bound is the quota
-    // plus 8 MB of buffers, far below the free rate. Frank has alice's quota: what his buffers
-    // still hold after the run drains at his quota, not into alice's next run.
+    // what they hold (on loopback the kernel grows them to a few MB: 3.5 to 6.1 MB over four
+    // runs, a quarter to 40% of the 15 s quota), as a Kafka broker's muted channel does: the
+    // bound is twice the quota, far below the free rate (over 100 MB/s). Frank has alice's
+    // quota: what his buffers still hold after the run drains at his quota, not into alice's
+    // next run.
     let r = python(
         &tools,
         "produce-rate",
@@ -174,14 +175,13 @@ fn producer_and_consumer_byte_rates_with_librdkafka_and_java() {
             "0",
         ],
     );
-    let buffers = 8.0 * 1_048_576.0 / SECONDS.parse::<f64>().expect("seconds");
     eprintln!(
         "librdkafka producer, acks=0, frank: {:.0} B/s ({r})",
         rate(&r)
     );
     assert!(
-        rate(&r) > 0.9 * QUOTA && rate(&r) < QUOTA + buffers,
-        "acks=0 producer not held to its quota plus buffers: {r}"
+        rate(&r) > 0.9 * QUOTA && rate(&r) < 2.0 * QUOTA,
+        "acks=0 producer not held near its quota: {r}"
     );
 
     // Java 4.4

@@ -450,6 +450,7 @@ fn connection_login_and_request_time_quotas() {
          p, User:*, Cluster, kafka-cluster, Create, *, allow\n\
          q, 127.0.0.2, -, connection_creation_rate, 5\n\
          q, User:dave, -, login_rate, 3\n\
+         q, 127.0.0.6, -, login_rate, 2\n\
          q, User:erin, -, request_percentage, 0.1\n",
     )
     .expect("write policy");
@@ -526,12 +527,23 @@ fn connection_login_and_request_time_quotas() {
     assert_roundtrip("Java 4.4 beside the storm", &java44, 50);
 
     // Login rate: dave's logins (PLAIN, 12 loops) are held to 3/s; alice logs in beside him from
-    // the same address, unlimited.
-    let (dave, alice) = std::thread::scope(|s| {
+    // the same address, unlimited; at the same time 127.0.0.6's logins (alice's, 8 loops) are
+    // held to its address's 2/s.
+    let (dave, alice, from6) = std::thread::scope(|s| {
         let dave = s.spawn(|| storm(12, STORM_SECS, ip("127.0.0.4"), addr, Some("dave")));
         let alice = s.spawn(|| storm(1, STORM_SECS, ip("127.0.0.4"), addr, Some("alice")));
-        (dave.join().expect("dave"), alice.join().expect("alice"))
+        let from6 = s.spawn(|| storm(8, STORM_SECS, ip("127.0.0.6"), addr, Some("alice")));
+        (
+            dave.join().expect("dave"),
+            alice.join().expect("alice"),
+            from6.join().expect("127.0.0.6"),
+        )
     });
+    let (served, _) = served_rate("logins from 127.0.0.6, quota 2/s", &from6, STORM_SECS);
+    assert!(
+        (served - 2.0).abs() / 2.0 <= 0.15,
+        "logins from 127.0.0.6: {served:.2}/s, expected about 2/s"
+    );
     let (served, held) = served_rate("dave's logins, quota 3/s", &dave, STORM_SECS);
     let expected = 3.0;
     assert!(
@@ -639,8 +651,18 @@ fn connection_login_and_request_time_quotas() {
         "{conn:#?}"
     );
     let logins = throttle("login_rate");
+    let from = |r: &serde_json::Value, ip: &str| {
+        r["conn"]["client"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(&format!("{ip}:"))
+    };
     assert!(
-        !logins.is_empty() && logins.iter().all(|r| r["principal"] == "User:dave"),
+        logins.iter().any(|r| r["principal"] == "User:dave")
+            && logins.iter().any(|r| from(r, "127.0.0.6"))
+            && logins
+                .iter()
+                .all(|r| r["principal"] == "User:dave" || from(r, "127.0.0.6")),
         "{logins:#?}"
     );
     assert!(!throttle("request_percentage").is_empty());

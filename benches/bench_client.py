@@ -254,14 +254,16 @@ def cmd_latency(args):
 # report
 # --------------------------------------------------------------------------
 
-PATH_ORDER = ["direct", "gw-allow", "gw-plain", "gw-audit-all", "gw-tls", "relay", "relay-tls"]
+PATH_ORDER = ["direct", "gw-allow", "gw-plain", "gw-shadow", "gw-audit-all", "gw-tls", "relay",
+              "relay-tls"]
 # process whose CPU the "proxy CPU" column shows, per path (each gateway path names its own process
 # "gateway", each haproxy path its own "haproxy")
-PROXY_PROC = {"gw-allow": "gateway", "gw-plain": "gateway", "gw-audit-all": "gateway",
-              "gw-tls": "gateway", "relay": "haproxy", "relay-tls": "haproxy"}
-BROKER_PROC = {"direct": "tansu", "gw-allow": "tansu", "gw-plain": "tansu", "gw-audit-all": "tansu",
-               "gw-tls": "tansu", "relay": "tansu2", "relay-tls": "tansu3"}
-GW_PATHS = ["gw-allow", "gw-plain", "gw-audit-all", "gw-tls"]
+PROXY_PROC = {"gw-allow": "gateway", "gw-plain": "gateway", "gw-shadow": "gateway",
+              "gw-audit-all": "gateway", "gw-tls": "gateway", "relay": "haproxy",
+              "relay-tls": "haproxy"}
+BROKER_PROC = {"direct": "tansu", "gw-allow": "tansu", "gw-plain": "tansu", "gw-shadow": "tansu",
+               "gw-audit-all": "tansu", "gw-tls": "tansu", "relay": "tansu2", "relay-tls": "tansu3"}
+GW_PATHS = ["gw-allow", "gw-plain", "gw-shadow", "gw-audit-all", "gw-tls"]
 
 # GitHub issue 13
 TARGET_PLAIN_CPU_VS_HAPROXY = 0.6      # gateway plaintext CPU/GB <= 0.6 x haproxy TCP relay's
@@ -278,6 +280,7 @@ def path_labels(meta):
         "direct": "direct to tansu",
         "gw-allow": "gateway plaintext, allow_all, no audit",
         "gw-plain": "gateway plaintext, policy, audit %s" % lvl,
+        "gw-shadow": "gateway plaintext, policy + shadow policy, audit %s" % lvl,
         "gw-audit-all": "gateway plaintext, policy, audit all",
         "gw-tls": "gateway TLS, policy, audit %s" % lvl,
         "relay": "haproxy TCP relay (tansu2)",
@@ -355,14 +358,20 @@ def cmd_report(args):
     if meta.get("authz_paths", "1") == "1":
         gws.append("`gateway-allow` (authorization.allow_all, no audit; %s threads)"
                    % (meta.get("threads_gateway_allow") or "?"))
+        gws.append("`gateway-shadow` (as `gateway`, plus a shadow policy without Read and Write on "
+                   "topics: every Produce and Fetch check differs; plaintext; %s threads)"
+                   % (meta.get("threads_gateway_shadow") or "?"))
         gws.append("`gateway-audit-all` (policy, audit level all; %s threads)"
                    % (meta.get("threads_gateway_audit_all") or "?"))
     w("- gateways: %s in front of the same tansu, default runtime settings: %s"
       % ("%d processes of the same binary" % len(gws) if len(gws) > 1 else "one process",
          "; ".join(gws)))
     if meta.get("audit_trail"):
-        w("- audit trails written during the run: `gateway` %s%s"
-          % (meta["audit_trail"], "; `gateway-audit-all` %s" % meta["audit_all_trail"]
+        w("- audit trails written during the run: `gateway` %s%s%s"
+          % (meta["audit_trail"],
+             "; `gateway-shadow` %s" % meta["audit_shadow_trail"]
+             if meta.get("audit_shadow_trail") else "",
+             "; `gateway-audit-all` %s" % meta["audit_all_trail"]
              if meta.get("audit_all_trail") else ""))
     if meta.get("haproxy_version"):
         w("- haproxy: %s (running on %s), two processes, mode tcp, HAProxy defaults otherwise: "
@@ -470,6 +479,26 @@ def cmd_report(args):
               % (text, measured, meta["audit_level"]))
         else:
             w("| %s | %s | %s |" % (text, measured, met(r <= lim)))
+    # issue 16 asks for the shadow policy's cost to be measured, without a target: gw-shadow is
+    # gw-plain's configuration plus the shadow, so gw-shadow / gw-plain is the shadow's own cost
+    text = "(info, issue 16) shadow policy differing on every Produce and Fetch: gateway CPU"
+    r, per = cpu_ratio("gw-shadow", "gw-plain")
+    ra, pera = cpu_ratio("gw-shadow", "gw-allow")
+    if r is None:
+        w("| %s | %s | - |" % (text, "not measured (KGW_BENCH_AUTHZ=0)"
+                               if meta.get("authz_paths") == "0" else "n/a"))
+    else:
+        w("| %s vs the same gateway without it (gw-plain) | %.3f vs %.3f CPU-s/GB: %.3f x%s | - |"
+          % (text, proxy_cpu("gw-shadow"), proxy_cpu("gw-plain"), r,
+             " (per round %.2f-%.2f)" % (min(per), max(per)) if per else ""))
+        if ra is not None:
+            w("| %s vs `allow_all` | %.3f vs %.3f CPU-s/GB: %.3f x%s | - |"
+              % (text, proxy_cpu("gw-shadow"), proxy_cpu("gw-allow"), ra,
+                 " (per round %.2f-%.2f)" % (min(pera), max(pera)) if pera else ""))
+        tp = [median(round_ratios(by["gw-shadow"], by["gw-plain"], rounds,
+                                  lambda x, ph=ph: x[ph]["mb_s"])) for ph in ("produce", "consume")]
+        w("| (info, issue 16) throughput with the shadow policy vs without (gw-shadow / gw-plain), "
+          "produce / consume | %s / %s | - |" % (fmt(tp[0], 3), fmt(tp[1], 3)))
     w("| 10,000 idle TLS connections | see benches/results/conns.md | - |")
     w("| 3-broker Apache Kafka cluster | see benches/results/kafka-cluster.md | - |")
     for p in ("gw-plain", "gw-tls", "relay", "relay-tls"):
@@ -548,7 +577,9 @@ def cmd_report(args):
         w("*per GB forwarded* divides by the gateway's own counters (`kafka_gateway_request_bytes_total"
           " + kafka_gateway_response_bytes_total`, all APIs, delta over each phase), which include "
           "Kafka framing. The `allow_all` gateway has no authorizer and no audit trail; the others "
-          "check every request against the policy and audit at the level shown.")
+          "check every request against the policy and audit at the level shown; `gateway-shadow` "
+          "also asks every check of its shadow policy, which differs on every Produce and Fetch "
+          "(counted, audited as `shadow_decision`, repeats summarized).")
         w("")
 
     w("<details><summary>per-round throughput (MB/s produce / consume) and proxy CPU-s/GB</summary>")
@@ -603,7 +634,8 @@ def main():
     def common(sp):
         sp.add_argument("--bootstrap", required=True)
         sp.add_argument("--tls-ca", help="CA bundle: use TLS (security.protocol=SSL)")
-        sp.add_argument("--path", required=True, help="label: direct, gw-allow, gw-plain, gw-audit-all, gw-tls, relay, relay-tls")
+        sp.add_argument("--path", required=True,
+                        help="label: direct, gw-allow, gw-plain, gw-shadow, gw-audit-all, gw-tls, relay, relay-tls")
         sp.add_argument("--round", type=int, default=0, help="round number (0 = warm-up, not reported)")
         sp.add_argument("--record-size", type=int, default=1024)
         sp.add_argument("--timeout", type=float, default=120.0)

@@ -3,29 +3,32 @@
 #
 #   scripts/bench.sh [--quick]
 #
-# Starts, on loopback with free ports: a tansu broker (memory storage) and three release gateways
+# Starts, on loopback with free ports: a tansu broker (memory storage) and four release gateways
 # in front of it -- "gateway" (policy + the default audit level; a plaintext and a TLS listener),
-# "gateway-allow" (authorization.allow_all = true, no audit) and "gateway-audit-all" (policy +
-# audit level all), both plaintext -- and, if haproxy is installed or installs from apt, a plain
-# TCP relay (haproxy, mode tcp) in front of a 2nd tansu and a TLS-terminating haproxy (mode tcp,
-# bind ... ssl, the gateway's dev server cert) in front of a 3rd tansu; each of those tansus
-# advertises its haproxy's port. benches/bench_client.py (confluent-kafka / librdkafka) then
-# measures, per path:
+# "gateway-allow" (authorization.allow_all = true, no audit), "gateway-shadow" (as "gateway" plus
+# a shadow policy that differs on every Produce and Fetch check: the cost of issue 16's shadow
+# policy) and "gateway-audit-all" (policy + audit level all), all three plaintext -- and, if
+# haproxy is installed or installs from apt, a plain TCP relay (haproxy, mode tcp) in front of a
+# 2nd tansu and a TLS-terminating haproxy (mode tcp, bind ... ssl, the gateway's dev server cert)
+# in front of a 3rd tansu; each of those tansus advertises its haproxy's port.
+# benches/bench_client.py (confluent-kafka / librdkafka) then measures, per path:
 #   throughput  produce + consume MB/s, rounds interleaved with the path order rotated each round
 #   CPU         utime+stime of gateway / tansu / haproxy per phase, per GB moved
 #   latency     single-record acks=1 produce+flush, p50/p99 (direct, gateway plaintext + TLS,
-#               haproxy relay + TLS; not the allow_all / audit-all gateways)
-# and prints a Markdown report with the issue-13 targets to stdout, also written to
-# benches/results/latest.md. Progress and logs go to stderr. Missed targets do not fail the
-# script; errors do.
+#               haproxy relay + TLS; not the allow_all / shadow / audit-all gateways)
+# and prints a Markdown report with the issue-13 targets (and, as info, issue 16's shadow policy
+# cost: gw-shadow's gateway CPU per GB over gw-plain's and over allow_all's) to stdout, also
+# written to benches/results/latest.md. Progress and logs go to stderr. Missed targets do not
+# fail the script; errors do (a shadow gateway that recorded no difference is one).
 #
 # Env knobs: KGW_BENCH_MB (MB per throughput run), KGW_BENCH_ROUNDS, KGW_BENCH_LAT_COUNT,
-# KGW_BENCH_RELAY=0 (skip both haproxy paths), KGW_BENCH_AUTHZ=0 (skip the allow_all and
-# audit-all gateways), KGW_BENCH_AUDIT_LEVEL (override the main gateway's audit level; default:
-# none set, i.e. the gateway's default), KGW_BENCH_KEEP=1 (keep the temp dir with logs and raw
-# JSON results), KGW_BENCH_OUT (report path), KGW_BENCH_GATEWAY=PATH (benchmark this prebuilt
-# binary instead of running cargo build), KGW_BENCH_REV=REV (build that committed revision from
-# `git archive` in $KGW_CACHE instead of the working tree).
+# KGW_BENCH_RELAY=0 (skip both haproxy paths), KGW_BENCH_AUTHZ=0 (skip the allow_all, shadow and
+# audit-all gateways), KGW_BENCH_AUDIT_LEVEL (override the audit level of the main gateway and of
+# the shadow one; default: none set, i.e. the gateway's default), KGW_BENCH_KEEP=1 (keep the temp
+# dir with logs, audit trails and raw JSON results), KGW_BENCH_OUT (report path),
+# KGW_BENCH_GATEWAY=PATH (benchmark this prebuilt binary instead of running cargo build),
+# KGW_BENCH_REV=REV (build that committed revision from `git archive` in $KGW_CACHE instead of
+# the working tree).
 # See benches/README.md.
 set -euo pipefail
 
@@ -92,28 +95,41 @@ fi
 AUTHZ_PATHS=1
 if [ "${KGW_BENCH_AUTHZ:-1}" = 0 ]; then
   AUTHZ_PATHS=0
-  say "allow_all and audit-all gateways skipped (KGW_BENCH_AUTHZ=0)"
+  say "allow_all, shadow and audit-all gateways skipped (KGW_BENCH_AUTHZ=0)"
 fi
 
 # ------------------------------------------------------------------ ports
-# 16 free loopback ports, held open together so they are distinct
+# 19 free loopback ports, held open together so they are distinct
 read -r P_TANSU P_TANSU2 P_TANSU3 P_RELAY P_RELAY_TLS \
         P_GW_PLAIN P_GW_TLS P_GW_PLAIN_B P_GW_TLS_B P_ADMIN \
-        P_GWA_PLAIN P_GWA_PLAIN_B P_GWA_ADMIN P_GWF_PLAIN P_GWF_PLAIN_B P_GWF_ADMIN < <(free_ports 16)
+        P_GWA_PLAIN P_GWA_PLAIN_B P_GWA_ADMIN P_GWF_PLAIN P_GWF_PLAIN_B P_GWF_ADMIN \
+        P_GWS_PLAIN P_GWS_PLAIN_B P_GWS_ADMIN < <(free_ports 19)
 
 start_tansu tansu "$P_TANSU" "$P_TANSU"
 TANSU_PID=$STARTED_PID
 
 # ------------------------------------------------------------------ gateways
-# Three gateway processes in front of the same tansu, so that each one's CPU is its own:
+# Four gateway processes in front of the same tansu, so that each one's CPU is its own:
 #   gateway            policy + audit at the default level; plaintext + TLS (paths gw-plain, gw-tls)
 #   gateway-allow      authorization.allow_all = true, no audit; plaintext     (path gw-allow)
+#   gateway-shadow     as gateway, plus a shadow policy; plaintext              (path gw-shadow)
 #   gateway-audit-all  policy + audit level all; plaintext                      (path gw-audit-all)
 # The bench client is User:ANONYMOUS (no SASL here), allowed what the workload needs: with a
 # policy every request is checked; allowed ones are forwarded as their own bytes.
 printf '%s\n' "p, User:ANONYMOUS, Topic, *, All, *, allow" \
   "p, User:ANONYMOUS, Group, *, All, *, allow" \
   "p, User:ANONYMOUS, Cluster, kafka-cluster, All, *, allow" >"$WORK/bench.policy"
+# The shadow policy (issue 16: its cost measured here) is bench.policy without Read and Write on
+# topics: a shadow that agrees with the enforced policy only costs its lookups, while one that
+# differs also builds, counts and audits the differences, the costlier case, so that is the one
+# measured. Every Produce (Write) and Fetch (Read) check of the bench client is then a "lose"
+# difference; the other topic operations the workload needs (creating, describing and deleting
+# its topics, ListOffsets' Describe) stay allowed, so the differences are only those two.
+printf '%s\n' "p, User:ANONYMOUS, Topic, *, Create, *, allow" \
+  "p, User:ANONYMOUS, Topic, *, Delete, *, allow" \
+  "p, User:ANONYMOUS, Topic, *, Describe, *, allow" \
+  "p, User:ANONYMOUS, Group, *, All, *, allow" \
+  "p, User:ANONYMOUS, Cluster, kafka-cluster, All, *, allow" >"$WORK/bench-shadow.policy"
 if [ -n "${KGW_BENCH_AUDIT_LEVEL:-}" ]; then
   AUDIT_LEVEL_LINE="level = \"$KGW_BENCH_AUDIT_LEVEL\""
   AUDIT_LEVEL_DESC="$KGW_BENCH_AUDIT_LEVEL"
@@ -145,6 +161,17 @@ gw_policy() {
   printf '[authorization]\nallow_all = true\n'
 } >"$WORK/gateway-allow.toml"
 {
+  # the same as gateway's plaintext side (same policy, same audit level) but for the shadow, so
+  # gw-shadow / gw-plain is the shadow's own cost; an audit dir at any level, as the shadow's
+  # differences are written at every level (none included)
+  echo "# generated by scripts/bench.sh: policy + shadow policy, audit at the main gateway's level"
+  gw_listener plain "$P_GWS_PLAIN" "$P_GWS_PLAIN_B"
+  gw_common "$P_GWS_ADMIN"
+  gw_policy
+  printf 'shadow_policy_files = ["%s"]\n\n' "$WORK/bench-shadow.policy"
+  printf '[audit]\ndir = "%s"\n%s\n' "$WORK/audit-shadow" "$AUDIT_LEVEL_LINE"
+} >"$WORK/gateway-shadow.toml"
+{
   echo "# generated by scripts/bench.sh: policy, audit level all"
   gw_listener plain "$P_GWF_PLAIN" "$P_GWF_PLAIN_B"
   gw_common "$P_GWF_ADMIN"
@@ -163,10 +190,12 @@ start_gateway() { # name listeners admin_port -> STARTED_PID; config $WORK/name.
 
 start_gateway gateway 2 "$P_ADMIN"
 GW_PID=$STARTED_PID
-GWA_PID=""; GWF_PID=""
+GWA_PID=""; GWS_PID=""; GWF_PID=""
 if [ "$AUTHZ_PATHS" = 1 ]; then
   start_gateway gateway-allow 1 "$P_GWA_ADMIN"
   GWA_PID=$STARTED_PID
+  start_gateway gateway-shadow 1 "$P_GWS_ADMIN"
+  GWS_PID=$STARTED_PID
   start_gateway gateway-audit-all 1 "$P_GWF_ADMIN"
   GWF_PID=$STARTED_PID
 fi
@@ -252,6 +281,8 @@ path_args() { # path -> PATH_ARGS
                              --cpu-pid "tansu=$TANSU_PID" --metrics-url "http://127.0.0.1:$P_ADMIN/metrics") ;;
     gw-allow)     PATH_ARGS=(--bootstrap "127.0.0.1:$P_GWA_PLAIN" --cpu-pid "gateway=$GWA_PID"
                              --cpu-pid "tansu=$TANSU_PID" --metrics-url "http://127.0.0.1:$P_GWA_ADMIN/metrics") ;;
+    gw-shadow)    PATH_ARGS=(--bootstrap "127.0.0.1:$P_GWS_PLAIN" --cpu-pid "gateway=$GWS_PID"
+                             --cpu-pid "tansu=$TANSU_PID" --metrics-url "http://127.0.0.1:$P_GWS_ADMIN/metrics") ;;
     gw-audit-all) PATH_ARGS=(--bootstrap "127.0.0.1:$P_GWF_PLAIN" --cpu-pid "gateway=$GWF_PID"
                              --cpu-pid "tansu=$TANSU_PID" --metrics-url "http://127.0.0.1:$P_GWF_ADMIN/metrics") ;;
     relay)        PATH_ARGS=(--bootstrap "127.0.0.1:$P_RELAY" --cpu-pid "haproxy=$HA_PID"
@@ -271,11 +302,12 @@ client() { # subcommand path round args...
   relay_log bench_client "^\[bench_client\] $path: \(produce\|latency\)" 1 "[bench] round $round"
 }
 
-# the three plaintext gateways next to each other, as their CPU is compared (rotation keeps them adjacent)
+# the four plaintext gateways next to each other, as their CPU is compared (rotation keeps them
+# adjacent); gw-shadow right after gw-plain, the path its cost is taken against
 PATHS=(direct)
 [ "$AUTHZ_PATHS" = 1 ] && PATHS+=(gw-allow)
 PATHS+=(gw-plain)
-[ "$AUTHZ_PATHS" = 1 ] && PATHS+=(gw-audit-all)
+[ "$AUTHZ_PATHS" = 1 ] && PATHS+=(gw-shadow gw-audit-all)
 PATHS+=(gw-tls)
 [ "$RELAY" = 1 ] && PATHS+=(relay relay-tls)
 
@@ -320,11 +352,30 @@ trail() { # dir -> "RECORDS PRODUCE_RECORDS BYTES" of the audit files in it
 }
 read -r AUDIT_RECORDS AUDIT_PRODUCE AUDIT_BYTES < <(trail "$WORK/audit")
 AUDIT_ALL_RECORDS=""; AUDIT_ALL_PRODUCE=""; AUDIT_ALL_BYTES=""
+SHADOW_TRAIL=""
 if [ "$AUTHZ_PATHS" = 1 ]; then
   read -r AUDIT_ALL_RECORDS AUDIT_ALL_PRODUCE AUDIT_ALL_BYTES < <(trail "$WORK/audit-all")
   # level all records every allowed Produce: without those records the path measured nothing
   [ "$AUDIT_ALL_PRODUCE" -gt 0 ] \
     || die "gateway-audit-all (level all) wrote no Produce decision records (logs in $WORK)"
+  read -r SHADOW_RECORDS _ SHADOW_BYTES < <(trail "$WORK/audit-shadow")
+  SHADOW_DECISIONS=0; SHADOW_PRODUCE=0; SHADOW_FETCH=0
+  if compgen -G "$WORK/audit-shadow/*" >/dev/null; then
+    grep -h '"event":"shadow_decision"' "$WORK/audit-shadow"/* >"$WORK/shadow-decisions.jsonl" || true
+    SHADOW_DECISIONS=$(wc -l <"$WORK/shadow-decisions.jsonl")
+    SHADOW_PRODUCE=$(grep -c '"api_name":"Produce"' "$WORK/shadow-decisions.jsonl" || true)
+    SHADOW_FETCH=$(grep -c '"api_name":"Fetch"' "$WORK/shadow-decisions.jsonl" || true)
+  fi
+  # every difference is counted by the metric, the records are bounded per connection (repeats
+  # summarized): the metric says how many checks differed, the records that they reached the trail
+  SHADOW_DIFFS=$(curl -fsS "http://127.0.0.1:$P_GWS_ADMIN/metrics" \
+    | awk '/^kafka_gateway_shadow_decisions_total[{ ]/{n += $NF} END{printf "%d", n}') \
+    || die "gateway-shadow: no /metrics on 127.0.0.1:$P_GWS_ADMIN"
+  # a shadow that never differed would have measured its lookups only, not what is reported
+  if [ "$SHADOW_DECISIONS" = 0 ] || [ "$SHADOW_DIFFS" = 0 ]; then
+    die "gateway-shadow wrote $SHADOW_DECISIONS shadow_decision records and counted $SHADOW_DIFFS differences (logs in $WORK)"
+  fi
+  SHADOW_TRAIL="$SHADOW_RECORDS records, $SHADOW_DECISIONS of them shadow_decision ($SHADOW_PRODUCE Produce, $SHADOW_FETCH Fetch), $SHADOW_BYTES bytes; $SHADOW_DIFFS differences counted (shadow_decisions_total)"
 fi
 
 # ------------------------------------------------------------------ report
@@ -355,9 +406,11 @@ meta audit_level "$AUDIT_LEVEL_DESC"
 meta audit_trail "$AUDIT_RECORDS records ($AUDIT_PRODUCE Produce decisions), $AUDIT_BYTES bytes"
 if [ "$AUTHZ_PATHS" = 1 ]; then
   meta audit_all_trail "$AUDIT_ALL_RECORDS records ($AUDIT_ALL_PRODUCE Produce decisions), $AUDIT_ALL_BYTES bytes"
+  meta audit_shadow_trail "$SHADOW_TRAIL"
 fi
 meta threads_gateway "$(threads "$GW_PID")"
 meta threads_gateway_allow "$(threads "$GWA_PID")"
+meta threads_gateway_shadow "$(threads "$GWS_PID")"
 meta threads_gateway_audit_all "$(threads "$GWF_PID")"
 meta threads_haproxy "$(threads "$HA_PID")"
 meta threads_haproxy_tls "$(threads "$HAT_PID")"

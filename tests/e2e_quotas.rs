@@ -225,12 +225,21 @@ fn producer_and_consumer_byte_rates_with_librdkafka_and_java() {
         &["--topic", "quota-bob", "--seconds", "10"],
     );
     assert_near_quota("librdkafka consumer, carol", &carol, 0.15);
+    // Fetches of 1 MiB, as librdkafka's: each throttle then costs one round trip per quota's
+    // worth, not four (with 256 KiB fetches the Java consumer measured 0.91 MB/s).
     let carol = java(
         &cp,
         "consume-rate",
         &bootstrap,
         "carol",
-        &["--topic", "quota-bob", "--seconds", "10"],
+        &[
+            "--topic",
+            "quota-bob",
+            "--seconds",
+            "10",
+            "--fetch-max-bytes",
+            "1048576",
+        ],
     );
     assert_near_quota("Java consumer, carol", &carol, 0.15);
 
@@ -425,6 +434,24 @@ fn served_rate(what: &str, seen: &[Attempt], secs: u64) -> (f64, Duration) {
     (rate, held)
 }
 
+/// Checks that `served` attempts per second over [`STORM_SECS`] is what Kafka's windowed rate
+/// admits under constant pressure at `bound` per second. The counts are small, and where the
+/// window's samples fall decides a few: 2,000 simulated runs of Kafka's `Rate` (2 samples of 1 s,
+/// refused ones taken back, attempts every 1-40 ms) admitted 13-16 in 8 s at 2/s, 21-25 at 3/s,
+/// 37-42 at 5/s. Allowed: that range, one more below for the pressure's gaps.
+fn assert_served_at(what: &str, served: f64, bound: f64) {
+    let count = (served * STORM_SECS as f64).round();
+    let quota = bound * STORM_SECS as f64;
+    assert!(
+        (quota - 4.0..=quota + 2.0).contains(&count),
+        "{what}: {count} served in {STORM_SECS} s; Kafka's rate at {bound}/s admits about {}-{}",
+        quota - 3.0,
+        quota + 2.0
+    );
+}
+
+const STORM_SECS: u64 = 8;
+
 /// Kafka's `connection_creation_rate` per address (KIP-612) and the gateway's `login_rate` per
 /// principal: connections over the rate are held for the throttle time and closed unanswered,
 /// and not counted, so the served rate is the quota's; other addresses and principals are
@@ -432,7 +459,6 @@ fn served_rate(what: &str, seen: &[Attempt], secs: u64) -> (f64, Duration) {
 /// producer that keeps the gateway busy, and not one that has none.
 #[test]
 fn connection_login_and_request_time_quotas() {
-    const STORM_SECS: u64 = 8;
     let tools = tools();
     let dir = TempDir::new("quota-rates");
     let broker = KafkaCluster::start();
@@ -507,13 +533,7 @@ fn connection_login_and_request_time_quotas() {
         )
     });
     let (served, held) = served_rate("127.0.0.2, quota 5/s", &stormed, STORM_SECS);
-    // Kafka's windowed rate, under constant pressure, admits a little under the bound (4.9/s in
-    // a simulation of its Rate with these windows).
-    let expected = 5.0;
-    assert!(
-        (served - expected).abs() / expected <= 0.15,
-        "connections served from 127.0.0.2: {served:.2}/s, expected about {expected:.2}/s"
-    );
+    assert_served_at("connections from 127.0.0.2", served, 5.0);
     assert!(
         held > Duration::from_millis(50) && held < Duration::from_millis(1500),
         "a refused connection is held for its throttle, at most one window: {held:?}"
@@ -540,16 +560,9 @@ fn connection_login_and_request_time_quotas() {
         )
     });
     let (served, _) = served_rate("logins from 127.0.0.6, quota 2/s", &from6, STORM_SECS);
-    assert!(
-        (served - 2.0).abs() / 2.0 <= 0.15,
-        "logins from 127.0.0.6: {served:.2}/s, expected about 2/s"
-    );
+    assert_served_at("logins from 127.0.0.6", served, 2.0);
     let (served, held) = served_rate("dave's logins, quota 3/s", &dave, STORM_SECS);
-    let expected = 3.0;
-    assert!(
-        (served - expected).abs() / expected <= 0.15,
-        "dave's logins: {served:.2}/s, expected about {expected:.2}/s"
-    );
+    assert_served_at("dave's logins", served, 3.0);
     assert!(held < Duration::from_millis(1500), "{held:?}");
     let (alice_rate, _) = served_rate("alice's logins, no quota", &alice, STORM_SECS);
     assert!(

@@ -368,7 +368,7 @@ impl Metrics {
             out,
             "connections_rejected_total",
             "counter",
-            "Client connections refused before a session started, by reason.",
+            "Client connections refused (caps, TLS, connection and login rate quotas), by reason.",
         )?;
         for (reason, n) in lock(&self.connections_rejected).iter() {
             sample(out, "connections_rejected_total", &[("reason", reason)], n)?;

@@ -205,8 +205,8 @@ impl Metrics {
         }
     }
 
-    /// A connection was refused before a session started, e.g. "total_cap", "per_ip_cap",
-    /// "tls_handshake", "shutdown".
+    /// A connection was refused, e.g. "total_cap", "per_ip_cap", "tls_handshake", "shutdown",
+    /// or by a quota ("connection_creation_rate"; "login_rate", once its session has logged in).
     pub fn connection_rejected(&self, reason: &'static str) {
         *lock(&self.connections_rejected).entry(reason).or_insert(0) += 1;
     }

@@ -680,3 +680,80 @@ fn connection_login_and_request_time_quotas() {
     );
     assert!(!throttle("request_percentage").is_empty());
 }
+
+/// On a listener without SASL the certificate's identity is the connection's login: a second
+/// connection of alice's within her login rate completes its TLS handshake (the identity comes
+/// from it), then is held and closed without an answer. (Other principals being unaffected is
+/// checked with SASL above; this is the certificate path.)
+#[test]
+fn a_client_certificate_is_a_login_under_the_login_rate() {
+    let dir = TempDir::new("quota-mtls");
+    let broker = KafkaCluster::start();
+    let certs = dev_certs(dir.path());
+    let model = dir.path().join("model.conf");
+    std::fs::copy(repo_root().join("policies/model.conf"), &model).expect("copy the model");
+    let policy = dir.path().join("acl.policy");
+    // One login per 10 s (a young sensor counts 10 windows of Kafka's default 11 samples).
+    std::fs::write(
+        &policy,
+        "p, User:*, Topic, *, All, *, allow\nq, User:alice, -, login_rate, 0.1\n",
+    )
+    .expect("write policy");
+    let audit = dir.path().join("audit");
+    std::fs::create_dir_all(&audit).expect("audit dir");
+    let extra = format!(
+        "[authentication]\nprincipal_mapping_rules = \"RULE:^CN=([^,]+),.*$/$1/L,DEFAULT\"\n\n\
+         [authorization]\nmodel = {model:?}\npolicy_files = [{policy:?}]\n\n\
+         [audit]\ndir = {audit:?}\nlevel = \"admin\"\n"
+    );
+    const MTLS: ListenerSpec = ListenerSpec {
+        name: "mtls",
+        tls: true,
+        client_auth: "required",
+        sasl: "",
+    };
+    let (text, ports, admin) = gateway_config(&broker.upstream(), &[MTLS], Some(&certs), &extra);
+    let gateway = Gateway::start(dir.path(), &text, ports, admin);
+    let addr = gateway.addr(MTLS.name);
+    let tls = kafka_gateway::tls::client_config(
+        Some(&certs.ca()),
+        Some((&certs.client(), &certs.client_key())),
+    )
+    .expect("client TLS");
+    // A TLS connection with alice's certificate that asks for ApiVersions: answered or closed.
+    let ask = || -> Result<(), String> {
+        use std::io::{Read, Write};
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let mut conn = rustls::ClientConnection::new(tls.clone(), name).expect("client");
+        let mut tcp = std::net::TcpStream::connect(addr).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut s = rustls::Stream::new(&mut conn, &mut tcp);
+        // ApiVersions v0, correlation id 1, client id "test".
+        s.write_all(&[
+            0, 0, 0, 14, 0, 18, 0, 0, 0, 0, 0, 1, 0, 4, b't', b'e', b's', b't',
+        ])
+        .map_err(|e| e.to_string())?;
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).map_err(|e| e.to_string())
+    };
+    ask().expect("alice's first connection is served");
+    let started = std::time::Instant::now();
+    let refused = ask();
+    assert!(
+        refused.is_err(),
+        "a second login within the rate was served"
+    );
+    assert!(
+        started.elapsed() > Duration::from_millis(300),
+        "closed at once rather than held for the throttle: {refused:?}"
+    );
+    gateway.wait_for_metric("kafka_gateway_connections_rejected_total{reason=\"login_rate\"}");
+    eventually("the login rate's record", Duration::from_secs(5), || {
+        trail_records(&audit).iter().any(|r| {
+            r["event"] == "quota_throttle"
+                && r["quota"] == "login_rate"
+                && r["principal"] == "User:alice"
+        })
+    });
+}

@@ -183,6 +183,17 @@ enum PolicyCommand {
     },
     /// Who may do an operation on a resource, e.g. `who-can Read Topic:orders`.
     WhoCan { operation: String, resource: String },
+    /// Which `q` line sets each quota of a client, by Kafka's precedence, e.g.
+    /// `quotas User:alice --client-id billing --host 10.0.0.7`.
+    Quotas {
+        principal: String,
+        /// The client id (Kafka's `client.id`); none: the empty one.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// The client's address (connection and per-address login rates depend on it).
+        #[arg(long)]
+        host: Option<String>,
+    },
     /// A least-privilege policy from an audit trail written at level `all`: exactly what the
     /// allowed decisions used, compared with the enforced policy (which the policy source
     /// options name).
@@ -531,7 +542,7 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
 
 fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()> {
     use kafka_gateway::policy::engine::{
-        cmd_check, cmd_explain_proposal, cmd_who_can_reserving, Proposal,
+        cmd_check, cmd_explain_proposal, cmd_quotas, cmd_who_can_reserving, Proposal,
     };
     // Import reads a cluster, not a policy: no policy source is loaded for it.
     let command = match command {
@@ -639,6 +650,20 @@ fn policy(source: PolicySourceArgs, command: PolicyCommand) -> anyhow::Result<()
                 &super_users,
                 &reserved,
                 (&operation, &resource),
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
+            print!("{out}");
+        }
+        PolicyCommand::Quotas {
+            principal,
+            client_id,
+            host,
+        } => {
+            let out = cmd_quotas(
+                &model,
+                &files,
+                &super_users,
+                (&principal, client_id.as_deref(), host.as_deref()),
             )
             .map_err(|e| anyhow::anyhow!(e))?;
             print!("{out}");

@@ -29,7 +29,7 @@ use super::safeguards::{Change as Proposed, Safeguard, SafeguardId, Target};
 use crate::auth::Principal;
 
 pub use cli::{
-    cmd_check, cmd_explain, cmd_explain_proposal, cmd_explain_reserving, cmd_who_can,
+    cmd_check, cmd_explain, cmd_explain_proposal, cmd_explain_reserving, cmd_quotas, cmd_who_can,
     cmd_who_can_reserving, Proposal,
 };
 pub use explain::{ExplainedRule, Explanation, Outcome, Via, WhoCan, WhoVerdict};

@@ -963,3 +963,48 @@ fn allocations_to_authorize_an_allowed_produce_and_fetch() {
         }
     }
 }
+
+#[test]
+fn cli_quotas_name_the_line_that_applies_and_where_usage_is_counted() {
+    let dir = std::env::temp_dir().join(format!("kgw-policy-quotas-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let model = dir.join("model.conf");
+    std::fs::write(&model, MODEL).expect("write");
+    let file = dir.join("q.policy");
+    std::fs::write(
+        &file,
+        "p, User:*, Topic, *, Read, *, allow\n\
+         q, User:alice, -, producer_byte_rate, 1048576\n\
+         q, User:*, *, consumer_byte_rate, 10485760\n\
+         q, -, billing, request_percentage, 50\n\
+         q, *, -, connection_creation_rate, 20\n\
+         q, User:alice, -, login_rate, 2\n\
+         q, 10.0.0.7, -, login_rate, 10\n",
+    )
+    .expect("write");
+    let files = [file];
+    let alice = cmd_quotas(
+        &model,
+        &files,
+        &[],
+        ("User:alice", Some("billing"), Some("10.0.0.7")),
+    )
+    .expect("quotas");
+    for want in [
+        "producer_byte_rate       1048576 bytes/s, counted for all of User:alice's clients together",
+        "q.policy:2: q, User:alice, -, producer_byte_rate, 1048576",
+        "consumer_byte_rate       10485760 bytes/s, counted for User:alice with client id `billing`",
+        "request_percentage       50 % of a thread, counted for every client with client id `billing` together",
+        "login_rate               2 logins/s, counted for User:alice's logins",
+        "login_rate               10 logins/s, counted for logins from 10.0.0.7",
+        "connection_creation_rate 20 connections/s, counted for connections from 10.0.0.7",
+    ] {
+        assert!(alice.contains(want), "{want} in\n{alice}");
+    }
+    let bob = cmd_quotas(&model, &files, &[], ("User:bob", None, None)).expect("quotas");
+    assert!(bob.contains("producer_byte_rate       -\n"), "{bob}");
+    assert!(bob.contains("give --host"), "{bob}");
+    assert!(cmd_quotas(&model, &files, &[], ("bob", None, None)).is_err());
+    assert!(cmd_quotas(&model, &files, &[], ("User:bob", None, Some("x"))).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}

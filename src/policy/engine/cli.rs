@@ -361,3 +361,95 @@ pub fn cmd_who_can_reserving(
     let _ = writeln!(out, "policy: {}", engine.version());
     Ok(out)
 }
+
+/// `policy quotas`: which `q` line sets each quota of `principal`'s client `client_id` from
+/// `host`, by Kafka's precedence, and whose usage it is counted in; `-` for none.
+pub fn cmd_quotas(
+    model: &Path,
+    files: &[PathBuf],
+    super_users: &[String],
+    (principal, client_id, host): (&str, Option<&str>, Option<&str>),
+) -> Result<String, String> {
+    use crate::quota::rules::Applied;
+    use crate::quota::QuotaKind;
+    let p = parse_principal(principal)?;
+    let host = host
+        .map(|h| {
+            h.parse::<IpAddr>()
+                .map(crate::policy::files::canonical_ip)
+                .map_err(|_| format!("bad --host `{h}`: an IP address"))
+        })
+        .transpose()?;
+    let set = PolicySet::load(model, files, super_users).map_err(|e| e.to_string())?;
+    let quotas = set.quotas();
+    let user = (p.kind == "User").then_some(p.name.as_str());
+    let client = client_id.unwrap_or_default();
+    let mut out = format!(
+        "quotas of {principal}, client id `{client}`{}:\n",
+        host.map(|h| format!(", from {h}")).unwrap_or_default()
+    );
+    let line = |out: &mut String, kind: QuotaKind, applied: Option<Applied<'_>>, unit: &str| {
+        let name = kind.name();
+        let Some(a) = applied else {
+            let _ = writeln!(out, "  {name:<25}-");
+            return;
+        };
+        let counted = match (kind, &a.key.user, &a.key.client, a.key.address) {
+            (QuotaKind::ConnectionCreationRate, _, _, Some(ip)) => format!("connections from {ip}"),
+            (_, _, _, Some(ip)) => format!("logins from {ip}"),
+            (QuotaKind::LoginRate, Some(u), _, _) => format!("User:{u}'s logins"),
+            (_, Some(u), Some(c), _) => format!("User:{u} with client id `{c}`"),
+            (_, Some(u), None, _) => format!("all of User:{u}'s clients together"),
+            (_, None, Some(c), _) => format!("every client with client id `{c}` together"),
+            (_, None, None, _) => "everyone together".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  {name:<25}{} {unit}, counted for {counted}\n  {:<25}{}: {}",
+            a.bound,
+            "",
+            a.rule.source,
+            a.rule.canonical()
+        );
+    };
+    for (kind, unit) in [
+        (QuotaKind::ProducerByteRate, "bytes/s"),
+        (QuotaKind::ConsumerByteRate, "bytes/s"),
+        (QuotaKind::RequestPercentage, "% of a thread"),
+    ] {
+        line(&mut out, kind, quotas.for_client(kind, user, client), unit);
+    }
+    line(
+        &mut out,
+        QuotaKind::LoginRate,
+        user.and_then(|u| quotas.for_login(u)),
+        "logins/s",
+    );
+    match host {
+        Some(ip) => {
+            line(
+                &mut out,
+                QuotaKind::LoginRate,
+                quotas.for_address(QuotaKind::LoginRate, ip),
+                "logins/s",
+            );
+            line(
+                &mut out,
+                QuotaKind::ConnectionCreationRate,
+                quotas.for_address(QuotaKind::ConnectionCreationRate, ip),
+                "connections/s",
+            );
+        }
+        None if quotas.has(QuotaKind::ConnectionCreationRate)
+            || quotas.rules().iter().any(|r| {
+                r.kind == QuotaKind::LoginRate
+                    && matches!(r.target, crate::quota::rules::Target::Address(_))
+            }) =>
+        {
+            out.push_str("  (per-address quotas exist: give --host to see which applies)\n");
+        }
+        None => {}
+    }
+    let _ = writeln!(out, "policy: {}", Engine::new(set).version());
+    Ok(out)
+}

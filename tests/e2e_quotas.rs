@@ -108,30 +108,99 @@ fn side_by_side(
     })
 }
 
-#[test]
-fn producer_and_consumer_byte_rates_with_librdkafka_and_java() {
-    let tools = tools();
-    let dir = TempDir::new("quotas");
+/// A gateway with one listener in front of a new Apache Kafka cluster, and what the tests read.
+/// Fields drop in order: the gateway stops before its cluster.
+struct Setup {
+    gateway: Gateway,
+    _broker: KafkaCluster,
+    policy: std::path::PathBuf,
+    audit: std::path::PathBuf,
+    certs: Option<Certs>,
+    /// Kept for the files above (removed when the test passes).
+    _dir: TempDir,
+}
+
+/// `policy_text` enforced (super user `User:admin`), SCRAM users `users` with password
+/// `<name>-secret`, `auth` added to `[authentication]`, `limits` as `[limits]`, an audit trail at
+/// level admin; dev certificates for a TLS listener; PLAIN allowed on a plaintext one (the raw
+/// logins use it, on loopback).
+fn setup(
+    tag: &str,
+    listener: ListenerSpec,
+    users: &[&str],
+    auth: &str,
+    policy_text: &str,
+    limits: &str,
+) -> Setup {
+    let dir = TempDir::new(tag);
     let broker = KafkaCluster::start();
-    let users = dir.path().join("users.toml");
-    for user in ["admin", "alice", "bob", "carol", "frank"] {
-        add_scram_user(&users, user, &format!("{user}-secret"), &["SCRAM-SHA-256"]);
+    let certs = listener.tls.then(|| dev_certs(dir.path()));
+    let users_file = dir.path().join("users.toml");
+    for user in users {
+        add_scram_user(
+            &users_file,
+            user,
+            &format!("{user}-secret"),
+            &["SCRAM-SHA-256"],
+        );
     }
+    let credentials = if users.is_empty() {
+        String::new()
+    } else {
+        format!("credentials_file = {users_file:?}\n")
+    };
     let model = dir.path().join("model.conf");
     std::fs::copy(repo_root().join("policies/model.conf"), &model).expect("copy the model");
     let policy = dir.path().join("acl.policy");
-    std::fs::write(&policy, POLICY).expect("write policy");
+    std::fs::write(&policy, policy_text).expect("write policy");
     let audit = dir.path().join("audit");
     std::fs::create_dir_all(&audit).expect("audit dir");
     let extra = format!(
-        "[authentication]\ncredentials_file = {users:?}\ntimeout = \"5s\"\n\n\
+        "[authentication]\n{credentials}{auth}\n\n\
          [authorization]\nmodel = {model:?}\npolicy_files = [{policy:?}]\n\
          super_users = [\"User:admin\"]\n\n\
-         [limits]\nquota_window_num = 2\n\n\
+         [limits]\n{limits}\n\n\
          [audit]\ndir = {audit:?}\nlevel = \"admin\"\n"
     );
-    let (text, ports, admin) = gateway_config(&broker.upstream(), &[LISTENER], None, &extra);
+    let plain_over_plaintext = listener.sasl.contains("PLAIN") && !listener.tls;
+    let (text, ports, admin) =
+        gateway_config(&broker.upstream(), &[listener], certs.as_ref(), &extra);
+    let text = if plain_over_plaintext {
+        text.replacen(
+            "\"PLAIN\"]\n",
+            "\"PLAIN\"]\nallow_plain_over_plaintext = true\n",
+            1,
+        )
+    } else {
+        text
+    };
     let gateway = Gateway::start(dir.path(), &text, ports, admin);
+    Setup {
+        gateway,
+        _broker: broker,
+        policy,
+        audit,
+        certs,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn producer_and_consumer_byte_rates_with_librdkafka_and_java() {
+    let tools = tools();
+    let Setup {
+        gateway,
+        policy,
+        audit,
+        ..
+    } = &setup(
+        "quotas",
+        LISTENER,
+        &["admin", "alice", "bob", "carol", "frank"],
+        "timeout = \"5s\"",
+        POLICY,
+        "quota_window_num = 2",
+    );
     let bootstrap = gateway.addr(LISTENER.name).to_string();
 
     // librdkafka
@@ -262,7 +331,7 @@ fn producer_and_consumer_byte_rates_with_librdkafka_and_java() {
         !metrics.contains("principal=\"User:bob\""),
         "bob was throttled:\n{metrics}"
     );
-    let records = trail_records(&audit);
+    let records = trail_records(audit);
     let throttles: Vec<&serde_json::Value> = records
         .iter()
         .filter(|r| r["event"] == "quota_throttle")
@@ -288,7 +357,7 @@ fn producer_and_consumer_byte_rates_with_librdkafka_and_java() {
 
     // A reload that lifts alice's quota applies to her next connection and the ones open.
     std::fs::write(
-        &policy,
+        policy,
         POLICY.replace("q, User:alice, -, producer_byte_rate, 1048576\n", ""),
     )
     .expect("rewrite policy");
@@ -460,17 +529,11 @@ const STORM_SECS: u64 = 8;
 #[test]
 fn connection_login_and_request_time_quotas() {
     let tools = tools();
-    let dir = TempDir::new("quota-rates");
-    let broker = KafkaCluster::start();
-    let users = dir.path().join("users.toml");
-    for user in ["admin", "alice", "bob", "dave", "erin"] {
-        add_scram_user(&users, user, &format!("{user}-secret"), &["SCRAM-SHA-256"]);
-    }
-    let model = dir.path().join("model.conf");
-    std::fs::copy(repo_root().join("policies/model.conf"), &model).expect("copy the model");
-    let policy = dir.path().join("acl.policy");
-    std::fs::write(
-        &policy,
+    let Setup { gateway, audit, .. } = &setup(
+        "quota-rates",
+        RATE_LISTENER,
+        &["admin", "alice", "bob", "dave", "erin"],
+        "timeout = \"5s\"\nfailure_delay = \"0s\"",
         "p, User:*, Topic, *, All, *, allow\n\
          p, User:*, Group, *, All, *, allow\n\
          p, User:*, Cluster, kafka-cluster, Create, *, allow\n\
@@ -478,26 +541,8 @@ fn connection_login_and_request_time_quotas() {
          q, User:dave, -, login_rate, 3\n\
          q, 127.0.0.6, -, login_rate, 2\n\
          q, User:erin, -, request_percentage, 0.1\n",
-    )
-    .expect("write policy");
-    let audit = dir.path().join("audit");
-    std::fs::create_dir_all(&audit).expect("audit dir");
-    let extra = format!(
-        "[authentication]\ncredentials_file = {users:?}\ntimeout = \"5s\"\n\
-         failure_delay = \"0s\"\n\n\
-         [authorization]\nmodel = {model:?}\npolicy_files = [{policy:?}]\n\
-         super_users = [\"User:admin\"]\n\n\
-         [limits]\nquota_window_num = 2\n\n\
-         [audit]\ndir = {audit:?}\nlevel = \"admin\"\n"
+        "quota_window_num = 2",
     );
-    let (text, ports, admin) = gateway_config(&broker.upstream(), &[RATE_LISTENER], None, &extra);
-    // The raw logins use PLAIN, on loopback.
-    let text = text.replacen(
-        "\"PLAIN\"]\n",
-        "\"PLAIN\"]\nallow_plain_over_plaintext = true\n",
-        1,
-    );
-    let gateway = Gateway::start(dir.path(), &text, ports, admin);
     let addr = gateway.addr(RATE_LISTENER.name);
     let bootstrap = addr.to_string();
     let ip = |s: &str| s.parse::<std::net::Ipv4Addr>().expect("address");
@@ -645,7 +690,7 @@ fn connection_login_and_request_time_quotas() {
             .any(|l| l.contains("quota_") && l.contains("User:bob")),
         "bob has no quota:\n{metrics}"
     );
-    let records = trail_records(&audit);
+    let records = trail_records(audit);
     let throttle = |quota: &str| -> Vec<&serde_json::Value> {
         records
             .iter()
@@ -687,33 +732,27 @@ fn connection_login_and_request_time_quotas() {
 /// checked with SASL above; this is the certificate path.)
 #[test]
 fn a_client_certificate_is_a_login_under_the_login_rate() {
-    let dir = TempDir::new("quota-mtls");
-    let broker = KafkaCluster::start();
-    let certs = dev_certs(dir.path());
-    let model = dir.path().join("model.conf");
-    std::fs::copy(repo_root().join("policies/model.conf"), &model).expect("copy the model");
-    let policy = dir.path().join("acl.policy");
-    // One login per 10 s (a young sensor counts 10 windows of Kafka's default 11 samples).
-    std::fs::write(
-        &policy,
-        "p, User:*, Topic, *, All, *, allow\nq, User:alice, -, login_rate, 0.1\n",
-    )
-    .expect("write policy");
-    let audit = dir.path().join("audit");
-    std::fs::create_dir_all(&audit).expect("audit dir");
-    let extra = format!(
-        "[authentication]\nprincipal_mapping_rules = \"RULE:^CN=([^,]+),.*$/$1/L,DEFAULT\"\n\n\
-         [authorization]\nmodel = {model:?}\npolicy_files = [{policy:?}]\n\n\
-         [audit]\ndir = {audit:?}\nlevel = \"admin\"\n"
-    );
     const MTLS: ListenerSpec = ListenerSpec {
         name: "mtls",
         tls: true,
         client_auth: "required",
         sasl: "",
     };
-    let (text, ports, admin) = gateway_config(&broker.upstream(), &[MTLS], Some(&certs), &extra);
-    let gateway = Gateway::start(dir.path(), &text, ports, admin);
+    // One login per 10 s (a young sensor counts 10 windows of Kafka's default 11 samples).
+    let Setup {
+        gateway,
+        audit,
+        certs,
+        ..
+    } = &setup(
+        "quota-mtls",
+        MTLS,
+        &[],
+        "principal_mapping_rules = \"RULE:^CN=([^,]+),.*$/$1/L,DEFAULT\"",
+        "p, User:*, Topic, *, All, *, allow\nq, User:alice, -, login_rate, 0.1\n",
+        "",
+    );
+    let certs = certs.as_ref().expect("a TLS listener's certificates");
     let addr = gateway.addr(MTLS.name);
     let tls = kafka_gateway::tls::client_config(
         Some(&certs.ca()),
@@ -750,7 +789,7 @@ fn a_client_certificate_is_a_login_under_the_login_rate() {
     );
     gateway.wait_for_metric("kafka_gateway_connections_rejected_total{reason=\"login_rate\"}");
     eventually("the login rate's record", Duration::from_secs(5), || {
-        trail_records(&audit).iter().any(|r| {
+        trail_records(audit).iter().any(|r| {
             r["event"] == "quota_throttle"
                 && r["quota"] == "login_rate"
                 && r["principal"] == "User:alice"

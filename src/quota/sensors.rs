@@ -107,13 +107,17 @@ impl QuotaSensors {
         self.record_inner(key, 1.0, bound, max_ms, now, true)
     }
 
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        // The lock guards plain counters: a poisoned one still holds usable numbers.
+        self.sensors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Takes back `value` recorded at `now` in `key`'s sensor (a login one quota admitted and
     /// another refused does not count in either).
     pub fn take_back(&self, key: &SensorKey, value: f64, now: u64) {
-        let mut table = self
-            .sensors
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut table = self.table();
         let Table { by_key, overflow } = &mut *table;
         by_key
             .get_mut(key)
@@ -131,11 +135,7 @@ impl QuotaSensors {
         now: u64,
         refused_uncounted: bool,
     ) -> Throttle {
-        // The lock guards plain counters: a poisoned one still holds usable numbers.
-        let mut table = self
-            .sensors
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut table = self.table();
         let Table { by_key, overflow } = &mut *table;
         if !by_key.contains_key(key) && by_key.len() >= MAX_SENSORS {
             by_key.retain(|_, s| !s.rate.idle(now));

@@ -132,8 +132,26 @@ fn setup(
     policy_text: &str,
     limits: &str,
 ) -> Setup {
+    setup_on(
+        KafkaCluster::start(),
+        tag,
+        listener,
+        (users, auth),
+        policy_text,
+        limits,
+    )
+}
+
+/// [`setup`] in front of `broker`.
+fn setup_on(
+    broker: KafkaCluster,
+    tag: &str,
+    listener: ListenerSpec,
+    (users, auth): (&[&str], &str),
+    policy_text: &str,
+    limits: &str,
+) -> Setup {
     let dir = TempDir::new(tag);
-    let broker = KafkaCluster::start();
     let certs = listener.tls.then(|| dev_certs(dir.path()));
     let users_file = dir.path().join("users.toml");
     for user in users {
@@ -795,4 +813,128 @@ fn a_client_certificate_is_a_login_under_the_login_rate() {
                 && r["principal"] == "User:alice"
         })
     });
+}
+
+/// A Produce v9 (acks=-1) of one `bytes`-byte record to partition 0 of `topic`, as a frame.
+fn produce_frame(c: &mut RawClient, topic: &str, bytes: usize) -> bytes::Bytes {
+    use common::kafka::{produce_request, record_batch};
+    let value = "q".repeat(bytes);
+    let req = produce_request(-1, None, &[(topic, 0, record_batch(&[&value], None))]);
+    c.encode(kafka_protocol::messages::ApiKey::Produce, 9, &req)
+        .1
+}
+
+/// The next Produce v9 response's throttle, after checking it accepted the records.
+fn produce_throttle(c: &mut RawClient) -> i32 {
+    use kafka_protocol::messages::{ApiKey, ProduceResponse, ResponseHeader};
+    use kafka_protocol::protocol::Decodable;
+    let mut p = c.read_frame().expect("a Produce response");
+    ResponseHeader::decode(&mut p, ApiKey::Produce.response_header_version(9)).expect("header");
+    let r = ProduceResponse::decode(&mut p, 9).expect("Produce response");
+    assert_eq!(
+        common::kafka::produce_error(&r, "thr", 0),
+        0,
+        "the records are accepted: {r:?}"
+    );
+    r.throttle_time_ms
+}
+
+/// The broker's own quota on the gateway's identity (`User:ANONYMOUS` on PLAINTEXT) and the
+/// gateway's on a client: the response carries the larger throttle, as the client must wait for
+/// both (KIP-219). Alice's gateway quota (64 KB/s) throttles a 256 KB Produce for about 3 s, the
+/// broker's 100 KB/s for about 1.5 s: she is told the gateway's. Bob's gateway quota (800 KB/s)
+/// throttles his second 512 KB Produce by at most ~0.3 s, while the broker, which muted his
+/// upstream connection after the first, throttles it for seconds: he is told the broker's.
+#[test]
+fn the_larger_of_the_brokers_and_the_gateways_throttle_is_sent() {
+    use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+    use kafka_protocol::messages::{AlterClientQuotasRequest, AlterClientQuotasResponse, ApiKey};
+    let broker = KafkaCluster::start_with(ClusterOptions {
+        // One window of history, as the gateway's below: throttles start at once.
+        extra: vec!["quota.window.num=2".into()],
+        ..ClusterOptions::default()
+    });
+    let mut direct = RawClient::connect(broker.socket(KafkaListener::Plaintext));
+    common::kafka::create_topics_ok(&mut direct, &["thr"], 1);
+    common::kafka::wait_for_leaders(&mut direct, &["thr"]);
+    let mut req = AlterClientQuotasRequest::default();
+    let mut entity = EntityData::default();
+    entity.entity_type = common::kafka::sb("user");
+    entity.entity_name = Some(common::kafka::sb("ANONYMOUS"));
+    let mut op = OpData::default();
+    op.key = common::kafka::sb("producer_byte_rate");
+    op.value = 102_400.0;
+    let mut entry = EntryData::default();
+    entry.entity = vec![entity];
+    entry.ops = vec![op];
+    req.entries = vec![entry];
+    let resp: AlterClientQuotasResponse = direct.request(ApiKey::AlterClientQuotas, 1, &req);
+    assert!(
+        resp.entries.iter().all(|e| e.error_code == 0),
+        "broker quota: {resp:?}"
+    );
+    let s = setup_on(
+        broker,
+        "quota-broker",
+        LISTENER,
+        (&["admin", "alice", "bob"], "timeout = \"5s\""),
+        "p, User:*, Topic, *, All, *, allow\n\
+         p, User:*, Cluster, kafka-cluster, IdempotentWrite, *, allow\n\
+         q, User:alice, -, producer_byte_rate, 65536\n\
+         q, User:bob, -, producer_byte_rate, 819200\n",
+        "quota_window_num = 2",
+    );
+    let addr = s.gateway.addr(LISTENER.name);
+    // The quota reaches the broker through its metadata log: wait until the broker describes it.
+    eventually("the broker's quota", Duration::from_secs(10), || {
+        use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
+        use kafka_protocol::messages::{DescribeClientQuotasRequest, DescribeClientQuotasResponse};
+        let mut c = ComponentData::default();
+        c.entity_type = common::kafka::sb("user");
+        c.match_type = 0; // exact
+        c._match = Some(common::kafka::sb("ANONYMOUS"));
+        let mut req = DescribeClientQuotasRequest::default();
+        req.components = vec![c];
+        let r: DescribeClientQuotasResponse = direct.request(ApiKey::DescribeClientQuotas, 1, &req);
+        r.entries.iter().flatten().any(|e| {
+            e.values
+                .iter()
+                .any(|v| v.key.as_str() == "producer_byte_rate" && v.value == 102_400.0)
+        })
+    });
+
+    let mut alice = RawClient::connect(addr);
+    let l = common::sasl::login(&mut alice, "SCRAM-SHA-256", "alice", "alice-secret");
+    assert_eq!(l.error_code(), 0, "alice's login");
+    let frame = produce_frame(&mut alice, "thr", 256 * 1024);
+    alice.send_raw(&frame).expect("send");
+    let alice_throttle = produce_throttle(&mut alice);
+    eprintln!("alice (gateway 64 KB/s, broker 100 KB/s): throttle_time_ms {alice_throttle}");
+    assert!(
+        alice_throttle >= 2500,
+        "the gateway's throttle (about 3,000 ms) is larger than the broker's (at most ~1,600): got {alice_throttle}"
+    );
+
+    let mut bob = RawClient::connect(addr);
+    let l = common::sasl::login(&mut bob, "SCRAM-SHA-256", "bob", "bob-secret");
+    assert_eq!(l.error_code(), 0, "bob's login");
+    for _ in 0..2 {
+        let frame = produce_frame(&mut bob, "thr", 512 * 1024);
+        bob.send_raw(&frame).expect("send");
+    }
+    let first = produce_throttle(&mut bob);
+    let second = produce_throttle(&mut bob);
+    eprintln!("bob (gateway 800 KB/s, broker 100 KB/s): throttle_time_ms {first}, {second}");
+    assert!(
+        first >= 2000 && second >= 2000,
+        "the broker's throttles (seconds) are larger than the gateway's (at most ~300 ms): {first}, {second}"
+    );
+    // The gateway did throttle bob's second request itself (smaller, so not what he was told).
+    let metrics = s.gateway.metrics();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.contains("quota_throttled_responses_total") && l.contains("User:bob")),
+        "the gateway throttled bob too:\n{metrics}"
+    );
 }

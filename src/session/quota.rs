@@ -28,7 +28,7 @@ use crate::auth::Principal;
 use crate::protocol::frame::Parts;
 use crate::protocol::throttle;
 use crate::quota::rules::Applied;
-use crate::quota::{QuotaKind, QuotaSensors, Throttle};
+use crate::quota::{QuotaKind, QuotaSensors, QuotaSet, Throttle};
 
 /// What a forwarded request owes its quotas, carried to its response.
 #[derive(Debug)]
@@ -63,6 +63,17 @@ pub async fn wait_unmuted(ctx: &SessionCtx) {
     }
 }
 
+/// `f` on the quotas of the connection's current policy and the sensors they count in; `None`
+/// without a policy, or before one has loaded.
+fn with_quotas<T>(
+    ctx: &SessionCtx,
+    f: impl FnOnce(&QuotaSet, &QuotaSensors) -> Option<T>,
+) -> Option<T> {
+    let policy = ctx.policy.as_ref()?;
+    let snapshot = policy.current();
+    f(snapshot.engine().policy()?.quotas(), policy.quota_sensors())
+}
+
 /// A request was read from an authenticated client: records a Produce's size, and returns what
 /// its response owes when some quota of this principal and client id applies to it.
 pub fn on_request(
@@ -73,39 +84,38 @@ pub fn on_request(
     size: usize,
     read_at: Instant,
 ) -> Option<Box<Charge>> {
-    let policy = ctx.policy.as_ref()?;
-    let snapshot = policy.current();
-    let quotas = snapshot.engine().policy()?.quotas();
-    if quotas.is_empty() {
-        return None;
-    }
-    let client_id = client_id.unwrap_or_default();
-    let user = user_of(principal);
-    let relevant = |k| quotas.for_client(k, user, client_id);
-    let produce = (api == ApiKey::Produce)
-        .then(|| relevant(QuotaKind::ProducerByteRate))
-        .flatten();
-    let applies = produce.is_some()
-        || (api == ApiKey::Fetch && quotas.has(QuotaKind::ConsumerByteRate))
-        || quotas.has(QuotaKind::RequestPercentage);
-    if !applies {
-        return None;
-    }
-    let mut charge = Box::new(Charge {
-        principal: principal.clone(),
-        client_id: client_id.to_string(),
-        throttle_ms: 0,
-        read_at,
-        request_work: Duration::ZERO,
-    });
-    if let Some(applied) = produce {
-        let sensors = policy.quota_sensors();
-        let t = record(ctx, sensors, &charge, &applied, size as f64, u64::MAX);
-        // Muted from now: with acks=0 this is the only effect; otherwise the response also says so.
-        mute(ctx, sensors, t.ms);
-        charge.throttle_ms = t.ms;
-    }
-    Some(charge)
+    with_quotas(ctx, |quotas, sensors| {
+        if quotas.is_empty() {
+            return None;
+        }
+        let client_id = client_id.unwrap_or_default();
+        let user = user_of(principal);
+        let relevant = |k| quotas.for_client(k, user, client_id);
+        let produce = (api == ApiKey::Produce)
+            .then(|| relevant(QuotaKind::ProducerByteRate))
+            .flatten();
+        let applies = produce.is_some()
+            || (api == ApiKey::Fetch && quotas.has(QuotaKind::ConsumerByteRate))
+            || quotas.has(QuotaKind::RequestPercentage);
+        if !applies {
+            return None;
+        }
+        let mut charge = Box::new(Charge {
+            principal: principal.clone(),
+            client_id: client_id.to_string(),
+            throttle_ms: 0,
+            read_at,
+            request_work: Duration::ZERO,
+        });
+        if let Some(applied) = produce {
+            let t = record(ctx, sensors, &charge, &applied, size as f64, u64::MAX);
+            // Muted from now: with acks=0 this is the only effect; otherwise the response also
+            // says so.
+            mute(ctx, sensors, t.ms);
+            charge.throttle_ms = t.ms;
+        }
+        Some(charge)
+    })
 }
 
 /// The response to a charged request is ready: records the Fetch bytes and the request time,
@@ -119,33 +129,28 @@ pub fn on_response(
     frame: Parts,
     received: Instant,
 ) -> Parts {
-    let Some(policy) = &ctx.policy else {
-        return frame;
-    };
-    let snapshot = policy.current();
-    let Some(set) = snapshot.engine().policy() else {
-        return frame;
-    };
-    let quotas = set.quotas();
-    let sensors = policy.quota_sensors();
-    let user = user_of(&charge.principal);
-    let mut ms = charge.throttle_ms;
-    if api == ApiKey::Fetch {
-        if let Some(a) = quotas.for_client(QuotaKind::ConsumerByteRate, user, &charge.client_id) {
-            ms = ms.max(record(ctx, sensors, &charge, &a, frame.len() as f64, u64::MAX).ms);
+    let ms = with_quotas(ctx, |quotas, sensors| {
+        let user = user_of(&charge.principal);
+        let mut ms = charge.throttle_ms;
+        if api == ApiKey::Fetch {
+            if let Some(a) = quotas.for_client(QuotaKind::ConsumerByteRate, user, &charge.client_id)
+            {
+                ms = ms.max(record(ctx, sensors, &charge, &a, frame.len() as f64, u64::MAX).ms);
+            }
         }
-    }
-    if let Some(a) = quotas.for_client(QuotaKind::RequestPercentage, user, &charge.client_id) {
-        let work = charge.request_work + received.elapsed();
-        // Kafka's nanosToPercentage: percent of one thread for one second.
-        let value = work.as_nanos() as f64 * 100.0 / 1e9;
-        let max = sensors.window_ms();
-        ms = ms.max(record(ctx, sensors, &charge, &a, value, max).ms);
-    }
-    if ms == 0 {
+        if let Some(a) = quotas.for_client(QuotaKind::RequestPercentage, user, &charge.client_id) {
+            let work = charge.request_work + received.elapsed();
+            // Kafka's nanosToPercentage: percent of one thread for one second.
+            let value = work.as_nanos() as f64 * 100.0 / 1e9;
+            let max = sensors.window_ms();
+            ms = ms.max(record(ctx, sensors, &charge, &a, value, max).ms);
+        }
+        mute(ctx, sensors, ms);
+        Some(ms)
+    });
+    let Some(ms) = ms.filter(|ms| *ms > 0) else {
         return frame;
-    }
-    mute(ctx, sensors, ms);
+    };
     let frame = match api {
         // Small: joined, so the field is in the one part.
         ApiKey::Produce => Parts::one(frame.joined()),
@@ -170,22 +175,20 @@ pub fn on_response(
 /// quota allows over all but one of the quota's samples, as Kafka's `maxValueInQuotaWindow`, so a
 /// throttled consumer gets several short throttles rather than one long one.
 pub fn fetch_cap(ctx: &SessionCtx, principal: &Principal, client_id: Option<&str>) -> Option<i32> {
-    let policy = ctx.policy.as_ref()?;
-    let snapshot = policy.current();
-    let quotas = snapshot.engine().policy()?.quotas();
-    if !quotas.has(QuotaKind::ConsumerByteRate) {
-        return None;
-    }
-    let applied = quotas.for_client(
-        QuotaKind::ConsumerByteRate,
-        user_of(principal),
-        client_id.unwrap_or_default(),
-    )?;
-    let sensors = policy.quota_sensors();
-    let window_s = sensors.window_ms() as f64 / 1000.0;
-    let bytes = applied.bound * f64::from(sensors.samples().saturating_sub(1)) * window_s;
-    // Saturating, as `Double.toInt`.
-    Some(bytes as i32)
+    with_quotas(ctx, |quotas, sensors| {
+        if !quotas.has(QuotaKind::ConsumerByteRate) {
+            return None;
+        }
+        let applied = quotas.for_client(
+            QuotaKind::ConsumerByteRate,
+            user_of(principal),
+            client_id.unwrap_or_default(),
+        )?;
+        let window_s = sensors.window_ms() as f64 / 1000.0;
+        let bytes = applied.bound * f64::from(sensors.samples().saturating_sub(1)) * window_s;
+        // Saturating, as `Double.toInt`.
+        Some(bytes as i32)
+    })
 }
 
 fn user_of(p: &Principal) -> Option<&str> {
@@ -236,36 +239,29 @@ fn record(
 /// address's `connection_creation_rate` (Kafka's `ConnectionQuotas`: the throttle, at most one
 /// quota window), `None` to serve it.
 pub fn on_connection(ctx: &SessionCtx, ip: IpAddr) -> Option<Duration> {
-    let policy = ctx.policy.as_ref()?;
-    let snapshot = policy.current();
-    let quotas = snapshot.engine().policy()?.quotas();
-    let ip = crate::policy::files::canonical_ip(ip);
-    let applied = quotas.for_address(QuotaKind::ConnectionCreationRate, ip)?;
-    admit(ctx, policy.quota_sensors(), &[applied], None)
+    with_quotas(ctx, |quotas, sensors| {
+        let ip = crate::policy::files::canonical_ip(ip);
+        let applied = quotas.for_address(QuotaKind::ConnectionCreationRate, ip)?;
+        admit(ctx, sensors, &[applied], None)
+    })
 }
 
 /// A login (not a re-authentication) of `principal` from the connection's address: how long to
 /// hold the connection before closing it unanswered when it is over the principal's or the
 /// address's `login_rate`, `None` to go on.
 pub fn on_login(ctx: &SessionCtx, principal: &Principal) -> Option<Duration> {
-    let policy = ctx.policy.as_ref()?;
-    let snapshot = policy.current();
-    let quotas = snapshot.engine().policy()?.quotas();
-    if !quotas.has(QuotaKind::LoginRate) {
-        return None;
-    }
-    let ip = crate::policy::files::canonical_ip(ctx.peer.ip());
-    let applied: Vec<Applied<'_>> = user_of(principal)
-        .and_then(|u| quotas.for_login(u))
-        .into_iter()
-        .chain(quotas.for_address(QuotaKind::LoginRate, ip))
-        .collect();
-    admit(
-        ctx,
-        policy.quota_sensors(),
-        &applied,
-        Some(principal.to_string()),
-    )
+    with_quotas(ctx, |quotas, sensors| {
+        if !quotas.has(QuotaKind::LoginRate) {
+            return None;
+        }
+        let ip = crate::policy::files::canonical_ip(ctx.peer.ip());
+        let applied: Vec<Applied<'_>> = user_of(principal)
+            .and_then(|u| quotas.for_login(u))
+            .into_iter()
+            .chain(quotas.for_address(QuotaKind::LoginRate, ip))
+            .collect();
+        admit(ctx, sensors, &applied, Some(principal.to_string()))
+    })
 }
 
 /// Counts one connection or login in each of `applied`; if one refuses it, it counts in none and

@@ -212,8 +212,8 @@ impl QuotaSet {
         user: Option<&str>,
         client: &str,
     ) -> Option<Applied<'_>> {
-        let rank = |r: &QuotaRule| -> Option<u8> {
-            let Target::Client { user: u, client: c } = &r.target else {
+        let rank = |t: &Target| -> Option<u8> {
+            let Target::Client { user: u, client: c } = t else {
                 return None;
             };
             let named_user = matches!(u, Entity::Named(n) if Some(n.as_str()) == user);
@@ -231,12 +231,7 @@ impl QuotaSet {
                 _ => None,
             }
         };
-        let (best, rule) = self
-            .rules
-            .iter()
-            .filter(|r| r.kind == kind)
-            .filter_map(|r| rank(r).map(|k| (k, r)))
-            .min_by_key(|(k, _)| *k)?;
+        let (best, rule) = self.best(kind, rank)?;
         // Kafka's metric tags: the user's quota is shared by its clients; the client-id quota by
         // the client id's users.
         let (u, c) = match best {
@@ -256,20 +251,28 @@ impl QuotaSet {
         })
     }
 
+    /// The `kind` rule `rank` puts first (lowest), with its rank; rules it does not rank do not
+    /// apply.
+    fn best(
+        &self,
+        kind: QuotaKind,
+        rank: impl Fn(&Target) -> Option<u8>,
+    ) -> Option<(u8, &QuotaRule)> {
+        self.rules
+            .iter()
+            .filter(|r| r.kind == kind)
+            .filter_map(|r| rank(&r.target).map(|k| (k, r)))
+            .min_by_key(|(k, _)| *k)
+    }
+
     /// The `kind` quota (connection creation or login rate) for `ip`: its own rule, else the
     /// default per address.
     pub fn for_address(&self, kind: QuotaKind, ip: IpAddr) -> Option<Applied<'_>> {
-        let rule = self
-            .rules
-            .iter()
-            .filter(|r| r.kind == kind)
-            .filter_map(|r| match r.target {
-                Target::Address(Some(a)) if a == ip => Some((0, r)),
-                Target::Address(None) => Some((1, r)),
-                _ => None,
-            })
-            .min_by_key(|(k, _)| *k)?
-            .1;
+        let (_, rule) = self.best(kind, |t| match t {
+            Target::Address(Some(a)) if *a == ip => Some(0),
+            Target::Address(None) => Some(1),
+            _ => None,
+        })?;
         Some(Applied {
             key: SensorKey {
                 kind,
@@ -284,23 +287,17 @@ impl QuotaSet {
 
     /// The login rate of `user` (a `User` principal's name): its own rule, else each user's.
     pub fn for_login(&self, user: &str) -> Option<Applied<'_>> {
-        let rule = self
-            .rules
-            .iter()
-            .filter(|r| r.kind == QuotaKind::LoginRate)
-            .filter_map(|r| match &r.target {
-                Target::Client {
-                    user: Entity::Named(n),
-                    ..
-                } if n == user => Some((0, r)),
-                Target::Client {
-                    user: Entity::Default,
-                    ..
-                } => Some((1, r)),
-                _ => None,
-            })
-            .min_by_key(|(k, _)| *k)?
-            .1;
+        let (_, rule) = self.best(QuotaKind::LoginRate, |t| match t {
+            Target::Client {
+                user: Entity::Named(n),
+                ..
+            } if n == user => Some(0),
+            Target::Client {
+                user: Entity::Default,
+                ..
+            } => Some(1),
+            _ => None,
+        })?;
         Some(Applied {
             key: SensorKey {
                 kind: QuotaKind::LoginRate,

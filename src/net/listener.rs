@@ -420,10 +420,15 @@ const ALERT_UNRECOGNIZED_NAME: [u8; 7] = [21, 3, 3, 0, 2, 2, 112];
 
 /// How an SNI port's handshake ended.
 enum SniOutcome {
+    /// The route's index, the broker, the finished handshake and the route's session for this
+    /// connection (peer and audit identity set).
     Routed(
-        usize,
-        Target,
-        Box<tokio_rustls::server::TlsStream<TcpStream>>,
+        Box<(
+            usize,
+            Target,
+            tokio_rustls::server::TlsStream<TcpStream>,
+            SessionCtx,
+        )>,
     ),
     /// No route for the name (`None`: the client sent none); the alert has been sent.
     Unrouted(Option<String>),
@@ -520,7 +525,7 @@ async fn serve_sni(
                 return SniOutcome::Failed(std::io::Error::other("SNI listener without TLS"));
             };
             match start.into_stream(acceptor.config().clone()).await {
-                Ok(tls) => SniOutcome::Routed(i, target, Box::new(tls)),
+                Ok(tls) => SniOutcome::Routed(Box::new((i, target, tls, session))),
                 Err(e) => SniOutcome::Failed(e),
             }
         }
@@ -538,17 +543,11 @@ async fn serve_sni(
         ))),
     };
     match outcome {
-        SniOutcome::Routed(i, target, tls) => {
-            let mut session = routes[i].port.session.clone();
+        SniOutcome::Routed(routed) => {
+            let (i, target, tls, mut session) = *routed;
             (session.cluster, session.shutdown) = routes[i].port.upstream.for_connection();
             session.target = target;
-            session.peer = peer;
-            session.conn = ConnInfo {
-                listener: session.listener.name.clone(),
-                virtual_cluster: session.virtual_cluster().map(str::to_string),
-                ..conn
-            };
-            serve_tls(*tls, session, started).await
+            serve_tls(tls, session, started).await
         }
         SniOutcome::Throttled(held) => {
             let (hold, start, session) = *held;

@@ -271,37 +271,30 @@ fn producer_and_consumer_byte_rates_with_librdkafka_and_java() {
         "acks=0 producer not held near its quota: {r}"
     );
 
-    // Java 4.4
-    let cp = tools.java44_cp.clone();
-    let (alice, bob) = side_by_side(|user, topic| {
-        java(
-            &cp,
-            "produce-rate",
-            &bootstrap,
-            user,
-            &["--topic", topic, "--seconds", SECONDS],
-        )
-    });
-    assert_near_quota("Java producer, alice", &alice, 0.10);
-    eprintln!("Java producer, bob at the same time: {:.0} B/s", rate(&bob));
-    assert!(rate(&bob) > 3.0 * QUOTA, "bob unthrottled (Java): {bob}");
-
-    // Java 3.9.1 (a client older than the broker, as many are)
-    let cp391 = tools.java_cp.clone();
-    let (alice, bob) = side_by_side(|user, topic| {
-        java(
-            &cp391,
-            "produce-rate",
-            &bootstrap,
-            user,
-            &["--topic", topic, "--seconds", SECONDS],
-        )
-    });
-    assert_near_quota("Java 3.9.1 producer, alice", &alice, 0.10);
-    assert!(
-        rate(&bob) > 3.0 * QUOTA,
-        "bob unthrottled (Java 3.9.1): {bob}"
-    );
+    // Java 4.4, and 3.9.1 (a client older than the broker, as many are)
+    for (client, cp) in [
+        ("Java 4.4", &tools.java44_cp),
+        ("Java 3.9.1", &tools.java_cp),
+    ] {
+        let (alice, bob) = side_by_side(|user, topic| {
+            java(
+                cp,
+                "produce-rate",
+                &bootstrap,
+                user,
+                &["--topic", topic, "--seconds", SECONDS],
+            )
+        });
+        assert_near_quota(&format!("{client} producer, alice"), &alice, 0.10);
+        eprintln!(
+            "{client} producer, bob at the same time: {:.0} B/s",
+            rate(&bob)
+        );
+        assert!(
+            rate(&bob) > 3.0 * QUOTA,
+            "bob unthrottled ({client}): {bob}"
+        );
+    }
 
     // A consumer byte rate: carol reads what bob wrote.
     let carol = python(
@@ -315,7 +308,7 @@ fn producer_and_consumer_byte_rates_with_librdkafka_and_java() {
     // Fetches of 1 MiB, as librdkafka's: each throttle then costs one round trip per quota's
     // worth, not four (with 256 KiB fetches the Java consumer measured 0.91 MB/s).
     let carol = java(
-        &cp,
+        &tools.java44_cp,
         "consume-rate",
         &bootstrap,
         "carol",
